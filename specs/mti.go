@@ -1,0 +1,55 @@
+package specs
+
+import "fmt"
+
+// MTIs the switch handles (ISO 8583:1987 version digit 0).
+const (
+	MTIAuthRequest       = "0100"
+	MTIAuthResponse      = "0110"
+	MTIFinancialRequest  = "0200"
+	MTIFinancialResponse = "0210"
+	MTIAdvice            = "0220"
+	MTIAdviceResponse    = "0230"
+	MTIReversal          = "0400"
+	MTIReversalResponse  = "0410"
+	MTIReversalAdvice    = "0420"
+	MTIReversalRepeat    = "0421"
+	MTIReversalAdviceRsp = "0430"
+	MTIReconciliation    = "0500"
+	MTIReconciliationRsp = "0510"
+	MTINetworkMgmt       = "0800"
+	MTINetworkMgmtRsp    = "0810"
+)
+
+// ValidMTI reports whether mti is four digits.
+func ValidMTI(mti string) bool {
+	if len(mti) != 4 {
+		return false
+	}
+	for i := 0; i < 4; i++ {
+		if mti[i] < '0' || mti[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// IsRequest reports whether the MTI's message function (third digit) is a
+// request, advice, notification or instruction that expects an answer:
+// an even function digit.
+func IsRequest(mti string) bool {
+	return ValidMTI(mti) && (mti[2]-'0')%2 == 0
+}
+
+// ResponseMTI returns the response MTI for a request MTI: the message
+// function digit plus one, with a repeat (last digit 1) answered as the
+// original (0421 -> 0430).
+func ResponseMTI(mti string) (string, error) {
+	if !IsRequest(mti) {
+		return "", fmt.Errorf("MTI %q is not a request", mti)
+	}
+	b := []byte(mti)
+	b[2]++
+	b[3] = '0'
+	return string(b), nil
+}
