@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/moov-io/iso8583"
 )
@@ -183,6 +184,10 @@ type Codec struct {
 	// When nil, or when no MTI could be read, ReadMessage returns the
 	// *UndecodableError and the connection ends.
 	OnUndecodable func(*UndecodableError)
+	// WriteTimeout, when set, bounds each write on a writer that supports
+	// deadlines (a net.Conn), so a peer that stops reading cannot block the
+	// sender forever.
+	WriteTimeout time.Duration
 }
 
 // ReadMessage reads and unpacks one message.
@@ -243,6 +248,9 @@ func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
 	b, err := c.Pack(msg)
 	if err != nil {
 		return err
+	}
+	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok && c.WriteTimeout > 0 {
+		_ = d.SetWriteDeadline(time.Now().Add(c.WriteTimeout))
 	}
 	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("writing frame: %w", err)

@@ -101,3 +101,33 @@ func Filters() []iso8583.FieldFilter {
 func Describe(msg *iso8583.Message, w io.Writer) error {
 	return iso8583.Describe(msg, w, Filters()...)
 }
+
+// Scrub masks every run of 13 to 19 digits in s, so that text which may echo
+// input (a decoder's error, a peer's message) is safe to log.
+func Scrub(s string) string {
+	var b []byte
+	start := -1
+	flush := func(end int) {
+		if start >= 0 && end-start >= 13 && end-start <= 19 {
+			if b == nil {
+				b = []byte(s)
+			}
+			copy(b[start:end], Mask(s[start:end]))
+		}
+		start = -1
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		flush(i)
+	}
+	flush(len(s))
+	if b == nil {
+		return s
+	}
+	return string(b)
+}

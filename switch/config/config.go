@@ -1,0 +1,297 @@
+// Package config is switchd's one typed configuration: loaded from YAML over
+// defaults that work with no file at all, and validated before anything starts.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/frame"
+)
+
+// Config is the whole switchd configuration.
+type Config struct {
+	// Listeners accept terminal and VAN connections. Default: "terminal" on
+	// 127.0.0.1:8583 and "van" on 127.0.0.1:8584, both in the terminal
+	// dialect with 2-byte binary length headers.
+	Listeners []Listener `yaml:"listeners"`
+	// Admin serves /metrics, /healthz and /readyz. Default 127.0.0.1:8580.
+	Admin Admin `yaml:"admin"`
+	// Routes are the issuer approval hosts, chosen by the longest BIN prefix
+	// of the PAN. Default: the three demo issuers of issuersim.
+	Routes []IssuerRoute `yaml:"routes"`
+	// Log sets the zap logger. Default level info, JSON to stderr.
+	Log Log `yaml:"log"`
+	// DrainTimeout bounds the graceful drain on SIGTERM: in-flight
+	// transactions get this long to finish. Default 10s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Listener is one TCP listener for terminals or a VAN.
+type Listener struct {
+	// Name labels metrics and logs; unique. Required.
+	Name string `yaml:"name"`
+	// Addr is host:port to listen on. Required.
+	Addr string `yaml:"addr"`
+	// Spec is a built-in dialect name or a JSON spec file. Default terminal87.
+	Spec string `yaml:"spec"`
+	// Header is the length header: binary2 (default), ascii4 or bcd2.
+	Header string `yaml:"header"`
+	// MaxFrame is the largest accepted message body in bytes. Default 8192.
+	MaxFrame int `yaml:"max_frame"`
+	// IdleTimeout closes a connection that sent no complete message for this
+	// long. Default 5m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps concurrent connections; more are refused. Default 20000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxInFlight caps concurrent requests per connection; more are answered
+	// 91 at once. Default 4096 (a VAN link multiplexes many terminals).
+	MaxInFlight int `yaml:"max_in_flight"`
+}
+
+// Admin is the operations HTTP endpoint.
+type Admin struct {
+	// Addr is host:port. Default 127.0.0.1:8580 (loopback only).
+	Addr string `yaml:"addr"`
+}
+
+// IssuerRoute is one issuer approval host and the BIN prefixes it owns.
+type IssuerRoute struct {
+	// Name labels metrics and logs; unique. Required.
+	Name string `yaml:"name"`
+	// BINs are the PAN prefixes (1-11 digits) routed here. Required.
+	BINs []string `yaml:"bins"`
+	// Addrs are the issuer host addresses; one pooled link is kept per
+	// entry (repeat an address for more links to it). Required.
+	Addrs []string `yaml:"addrs"`
+	// Spec is the issuer's dialect. Default issuer87.
+	Spec string `yaml:"spec"`
+	// Header is the issuer's length header. Default ascii4.
+	Header string `yaml:"header"`
+	// Timeout is how long the switch waits for the issuer's answer before it
+	// answers the terminal 91. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// EchoInterval sends an 0800 echo (DE 70 301) on an idle link. Default 30s.
+	EchoInterval time.Duration `yaml:"echo_interval"`
+	// ReconnectWait is the first wait before reconnecting a lost link; it
+	// doubles up to MaxReconnectWait. Defaults 1s and 30s.
+	ReconnectWait    time.Duration `yaml:"reconnect_wait"`
+	MaxReconnectWait time.Duration `yaml:"max_reconnect_wait"`
+	// ConnectTimeout bounds the TCP connect and the sign-on. Default 5s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxFrame is the largest accepted message body from the issuer. Default 8192.
+	MaxFrame int `yaml:"max_frame"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+}
+
+// Default returns the configuration switchd runs with when given no file:
+// listeners on loopback and routes to the three issuersim demo issuers.
+func Default() Config {
+	c := Config{
+		Listeners: []Listener{
+			{Name: "terminal", Addr: "127.0.0.1:8583"},
+			{Name: "van", Addr: "127.0.0.1:8584"},
+		},
+		Routes: []IssuerRoute{
+			{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{"127.0.0.1:9101"}},
+			{Name: "card-b", BINs: []string{"9420"}, Addrs: []string{"127.0.0.1:9102"}},
+			{Name: "prepaid", BINs: []string{"9430"}, Addrs: []string{"127.0.0.1:9103"}},
+		},
+	}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Admin.Addr == "" {
+		c.Admin.Addr = "127.0.0.1:8580"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		l.Spec = orDefault(l.Spec, specs.TerminalDialect)
+		l.Header = orDefault(l.Header, "binary2")
+		l.MaxFrame = orDefaultInt(l.MaxFrame, frame.DefaultMaxLength)
+		l.MaxConnections = orDefaultInt(l.MaxConnections, 20000)
+		l.MaxInFlight = orDefaultInt(l.MaxInFlight, 4096)
+		if l.IdleTimeout == 0 {
+			l.IdleTimeout = 5 * time.Minute
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		r.Spec = orDefault(r.Spec, specs.IssuerDialect)
+		r.Header = orDefault(r.Header, "ascii4")
+		r.MaxFrame = orDefaultInt(r.MaxFrame, frame.DefaultMaxLength)
+		setDuration(&r.Timeout, 5*time.Second)
+		setDuration(&r.EchoInterval, 30*time.Second)
+		setDuration(&r.ReconnectWait, time.Second)
+		setDuration(&r.MaxReconnectWait, 30*time.Second)
+		setDuration(&r.ConnectTimeout, 5*time.Second)
+	}
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+func orDefaultInt(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func setDuration(v *time.Duration, d time.Duration) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// Load reads a YAML file. Sections the file leaves out keep their defaults
+// (a file without routes keeps the demo routes); unknown keys are errors.
+func Load(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config: %w", err)
+	}
+	c, err := Parse(raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML over the defaults and validates the result.
+func Parse(raw []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("parsing YAML: %w", err)
+	}
+	d := Default()
+	if c.Listeners == nil {
+		c.Listeners = d.Listeners
+	}
+	if c.Routes == nil {
+		c.Routes = d.Routes
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports every problem it finds, one per line.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if len(c.Listeners) == 0 {
+		bad("no listeners configured")
+	}
+	names := map[string]bool{}
+	for i, l := range c.Listeners {
+		where := fmt.Sprintf("listeners[%d] (%s)", i, l.Name)
+		if l.Name == "" {
+			bad("%s: name is required", where)
+		} else if names[l.Name] {
+			bad("%s: duplicate listener name", where)
+		}
+		names[l.Name] = true
+		checkAddr(bad, where, l.Addr)
+		checkDialect(bad, where, l.Spec, l.Header)
+		if l.MaxFrame < 32 || l.MaxFrame > 65535 {
+			bad("%s: max_frame %d outside 32..65535", where, l.MaxFrame)
+		}
+		if l.MaxConnections < 1 || l.MaxInFlight < 1 || l.IdleTimeout < 0 {
+			bad("%s: max_connections, max_in_flight and idle_timeout must be positive", where)
+		}
+	}
+	checkAddr(bad, "admin", c.Admin.Addr)
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+
+	routeNames := map[string]bool{}
+	bins := map[string]string{}
+	for i, r := range c.Routes {
+		where := fmt.Sprintf("routes[%d] (%s)", i, r.Name)
+		if r.Name == "" {
+			bad("%s: name is required", where)
+		} else if routeNames[r.Name] {
+			bad("%s: duplicate route name", where)
+		}
+		routeNames[r.Name] = true
+		if len(r.BINs) == 0 {
+			bad("%s: at least one BIN prefix is required", where)
+		}
+		for _, b := range r.BINs {
+			if !isDigits(b) || len(b) > 11 {
+				bad("%s: BIN prefix %q must be 1-11 digits", where, b)
+			} else if other, dup := bins[b]; dup {
+				bad("%s: BIN prefix %s is already routed to %s", where, b, other)
+			}
+			bins[b] = r.Name
+		}
+		if len(r.Addrs) == 0 {
+			bad("%s: at least one issuer address is required", where)
+		}
+		for _, a := range r.Addrs {
+			checkAddr(bad, where, a)
+		}
+		checkDialect(bad, where, r.Spec, r.Header)
+		if r.Timeout < 0 || r.EchoInterval < 0 || r.ReconnectWait < 0 || r.MaxReconnectWait < r.ReconnectWait {
+			bad("%s: durations must be positive and max_reconnect_wait >= reconnect_wait", where)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkAddr(bad func(string, ...any), where, addr string) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		bad("%s: address %q: %v", where, addr, err)
+	}
+}
+
+func checkDialect(bad func(string, ...any), where, spec, header string) {
+	if _, err := specs.Load(spec); err != nil {
+		bad("%s: %v", where, err)
+	}
+	if _, err := frame.ParseHeader(header); err != nil {
+		bad("%s: %v", where, err)
+	}
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	return strings.Trim(s, "0123456789") == ""
+}

@@ -1,0 +1,91 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moov-io/iso8583"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
+)
+
+// Upstream is the link to one issuer approval host.
+type Upstream interface {
+	// Spec is the issuer's dialect.
+	Spec() *iso8583.MessageSpec
+	// Exchange assigns the issuer-leg STAN and RRN, sends req and waits for
+	// the answer within the route's timeout.
+	Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Message, error)
+}
+
+// switchOwned are the fields the switch sets on the issuer leg itself
+// instead of copying them from the terminal: STAN and RRN are assigned per
+// issuer link, DE 2 carries the real PAN, and the terminal's MACs are
+// checked here, never forwarded (a MAC belongs to one link's key).
+var switchOwned = map[int]bool{
+	specs.PAN: true, specs.STAN: true, specs.RRN: true, specs.ResponseCode: true,
+	specs.MAC: true, specs.MAC2: true, 1: true,
+}
+
+// MapToIssuer builds the issuer-dialect request for t: same MTI, every field
+// the terminal sent that the issuer's dialect defines (except those the
+// switch owns), and DE 2 = t.PAN.
+func MapToIssuer(t *Txn, spec *iso8583.MessageSpec) (*iso8583.Message, error) {
+	out := iso8583.NewMessage(spec)
+	out.MTI(t.MTI)
+	for id := range t.Request.GetFields() {
+		if id == 0 || switchOwned[id] {
+			continue
+		}
+		if err := CopyField(out, t.Request, id); err != nil {
+			return nil, fmt.Errorf("mapping DE %d: %w", id, err)
+		}
+	}
+	if t.PAN != "" {
+		if err := out.Field(specs.PAN, t.PAN); err != nil {
+			return nil, fmt.Errorf("setting DE 2: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Forward sends the transaction to its route's issuer and takes DE 39 (and
+// the approval code, RRN, ...) from the answer.
+func Forward(links func(route string) (Upstream, bool)) Stage {
+	return Stage{Name: "forward", Wrap: func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, t *Txn) error {
+			up, ok := links(t.Route)
+			if !ok {
+				return Declinef(codes.NoRoute, "route %s has no issuer link", t.Route)
+			}
+			req, err := MapToIssuer(t, up.Spec())
+			if err != nil {
+				return err
+			}
+			t.IssuerRequest = req
+			resp, err := up.Exchange(ctx, req)
+			if err != nil {
+				return err
+			}
+			t.IssuerResponse = resp
+			if err := checkAnswer(t.MTI, resp); err != nil {
+				return err
+			}
+			rc, _ := resp.GetString(specs.ResponseCode)
+			t.Code = codes.Code(rc)
+			return next.Handle(ctx, t)
+		})
+	}}
+}
+
+func checkAnswer(reqMTI string, resp *iso8583.Message) error {
+	want, _ := specs.ResponseMTI(reqMTI)
+	if got, _ := resp.GetMTI(); got != want {
+		return Declinef(codes.SystemError, "issuer answered MTI %s to %s", got, reqMTI)
+	}
+	if rc, _ := resp.GetString(specs.ResponseCode); len(rc) != 2 {
+		return Declinef(codes.SystemError, "issuer answer has no valid DE 39")
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+// Package pipeline carries one transaction through the switch's ordered
+// stages (network management, validate, route, forward, ...) and turns the
+// outcome into the terminal's response, mapping errors to DE 39 in one place.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/moov-io/iso8583"
+
+	"github.com/kbpay/switch/specs/codes"
+)
+
+// Txn is one transaction on its way through the switch.
+type Txn struct {
+	// Listener names the terminal/VAN listener it arrived on.
+	Listener string
+	// Received is when the switch read the request.
+	Received time.Time
+	// Request is the message as the terminal sent it (terminal dialect).
+	// Stages read it; nothing writes to it.
+	Request *iso8583.Message
+	// MTI of Request.
+	MTI string
+	// PAN is the card number the issuer leg carries (from DE 2 or track 2,
+	// or the detokenized card). Never logged unmasked.
+	PAN string
+	// Route is the chosen issuer route's name.
+	Route string
+	// IssuerRequest and IssuerResponse are the issuer leg in its dialect.
+	IssuerRequest  *iso8583.Message
+	IssuerResponse *iso8583.Message
+	// Code is the DE 39 the terminal gets, and Reason says why when the
+	// switch decided it itself (a log field, never card data).
+	Code   codes.Code
+	Reason string
+}
+
+// Handler processes a transaction. A stage that decides the answer sets
+// t.Code (and returns nil) or returns an error that Code maps to DE 39.
+type Handler interface {
+	Handle(ctx context.Context, t *Txn) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, t *Txn) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, t *Txn) error { return f(ctx, t) }
+
+// Stage is one named step; Wrap returns a handler that does the step and
+// calls next to go on (or returns without calling it to stop the chain).
+type Stage struct {
+	Name string
+	Wrap func(next Handler) Handler
+}
+
+// Chain builds the handler from stages in order: stages[0] runs first.
+func Chain(stages []Stage, final Handler) Handler {
+	h := final
+	for i := len(stages) - 1; i >= 0; i-- {
+		h = stages[i].Wrap(h)
+	}
+	return h
+}
+
+// Done is the end of every chain: it does nothing.
+var Done Handler = HandlerFunc(func(context.Context, *Txn) error { return nil })
+
+// Decline is a stage's decision to answer with a specific code.
+type Decline struct {
+	Code   codes.Code
+	Reason string
+}
+
+func (d *Decline) Error() string { return fmt.Sprintf("%s: %s", d.Code, d.Reason) }
+
+// Declinef returns a *Decline with a formatted reason. The reason is logged:
+// it must never carry card data.
+func Declinef(code codes.Code, format string, a ...any) error {
+	return &Decline{Code: code, Reason: fmt.Sprintf(format, a...)}
+}
+
+// PanicError is a recovered panic in a stage.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("panic in pipeline: %v", p.Value) }
+
+// Classifier maps errors that are not *Decline (timeouts, no route, ...) to
+// response codes; the switch registers one per error family.
+type Classifier struct {
+	Err  error
+	Code codes.Code
+}
+
+// Process runs h on t, recovering a panic, and settles t.Code: from a
+// stage's Decline, from the classifiers, or 96 for anything unexpected. It
+// returns the error (nil when a stage set the code itself) for logging.
+func Process(ctx context.Context, h Handler, t *Txn, classify []Classifier) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+			t.Code, t.Reason = codes.SystemError, "internal error"
+		}
+	}()
+	err = h.Handle(ctx, t)
+	if err == nil {
+		if t.Code == "" {
+			t.Code, t.Reason = codes.SystemError, "no stage answered"
+		}
+		return nil
+	}
+	var d *Decline
+	if errors.As(err, &d) {
+		t.Code, t.Reason = d.Code, d.Reason
+		return err
+	}
+	for _, c := range classify {
+		if errors.Is(err, c.Err) {
+			t.Code, t.Reason = c.Code, c.Err.Error()
+			return err
+		}
+	}
+	t.Code, t.Reason = codes.SystemError, "system error"
+	return err
+}
