@@ -101,11 +101,8 @@ func NewPurchaseMessage(spec *iso8583.MessageSpec, p Purchase, stan string, now 
 		return nil, fmt.Errorf("%w: STAN %q is not 000001-999999", ErrInvalidPurchase, stan)
 	}
 	opts = opts.withDefaults()
-	if len(opts.TerminalID) > 8 {
-		return nil, fmt.Errorf("%w: terminal ID %q is longer than 8 characters", ErrInvalidPurchase, opts.TerminalID)
-	}
-	if len(opts.MerchantID) > 15 {
-		return nil, fmt.Errorf("%w: merchant ID %q is longer than 15 characters", ErrInvalidPurchase, opts.MerchantID)
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPurchase, err)
 	}
 	msg := iso8583.NewMessage(spec)
 	msg.MTI(specs.MTIFinancialRequest)

@@ -94,6 +94,22 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// ErrConfig is wrapped by Dial's errors about the options themselves (an
+// unknown spec or header, an over-long terminal or merchant ID), as
+// opposed to failures to reach the switch.
+var ErrConfig = errors.New("invalid terminal options")
+
+// validate checks o after defaults are applied.
+func (o Options) validate() error {
+	if len(o.TerminalID) > 8 {
+		return fmt.Errorf("%w: terminal ID %q is longer than 8 characters", ErrConfig, o.TerminalID)
+	}
+	if len(o.MerchantID) > 15 {
+		return fmt.Errorf("%w: merchant ID %q is longer than 15 characters", ErrConfig, o.MerchantID)
+	}
+	return nil
+}
+
 // STANGenerator hands out systems trace audit numbers 1..MaxSTAN in turn,
 // wrapping to 1; it never yields 000000. It is safe for concurrent use.
 type STANGenerator struct {
@@ -170,13 +186,16 @@ type Client struct {
 // defaults. The context bounds the connection attempt.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
 	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("terminal: %w", err)
+	}
 	spec, err := specs.Load(opts.Spec)
 	if err != nil {
-		return nil, fmt.Errorf("terminal: %w", err)
+		return nil, fmt.Errorf("terminal: %w: %w", ErrConfig, err)
 	}
 	header, err := frame.ParseHeader(opts.Header)
 	if err != nil {
-		return nil, fmt.Errorf("terminal: %w", err)
+		return nil, fmt.Errorf("terminal: %w: %w", ErrConfig, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("terminal: connecting to switch %s: %w", opts.Addr, err)

@@ -1,0 +1,206 @@
+package issuer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/switch/pan"
+)
+
+// Defaults applied by New to empty Config fields.
+const (
+	// DefaultOpenToBuy is every account's available balance in KRW unless
+	// Config.DefaultBalance or Config.Balances say otherwise.
+	DefaultOpenToBuy int64 = 1_000_000
+	// DefaultHeader is the issuers' length header: 4 ASCII digits.
+	DefaultHeader = "ascii4"
+)
+
+// Config describes one emulated issuer host.
+type Config struct {
+	// Name identifies the issuer in logs (card-a, card-b, prepaid).
+	Name string `yaml:"name"`
+	// Addr is the TCP listen address; 127.0.0.1:0 picks a free port.
+	Addr string `yaml:"addr"`
+	// BINs are the card number prefixes the issuer owns. Every Luhn-valid
+	// PAN under one of them is an account.
+	BINs []string `yaml:"bins"`
+	// DefaultBalance is every account's opening open-to-buy in KRW
+	// (0 means DefaultOpenToBuy).
+	DefaultBalance int64 `yaml:"default_balance"`
+	// Balances overrides the opening balance of single PANs.
+	Balances map[string]int64 `yaml:"balances"`
+	// Latency delays every authorisation and financial response.
+	Latency time.Duration `yaml:"latency"`
+	// Spec is a built-in dialect name or a JSON spec path ("" means
+	// specs.IssuerDialect).
+	Spec string `yaml:"spec"`
+	// Header is the length header: binary2, ascii4 or bcd2 ("" means ascii4).
+	Header string `yaml:"header"`
+}
+
+// DefaultIssuers returns the demo issuers: two card issuers and a prepaid
+// (gift certificate / local currency) issuer, on loopback.
+func DefaultIssuers() []Config {
+	mk := func(name, addr, bin string) Config {
+		return Config{
+			Name:           name,
+			Addr:           addr,
+			BINs:           []string{bin},
+			DefaultBalance: DefaultOpenToBuy,
+			Spec:           specs.IssuerDialect,
+			Header:         DefaultHeader,
+		}
+	}
+	return []Config{
+		mk("card-a", "127.0.0.1:9101", "9410"),
+		mk("card-b", "127.0.0.1:9102", "9420"),
+		mk("prepaid", "127.0.0.1:9103", "9430"),
+	}
+}
+
+// withDefaults returns c with empty fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.DefaultBalance == 0 {
+		c.DefaultBalance = DefaultOpenToBuy
+	}
+	if c.Spec == "" {
+		c.Spec = specs.IssuerDialect
+	}
+	if c.Header == "" {
+		c.Header = DefaultHeader
+	}
+	return c
+}
+
+// validate checks the fields that need no loading (spec and header are
+// checked by New).
+func (c Config) validate() error {
+	if c.Name == "" {
+		return errors.New("issuer name is empty")
+	}
+	if c.Addr == "" {
+		return fmt.Errorf("issuer %q: listen address is empty", c.Name)
+	}
+	if len(c.BINs) == 0 {
+		return fmt.Errorf("issuer %q: no BIN prefixes", c.Name)
+	}
+	for _, b := range c.BINs {
+		if !allDigits(b) || len(b) > 11 {
+			return fmt.Errorf("issuer %q: BIN prefix %q is not 1-11 digits", c.Name, b)
+		}
+	}
+	if c.DefaultBalance < 0 {
+		return fmt.Errorf("issuer %q: default balance %d is negative", c.Name, c.DefaultBalance)
+	}
+	if c.Latency < 0 {
+		return fmt.Errorf("issuer %q: latency %s is negative", c.Name, c.Latency)
+	}
+	for p, bal := range c.Balances {
+		if !pan.Luhn(p) || !c.owns(p) {
+			return fmt.Errorf("issuer %q: balance override for %s: not a Luhn-valid PAN under the issuer's BINs", c.Name, pan.Mask(p))
+		}
+		if bal < 0 {
+			return fmt.Errorf("issuer %q: balance override for %s is negative", c.Name, pan.Mask(p))
+		}
+	}
+	return nil
+}
+
+// owns reports whether p lies under one of the issuer's BIN prefixes.
+func (c Config) owns(p string) bool {
+	for _, b := range c.BINs {
+		if len(p) > len(b) && p[:len(b)] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// File is the YAML layout read by LoadConfig.
+type File struct {
+	Issuers []Config `yaml:"issuers"`
+}
+
+// LoadConfig reads a YAML file of the form `issuers: [ ...Config... ]`,
+// applies defaults and validates every issuer (spec and header included).
+func LoadConfig(path string) ([]Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading issuer config: %w", err)
+	}
+	cfgs, err := ParseConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("issuer config %s: %w", path, err)
+	}
+	return cfgs, nil
+}
+
+// ParseConfig is LoadConfig on YAML bytes. Unknown keys are errors, so a
+// misspelt setting does not silently fall back to its default.
+func ParseConfig(raw []byte) ([]Config, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("decoding YAML: %w", err)
+	}
+	if len(f.Issuers) == 0 {
+		return nil, errors.New("no issuers configured")
+	}
+	names := map[string]bool{}
+	addrs := map[string]bool{}
+	out := make([]Config, 0, len(f.Issuers))
+	for i, c := range f.Issuers {
+		c = c.withDefaults()
+		if err := c.check(); err != nil {
+			return nil, fmt.Errorf("issuer #%d: %w", i+1, err)
+		}
+		if names[c.Name] {
+			return nil, fmt.Errorf("issuer #%d: duplicate name %q", i+1, c.Name)
+		}
+		if addrs[c.Addr] && !hasEphemeralPort(c.Addr) {
+			return nil, fmt.Errorf("issuer %q: address %s already used by another issuer", c.Name, c.Addr)
+		}
+		names[c.Name], addrs[c.Addr] = true, true
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// check is validate plus loading the spec and parsing the header.
+func (c Config) check() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if _, err := specs.Load(c.Spec); err != nil {
+		return fmt.Errorf("issuer %q: %w", c.Name, err)
+	}
+	if _, err := frame.ParseHeader(c.Header); err != nil {
+		return fmt.Errorf("issuer %q: %w", c.Name, err)
+	}
+	return nil
+}
+
+func hasEphemeralPort(addr string) bool {
+	return len(addr) >= 2 && addr[len(addr)-2:] == ":0"
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,278 @@
+package issuer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	"github.com/moov-io/iso8583/field"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/pan"
+)
+
+// Processing codes (DE 3, first two digits: transaction type).
+const (
+	txnPurchase = "00"
+	// txnRefund ("20") is answered 12 until refunds are implemented.
+)
+
+// Response codes the issuer produces beyond those the switch produces.
+const (
+	insufficientFunds codes.Code = "51"
+	expiredCard       codes.Code = "54"
+)
+
+// echoed are the request fields every response carries back unchanged
+// (when present). The switch matches responses by DE 11.
+var echoed = []int{
+	specs.PAN, specs.ProcessingCode, specs.Amount, specs.TransmissionDateTime,
+	specs.STAN, specs.LocalTime, specs.LocalDate, specs.RRN,
+	specs.TerminalID, specs.MerchantID, specs.Currency,
+}
+
+// Received is one request as the issuer decoded it.
+type Received struct {
+	MTI string
+	// STAN is DE 11 as on the wire ("000123"), like Fields[11].
+	STAN string
+	// Fields maps each data element present (bitmap excluded) to its value:
+	// numeric fixed-length fields at full width with their leading zeros as
+	// on the wire (DE 3 "000000", DE 4 "000000015000"), text fields without
+	// pad spaces, binary fields as upper-case hex.
+	Fields map[int]string
+	// At is when the request was decoded.
+	At time.Time
+}
+
+// ReceivedLimit bounds the request log; past it the oldest entries go.
+const ReceivedLimit = 10_000
+
+func (r Received) clone() Received {
+	f := make(map[int]string, len(r.Fields))
+	for k, v := range r.Fields {
+		f[k] = v
+	}
+	r.Fields = f
+	return r
+}
+
+// process records a decoded request and decides the answer: the response
+// to send (nil: none) and whether the configured latency applies to it
+// (authorisation and financial responses; network management is answered
+// at once so that a slow issuer stays signed on). s is nil when there is
+// no connection (fuzzing).
+func (is *Issuer) process(req *iso8583.Message, s *session) (resp *iso8583.Message, delayed bool) {
+	rec := is.record(req)
+	mti := rec.MTI
+	if !specs.IsRequest(mti) {
+		is.log.Debug("ignoring a message that is not a request", zap.String("mti", mti), zap.String("stan", rec.STAN))
+		return nil, false
+	}
+	respMTI, err := specs.ResponseMTI(mti)
+	if err != nil {
+		return nil, false
+	}
+	var rc codes.Code
+	var approval string
+	switch {
+	case mti == specs.MTINetworkMgmt:
+		rc = is.networkManagement(rec, s)
+	case is.Mode() == Silent:
+		is.log.Debug("silent: request left unanswered", zap.String("mti", mti), zap.String("stan", rec.STAN))
+		return nil, false
+	case mti == specs.MTIAuthRequest || mti == specs.MTIFinancialRequest:
+		delayed = true
+		rc, approval = is.authorise(req, rec)
+	default:
+		// Advices (0220), reversals (0400/0420/0421) and reconciliation
+		// (0500) are not implemented yet: they will be dispatched here
+		// (reversals crediting the ledger once the original is found).
+		delayed = true
+		rc = codes.InvalidTxn
+	}
+
+	resp = iso8583.NewMessage(is.spec)
+	resp.MTI(respMTI)
+	for _, id := range echoed {
+		is.echo(req, resp, id)
+	}
+	if mti == specs.MTINetworkMgmt {
+		is.echo(req, resp, specs.NetworkMgmtCode)
+	}
+	if approval != "" {
+		is.setField(resp, specs.ApprovalCode, approval)
+	}
+	is.setField(resp, specs.ResponseCode, rc.String())
+	is.log.Debug("answered",
+		zap.String("mti", mti), zap.String("stan", rec.STAN),
+		zap.String("pan", pan.Mask(rec.Fields[specs.PAN])),
+		zap.String("amount", rec.Fields[specs.Amount]),
+		zap.String("response_code", rc.String()))
+	return resp, delayed
+}
+
+// networkManagement answers 0800 by its DE 70 code.
+func (is *Issuer) networkManagement(rec Received, s *session) codes.Code {
+	code, ok := rec.Fields[specs.NetworkMgmtCode]
+	if !ok {
+		return codes.InvalidTxn
+	}
+	switch leftPad(code, 3) {
+	case specs.NetMgmtSignOn:
+		is.signOns.Add(1)
+		if s != nil {
+			s.signedOn.Store(true)
+			is.log.Info("link signed on", zap.Uint64("conn", s.id), zap.String("remote", s.remote))
+		}
+	case specs.NetMgmtSignOff:
+		if s != nil {
+			s.signedOn.Store(false)
+			is.log.Info("link signed off", zap.Uint64("conn", s.id), zap.String("remote", s.remote))
+		}
+	case specs.NetMgmtEcho:
+	default:
+		// Key change (161) needs keys the emulator does not hold.
+		return codes.InvalidTxn
+	}
+	return codes.Approved
+}
+
+// authorise decides a 0100 authorisation or 0200 purchase: card, expiry,
+// amount, then funds. An approval reduces the account's open-to-buy.
+func (is *Issuer) authorise(req *iso8583.Message, rec Received) (codes.Code, string) {
+	pc, ok := rec.Fields[specs.ProcessingCode]
+	if !ok || leftPad(pc, 6)[:2] != txnPurchase {
+		return codes.InvalidTxn, "" // refunds (20xxxx) and the rest come later
+	}
+	card, _ := req.GetString(specs.PAN)
+	if !pan.Luhn(card) || !is.cfg.owns(card) {
+		return codes.InvalidCard, ""
+	}
+	if exp, ok := rec.Fields[specs.Expiry]; ok && expired(exp, is.now()) {
+		return expiredCard, ""
+	}
+	amount, ok := parseAmount(rec.Fields[specs.Amount])
+	if !ok {
+		return codes.InvalidAmount, ""
+	}
+	if _, ok := is.ledger.debit(card, amount); !ok {
+		return insufficientFunds, ""
+	}
+	return codes.Approved, is.nextApprovalCode()
+}
+
+// expired reports whether a YYMM expiry date lies before now's month. An
+// expiry that is not a valid YYMM counts as expired (the card cannot be
+// valid).
+func expired(yymm string, now time.Time) bool {
+	yymm = leftPad(yymm, 4)
+	if len(yymm) != 4 || !allDigits(yymm) {
+		return true
+	}
+	yy, _ := strconv.Atoi(yymm[:2])
+	mm, _ := strconv.Atoi(yymm[2:])
+	if mm < 1 || mm > 12 {
+		return true
+	}
+	exp := (2000+yy)*12 + mm - 1
+	cur := now.Year()*12 + int(now.Month()) - 1
+	return exp < cur
+}
+
+// parseAmount reads DE 4 (minor units; KRW has none): digits only, above
+// zero.
+func parseAmount(s string) (int64, bool) {
+	if !allDigits(s) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// nextApprovalCode returns a 6-digit approval code, never 000000.
+func (is *Issuer) nextApprovalCode() string {
+	n := is.approvals.Add(1)
+	return fmt.Sprintf("%06d", (n-1)%999_999+1)
+}
+
+// echo copies field id from req to resp when it is present.
+func (is *Issuer) echo(req, resp *iso8583.Message, id int) {
+	f := req.GetField(id)
+	if f == nil {
+		return
+	}
+	b, err := f.Bytes()
+	if err != nil {
+		is.log.Warn("cannot read field to echo", zap.Int("field", id), zap.Error(err))
+		return
+	}
+	if err := resp.BinaryField(id, b); err != nil {
+		is.log.Warn("cannot echo field", zap.Int("field", id), zap.Error(err))
+	}
+}
+
+func (is *Issuer) setField(resp *iso8583.Message, id int, v string) {
+	if err := resp.Field(id, v); err != nil {
+		is.log.Error("cannot set response field", zap.Int("field", id), zap.Error(err))
+	}
+}
+
+// record appends the request to the received log and returns the entry.
+func (is *Issuer) record(req *iso8583.Message) Received {
+	mti, _ := req.GetMTI()
+	rec := Received{MTI: mti, Fields: map[int]string{}, At: time.Now()}
+	for id, f := range req.GetFields() {
+		if id < 2 {
+			continue // MTI and bitmap
+		}
+		rec.Fields[id] = wireValue(f)
+	}
+	rec.STAN = rec.Fields[specs.STAN]
+
+	is.recMu.Lock()
+	if len(is.received) >= ReceivedLimit {
+		n := copy(is.received, is.received[len(is.received)-ReceivedLimit/2:])
+		clear(is.received[n:])
+		is.received = is.received[:n]
+	}
+	is.received = append(is.received, rec)
+	is.recMu.Unlock()
+	return rec
+}
+
+// wireValue renders a field as a string: numeric fixed-length fields
+// (zero-padded on the left) at full width, binary fields as hex.
+func wireValue(f field.Field) string {
+	v, err := f.String()
+	if err != nil {
+		return ""
+	}
+	sp := f.Spec()
+	if _, isString := f.(*field.String); !isString || sp == nil || sp.Pad == nil || sp.Pref == nil {
+		return v
+	}
+	if !strings.HasSuffix(sp.Pref.Inspect(), ".Fixed") || string(sp.Pad.Inspect()) != "0" {
+		return v
+	}
+	// Left or right padder? Only left zero-padding is significant.
+	if probe := sp.Pad.Pad([]byte("1"), 2); string(probe) != "01" {
+		return v
+	}
+	return leftPad(v, sp.Length)
+}
+
+// leftPad pads s on the left with zeros to n characters.
+func leftPad(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return strings.Repeat("0", n-len(s)) + s
+}

@@ -1,0 +1,149 @@
+package terminal
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	connection "github.com/moov-io/iso8583-connection"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/frame"
+)
+
+// silentAmount makes the fake switch swallow the request (no answer).
+const silentAmount = 9900
+
+// fakeSwitch answers 0200 with 0210 on loopback. DE 39 comes from the
+// amount: a multiple of 100 below 10000 answers its hundreds (5100 -> 51,
+// 1400 -> 14), except silentAmount, which gets no answer; any other amount
+// is approved (00).
+type fakeSwitch struct {
+	addr string
+	spec *iso8583.MessageSpec
+
+	mu       sync.Mutex
+	received []*iso8583.Message
+}
+
+func startFakeSwitch(t *testing.T) *fakeSwitch {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	fs := &fakeSwitch{addr: ln.Addr().String(), spec: specs.MustLoad(specs.TerminalDialect)}
+	codec := &frame.Codec{Header: frame.Binary2, Spec: fs.spec}
+
+	var (
+		wg    sync.WaitGroup
+		connM sync.Mutex
+		conns []*connection.Connection
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return // listener closed
+			}
+			c, err := connection.NewFrom(nc, fs.spec, nil, nil,
+				connection.SetMessageReader(codec),
+				connection.SetMessageWriter(codec),
+				connection.InboundMessageHandler(fs.handle),
+			)
+			if err != nil {
+				t.Errorf("fake switch: %v", err)
+				nc.Close()
+				return
+			}
+			connM.Lock()
+			conns = append(conns, c)
+			connM.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		connM.Lock()
+		defer connM.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return fs
+}
+
+func (fs *fakeSwitch) handle(c *connection.Connection, req *iso8583.Message) {
+	fs.mu.Lock()
+	fs.received = append(fs.received, req)
+	fs.mu.Unlock()
+
+	amountStr, _ := req.GetString(specs.Amount)
+	amount, _ := strconv.ParseInt(amountStr, 10, 64)
+	rc := "00"
+	switch {
+	case amount == silentAmount:
+		return
+	case amount%100 == 0 && amount < 10000:
+		rc = fmt.Sprintf("%02d", amount/100)
+	}
+	resp := iso8583.NewMessage(fs.spec)
+	resp.MTI(specs.MTIFinancialResponse)
+	for _, id := range []int{specs.PAN, specs.ProcessingCode, specs.Amount, specs.TransmissionDateTime,
+		specs.STAN, specs.LocalTime, specs.LocalDate, specs.POSEntryMode, specs.TerminalID,
+		specs.MerchantID, specs.Currency} {
+		if req.GetField(id) == nil {
+			continue
+		}
+		v, _ := req.GetString(id)
+		if err := resp.Field(id, v); err != nil {
+			panic(err)
+		}
+	}
+	_ = resp.Field(specs.RRN, "000000000042")
+	_ = resp.Field(specs.ResponseCode, rc)
+	if rc == "00" {
+		_ = resp.Field(specs.ApprovalCode, "A1B2C3")
+	}
+	_ = c.Reply(resp) // fails only when the test already closed the link
+}
+
+// lastReceived returns the last request the switch got, waiting briefly.
+func (fs *fakeSwitch) lastReceived(t *testing.T) *iso8583.Message {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		fs.mu.Lock()
+		n := len(fs.received)
+		var m *iso8583.Message
+		if n > 0 {
+			m = fs.received[n-1]
+		}
+		fs.mu.Unlock()
+		if m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fake switch received nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// closedAddr returns a loopback address with nothing listening.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

@@ -1,0 +1,298 @@
+package payswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	connection "github.com/moov-io/iso8583-connection"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/pipeline"
+)
+
+// replyTimeout bounds writing one answer to a terminal that stops reading.
+const replyTimeout = 10 * time.Second
+
+// listener accepts terminal or VAN connections and serves each request on
+// them concurrently through the switch pipeline.
+type listener struct {
+	cfg    config.Listener
+	spec   *iso8583.MessageSpec
+	header frame.Header
+	sw     *Switch
+	log    *zap.Logger
+	ln     net.Listener
+
+	mu    sync.Mutex
+	conns map[*connection.Connection]struct{}
+	count atomic.Int64
+	wg    sync.WaitGroup // accept loop and open connections
+}
+
+func newListener(cfg config.Listener, sw *Switch) (*listener, error) {
+	spec, err := specs.Load(cfg.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+	}
+	h, err := frame.ParseHeader(cfg.Header)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+	}
+	return &listener{
+		cfg: cfg, spec: spec, header: h, sw: sw,
+		log:   sw.log.With(zap.String("listener", cfg.Name)),
+		conns: map[*connection.Connection]struct{}{},
+	}, nil
+}
+
+func (l *listener) listen() error {
+	ln, err := net.Listen("tcp", l.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
+	}
+	l.ln = ln
+	l.wg.Add(1)
+	go l.acceptLoop()
+	l.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("spec", l.cfg.Spec), zap.String("header", l.cfg.Header))
+	return nil
+}
+
+func (l *listener) acceptLoop() {
+	defer l.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, do not spin.
+			l.log.Warn("accept failed", zap.Error(err))
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		if l.count.Load() >= int64(l.cfg.MaxConnections) {
+			l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_connections").Inc()
+			l.log.Warn("connection refused: max_connections reached", zap.String("remote", nc.RemoteAddr().String()))
+			_ = nc.Close()
+			continue
+		}
+		if err := l.serveConn(nc); err != nil {
+			l.log.Warn("starting connection", zap.Error(err))
+			_ = nc.Close()
+		}
+	}
+}
+
+// serveConn wraps one socket in an iso8583-connection Connection whose
+// inbound handler runs the pipeline for each request.
+func (l *listener) serveConn(nc net.Conn) error {
+	remote := nc.RemoteAddr().String()
+	log := l.log.With(zap.String("remote", remote))
+	ready := make(chan struct{})
+	var conn *connection.Connection
+	var inFlight atomic.Int64
+	codec := &frame.Codec{
+		Header: l.header, MaxLength: l.cfg.MaxFrame, Spec: l.spec, WriteTimeout: replyTimeout,
+		OnUndecodable: func(ue *frame.UndecodableError) {
+			<-ready
+			l.formatError(conn, ue, log)
+		},
+	}
+	l.count.Add(1)
+	l.wg.Add(1)
+	l.sw.metrics.connections.WithLabelValues(l.cfg.Name).Inc()
+	c, err := connection.NewFrom(nc, l.spec, nil, nil,
+		connection.SetMessageReader(codec),
+		connection.SetMessageWriter(codec),
+		connection.SendTimeout(replyTimeout),
+		connection.IdleTime(time.Hour), // the switch does not ping terminals
+		connection.ReadTimeout(l.cfg.IdleTimeout),
+		connection.ReadTimeoutHandler(func(c *connection.Connection) {
+			l.sw.metrics.frameErrors.WithLabelValues(l.cfg.Name, "idle").Inc()
+			log.Info("closing idle connection", zap.Duration("idle_timeout", l.cfg.IdleTimeout))
+			go c.Close()
+		}),
+		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
+			l.serveMessage(c, msg, &inFlight, log)
+		}),
+		connection.ErrorHandler(func(err error) {
+			l.sw.metrics.frameErrors.WithLabelValues(l.cfg.Name, inputErrorReason(err)).Inc()
+			log.Warn("closing connection on bad input", zap.String("reason", pan.Scrub(err.Error())))
+		}),
+		connection.WithConnectionClosedHandler(func(c *connection.Connection) {
+			l.mu.Lock()
+			delete(l.conns, c)
+			l.mu.Unlock()
+			l.count.Add(-1)
+			l.sw.metrics.connections.WithLabelValues(l.cfg.Name).Dec()
+			log.Debug("connection closed")
+			l.wg.Done()
+		}),
+	)
+	if err != nil {
+		l.count.Add(-1)
+		l.wg.Done()
+		l.sw.metrics.connections.WithLabelValues(l.cfg.Name).Dec()
+		return fmt.Errorf("wrapping connection from %s: %w", remote, err)
+	}
+	conn = c
+	l.mu.Lock()
+	l.conns[c] = struct{}{}
+	l.mu.Unlock()
+	close(ready)
+	log.Debug("connection accepted")
+	return nil
+}
+
+func inputErrorReason(err error) string {
+	var ue *frame.UndecodableError
+	switch {
+	case errors.As(err, &ue):
+		return "undecodable"
+	case errors.Is(err, frame.ErrZeroLength):
+		return "zero_length"
+	case errors.Is(err, frame.ErrTooLong):
+		return "too_long"
+	case errors.Is(err, frame.ErrBadHeader):
+		return "bad_header"
+	}
+	return "read_error"
+}
+
+// serveMessage runs one terminal request through the pipeline and replies.
+func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, inFlight *atomic.Int64, log *zap.Logger) {
+	start := time.Now()
+	mti, _ := msg.GetMTI()
+	if !specs.IsRequest(mti) {
+		l.sw.metrics.frameErrors.WithLabelValues(l.cfg.Name, "unexpected_response").Inc()
+		log.Warn("ignoring a non-request message from a terminal", zap.String("mti", mtiLabel(mti)))
+		return
+	}
+	t := &pipeline.Txn{Listener: l.cfg.Name, Received: start, Request: msg, MTI: mti}
+	if n := inFlight.Add(1); n > int64(l.cfg.MaxInFlight) || !l.sw.txns.enter() {
+		inFlight.Add(-1)
+		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
+		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
+		l.reply(c, t, start, log)
+		return
+	}
+	defer l.sw.txns.leave()
+	defer inFlight.Add(-1)
+	gauge := l.sw.metrics.inFlight.WithLabelValues(l.cfg.Name)
+	gauge.Inc()
+	defer gauge.Dec()
+
+	err := pipeline.Process(l.sw.ctx, l.sw.handler, t, l.sw.classify)
+	l.logOutcome(t, err, log)
+	l.reply(c, t, start, log)
+}
+
+func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.Time, log *zap.Logger) {
+	resp, err := pipeline.Respond(t)
+	if err != nil {
+		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
+		return
+	}
+	if err := c.Reply(resp); err != nil {
+		log.Warn("writing response", zap.String("stan", stanOf(t.Request)), zap.Error(err))
+		return
+	}
+	route := t.Route
+	if route == "" {
+		route = "none"
+	}
+	mti := mtiLabel(t.MTI)
+	l.sw.metrics.requests.WithLabelValues(l.cfg.Name, mti, route, rcLabel(t.Code)).Inc()
+	l.sw.metrics.duration.WithLabelValues(l.cfg.Name, mti).Observe(time.Since(start).Seconds())
+}
+
+func (l *listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {
+	fields := []zap.Field{
+		zap.String("mti", t.MTI), zap.String("stan", stanOf(t.Request)), zap.String("pan", pan.Mask(t.PAN)),
+		zap.String("route", t.Route), zap.String("rc", string(t.Code)),
+	}
+	var pe *pipeline.PanicError
+	switch {
+	case errors.As(err, &pe):
+		l.sw.metrics.panics.Inc()
+		log.Error("panic in pipeline, answered 96", append(fields, zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))...)
+	case err != nil:
+		log.Info("transaction declined by the switch", append(fields, zap.String("reason", pan.Scrub(err.Error())))...)
+	default:
+		log.Debug("transaction", fields...)
+	}
+}
+
+// formatError answers an undecodable request with DE 39 30, echoing what
+// could be read (STAN, terminal ID, ...) so the terminal can match it.
+func (l *listener) formatError(c *connection.Connection, ue *frame.UndecodableError, log *zap.Logger) {
+	l.sw.metrics.frameErrors.WithLabelValues(l.cfg.Name, "undecodable").Inc()
+	log.Warn("undecodable message", zap.String("mti", mtiLabel(ue.MTI)), zap.String("reason", pan.Scrub(ue.Err.Error())))
+	rmti, err := specs.ResponseMTI(ue.MTI)
+	if err != nil {
+		return // not a request: nothing to answer
+	}
+	resp := iso8583.NewMessage(l.spec)
+	resp.MTI(rmti)
+	if ue.Partial != nil {
+		for _, id := range []int{specs.TransmissionDateTime, specs.STAN, specs.RRN, specs.TerminalID, specs.MerchantID} {
+			_ = pipeline.CopyField(resp, ue.Partial, id)
+		}
+	}
+	_ = resp.Field(specs.ResponseCode, string(codes.FormatError))
+	if err := c.Reply(resp); err != nil {
+		// A partial field that does not pack: answer with MTI and DE 39 only.
+		bare := iso8583.NewMessage(l.spec)
+		bare.MTI(rmti)
+		_ = bare.Field(specs.ResponseCode, string(codes.FormatError))
+		if err := c.Reply(bare); err != nil {
+			log.Warn("answering format error", zap.Error(err))
+		}
+	}
+	l.sw.metrics.requests.WithLabelValues(l.cfg.Name, mtiLabel(ue.MTI), "none", string(codes.FormatError)).Inc()
+}
+
+func stanOf(m *iso8583.Message) string {
+	s, _ := m.GetString(specs.STAN)
+	return s
+}
+
+// stopAccepting closes the listening socket.
+func (l *listener) stopAccepting() {
+	if l.ln != nil {
+		_ = l.ln.Close()
+	}
+}
+
+// closeAll closes every open connection and waits for them to end.
+func (l *listener) closeAll(ctx context.Context) {
+	l.mu.Lock()
+	conns := make([]*connection.Connection, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		go c.CloseCtx(ctx)
+	}
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}

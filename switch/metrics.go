@@ -1,0 +1,77 @@
+package payswitch
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
+)
+
+// metrics are the switch's own series. Labels are small fixed sets:
+// listener, MTI, route and response code, never card data, terminal IDs or
+// STANs; values from the wire are folded into "other".
+type metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	inFlight    *prometheus.GaugeVec
+	connections *prometheus.GaugeVec
+	refused     *prometheus.CounterVec
+	frameErrors *prometheus.CounterVec
+	panics      prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "switch", Name: "requests_total",
+			Help: "Terminal requests answered, by listener, request MTI, issuer route and DE 39.",
+		}, []string{"listener", "mti", "route", "rc"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "switch", Name: "request_duration_seconds",
+			Help:    "Time from reading a terminal request to writing its answer.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"listener", "mti"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "switch", Name: "in_flight",
+			Help: "Terminal requests being processed.",
+		}, []string{"listener"}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "switch", Name: "connections",
+			Help: "Open terminal/VAN connections.",
+		}, []string{"listener"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "switch", Name: "refused_total",
+			Help: "Connections refused or requests shed, by reason (max_connections, max_in_flight).",
+		}, []string{"listener", "reason"}),
+		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "switch", Name: "input_errors_total",
+			Help: "Bad input from terminals, by reason (undecodable, framing, idle, unexpected_response, ...).",
+		}, []string{"listener", "reason"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "switch", Name: "panics_total",
+			Help: "Panics recovered in the pipeline (each answered 96).",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.connections, m.refused, m.frameErrors, m.panics)
+	return m
+}
+
+var knownMTIs = map[string]bool{
+	specs.MTIAuthRequest: true, specs.MTIFinancialRequest: true, specs.MTIAdvice: true,
+	specs.MTIReversal: true, specs.MTIReversalAdvice: true, specs.MTIReversalRepeat: true,
+	specs.MTIReconciliation: true, specs.MTINetworkMgmt: true,
+}
+
+func mtiLabel(mti string) string {
+	if knownMTIs[mti] {
+		return mti
+	}
+	return "other"
+}
+
+func rcLabel(c codes.Code) string {
+	if _, ok := codes.Lookup(c); ok {
+		return string(c)
+	}
+	return "other"
+}

@@ -1,0 +1,225 @@
+// Package payswitch is the switch daemon: terminal/VAN listeners, the
+// transaction pipeline, issuer routes and links, and the admin endpoint.
+package payswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/route"
+	"github.com/kbpay/switch/switch/upstream"
+)
+
+// Switch is one running switchd instance.
+type Switch struct {
+	cfg      config.Config
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	metrics  *metrics
+	ctx      context.Context
+	cancel   context.CancelFunc
+	routes   atomic.Pointer[route.Table]
+	links    map[string]*upstream.Link
+	handler  pipeline.Handler
+	classify []pipeline.Classifier
+
+	listeners []*listener
+	admin     *adminServer
+	txns      txnTracker
+}
+
+// New builds a switch from a validated configuration. log and reg are the
+// process's logger and metrics registry (tests pass their own).
+func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Switch{
+		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
+		metrics: newMetrics(reg),
+		links:   map[string]*upstream.Link{},
+	}
+	bins := map[string][]string{}
+	linkMetrics := upstream.NewMetrics(reg)
+	for _, rc := range cfg.Routes {
+		bins[rc.Name] = rc.BINs
+		l, err := upstream.New(rc, log, linkMetrics)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.links[rc.Name] = l
+	}
+	tbl, err := route.NewTable(bins)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("building route table: %w", err)
+	}
+	s.routes.Store(tbl)
+	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
+	s.classify = []pipeline.Classifier{
+		{Err: route.ErrNoRoute, Code: codes.NoRoute},
+		{Err: upstream.ErrUnavailable, Code: codes.IssuerUnavailable},
+		{Err: upstream.ErrNoAnswer, Code: codes.IssuerUnavailable},
+	}
+	for _, lc := range cfg.Listeners {
+		l, err := newListener(lc, s)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.listeners = append(s.listeners, l)
+	}
+	s.admin = newAdminServer(cfg.Admin.Addr, s)
+	return s, nil
+}
+
+// stages is THE ordered list of pipeline stages every request passes.
+func (s *Switch) stages() []pipeline.Stage {
+	return []pipeline.Stage{
+		pipeline.NetworkManagement(),
+		pipeline.Validate(),
+		pipeline.Route(func() pipeline.Router { return s.routes.Load() }),
+		pipeline.Forward(s.link),
+	}
+}
+
+func (s *Switch) link(name string) (pipeline.Upstream, bool) {
+	l, ok := s.links[name]
+	return l, ok
+}
+
+// Start connects the issuer links (an issuer that is down keeps being
+// retried in the background), then opens the admin endpoint and listeners.
+func (s *Switch) Start(ctx context.Context) error {
+	for _, l := range s.links {
+		if err := l.Start(ctx); err != nil {
+			return fmt.Errorf("starting route %s: %w", l.Name(), err)
+		}
+	}
+	if err := s.admin.listen(); err != nil {
+		return err
+	}
+	for _, l := range s.listeners {
+		if err := l.listen(); err != nil {
+			s.stopListeners()
+			return err
+		}
+	}
+	s.log.Info("switch started", zap.Int("listeners", len(s.listeners)), zap.Int("routes", len(s.links)))
+	return nil
+}
+
+// ListenerAddr returns the bound address of the named listener ("" when
+// unknown or not started), for tests that listen on port 0.
+func (s *Switch) ListenerAddr(name string) string {
+	for _, l := range s.listeners {
+		if l.cfg.Name == name && l.ln != nil {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// AdminAddr returns the bound admin address.
+func (s *Switch) AdminAddr() string { return s.admin.addr() }
+
+// Shutdown drains: it stops accepting, waits (up to ctx) for in-flight
+// transactions to be answered, then closes terminal connections and signs
+// off the issuer links.
+func (s *Switch) Shutdown(ctx context.Context) error {
+	s.txns.drain()
+	s.stopListeners()
+	drained := s.txns.wait(ctx)
+	for _, l := range s.listeners {
+		l.closeAll(ctx)
+	}
+	s.cancel()
+	var errs []error
+	for _, l := range s.links {
+		if err := l.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, s.admin.close(ctx))
+	if !drained {
+		errs = append(errs, errors.New("drain timed out with transactions in flight"))
+	}
+	s.log.Info("switch stopped", zap.Bool("drained", drained))
+	return errors.Join(errs...)
+}
+
+func (s *Switch) stopListeners() {
+	for _, l := range s.listeners {
+		l.stopAccepting()
+	}
+}
+
+// txnTracker counts in-flight transactions so a drain can wait for them.
+type txnTracker struct {
+	mu       sync.Mutex
+	n        int
+	draining bool
+	idle     chan struct{} // closed when n drops to 0 while draining
+}
+
+func (t *txnTracker) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.draining {
+		return false
+	}
+	t.n++
+	return true
+}
+
+func (t *txnTracker) leave() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n--
+	if t.n == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+}
+
+func (t *txnTracker) drain() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.draining = true
+}
+
+func (t *txnTracker) isDraining() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.draining
+}
+
+func (t *txnTracker) wait(ctx context.Context) bool {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.mu.Unlock()
+		return true
+	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	ch := t.idle
+	t.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
