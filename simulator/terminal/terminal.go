@@ -290,6 +290,9 @@ func (c *Client) Send(ctx context.Context, msg *iso8583.Message) (*iso8583.Messa
 	}()
 	select {
 	case r := <-done:
+		if r.err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w: %w", what, ctx.Err(), r.err)
+		}
 		if errors.Is(r.err, connection.ErrSendTimeout) {
 			return nil, fmt.Errorf("%s: no response within %s: %w", what, timeout, r.err)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -173,6 +174,7 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 func (l *Link) dial(addr string) (*connection.Connection, error) {
 	return connection.New(addr, l.spec, nil, nil,
 		connection.SetMessageReader(l.codec),
+		connection.SetRequestIDGenerator(stanRequestID{}),
 		connection.SetMessageWriter(l.codec),
 		connection.ConnectTimeout(l.cfg.ConnectTimeout),
 		connection.SendTimeout(l.cfg.Timeout),
@@ -267,4 +269,21 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 	if l.onLate != nil {
 		l.onLate(l.cfg.Name, msg)
 	}
+}
+
+// stanRequestID matches answers to requests by STAN compared as a number:
+// fixed numeric fields unpack without their zero padding ("000123" comes
+// back as "123"), so the padded and unpadded forms must give one key.
+type stanRequestID struct{}
+
+func (stanRequestID) GenerateRequestID(m *iso8583.Message) (string, error) {
+	s, err := m.GetString(specs.STAN)
+	if err != nil {
+		return "", fmt.Errorf("reading STAN: %w", err)
+	}
+	s = strings.TrimLeft(s, "0")
+	if s == "" {
+		return "", errors.New("message has no STAN")
+	}
+	return s, nil
 }

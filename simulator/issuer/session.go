@@ -1,0 +1,159 @@
+package issuer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	connection "github.com/moov-io/iso8583-connection"
+	"github.com/moov-io/iso8583"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/switch/frame"
+)
+
+const (
+	// replyTimeout bounds one response write when the peer stops reading.
+	replyTimeout = 5 * time.Second
+	// readLoopGrace is how long a closed connection's read loop may take to
+	// notice; iso8583-connection can strand it when the connection closes
+	// at the instant it hands over a message.
+	readLoopGrace = 2 * time.Second
+)
+
+// errUndecodable ends a connection that sent a frame the spec cannot
+// unpack: the byte stream can no longer be trusted.
+var errUndecodable = errors.New("undecodable frame")
+
+// session is one accepted connection.
+type session struct {
+	id       uint64
+	remote   string
+	conn     net.Conn
+	signedOn atomic.Bool
+
+	readerDone chan struct{} // closed when the read loop got its last error
+	readerOnce sync.Once
+}
+
+func (s *session) readerExited() { s.readerOnce.Do(func() { close(s.readerDone) }) }
+
+// serve registers an accepted connection and starts its supervisor.
+func (is *Issuer) serve(conn net.Conn) {
+	is.mu.Lock()
+	if is.closing {
+		is.mu.Unlock()
+		conn.Close()
+		return
+	}
+	is.nextID++
+	s := &session{id: is.nextID, remote: conn.RemoteAddr().String(), conn: conn, readerDone: make(chan struct{})}
+	is.sessions[s] = struct{}{}
+	is.loops.Add(1)
+	is.mu.Unlock()
+	go is.run(s)
+}
+
+// run wraps the socket in an iso8583-connection and waits until both the
+// connection and its read loop have ended.
+func (is *Issuer) run(s *session) {
+	defer is.loops.Done()
+	defer func() {
+		is.mu.Lock()
+		delete(is.sessions, s)
+		is.mu.Unlock()
+	}()
+	log := is.log.With(zap.Uint64("conn", s.id), zap.String("remote", s.remote))
+	codec := &frame.Codec{Header: is.header, Spec: is.spec}
+	c, err := connection.NewFrom(s.conn, is.spec, nil, nil,
+		connection.SetMessageReader(&sessionReader{codec: codec, s: s, is: is, log: log}),
+		connection.SetMessageWriter(codec),
+		connection.SendTimeout(replyTimeout),
+		connection.InboundMessageHandler(func(c *connection.Connection, req *iso8583.Message) {
+			is.handleInbound(c, req, s, log)
+		}),
+	)
+	if err != nil {
+		log.Error("cannot serve connection", zap.Error(err))
+		s.conn.Close()
+		return
+	}
+	log.Info("connection accepted")
+	<-c.Done()
+	t := time.NewTimer(readLoopGrace)
+	select {
+	case <-s.readerDone:
+		t.Stop()
+	case <-t.C:
+		log.Warn("read loop did not end after the connection closed")
+	}
+	log.Info("connection closed", zap.Bool("signed_on", s.signedOn.Load()))
+}
+
+// handleInbound is the connection's InboundMessageHandler: it runs in its
+// own goroutine per message, so requests on one link are served
+// concurrently.
+func (is *Issuer) handleInbound(c *connection.Connection, req *iso8583.Message, s *session, log *zap.Logger) {
+	if !is.enterHandler() {
+		return
+	}
+	defer is.handlers.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("request handler panicked", zap.Any("panic", r))
+		}
+	}()
+	resp, delayed := is.process(req, s)
+	if resp == nil {
+		return
+	}
+	if d := is.Latency(); delayed && d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-is.stop:
+			t.Stop()
+			return
+		}
+	}
+	if err := c.Reply(resp); err != nil {
+		mti, _ := resp.GetMTI()
+		stan, _ := resp.GetString(11)
+		log.Warn("cannot send response", zap.String("mti", mti), zap.String("stan", stan), zap.Error(err))
+	}
+}
+
+// sessionReader reads frames with the codec and ends the connection on an
+// undecodable frame (iso8583-connection would otherwise skip unpack errors
+// and go on reading).
+type sessionReader struct {
+	codec *frame.Codec
+	s     *session
+	is    *Issuer
+	log   *zap.Logger
+}
+
+func (r *sessionReader) ReadMessage(rd io.Reader) (*iso8583.Message, error) {
+	msg, err := r.codec.ReadMessage(rd)
+	if err == nil {
+		return msg, nil
+	}
+	defer r.s.readerExited()
+	var ue *frame.UndecodableError
+	switch {
+	case errors.As(err, &ue):
+		r.log.Warn("undecodable frame: closing connection", zap.String("mti", ue.MTI), zap.Error(ue.Err))
+		// Deliberately not wrapping: the read loop must not see an unpack
+		// error it would skip.
+		return nil, fmt.Errorf("%w: %s", errUndecodable, ue.Error())
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || r.is.isClosing():
+		r.log.Debug("connection read ended", zap.Error(err))
+	default:
+		r.log.Warn("reading frame: closing connection", zap.Error(err))
+	}
+	return nil, err
+}
