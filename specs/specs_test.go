@@ -14,8 +14,8 @@ func sampleMessage(t *testing.T, spec *iso8583.MessageSpec) *iso8583.Message {
 	m := iso8583.NewMessage(spec)
 	m.MTI("0200")
 	set := map[int]string{
-		specs.PAN: "9410000000000001", specs.ProcessingCode: "000000", specs.Amount: "15000",
-		specs.TransmissionDateTime: "1125101500", specs.STAN: "123", specs.LocalTime: "101500",
+		specs.PAN: "9410000000000001", specs.ProcessingCode: "000000", specs.Amount: "000000015000",
+		specs.TransmissionDateTime: "1125101500", specs.STAN: "000123", specs.LocalTime: "101500",
 		specs.LocalDate: "1125", specs.Expiry: "2812", specs.POSEntryMode: "051", specs.TerminalID: "TERM0001",
 		specs.MerchantID: "MERCHANT000001", specs.Currency: "410", specs.RRN: "000000000001",
 		specs.OriginalData: "020000012311251015000000000000000000000000", specs.NetworkMgmtCode: "301",
@@ -58,10 +58,10 @@ func TestDialectsRoundTrip(t *testing.T) {
 			if !bytes.HasPrefix(packed, []byte(tt.wantPrefix)) {
 				t.Errorf("packed starts % x, want prefix % x", packed[:6], tt.wantPrefix)
 			}
-			// Fixed fields are padded on the wire (n with zeros, an with
-			// spaces) and come back unpadded.
+			// Fixed text fields are space-padded on the wire and come back
+			// trimmed; numeric fields travel exactly as given.
 			if !bytes.Contains(packed, []byte("000000015000")) || !bytes.Contains(packed, []byte("MERCHANT000001 ")) {
-				t.Error("fixed fields not padded on the wire")
+				t.Error("fixed fields not as expected on the wire")
 			}
 			if !bytes.Contains(packed, tt.binaryField) {
 				t.Errorf("packed message lacks DE 52 as % x", tt.binaryField)
@@ -70,7 +70,7 @@ func TestDialectsRoundTrip(t *testing.T) {
 			if err := got.Unpack(packed); err != nil {
 				t.Fatalf("unpack: %v", err)
 			}
-			checks := map[int]string{specs.STAN: "123", specs.Amount: "15000", specs.PAN: "9410000000000001",
+			checks := map[int]string{specs.STAN: "000123", specs.Amount: "000000015000", specs.PAN: "9410000000000001",
 				specs.TerminalID: "TERM0001", specs.MerchantID: "MERCHANT000001", specs.NetworkMgmtCode: "301"}
 			for id, want := range checks {
 				if v, _ := got.GetString(id); v != want {

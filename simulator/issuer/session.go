@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	connection "github.com/moov-io/iso8583-connection"
 	"github.com/moov-io/iso8583"
+	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/frame"

@@ -18,10 +18,11 @@ import (
 // silentAmount makes the fake switch swallow the request (no answer).
 const silentAmount = 9900
 
-// fakeSwitch answers 0200 with 0210 on loopback. DE 39 comes from the
-// amount: a multiple of 100 below 10000 answers its hundreds (5100 -> 51,
-// 1400 -> 14), except silentAmount, which gets no answer; any other amount
-// is approved (00).
+// fakeSwitch answers 0200 with 0210 on loopback. DE 4 must arrive as 12
+// digits ("000000015000"); anything else answers 30 (format error).
+// Otherwise DE 39 comes from the amount: a multiple of 100 below 10000
+// answers its hundreds (5100 -> 51, 1400 -> 14), except silentAmount, which
+// gets no answer; any other amount is approved (00).
 type fakeSwitch struct {
 	addr string
 	spec *iso8583.MessageSpec
@@ -85,9 +86,11 @@ func (fs *fakeSwitch) handle(c *connection.Connection, req *iso8583.Message) {
 	fs.mu.Unlock()
 
 	amountStr, _ := req.GetString(specs.Amount)
-	amount, _ := strconv.ParseInt(amountStr, 10, 64)
+	amount, err := strconv.ParseUint(amountStr, 10, 64)
 	rc := "00"
 	switch {
+	case len(amountStr) != 12 || err != nil:
+		rc = "30" // DE 4 is n 12, sent at full width
 	case amount == silentAmount:
 		return
 	case amount%100 == 0 && amount < 10000:

@@ -112,7 +112,7 @@ func NewPurchaseMessage(spec *iso8583.MessageSpec, p Purchase, stan string, now 
 	}{
 		{specs.PAN, p.PAN},
 		{specs.ProcessingCode, ProcessingPurchase},
-		{specs.Amount, strconv.FormatInt(p.Amount, 10)},
+		{specs.Amount, fmt.Sprintf("%012d", p.Amount)},
 		{specs.TransmissionDateTime, now.UTC().Format("0102150405")},
 		{specs.STAN, NormalizeSTAN(stan)},
 		{specs.LocalTime, now.Format("150405")},

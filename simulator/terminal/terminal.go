@@ -143,9 +143,10 @@ func (g *STANGenerator) Next() string {
 	return fmt.Sprintf("%06d", g.NextInt())
 }
 
-// NormalizeSTAN returns s as six zero-padded digits, so that a STAN as
-// sent ("000123") and as unpacked from a padded fixed field ("123") compare
-// equal. Values that are not 1-6 digits are returned unchanged.
+// NormalizeSTAN returns s as six zero-padded digits. DE 11 travels at full
+// width ("000123"), so this only matters for STANs written short by hand
+// ("123") or received from a peer that strips zeros. Values that are not
+// 1-6 digits are returned unchanged.
 func NormalizeSTAN(s string) string {
 	if s == "" || len(s) > 6 || strings.Trim(s, "0123456789") != "" {
 		return s
@@ -275,9 +276,17 @@ func (c *Client) Send(ctx context.Context, msg *iso8583.Message) (*iso8583.Messa
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	// The wait is bounded by Options.Timeout or by ctx's deadline, whichever
+	// is sooner. When ctx's deadline is the binding limit, the connection's
+	// send timeout may fire just before ctx itself reports it; that error
+	// must still wrap context.DeadlineExceeded.
 	timeout := c.opts.Timeout
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = max(time.Until(dl), time.Millisecond)
+	ctxBound := false
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < timeout {
+			timeout = max(left, time.Millisecond)
+			ctxBound = true
+		}
 	}
 	type result struct {
 		msg *iso8583.Message
@@ -294,6 +303,9 @@ func (c *Client) Send(ctx context.Context, msg *iso8583.Message) (*iso8583.Messa
 			return nil, fmt.Errorf("%s: %w: %w", what, ctx.Err(), r.err)
 		}
 		if errors.Is(r.err, connection.ErrSendTimeout) {
+			if ctxBound {
+				return nil, fmt.Errorf("%s: no response within %s: %w: %w", what, timeout, context.DeadlineExceeded, r.err)
+			}
 			return nil, fmt.Errorf("%s: no response within %s: %w", what, timeout, r.err)
 		}
 		if r.err != nil {

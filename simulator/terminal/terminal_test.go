@@ -78,7 +78,7 @@ func TestPurchaseResponseCodes(t *testing.T) {
 func TestPurchaseMessageFields(t *testing.T) {
 	fs := startFakeSwitch(t)
 	c := dialTest(t, fs.addr, func(o *Options) { o.TerminalID = "TERM0042" })
-	c.stan = NewSTANGenerator(123) // leading zeros on the wire, none after unpack
+	c.stan = NewSTANGenerator(123) // 000123 on the wire and after unpack
 	before := time.Now().UTC()
 	res, err := c.Purchase(context.Background(), Purchase{PAN: testPAN, Amount: 15000, Expiry: "2812"})
 	if err != nil {
@@ -91,10 +91,10 @@ func TestPurchaseMessageFields(t *testing.T) {
 	if mti, _ := req.GetMTI(); mti != "0200" {
 		t.Errorf("MTI %q", mti)
 	}
-	// Fixed fields arrive unpadded: DE 3 000000 reads "", DE 11 000123 reads 123.
+	// Fixed numeric fields unpack exactly as sent, at full width.
 	want := map[int]string{
-		specs.PAN: testPAN, specs.ProcessingCode: "", specs.Amount: "15000", specs.STAN: "123",
-		specs.Expiry: "2812", specs.POSEntryMode: "51", specs.TerminalID: "TERM0042",
+		specs.PAN: testPAN, specs.ProcessingCode: "000000", specs.Amount: "000000015000", specs.STAN: "000123",
+		specs.Expiry: "2812", specs.POSEntryMode: "051", specs.TerminalID: "TERM0042",
 		specs.MerchantID: "MERCHANT0000001", specs.Currency: "410",
 	}
 	for id, w := range want {
@@ -106,16 +106,16 @@ func TestPurchaseMessageFields(t *testing.T) {
 			t.Errorf("DE %d = %q, want %q", id, got, w)
 		}
 	}
-	for _, id := range []int{specs.TransmissionDateTime, specs.LocalTime, specs.LocalDate} {
-		if req.GetField(id) == nil {
-			t.Errorf("DE %d missing", id)
+	for id, width := range map[int]int{specs.TransmissionDateTime: 10, specs.LocalTime: 6, specs.LocalDate: 4} {
+		if got, _ := req.GetString(id); len(got) != width || !isDigits(got) {
+			t.Errorf("DE %d = %q, want %d digits", id, got, width)
 		}
 	}
 	if req.GetField(specs.RRN) != nil {
 		t.Error("terminal sent an RRN; the switch assigns DE 37")
 	}
 	de7, _ := req.GetString(specs.TransmissionDateTime)
-	if de7 = fmt.Sprintf("%010s", de7); de7[:4] != before.Format("0102") && de7[:4] != time.Now().UTC().Format("0102") {
+	if len(de7) != 10 || (de7[:4] != before.Format("0102") && de7[:4] != time.Now().UTC().Format("0102")) {
 		t.Errorf("DE 7 %q is not today's UTC MMDD", de7)
 	}
 }
@@ -128,7 +128,7 @@ func TestNewPurchaseMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[int]string{
-		specs.ProcessingCode: "000000", specs.Amount: "1000", specs.TransmissionDateTime: "1124160203",
+		specs.ProcessingCode: "000000", specs.Amount: "000000001000", specs.TransmissionDateTime: "1124160203",
 		specs.STAN: "000042", specs.LocalTime: "010203", specs.LocalDate: "1125", specs.POSEntryMode: "051",
 		specs.TerminalID: "TERM0001", specs.MerchantID: "MERCHANT0000001", specs.Currency: "410",
 	}
@@ -140,8 +140,13 @@ func TestNewPurchaseMessage(t *testing.T) {
 	if msg.GetField(specs.Expiry) != nil {
 		t.Error("DE 14 set without an expiry")
 	}
-	if _, err := msg.Pack(); err != nil {
-		t.Errorf("Pack: %v", err)
+	packed, err := msg.Pack()
+	if err != nil {
+		t.Fatalf("Pack: %v", err)
+	}
+	// DE 3, 4, 7 and 11 travel at full width, back to back.
+	if !strings.Contains(string(packed), "000000"+"000000001000"+"1124160203"+"000042") {
+		t.Error("packed message lacks full-width DE 3, 4, 7, 11") // not printed: it holds the PAN
 	}
 }
 
@@ -200,7 +205,7 @@ func TestConcurrentPurchasesMatchBySTAN(t *testing.T) {
 				return
 			}
 			amt, _ := res.Message.GetString(specs.Amount)
-			if amt != fmt.Sprint(amount) {
+			if amt != fmt.Sprintf("%012d", amount) {
 				t.Errorf("purchase of %d got the response for %s", amount, amt)
 			}
 		}()
@@ -305,7 +310,7 @@ func TestResultStringMasksPAN(t *testing.T) {
 	resp.MTI("0210")
 	_ = resp.Field(specs.PAN, testPAN)
 	_ = resp.Field(specs.ResponseCode, "51")
-	_ = resp.Field(specs.STAN, "77")
+	_ = resp.Field(specs.STAN, "000077")
 	r := newResult(resp, Purchase{PAN: testPAN}.MaskedPAN(), 1500*time.Microsecond)
 	s := r.String()
 	for _, want := range []string{"0210", "rc=51", "Not sufficient funds", "stan=000077", "941000******0001", "1.5ms"} {

@@ -171,7 +171,9 @@ func (e *UndecodableError) Error() string {
 	return fmt.Sprintf("undecodable %s message: %v", e.MTI, e.Err)
 }
 
-func (e *UndecodableError) Unwrap() error { return e.Err }
+// UndecodableError deliberately has no Unwrap: iso8583-connection keeps
+// reading after an error that unwraps to its own UnpackError, and a frame
+// without a readable MTI must end the connection instead.
 
 // Codec frames and unpacks messages of one spec. It implements
 // connection.MessageReader and connection.MessageWriter.

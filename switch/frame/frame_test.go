@@ -84,7 +84,7 @@ func TestCodecRoundTripAndUndecodable(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
 		}
-		if stan, _ := got.GetString(specs.STAN); stan != "42" {
+		if stan, _ := got.GetString(specs.STAN); stan != "000042" {
 			t.Errorf("STAN = %q", stan)
 		}
 	}

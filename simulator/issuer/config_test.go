@@ -1,0 +1,151 @@
+package issuer
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbpay/switch/specs"
+)
+
+func TestDefaultIssuers(t *testing.T) {
+	want := []struct{ name, addr, bin string }{
+		{"card-a", "127.0.0.1:9101", "9410"},
+		{"card-b", "127.0.0.1:9102", "9420"},
+		{"prepaid", "127.0.0.1:9103", "9430"},
+	}
+	got := DefaultIssuers()
+	if len(got) != len(want) {
+		t.Fatalf("%d default issuers, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		c := got[i]
+		if c.Name != w.name || c.Addr != w.addr || !reflect.DeepEqual(c.BINs, []string{w.bin}) ||
+			c.DefaultBalance != 1_000_000 || c.Spec != specs.IssuerDialect || c.Header != "ascii4" {
+			t.Errorf("issuer %d = %+v, want %s on %s owning %s", i, c, w.name, w.addr, w.bin)
+		}
+		if _, err := New(c, nil); err != nil {
+			t.Errorf("New(%s): %v", c.Name, err)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	valid := func() Config { return Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}} }
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantErr string // "" means valid
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"no name", func(c *Config) { c.Name = "" }, "name is empty"},
+		{"no address", func(c *Config) { c.Addr = "" }, "listen address is empty"},
+		{"no BIN", func(c *Config) { c.BINs = nil }, "no BIN prefixes"},
+		{"BIN not digits", func(c *Config) { c.BINs = []string{"94A0"} }, `BIN prefix "94A0"`},
+		{"negative balance", func(c *Config) { c.DefaultBalance = -1 }, "negative"},
+		{"negative latency", func(c *Config) { c.Latency = -time.Second }, "latency"},
+		{"override outside BIN", func(c *Config) { c.Balances = map[string]int64{card("9420"): 5} }, "942000******0003"},
+		{"override fails Luhn", func(c *Config) { c.Balances = map[string]int64{badLuhn(card("9410")): 5} }, "not a Luhn-valid PAN"},
+		{"unknown spec", func(c *Config) { c.Spec = "nosuch/spec.json" }, "nosuch/spec.json"},
+		{"unknown header", func(c *Config) { c.Header = "ascii6" }, "ascii6"},
+		{"other header", func(c *Config) { c.Header = "binary2" }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(&c)
+			_, err := New(c, nil)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("New: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("New error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "issuers.yaml")
+	yaml := `issuers:
+  - name: card-a
+    addr: 127.0.0.1:0
+    bins: ["9410", "9411"]
+    default_balance: 500000
+    balances:
+      "9410000000000005": 100
+    latency: 150ms
+  - name: prepaid
+    addr: 127.0.0.1:0
+    bins: ["9430"]
+    spec: terminal87
+    header: binary2
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Config{
+		{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410", "9411"}, DefaultBalance: 500_000,
+			Balances: map[string]int64{"9410000000000005": 100}, Latency: 150 * time.Millisecond,
+			Spec: specs.IssuerDialect, Header: "ascii4"},
+		{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"}, DefaultBalance: DefaultOpenToBuy,
+			Spec: specs.TerminalDialect, Header: "binary2"},
+	}
+	if !reflect.DeepEqual(cfgs, want) {
+		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", cfgs, want)
+	}
+	is, err := New(cfgs[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := is.Balance("9410000000000005"); b != 100 {
+		t.Errorf("override balance %d", b)
+	}
+	if b := is.Balance("9411000000000004"); b != 500_000 {
+		t.Errorf("default balance %d", b)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct{ name, yaml, wantErr string }{
+		{"empty", "issuers: []", "no issuers"},
+		{"unknown key", "issuers:\n  - name: a\n    adr: x\n", "adr"},
+		{"invalid issuer", "issuers:\n  - name: a\n    addr: 127.0.0.1:1\n", "no BIN"},
+		{"duplicate name", "issuers:\n  - {name: a, addr: ':1', bins: ['9']}\n  - {name: a, addr: ':2', bins: ['8']}\n", "duplicate name"},
+		{"duplicate addr", "issuers:\n  - {name: a, addr: ':1', bins: ['9']}\n  - {name: b, addr: ':1', bins: ['8']}\n", "already used"},
+		{"bad latency", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], latency: soon}\n", "soon"},
+		{"bad spec", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], spec: /nope.json}\n", "/nope.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Error("LoadConfig of a missing file succeeded")
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]Mode{"normal": Normal, "silent": Silent, "": Normal} {
+		if got, err := ParseMode(in); err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %v, %v", in, got, err)
+		}
+		if in != "" && want.String() != in {
+			t.Errorf("%v.String() = %q", want, want.String())
+		}
+	}
+	if _, err := ParseMode("down"); err == nil {
+		t.Error("ParseMode(down) succeeded")
+	}
+}

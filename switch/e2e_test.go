@@ -1,0 +1,522 @@
+package payswitch_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/terminal"
+	"github.com/kbpay/switch/specs"
+	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/frame"
+)
+
+// Luhn-valid test cards under the demo issuers' BINs.
+const (
+	cardA     = "9410000000000005"
+	cardA2    = "9410000000000013"
+	cardB     = "9420000000000003"
+	foreign   = "4111111111111111"
+	routeTime = 400 * time.Millisecond
+)
+
+type harness struct {
+	t       *testing.T
+	sw      *payswitch.Switch
+	issuers map[string]*issuer.Issuer
+	logs    *observer.ObservedLogs
+	addr    string
+}
+
+func startIssuer(t *testing.T, name, addr, bin string) *issuer.Issuer {
+	t.Helper()
+	is, err := issuer.New(issuer.Config{Name: name, Addr: addr, BINs: []string{bin}}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := is.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = is.Close() })
+	return is
+}
+
+// freeAddr returns a loopback address nothing listens on (yet).
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// newHarness starts card-a and card-b issuers (unless cardAAddr names an
+// address where card-a is not running yet) and a switch routed to them.
+func newHarness(t *testing.T, cardAAddr string) *harness {
+	t.Helper()
+	h := &harness{t: t, issuers: map[string]*issuer.Issuer{}}
+	if cardAAddr == "" {
+		h.issuers["card-a"] = startIssuer(t, "card-a", "127.0.0.1:0", "9410")
+		cardAAddr = h.issuers["card-a"].Addr()
+	}
+	h.issuers["card-b"] = startIssuer(t, "card-b", "127.0.0.1:0", "9420")
+
+	cfg := config.Default()
+	cfg.Admin.Addr = "127.0.0.1:0"
+	cfg.Listeners = []config.Listener{{Name: "terminal", Addr: "127.0.0.1:0", MaxFrame: 2048}}
+	cfg.Routes = []config.IssuerRoute{
+		{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{cardAAddr}, Timeout: routeTime, ReconnectWait: 50 * time.Millisecond, MaxReconnectWait: 200 * time.Millisecond},
+		{Name: "card-b", BINs: []string{"9420"}, Addrs: []string{h.issuers["card-b"].Addr()}, Timeout: routeTime},
+	}
+	cfg, err := config.Parse(mustYAML(t, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	h.logs = logs
+	sw, err := payswitch.New(cfg, zap.New(core), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sw.Shutdown(ctx)
+	})
+	h.sw = sw
+	h.addr = sw.ListenerAddr("terminal")
+	return h
+}
+
+func (h *harness) terminal() *terminal.Client {
+	h.t.Helper()
+	opts := terminal.DefaultOptions()
+	opts.Addr = h.addr
+	opts.Timeout = 5 * time.Second
+	c, err := terminal.Dial(context.Background(), opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *harness) linksUp(route string) bool {
+	resp, err := http.Get("http://" + h.sw.AdminAddr() + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(b), `switch_issuer_links_up{route="`+route+`"} 1`)
+}
+
+func TestEndToEndOutcomes(t *testing.T) {
+	h := newHarness(t, "")
+	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	term := h.terminal()
+	ctx := context.Background()
+
+	tests := []struct {
+		name   string
+		pan    string
+		amount int64
+		expiry string
+		rc     string
+	}{
+		{"approved", cardA, 15000, "", "00"},
+		{"insufficient funds passes through", cardA2, 2_000_000, "", "51"},
+		{"expired card passes through", cardB, 1000, "2001", "54"},
+		{"no route", foreign, 1000, "", "92"},
+		{"luhn failure", "9410000000000006", 1000, "", "14"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := term.Purchase(ctx, terminal.Purchase{PAN: tt.pan, Amount: tt.amount, Expiry: tt.expiry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ResponseCode != tt.rc {
+				t.Fatalf("DE 39 = %s, want %s", res.ResponseCode, tt.rc)
+			}
+			if tt.rc == "00" && len(res.ApprovalCode) != 6 {
+				t.Errorf("approval code %q", res.ApprovalCode)
+			}
+		})
+	}
+	if got := h.issuers["card-a"].Balance(cardA); got != 1_000_000-15000 {
+		t.Errorf("card-a balance %d after a 15000 sale", got)
+	}
+}
+
+func TestIssuerReceivesMappedFields(t *testing.T) {
+	h := newHarness(t, "")
+	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	term := h.terminal()
+	spec := specs.MustLoad(specs.TerminalDialect)
+	opts := terminal.DefaultOptions()
+	now := time.Date(2026, 11, 25, 10, 15, 0, 0, time.UTC)
+	req, err := terminal.NewPurchaseMessage(spec, terminal.Purchase{PAN: cardA, Amount: 4321, Expiry: "3012"}, "000123", now, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := term.Send(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got issuer.Received
+	for _, r := range h.issuers["card-a"].Received() {
+		if r.MTI == "0200" {
+			got = r
+		}
+	}
+	want := map[int]string{
+		specs.PAN: cardA, specs.ProcessingCode: "000000", specs.Amount: "000000004321",
+		specs.TransmissionDateTime: "1125101500", specs.Expiry: "3012", specs.TerminalID: opts.TerminalID,
+		specs.MerchantID: opts.MerchantID, specs.Currency: "410",
+	}
+	for id, v := range want {
+		if got.Fields[id] != v {
+			t.Errorf("issuer DE %d = %q, want %q", id, got.Fields[id], v)
+		}
+	}
+	if got.STAN == "000123" {
+		t.Error("issuer leg reused the terminal's STAN instead of the switch's own")
+	}
+	rrn, _ := resp.GetString(specs.RRN)
+	if rrn == "" || rrn != got.Fields[specs.RRN] {
+		t.Errorf("terminal RRN %q, issuer saw %q", rrn, got.Fields[specs.RRN])
+	}
+	if stan, _ := resp.GetString(specs.STAN); stan != "000123" {
+		t.Errorf("terminal got STAN %q back", stan)
+	}
+	rc, _ := resp.GetString(specs.ResponseCode)
+	auth, _ := resp.GetString(specs.ApprovalCode)
+	if rc != "00" || len(auth) != 6 {
+		t.Errorf("terminal got DE 39 %q DE 38 %q", rc, auth)
+	}
+}
+
+func TestIssuerTimeoutAnswers91(t *testing.T) {
+	h := newHarness(t, "")
+	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	h.issuers["card-a"].SetMode(issuer.Silent)
+	term := h.terminal()
+	start := time.Now()
+	res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: cardA, Amount: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResponseCode != "91" {
+		t.Fatalf("DE 39 = %s, want 91", res.ResponseCode)
+	}
+	// A functional bound, not a benchmark: the answer must come from the
+	// route timeout, not from the terminal's own 5 s timeout.
+	if el := time.Since(start); el > routeTime+2*time.Second {
+		t.Errorf("91 after %v, route timeout is %v", el, routeTime)
+	}
+	// Other issuers are unaffected.
+	res, err = term.Purchase(context.Background(), terminal.Purchase{PAN: cardB, Amount: 1000})
+	if err != nil || res.ResponseCode != "00" {
+		t.Fatalf("card-b: %v %v", res, err)
+	}
+}
+
+func TestIssuerDownAtStartThenRecovers(t *testing.T) {
+	addr := freeAddr(t)
+	h := newHarness(t, addr)
+	term := h.terminal()
+	res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: cardA, Amount: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResponseCode != "91" {
+		t.Fatalf("issuer down: DE 39 = %s, want 91", res.ResponseCode)
+	}
+	is := startIssuer(t, "card-a", addr, "9410")
+	waitFor(t, 10*time.Second, "card-a link after the issuer came up", func() bool { return h.linksUp("card-a") })
+	res, err = term.Purchase(context.Background(), terminal.Purchase{PAN: cardA, Amount: 1000})
+	if err != nil || res.ResponseCode != "00" {
+		t.Fatalf("after recovery: %v %v", res, err)
+	}
+	if is.SignOns() < 1 {
+		t.Error("the switch did not sign on to the issuer")
+	}
+}
+
+// rawConn is a terminal connection without a matching client: it writes
+// frames and reads whatever comes back, in any order.
+type rawConn struct {
+	net.Conn
+	codec *frame.Codec
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawConn{Conn: c, codec: &frame.Codec{Header: frame.Binary2, Spec: specs.MustLoad(specs.TerminalDialect)}}
+}
+
+func (r *rawConn) read(t *testing.T, d time.Duration) (*iso8583.Message, error) {
+	_ = r.SetReadDeadline(time.Now().Add(d))
+	return r.codec.ReadMessage(r.Conn)
+}
+
+func purchaseMsg(t *testing.T, pan, stan string, amount int64) *iso8583.Message {
+	t.Helper()
+	m, err := terminal.NewPurchaseMessage(specs.MustLoad(specs.TerminalDialect), terminal.Purchase{PAN: pan, Amount: amount}, stan, time.Now(), terminal.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestCollidingSTANsOnOneConnection sends 1,200 requests that all carry the
+// same terminal STAN on one connection, all in flight together (the issuer
+// holds each for 300 ms), and checks that every answer matches its request.
+func TestCollidingSTANsOnOneConnection(t *testing.T) {
+	h := newHarness(t, "")
+	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	h.issuers["card-a"].SetLatency(300 * time.Millisecond)
+	const n = 1200
+	rc := dialRaw(t, h.addr)
+	go func() {
+		var buf []byte
+		for i := 1; i <= n; i++ {
+			b, err := rc.codec.Pack(purchaseMsg(t, cardA, "000777", int64(i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			buf = append(buf, b...)
+		}
+		if _, err := rc.Write(buf); err != nil {
+			t.Error(err)
+		}
+	}()
+	seen := map[string]bool{}
+	for len(seen) < n {
+		m, err := rc.read(t, 10*time.Second)
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(seen), err)
+		}
+		amount, _ := m.GetString(specs.Amount)
+		stan, _ := m.GetString(specs.STAN)
+		code, _ := m.GetString(specs.ResponseCode)
+		if stan != "000777" || code != "00" || seen[amount] {
+			t.Fatalf("answer for amount %s: STAN %s DE 39 %s (seen before: %v)", amount, stan, code, seen[amount])
+		}
+		seen[amount] = true
+	}
+	// Every sale reached the issuer under its own switch STAN.
+	stans := map[string]bool{}
+	for _, r := range h.issuers["card-a"].Received() {
+		if r.MTI == "0200" {
+			stans[r.STAN] = true
+		}
+	}
+	if len(stans) != n {
+		t.Errorf("issuer saw %d distinct STANs for %d sales", len(stans), n)
+	}
+	if got := h.issuers["card-a"].Balance(cardA); got != 1_000_000-n*(n+1)/2 {
+		t.Errorf("balance %d", got)
+	}
+}
+
+// TestMalformedInputIsolated sends bad frames on their own connections while
+// a well-behaved terminal keeps transacting; each bad input gets its answer
+// (30, or the connection closed) and the good terminal sees no error.
+func TestMalformedInputIsolated(t *testing.T) {
+	h := newHarness(t, "")
+	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	term := h.terminal()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var goodErrs []string
+	var mu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: cardB, Amount: 10})
+			if err != nil || res.ResponseCode != "00" {
+				mu.Lock()
+				goodErrs = append(goodErrs, res.ResponseCode+" "+errString(err))
+				mu.Unlock()
+			}
+		}
+	}()
+
+	goodBody, _ := purchaseMsg(t, cardA, "000001", 10).Pack()
+	tests := []struct {
+		name     string
+		send     []byte
+		want30   bool // a 0210 with DE 39 30 comes back; otherwise the connection closes
+		halfSend bool // close our side after sending
+	}{
+		{"zero length", []byte{0, 0}, false, false},
+		{"length beyond the maximum", []byte{0xff, 0xff, 'x'}, false, false},
+		{"truncated body then close", append([]byte{0, 200}, goodBody[:50]...), false, true},
+		{"garbage bitmap", append([]byte{0, 14}, []byte("0200\xff\xff\xff\xff\xff\xff\xff\xff\x01\x02")...), true, false},
+		{"no MTI", []byte{0, 6, 0xde, 0xad, 0xbe, 0xef, 0, 1}, false, false},
+		{"non-numeric amount", frameOf(t, withField(t, purchaseMsg(t, cardA, "000002", 10), specs.Amount, "0000000012AB")), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := dialRaw(t, h.addr)
+			if _, err := rc.Write(tt.send); err != nil {
+				t.Fatal(err)
+			}
+			if tt.halfSend {
+				_ = rc.Conn.(*net.TCPConn).CloseWrite()
+			}
+			m, err := rc.read(t, 3*time.Second)
+			if tt.want30 {
+				if err != nil {
+					t.Fatalf("want a 30 answer, got %v", err)
+				}
+				if code, _ := m.GetString(specs.ResponseCode); code != "30" {
+					t.Fatalf("DE 39 = %s, want 30", code)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want the connection closed, got a message")
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("connection left open after bad input")
+			}
+		})
+	}
+	close(stop)
+	wg.Wait()
+	if len(goodErrs) > 0 {
+		t.Fatalf("the well-behaved terminal saw %d errors: %v", len(goodErrs), goodErrs[:min(5, len(goodErrs))])
+	}
+}
+
+func withField(t *testing.T, m *iso8583.Message, id int, v string) *iso8583.Message {
+	if err := m.Field(id, v); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func frameOf(t *testing.T, m *iso8583.Message) []byte {
+	b, err := (&frame.Codec{Header: frame.Binary2}).Pack(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestNoPANInLogsOrMetrics runs approvals, declines and bad input with debug
+// logging and checks that no full card number reaches a log line or /metrics.
+func TestNoPANInLogsOrMetrics(t *testing.T) {
+	h := newHarness(t, "")
+	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	term := h.terminal()
+	for _, p := range []terminal.Purchase{{PAN: cardA, Amount: 100}, {PAN: cardA2, Amount: 5_000_000}, {PAN: foreign, Amount: 1}} {
+		if _, err := term.Purchase(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := dialRaw(t, h.addr)
+	_, _ = rc.Write(frameOf(t, withField(t, purchaseMsg(t, cardA, "000003", 10), specs.Amount, "0000000012AB")))
+	_, _ = rc.read(t, 2*time.Second)
+
+	resp, err := http.Get("http://" + h.sw.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `switch_requests_total{listener="terminal",mti="0200",rc="00",route="card-a"} 1`) {
+		t.Errorf("requests_total for the approval missing from /metrics:\n%s", grepLines(string(metrics), "switch_requests_total"))
+	}
+	var all strings.Builder
+	all.Write(metrics)
+	for _, e := range h.logs.All() {
+		all.WriteString(e.Message)
+		for k, v := range e.ContextMap() {
+			all.WriteString(" " + k + "=")
+			all.WriteString(strings.ReplaceAll(strings.TrimSpace(strings.ReplaceAll(toString(v), "\n", " ")), " ", ""))
+		}
+		all.WriteString("\n")
+	}
+	for _, p := range []string{cardA, cardA2, foreign} {
+		if strings.Contains(all.String(), p) {
+			t.Errorf("full PAN %s…%s found in logs or metrics", p[:6], p[12:])
+		}
+	}
+	if h.logs.Len() == 0 {
+		t.Fatal("no logs captured: the check above proves nothing")
+	}
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return strings.TrimSpace(strings.Trim(strings.ReplaceAll(fmtAny(v), "\t", ""), "\n"))
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
