@@ -12,7 +12,9 @@ import (
 func fmtAny(v any) string { return fmt.Sprint(v) }
 
 // mustYAML round-trips a Config through YAML so tests exercise the loader.
-func mustYAML(t *testing.T, c config.Config) []byte {
+func mustYAMLB(t testing.TB, c config.Config) []byte { return mustYAML(t, c) }
+
+func mustYAML(t testing.TB, c config.Config) []byte {
 	t.Helper()
 	b, err := yaml.Marshal(c)
 	if err != nil {

@@ -34,6 +34,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"pay", "send one 0200 purchase and print the response", RunPay},
+		{"ready", "wait until a switch is ready and every issuer route is signed on", RunReady},
 	}
 }
 

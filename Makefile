@@ -1,0 +1,37 @@
+# The README explains each target.
+GO      ?= go
+PKGS    := ./...
+FUZZTIME ?= 10s
+
+.PHONY: build test check bench fuzz demo clean
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## test: every unit and end-to-end test, with the race detector.
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+## check: vet, staticcheck, then the tests.
+check:
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	$(MAKE) test
+
+## bench: the pipeline and round-trip benchmarks (switch vs direct vs raw relay).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each (the seed corpus always runs in `make test`).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+## demo: build, start issuersim + switchd on the defaults, run termsim transactions.
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin demo-data

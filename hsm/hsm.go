@@ -1,0 +1,183 @@
+// Package hsm is the boundary around every key the switch uses: PAN
+// encryption and hashing, PIN block translation and MACs, at the level of a
+// payment HSM's host commands. The switch never holds a key; backends
+// (software, pkcs11) implement HSM, and KeyManager where they can.
+package hsm
+
+import (
+	"context"
+	"errors"
+)
+
+// Usage is what a key may be used for. A key is never used outside its
+// usage (a PIN key cannot encrypt PANs, a data key cannot MAC).
+type Usage string
+
+const (
+	// UsagePANData encrypts and decrypts PANs at rest (AES-256-GCM).
+	UsagePANData Usage = "pan-data"
+	// UsagePANHash computes keyed PAN hashes for look-ups (HMAC-SHA-256).
+	UsagePANHash Usage = "pan-hash"
+	// UsageTerminalPIN is a static terminal PIN key (TPK): TDES or AES.
+	UsageTerminalPIN Usage = "tpk"
+	// UsageBDK is a DUKPT base derivation key: TDES (X9.24-1) or AES
+	// (X9.24-3). Terminal PIN blocks under DUKPT name it with their KSN.
+	UsageBDK Usage = "bdk"
+	// UsageZonePIN is an issuer zone PIN key (ZPK): TDES or AES.
+	UsageZonePIN Usage = "zpk"
+	// UsageMAC is a message authentication key: TDES double-length for the
+	// ISO 9797-1 algorithm 3 retail MAC, AES for CMAC.
+	UsageMAC Usage = "mac"
+)
+
+// Algorithm is a key's cipher.
+type Algorithm string
+
+const (
+	TDES Algorithm = "tdes" // 16 bytes (double length) or 24 (triple)
+	AES  Algorithm = "aes"  // 16, 24 or 32 bytes
+)
+
+// KeyRef names a key by label and version; version 0 means the current one.
+type KeyRef struct {
+	Label   string
+	Version int
+}
+
+// PINFormat is an ISO 9564-1 PIN block format.
+type PINFormat int
+
+const (
+	// ISO0 is format 0: 8 bytes, PIN XOR PAN, under TDES.
+	ISO0 PINFormat = 0
+	// ISO4 is format 4: 16 bytes, under AES.
+	ISO4 PINFormat = 4
+)
+
+// PINKey says how a PIN block is encrypted: under a static key (TPK, ZPK)
+// or under the DUKPT key derived from a BDK for the given KSN.
+type PINKey struct {
+	Key    KeyRef
+	Format PINFormat
+	// KSN is the DUKPT key serial number (10 bytes TDES, 12 bytes AES);
+	// set only when Key is a BDK.
+	KSN []byte
+}
+
+// TranslatePINRequest re-encrypts a PIN block from one key and format to
+// another without the PIN leaving the HSM.
+type TranslatePINRequest struct {
+	PINBlock []byte
+	// PAN is the card number the block is bound to (formats 0 and 4): the
+	// real PAN, after detokenization.
+	PAN  string
+	From PINKey
+	To   PINKey
+}
+
+// MACAlgorithm is how a MAC is computed.
+type MACAlgorithm string
+
+const (
+	// RetailMAC is ISO 9797-1 MAC algorithm 3 (ANSI X9.19) with a
+	// double-length TDES key, padding method 1; 8 bytes.
+	RetailMAC MACAlgorithm = "retail"
+	// CMAC is AES-CMAC (NIST SP 800-38B), truncated to 8 bytes for DE 64/128.
+	CMAC MACAlgorithm = "cmac"
+)
+
+// MACRequest computes a MAC over Data.
+type MACRequest struct {
+	Key       KeyRef
+	Algorithm MACAlgorithm
+	Data      []byte
+}
+
+// VerifyMACRequest checks MAC over Data.
+type VerifyMACRequest struct {
+	MACRequest
+	MAC []byte
+}
+
+// EncryptedPAN is a PAN at rest: ciphertext under a versioned data key.
+type EncryptedPAN struct {
+	Key        KeyRef // always with its version
+	Ciphertext []byte
+}
+
+// PANHash is a keyed hash of a PAN under a versioned hash key.
+type PANHash struct {
+	Key  KeyRef
+	Hash []byte
+}
+
+// HSM is the operation-level interface the switch uses. Implementations are
+// safe for concurrent use.
+type HSM interface {
+	// EncryptPAN encrypts pan under the current version of the data key
+	// labelled key.Label (key.Version is ignored).
+	EncryptPAN(ctx context.Context, key KeyRef, pan string) (EncryptedPAN, error)
+	// DecryptPAN decrypts a PAN; the only way a PAN comes out of rest.
+	DecryptPAN(ctx context.Context, enc EncryptedPAN) (string, error)
+	// HashPAN computes HMAC-SHA-256 of pan under the hash key (version 0 =
+	// current), for look-ups by PAN without decrypting anything.
+	HashPAN(ctx context.Context, key KeyRef, pan string) (PANHash, error)
+	// TranslatePIN re-encrypts a PIN block (terminal key or DUKPT ->
+	// issuer zone key). ErrInvalidPINBlock when the block does not decode
+	// under From for this PAN.
+	TranslatePIN(ctx context.Context, req TranslatePINRequest) ([]byte, error)
+	// GenerateMAC returns the 8-byte MAC.
+	GenerateMAC(ctx context.Context, req MACRequest) ([]byte, error)
+	// VerifyMAC returns ErrMACMismatch when the MAC is wrong.
+	VerifyMAC(ctx context.Context, req VerifyMACRequest) error
+	// Close releases sessions and key material.
+	Close() error
+}
+
+// KeyInfo describes a key without revealing it.
+type KeyInfo struct {
+	Label     string
+	Version   int
+	Usage     Usage
+	Algorithm Algorithm
+	// KCV is the key check value: the first 3 bytes of encrypting zeros
+	// (TDES) or of the AES-CMAC of zeros (AES, per X9.24).
+	KCV []byte
+}
+
+// ImportKeyRequest imports clear key material (development and tests; in
+// production keys arrive as TR-31 key blocks or by key ceremony).
+type ImportKeyRequest struct {
+	Label     string
+	Usage     Usage
+	Algorithm Algorithm
+	Material  []byte
+}
+
+// GenerateKeyRequest creates a random key of Size bytes.
+type GenerateKeyRequest struct {
+	Label     string
+	Usage     Usage
+	Algorithm Algorithm
+	Size      int
+}
+
+// KeyManager is the optional key lifecycle ability of a backend. Importing
+// or generating under an existing label adds a new version and makes it
+// current (rotation); older versions stay usable for decryption.
+type KeyManager interface {
+	ImportKey(ctx context.Context, req ImportKeyRequest) (KeyInfo, error)
+	GenerateKey(ctx context.Context, req GenerateKeyRequest) (KeyInfo, error)
+	Keys(ctx context.Context) ([]KeyInfo, error)
+}
+
+// Errors callers decide on.
+var (
+	ErrKeyNotFound     = errors.New("hsm: key not found")
+	ErrWrongUsage      = errors.New("hsm: key not permitted for this operation")
+	ErrMACMismatch     = errors.New("hsm: MAC verification failed")
+	ErrInvalidPINBlock = errors.New("hsm: PIN block does not decode")
+	ErrDecrypt         = errors.New("hsm: ciphertext does not decrypt")
+	ErrUnsupported     = errors.New("hsm: operation not supported by this backend")
+	ErrNoCGO           = errors.New("hsm: pkcs11 backend needs a binary built with cgo")
+)
