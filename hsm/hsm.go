@@ -36,6 +36,8 @@ type Algorithm string
 const (
 	TDES Algorithm = "tdes" // 16 bytes (double length) or 24 (triple)
 	AES  Algorithm = "aes"  // 16, 24 or 32 bytes
+	// HMAC is an HMAC-SHA-256 secret (32 bytes), for UsagePANHash.
+	HMAC Algorithm = "hmac-sha256"
 )
 
 // KeyRef names a key by label and version; version 0 means the current one.
