@@ -40,6 +40,13 @@ const (
 	HMAC Algorithm = "hmac-sha256"
 )
 
+// Labels of the keys the switch uses for PANs at rest; the software
+// backend's EnsureDevKeys creates them for development.
+const (
+	LabelPANData = "pan-data" // a UsagePANData key (AES-256)
+	LabelPANHash = "pan-hash" // a UsagePANHash key (HMAC-SHA-256)
+)
+
 // KeyRef names a key by label and version; version 0 means the current one.
 type KeyRef struct {
 	Label   string

@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/switch/config"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -28,6 +33,13 @@ func newAdminServer(addr string, sw *Switch) *adminServer {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	bearer := os.Getenv(sw.cfg.Admin.BearerTokenEnv)
+	if bearer == "" {
+		bearer = config.DemoAdminToken
+		sw.log.Warn("provisioning API uses the documented DEMO bearer token; set the variable to change it",
+			zap.String("variable", sw.cfg.Admin.BearerTokenEnv))
+	}
+	mux.Handle("/v1/", sw.tokens.API(bearer))
 	a.srv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return a
 }

@@ -67,8 +67,7 @@ func relay(b *testing.B, target string) string {
 }
 
 func benchSwitch(b *testing.B, issuerAddr string) string {
-	cfg := config.Default()
-	cfg.Admin.Addr = "127.0.0.1:0"
+	cfg := testConfig(b)
 	cfg.Listeners = []config.Listener{{Name: "terminal", Addr: "127.0.0.1:0"}}
 	cfg.Routes = []config.IssuerRoute{{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{issuerAddr}}}
 	cfg, err := config.Parse(mustYAMLB(b, cfg))

@@ -76,12 +76,16 @@ func newHarness(t *testing.T, cardAAddr string) *harness {
 	}
 	h.issuers["card-b"] = startIssuer(t, "card-b", "127.0.0.1:0", "9420")
 
-	cfg := config.Default()
-	cfg.Admin.Addr = "127.0.0.1:0"
-	cfg.Listeners = []config.Listener{{Name: "terminal", Addr: "127.0.0.1:0", MaxFrame: 2048}}
+	cfg := testConfig(t)
+	zpk := &config.PINKey{Key: "zpk-demo"}
+	cfg.Listeners = []config.Listener{
+		{Name: "terminal", Addr: "127.0.0.1:0", MaxFrame: 2048, PIN: &config.PINKey{Key: "tpk-demo"}},
+		{Name: "van", Addr: "127.0.0.1:0", PIN: &config.PINKey{Key: "bdk-demo", DUKPT: true}},
+		{Name: "keyed", Addr: "127.0.0.1:0", MAC: &config.MACKey{Key: "mac-demo", Algorithm: "retail"}},
+	}
 	cfg.Routes = []config.IssuerRoute{
-		{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{cardAAddr}, Timeout: routeTime, ReconnectWait: 50 * time.Millisecond, MaxReconnectWait: 200 * time.Millisecond},
-		{Name: "card-b", BINs: []string{"9420"}, Addrs: []string{h.issuers["card-b"].Addr()}, Timeout: routeTime},
+		{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{cardAAddr}, Timeout: routeTime, ReconnectWait: 50 * time.Millisecond, MaxReconnectWait: 200 * time.Millisecond, PIN: zpk},
+		{Name: "card-b", BINs: []string{"9420"}, Addrs: []string{h.issuers["card-b"].Addr()}, Timeout: routeTime, PIN: zpk},
 	}
 	cfg, err := config.Parse(mustYAML(t, cfg))
 	if err != nil {

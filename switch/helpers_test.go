@@ -22,3 +22,14 @@ func mustYAML(t testing.TB, c config.Config) []byte {
 	}
 	return b
 }
+
+// testConfig is the default configuration with all state in a temporary
+// data folder and the admin endpoint on a free port.
+func testConfig(t testing.TB) config.Config {
+	c := config.Default()
+	c.DataDir = t.TempDir()
+	c.HSM.KeyStore, c.HSM.MasterKeyFile, c.Vault.Path = "", "", ""
+	c.HSM.MasterKeyEnv = "SWITCH_TEST_MASTER_KEY_UNSET"
+	c.Admin.Addr = "127.0.0.1:0"
+	return c
+}

@@ -107,6 +107,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	var inFlight atomic.Int64
 	codec := &frame.Codec{
 		Header: l.header, MaxLength: l.cfg.MaxFrame, Spec: l.spec, WriteTimeout: replyTimeout,
+		KeepRaw: l.cfg.MAC != nil,
 		OnUndecodable: func(ue *frame.UndecodableError) {
 			<-ready
 			l.formatError(conn, ue, log)
@@ -127,7 +128,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 			go c.Close()
 		}),
 		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
-			l.serveMessage(c, msg, &inFlight, log)
+			l.serveMessage(c, msg, codec.TakeRaw(msg), &inFlight, log)
 		}),
 		connection.ErrorHandler(func(err error) {
 			l.sw.metrics.frameErrors.WithLabelValues(l.cfg.Name, inputErrorReason(err)).Inc()
@@ -174,7 +175,7 @@ func inputErrorReason(err error) string {
 }
 
 // serveMessage runs one terminal request through the pipeline and replies.
-func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, inFlight *atomic.Int64, log *zap.Logger) {
+func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, raw []byte, inFlight *atomic.Int64, log *zap.Logger) {
 	start := time.Now()
 	mti, _ := msg.GetMTI()
 	if !specs.IsRequest(mti) {
@@ -182,7 +183,7 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		log.Warn("ignoring a non-request message from a terminal", zap.String("mti", mtiLabel(mti)))
 		return
 	}
-	t := &pipeline.Txn{Listener: l.cfg.Name, Received: start, Request: msg, MTI: mti}
+	t := &pipeline.Txn{Listener: l.cfg.Name, Received: start, Request: msg, MTI: mti, Raw: raw}
 	if n := inFlight.Add(1); n > int64(l.cfg.MaxInFlight) || !l.sw.txns.enter() {
 		inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
@@ -206,6 +207,12 @@ func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.T
 	if err != nil {
 		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
 		return
+	}
+	if k, keyed := l.sw.macKeys[l.cfg.Name]; keyed {
+		if err := pipeline.SignResponse(l.sw.ctx, l.sw.hsm, k, resp); err != nil {
+			// Still answer: an unsigned answer beats a lost one.
+			log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
+		}
 	}
 	if err := c.Reply(resp); err != nil {
 		log.Warn("writing response", zap.String("stan", stanOf(t.Request)), zap.Error(err))

@@ -12,11 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
+	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
+	"github.com/kbpay/switch/switch/vault"
 )
 
 // Switch is one running switchd instance.
@@ -31,6 +34,13 @@ type Switch struct {
 	links    map[string]*upstream.Link
 	handler  pipeline.Handler
 	classify []pipeline.Classifier
+
+	hsm     hsm.HSM
+	vault   *vault.SQLite
+	tokens  *tsp.Service
+	macKeys map[string]pipeline.MACKey
+	pinSrc  map[string]pipeline.PINSource
+	pinDst  map[string]pipeline.PINDest
 
 	listeners []*listener
 	admin     *adminServer
@@ -66,11 +76,28 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		return nil, fmt.Errorf("building route table: %w", err)
 	}
 	s.routes.Store(tbl)
+	if err := s.openTokenService(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.securityKeys()
+	if err := s.checkKeys(ctx); err != nil {
+		cancel()
+		_ = s.vault.Close()
+		_ = s.hsm.Close()
+		return nil, err
+	}
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
 	s.classify = []pipeline.Classifier{
 		{Err: route.ErrNoRoute, Code: codes.NoRoute},
 		{Err: upstream.ErrUnavailable, Code: codes.IssuerUnavailable},
 		{Err: upstream.ErrNoAnswer, Code: codes.IssuerUnavailable},
+		{Err: tsp.ErrUnknownToken, Code: codes.InvalidCard},
+		{Err: tsp.ErrTokenExpired, Code: codes.ExpiredToken},
+		{Err: tsp.ErrTokenUsed, Code: codes.ExpiredToken},
+		{Err: tsp.ErrSuspended, Code: codes.Suspended},
+		{Err: tsp.ErrOutsideDomain, Code: codes.NotPermitted},
+		{Err: hsm.ErrInvalidPINBlock, Code: codes.IncorrectPIN},
 	}
 	for _, lc := range cfg.Listeners {
 		l, err := newListener(lc, s)
@@ -84,12 +111,38 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 	return s, nil
 }
 
+// openTokenService opens the HSM, the vault and the token service; any
+// failure stops the switch from starting half-configured.
+func (s *Switch) openTokenService(ctx context.Context) error {
+	h, err := openHSM(ctx, s.cfg, s.log)
+	if err != nil {
+		return err
+	}
+	v, err := vault.OpenSQLite(s.cfg.Vault.Path)
+	if err != nil {
+		_ = h.Close()
+		return err
+	}
+	svc, err := tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
+		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, v, h, s.log)
+	if err != nil {
+		_ = v.Close()
+		_ = h.Close()
+		return fmt.Errorf("token service: %w", err)
+	}
+	s.hsm, s.vault, s.tokens = h, v, svc
+	return nil
+}
+
 // stages is THE ordered list of pipeline stages every request passes.
 func (s *Switch) stages() []pipeline.Stage {
 	return []pipeline.Stage{
+		pipeline.VerifyMAC(s.hsm, s.macKeys),
 		pipeline.NetworkManagement(),
 		pipeline.Validate(),
+		pipeline.Detokenize(tokenPath{s.tokens}),
 		pipeline.Route(func() pipeline.Router { return s.routes.Load() }),
+		pipeline.TranslatePIN(s.hsm, s.pinSrc, s.pinDst),
 		pipeline.Forward(s.link),
 	}
 }
@@ -151,7 +204,7 @@ func (s *Switch) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, s.admin.close(ctx))
+	errs = append(errs, s.admin.close(ctx), s.vault.Close(), s.hsm.Close())
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))
 	}

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/frame"
 	"github.com/kbpay/switch/switch/pan"
@@ -44,6 +46,14 @@ type Config struct {
 	Spec string `yaml:"spec"`
 	// Header is the length header: binary2, ascii4 or bcd2 ("" means ascii4).
 	Header string `yaml:"header"`
+	// ZPK is the clear zone PIN key shared with the switch, hex (16 or 24
+	// bytes, TDES): PIN blocks (DE 52) arrive as ISO 9564 format 0 under it
+	// ("" means devkeys.ZPKHex).
+	ZPK string `yaml:"zpk"`
+	// PIN is every account's PIN: 4-12 digits ("" means devkeys.DemoPIN).
+	PIN string `yaml:"pin"`
+	// PINs overrides the PIN of single PANs.
+	PINs map[string]string `yaml:"pins"`
 }
 
 // DefaultIssuers returns the demo issuers: two card issuers and a prepaid
@@ -57,6 +67,8 @@ func DefaultIssuers() []Config {
 			DefaultBalance: DefaultOpenToBuy,
 			Spec:           specs.IssuerDialect,
 			Header:         DefaultHeader,
+			ZPK:            devkeys.ZPKHex,
+			PIN:            devkeys.DemoPIN,
 		}
 	}
 	return []Config{
@@ -76,6 +88,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Header == "" {
 		c.Header = DefaultHeader
+	}
+	if c.ZPK == "" {
+		c.ZPK = devkeys.ZPKHex
+	}
+	if c.PIN == "" {
+		c.PIN = devkeys.DemoPIN
 	}
 	return c
 }
@@ -111,7 +129,48 @@ func (c Config) validate() error {
 			return fmt.Errorf("issuer %q: balance override for %s is negative", c.Name, pan.Mask(p))
 		}
 	}
+	if _, err := c.zpk(); err != nil {
+		return fmt.Errorf("issuer %q: %w", c.Name, err)
+	}
+	// PIN errors never show the PIN itself.
+	if !validPIN(c.PIN) {
+		return fmt.Errorf("issuer %q: PIN is not 4-12 digits", c.Name)
+	}
+	for p, pin := range c.PINs {
+		if !pan.Luhn(p) || !c.owns(p) {
+			return fmt.Errorf("issuer %q: PIN override for %s: not a Luhn-valid PAN under the issuer's BINs", c.Name, pan.Mask(p))
+		}
+		if !validPIN(pin) {
+			return fmt.Errorf("issuer %q: PIN override for %s is not 4-12 digits", c.Name, pan.Mask(p))
+		}
+	}
 	return nil
+}
+
+// zpk decodes the zone PIN key: hex, 16 or 24 bytes (double or triple
+// length TDES). Errors never show the key.
+func (c Config) zpk() ([]byte, error) {
+	k, err := hex.DecodeString(c.ZPK)
+	if err != nil {
+		return nil, errors.New("zpk is not valid hex")
+	}
+	if len(k) != 16 && len(k) != 24 {
+		return nil, fmt.Errorf("zpk must be 16 or 24 bytes (32 or 48 hex digits) of TDES key, got %d bytes", len(k))
+	}
+	return k, nil
+}
+
+// pinFor returns the PIN of account p.
+func (c Config) pinFor(p string) string {
+	if pin, ok := c.PINs[p]; ok {
+		return pin
+	}
+	return c.PIN
+}
+
+// validPIN reports whether s is 4-12 decimal digits (ISO 9564).
+func validPIN(s string) bool {
+	return len(s) >= 4 && len(s) <= 12 && allDigits(s)
 }
 
 // owns reports whether p lies under one of the issuer's BIN prefixes.

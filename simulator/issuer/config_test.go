@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -24,7 +25,8 @@ func TestDefaultIssuers(t *testing.T) {
 	for i, w := range want {
 		c := got[i]
 		if c.Name != w.name || c.Addr != w.addr || !reflect.DeepEqual(c.BINs, []string{w.bin}) ||
-			c.DefaultBalance != 1_000_000 || c.Spec != specs.IssuerDialect || c.Header != "ascii4" {
+			c.DefaultBalance != 1_000_000 || c.Spec != specs.IssuerDialect || c.Header != "ascii4" ||
+			c.ZPK != devkeys.ZPKHex || c.PIN != devkeys.DemoPIN {
 			t.Errorf("issuer %d = %+v, want %s on %s owning %s", i, c, w.name, w.addr, w.bin)
 		}
 		if _, err := New(c, nil); err != nil {
@@ -52,6 +54,18 @@ func TestNewValidates(t *testing.T) {
 		{"unknown spec", func(c *Config) { c.Spec = "nosuch/spec.json" }, "nosuch/spec.json"},
 		{"unknown header", func(c *Config) { c.Header = "ascii6" }, "ascii6"},
 		{"other header", func(c *Config) { c.Header = "binary2" }, ""},
+		{"triple-length ZPK", func(c *Config) { c.ZPK = strings.Repeat("0123456789ABCDEF", 3) }, ""},
+		{"ZPK not hex", func(c *Config) { c.ZPK = "C1D0F8FB4958670DBA40AB1F3752EF0G" }, "zpk is not valid hex"},
+		{"ZPK odd length", func(c *Config) { c.ZPK = "C1D" }, "zpk is not valid hex"},
+		{"ZPK single length", func(c *Config) { c.ZPK = "C1D0F8FB4958670D" }, "zpk must be 16 or 24 bytes"},
+		{"ZPK AES-256 length", func(c *Config) { c.ZPK = strings.Repeat("AB", 32) }, "got 32 bytes"},
+		{"PIN too short", func(c *Config) { c.PIN = "987" }, "PIN is not 4-12 digits"},
+		{"PIN not digits", func(c *Config) { c.PIN = "98x7" }, "PIN is not 4-12 digits"},
+		{"PIN too long", func(c *Config) { c.PIN = "9876543210987" }, "PIN is not 4-12 digits"},
+		{"PIN override", func(c *Config) { c.PINs = map[string]string{card("9410"): "987654"} }, ""},
+		{"PIN override outside BIN", func(c *Config) { c.PINs = map[string]string{card("9420"): "9876"} }, "PIN override for 942000******0003"},
+		{"PIN override fails Luhn", func(c *Config) { c.PINs = map[string]string{badLuhn(card("9410")): "9876"} }, "not a Luhn-valid PAN"},
+		{"PIN override bad", func(c *Config) { c.PINs = map[string]string{card("9410"): "98765x"} }, "PIN override for 941000******0005 is not 4-12 digits"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +77,12 @@ func TestNewValidates(t *testing.T) {
 				t.Errorf("New: %v", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Errorf("New error %v, want one containing %q", err, tt.wantErr)
+			}
+			// Secrets never appear in errors.
+			for _, secret := range []string{c.ZPK, c.PIN, c.PINs[card("9410")]} {
+				if err != nil && secret != "" && strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q shows a key or PIN", err)
+				}
 			}
 		})
 	}
@@ -83,6 +103,10 @@ func TestLoadConfig(t *testing.T) {
     bins: ["9430"]
     spec: terminal87
     header: binary2
+    zpk: 0123456789ABCDEFFEDCBA98765432100123456789ABCDEF
+    pin: "0000"
+    pins:
+      "9430000000000001": "123456"
 `
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -94,9 +118,10 @@ func TestLoadConfig(t *testing.T) {
 	want := []Config{
 		{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410", "9411"}, DefaultBalance: 500_000,
 			Balances: map[string]int64{"9410000000000005": 100}, Latency: 150 * time.Millisecond,
-			Spec: specs.IssuerDialect, Header: "ascii4"},
+			Spec: specs.IssuerDialect, Header: "ascii4", ZPK: devkeys.ZPKHex, PIN: devkeys.DemoPIN},
 		{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"}, DefaultBalance: DefaultOpenToBuy,
-			Spec: specs.TerminalDialect, Header: "binary2"},
+			Spec: specs.TerminalDialect, Header: "binary2", ZPK: "0123456789ABCDEFFEDCBA98765432100123456789ABCDEF",
+			PIN: "0000", PINs: map[string]string{"9430000000000001": "123456"}},
 	}
 	if !reflect.DeepEqual(cfgs, want) {
 		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", cfgs, want)
@@ -122,6 +147,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"duplicate addr", "issuers:\n  - {name: a, addr: ':1', bins: ['9']}\n  - {name: b, addr: ':1', bins: ['8']}\n", "already used"},
 		{"bad latency", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], latency: soon}\n", "soon"},
 		{"bad spec", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], spec: /nope.json}\n", "/nope.json"},
+		{"bad zpk", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], zpk: C1D0}\n", "zpk must be 16 or 24 bytes"},
+		{"bad pin", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], pin: '12'}\n", "PIN is not 4-12 digits"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/moov-io/iso8583/field"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/pan"
@@ -143,7 +145,8 @@ func (is *Issuer) networkManagement(rec Received, s *session) codes.Code {
 }
 
 // authorise decides a 0100 authorisation or 0200 purchase: card, expiry,
-// amount, then funds. An approval reduces the account's open-to-buy.
+// PIN (when DE 52 is present), amount, then funds. An approval reduces the
+// account's open-to-buy.
 func (is *Issuer) authorise(req *iso8583.Message, rec Received) (codes.Code, string) {
 	pc, ok := rec.Fields[specs.ProcessingCode]
 	if !ok || leftPad(pc, 6)[:2] != txnPurchase {
@@ -156,6 +159,9 @@ func (is *Issuer) authorise(req *iso8583.Message, rec Received) (codes.Code, str
 	if exp, ok := rec.Fields[specs.Expiry]; ok && expired(exp, is.now()) {
 		return expiredCard, ""
 	}
+	if req.GetField(specs.PINBlock) != nil && !is.pinMatches(req, card) {
+		return codes.IncorrectPIN, ""
+	}
 	amount, ok := parseAmount(rec.Fields[specs.Amount])
 	if !ok {
 		return codes.InvalidAmount, ""
@@ -164,6 +170,24 @@ func (is *Issuer) authorise(req *iso8583.Message, rec Received) (codes.Code, str
 		return insufficientFunds, ""
 	}
 	return codes.Approved, is.nextApprovalCode()
+}
+
+// pinMatches decrypts DE 52 (ISO 9564 format 0 under the zone PIN key,
+// bound to the card number in DE 2: the switch translates PIN blocks to the
+// real PAN) and compares the PIN with the account's. A block that does not
+// decode counts as a wrong PIN. Neither the PIN nor the block is logged.
+func (is *Issuer) pinMatches(req *iso8583.Message, card string) bool {
+	block, err := req.GetBytes(specs.PINBlock)
+	if err != nil {
+		return false
+	}
+	got, err := paycrypto.DecryptISO0(is.zpk, block, card)
+	if err != nil {
+		is.log.Debug("PIN block does not decode", zap.String("pan", pan.Mask(card)))
+		return false
+	}
+	want := is.cfg.pinFor(card)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 // expired reports whether a YYMM expiry date lies before now's month. An

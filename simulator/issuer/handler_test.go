@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/hsm/devkeys"
+	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/frame"
 )
@@ -77,6 +79,17 @@ func FuzzHandleRequest(f *testing.F) {
 	} {
 		req := purchase(f, m.mti, m.card, m.amount, m.expiry)
 		req.Field(specs.ProcessingCode, m.pc)
+		if b, err := req.Pack(); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, pin := range []string{devkeys.DemoPIN, "9999"} {
+		req := purchase(f, "0200", card("9410"), "15000", "")
+		block, err := paycrypto.EncryptISO0(devkeys.Bytes(devkeys.ZPKHex), pin, card("9410"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		req.BinaryField(specs.PINBlock, block)
 		if b, err := req.Pack(); err == nil {
 			f.Add(b)
 		}

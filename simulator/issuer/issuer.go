@@ -4,6 +4,7 @@ package issuer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type Issuer struct {
 	header frame.Header
 	log    *zap.Logger
 	ledger *ledger
+	zpk    []byte // clear zone PIN key (DE 52 arrives under it)
 	now    func() time.Time
 
 	latency   atomic.Int64 // time.Duration
@@ -96,16 +98,22 @@ func New(cfg Config, log *zap.Logger) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer %q: %w", cfg.Name, err)
 	}
+	zpk, err := cfg.zpk()
+	if err != nil {
+		return nil, fmt.Errorf("issuer %q: %w", cfg.Name, err) // unreachable: validated
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	cfg.BINs = append([]string(nil), cfg.BINs...)
+	cfg.PINs = maps.Clone(cfg.PINs)
 	is := &Issuer{
 		cfg:      cfg,
 		spec:     spec,
 		header:   header,
 		log:      log.With(zap.String("issuer", cfg.Name)),
 		ledger:   newLedger(cfg.DefaultBalance, cfg.Balances),
+		zpk:      zpk,
 		now:      time.Now,
 		stop:     make(chan struct{}),
 		sessions: make(map[*session]struct{}),

@@ -2,17 +2,21 @@ package terminal
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/tsp"
 )
 
 // Exit codes of the termsim command.
@@ -35,6 +39,7 @@ func commands() []command {
 	return []command{
 		{"pay", "send one 0200 purchase and print the response", RunPay},
 		{"ready", "wait until a switch is ready and every issuer route is signed on", RunReady},
+		{"token", "provision and manage tokens (same commands as tokenctl)", tsp.CtlMain},
 	}
 }
 
@@ -127,15 +132,19 @@ func RunPay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		p      Purchase
 		expect string
 	)
-	fs.StringVar(&p.PAN, "pan", "", "card `number` or token (required; printed masked)")
+	var token string
+	fs.StringVar(&p.PAN, "pan", "", "card `number` (this or --token is required; printed masked)")
+	fs.StringVar(&token, "token", "", "pay with a `token` or one-time card number instead of a PAN")
 	fs.Int64Var(&p.Amount, "amount", 0, "amount in minor units, KRW won (required)")
 	fs.StringVar(&p.Expiry, "expiry", "", "card expiry `YYMM` (DE 14, optional)")
 	fs.StringVar(&p.Currency, "currency", DefaultCurrency, "ISO 4217 numeric `currency` (DE 49)")
 	fs.StringVar(&p.POSEntryMode, "entry-mode", DefaultPOSEntryMode, "POS entry `mode` (DE 22)")
 	fs.StringVar(&expect, "expect", "", "exit 1 unless DE 39 equals this response `code`")
+	var keys pinFlags
+	keys.register(fs, &p)
 	link.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: termsim pay --pan PAN --amount AMOUNT [flags]\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "Usage: termsim pay --pan PAN --amount AMOUNT [--pin PIN] [flags]\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -152,8 +161,21 @@ func RunPay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments %q", strings.Join(fs.Args(), " "))
 	}
+	if token != "" {
+		if p.PAN != "" {
+			return usageErr("give --pan or --token, not both")
+		}
+		p.PAN = token
+		if p.PIN != "" && p.PINPAN == "" {
+			fmt.Fprintln(stderr, "termsim pay: warning: the PIN block is bound to the token; the switch expects it bound to the real card (give --pin-pan)")
+		}
+	}
 	if p.PAN == "" || p.Amount == 0 {
-		return usageErr("--pan and --amount are required")
+		return usageErr("--pan (or --token) and --amount are required")
+	}
+	pinKey, bdk, err := keys.parse(fs, p)
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	if err := p.Validate(); err != nil {
 		return usageErr("%v", err)
@@ -165,6 +187,7 @@ func RunPay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr("--timeout must be positive")
 	}
 	opts := link.options(stderr)
+	opts.PINKey, opts.DUKPTBDK = pinKey, bdk
 	defer func() { _ = opts.Logger.Sync() }()
 
 	client, err := Dial(ctx, opts)
@@ -195,6 +218,77 @@ func RunPay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitMismatch
 	}
 	return ExitOK
+}
+
+// pinFlags are termsim pay's PIN entry flags. Their values (PIN, keys) are
+// never printed, not even as flag defaults.
+type pinFlags struct {
+	pinKey, bdk string
+	dukpt       bool
+}
+
+func (f *pinFlags) register(fs *flag.FlagSet, p *Purchase) {
+	fs.StringVar(&p.PIN, "pin", "", "cardholder `PIN`, 4-12 digits: sends DE 52 (ISO 9564 format 0; never printed)")
+	fs.StringVar(&p.PINPAN, "pin-pan", "", "card `number` the PIN block is bound to (default the --pan; with --token give the real card)")
+	fs.StringVar(&f.pinKey, "pin-key", "", "static terminal PIN key in `hex`, 16 or 24 bytes (default the demo TPK)")
+	fs.BoolVar(&f.dukpt, "dukpt", false, "encrypt the PIN under TDES DUKPT with the demo BDK (KSN in DE 62)")
+	fs.StringVar(&f.bdk, "bdk", "", "TDES DUKPT base derivation key in `hex`, 16 bytes (implies --dukpt)")
+}
+
+// parse checks the PIN flags and returns Options.PINKey and
+// Options.DUKPTBDK (nil for the defaults: static demo TPK, no DUKPT).
+// Errors never show the PIN or a key.
+func (f *pinFlags) parse(fs *flag.FlagSet, p Purchase) (pinKey, bdk []byte, err error) {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	set["dukpt"] = f.dukpt // --dukpt=false is as good as absent
+	if p.PIN == "" {
+		for _, name := range []string{"pin-pan", "pin-key", "dukpt", "bdk"} {
+			if set[name] {
+				return nil, nil, fmt.Errorf("--%s needs --pin", name)
+			}
+		}
+		if set["pin"] {
+			return nil, nil, errors.New("--pin is empty")
+		}
+		return nil, nil, nil
+	}
+	if len(p.PIN) < 4 || len(p.PIN) > 12 || !isDigits(p.PIN) {
+		return nil, nil, errors.New("--pin is not 4-12 digits")
+	}
+	if set["pin-key"] && (set["dukpt"] || set["bdk"]) {
+		return nil, nil, errors.New("give --pin-key (static key) or --dukpt/--bdk, not both")
+	}
+	if set["pin-key"] {
+		if pinKey, err = decodeKey("--pin-key", f.pinKey, 16, 24); err != nil {
+			return nil, nil, err
+		}
+	}
+	switch {
+	case set["bdk"]:
+		if bdk, err = decodeKey("--bdk", f.bdk, 16); err != nil {
+			return nil, nil, err
+		}
+	case set["dukpt"]:
+		bdk = devkeys.Bytes(devkeys.BDKHex)
+	}
+	return pinKey, bdk, nil
+}
+
+// decodeKey decodes a hex key flag of one of the given byte lengths.
+func decodeKey(name, h string, lengths ...int) ([]byte, error) {
+	k, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not valid hex", name)
+	}
+	if !slices.Contains(lengths, len(k)) {
+		want := make([]string, len(lengths))
+		for i, n := range lengths {
+			want[i] = fmt.Sprint(n)
+		}
+		return nil, fmt.Errorf("%s must be %s bytes (%d hex digits given)", name, strings.Join(want, " or "), len(h))
+	}
+	return k, nil
 }
 
 // printResult writes the response one field per line.

@@ -31,7 +31,7 @@ func TestRunPay(t *testing.T) {
 			ExitNoResponse, nil, []string{"switch at " + closed}},
 		{"timeout", []string{"--pan", testPAN, "--amount", "9900", "--switch", fs.addr, "--timeout", "200ms"},
 			ExitNoResponse, nil, []string{"no response from switch at " + fs.addr}},
-		{"missing pan", []string{"--amount", "100"}, ExitUsage, nil, []string{"--pan and --amount are required", "Usage"}},
+		{"missing pan", []string{"--amount", "100"}, ExitUsage, nil, []string{"--pan (or --token) and --amount are required", "Usage"}},
 		{"missing amount", []string{"--pan", testPAN}, ExitUsage, nil, []string{"required"}},
 		{"bad pan", []string{"--pan", "94100000000000X1", "--amount", "100"}, ExitUsage, nil, []string{"not 12-19 digits"}},
 		{"bad amount", []string{"--pan", testPAN, "--amount", "ten"}, ExitUsage, nil, []string{"invalid value"}},

@@ -40,6 +40,19 @@ type Purchase struct {
 	Currency string
 	// POSEntryMode is DE 22. Default 051.
 	POSEntryMode string
+	// PIN is the cardholder's PIN, 4-12 digits, optional. When set, DE 52
+	// carries it as an ISO 9564 format 0 PIN block under the terminal's PIN
+	// key (Options.PINKey, or the DUKPT key with the KSN in DE 62). It is
+	// never logged or printed.
+	PIN string
+	// PINPAN is the card number the PIN block is bound to (format 0 mixes
+	// in 12 of its digits); empty means PAN. The switch translates PIN
+	// blocks bound to the REAL card number, after detokenization, so a
+	// purchase paid with a token (PAN = token) must set PINPAN to the card
+	// behind the token, or the issuer cannot recover the PIN. Real token
+	// schemes translate from the token-bound block instead; this simulator
+	// and the switch keep the simpler rule.
+	PINPAN string
 }
 
 // MaskedPAN returns the PAN masked 6+4.
@@ -85,14 +98,25 @@ func (p Purchase) Validate() error {
 	if len(p.POSEntryMode) != 3 || !isDigits(p.POSEntryMode) {
 		return invalid("POS entry mode %q is not 3 digits", p.POSEntryMode)
 	}
-	return nil
+	return p.validatePIN(invalid)
 }
 
 // NewPurchaseMessage builds the 0200 purchase request: DE 2, 3 (000000), 4,
 // 7 (MMDDhhmmss UTC), 11, 12 and 13 (hhmmss and MMDD in now's location), 14
-// when given, 22, 41, 42 and 49. Empty TerminalID or MerchantID in opts take
-// the defaults. No RRN: the switch assigns DE 37.
+// when given, 22, 41, 42, 49, and DE 52 when p.PIN is set (encrypted under
+// opts.PINKey). Zero fields of opts take the defaults. No RRN: the switch
+// assigns DE 37. A PIN under DUKPT (opts.DUKPTBDK set) needs a KSN: use
+// NewPurchaseMessageKSN or Client.Purchase.
 func NewPurchaseMessage(spec *iso8583.MessageSpec, p Purchase, stan string, now time.Time, opts Options) (*iso8583.Message, error) {
+	return NewPurchaseMessageKSN(spec, p, stan, nil, now, opts)
+}
+
+// NewPurchaseMessageKSN is NewPurchaseMessage for DUKPT terminals: with a
+// PIN and opts.DUKPTBDK set, DE 52 is encrypted under the PIN key of the
+// 10-byte ksn (see DemoKSN and Client.NextKSN) and DE 62 carries the KSN as
+// 20 upper-case hex characters. Without DUKPT or without a PIN, ksn is
+// ignored.
+func NewPurchaseMessageKSN(spec *iso8583.MessageSpec, p Purchase, stan string, ksn []byte, now time.Time, opts Options) (*iso8583.Message, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -130,6 +154,11 @@ func NewPurchaseMessage(spec *iso8583.MessageSpec, p Purchase, stan string, now 
 		if err := msg.Field(f.id, f.val); err != nil {
 			// moov's error names the field, not its value; DE 2 stays private.
 			return nil, fmt.Errorf("building 0200 STAN %s: setting DE %d: %w", stan, f.id, err)
+		}
+	}
+	if p.PIN != "" {
+		if err := setPINBlock(msg, p, ksn, opts); err != nil {
+			return nil, fmt.Errorf("building 0200 STAN %s: %w", stan, err)
 		}
 	}
 	return msg, nil

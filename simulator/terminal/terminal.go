@@ -14,6 +14,7 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/frame"
 )
@@ -49,8 +50,19 @@ type Options struct {
 	// Default 30s.
 	Timeout time.Duration
 	// Logger receives connection events; nil means no logging. It never
-	// receives a full PAN.
+	// receives a full PAN, a PIN, a PIN block or a key.
 	Logger *zap.Logger
+	// PINKey is the static terminal PIN key (TPK) in clear, 16 or 24 bytes
+	// of TDES key, that encrypts PIN blocks. Default: the demo TPK
+	// (devkeys.TPKHex).
+	PINKey []byte
+	// DUKPTBDK, when non-nil, makes the terminal a TDES DUKPT device
+	// instead (16-byte BDK): each PIN block is encrypted under the PIN key
+	// of a fresh KSN (devkeys.KSNPrefixTDES and the client's transaction
+	// counter, from 1), and DE 62 carries the KSN. A real terminal holds
+	// an initial key (IPEK) derived from the BDK, never the BDK itself;
+	// this is a simulator.
+	DUKPTBDK []byte
 }
 
 // DefaultOptions returns the options of a terminal on the local switch's
@@ -64,6 +76,7 @@ func DefaultOptions() Options {
 		MerchantID: DefaultMerchantID,
 		Timeout:    DefaultTimeout,
 		Logger:     zap.NewNop(),
+		PINKey:     devkeys.Bytes(devkeys.TPKHex),
 	}
 }
 
@@ -91,12 +104,15 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = d.Logger
 	}
+	if o.PINKey == nil {
+		o.PINKey = d.PINKey
+	}
 	return o
 }
 
 // ErrConfig is wrapped by Dial's errors about the options themselves (an
-// unknown spec or header, an over-long terminal or merchant ID), as
-// opposed to failures to reach the switch.
+// unknown spec or header, an over-long terminal or merchant ID, a PIN key
+// of the wrong length), as opposed to failures to reach the switch.
 var ErrConfig = errors.New("invalid terminal options")
 
 // validate checks o after defaults are applied.
@@ -107,7 +123,7 @@ func (o Options) validate() error {
 	if len(o.MerchantID) > 15 {
 		return fmt.Errorf("%w: merchant ID %q is longer than 15 characters", ErrConfig, o.MerchantID)
 	}
-	return nil
+	return o.validateKeys()
 }
 
 // STANGenerator hands out systems trace audit numbers 1..MaxSTAN in turn,
@@ -179,6 +195,7 @@ type Client struct {
 	spec *iso8583.MessageSpec
 	conn *connection.Connection
 	stan *STANGenerator
+	ksn  ksnCounter // DUKPT transaction counter
 	log  *zap.Logger
 	now  func() time.Time
 }
@@ -256,6 +273,12 @@ func (c *Client) Spec() *iso8583.MessageSpec { return c.spec }
 // their own messages for Send.
 func (c *Client) NextSTAN() string { return c.stan.Next() }
 
+// NextKSN returns the next DUKPT key serial number of this client (the
+// demo device's, see DemoKSN), for callers that build their own messages
+// with NewPurchaseMessageKSN. Purchase draws one for each PIN purchase
+// under DUKPT.
+func (c *Client) NextKSN() []byte { return DemoKSN(c.ksn.next()) }
+
 // Close waits for requests in flight (at most Options.Timeout) and closes
 // the connection.
 func (c *Client) Close() error {
@@ -322,7 +345,11 @@ func (c *Client) Send(ctx context.Context, msg *iso8583.Message) (*iso8583.Messa
 // was invalid, wrapping ErrInvalidPurchase); a decline is a Result.
 func (c *Client) Purchase(ctx context.Context, p Purchase) (Result, error) {
 	stan := c.stan.Next()
-	msg, err := NewPurchaseMessage(c.spec, p, stan, c.now(), c.opts)
+	var ksn []byte
+	if p.PIN != "" && c.opts.DUKPTBDK != nil {
+		ksn = c.NextKSN()
+	}
+	msg, err := NewPurchaseMessageKSN(c.spec, p, stan, ksn, c.now(), c.opts)
 	if err != nil {
 		return Result{}, err
 	}

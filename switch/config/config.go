@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,6 +35,68 @@ type Config struct {
 	// DrainTimeout bounds the graceful drain on SIGTERM: in-flight
 	// transactions get this long to finish. Default 10s.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// DataDir holds the embedded state: vault database, key store, dev
+	// master key. Default "data".
+	DataDir string `yaml:"data_dir"`
+	// HSM selects and configures the HSM backend.
+	HSM HSM `yaml:"hsm"`
+	// Tokens configures the token service.
+	Tokens Tokens `yaml:"tokens"`
+	// Vault is the token store.
+	Vault Vault `yaml:"vault"`
+}
+
+// HSM configures the key boundary.
+type HSM struct {
+	// Backend is software (default) or pkcs11.
+	Backend string `yaml:"backend"`
+	// KeyStore is the software backend's key-store file. Default
+	// <data_dir>/keystore.json.
+	KeyStore string `yaml:"key_store"`
+	// MasterKeyEnv names the environment variable holding the master key
+	// (64 hex digits); it wins over MasterKeyFile. Default SWITCH_MASTER_KEY.
+	MasterKeyEnv string `yaml:"master_key_env"`
+	// MasterKeyFile holds the master key (64 hex digits). Default
+	// <data_dir>/master.key. The key itself never goes in this YAML.
+	MasterKeyFile string `yaml:"master_key_file"`
+	// GenerateDevMasterKey creates MasterKeyFile with a random key when
+	// neither the variable nor the file exists, and creates the dev keys
+	// (pan-data, pan-hash, demo PIN and MAC keys). For demos and tests;
+	// production sets it false. Default true.
+	GenerateDevMasterKey *bool `yaml:"generate_dev_master_key"`
+	// PKCS11 configures the pkcs11 backend.
+	PKCS11 PKCS11 `yaml:"pkcs11"`
+}
+
+// PKCS11 configures a PKCS#11 token (SoftHSM2 or a network HSM's library).
+type PKCS11 struct {
+	// Library is the module path. Default /usr/lib/softhsm/libsofthsm2.so.
+	Library string `yaml:"library"`
+	// TokenLabel selects the token. Required for the pkcs11 backend.
+	TokenLabel string `yaml:"token_label"`
+	// PINEnv names the environment variable with the user PIN. Default
+	// SWITCH_HSM_PIN.
+	PINEnv string `yaml:"pin_env"`
+	// Sessions is the session pool size. Default 4.
+	Sessions int `yaml:"sessions"`
+}
+
+// Tokens configures the token service (TSP).
+type Tokens struct {
+	// BIN is the token range; it must not overlap an issuer BIN. Default 9999.
+	BIN string `yaml:"bin"`
+	// OneTimeTTL is a one-time card number's life. Default 3m.
+	OneTimeTTL time.Duration `yaml:"one_time_ttl"`
+	// DataKey and HashKey are the HSM labels for PAN encryption and
+	// hashing. Defaults pan-data and pan-hash.
+	DataKey string `yaml:"data_key"`
+	HashKey string `yaml:"hash_key"`
+}
+
+// Vault is the token store.
+type Vault struct {
+	// Path is the embedded SQLite file. Default <data_dir>/vault.db.
+	Path string `yaml:"path"`
 }
 
 // Listener is one TCP listener for terminals or a VAN.
@@ -56,13 +119,45 @@ type Listener struct {
 	// MaxInFlight caps concurrent requests per connection; more are answered
 	// 91 at once. Default 4096 (a VAN link multiplexes many terminals).
 	MaxInFlight int `yaml:"max_in_flight"`
+	// PIN is how this listener's terminals encrypt DE 52. Default: the
+	// terminal listener uses the static key tpk-demo, the VAN listener
+	// TDES DUKPT under bdk-demo (KSN in DE 62).
+	PIN *PINKey `yaml:"pin"`
+	// MAC makes the listener keyed: every request must carry a valid DE 64
+	// (DE 128 with a secondary bitmap), and responses are MAC'd. Default off.
+	MAC *MACKey `yaml:"mac"`
+}
+
+// PINKey names an HSM PIN key and the ISO 9564 block format under it.
+type PINKey struct {
+	// Key is the HSM key label (tpk, bdk or zpk usage).
+	Key string `yaml:"key"`
+	// Format is the ISO 9564-1 format: 0 (TDES) or 4 (AES). Default 0.
+	Format int `yaml:"format"`
+	// DUKPT means Key is a BDK and each block's KSN travels in DE 62.
+	DUKPT bool `yaml:"dukpt"`
+}
+
+// MACKey names an HSM MAC key and algorithm.
+type MACKey struct {
+	// Key is the HSM key label (mac usage).
+	Key string `yaml:"key"`
+	// Algorithm is retail (ISO 9797-1 alg 3, TDES) or cmac (AES). Default retail.
+	Algorithm string `yaml:"algorithm"`
 }
 
 // Admin is the operations HTTP endpoint.
 type Admin struct {
 	// Addr is host:port. Default 127.0.0.1:8580 (loopback only).
 	Addr string `yaml:"addr"`
+	// BearerTokenEnv names the environment variable with the provisioning
+	// API's bearer token. Default SWITCH_ADMIN_TOKEN; when it is unset the
+	// documented demo token "demo-admin-token" is used (with a warning).
+	BearerTokenEnv string `yaml:"bearer_token_env"`
 }
+
+// DemoAdminToken is the provisioning API's bearer token when none is set.
+const DemoAdminToken = "demo-admin-token"
 
 // IssuerRoute is one issuer approval host and the BIN prefixes it owns.
 type IssuerRoute struct {
@@ -90,6 +185,9 @@ type IssuerRoute struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// MaxFrame is the largest accepted message body from the issuer. Default 8192.
 	MaxFrame int `yaml:"max_frame"`
+	// PIN is the issuer's zone PIN key: PIN blocks are translated to it.
+	// Default zpk-demo, format 0.
+	PIN *PINKey `yaml:"pin"`
 }
 
 // Log configures logging.
@@ -103,13 +201,13 @@ type Log struct {
 func Default() Config {
 	c := Config{
 		Listeners: []Listener{
-			{Name: "terminal", Addr: "127.0.0.1:8583"},
-			{Name: "van", Addr: "127.0.0.1:8584"},
+			{Name: "terminal", Addr: "127.0.0.1:8583", PIN: &PINKey{Key: "tpk-demo"}},
+			{Name: "van", Addr: "127.0.0.1:8584", PIN: &PINKey{Key: "bdk-demo", DUKPT: true}},
 		},
 		Routes: []IssuerRoute{
-			{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{"127.0.0.1:9101"}},
-			{Name: "card-b", BINs: []string{"9420"}, Addrs: []string{"127.0.0.1:9102"}},
-			{Name: "prepaid", BINs: []string{"9430"}, Addrs: []string{"127.0.0.1:9103"}},
+			{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{"127.0.0.1:9101"}, PIN: &PINKey{Key: "zpk-demo"}},
+			{Name: "card-b", BINs: []string{"9420"}, Addrs: []string{"127.0.0.1:9102"}, PIN: &PINKey{Key: "zpk-demo"}},
+			{Name: "prepaid", BINs: []string{"9430"}, Addrs: []string{"127.0.0.1:9103"}, PIN: &PINKey{Key: "zpk-demo"}},
 		},
 	}
 	c.applyDefaults()
@@ -126,6 +224,24 @@ func (c *Config) applyDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 10 * time.Second
 	}
+	c.DataDir = orDefault(c.DataDir, "data")
+	c.Admin.BearerTokenEnv = orDefault(c.Admin.BearerTokenEnv, "SWITCH_ADMIN_TOKEN")
+	c.HSM.Backend = orDefault(c.HSM.Backend, "software")
+	c.HSM.KeyStore = orDefault(c.HSM.KeyStore, filepath.Join(c.DataDir, "keystore.json"))
+	c.HSM.MasterKeyEnv = orDefault(c.HSM.MasterKeyEnv, "SWITCH_MASTER_KEY")
+	c.HSM.MasterKeyFile = orDefault(c.HSM.MasterKeyFile, filepath.Join(c.DataDir, "master.key"))
+	if c.HSM.GenerateDevMasterKey == nil {
+		yes := true
+		c.HSM.GenerateDevMasterKey = &yes
+	}
+	c.HSM.PKCS11.Library = orDefault(c.HSM.PKCS11.Library, "/usr/lib/softhsm/libsofthsm2.so")
+	c.HSM.PKCS11.PINEnv = orDefault(c.HSM.PKCS11.PINEnv, "SWITCH_HSM_PIN")
+	c.HSM.PKCS11.Sessions = orDefaultInt(c.HSM.PKCS11.Sessions, 4)
+	c.Tokens.BIN = orDefault(c.Tokens.BIN, "9999")
+	setDuration(&c.Tokens.OneTimeTTL, 3*time.Minute)
+	c.Tokens.DataKey = orDefault(c.Tokens.DataKey, "pan-data")
+	c.Tokens.HashKey = orDefault(c.Tokens.HashKey, "pan-hash")
+	c.Vault.Path = orDefault(c.Vault.Path, filepath.Join(c.DataDir, "vault.db"))
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		l.Spec = orDefault(l.Spec, specs.TerminalDialect)
@@ -135,6 +251,9 @@ func (c *Config) applyDefaults() {
 		l.MaxInFlight = orDefaultInt(l.MaxInFlight, 4096)
 		if l.IdleTimeout == 0 {
 			l.IdleTimeout = 5 * time.Minute
+		}
+		if l.MAC != nil {
+			l.MAC.Algorithm = orDefault(l.MAC.Algorithm, "retail")
 		}
 	}
 	for i := range c.Routes {
@@ -231,12 +350,34 @@ func (c *Config) Validate() error {
 		if l.MaxConnections < 1 || l.MaxInFlight < 1 || l.IdleTimeout < 0 {
 			bad("%s: max_connections, max_in_flight and idle_timeout must be positive", where)
 		}
+		checkPIN(bad, where, l.PIN)
+		if l.MAC != nil {
+			if l.MAC.Key == "" {
+				bad("%s: mac.key is required", where)
+			}
+			if l.MAC.Algorithm != "retail" && l.MAC.Algorithm != "cmac" {
+				bad("%s: mac.algorithm %q: want retail or cmac", where, l.MAC.Algorithm)
+			}
+		}
 	}
 	checkAddr(bad, "admin", c.Admin.Addr)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+
+	switch c.HSM.Backend {
+	case "software":
+	case "pkcs11":
+		if c.HSM.PKCS11.TokenLabel == "" {
+			bad("hsm.pkcs11.token_label is required for the pkcs11 backend")
+		}
+	default:
+		bad("hsm.backend %q: want software or pkcs11", c.HSM.Backend)
+	}
+	if !isDigits(c.Tokens.BIN) || len(c.Tokens.BIN) > 8 {
+		bad("tokens.bin %q must be 1-8 digits", c.Tokens.BIN)
 	}
 
 	routeNames := map[string]bool{}
@@ -257,6 +398,8 @@ func (c *Config) Validate() error {
 				bad("%s: BIN prefix %q must be 1-11 digits", where, b)
 			} else if other, dup := bins[b]; dup {
 				bad("%s: BIN prefix %s is already routed to %s", where, b, other)
+			} else if strings.HasPrefix(b, c.Tokens.BIN) || strings.HasPrefix(c.Tokens.BIN, b) {
+				bad("%s: BIN prefix %s overlaps the token range %s", where, b, c.Tokens.BIN)
 			}
 			bins[b] = r.Name
 		}
@@ -267,11 +410,27 @@ func (c *Config) Validate() error {
 			checkAddr(bad, where, a)
 		}
 		checkDialect(bad, where, r.Spec, r.Header)
+		checkPIN(bad, where, r.PIN)
+		if r.PIN != nil && r.PIN.DUKPT {
+			bad("%s: a zone PIN key cannot be DUKPT", where)
+		}
 		if r.Timeout < 0 || r.EchoInterval < 0 || r.ReconnectWait < 0 || r.MaxReconnectWait < r.ReconnectWait {
 			bad("%s: durations must be positive and max_reconnect_wait >= reconnect_wait", where)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func checkPIN(bad func(string, ...any), where string, p *PINKey) {
+	if p == nil {
+		return
+	}
+	if p.Key == "" {
+		bad("%s: pin.key is required", where)
+	}
+	if p.Format != 0 && p.Format != 4 {
+		bad("%s: pin.format %d: want 0 (TDES) or 4 (AES)", where, p.Format)
+	}
 }
 
 func checkAddr(bad func(string, ...any), where, addr string) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/moov-io/iso8583"
@@ -190,6 +191,20 @@ type Codec struct {
 	// deadlines (a net.Conn), so a peer that stops reading cannot block the
 	// sender forever.
 	WriteTimeout time.Duration
+	// KeepRaw keeps each unpacked message's frame body until TakeRaw is
+	// called with the message (MAC verification needs the bytes as sent).
+	KeepRaw bool
+	raw     sync.Map // *iso8583.Message -> []byte
+}
+
+// TakeRaw returns and forgets the frame body msg was unpacked from (nil
+// unless KeepRaw).
+func (c *Codec) TakeRaw(msg *iso8583.Message) []byte {
+	v, ok := c.raw.LoadAndDelete(msg)
+	if !ok {
+		return nil
+	}
+	return v.([]byte)
 }
 
 // ReadMessage reads and unpacks one message.
@@ -201,6 +216,9 @@ func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 		}
 		msg, err := c.Unpack(body)
 		if err == nil {
+			if c.KeepRaw {
+				c.raw.Store(msg, body)
+			}
 			return msg, nil
 		}
 		var ue *UndecodableError

@@ -21,11 +21,12 @@ type Upstream interface {
 
 // switchOwned are the fields the switch sets on the issuer leg itself
 // instead of copying them from the terminal: STAN and RRN are assigned per
-// issuer link, DE 2 carries the real PAN, and the terminal's MACs are
-// checked here, never forwarded (a MAC belongs to one link's key).
+// issuer link, DE 2 carries the real PAN, the PIN block goes only as
+// translated to the zone key (with its KSN dropped), and the terminal's MACs
+// are checked here, never forwarded (a MAC belongs to one link's key).
 var switchOwned = map[int]bool{
 	specs.PAN: true, specs.STAN: true, specs.RRN: true, specs.ResponseCode: true,
-	specs.MAC: true, specs.MAC2: true, 1: true,
+	specs.MAC: true, specs.MAC2: true, 1: true, specs.PINBlock: true, KSNField: true,
 }
 
 // MapToIssuer builds the issuer-dialect request for t: same MTI, every field
@@ -45,6 +46,14 @@ func MapToIssuer(t *Txn, spec *iso8583.MessageSpec) (*iso8583.Message, error) {
 	if t.PAN != "" {
 		if err := out.Field(specs.PAN, t.PAN); err != nil {
 			return nil, fmt.Errorf("setting DE 2: %w", err)
+		}
+	}
+	if err := applyCard(out, t); err != nil {
+		return nil, err
+	}
+	if t.IssuerPINBlock != nil {
+		if err := out.BinaryField(specs.PINBlock, t.IssuerPINBlock); err != nil {
+			return nil, fmt.Errorf("setting DE 52: %w", err)
 		}
 	}
 	return out, nil

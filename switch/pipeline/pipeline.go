@@ -24,11 +24,20 @@ type Txn struct {
 	// Request is the message as the terminal sent it (terminal dialect).
 	// Stages read it; nothing writes to it.
 	Request *iso8583.Message
+	// Raw is the frame body the request was unpacked from (kept for MAC
+	// verification on keyed listeners; nil otherwise).
+	Raw []byte
+	// IssuerPINBlock is DE 52 translated to the route's zone PIN key.
+	IssuerPINBlock []byte
 	// MTI of Request.
 	MTI string
 	// PAN is the card number the issuer leg carries (from DE 2 or track 2,
 	// or the detokenized card). Never logged unmasked.
 	PAN string
+	// Token is the token the terminal presented (DE 2 / track 2), when the
+	// card was a token; CardExpiry is then the real card's expiry (YYMM).
+	Token      string
+	CardExpiry string
 	// Route is the chosen issuer route's name.
 	Route string
 	// IssuerRequest and IssuerResponse are the issuer leg in its dialect.

@@ -1,0 +1,96 @@
+package hsmtest
+
+import (
+	"testing"
+
+	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/hsm/paycrypto"
+)
+
+// Benchmarks measures the hot-path operations of a backend: PAN
+// encryption, decryption and hashing, PIN translation (static ISO 0 TPK to
+// ZPK, TDES DUKPT and AES DUKPT), retail MAC and CMAC, each serially and
+// in parallel (session pooling shows in the second). open is called once;
+// the backend is closed when b ends.
+func Benchmarks(b *testing.B, open func(b *testing.B) Backend) {
+	e := newEnv(b, open(b))
+	const pan, pin = "4111111111111111", "1234"
+	data := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(b, 32))
+	hash := e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(b, 32))
+	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))
+	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
+	zpkAES := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
+	bdk := e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK))
+	bdkAES := e.imp("bdk-aes", hsm.UsageBDK, hsm.AES, unhex(x9243BDK))
+	retail := e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key))
+	cmacKey := e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key))
+
+	enc, err := e.b.EncryptPAN(e.ctx, data, pan)
+	if err != nil {
+		b.Fatal(err)
+	}
+	iso0, err := paycrypto.EncryptISO0(unhex(tdesTPK), pin, pan)
+	if err != nil {
+		b.Fatal(err)
+	}
+	aesKSN := unhex(x9243KSNs[0])
+	aesBlock := aesDUKPTBlock(b, aesKSN, pin, pan)
+	// A typical ISO 8583 authorisation request is a few hundred bytes.
+	msg := random(b, 256)
+
+	ops := []struct {
+		name string
+		fn   func() error
+	}{
+		{"EncryptPAN", func() error { _, err := e.b.EncryptPAN(e.ctx, data, pan); return err }},
+		{"DecryptPAN", func() error { _, err := e.b.DecryptPAN(e.ctx, enc); return err }},
+		{"HashPAN", func() error { _, err := e.b.HashPAN(e.ctx, hash, pan); return err }},
+		{"TranslatePIN/ISO0-TPK-ZPK", func() error {
+			_, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: iso0, PAN: pan,
+				From: hsm.PINKey{Key: tpk, Format: hsm.ISO0}, To: hsm.PINKey{Key: zpk, Format: hsm.ISO0}})
+			return err
+		}},
+		{"TranslatePIN/TDES-DUKPT", func() error {
+			_, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: unhex(x924Blocks[0].block), PAN: x924PAN,
+				From: hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: unhex(x924Blocks[0].ksn)}, To: hsm.PINKey{Key: zpk, Format: hsm.ISO0}})
+			return err
+		}},
+		{"TranslatePIN/AES-DUKPT", func() error {
+			_, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: aesBlock, PAN: pan,
+				From: hsm.PINKey{Key: bdkAES, Format: hsm.ISO4, KSN: aesKSN}, To: hsm.PINKey{Key: zpkAES, Format: hsm.ISO4}})
+			return err
+		}},
+		{"RetailMAC", func() error {
+			_, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: retail, Algorithm: hsm.RetailMAC, Data: msg})
+			return err
+		}},
+		{"CMAC", func() error {
+			_, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: cmacKey, Algorithm: hsm.CMAC, Data: msg})
+			return err
+		}},
+	}
+	for _, op := range ops {
+		if err := op.fn(); err != nil {
+			b.Fatalf("%s: %v", op.name, err)
+		}
+		b.Run(op.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := op.fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(op.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := op.fn(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,226 @@
+package software
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/hsm/paycrypto"
+)
+
+// maxLabel is the longest label accepted.
+const maxLabel = 64
+
+// checkLabel accepts 1 to 64 characters of A-Z a-z 0-9 . _ - starting with
+// a letter or digit, so a label can never contain the | of the AAD.
+func checkLabel(label string) error {
+	if label == "" || len(label) > maxLabel {
+		return fmt.Errorf("label must be 1 to %d characters, got %d", maxLabel, len(label))
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return fmt.Errorf("label %q: only letters, digits, '.', '_' and '-' (not first) are allowed", label)
+		}
+	}
+	return nil
+}
+
+// keySizes lists the permitted algorithms and sizes of each usage; the
+// first size is GenerateKey's default.
+var keySizes = map[hsm.Usage]map[hsm.Algorithm][]int{
+	hsm.UsagePANData:     {hsm.AES: {32}},
+	hsm.UsagePANHash:     {hsm.HMAC: {32}},
+	hsm.UsageTerminalPIN: {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
+	hsm.UsageZonePIN:     {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
+	hsm.UsageBDK:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
+	hsm.UsageMAC:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
+}
+
+// checkKey checks that material fits usage and algorithm. A usage and
+// algorithm that do not go together wrap hsm.ErrWrongUsage.
+func checkKey(u hsm.Usage, alg hsm.Algorithm, material []byte) error {
+	algs, ok := keySizes[u]
+	if !ok {
+		return fmt.Errorf("unknown key usage %q", u)
+	}
+	sizes, ok := algs[alg]
+	if !ok {
+		return fmt.Errorf("algorithm %q for usage %s: %w", alg, u, hsm.ErrWrongUsage)
+	}
+	if !slices.Contains(sizes, len(material)) {
+		return fmt.Errorf("%s key for usage %s must be %v bytes, got %d", alg, u, sizes, len(material))
+	}
+	return nil
+}
+
+// kcv is the key check value: paycrypto.KCV for TDES and AES; for HMAC
+// keys the first 3 bytes of HMAC-SHA-256 over 16 zero bytes.
+func kcv(alg hsm.Algorithm, material []byte) ([]byte, error) {
+	if alg == hsm.HMAC {
+		m := hmac.New(sha256.New, material)
+		m.Write(make([]byte, 16))
+		return m.Sum(nil)[:3], nil
+	}
+	return paycrypto.KCV(string(alg), material)
+}
+
+// newKey builds a key from checked material, which it takes over.
+func newKey(label string, version int, u hsm.Usage, alg hsm.Algorithm, material []byte) (*key, error) {
+	check, err := kcv(alg, material)
+	if err != nil {
+		return nil, err
+	}
+	k := &key{
+		info:     hsm.KeyInfo{Label: label, Version: version, Usage: u, Algorithm: alg, KCV: check},
+		material: material,
+	}
+	if u == hsm.UsagePANData {
+		if k.aead, err = newGCM(material); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+func cloneInfo(i hsm.KeyInfo) hsm.KeyInfo {
+	i.KCV = slices.Clone(i.KCV)
+	return i
+}
+
+func sortedLabels(m map[string][]*key) []string {
+	labels := make([]string, 0, len(m))
+	for l := range m {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	return labels
+}
+
+// ImportKey adds clear key material as a new version of req.Label (version
+// 1 for a new label) and makes it current. A label keeps its usage across
+// versions; the algorithm may change (a TDES ZPK migrating to AES).
+func (h *HSM) ImportKey(ctx context.Context, req hsm.ImportKeyRequest) (hsm.KeyInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return hsm.KeyInfo{}, err
+	}
+	material := slices.Clone(req.Material)
+	info, _, err := h.add(req.Label, req.Usage, req.Algorithm, material, false, "imported")
+	if err != nil {
+		return hsm.KeyInfo{}, fmt.Errorf("software hsm: import key %q: %w", req.Label, err)
+	}
+	return info, nil
+}
+
+// GenerateKey creates a random key of req.Size bytes (0: 32 for AES and
+// HMAC, 16 for TDES) as a new version of req.Label. Generated TDES keys
+// have odd parity.
+func (h *HSM) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (hsm.KeyInfo, error) {
+	info, _, err := h.generate(ctx, req, false)
+	if err != nil {
+		return hsm.KeyInfo{}, fmt.Errorf("software hsm: generate key %q: %w", req.Label, err)
+	}
+	return info, nil
+}
+
+// generate creates a random key; with ifAbsent it does nothing (made is
+// false) when the label exists with the requested usage.
+func (h *HSM) generate(ctx context.Context, req hsm.GenerateKeyRequest, ifAbsent bool) (info hsm.KeyInfo, made bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return hsm.KeyInfo{}, false, err
+	}
+	size := req.Size
+	if size == 0 {
+		if sizes := keySizes[req.Usage][req.Algorithm]; len(sizes) > 0 {
+			size = sizes[0]
+		}
+	}
+	if size <= 0 || size > 64 {
+		return hsm.KeyInfo{}, false, fmt.Errorf("key size %d bytes is not valid", size)
+	}
+	material := make([]byte, size)
+	if _, err := rand.Read(material); err != nil {
+		return hsm.KeyInfo{}, false, fmt.Errorf("reading random key material: %w", err)
+	}
+	if req.Algorithm == hsm.TDES {
+		setOddParity(material)
+	}
+	return h.add(req.Label, req.Usage, req.Algorithm, material, ifAbsent, "generated")
+}
+
+// setOddParity sets each byte's low bit so that it has an odd number of
+// one bits, as DES keys should.
+func setOddParity(b []byte) {
+	for i, c := range b {
+		c &^= 1
+		p := c ^ c>>4
+		p ^= p >> 2
+		p ^= p >> 1
+		b[i] = c | ^p&1
+	}
+}
+
+// add stores material (which it takes over and zeroes on failure) as the
+// next version of label: checked, wrapped, written to the key store, then
+// made visible. ifAbsent returns the current key instead, unchanged, when
+// the label exists.
+func (h *HSM) add(label string, u hsm.Usage, alg hsm.Algorithm, material []byte, ifAbsent bool, how string) (info hsm.KeyInfo, made bool, err error) {
+	defer func() {
+		if !made {
+			clear(material)
+		}
+	}()
+	if err := checkLabel(label); err != nil {
+		return hsm.KeyInfo{}, false, err
+	}
+	if err := checkKey(u, alg, material); err != nil {
+		return hsm.KeyInfo{}, false, err
+	}
+
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	// Writers hold wmu, so h.keys cannot change under us; reading it
+	// without mu is safe (readers never write).
+	if h.closed {
+		return hsm.KeyInfo{}, false, errClosed
+	}
+	prev := h.keys[label]
+	if len(prev) > 0 {
+		if cur := prev[len(prev)-1].info; cur.Usage != u {
+			return hsm.KeyInfo{}, false, fmt.Errorf("label has usage %s, not %s: %w", cur.Usage, u, hsm.ErrWrongUsage)
+		} else if ifAbsent {
+			return cloneInfo(cur), false, nil
+		}
+	}
+	k, err := newKey(label, len(prev)+1, u, alg, material)
+	if err != nil {
+		return hsm.KeyInfo{}, false, err
+	}
+	k.created = time.Now().UTC().Format(time.RFC3339)
+	if k.wrapped, err = h.wrapKey(k.info, material); err != nil {
+		return hsm.KeyInfo{}, false, fmt.Errorf("wrapping: %w", err)
+	}
+	if err := h.save(k); err != nil {
+		return hsm.KeyInfo{}, false, err
+	}
+
+	h.mu.Lock()
+	h.keys[label] = append(h.keys[label], k)
+	h.mu.Unlock()
+
+	h.log.Info("key "+how, zap.String("label", label), zap.Int("version", k.info.Version),
+		zap.String("usage", string(u)), zap.String("algorithm", string(alg)),
+		zap.String("kcv", fmt.Sprintf("%X", k.info.KCV)))
+	return cloneInfo(k.info), true, nil
+}

@@ -1,0 +1,17 @@
+package payswitch
+
+import (
+	"context"
+
+	"github.com/kbpay/switch/switch/tsp"
+)
+
+// tokenPath adapts the token service to the pipeline's Detokenizer.
+type tokenPath struct{ svc *tsp.Service }
+
+func (p tokenPath) IsToken(number string) bool { return p.svc.IsToken(number) }
+
+func (p tokenPath) Detokenize(ctx context.Context, token, merchantID, entryMode string) (string, string, error) {
+	card, err := p.svc.Detokenize(ctx, token, tsp.Use{MerchantID: merchantID, EntryMode: entryMode})
+	return card.PAN, card.Expiry, err
+}

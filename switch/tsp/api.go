@@ -1,0 +1,154 @@
+package tsp
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/vault"
+)
+
+// TokenJSON is a token as the provisioning API shows it: never the PAN,
+// only its masked form.
+type TokenJSON struct {
+	Token     string       `json:"token"`
+	Kind      vault.Kind   `json:"kind"`
+	Status    vault.Status `json:"status"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	MaskedPAN string       `json:"masked_pan"`
+	Domain    vault.Domain `json:"domain"`
+	UseCount  int          `json:"use_count"`
+}
+
+func toJSON(r vault.Record) TokenJSON {
+	return TokenJSON{Token: r.Token, Kind: r.Kind, Status: r.Status, ExpiresAt: r.ExpiresAt.UTC(),
+		MaskedPAN: r.MaskedPAN, Domain: r.Domain, UseCount: r.UseCount}
+}
+
+type issueJSON struct {
+	PAN    string       `json:"pan"`
+	Expiry string       `json:"expiry"`
+	Kind   vault.Kind   `json:"kind"`
+	Domain vault.Domain `json:"domain"`
+}
+
+// maxBody bounds a provisioning request.
+const maxBody = 64 << 10
+
+// API returns the provisioning HTTP handler (POST /v1/tokens, GET
+// /v1/tokens/{token}, POST /v1/tokens/{token}/suspend|resume, DELETE
+// /v1/tokens/{token}), guarded by the bearer token. Access logs name the
+// masked token and never a request body.
+func (s *Service) API(bearer string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/tokens", s.handleIssue)
+	mux.HandleFunc("GET /v1/tokens/{token}", s.handleGet)
+	mux.HandleFunc("POST /v1/tokens/{token}/suspend", s.handleStatus(vault.Suspended))
+	mux.HandleFunc("POST /v1/tokens/{token}/resume", s.handleStatus(vault.Active))
+	mux.HandleFunc("DELETE /v1/tokens/{token}", s.handleStatus(vault.Deleted))
+	want := []byte("Bearer " + bearer)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="switch"`)
+			writeErr(rec, http.StatusUnauthorized, "missing or wrong bearer token")
+		} else {
+			r.Body = http.MaxBytesReader(rec, r.Body, maxBody)
+			mux.ServeHTTP(rec, r)
+		}
+		s.log.Info("admin API", zap.String("method", r.Method), zap.String("path", maskPath(r.URL.Path)),
+			zap.Int("status", rec.status), zap.Duration("took", time.Since(start)))
+	})
+}
+
+func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) {
+	var req issueJSON
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		// The decoder's message can quote the input: do not echo it.
+		writeErr(w, http.StatusBadRequest, "request body is not a valid token request (JSON with pan, expiry, kind, domain)")
+		return
+	}
+	if req.Kind == "" {
+		req.Kind = vault.Device
+	}
+	rec, err := s.Issue(r.Context(), IssueRequest{PAN: req.PAN, Expiry: req.Expiry, Kind: req.Kind, Domain: req.Domain})
+	if err != nil {
+		s.writeServiceErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toJSON(rec))
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.Get(r.Context(), r.PathValue("token"))
+	if err != nil {
+		s.writeServiceErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(rec))
+}
+
+func (s *Service) handleStatus(to vault.Status) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rec, err := s.SetStatus(r.Context(), r.PathValue("token"), to)
+		if err != nil {
+			s.writeServiceErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toJSON(rec))
+	}
+}
+
+func (s *Service) writeServiceErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeErr(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrUnknownToken):
+		writeErr(w, http.StatusNotFound, "token not found")
+	case errors.Is(err, ErrFinal):
+		writeErr(w, http.StatusConflict, err.Error())
+	default:
+		s.log.Error("admin API failure", zap.String("error", pan.Scrub(err.Error())))
+		writeErr(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": pan.Scrub(msg)})
+}
+
+// maskPath masks a token (or anything card-like) in /v1/tokens/{token}/...
+func maskPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		if len(s) >= 12 && strings.Trim(s, "0123456789") == "" {
+			parts[i] = pan.Mask(s)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}

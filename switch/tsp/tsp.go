@@ -1,0 +1,298 @@
+// Package tsp is the token service: it issues device tokens and one-time card
+// numbers for real cards, manages their life cycle, and detokenizes them on
+// the payment path, with the PAN only ever decrypted by the HSM.
+package tsp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/vault"
+)
+
+// Config is the token service's configuration.
+type Config struct {
+	// BIN is the token range prefix; it must not overlap any issuer BIN.
+	BIN string
+	// OneTimeTTL is how long a one-time card number lives. Default 3m.
+	OneTimeTTL time.Duration
+	// DataKey and HashKey are the HSM key labels for PAN encryption and
+	// PAN hashing.
+	DataKey string
+	HashKey string
+}
+
+// Errors the payment path maps to response codes.
+var (
+	ErrUnknownToken  = errors.New("unknown or deleted token")            // 14
+	ErrTokenExpired  = errors.New("token expired")                       // 33
+	ErrTokenUsed     = errors.New("one-time card number already used")   // 33
+	ErrSuspended     = errors.New("token suspended")                     // 62
+	ErrOutsideDomain = errors.New("token used outside its domain")       // 57
+	ErrInvalid       = errors.New("invalid token request")               // API 400
+	ErrFinal         = errors.New("token is deleted; deletion is final") // API 409
+)
+
+// Service issues and detokenizes tokens.
+type Service struct {
+	cfg   Config
+	store vault.Store
+	hsm   hsm.HSM
+	log   *zap.Logger
+	now   func() time.Time
+}
+
+// New builds the service.
+func New(cfg Config, store vault.Store, h hsm.HSM, log *zap.Logger) (*Service, error) {
+	if cfg.BIN == "" || strings.Trim(cfg.BIN, "0123456789") != "" || len(cfg.BIN) > 8 {
+		return nil, fmt.Errorf("token BIN %q must be 1-8 digits", cfg.BIN)
+	}
+	if cfg.OneTimeTTL <= 0 {
+		cfg.OneTimeTTL = 3 * time.Minute
+	}
+	if cfg.DataKey == "" || cfg.HashKey == "" {
+		return nil, errors.New("token service needs the data and hash key labels")
+	}
+	return &Service{cfg: cfg, store: store, hsm: h, log: log, now: time.Now}, nil
+}
+
+// IsToken reports whether number lies in the token range.
+func (s *Service) IsToken(number string) bool { return strings.HasPrefix(number, s.cfg.BIN) }
+
+// IssueRequest asks for a token for a card.
+type IssueRequest struct {
+	PAN    string
+	Expiry string // card expiry YYMM
+	Kind   vault.Kind
+	Domain vault.Domain
+}
+
+// Issue creates a token for a card.
+func (s *Service) Issue(ctx context.Context, req IssueRequest) (vault.Record, error) {
+	now := s.now()
+	if err := s.validateIssue(req, now); err != nil {
+		return vault.Record{}, err
+	}
+	enc, err := s.hsm.EncryptPAN(ctx, hsm.KeyRef{Label: s.cfg.DataKey}, req.PAN)
+	if err != nil {
+		return vault.Record{}, fmt.Errorf("encrypting PAN %s: %w", pan.Mask(req.PAN), err)
+	}
+	h, err := s.hsm.HashPAN(ctx, hsm.KeyRef{Label: s.cfg.HashKey}, req.PAN)
+	if err != nil {
+		return vault.Record{}, fmt.Errorf("hashing PAN %s: %w", pan.Mask(req.PAN), err)
+	}
+	rec := vault.Record{
+		PANKey: enc.Key.Label, PANKeyVersion: enc.Key.Version, PANCiphertext: enc.Ciphertext,
+		PANHash: h.Hash, HashVersion: h.Key.Version, MaskedPAN: pan.Mask(req.PAN), CardExpiry: req.Expiry,
+		Status: vault.Active, Kind: req.Kind, Domain: req.Domain, CreatedAt: now, UpdatedAt: now,
+	}
+	cardEnd := endOfMonth(req.Expiry)
+	if req.Kind == vault.OneTime {
+		rec.MaxUses = 1
+		rec.ExpiresAt = now.Add(s.cfg.OneTimeTTL)
+		if cardEnd.Before(rec.ExpiresAt) {
+			rec.ExpiresAt = cardEnd
+		}
+	} else {
+		rec.ExpiresAt = cardEnd
+	}
+	for attempt := 0; attempt < 8; attempt++ {
+		rec.Token, err = s.newTokenNumber(len(req.PAN))
+		if err != nil {
+			return vault.Record{}, err
+		}
+		err = s.store.Insert(ctx, rec)
+		if !errors.Is(err, vault.ErrExists) {
+			break
+		}
+	}
+	if err != nil {
+		return vault.Record{}, fmt.Errorf("storing token: %w", err)
+	}
+	s.log.Info("token issued", zap.String("token", pan.Mask(rec.Token)), zap.String("pan", rec.MaskedPAN),
+		zap.String("kind", string(rec.Kind)), zap.Time("expires_at", rec.ExpiresAt))
+	return rec, nil
+}
+
+func (s *Service) validateIssue(req IssueRequest, now time.Time) error {
+	switch {
+	case !pan.Luhn(req.PAN) || len(req.PAN) < 13 || len(req.PAN) > 19:
+		return fmt.Errorf("%w: pan must be 13-19 digits and pass the Luhn check", ErrInvalid)
+	case s.IsToken(req.PAN):
+		return fmt.Errorf("%w: pan lies in the token range", ErrInvalid)
+	case req.Kind != vault.Device && req.Kind != vault.OneTime:
+		return fmt.Errorf("%w: kind must be device or one-time", ErrInvalid)
+	}
+	end := endOfMonth(req.Expiry)
+	if end.IsZero() {
+		return fmt.Errorf("%w: expiry must be YYMM", ErrInvalid)
+	}
+	if !end.After(now) {
+		return fmt.Errorf("%w: card expired", ErrInvalid)
+	}
+	for _, m := range req.Domain.EntryModes {
+		if m == "" || len(m) > 3 || strings.Trim(m, "0123456789") != "" {
+			return fmt.Errorf("%w: entry mode %q must be 1-3 digits", ErrInvalid, m)
+		}
+	}
+	for _, m := range req.Domain.Merchants {
+		if m == "" || len(m) > 15 {
+			return fmt.Errorf("%w: merchant ID %q must be 1-15 characters", ErrInvalid, m)
+		}
+	}
+	return nil
+}
+
+// endOfMonth returns the first instant after card expiry YYMM, or zero.
+func endOfMonth(yymm string) time.Time {
+	if len(yymm) != 4 || strings.Trim(yymm, "0123456789") != "" {
+		return time.Time{}
+	}
+	yy := int(yymm[0]-'0')*10 + int(yymm[1]-'0')
+	mm := int(yymm[2]-'0')*10 + int(yymm[3]-'0')
+	if mm < 1 || mm > 12 {
+		return time.Time{}
+	}
+	return time.Date(2000+yy, time.Month(mm)+1, 1, 0, 0, 0, 0, time.UTC)
+}
+
+// newTokenNumber draws a random Luhn-valid number of length n in the token range.
+func (s *Service) newTokenNumber(n int) (string, error) {
+	if n < 13 {
+		n = 16
+	}
+	body := n - len(s.cfg.BIN) - 1
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(body)), nil)
+	r, err := rand.Int(rand.Reader, limit)
+	if err != nil {
+		return "", fmt.Errorf("drawing token number: %w", err)
+	}
+	partial := s.cfg.BIN + fmt.Sprintf("%0*s", body, r.String())
+	return partial + string(pan.CheckDigit(partial)), nil
+}
+
+// Get returns a token's record.
+func (s *Service) Get(ctx context.Context, token string) (vault.Record, error) {
+	rec, err := s.store.Get(ctx, token)
+	if errors.Is(err, vault.ErrNotFound) {
+		return rec, ErrUnknownToken
+	}
+	return rec, err
+}
+
+// SetStatus suspends, resumes or deletes a token.
+func (s *Service) SetStatus(ctx context.Context, token string, status vault.Status) (vault.Record, error) {
+	rec, err := s.store.SetStatus(ctx, token, status, s.now())
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		return rec, ErrUnknownToken
+	case errors.Is(err, vault.ErrFinal):
+		return rec, ErrFinal
+	case err != nil:
+		return rec, err
+	}
+	s.log.Info("token status changed", zap.String("token", pan.Mask(token)), zap.String("status", string(status)))
+	return rec, nil
+}
+
+// Use is where and how a token is presented.
+type Use struct {
+	MerchantID string
+	EntryMode  string // DE 22
+}
+
+// Card is a detokenized card: the real PAN (for the issuer leg only) and
+// the token record it came from.
+type Card struct {
+	PAN    string
+	Expiry string
+	Token  vault.Record
+}
+
+// Detokenize checks the token (status, expiry, domain, one-time use),
+// records the use atomically and has the HSM decrypt the PAN.
+func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, error) {
+	now := s.now()
+	rec, err := s.store.Get(ctx, token)
+	if errors.Is(err, vault.ErrNotFound) {
+		return Card{}, ErrUnknownToken
+	}
+	if err != nil {
+		return Card{}, fmt.Errorf("reading token %s: %w", pan.Mask(token), err)
+	}
+	if err := usable(rec, now); err != nil {
+		return Card{}, err
+	}
+	if !inDomain(rec.Domain, use) {
+		return Card{}, ErrOutsideDomain
+	}
+	rec, err = s.store.Use(ctx, token, now)
+	if errors.Is(err, vault.ErrNotUsable) {
+		// Lost a race (another use, a suspension): say why from fresh state.
+		cur, gerr := s.store.Get(ctx, token)
+		if gerr != nil {
+			return Card{}, ErrUnknownToken
+		}
+		if uerr := usable(cur, now); uerr != nil {
+			return Card{}, uerr
+		}
+		return Card{}, ErrTokenUsed
+	}
+	if err != nil {
+		return Card{}, fmt.Errorf("recording use of token %s: %w", pan.Mask(token), err)
+	}
+	p, err := s.hsm.DecryptPAN(ctx, hsm.EncryptedPAN{Key: hsm.KeyRef{Label: rec.PANKey, Version: rec.PANKeyVersion}, Ciphertext: rec.PANCiphertext})
+	if err != nil {
+		return Card{}, fmt.Errorf("decrypting PAN of token %s: %w", pan.Mask(token), err)
+	}
+	return Card{PAN: p, Expiry: rec.CardExpiry, Token: rec}, nil
+}
+
+func usable(rec vault.Record, now time.Time) error {
+	switch {
+	case rec.Status == vault.Deleted:
+		return ErrUnknownToken
+	case rec.Status == vault.Suspended:
+		return ErrSuspended
+	case !now.Before(rec.ExpiresAt):
+		return ErrTokenExpired
+	case rec.MaxUses > 0 && rec.UseCount >= rec.MaxUses:
+		return ErrTokenUsed
+	}
+	return nil
+}
+
+// inDomain: an empty list allows all; entry modes match by prefix so "05"
+// (chip) allows "051" (chip, PIN capable).
+func inDomain(d vault.Domain, use Use) bool {
+	if len(d.Merchants) > 0 && !contains(d.Merchants, strings.TrimSpace(use.MerchantID)) {
+		return false
+	}
+	if len(d.EntryModes) == 0 {
+		return true
+	}
+	for _, m := range d.EntryModes {
+		if strings.HasPrefix(use.EntryMode, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if strings.TrimSpace(x) == v {
+			return true
+		}
+	}
+	return false
+}

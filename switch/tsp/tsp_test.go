@@ -1,0 +1,194 @@
+package tsp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/hsm/software"
+	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/vault"
+)
+
+const card = "9410000000000005"
+
+func newService(t testing.TB) (*Service, *vault.SQLite) {
+	t.Helper()
+	dir := t.TempDir()
+	mk := make([]byte, 32)
+	_, _ = rand.Read(mk)
+	h, err := software.Open(software.Options{KeyStore: filepath.Join(dir, "keys.json"), MasterKey: mk}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.EnsureDevKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.OpenSQLite(filepath.Join(dir, "vault.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close(); _ = h.Close() })
+	s, err := New(Config{BIN: "9999", DataKey: "pan-data", HashKey: "pan-hash"}, v, h, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v
+}
+
+func TestIssueStoresOnlyCiphertext(t *testing.T) {
+	s, v := newService(t)
+	ctx := context.Background()
+	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.Device})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rec.Token, "9999") || !pan.Luhn(rec.Token) || len(rec.Token) != 16 {
+		t.Fatalf("token %s… not a Luhn-valid number of the token range", rec.Token[:6])
+	}
+	stored, _ := v.Get(ctx, rec.Token)
+	if strings.Contains(string(stored.PANCiphertext), card) || stored.MaskedPAN != "941000******0005" {
+		t.Fatal("PAN stored in clear")
+	}
+	if got, _ := v.FindByPANHash(ctx, stored.PANHash); len(got) != 1 {
+		t.Fatalf("PAN hash look-up found %d", len(got))
+	}
+	if !rec.ExpiresAt.Equal(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("device token expires %v, want the end of the card's expiry month", rec.ExpiresAt)
+	}
+}
+
+func TestDetokenizeRules(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	issue := func(kind vault.Kind, d vault.Domain) string {
+		rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: kind, Domain: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Token
+	}
+	chip := Use{MerchantID: "MERCHANT0000001", EntryMode: "051"}
+	dev := issue(vault.Device, vault.Domain{Merchants: []string{"MERCHANT0000001"}, EntryModes: []string{"05", "07"}})
+	one := issue(vault.OneTime, vault.Domain{})
+	suspended := issue(vault.Device, vault.Domain{})
+	if _, err := s.SetStatus(ctx, suspended, vault.Suspended); err != nil {
+		t.Fatal(err)
+	}
+	expiring := issue(vault.OneTime, vault.Domain{})
+	tests := []struct {
+		name  string
+		token string
+		use   Use
+		at    time.Time
+		want  error
+	}{
+		{"device in domain", dev, chip, now, nil},
+		{"device again", dev, chip, now, nil},
+		{"other merchant", dev, Use{MerchantID: "OTHER", EntryMode: "051"}, now, ErrOutsideDomain},
+		{"magstripe not allowed", dev, Use{MerchantID: "MERCHANT0000001", EntryMode: "901"}, now, ErrOutsideDomain},
+		{"one-time first use", one, chip, now, nil},
+		{"one-time second use", one, chip, now, ErrTokenUsed},
+		{"suspended", suspended, chip, now, ErrSuspended},
+		{"one-time after TTL", expiring, chip, now.Add(3*time.Minute + time.Second), ErrTokenExpired},
+		{"never issued", "9999000000000009", chip, now, ErrUnknownToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.now = func() time.Time { return tt.at }
+			got, err := s.Detokenize(ctx, tt.token, tt.use)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if err == nil && (got.PAN != card || got.Expiry != "3012") {
+				t.Fatalf("detokenized to %s exp %s", pan.Mask(got.PAN), got.Expiry)
+			}
+		})
+	}
+	s.now = func() time.Time { return now }
+	if _, err := s.SetStatus(ctx, dev, vault.Deleted); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Detokenize(ctx, dev, chip); !errors.Is(err, ErrUnknownToken) {
+		t.Fatalf("deleted token: %v", err)
+	}
+	if _, err := s.SetStatus(ctx, dev, vault.Active); !errors.Is(err, ErrFinal) {
+		t.Fatalf("resume after delete: %v", err)
+	}
+}
+
+func TestIssueValidation(t *testing.T) {
+	s, _ := newService(t)
+	for name, req := range map[string]IssueRequest{
+		"luhn":        {PAN: "9410000000000006", Expiry: "3012", Kind: vault.Device},
+		"short":       {PAN: "941000005", Expiry: "3012", Kind: vault.Device},
+		"token range": {PAN: "9999000000000009", Expiry: "3012", Kind: vault.Device},
+		"expired":     {PAN: card, Expiry: "2001", Kind: vault.Device},
+		"month 13":    {PAN: card, Expiry: "3013", Kind: vault.Device},
+		"kind":        {PAN: card, Expiry: "3012", Kind: "forever"},
+		"entry mode":  {PAN: card, Expiry: "3012", Kind: vault.Device, Domain: vault.Domain{EntryModes: []string{"chip"}}},
+	} {
+		_, err := s.Issue(context.Background(), req)
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+		if err != nil && strings.Contains(err.Error(), req.PAN) && len(req.PAN) > 12 {
+			t.Errorf("%s: error text contains the PAN", name)
+		}
+	}
+}
+
+func TestConcurrentOneTimeUse(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.OneTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, used atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Detokenize(ctx, rec.Token, Use{})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrTokenUsed):
+				used.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 || used.Load() != 49 {
+		t.Fatalf("%d succeeded, %d refused as used", ok.Load(), used.Load())
+	}
+}
+
+func BenchmarkDetokenize(b *testing.B) {
+	s, _ := newService(b)
+	ctx := context.Background()
+	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.Device})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Detokenize(ctx, rec.Token, Use{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
