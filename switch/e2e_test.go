@@ -2,6 +2,7 @@ package payswitch_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,8 @@ import (
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/vault"
 )
 
 // Luhn-valid test cards under the demo issuers' BINs.
@@ -461,14 +464,18 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// TestNoPANInLogsOrMetrics runs approvals, declines and bad input with debug
-// logging and checks that no full card number reaches a log line or /metrics.
+// TestNoPANInLogsOrMetrics runs approvals, declines, bad input, token
+// provisioning and token and PIN payments with debug logging, and checks
+// that no full card number (nor a PIN) reaches a log line, /metrics or a
+// provisioning API answer.
 func TestNoPANInLogsOrMetrics(t *testing.T) {
 	h := newHarness(t, "")
 	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
 	term := h.terminal()
-	for _, p := range []terminal.Purchase{{PAN: cardA, Amount: 100}, {PAN: cardA2, Amount: 5_000_000}, {PAN: foreign, Amount: 1}} {
-		if _, err := term.Purchase(context.Background(), p); err != nil {
+	ctx := context.Background()
+	for _, p := range []terminal.Purchase{{PAN: cardA, Amount: 100}, {PAN: cardA2, Amount: 5_000_000}, {PAN: foreign, Amount: 1},
+		{PAN: cardA, Amount: 100, PIN: "1234"}, {PAN: cardA, Amount: 100, PIN: "9876"}} {
+		if _, err := term.Purchase(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -476,16 +483,37 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 	_, _ = rc.Write(frameOf(t, withField(t, purchaseMsg(t, cardA, "000003", 10), specs.Amount, "0000000012AB")))
 	_, _ = rc.read(t, 2*time.Second)
 
+	var all strings.Builder
+	api := h.tokenAPI()
+	for _, kind := range []vault.Kind{vault.Device, vault.OneTime} {
+		tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown, err := api.Get(ctx, tok.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&all, "%+v %+v\n", tok, shown)
+		for i := 0; i < 2; i++ {
+			if _, err := term.Purchase(ctx, terminal.Purchase{PAN: tok.Token, PINPAN: cardA, PIN: "1234", Amount: 100}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := api.Issue(ctx, "9410000000000006", "3012", tsp.IssueOptions{Kind: vault.Device}); err != nil {
+		all.WriteString(err.Error())
+	}
+
 	resp, err := http.Get("http://" + h.sw.AdminAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), `switch_requests_total{listener="terminal",mti="0200",rc="00",route="card-a"} 1`) {
+	if !strings.Contains(string(metrics), `switch_requests_total{listener="terminal",mti="0200",rc="00",route="card-a"}`) {
 		t.Errorf("requests_total for the approval missing from /metrics:\n%s", grepLines(string(metrics), "switch_requests_total"))
 	}
-	var all strings.Builder
 	all.Write(metrics)
 	for _, e := range h.logs.All() {
 		all.WriteString(e.Message)
@@ -495,10 +523,13 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 		}
 		all.WriteString("\n")
 	}
-	for _, p := range []string{cardA, cardA2, foreign} {
+	for _, p := range []string{cardA, cardA2, foreign, "9410000000000006"} {
 		if strings.Contains(all.String(), p) {
-			t.Errorf("full PAN %s…%s found in logs or metrics", p[:6], p[12:])
+			t.Errorf("full PAN %s…%s found in logs, metrics or API answers", p[:6], p[12:])
 		}
+	}
+	if strings.Contains(all.String(), "041234") {
+		t.Error("a clear PIN block pattern appears in the output")
 	}
 	if h.logs.Len() == 0 {
 		t.Fatal("no logs captured: the check above proves nothing")

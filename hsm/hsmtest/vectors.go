@@ -25,11 +25,13 @@ var x924Blocks = []struct{ ksn, block string }{
 // 0123456789ABCDEF FEDCBA9876543210 (the X9.24-1 BDK): TDES of zeros.
 const x924KCV = "08D7B4"
 
-// ANSI X9.24-3:2017 (AES DUKPT) sample data: the AES-128 BDK and the
-// initial key ID; KSN = initial key ID | 32-bit transaction counter.
+// ANSI X9.24-3:2017 (AES DUKPT) sample data: the AES-128 BDK, the
+// initial key ID and the initial key derived from them; KSN = initial key
+// ID | 32-bit transaction counter.
 const (
-	x9243BDK   = "FEDCBA9876543210F1F1F1F1F1F1F1F1"
-	x9243KeyID = "1234567890123456"
+	x9243BDK        = "FEDCBA9876543210F1F1F1F1F1F1F1F1"
+	x9243KeyID      = "1234567890123456"
+	x9243InitialKey = "1273671EA26AC29AFA4D1084127652A1"
 )
 
 var x9243KSNs = []string{
