@@ -180,13 +180,14 @@ func (h *HSM) mac(s p11.SessionHandle, req hsm.MACRequest) ([]byte, error) {
 }
 
 // retailMAC is ISO 9797-1 MAC algorithm 3 with padding method 1, as
-// paycrypto.RetailMAC: CKM_DES_CBC with a zero IV under K1 over the padded
-// data, then CKM_DES_ECB decipher under K2 and encipher under K1, each in
-// the token. The CBC output (single-DES ciphertexts under K1, including the
-// chaining value that enters the final step) passes through host memory;
-// it is wiped after use.
+// paycrypto.RetailMAC, in the token: single-DES CBC under K1 over all
+// blocks but the last is CKM_DES3_CBC (zero IV) under the K1|K1 object;
+// the last step, E_K1(D_K2(E_K1(last XOR chaining value))), is TDES-EDE
+// under K1|K2, so CKM_DES3_CBC with the chaining value as IV. The chaining
+// value (single-DES ciphertexts under K1) passes through host memory
+// between the two calls (PKCS#11 has no retail-MAC mechanism) and is wiped.
 func (h *HSM) retailMAC(s p11.SessionHandle, k *key, data []byte) ([]byte, error) {
-	if !k.tdesMAC() || k.k2 == 0 {
+	if !k.tdesMAC() || k.k1 == 0 {
 		return nil, errors.New("not a TDES MAC key")
 	}
 	n := (len(data) + 7) / 8
@@ -195,22 +196,22 @@ func (h *HSM) retailMAC(s p11.SessionHandle, k *key, data []byte) ([]byte, error
 	}
 	padded := make([]byte, n*8)
 	copy(padded, data)
-	cbc, err := h.crypt(s, false, p11.NewMechanism(p11.CKM_DES_CBC, make([]byte, 8)), k.obj, padded)
-	if err != nil {
-		return nil, fmt.Errorf("CBC under K1: %w", err)
+	defer clear(padded)
+	iv := make([]byte, 8)
+	if n > 1 {
+		cbc, err := h.crypt(s, false, p11.NewMechanism(p11.CKM_DES3_CBC, iv), k.k1, padded[:8*(n-1)])
+		if err != nil {
+			return nil, fmt.Errorf("CBC under K1: %w", err)
+		}
+		defer clear(cbc)
+		if len(cbc) != 8*(n-1) {
+			return nil, fmt.Errorf("CBC under K1 returned %d bytes for %d", len(cbc), 8*(n-1))
+		}
+		iv = cbc[len(cbc)-8:]
 	}
-	defer clear(cbc)
-	if len(cbc) != len(padded) {
-		return nil, fmt.Errorf("CBC under K1 returned %d bytes for %d", len(cbc), len(padded))
-	}
-	mid, err := h.crypt(s, true, p11.NewMechanism(p11.CKM_DES_ECB, nil), k.k2, cbc[len(cbc)-8:])
+	mac, err := h.crypt(s, false, p11.NewMechanism(p11.CKM_DES3_CBC, iv), k.obj, padded[8*(n-1):])
 	if err != nil {
-		return nil, fmt.Errorf("deciphering under K2: %w", err)
-	}
-	defer clear(mid)
-	mac, err := h.crypt(s, false, p11.NewMechanism(p11.CKM_DES_ECB, nil), k.obj, mid)
-	if err != nil {
-		return nil, fmt.Errorf("enciphering under K1: %w", err)
+		return nil, fmt.Errorf("final TDES block: %w", err)
 	}
 	return mac, nil
 }
