@@ -107,7 +107,7 @@ func testConcurrent(t *testing.T, e *env) {
 		},
 		func(int) error {
 			if _, err := e.b.Keys(e.ctx); err != nil {
-				return fmt.Errorf("Keys: %w", err)
+				return fmt.Errorf("listing keys: %w", err)
 			}
 			return nil
 		},

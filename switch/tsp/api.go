@@ -80,7 +80,7 @@ func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) {
 	if req.Kind == "" {
 		req.Kind = vault.Device
 	}
-	rec, err := s.Issue(r.Context(), IssueRequest{PAN: req.PAN, Expiry: req.Expiry, Kind: req.Kind, Domain: req.Domain})
+	rec, err := s.Issue(r.Context(), IssueRequest(req))
 	if err != nil {
 		s.writeServiceErr(w, err)
 		return
