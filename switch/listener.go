@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
+	"github.com/moov-io/iso8583/utils"
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/specs"
@@ -131,8 +134,12 @@ func (l *listener) serveConn(nc net.Conn) error {
 			l.serveMessage(c, msg, codec.TakeRaw(msg), &inFlight, log)
 		}),
 		connection.ErrorHandler(func(err error) {
+			if peerClosed(err) {
+				log.Debug("connection closed by the terminal")
+				return
+			}
 			l.sw.metrics.frameErrors.WithLabelValues(l.cfg.Name, inputErrorReason(err)).Inc()
-			log.Warn("closing connection on bad input", zap.String("reason", pan.Scrub(err.Error())))
+			log.Warn("closing connection on bad input", zap.String("reason", unsafeReason(err)))
 		}),
 		connection.WithConnectionClosedHandler(func(c *connection.Connection) {
 			l.mu.Lock()
@@ -157,6 +164,22 @@ func (l *listener) serveConn(nc net.Conn) error {
 	close(ready)
 	log.Debug("connection accepted")
 	return nil
+}
+
+// peerClosed reports a terminal that hung up between messages (or a
+// socket we closed ourselves): the normal end of a connection.
+func peerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// unsafeReason unwraps moov's SafeError (whose message hides the cause) and
+// scrubs card-like digit runs from the full text.
+func unsafeReason(err error) string {
+	var se *utils.SafeError
+	if errors.As(err, &se) {
+		return pan.Scrub(se.UnsafeError())
+	}
+	return pan.Scrub(err.Error())
 }
 
 func inputErrorReason(err error) string {

@@ -9,9 +9,11 @@ package pkcs11
 //
 // Keys. Every key version is one or more token objects (keys.go explains
 // the labels and CKA_ID): CKO_SECRET_KEY, CKA_TOKEN, CKA_PRIVATE,
-// CKA_SENSITIVE, not CKA_EXTRACTABLE, not CKA_MODIFIABLE, with only the
-// CKA_ENCRYPT/DECRYPT/SIGN/VERIFY/DERIVE flags and CKA_ALLOWED_MECHANISMS
-// the usage needs (plus the mechanism of its KCV). The backend also checks
+// CKA_SENSITIVE, not CKA_EXTRACTABLE, not CKA_MODIFIABLE (except the two
+// objects of a generated TDES MAC key: SoftHSM2 refuses CKA_MODIFIABLE in
+// a C_DeriveKey template), with only the CKA_ENCRYPT/DECRYPT/SIGN/VERIFY/
+// DERIVE flags and CKA_ALLOWED_MECHANISMS the usage needs (plus the
+// mechanism of its KCV). The backend also checks
 // usage itself and returns hsm.ErrWrongUsage. GenerateKey uses
 // C_GenerateKey, so a generated key never exists outside the token, with
 // one exception it refuses rather than fakes: a TDES BDK (ErrUnsupported;

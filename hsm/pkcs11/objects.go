@@ -285,13 +285,19 @@ func (h *HSM) deriveTDESMAC(s p11.SessionHandle, keyTemplate, k1Template []*p11.
 // deriveTDESMACFrom derives K1|K2 = E_S(d[:8])|E_S(d[8:]) and K1|K1 from
 // the seed key S.
 func (h *HSM) deriveTDESMACFrom(s p11.SessionHandle, seed p11.ObjectHandle, d []byte, keyTemplate, k1Template []*p11.Attribute) ([]p11.ObjectHandle, error) {
+	// SoftHSM2 refuses CKA_MODIFIABLE in a C_DeriveKey template
+	// (CKR_ATTRIBUTE_READ_ONLY), so these two objects keep the default,
+	// modifiable; nothing here ever modifies an object.
+	noModifiable := func(t []*p11.Attribute) []*p11.Attribute {
+		return slices.DeleteFunc(slices.Clone(t), func(a *p11.Attribute) bool { return a.Type == p11.CKA_MODIFIABLE })
+	}
 	var objs []p11.ObjectHandle
 	for _, x := range []struct {
 		data []byte
 		t    []*p11.Attribute
 	}{{d, keyTemplate}, {append(slices.Clone(d[:8]), d[:8]...), k1Template}} {
 		param, free := derivationData(x.data)
-		o, err := h.ctx.DeriveKey(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_DES3_ECB_ENCRYPT_DATA, param)}, seed, x.t)
+		o, err := h.ctx.DeriveKey(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_DES3_ECB_ENCRYPT_DATA, param)}, seed, noModifiable(x.t))
 		free()
 		if err != nil {
 			return objs, fmt.Errorf("deriving from the session seed key: %w", err)
