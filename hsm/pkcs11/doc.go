@@ -7,16 +7,20 @@ package pkcs11
 // built with CGO_ENABLED=0 still compiles; its Open returns an error
 // wrapping hsm.ErrNoCGO.
 //
-// Keys. Every key version is one or more token objects (keys.go explains
+// Keys. Every key version is one or more token objects (objects.go explains
 // the labels and CKA_ID): CKO_SECRET_KEY, CKA_TOKEN, CKA_PRIVATE,
-// CKA_SENSITIVE, not CKA_EXTRACTABLE, not CKA_MODIFIABLE (except the two
-// objects of a generated TDES MAC key: SoftHSM2 refuses CKA_MODIFIABLE in
-// a C_DeriveKey template), with only the CKA_ENCRYPT/DECRYPT/SIGN/VERIFY/
-// DERIVE flags and CKA_ALLOWED_MECHANISMS the usage needs (plus the
-// mechanism of its KCV). The backend also checks
+// CKA_SENSITIVE, not CKA_EXTRACTABLE, with only the CKA_ENCRYPT/DECRYPT/
+// SIGN/VERIFY/DERIVE flags and CKA_ALLOWED_MECHANISMS the usage needs
+// (plus the mechanism of its KCV). CKA_MODIFIABLE stays true: SoftHSM2
+// copies only modifiable objects and refuses the attribute in C_DeriveKey.
+// Operations use session copies of the token objects (C_CopyObject with
+// CKA_TOKEN false, same sensitivity, owned by a session outside the pool):
+// SoftHSM2's file store re-validates a token object at every use, which
+// more than doubled the cost of each operation. The backend also checks
 // usage itself and returns hsm.ErrWrongUsage. GenerateKey uses
-// C_GenerateKey, so a generated key never exists outside the token, with
-// one exception it refuses rather than fakes: a TDES BDK (ErrUnsupported;
+// C_GenerateKey (a TDES MAC key: C_DeriveKey, see below), so a generated
+// key never exists outside the token, with one exception it refuses
+// rather than fakes: a TDES BDK (ErrUnsupported;
 // its DUKPT variant would need CKM_XOR_BASE_AND_DATA, which SoftHSM2 does
 // not have). ImportKey passes clear material to C_CreateObject: the
 // material is in host memory by definition; the copies made here are

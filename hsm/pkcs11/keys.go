@@ -18,11 +18,14 @@ import (
 
 // key is one version of a key: its description and object handles.
 type key struct {
-	info    hsm.KeyInfo
-	size    int
-	obj     p11.ObjectHandle // the key
-	k1      p11.ObjectHandle // TDES MAC key K1|K2: K1|K1
-	variant p11.ObjectHandle // TDES BDK: BDK XOR the key variant
+	info hsm.KeyInfo
+	size int
+	// tokenObj is the key's token object; obj, k1 and variant are the
+	// session copies operations use (see workingCopies).
+	tokenObj p11.ObjectHandle
+	obj      p11.ObjectHandle // the key
+	k1       p11.ObjectHandle // TDES MAC key K1|K2: K1|K1
+	variant  p11.ObjectHandle // TDES BDK: BDK XOR the key variant
 }
 
 func (k *key) ref() hsm.KeyRef { return hsm.KeyRef{Label: k.info.Label, Version: k.info.Version} }
@@ -157,6 +160,11 @@ func (h *HSM) add(ctx context.Context, label string, u hsm.Usage, alg hsm.Algori
 		created = append(created, obj)
 		k.setPart(o.part, obj)
 	}
+	copies, err := h.workingCopies(k)
+	created = append(created, copies...)
+	if err != nil {
+		return hsm.KeyInfo{}, fmt.Errorf("copying version %d to session objects: %w", version, err)
+	}
 	if k.info.KCV, err = h.kcv(s, k); err != nil {
 		return hsm.KeyInfo{}, fmt.Errorf("computing the KCV of version %d: %w", version, err)
 	}
@@ -182,6 +190,34 @@ func (k *key) setPart(part string, obj p11.ObjectHandle) {
 	case partVariant:
 		k.variant = obj
 	}
+}
+
+// workingCopies copies k's token objects to session objects owned by
+// h.owner and points k at them, keeping the token object in k.tokenObj.
+// SoftHSM2's file object store re-validates a token object against its
+// file at every use, which more than doubles the cost of an operation; a
+// session copy (C_CopyObject with CKA_TOKEN false) is as sensitive and
+// non-extractable as its original, lives in the token's memory and goes
+// when h.owner closes. It returns the copies made, to destroy on error.
+// Callers hold wmu.
+func (h *HSM) workingCopies(k *key) ([]p11.ObjectHandle, error) {
+	k.tokenObj = k.obj
+	var made []p11.ObjectHandle
+	for _, p := range []*p11.ObjectHandle{&k.obj, &k.k1, &k.variant} {
+		if *p == 0 {
+			continue
+		}
+		c, err := h.ctx.CopyObject(h.owner, *p, []*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, false)})
+		if err != nil {
+			for _, m := range made {
+				_ = h.ctx.DestroyObject(h.owner, m)
+			}
+			return nil, err
+		}
+		made = append(made, c)
+		*p = c
+	}
+	return made, nil
 }
 
 // insert adds k to m and makes it current if it is the newest.
@@ -281,7 +317,7 @@ func (h *HSM) cached(ref hsm.KeyRef) *key {
 // callers hold wmu (or own h exclusively, in Open). KCVs already known are
 // kept; new versions get theirs computed in the token.
 func (h *HSM) reload(s p11.SessionHandle) error {
-	objs, err := h.find(s, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY)})
+	objs, err := h.find(s, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY), p11.NewAttribute(p11.CKA_TOKEN, true)})
 	if err != nil {
 		return err
 	}
@@ -330,9 +366,14 @@ func (h *HSM) reload(s p11.SessionHandle) error {
 					zap.String("label", label), zap.Int("version", version))
 				continue
 			}
-			if old := h.cached(k.ref()); old != nil && old.obj == k.obj {
-				k.info.KCV = old.info.KCV
-			} else if k.info.KCV, err = h.kcv(s, k); err != nil {
+			if old := h.cached(k.ref()); old != nil && old.tokenObj == k.obj {
+				h.insert(fresh, old) // known: keep its copies and KCV
+				continue
+			}
+			if _, err := h.workingCopies(k); err != nil {
+				return fmt.Errorf("copying key %q version %d to session objects: %w", label, version, err)
+			}
+			if k.info.KCV, err = h.kcv(s, k); err != nil {
 				return fmt.Errorf("computing the KCV of key %q version %d: %w", label, version, err)
 			}
 			h.insert(fresh, k)

@@ -17,7 +17,7 @@ import (
 
 // Key objects. Every version of a key is one or more token objects
 // (CKO_SECRET_KEY, CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not
-// CKA_EXTRACTABLE, not CKA_MODIFIABLE, CKA_ALLOWED_MECHANISMS set):
+// CKA_EXTRACTABLE, CKA_ALLOWED_MECHANISMS set; see doc.go):
 //
 //	CKA_LABEL  <label>/v<version>          the key ("key" part)
 //	           <label>/v<version>#<part>   a hidden companion object
@@ -172,7 +172,6 @@ func template(sp objectSpec, label string, version int, u hsm.Usage, alg hsm.Alg
 		p11.NewAttribute(p11.CKA_PRIVATE, true),
 		p11.NewAttribute(p11.CKA_SENSITIVE, true),
 		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
-		p11.NewAttribute(p11.CKA_MODIFIABLE, false),
 		p11.NewAttribute(p11.CKA_LABEL, objectLabel(label, version, sp.part)),
 		p11.NewAttribute(p11.CKA_ID, objectID(u, alg, size, sp.part)),
 		p11.NewAttribute(p11.CKA_ALLOWED_MECHANISMS, ulongs(sp.allowed)),
@@ -231,7 +230,7 @@ func parseObjectLabel(s string) (label string, version int, part string, ok bool
 // findByLabel returns the secret key objects labelled label.
 func (h *HSM) findByLabel(s p11.SessionHandle, label string) ([]p11.ObjectHandle, error) {
 	return h.find(s, []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY), p11.NewAttribute(p11.CKA_LABEL, label)})
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY), p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_LABEL, label)})
 }
 
 // find runs C_FindObjects to the end.
@@ -285,19 +284,13 @@ func (h *HSM) deriveTDESMAC(s p11.SessionHandle, keyTemplate, k1Template []*p11.
 // deriveTDESMACFrom derives K1|K2 = E_S(d[:8])|E_S(d[8:]) and K1|K1 from
 // the seed key S.
 func (h *HSM) deriveTDESMACFrom(s p11.SessionHandle, seed p11.ObjectHandle, d []byte, keyTemplate, k1Template []*p11.Attribute) ([]p11.ObjectHandle, error) {
-	// SoftHSM2 refuses CKA_MODIFIABLE in a C_DeriveKey template
-	// (CKR_ATTRIBUTE_READ_ONLY), so these two objects keep the default,
-	// modifiable; nothing here ever modifies an object.
-	noModifiable := func(t []*p11.Attribute) []*p11.Attribute {
-		return slices.DeleteFunc(slices.Clone(t), func(a *p11.Attribute) bool { return a.Type == p11.CKA_MODIFIABLE })
-	}
 	var objs []p11.ObjectHandle
 	for _, x := range []struct {
 		data []byte
 		t    []*p11.Attribute
 	}{{d, keyTemplate}, {append(slices.Clone(d[:8]), d[:8]...), k1Template}} {
 		param, free := derivationData(x.data)
-		o, err := h.ctx.DeriveKey(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_DES3_ECB_ENCRYPT_DATA, param)}, seed, noModifiable(x.t))
+		o, err := h.ctx.DeriveKey(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_DES3_ECB_ENCRYPT_DATA, param)}, seed, x.t)
 		free()
 		if err != nil {
 			return objs, fmt.Errorf("deriving from the session seed key: %w", err)

@@ -33,7 +33,8 @@ type HSM struct {
 	slot  uint
 	token string
 
-	size     int // sessions in the pool, taken or not
+	owner    p11.SessionHandle // outside the pool: owns the session copies of keys
+	size     int               // sessions in the pool, taken or not
 	pool     chan p11.SessionHandle
 	loggedIn bool
 	done     chan struct{} // closed when Close starts
@@ -89,6 +90,9 @@ func Open(opts Options, log *zap.Logger) (*HSM, error) {
 	if h.slot, err = findToken(h.ctx, opts.Library, opts.TokenLabel); err != nil {
 		return nil, fmt.Errorf("pkcs11 hsm: open: %w", err)
 	}
+	if h.owner, err = h.ctx.OpenSession(h.slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION); err != nil {
+		return nil, fmt.Errorf("pkcs11 hsm: opening a R/W session on token %q: %w", h.token, err)
+	}
 	for i := 0; i < opts.Sessions; i++ {
 		s, err := h.ctx.OpenSession(h.slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
 		if err != nil {
@@ -96,11 +100,11 @@ func Open(opts Options, log *zap.Logger) (*HSM, error) {
 		}
 		sessions = append(sessions, s)
 	}
-	if err := lib.login(sessions[0], h.slot, opts.PIN); err != nil {
+	if err := lib.login(h.owner, h.slot, opts.PIN); err != nil {
 		return nil, fmt.Errorf("pkcs11 hsm: logging in to token %q as user: %w", h.token, err)
 	}
 	h.loggedIn = true
-	if err := h.reload(sessions[0]); err != nil {
+	if err := h.reload(h.owner); err != nil {
 		return nil, fmt.Errorf("pkcs11 hsm: reading key objects of token %q: %w", h.token, err)
 	}
 	for _, s := range sessions {
@@ -129,14 +133,19 @@ func (h *HSM) Close() error {
 	return h.closeErr
 }
 
-// teardown logs out, closes the sessions and releases the library.
+// teardown logs out, closes the sessions (the owner's last, which
+// destroys the session copies of keys) and releases the library.
 func (h *HSM) teardown(sessions []p11.SessionHandle) error {
 	var errs []error
 	if h.loggedIn {
-		if err := h.lib.logout(sessions[0], h.slot); err != nil {
+		if err := h.lib.logout(h.owner, h.slot); err != nil {
 			errs = append(errs, fmt.Errorf("pkcs11 hsm: logging out of token %q: %w", h.token, err))
 		}
 		h.loggedIn = false
+	}
+	if h.owner != 0 {
+		sessions = append(sessions, h.owner)
+		h.owner = 0
 	}
 	for _, s := range sessions {
 		if err := h.ctx.CloseSession(s); err != nil {
@@ -191,7 +200,7 @@ func sessionGone(err error) bool {
 	}
 	switch e {
 	case p11.CKR_SESSION_HANDLE_INVALID, p11.CKR_SESSION_CLOSED, p11.CKR_DEVICE_REMOVED,
-		p11.CKR_TOKEN_NOT_PRESENT, p11.CKR_USER_NOT_LOGGED_IN:
+		p11.CKR_TOKEN_NOT_PRESENT:
 		return true
 	}
 	return false

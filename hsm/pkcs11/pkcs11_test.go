@@ -319,9 +319,12 @@ func TestKeyObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(objs) != 5 { // data; mac and its K1|K1; bdk and its variant
-		t.Errorf("%d key objects, want 5", len(objs))
+	// data; mac and its K1|K1; bdk and its variant: 5 token objects and
+	// their 5 session copies.
+	if len(objs) != 10 {
+		t.Errorf("%d key objects, want 10", len(objs))
 	}
+	tokenObjects := 0
 	for _, o := range objs {
 		attrs, err := h.ctx.GetAttributeValue(s, o, []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_LABEL, nil), p11.NewAttribute(p11.CKA_TOKEN, nil),
@@ -330,16 +333,22 @@ func TestKeyObjects(t *testing.T) {
 			t.Fatal(err)
 		}
 		label := string(attrs[0].Value)
-		if attrs[1].Value[0] != 1 || attrs[2].Value[0] != 1 || attrs[3].Value[0] != 0 {
-			t.Errorf("%s: token %v sensitive %v extractable %v", label, attrs[1].Value, attrs[2].Value, attrs[3].Value)
+		tokenObjects += int(attrs[1].Value[0])
+		if attrs[2].Value[0] != 1 || attrs[3].Value[0] != 0 {
+			t.Errorf("%s: sensitive %v extractable %v", label, attrs[2].Value, attrs[3].Value)
 		}
 		if _, err := h.ctx.GetAttributeValue(s, o, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)}); !isCKR(err, p11.CKR_ATTRIBUTE_SENSITIVE) {
 			t.Errorf("%s: reading CKA_VALUE: %v, want CKR_ATTRIBUTE_SENSITIVE", label, err)
 		}
 	}
+	if tokenObjects != 5 {
+		t.Errorf("%d token objects, want 5", tokenObjects)
+	}
 	data := h.cached(hsm.KeyRef{Label: "data"})
-	if _, err := h.crypt(s, false, p11.NewMechanism(p11.CKM_AES_ECB, nil), data.obj, make([]byte, 16)); err == nil {
-		t.Error("the token let the PAN data key encrypt with CKM_AES_ECB")
+	for _, o := range []p11.ObjectHandle{data.tokenObj, data.obj} {
+		if _, err := h.crypt(s, false, p11.NewMechanism(p11.CKM_AES_ECB, nil), o, make([]byte, 16)); err == nil {
+			t.Errorf("the token let the PAN data key (object %d) encrypt with CKM_AES_ECB", o)
+		}
 	}
 }
 

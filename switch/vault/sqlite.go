@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+	"github.com/kbpay/switch/switch/internal/sqlitedb"
 )
 
 const schema = `
@@ -44,42 +41,20 @@ const columns = `token, pan_key, pan_key_version, pan_ct, pan_hash, hash_version
 // through one connection (SQLite has one writer); reads use a pool.
 type SQLite struct {
 	w, r *sql.DB
+	db   *sqlitedb.DB
 }
 
 // OpenSQLite opens or creates the vault database file at path.
 func OpenSQLite(path string) (*SQLite, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("vault: creating data folder: %w", err)
-	}
-	dsn := func(txlock string) string {
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_pragma", "foreign_keys(ON)")
-		q.Set("_txlock", txlock)
-		return "file:" + path + "?" + q.Encode()
-	}
-	w, err := sql.Open("sqlite", dsn("immediate"))
+	db, err := sqlitedb.Open(path, sqlitedb.SyncNormal, schema)
 	if err != nil {
-		return nil, fmt.Errorf("vault: opening %s: %w", path, err)
+		return nil, fmt.Errorf("vault: %w", err)
 	}
-	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(schema); err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("vault: creating schema in %s: %w", path, err)
-	}
-	r, err := sql.Open("sqlite", dsn("deferred"))
-	if err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("vault: opening %s: %w", path, err)
-	}
-	r.SetMaxOpenConns(8)
-	return &SQLite{w: w, r: r}, nil
+	return &SQLite{w: db.W, r: db.R, db: db}, nil
 }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return errors.Join(s.w.Close(), s.r.Close()) }
+func (s *SQLite) Close() error { return s.db.Close() }
 
 func (s *SQLite) Insert(ctx context.Context, rec Record) error {
 	domain, err := json.Marshal(rec.Domain)
