@@ -315,8 +315,8 @@ func purchaseMsg(t *testing.T, pan, stan string, amount int64) *iso8583.Message 
 	return m
 }
 
-// TestCollidingSTANsOnOneConnection sends 1,200 requests that all carry the
-// same terminal STAN on one connection, all in flight together (the issuer
+// TestCollidingSTANsOnOneConnection sends 1,200 requests from 1,200
+// terminals that all carry the same STAN on one (VAN) connection, all in flight together (the issuer
 // holds each for 300 ms), and checks that every answer matches its request.
 func TestCollidingSTANsOnOneConnection(t *testing.T) {
 	// A generous route timeout: this test is about matching, and the race
@@ -333,7 +333,9 @@ func TestCollidingSTANsOnOneConnection(t *testing.T) {
 	go func() {
 		var buf []byte
 		for i := 1; i <= n; i++ {
-			b, err := rc.codec.Pack(purchaseMsg(t, cardA, "000777", int64(i)))
+			// Many terminals behind one VAN link, all using STAN 000777.
+			m := withField(t, purchaseMsg(t, cardA, "000777", int64(i)), specs.TerminalID, fmt.Sprintf("T%07d", i))
+			b, err := rc.codec.Pack(m)
 			if err != nil {
 				t.Error(err)
 				return

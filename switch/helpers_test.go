@@ -28,7 +28,7 @@ func mustYAML(t testing.TB, c config.Config) []byte {
 func testConfig(t testing.TB) config.Config {
 	c := config.Default()
 	c.DataDir = t.TempDir()
-	c.HSM.KeyStore, c.HSM.MasterKeyFile, c.Vault.Path = "", "", ""
+	c.HSM.KeyStore, c.HSM.MasterKeyFile, c.Vault.Path, c.Journal.Path = "", "", "", ""
 	c.HSM.MasterKeyEnv = "SWITCH_TEST_MASTER_KEY_UNSET"
 	c.Admin.Addr = "127.0.0.1:0"
 	return c

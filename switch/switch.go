@@ -15,6 +15,7 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/tsp"
@@ -42,6 +43,11 @@ type Switch struct {
 	pinSrc  map[string]pipeline.PINSource
 	pinDst  map[string]pipeline.PINDest
 
+	journal    *journal.Journal
+	ledger     pipeline.Ledger
+	safMetrics *safMetrics
+	safDone    sync.WaitGroup
+
 	listeners []*listener
 	admin     *adminServer
 	txns      txnTracker
@@ -63,7 +69,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 	linkMetrics := upstream.NewMetrics(reg)
 	for _, rc := range cfg.Routes {
 		bins[rc.Name] = rc.BINs
-		l, err := upstream.New(rc, log, linkMetrics)
+		l, err := upstream.New(rc, log, linkMetrics, upstream.WithLateResponseHandler(s.onLateAnswer))
 		if err != nil {
 			cancel()
 			return nil, err
@@ -80,12 +86,29 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		cancel()
 		return nil, err
 	}
+	j, err := journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable})
+	if err != nil {
+		cancel()
+		_ = s.vault.Close()
+		_ = s.hsm.Close()
+		return nil, err
+	}
+	s.journal = j
+	s.safMetrics = newSAFMetrics(reg, j)
 	s.securityKeys()
 	if err := s.checkKeys(ctx); err != nil {
 		cancel()
 		_ = s.vault.Close()
 		_ = s.hsm.Close()
 		return nil, err
+	}
+	s.ledger = pipeline.Ledger{
+		Journal: s.journal, Cipher: s.hsm, DataKey: cfg.Tokens.DataKey,
+		Classify:       s.codeFor,
+		NoAnswer:       func(err error) bool { return errors.Is(err, upstream.ErrNoAnswer) },
+		Unavailable:    func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) },
+		ReversalExpiry: cfg.Journal.ReversalExpiry,
+		SAFKind:        s.giveBackKind,
 	}
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
 	s.classify = []pipeline.Classifier{
@@ -140,11 +163,30 @@ func (s *Switch) stages() []pipeline.Stage {
 		pipeline.VerifyMAC(s.hsm, s.macKeys),
 		pipeline.NetworkManagement(),
 		pipeline.Validate(),
+		pipeline.Cancel(s.ledger, s.link),
+		pipeline.Record(s.ledger),
 		pipeline.Detokenize(tokenPath{s.tokens}),
 		pipeline.Route(func() pipeline.Router { return s.routes.Load() }),
 		pipeline.TranslatePIN(s.hsm, s.pinSrc, s.pinDst),
 		pipeline.Forward(s.link),
 	}
+}
+
+// codeFor maps an error to DE 39 as Process does (the journal records the
+// code the terminal gets).
+func (s *Switch) codeFor(err error) codes.Code {
+	t := &pipeline.Txn{}
+	_ = pipeline.Process(context.Background(), pipeline.HandlerFunc(func(context.Context, *pipeline.Txn) error { return err }), t, s.classify)
+	return t.Code
+}
+
+func (s *Switch) giveBackKind(route string) string {
+	for _, r := range s.cfg.Routes {
+		if r.Name == route && r.GiveBack == "refund" {
+			return journal.KindRefund
+		}
+	}
+	return journal.KindReversal
 }
 
 func (s *Switch) link(name string) (pipeline.Upstream, bool) {
@@ -160,6 +202,11 @@ func (s *Switch) Start(ctx context.Context) error {
 			return fmt.Errorf("starting route %s: %w", l.Name(), err)
 		}
 	}
+	if err := s.recoverInFlight(ctx); err != nil {
+		return fmt.Errorf("recovering in-flight transactions: %w", err)
+	}
+	s.safDone.Add(1)
+	go s.runSAF(s.ctx)
 	if err := s.admin.listen(); err != nil {
 		return err
 	}
@@ -198,13 +245,14 @@ func (s *Switch) Shutdown(ctx context.Context) error {
 		l.closeAll(ctx)
 	}
 	s.cancel()
+	s.safDone.Wait()
 	var errs []error
 	for _, l := range s.links {
 		if err := l.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, s.admin.close(ctx), s.vault.Close(), s.hsm.Close())
+	errs = append(errs, s.admin.close(ctx), s.journal.Close(), s.vault.Close(), s.hsm.Close())
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))
 	}

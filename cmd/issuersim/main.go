@@ -1,14 +1,20 @@
 // Command issuersim runs emulated issuer approval hosts: the three demo
 // issuers by default, or those of a YAML file, until SIGINT or SIGTERM.
+// With --admin it also serves issuer.AdminHandler (ledger with masked PANs,
+// counters, mode, latency and fault switches) on that address.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -21,6 +27,7 @@ func run() int {
 	configPath := flag.String("config", "", "YAML file with `issuers: [...]` (default: card-a, card-b, prepaid on 127.0.0.1:9101-9103)")
 	latency := flag.Duration("latency", 0, "response delay applied to every issuer (overrides the config)")
 	modeName := flag.String("mode", "normal", "normal or silent (read financial requests, never answer)")
+	adminAddr := flag.String("admin", "", "serve the admin API (GET /ledger, /stats; POST /issuers/{name}/mode, /latency, /fault) on this address, e.g. 127.0.0.1:9100; no authentication, keep it on loopback")
 	flag.Parse()
 
 	log, err := zap.NewProduction()
@@ -72,6 +79,25 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *adminAddr != "" {
+		ln, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			log.Error("admin endpoint", zap.Error(err))
+			return 1
+		}
+		srv := &http.Server{Handler: issuer.AdminHandler(running), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin endpoint stopped", zap.Error(err))
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("admin endpoint listening", zap.String("addr", ln.Addr().String()))
+	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	return 0

@@ -54,10 +54,25 @@ type Config struct {
 	PIN string `yaml:"pin"`
 	// PINs overrides the PIN of single PANs.
 	PINs map[string]string `yaml:"pins"`
+	// Reversals says whether the host takes reversals (0400, 0420, 0421).
+	// nil means true: card issuers reverse an approval on request. A
+	// prepaid host (gift certificates, local currency) sets it to false and
+	// answers reversals 12; the switch restores such balances with a 0200
+	// refund (DE 3 20xxxx) instead. A pointer, so that a Config literal
+	// that leaves it out gets the default; set it with Bool(false).
+	Reversals *bool `yaml:"reversals"`
 }
 
-// DefaultIssuers returns the demo issuers: two card issuers and a prepaid
-// (gift certificate / local currency) issuer, on loopback.
+// Bool returns a pointer to v, for Config.Reversals.
+func Bool(v bool) *bool { return &v }
+
+// AcceptsReversals reports whether the issuer takes reversals (Reversals
+// unset means true).
+func (c Config) AcceptsReversals() bool { return c.Reversals == nil || *c.Reversals }
+
+// DefaultIssuers returns the demo issuers: two card issuers, which take
+// reversals, and a prepaid (gift certificate / local currency) issuer,
+// which does not, on loopback.
 func DefaultIssuers() []Config {
 	mk := func(name, addr, bin string) Config {
 		return Config{
@@ -71,10 +86,12 @@ func DefaultIssuers() []Config {
 			PIN:            devkeys.DemoPIN,
 		}
 	}
+	prepaid := mk("prepaid", "127.0.0.1:9103", "9430")
+	prepaid.Reversals = Bool(false) // refunds (0200, DE 3 20xxxx) only
 	return []Config{
 		mk("card-a", "127.0.0.1:9101", "9410"),
 		mk("card-b", "127.0.0.1:9102", "9420"),
-		mk("prepaid", "127.0.0.1:9103", "9430"),
+		prepaid,
 	}
 }
 

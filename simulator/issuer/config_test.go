@@ -29,8 +29,14 @@ func TestDefaultIssuers(t *testing.T) {
 			c.ZPK != devkeys.ZPKHex || c.PIN != devkeys.DemoPIN {
 			t.Errorf("issuer %d = %+v, want %s on %s owning %s", i, c, w.name, w.addr, w.bin)
 		}
-		if _, err := New(c, nil); err != nil {
+		if wantRev := w.name != "prepaid"; c.AcceptsReversals() != wantRev {
+			t.Errorf("issuer %s takes reversals: %v, want %v", c.Name, c.AcceptsReversals(), wantRev)
+		}
+		is, err := New(c, nil)
+		if err != nil {
 			t.Errorf("New(%s): %v", c.Name, err)
+		} else if is.AcceptsReversals() != c.AcceptsReversals() {
+			t.Errorf("New(%s) takes reversals: %v", c.Name, is.AcceptsReversals())
 		}
 	}
 }
@@ -107,6 +113,7 @@ func TestLoadConfig(t *testing.T) {
     pin: "0000"
     pins:
       "9430000000000001": "123456"
+    reversals: false
 `
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -121,7 +128,7 @@ func TestLoadConfig(t *testing.T) {
 			Spec: specs.IssuerDialect, Header: "ascii4", ZPK: devkeys.ZPKHex, PIN: devkeys.DemoPIN},
 		{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"}, DefaultBalance: DefaultOpenToBuy,
 			Spec: specs.TerminalDialect, Header: "binary2", ZPK: "0123456789ABCDEFFEDCBA98765432100123456789ABCDEF",
-			PIN: "0000", PINs: map[string]string{"9430000000000001": "123456"}},
+			PIN: "0000", PINs: map[string]string{"9430000000000001": "123456"}, Reversals: Bool(false)},
 	}
 	if !reflect.DeepEqual(cfgs, want) {
 		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", cfgs, want)
@@ -136,6 +143,27 @@ func TestLoadConfig(t *testing.T) {
 	if b := is.Balance("9411000000000004"); b != 500_000 {
 		t.Errorf("default balance %d", b)
 	}
+	if !cfgs[0].AcceptsReversals() || cfgs[1].AcceptsReversals() {
+		t.Errorf("reversals: card-a %v, prepaid %v; want true (default), false", cfgs[0].AcceptsReversals(), cfgs[1].AcceptsReversals())
+	}
+}
+
+func TestConfigReversalsDefault(t *testing.T) {
+	if !(Config{}).AcceptsReversals() {
+		t.Error("a Config literal without Reversals refuses reversals")
+	}
+	if (Config{Reversals: Bool(false)}).AcceptsReversals() || !(Config{Reversals: Bool(true)}).AcceptsReversals() {
+		t.Error("Reversals not honoured")
+	}
+	off := Bool(false)
+	is, err := New(Config{Name: "p", Addr: "127.0.0.1:0", BINs: []string{"9430"}, Reversals: off}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*off = true // New keeps its own copy
+	if is.AcceptsReversals() || is.cfg.AcceptsReversals() {
+		t.Error("issuer shares the caller's Reversals pointer")
+	}
 }
 
 func TestParseConfigErrors(t *testing.T) {
@@ -149,6 +177,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad spec", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], spec: /nope.json}\n", "/nope.json"},
 		{"bad zpk", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], zpk: C1D0}\n", "zpk must be 16 or 24 bytes"},
 		{"bad pin", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], pin: '12'}\n", "PIN is not 4-12 digits"},
+		{"bad reversals", "issuers:\n  - {name: a, addr: ':1', bins: ['9'], reversals: maybe}\n", "maybe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 // Processing codes (DE 3, first two digits: transaction type).
 const (
 	txnPurchase = "00"
-	// txnRefund ("20") is answered 12 until refunds are implemented.
+	txnRefund   = "20"
 )
 
 // Response codes the issuer produces beyond those the switch produces.
@@ -63,48 +63,79 @@ func (r Received) clone() Received {
 	return r
 }
 
-// process records a decoded request and decides the answer: the response
-// to send (nil: none) and whether the configured latency applies to it
-// (authorisation and financial responses; network management is answered
-// at once so that a slow issuer stays signed on). s is nil when there is
-// no connection (fuzzing).
-func (is *Issuer) process(req *iso8583.Message, s *session) (resp *iso8583.Message, delayed bool) {
+// reply is process's decision on one request.
+type reply struct {
+	// resp is the response to send (nil: none).
+	resp *iso8583.Message
+	// delay is how long to wait before sending it: the latency plus
+	// Fault.LateBy for authorisation, financial and reversal responses;
+	// network management is answered at once so that a slow issuer stays
+	// signed on.
+	delay time.Duration
+	// disconnect closes the connection instead of answering
+	// (Fault.Disconnect).
+	disconnect bool
+}
+
+// process records a decoded request, applies it and decides the answer. s
+// is nil when there is no connection (fuzzing).
+func (is *Issuer) process(req *iso8583.Message, s *session) reply {
 	rec := is.record(req)
 	mti := rec.MTI
 	if !specs.IsRequest(mti) {
 		is.log.Debug("ignoring a message that is not a request", zap.String("mti", mti), zap.String("stan", rec.STAN))
-		return nil, false
+		return reply{}
 	}
 	respMTI, err := specs.ResponseMTI(mti)
 	if err != nil {
-		return nil, false
+		return reply{}
 	}
 	var rc codes.Code
 	var approval string
-	switch {
-	case mti == specs.MTINetworkMgmt:
+	var out reply
+	if mti == specs.MTINetworkMgmt {
 		rc = is.networkManagement(rec, s)
-	case is.Mode() == Silent:
-		is.log.Debug("silent: request left unanswered", zap.String("mti", mti), zap.String("stan", rec.STAN))
-		return nil, false
-	case mti == specs.MTIAuthRequest || mti == specs.MTIFinancialRequest:
-		delayed = true
-		rc, approval = is.authorise(req, rec)
-	default:
-		// Advices (0220), reversals (0400/0420/0421) and reconciliation
-		// (0500) are not implemented yet: they will be dispatched here
-		// (reversals crediting the ledger once the original is found).
-		delayed = true
-		rc = codes.InvalidTxn
+	} else {
+		financial := mti == specs.MTIAuthRequest || mti == specs.MTIFinancialRequest
+		fault, unanswered, disconnect := is.faultFor(financial)
+		if unanswered && !disconnect && !fault.ChargeWhenSilent {
+			is.log.Debug("silent: request left unanswered and not applied", zap.String("mti", mti), zap.String("stan", rec.STAN))
+			return reply{}
+		}
+		switch {
+		case financial:
+			rc, approval = is.authorise(req, rec)
+		case isReversal(mti):
+			rc = is.reverse(rec)
+		default:
+			// Advices (0220) and reconciliation (0500) are not
+			// implemented.
+			rc = codes.InvalidTxn
+		}
+		out.delay = is.Latency() + fault.LateBy
+		if disconnect {
+			is.log.Info("fault: dropping the link before answering",
+				zap.String("mti", mti), zap.String("stan", rec.STAN), zap.String("response_code", rc.String()))
+			return reply{disconnect: true}
+		}
+		if unanswered {
+			is.log.Debug("silent: request applied, answer lost",
+				zap.String("mti", mti), zap.String("stan", rec.STAN), zap.String("response_code", rc.String()))
+			return reply{}
+		}
 	}
 
-	resp = iso8583.NewMessage(is.spec)
+	resp := iso8583.NewMessage(is.spec)
 	resp.MTI(respMTI)
 	for _, id := range echoed {
 		is.echo(req, resp, id)
 	}
-	if mti == specs.MTINetworkMgmt {
+	switch {
+	case mti == specs.MTINetworkMgmt:
 		is.echo(req, resp, specs.NetworkMgmtCode)
+	case isReversal(mti):
+		is.echo(req, resp, specs.OriginalData)
+		is.echo(req, resp, specs.ReplacementAmounts)
 	}
 	if approval != "" {
 		is.setField(resp, specs.ApprovalCode, approval)
@@ -115,7 +146,8 @@ func (is *Issuer) process(req *iso8583.Message, s *session) (resp *iso8583.Messa
 		zap.String("pan", pan.Mask(rec.Fields[specs.PAN])),
 		zap.String("amount", rec.Fields[specs.Amount]),
 		zap.String("response_code", rc.String()))
-	return resp, delayed
+	out.resp = resp
+	return out
 }
 
 // networkManagement answers 0800 by its DE 70 code.
@@ -144,19 +176,38 @@ func (is *Issuer) networkManagement(rec Received, s *session) codes.Code {
 	return codes.Approved
 }
 
-// authorise decides a 0100 authorisation or 0200 purchase: card, expiry,
-// PIN (when DE 52 is present), amount, then funds. An approval reduces the
-// account's open-to-buy.
+// authorise decides a 0100 authorisation or 0200 purchase or refund and
+// counts the decision.
 func (is *Issuer) authorise(req *iso8583.Message, rec Received) (codes.Code, string) {
+	rc, approval := is.decide(req, rec)
+	if rc != codes.Approved {
+		is.stats.declined.Add(1)
+	}
+	return rc, approval
+}
+
+// decide is authorise without the counting. Purchases (DE 3 00xxxx):
+// card, expiry, PIN (when DE 52 is present), amount, then funds; an
+// approval reduces the account's open-to-buy and is recorded for
+// reversals. Refunds (20xxxx, 0200 only): card, PIN when present, amount;
+// DE 4 is credited back to the account. A refund stands on its own (any
+// account the issuer owns, no original needed, the card's expiry not
+// checked: refunds reach expired cards too).
+func (is *Issuer) decide(req *iso8583.Message, rec Received) (codes.Code, string) {
 	pc, ok := rec.Fields[specs.ProcessingCode]
-	if !ok || leftPad(pc, 6)[:2] != txnPurchase {
-		return codes.InvalidTxn, "" // refunds (20xxxx) and the rest come later
+	if !ok {
+		return codes.InvalidTxn, ""
+	}
+	txn := leftPad(pc, 6)[:2]
+	refund := txn == txnRefund && rec.MTI == specs.MTIFinancialRequest
+	if txn != txnPurchase && !refund {
+		return codes.InvalidTxn, ""
 	}
 	card, _ := req.GetString(specs.PAN)
 	if !pan.Luhn(card) || !is.cfg.owns(card) {
 		return codes.InvalidCard, ""
 	}
-	if exp, ok := rec.Fields[specs.Expiry]; ok && expired(exp, is.now()) {
+	if exp, ok := rec.Fields[specs.Expiry]; ok && !refund && expired(exp, is.now()) {
 		return expiredCard, ""
 	}
 	if req.GetField(specs.PINBlock) != nil && !is.pinMatches(req, card) {
@@ -166,10 +217,29 @@ func (is *Issuer) authorise(req *iso8583.Message, rec Received) (codes.Code, str
 	if !ok {
 		return codes.InvalidAmount, ""
 	}
-	if _, ok := is.ledger.debit(card, amount); !ok {
+	if refund {
+		after := is.ledger.credit(card, amount)
+		is.stats.refunds.Add(1)
+		is.stats.refundedAmount.Add(amount)
+		is.log.Info("refund credited",
+			zap.String("stan", rec.STAN), zap.String("rrn", strings.TrimSpace(rec.Fields[specs.RRN])),
+			zap.String("pan", pan.Mask(card)), zap.Int64("amount", amount), zap.Int64("balance", after))
+		return codes.Approved, is.nextApprovalCode()
+	}
+	a, ok := is.ledger.approve(Approval{
+		MTI:                  rec.MTI,
+		STAN:                 leftPad(rec.STAN, 6),
+		TransmissionDateTime: leftPad(rec.Fields[specs.TransmissionDateTime], 10),
+		RRN:                  strings.TrimSpace(rec.Fields[specs.RRN]),
+		PAN:                  card,
+		Amount:               amount,
+		At:                   is.now(),
+	}, is.nextApprovalCode)
+	if !ok {
 		return insufficientFunds, ""
 	}
-	return codes.Approved, is.nextApprovalCode()
+	is.stats.approved.Add(1)
+	return codes.Approved, a.ApprovalCode
 }
 
 // pinMatches decrypts DE 52 (ISO 9564 format 0 under the zone PIN key,

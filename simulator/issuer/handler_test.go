@@ -107,7 +107,7 @@ func FuzzHandleRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		resp, _ := is.process(req, nil)
+		resp := is.process(req, nil).resp
 		is.ClearReceived()
 		if resp == nil {
 			return

@@ -1,4 +1,7 @@
-// Package issuer emulates card issuers' approval hosts: ISO 8583 TCP servers that sign on, keep account balances and approve or decline purchases, with latency and silence for fault tests.
+// Package issuer emulates card issuers' approval hosts: ISO 8583 TCP
+// servers that sign on, keep account balances, approve or decline
+// purchases, take refunds and reversals (cancels and net cancels), with
+// latency, silence and injected faults for the switch's tests.
 package issuer
 
 import (
@@ -24,9 +27,10 @@ type Mode int32
 const (
 	// Normal answers every request.
 	Normal Mode = iota
-	// Silent reads authorisation and financial requests and never answers
-	// them (a hung host); network management (0800) is still answered, so
-	// the link stays signed on.
+	// Silent reads authorisation, financial and reversal requests and never
+	// answers them (a hung host); network management (0800) is still
+	// answered, so the link stays signed on. Whether an unanswered request
+	// is applied is Fault.ChargeWhenSilent (default: not applied).
 	Silent
 )
 
@@ -61,6 +65,12 @@ type Issuer struct {
 	ledger *ledger
 	zpk    []byte // clear zone PIN key (DE 52 arrives under it)
 	now    func() time.Time
+	// reversals: the host takes 0400/0420/0421 (Config.AcceptsReversals).
+	reversals bool
+	stats     counters
+
+	faultMu sync.Mutex
+	fault   Fault
 
 	latency   atomic.Int64 // time.Duration
 	mode      atomic.Int32 // Mode
@@ -107,16 +117,20 @@ func New(cfg Config, log *zap.Logger) (*Issuer, error) {
 	}
 	cfg.BINs = append([]string(nil), cfg.BINs...)
 	cfg.PINs = maps.Clone(cfg.PINs)
+	if cfg.Reversals != nil {
+		cfg.Reversals = Bool(*cfg.Reversals)
+	}
 	is := &Issuer{
-		cfg:      cfg,
-		spec:     spec,
-		header:   header,
-		log:      log.With(zap.String("issuer", cfg.Name)),
-		ledger:   newLedger(cfg.DefaultBalance, cfg.Balances),
-		zpk:      zpk,
-		now:      time.Now,
-		stop:     make(chan struct{}),
-		sessions: make(map[*session]struct{}),
+		cfg:       cfg,
+		spec:      spec,
+		header:    header,
+		log:       log.With(zap.String("issuer", cfg.Name)),
+		ledger:    newLedger(cfg.DefaultBalance, cfg.Balances),
+		zpk:       zpk,
+		now:       time.Now,
+		reversals: cfg.AcceptsReversals(),
+		stop:      make(chan struct{}),
+		sessions:  make(map[*session]struct{}),
 	}
 	is.cfg.Balances = nil // the ledger holds its own copy
 	is.latency.Store(int64(cfg.Latency))
@@ -149,7 +163,8 @@ func (is *Issuer) Start() error {
 	is.log.Info("issuer listening",
 		zap.String("addr", ln.Addr().String()), zap.Strings("bins", is.cfg.BINs),
 		zap.String("spec", is.cfg.Spec), zap.String("header", is.header.String()),
-		zap.Stringer("mode", is.Mode()), zap.Duration("latency", is.Latency()))
+		zap.Stringer("mode", is.Mode()), zap.Duration("latency", is.Latency()),
+		zap.Bool("reversals", is.reversals))
 	return nil
 }
 
@@ -260,6 +275,19 @@ func (is *Issuer) Balance(p string) int64 {
 // Ledger returns a snapshot of the balances of the accounts that have an
 // override or have been used, keyed by PAN.
 func (is *Issuer) Ledger() map[string]int64 { return is.ledger.snapshot() }
+
+// Approvals returns a snapshot of the approvals the issuer recorded for
+// reversals (at most ApprovalLimit, oldest first), each with what has been
+// reversed of it and what remains. Approval.PAN is the full card number:
+// for tests only, never to be logged or served.
+func (is *Issuer) Approvals() []Approval { return is.ledger.approvalsSnapshot() }
+
+// Stats returns the issuer's decision counters.
+func (is *Issuer) Stats() Stats { return is.stats.snapshot() }
+
+// AcceptsReversals reports whether the issuer takes reversals (else it
+// answers them 12).
+func (is *Issuer) AcceptsReversals() bool { return is.reversals }
 
 // Connections returns the number of open connections.
 func (is *Issuer) Connections() int {

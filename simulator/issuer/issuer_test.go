@@ -223,9 +223,20 @@ func TestAuthorisationDecisions(t *testing.T) {
 		{"amount missing", purchase(t, "0200", cardA, "", ""), "13", 0},
 		{"amount zero", purchase(t, "0200", cardA, "0", ""), "13", 0},
 		{"amount not numeric", purchase(t, "0200", cardA, "12AB", ""), "13", 0},
-		{"refund not yet supported", withPC("200000"), "12", 0},
+		{"refund credits", withPC("200000"), "00", -1_000},
+		{"refund to an expired card", func() *iso8583.Message {
+			m := purchase(t, "0200", cardA, "500", "2001")
+			m.Field(specs.ProcessingCode, "200000")
+			return m
+		}(), "00", -500},
+		{"refund as an authorisation", func() *iso8583.Message {
+			m := purchase(t, "0100", cardA, "1000", "")
+			m.Field(specs.ProcessingCode, "200000")
+			return m
+		}(), "12", 0},
+		{"other processing code", withPC("310000"), "12", 0},
 		{"processing code missing", without(purchase(t, "0200", cardA, "1000", ""), specs.ProcessingCode), "12", 0},
-		{"reversal not yet supported", purchase(t, "0400", cardA, "1000", ""), "12", 0},
+		{"reversal without DE 90", purchase(t, "0400", cardA, "1000", ""), "30", 0},
 		{"advice not yet supported", purchase(t, "0220", cardA, "1000", ""), "12", 0},
 	}
 	for _, tt := range tests {
@@ -254,13 +265,13 @@ func TestAuthorisationDecisions(t *testing.T) {
 			}
 		})
 	}
-	if got, want := is.Balance(cardA), DefaultOpenToBuy-20_001; got != want {
+	if got, want := is.Balance(cardA), DefaultOpenToBuy-20_001+1_500; got != want {
 		t.Errorf("Balance = %d, want %d", got, want)
 	}
 	if got := is.Balance(poor); got != 10_000 {
 		t.Errorf("override balance = %d, want 10000", got)
 	}
-	if l := is.Ledger(); len(l) != 2 || l[cardA] != DefaultOpenToBuy-20_001 {
+	if l := is.Ledger(); len(l) != 2 || l[cardA] != DefaultOpenToBuy-20_001+1_500 {
 		t.Errorf("Ledger = %v", l)
 	}
 }

@@ -2,17 +2,116 @@ package issuer
 
 import (
 	"maps"
+	"slices"
+	"strconv"
 	"sync"
+	"time"
+
+	"github.com/kbpay/switch/switch/pan"
 )
 
-// ledger holds the open-to-buy of the issuer's accounts. An account is
-// opened lazily, with its configured opening balance, on its first
-// transaction; one mutex serialises every balance change.
+// Bounds on the ledger's memory under load: past them the oldest half of
+// the records goes (a reversal of an original older than that finds
+// nothing and is answered 00 without a balance change).
+const (
+	// ApprovalLimit bounds the approvals kept for reversals.
+	ApprovalLimit = 200_000
+	// reversalMemory bounds the reversals remembered for idempotency.
+	reversalMemory = 200_000
+)
+
+// Approval is one approved purchase or authorisation as the issuer
+// recorded it, with what has been reversed of it.
+type Approval struct {
+	// MTI is the original request's MTI (0100 or 0200).
+	MTI string `json:"mti"`
+	// STAN and TransmissionDateTime are the original's DE 11 and DE 7 as
+	// the issuer received them: what a reversal's DE 90 names.
+	STAN                 string `json:"stan"`
+	TransmissionDateTime string `json:"transmission_date_time"`
+	// RRN is the original's DE 37 (the fallback look-up key).
+	RRN string `json:"rrn"`
+	// PAN is the full card number: test-facing, in-memory data. It is
+	// never logged, never marshalled (json:"-") and never served by
+	// AdminHandler.
+	PAN string `json:"-"`
+	// MaskedPAN is PAN with all but the first six and last four digits
+	// masked.
+	MaskedPAN    string    `json:"pan"`
+	ApprovalCode string    `json:"approval_code"`
+	Amount       int64     `json:"amount"`
+	Reversed     int64     `json:"reversed"`
+	Remaining    int64     `json:"remaining"`
+	At           time.Time `json:"at"`
+}
+
+// reversalOutcome is what a reversal did.
+type reversalOutcome int
+
+const (
+	// reversalApplied credited the account.
+	reversalApplied reversalOutcome = iota
+	// reversalNothingLeft found the original fully reversed already.
+	reversalNothingLeft
+	// reversalNoOriginal found no approval to reverse (unknown, declined
+	// or forgotten original).
+	reversalNoOriginal
+	// reversalDuplicate is a reversal already decided (same DE 11 + DE 7,
+	// or a 0421 repeating a 0420 of the same original and amount).
+	reversalDuplicate
+)
+
+func (o reversalOutcome) String() string {
+	switch o {
+	case reversalApplied:
+		return "applied"
+	case reversalNothingLeft:
+		return "nothing_left"
+	case reversalNoOriginal:
+		return "no_original"
+	case reversalDuplicate:
+		return "duplicate"
+	}
+	return "unknown"
+}
+
+// reversal is a reversal request as the ledger needs it.
+type reversal struct {
+	repeat bool   // 0421
+	advice bool   // 0420 or 0421
+	self   string // the reversal's own DE 11 + DE 7 ("" when absent)
+	orig   string // the original's DE 11 + DE 7 from DE 90
+	rrn    string // DE 37
+	pan    string // DE 2 ("" when absent)
+	amount int64  // DE 4
+}
+
+// reversalResult is the ledger's decision on a reversal.
+type reversalResult struct {
+	outcome  reversalOutcome
+	reversed int64    // credited now
+	original Approval // the approval found (zero when none)
+}
+
+// ledger holds the open-to-buy of the issuer's accounts and the approvals
+// that reversals can undo. An account is opened lazily, with its
+// configured opening balance, on its first transaction; one mutex
+// serialises every balance change and every approval record update, so a
+// reversal's look-up and credit are atomic.
 type ledger struct {
 	opening   int64            // default opening balance
 	overrides map[string]int64 // per-PAN opening balance
 	mu        sync.Mutex
 	available map[string]int64 // accounts that have been opened
+
+	approvals []*Approval            // oldest first, at most ApprovalLimit
+	byOrig    map[string]*Approval   // original DE 11 + DE 7
+	byRRN     map[string][]*Approval // DE 37, oldest first
+
+	decided      map[string]reversalResult // reversal's own DE 11 + DE 7
+	decidedOrder []string
+	advices      map[string]bool // original key + amount of each 0420/0421
+	adviceOrder  []string
 }
 
 func newLedger(opening int64, overrides map[string]int64) *ledger {
@@ -20,6 +119,10 @@ func newLedger(opening int64, overrides map[string]int64) *ledger {
 		opening:   opening,
 		overrides: maps.Clone(overrides),
 		available: make(map[string]int64),
+		byOrig:    make(map[string]*Approval),
+		byRRN:     make(map[string][]*Approval),
+		decided:   make(map[string]reversalResult),
+		advices:   make(map[string]bool),
 	}
 }
 
@@ -31,36 +134,175 @@ func (l *ledger) openingBalance(pan string) int64 {
 	return l.opening
 }
 
-// balance returns the available balance of an account (its opening balance
-// when it has not been used yet).
-func (l *ledger) balance(pan string) int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// balanceLocked is balance with l.mu held.
+func (l *ledger) balanceLocked(pan string) int64 {
 	if b, ok := l.available[pan]; ok {
 		return b
 	}
 	return l.openingBalance(pan)
 }
 
-// debit reduces the account's open-to-buy by amount when it covers it and
-// reports whether it did, with the balance after the attempt.
-func (l *ledger) debit(pan string, amount int64) (after int64, ok bool) {
+// balance returns the available balance of an account (its opening balance
+// when it has not been used yet).
+func (l *ledger) balance(pan string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, opened := l.available[pan]
-	if !opened {
-		b = l.openingBalance(pan)
-	}
-	if amount > b {
-		return b, false
-	}
-	b -= amount
-	l.available[pan] = b
-	return b, true
+	return l.balanceLocked(pan)
 }
 
-// Refunds and reversals will add a credit(pan, amount) here once the
-// original transaction can be looked up.
+// approve debits a.Amount from a.PAN when the balance covers it, records the
+// approval (a, with PAN and Amount set; its approval code from code) for
+// later reversals and returns it.
+func (l *ledger) approve(a Approval, code func() string) (Approval, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.balanceLocked(a.PAN)
+	if a.Amount > b {
+		return Approval{}, false
+	}
+	l.available[a.PAN] = b - a.Amount
+	a.ApprovalCode = code()
+	a.MaskedPAN = pan.Mask(a.PAN)
+	a.Remaining = a.Amount
+	rec := &a
+	if len(l.approvals) >= ApprovalLimit {
+		l.forgetOldestApprovals()
+	}
+	l.approvals = append(l.approvals, rec)
+	l.byOrig[origKey(a.STAN, a.TransmissionDateTime)] = rec
+	if a.RRN != "" {
+		l.byRRN[a.RRN] = append(l.byRRN[a.RRN], rec)
+	}
+	return a, true
+}
+
+// forgetOldestApprovals drops the oldest half of the approvals and their
+// index entries.
+func (l *ledger) forgetOldestApprovals() {
+	n := len(l.approvals) / 2
+	for _, a := range l.approvals[:n] {
+		k := origKey(a.STAN, a.TransmissionDateTime)
+		if l.byOrig[k] == a {
+			delete(l.byOrig, k)
+		}
+		if list := slices.DeleteFunc(l.byRRN[a.RRN], func(x *Approval) bool { return x == a }); len(list) == 0 {
+			delete(l.byRRN, a.RRN)
+		} else {
+			l.byRRN[a.RRN] = list
+		}
+	}
+	m := copy(l.approvals, l.approvals[n:])
+	clear(l.approvals[m:])
+	l.approvals = l.approvals[:m]
+}
+
+// credit adds amount to the account (a refund).
+func (l *ledger) credit(pan string, amount int64) (after int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.balanceLocked(pan) + amount
+	l.available[pan] = b
+	return b
+}
+
+// reverse decides a reversal: it finds the original approval (by DE 90's
+// STAN + DE 7, else by RRN) and credits min(amount, what remains of it),
+// once per reversal.
+func (l *ledger) reverse(r reversal) reversalResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.self != "" {
+		if prev, ok := l.decided[r.self]; ok {
+			return reversalResult{outcome: reversalDuplicate, original: prev.original}
+		}
+	}
+	adviceKey := r.orig + "/" + strconv.FormatInt(r.amount, 10)
+	if r.repeat && l.advices[adviceKey] {
+		l.remember(r, reversalResult{outcome: reversalDuplicate})
+		return reversalResult{outcome: reversalDuplicate}
+	}
+	if r.advice {
+		l.advices[adviceKey] = true
+		l.adviceOrder = append(l.adviceOrder, adviceKey)
+		if len(l.adviceOrder) > reversalMemory {
+			n := len(l.adviceOrder) / 2
+			for _, k := range l.adviceOrder[:n] {
+				delete(l.advices, k)
+			}
+			l.adviceOrder = slices.Delete(l.adviceOrder, 0, n)
+		}
+	}
+
+	res := reversalResult{outcome: reversalNoOriginal}
+	if a := l.findOriginal(r); a != nil {
+		amt := min(r.amount, a.Remaining)
+		if amt > 0 {
+			a.Reversed += amt
+			a.Remaining -= amt
+			l.available[a.PAN] = l.balanceLocked(a.PAN) + amt
+			res = reversalResult{outcome: reversalApplied, reversed: amt}
+		} else {
+			res.outcome = reversalNothingLeft
+		}
+		res.original = *a
+	}
+	l.remember(r, res)
+	return res
+}
+
+// findOriginal returns the approval a reversal names: by DE 90's STAN and
+// DE 7, else the newest approval with the reversal's RRN that still has
+// something left (else the newest with that RRN). An approval of another
+// card than the reversal's DE 2 never matches.
+func (l *ledger) findOriginal(r reversal) *Approval {
+	samePAN := func(a *Approval) bool { return r.pan == "" || r.pan == a.PAN }
+	if a := l.byOrig[r.orig]; a != nil && samePAN(a) {
+		return a
+	}
+	var newest *Approval
+	list := l.byRRN[r.rrn]
+	for i := len(list) - 1; i >= 0; i-- {
+		a := list[i]
+		if !samePAN(a) {
+			continue
+		}
+		if a.Remaining > 0 {
+			return a
+		}
+		if newest == nil {
+			newest = a
+		}
+	}
+	return newest
+}
+
+// remember records the decision on a reversal under its own DE 11 + DE 7.
+func (l *ledger) remember(r reversal, res reversalResult) {
+	if r.self == "" {
+		return
+	}
+	l.decided[r.self] = res
+	l.decidedOrder = append(l.decidedOrder, r.self)
+	if len(l.decidedOrder) > reversalMemory {
+		n := len(l.decidedOrder) / 2
+		for _, k := range l.decidedOrder[:n] {
+			delete(l.decided, k)
+		}
+		l.decidedOrder = slices.Delete(l.decidedOrder, 0, n)
+	}
+}
+
+// approvalsSnapshot returns a copy of the recorded approvals, oldest
+// first.
+func (l *ledger) approvalsSnapshot() []Approval {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Approval, len(l.approvals))
+	for i, a := range l.approvals {
+		out[i] = *a
+	}
+	return out
+}
 
 // snapshot returns the balance of every account with an override or a
 // transaction.
@@ -72,3 +314,6 @@ func (l *ledger) snapshot() map[string]int64 {
 	maps.Copy(out, l.available)
 	return out
 }
+
+// origKey is the look-up key of an original: DE 11 (6 digits) + DE 7 (10).
+func origKey(stan, dt string) string { return leftPad(stan, 6) + leftPad(dt, 10) }

@@ -107,11 +107,19 @@ func (is *Issuer) handleInbound(c *connection.Connection, req *iso8583.Message, 
 			log.Error("request handler panicked", zap.Any("panic", r))
 		}
 	}()
-	resp, delayed := is.process(req, s)
+	r := is.process(req, s)
+	if r.disconnect {
+		// Fault.Disconnect: the request has been applied; the answer is
+		// never sent.
+		log.Info("fault: closing the connection instead of answering")
+		s.conn.Close()
+		return
+	}
+	resp := r.resp
 	if resp == nil {
 		return
 	}
-	if d := is.Latency(); delayed && d > 0 {
+	if d := r.delay; d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

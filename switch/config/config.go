@@ -44,6 +44,25 @@ type Config struct {
 	Tokens Tokens `yaml:"tokens"`
 	// Vault is the token store.
 	Vault Vault `yaml:"vault"`
+	// Journal is the transaction journal and store-and-forward queue.
+	Journal Journal `yaml:"journal"`
+}
+
+// Journal configures the transaction journal and SAF queue.
+type Journal struct {
+	// Path is the embedded SQLite file. Default <data_dir>/journal.db.
+	Path string `yaml:"path"`
+	// Durable fsyncs every (grouped) commit, so an approval is on disk
+	// before the terminal hears it. Default true.
+	Durable *bool `yaml:"durable"`
+	// SAFInterval is how often the SAF worker looks for due reversals.
+	// Default 200ms.
+	SAFInterval time.Duration `yaml:"saf_interval"`
+	// ReversalExpiry: a reversal not acknowledged within this long is
+	// flagged for manual review (metric, log, admin API). Default 24h.
+	ReversalExpiry time.Duration `yaml:"reversal_expiry"`
+	// RetryMax caps the back-off between repeats (0421). Default 60s.
+	RetryMax time.Duration `yaml:"retry_max"`
 }
 
 // HSM configures the key boundary.
@@ -188,6 +207,11 @@ type IssuerRoute struct {
 	// PIN is the issuer's zone PIN key: PIN blocks are translated to it.
 	// Default zpk-demo, format 0.
 	PIN *PINKey `yaml:"pin"`
+	// GiveBack is how this host gives money back for cancels and net
+	// cancels: "reversal" (0400/0420/0421, card issuers; default) or
+	// "refund" (0200 with processing code 20: gift certificate and local
+	// currency hosts that take no reversals).
+	GiveBack string `yaml:"give_back"`
 }
 
 // Log configures logging.
@@ -207,7 +231,7 @@ func Default() Config {
 		Routes: []IssuerRoute{
 			{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{"127.0.0.1:9101"}, PIN: &PINKey{Key: "zpk-demo"}},
 			{Name: "card-b", BINs: []string{"9420"}, Addrs: []string{"127.0.0.1:9102"}, PIN: &PINKey{Key: "zpk-demo"}},
-			{Name: "prepaid", BINs: []string{"9430"}, Addrs: []string{"127.0.0.1:9103"}, PIN: &PINKey{Key: "zpk-demo"}},
+			{Name: "prepaid", BINs: []string{"9430"}, Addrs: []string{"127.0.0.1:9103"}, PIN: &PINKey{Key: "zpk-demo"}, GiveBack: "refund"},
 		},
 	}
 	c.applyDefaults()
@@ -242,6 +266,14 @@ func (c *Config) applyDefaults() {
 	c.Tokens.DataKey = orDefault(c.Tokens.DataKey, "pan-data")
 	c.Tokens.HashKey = orDefault(c.Tokens.HashKey, "pan-hash")
 	c.Vault.Path = orDefault(c.Vault.Path, filepath.Join(c.DataDir, "vault.db"))
+	c.Journal.Path = orDefault(c.Journal.Path, filepath.Join(c.DataDir, "journal.db"))
+	if c.Journal.Durable == nil {
+		yes := true
+		c.Journal.Durable = &yes
+	}
+	setDuration(&c.Journal.SAFInterval, 200*time.Millisecond)
+	setDuration(&c.Journal.ReversalExpiry, 24*time.Hour)
+	setDuration(&c.Journal.RetryMax, time.Minute)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		l.Spec = orDefault(l.Spec, specs.TerminalDialect)
@@ -259,6 +291,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		r.Spec = orDefault(r.Spec, specs.IssuerDialect)
+		r.GiveBack = orDefault(r.GiveBack, "reversal")
 		r.Header = orDefault(r.Header, "ascii4")
 		r.MaxFrame = orDefaultInt(r.MaxFrame, frame.DefaultMaxLength)
 		setDuration(&r.Timeout, 5*time.Second)
@@ -411,6 +444,9 @@ func (c *Config) Validate() error {
 		}
 		checkDialect(bad, where, r.Spec, r.Header)
 		checkPIN(bad, where, r.PIN)
+		if r.GiveBack != "reversal" && r.GiveBack != "refund" {
+			bad("%s: give_back %q: want reversal or refund", where, r.GiveBack)
+		}
 		if r.PIN != nil && r.PIN.DUKPT {
 			bad("%s: a zone PIN key cannot be DUKPT", where)
 		}

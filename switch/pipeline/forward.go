@@ -14,8 +14,9 @@ import (
 type Upstream interface {
 	// Spec is the issuer's dialect.
 	Spec() *iso8583.MessageSpec
-	// Exchange assigns the issuer-leg STAN and RRN, sends req and waits for
-	// the answer within the route's timeout.
+	// Assign sets the issuer-leg STAN and RRN on req.
+	Assign(req *iso8583.Message) error
+	// Exchange sends req and waits for the answer within the route's timeout.
 	Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Message, error)
 }
 
@@ -73,6 +74,15 @@ func Forward(links func(route string) (Upstream, bool)) Stage {
 				return err
 			}
 			t.IssuerRequest = req
+			if err := up.Assign(req); err != nil {
+				return err
+			}
+			if t.BeforeSend != nil {
+				// Journal the request durably before it can be approved.
+				if err := t.BeforeSend(ctx); err != nil {
+					return err
+				}
+			}
 			resp, err := up.Exchange(ctx, req)
 			if err != nil {
 				return err

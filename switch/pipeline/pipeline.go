@@ -43,6 +43,12 @@ type Txn struct {
 	// IssuerRequest and IssuerResponse are the issuer leg in its dialect.
 	IssuerRequest  *iso8583.Message
 	IssuerResponse *iso8583.Message
+	// BeforeSend, when set (by the journal stage), runs after the issuer
+	// STAN and RRN are assigned and before the request leaves.
+	BeforeSend func(ctx context.Context) error
+	// ApprovalCode and RRN answer a duplicate from the journal when there
+	// is no issuer response to take them from.
+	ApprovalCode, RRN string
 	// Code is the DE 39 the terminal gets, and Reason says why when the
 	// switch decided it itself (a log field, never card data).
 	Code   codes.Code

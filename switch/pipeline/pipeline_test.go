@@ -22,6 +22,8 @@ type fakeIssuer struct {
 
 func (f *fakeIssuer) Spec() *iso8583.MessageSpec { return f.spec }
 
+func (f *fakeIssuer) Assign(req *iso8583.Message) error { return req.Field(specs.STAN, "000777") }
+
 func (f *fakeIssuer) Exchange(_ context.Context, req *iso8583.Message) (*iso8583.Message, error) {
 	f.got = req
 	if f.err != nil {

@@ -44,6 +44,16 @@ func Respond(t *Txn) (*iso8583.Message, error) {
 			}
 		}
 	}
+	if t.IssuerResponse == nil && t.ApprovalCode != "" {
+		if err := resp.Field(specs.ApprovalCode, t.ApprovalCode); err != nil {
+			return nil, fmt.Errorf("setting DE 38: %w", err)
+		}
+	}
+	if t.IssuerRequest == nil && t.RRN != "" && t.Request.GetField(specs.RRN) == nil {
+		if err := resp.Field(specs.RRN, t.RRN); err != nil {
+			return nil, fmt.Errorf("setting DE 37: %w", err)
+		}
+	}
 	if t.IssuerRequest != nil && t.Request.GetField(specs.RRN) == nil {
 		// The terminal gets the RRN the switch assigned on the issuer leg
 		// (answered or not), so a cancel can name the transaction.

@@ -36,6 +36,7 @@ func NetworkManagement() Stage {
 var mandatory = map[string][]int{
 	specs.MTIAuthRequest:      {specs.ProcessingCode, specs.Amount, specs.TransmissionDateTime, specs.STAN, specs.TerminalID, specs.Currency},
 	specs.MTIFinancialRequest: {specs.ProcessingCode, specs.Amount, specs.TransmissionDateTime, specs.STAN, specs.TerminalID, specs.Currency},
+	specs.MTIReversal:         {specs.TransmissionDateTime, specs.STAN, specs.TerminalID, specs.OriginalData},
 }
 
 // Validate checks that the request is a supported MTI with its mandatory
@@ -67,6 +68,10 @@ func validate(t *Txn) error {
 		if !digits(v) && v != "" {
 			return Declinef(codes.FormatError, "DE %d is not numeric", id)
 		}
+	}
+	if t.MTI == specs.MTIReversal {
+		// A cancel names its sale in DE 90; the card comes from the journal.
+		return nil
 	}
 	amount, _ := t.Request.GetString(specs.Amount)
 	if strings.Trim(amount, "0") == "" {

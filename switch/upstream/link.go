@@ -135,23 +135,35 @@ func RRN(now time.Time, stan string) string {
 	return fmt.Sprintf("%d%03d%02d%s", now.Year()%10, now.YearDay(), now.Hour(), stan)
 }
 
-// Exchange assigns the request a route STAN (DE 11) and, when DE 37 is
-// empty, an RRN, sends it on a signed-on link and waits for the answer up to
-// the route timeout (or ctx's deadline when sooner).
+// Assign gives the request a route STAN (DE 11) and, when DE 37 is empty,
+// an RRN, so they can be journaled before the request leaves.
+func (l *Link) Assign(req *iso8583.Message) error {
+	stan := l.NextSTAN()
+	if err := req.Field(specs.STAN, stan); err != nil {
+		return fmt.Errorf("setting issuer STAN: %w", err)
+	}
+	if f := req.GetField(specs.RRN); f == nil {
+		if err := req.Field(specs.RRN, RRN(time.Now(), stan)); err != nil {
+			return fmt.Errorf("setting RRN: %w", err)
+		}
+	}
+	return nil
+}
+
+// Exchange sends the request on a signed-on link (assigning STAN and RRN
+// first unless Assign did) and waits for the answer up to the route
+// timeout (or ctx's deadline when sooner).
 func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Message, error) {
 	conn, err := l.pool.Get()
 	if err != nil {
 		return nil, ErrUnavailable
 	}
-	stan := l.NextSTAN()
-	if err := req.Field(specs.STAN, stan); err != nil {
-		return nil, fmt.Errorf("setting issuer STAN: %w", err)
-	}
-	if f := req.GetField(specs.RRN); f == nil {
-		if err := req.Field(specs.RRN, RRN(time.Now(), stan)); err != nil {
-			return nil, fmt.Errorf("setting RRN: %w", err)
+	if req.GetField(specs.STAN) == nil {
+		if err := l.Assign(req); err != nil {
+			return nil, err
 		}
 	}
+	stan, _ := req.GetString(specs.STAN)
 	timeout := l.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		if d := time.Until(dl); d < timeout {

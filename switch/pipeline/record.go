@@ -1,0 +1,211 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moov-io/iso8583"
+
+	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/pan"
+)
+
+// PANCipher encrypts PANs for the journal and decrypts them for reversals.
+type PANCipher interface {
+	EncryptPAN(ctx context.Context, key hsm.KeyRef, pan string) (hsm.EncryptedPAN, error)
+	DecryptPAN(ctx context.Context, enc hsm.EncryptedPAN) (string, error)
+}
+
+// Ledger is what the journal stages need besides the journal itself.
+type Ledger struct {
+	Journal *journal.Journal
+	Cipher  PANCipher
+	DataKey string
+	// Classify maps a stage error to DE 39 as Process will (the journal
+	// must record the code the terminal gets).
+	Classify func(error) codes.Code
+	// NoAnswer reports an error after which the issuer may have approved
+	// (the request left, no answer came): such a sale is reversed.
+	NoAnswer func(error) bool
+	// Unavailable reports an error after which the request never left
+	// (no signed-on link): a merchant cancel then waits in the SAF.
+	Unavailable func(error) bool
+	// ReversalExpiry bounds how long the SAF keeps trying a reversal before
+	// it is flagged for manual review.
+	ReversalExpiry time.Duration
+	// SAFKind is how a route gives money back: journal.KindReversal or
+	// journal.KindRefund.
+	SAFKind func(route string) string
+}
+
+// KeyOf is the duplicate key of a request: terminal ID, STAN, DE 7, MTI.
+func KeyOf(t *Txn) journal.Key {
+	tid, _ := t.Request.GetString(specs.TerminalID)
+	stan, _ := t.Request.GetString(specs.STAN)
+	tt, _ := t.Request.GetString(specs.TransmissionDateTime)
+	return journal.Key{TerminalID: tid, STAN: stan, TxTime: tt, MTI: t.MTI}
+}
+
+func amountOf(t *Txn) int64 {
+	s, _ := t.Request.GetString(specs.Amount)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// answerStored answers a duplicate from its journal row: the stored code,
+// approval code and RRN, or 94 while the original is still in flight.
+func answerStored(t *Txn, stored journal.Txn) error {
+	if stored.State == journal.Forwarded || stored.RC == "" {
+		return Declinef(codes.Duplicate, "duplicate of transaction %d still in flight", stored.ID)
+	}
+	t.Code, t.Reason = codes.Code(stored.RC), fmt.Sprintf("duplicate of transaction %d: stored answer", stored.ID)
+	t.ApprovalCode, t.RRN = stored.ApprovalCode, stored.RRN
+	t.Route = stored.Route
+	return nil
+}
+
+// Record journals purchases and authorisations: a repeat of a journaled
+// request gets the stored answer (or 94) and never reaches the issuer; the
+// request is journaled durably before it leaves for the issuer; the
+// outcome is journaled durably before the terminal hears it; a sale the
+// issuer did not answer is answered 91 and its reversal queued.
+func Record(l Ledger) Stage {
+	return Stage{Name: "journal", Wrap: func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, t *Txn) error {
+			if t.MTI != specs.MTIAuthRequest && t.MTI != specs.MTIFinancialRequest {
+				return next.Handle(ctx, t)
+			}
+			key := KeyOf(t)
+			if stored, err := l.Journal.FindByKey(ctx, key); err == nil {
+				return answerStored(t, stored)
+			}
+			merchant, _ := t.Request.GetString(specs.MerchantID)
+			proc, _ := t.Request.GetString(specs.ProcessingCode)
+			cur, _ := t.Request.GetString(specs.Currency)
+			row := journal.Txn{Key: key, Listener: t.Listener, MerchantID: merchant, ProcCode: proc,
+				Amount: amountOf(t), Currency: cur}
+			t.BeforeSend = func(ctx context.Context) error {
+				enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
+				if err != nil {
+					return fmt.Errorf("encrypting PAN for the journal: %w", err)
+				}
+				row.State, row.Route = journal.Forwarded, t.Route
+				row.IssuerSTAN, _ = t.IssuerRequest.GetString(specs.STAN)
+				row.IssuerTxTime, _ = t.IssuerRequest.GetString(specs.TransmissionDateTime)
+				row.RRN, _ = t.IssuerRequest.GetString(specs.RRN)
+				row.MaskedPAN, row.Token, row.CardExpiry = pan.Mask(t.PAN), t.Token, t.CardExpiry
+				if row.CardExpiry == "" {
+					row.CardExpiry, _ = t.Request.GetString(specs.Expiry)
+				}
+				row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
+				stored, err := l.Journal.Begin(ctx, row)
+				if errors.Is(err, journal.ErrDuplicate) {
+					return Declinef(codes.Duplicate, "duplicate of transaction %d in flight", stored.ID)
+				}
+				if err != nil {
+					return err
+				}
+				row = stored
+				return nil
+			}
+			err := next.Handle(ctx, t)
+			if werr := l.outcome(ctx, t, &row, err); werr != nil {
+				// Not durable: the terminal must not hear an approval.
+				return fmt.Errorf("journaling the outcome: %w", werr)
+			}
+			return err
+		})
+	}}
+}
+
+func (l Ledger) outcome(ctx context.Context, t *Txn, row *journal.Txn, err error) error {
+	var d *Decline
+	if row.ID == 0 {
+		// Never left the switch: record the refusal (once; a repeat finds it).
+		if errors.As(err, &d) && d.Code == codes.Duplicate {
+			return nil
+		}
+		code := t.Code
+		if err != nil {
+			code = l.Classify(err)
+		}
+		row.State, row.RC, row.MaskedPAN = journal.Failed, string(code), pan.Mask(t.PAN)
+		if _, berr := l.Journal.Begin(ctx, *row); berr != nil && !errors.Is(berr, journal.ErrDuplicate) {
+			return berr
+		}
+		return nil
+	}
+	switch {
+	case err == nil:
+		u := journal.Update{State: journal.Declined, RC: string(t.Code)}
+		if t.Code.IsApproved() {
+			u.State = journal.Approved
+			u.ApprovalCode, _ = t.IssuerResponse.GetString(specs.ApprovalCode)
+			rem := row.Amount
+			u.Remaining = &rem
+		}
+		return l.Journal.Set(ctx, row.ID, u, "issuer answered "+string(t.Code))
+	case l.NoAnswer(err):
+		if serr := l.Journal.Set(ctx, row.ID, journal.Update{State: journal.TimedOut, RC: string(codes.IssuerUnavailable)},
+			"no answer from the issuer: terminal told 91"); serr != nil {
+			return serr
+		}
+		return l.QueueReversal(ctx, *row, row.Amount)
+	default:
+		code := l.Classify(err)
+		return l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Failed, RC: string(code)}, "failed: "+string(code))
+	}
+}
+
+// QueueReversal puts a reversal of amount of sale orig in the SAF queue.
+func (l Ledger) QueueReversal(ctx context.Context, orig journal.Txn, amount int64) error {
+	now := time.Now()
+	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.SAFKind(orig.Route),
+		Amount: amount, NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry)})
+	return err
+}
+
+// ReversalMessage builds the issuer-leg message that gives amount of sale
+// orig back: a reversal (mti 0400, 0420 or 0421; DE 90 names the original
+// as the issuer received it) or, for hosts that take no reversals, a refund
+// (0200 with processing code 20).
+func ReversalMessage(up Upstream, orig journal.Txn, realPAN, kind, mti string, amount int64, now time.Time) (*iso8583.Message, error) {
+	m := iso8583.NewMessage(up.Spec())
+	proc := orig.ProcCode
+	if len(proc) != 6 {
+		proc = "000000"
+	}
+	fields := map[int]string{
+		specs.PAN: realPAN, specs.Amount: fmt.Sprintf("%012d", amount),
+		specs.TransmissionDateTime: now.UTC().Format("0102150405"),
+		specs.TerminalID:           orig.TerminalID, specs.MerchantID: orig.MerchantID, specs.Currency: orig.Currency,
+	}
+	if orig.CardExpiry != "" {
+		fields[specs.Expiry] = orig.CardExpiry
+	}
+	if kind == journal.KindRefund {
+		m.MTI(specs.MTIFinancialRequest)
+		fields[specs.ProcessingCode] = "20" + proc[2:]
+	} else {
+		m.MTI(mti)
+		fields[specs.ProcessingCode] = proc
+		fields[specs.RRN] = orig.RRN
+		fields[specs.OriginalData] = orig.MTI + orig.IssuerSTAN + orig.IssuerTxTime + strings.Repeat("0", 22)
+	}
+	for id, v := range fields {
+		if v == "" {
+			continue
+		}
+		if err := m.Field(id, v); err != nil {
+			return nil, fmt.Errorf("building %s DE %d: %w", kind, id, err)
+		}
+	}
+	return m, nil
+}
