@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,13 @@ func FuzzHandleRequest(f *testing.F) {
 	} {
 		req := purchase(f, m.mti, m.card, m.amount, m.expiry)
 		req.Field(specs.ProcessingCode, m.pc)
+		if b, err := req.Pack(); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, mti := range []string{"0400", "0420", "0421"} {
+		req := purchase(f, mti, card("9410"), "15000", "")
+		req.Field(specs.OriginalData, "0200"+"000001"+"1115100000"+strings.Repeat("0", 22))
 		if b, err := req.Pack(); err == nil {
 			f.Add(b)
 		}

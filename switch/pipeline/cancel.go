@@ -139,6 +139,9 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key journal.Key, orig jour
 			err = Declinef(codes.InvalidAmount, "refund amount is zero")
 		}
 	}
+	if err == nil && amount <= 0 {
+		err = Declinef(codes.InvalidAmount, "nothing remains of transaction %d to cancel", orig.ID)
+	}
 	if err != nil {
 		return l.refuse(ctx, t, key, err)
 	}
