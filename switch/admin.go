@@ -44,6 +44,7 @@ func newAdminServer(addr string, sw *Switch) *adminServer {
 	mux.Handle("/v1/tokens", sw.tokens.API(bearer))
 	mux.Handle("/v1/tokens/", sw.tokens.API(bearer))
 	mux.Handle("GET /v1/saf", requireBearer(bearer, http.HandlerFunc(a.safList)))
+	mux.Handle("GET /v1/reconciliations", requireBearer(bearer, http.HandlerFunc(a.reconciliations)))
 	a.srv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return a
 }
@@ -144,4 +145,27 @@ func requireBearer(bearer string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// reconciliations lists terminal batches that did not agree with the
+// journal (answered 95), newest first, with the recorded difference.
+func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
+	rows, err := a.sw.journal.Reconciliations(r.Context(), "95", 100)
+	if err != nil {
+		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
+		return
+	}
+	type rec struct {
+		TxnID      int64     `json:"txn_id"`
+		TerminalID string    `json:"terminal_id"`
+		At         time.Time `json:"at"`
+		Difference []string  `json:"difference"`
+	}
+	out := []rec{}
+	for _, t := range rows {
+		ev, _ := a.sw.journal.Events(r.Context(), t.ID)
+		out = append(out, rec{t.ID, t.TerminalID, t.CreatedAt.UTC(), ev})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }

@@ -38,6 +38,7 @@ const (
 
 type harness struct {
 	t       *testing.T
+	cfg     config.Config
 	sw      *payswitch.Switch
 	issuers map[string]*issuer.Issuer
 	logs    *observer.ObservedLogs
@@ -97,23 +98,32 @@ func newHarness(t *testing.T, cardAAddr string, mutate ...func(*config.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.cfg = cfg
+	h.startSwitch()
+	return h
+}
+
+// startSwitch starts a switch on h.cfg (again, after a stop: same data).
+func (h *harness) startSwitch() {
+	t := h.t
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs = logs
-	sw, err := payswitch.New(cfg, zap.New(core), prometheus.NewRegistry())
+	sw, err := payswitch.New(h.cfg, zap.New(core), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = sw.Shutdown(ctx)
-	})
+	t.Cleanup(func() { h.stopSwitch(sw) })
 	h.sw = sw
 	h.addr = sw.ListenerAddr("terminal")
-	return h
+}
+
+func (h *harness) stopSwitch(sw *payswitch.Switch) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = sw.Shutdown(ctx)
 }
 
 func (h *harness) terminal() *terminal.Client {

@@ -29,9 +29,12 @@ func NewLogger(level string) (*zap.Logger, error) {
 }
 
 // Main is switchd: parse flags, load and check the configuration (-t
-// checks and exits), run until SIGINT/SIGTERM, then drain. It returns the
-// process exit code.
+// checks and exits), run until SIGINT/SIGTERM, then drain; `switchd settle`
+// writes settlement files instead. It returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "settle" {
+		return settleMain(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("switchd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (default: built-in demo configuration)")

@@ -51,6 +51,9 @@ type Switch struct {
 	listeners []*listener
 	admin     *adminServer
 	txns      txnTracker
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // New builds a switch from a validated configuration. log and reg are the
@@ -163,6 +166,7 @@ func (s *Switch) stages() []pipeline.Stage {
 		pipeline.VerifyMAC(s.hsm, s.macKeys),
 		pipeline.NetworkManagement(),
 		pipeline.Validate(),
+		pipeline.Reconcile(s.ledger),
 		pipeline.Cancel(s.ledger, s.link),
 		pipeline.Record(s.ledger),
 		pipeline.Detokenize(tokenPath{s.tokens}),
@@ -235,9 +239,15 @@ func (s *Switch) ListenerAddr(name string) string {
 func (s *Switch) AdminAddr() string { return s.admin.addr() }
 
 // Shutdown drains: it stops accepting, waits (up to ctx) for in-flight
-// transactions to be answered, then closes terminal connections and signs
-// off the issuer links.
+// transactions to be answered, then closes terminal connections, stops the
+// SAF worker, signs off the issuer links and closes the stores. Calling it
+// again returns the first result.
 func (s *Switch) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Switch) shutdown(ctx context.Context) error {
 	s.txns.drain()
 	s.stopListeners()
 	drained := s.txns.wait(ctx)

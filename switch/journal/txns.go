@@ -234,3 +234,45 @@ func (j *Journal) Restore(ctx context.Context, origID, amount int64, why string)
 		return err
 	})
 }
+
+// Totals are a terminal's batch totals as the journal sees them.
+type Totals struct {
+	Sales, SalesAmount     int64
+	Cancels, CancelsAmount int64
+	Refunds, RefundsAmount int64
+}
+
+// TerminalTotals sums what terminalID did after its last reconciliation
+// (the 0500 rows are the batch boundaries): approved sales, cancels that
+// gave money back, and refunds.
+func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (Totals, error) {
+	var since int64
+	if err := j.db.R.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM txns WHERE terminal_id = ? AND mti = '0500'`,
+		terminalID).Scan(&since); err != nil {
+		return Totals{}, fmt.Errorf("journal: finding the last reconciliation: %w", err)
+	}
+	var t Totals
+	err := j.db.R.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN mti IN ('0100','0200') AND original_id = 0 AND state = 'approved' THEN 1 END), 0),
+		COALESCE(SUM(CASE WHEN mti IN ('0100','0200') AND original_id = 0 AND state = 'approved' THEN amount END), 0),
+		COALESCE(SUM(CASE WHEN mti = '0400' AND original_id > 0 AND rc = '00' AND amount > 0 THEN 1 END), 0),
+		COALESCE(SUM(CASE WHEN mti = '0400' AND original_id > 0 AND rc = '00' THEN amount END), 0),
+		COALESCE(SUM(CASE WHEN mti = '0200' AND original_id > 0 AND rc = '00' THEN 1 END), 0),
+		COALESCE(SUM(CASE WHEN mti = '0200' AND original_id > 0 AND rc = '00' THEN amount END), 0)
+		FROM txns WHERE terminal_id = ? AND id > ?`, terminalID, since).Scan(
+		&t.Sales, &t.SalesAmount, &t.Cancels, &t.CancelsAmount, &t.Refunds, &t.RefundsAmount)
+	if err != nil {
+		return Totals{}, fmt.Errorf("journal: summing terminal totals: %w", err)
+	}
+	return t, nil
+}
+
+// Reconciliations lists 0500 rows answered with rc (e.g. "95" for the
+// mismatches), newest first, with their recorded differences.
+func (j *Journal) Reconciliations(ctx context.Context, rc string, limit int) ([]Txn, error) {
+	rows, err := j.db.R.QueryContext(ctx, `SELECT `+txnColumns+` FROM txns WHERE mti = '0500' AND rc = ? ORDER BY id DESC LIMIT ?`, rc, limit)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing reconciliations: %w", err)
+	}
+	return collect(rows)
+}

@@ -37,6 +37,7 @@ var mandatory = map[string][]int{
 	specs.MTIAuthRequest:      {specs.ProcessingCode, specs.Amount, specs.TransmissionDateTime, specs.STAN, specs.TerminalID, specs.Currency},
 	specs.MTIFinancialRequest: {specs.ProcessingCode, specs.Amount, specs.TransmissionDateTime, specs.STAN, specs.TerminalID, specs.Currency},
 	specs.MTIReversal:         {specs.TransmissionDateTime, specs.STAN, specs.TerminalID, specs.OriginalData},
+	specs.MTIReconciliation:   {specs.TransmissionDateTime, specs.STAN, specs.TerminalID},
 }
 
 // Validate checks that the request is a supported MTI with its mandatory
@@ -69,8 +70,9 @@ func validate(t *Txn) error {
 			return Declinef(codes.FormatError, "DE %d is not numeric", id)
 		}
 	}
-	if t.MTI == specs.MTIReversal {
-		// A cancel names its sale in DE 90; the card comes from the journal.
+	if t.MTI == specs.MTIReversal || t.MTI == specs.MTIReconciliation {
+		// A cancel names its sale in DE 90 and takes the card from the
+		// journal; a reconciliation carries totals, no card.
 		return nil
 	}
 	amount, _ := t.Request.GetString(specs.Amount)

@@ -1,0 +1,140 @@
+package payswitch
+
+import (
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/journal"
+)
+
+// SettlementLine is one settled transaction of an issuer route.
+type SettlementLine struct {
+	Kind string // sale, cancel, refund
+	Txn  journal.Txn
+	// Amount is signed: sales positive, what went back negative.
+	Amount int64
+}
+
+// Settlement builds, per issuer route, the day's approved sales and what
+// cancels and refunds gave back, from the journal.
+func Settlement(ctx context.Context, j *journal.Journal, day time.Time) (map[string][]SettlementLine, error) {
+	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, day.Location())
+	txns, err := j.Between(ctx, from, from.AddDate(0, 0, 1))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]SettlementLine{}
+	for _, t := range txns {
+		var l SettlementLine
+		switch {
+		case t.OriginalID == 0 && t.State == journal.Approved && (t.MTI == "0200" || t.MTI == "0100"):
+			l = SettlementLine{Kind: "sale", Txn: t, Amount: t.Amount}
+		case t.OriginalID > 0 && t.RC == "00" && t.Amount > 0 && t.MTI == "0400":
+			l = SettlementLine{Kind: "cancel", Txn: t, Amount: -t.Amount}
+		case t.OriginalID > 0 && t.RC == "00" && t.Amount > 0 && t.MTI == "0200":
+			l = SettlementLine{Kind: "refund", Txn: t, Amount: -t.Amount}
+		default:
+			continue
+		}
+		out[t.Route] = append(out[t.Route], l)
+	}
+	return out, nil
+}
+
+// WriteSettlement writes one CSV per route into dir and returns the paths.
+func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	routes := make([]string, 0, len(lines))
+	for r := range lines {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	var paths []string
+	for _, route := range routes {
+		path := filepath.Join(dir, fmt.Sprintf("settlement-%s-%s.csv", day.Format("2006-01-02"), route))
+		f, err := os.Create(path)
+		if err != nil {
+			return paths, fmt.Errorf("creating %s: %w", path, err)
+		}
+		w := csv.NewWriter(f)
+		_ = w.Write([]string{"type", "txn_id", "time", "terminal_id", "merchant_id", "rrn", "approval_code", "masked_pan", "currency", "amount"})
+		var net int64
+		counts := map[string]int{}
+		for _, l := range lines[route] {
+			t := l.Txn
+			net += l.Amount
+			counts[l.Kind]++
+			_ = w.Write([]string{l.Kind, strconv.FormatInt(t.ID, 10), t.CreatedAt.UTC().Format(time.RFC3339), t.TerminalID,
+				t.MerchantID, t.RRN, t.ApprovalCode, t.MaskedPAN, t.Currency, strconv.FormatInt(l.Amount, 10)})
+		}
+		_ = w.Write([]string{"total", "", "", "", "", "", "", fmt.Sprintf("sales=%d cancels=%d refunds=%d", counts["sale"], counts["cancel"], counts["refund"]), "", strconv.FormatInt(net, 10)})
+		w.Flush()
+		if err := w.Error(); err != nil {
+			_ = f.Close()
+			return paths, fmt.Errorf("writing %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return paths, err
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+// settleMain is `switchd settle --date YYYY-MM-DD [--config FILE] [--out DIR]`.
+func settleMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("switchd settle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML configuration file (default: built-in)")
+	date := fs.String("date", time.Now().Format("2006-01-02"), "settlement day YYYY-MM-DD (local time)")
+	out := fs.String("out", "settlement", "folder for the CSV files")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	day, err := time.ParseInLocation("2006-01-02", *date, time.Local)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd settle: --date %q is not YYYY-MM-DD\n", *date)
+		return 2
+	}
+	cfg := config.Default()
+	if *path != "" {
+		if cfg, err = config.Load(*path); err != nil {
+			fmt.Fprintf(stderr, "switchd settle: %v\n", err)
+			return 1
+		}
+	}
+	j, err := journal.Open(cfg.Journal.Path, journal.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
+		return 1
+	}
+	defer j.Close()
+	lines, err := Settlement(context.Background(), j, day)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
+		return 1
+	}
+	paths, err := WriteSettlement(lines, day, *out)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
+		return 1
+	}
+	for _, p := range paths {
+		fmt.Fprintln(stdout, p)
+	}
+	if len(paths) == 0 {
+		fmt.Fprintf(stdout, "switchd settle: nothing settled on %s\n", *date)
+	}
+	return 0
+}
