@@ -243,11 +243,11 @@ type Totals struct {
 }
 
 // TerminalTotals sums what terminalID did after its last reconciliation
-// (the 0500 rows are the batch boundaries): approved sales, cancels that
+// (0500s answered 00 close a batch; a mismatch leaves it open): approved sales, cancels that
 // gave money back, and refunds.
 func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (Totals, error) {
 	var since int64
-	if err := j.db.R.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM txns WHERE terminal_id = ? AND mti = '0500'`,
+	if err := j.db.R.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM txns WHERE terminal_id = ? AND mti = '0500' AND rc = '00'`,
 		terminalID).Scan(&since); err != nil {
 		return Totals{}, fmt.Errorf("journal: finding the last reconciliation: %w", err)
 	}
