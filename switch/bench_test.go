@@ -24,8 +24,11 @@ import (
 // what the switch itself costs:
 //   - Direct: terminal -> issuer emulator (in the terminal dialect);
 //   - RawRelay: terminal -> a byte-copying TCP relay -> the same issuer;
-//   - Switch: terminal -> switchd (validate, route, map dialects, own
-//     STAN/RRN) -> issuer emulator in the issuer dialect.
+//   - Switch: terminal -> switchd (validate, journal durably before sending
+//     and before answering, route, map dialects, own STAN/RRN) -> issuer
+//     emulator in the issuer dialect;
+//   - SwitchJournalNoFsync: the same with the journal not fsync'd, so the
+//     difference is what durability costs.
 // Each reports ns/op (throughput) and the p50/p99 round trip.
 
 func benchIssuer(b *testing.B, spec, header string) *issuer.Issuer {
@@ -66,8 +69,9 @@ func relay(b *testing.B, target string) string {
 	return ln.Addr().String()
 }
 
-func benchSwitch(b *testing.B, issuerAddr string) string {
+func benchSwitch(b *testing.B, issuerAddr string, durable bool) string {
 	cfg := testConfig(b)
+	cfg.Journal.Durable = &durable
 	cfg.Listeners = []config.Listener{{Name: "terminal", Addr: "127.0.0.1:0"}}
 	cfg.Routes = []config.IssuerRoute{{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{issuerAddr}}}
 	cfg, err := config.Parse(mustYAMLB(b, cfg))
@@ -155,6 +159,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 	b.Run("Switch", func(b *testing.B) {
 		is := benchIssuer(b, specs.IssuerDialect, "ascii4")
-		roundTrips(b, benchSwitch(b, is.Addr()))
+		roundTrips(b, benchSwitch(b, is.Addr(), true))
+	})
+	b.Run("SwitchJournalNoFsync", func(b *testing.B) {
+		is := benchIssuer(b, specs.IssuerDialect, "ascii4")
+		roundTrips(b, benchSwitch(b, is.Addr(), false))
 	})
 }

@@ -102,9 +102,12 @@ type Journal struct {
 }
 
 type write struct {
-	fn   func(*sql.Tx) error
-	err  error
-	done chan struct{}
+	fn func(*sql.Tx) error
+	// single: fn runs one statement, which SQLite undoes by itself when it
+	// fails, so it needs no savepoint (they cost about a third of a write).
+	single bool
+	err    error
+	done   chan struct{}
 }
 
 // Open opens or creates the journal file and starts its committer.
@@ -139,7 +142,15 @@ func (j *Journal) Close() error {
 // Each fn runs under its own savepoint, so one failing write does not undo
 // the others.
 func (j *Journal) exec(ctx context.Context, fn func(*sql.Tx) error) error {
-	w := &write{fn: fn, done: make(chan struct{})}
+	return j.submit(ctx, &write{fn: fn, done: make(chan struct{})})
+}
+
+// exec1 is exec for a fn that runs exactly one statement.
+func (j *Journal) exec1(ctx context.Context, fn func(*sql.Tx) error) error {
+	return j.submit(ctx, &write{fn: fn, single: true, done: make(chan struct{})})
+}
+
+func (j *Journal) submit(ctx context.Context, w *write) error {
 	select {
 	case j.writes <- w:
 	case <-j.stop:
@@ -200,6 +211,10 @@ func (j *Journal) commit(batch []*write) {
 		return
 	}
 	for _, w := range batch {
+		if w.single {
+			w.err = w.fn(tx)
+			continue
+		}
 		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
 			w.err = err
 			continue

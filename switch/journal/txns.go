@@ -18,7 +18,7 @@ const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, 
 func (j *Journal) Begin(ctx context.Context, t Txn) (Txn, error) {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt = now, now
-	err := j.exec(ctx, func(tx *sql.Tx) error {
+	err := j.exec1(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRow(`INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
 			currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
 			rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at)
