@@ -220,3 +220,50 @@ func TestNetCancelAfterLostAnswer(t *testing.T) {
 		t.Fatal("the terminal's reversal reversed twice")
 	}
 }
+
+// TestPrepaidGivesBackByRefund: the prepaid host (gift certificates, local
+// currency) takes no reversals; the switch gives money back with a 0200
+// refund instead, for a merchant cancel and for a net cancel.
+func TestPrepaidGivesBackByRefund(t *testing.T) {
+	const gift = "9430000000000001"
+	pre, err := issuer.New(issuer.Config{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"}, Reversals: issuer.Bool(false)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pre.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pre.Close() })
+	h := newHarness(t, "", func(c *config.Config) {
+		c.Journal.SAFInterval = 50 * time.Millisecond
+		c.Routes = append(c.Routes, config.IssuerRoute{Name: "prepaid", BINs: []string{"9430"}, Addrs: []string{pre.Addr()},
+			Timeout: routeTime, GiveBack: "refund", PIN: &config.PINKey{Key: "zpk-demo"}})
+	})
+	waitFor(t, 5*time.Second, "prepaid link", func() bool { return h.linksUp("prepaid") })
+	term := h.terminal()
+
+	req, resp := sale(t, term, gift, 7000)
+	if rc, _ := resp.GetString(specs.ResponseCode); rc != "00" {
+		t.Fatalf("gift certificate sale: %s", rc)
+	}
+	if rc := send(t, term, cancelOf(t, term, req, -1)); rc != "00" {
+		t.Fatalf("cancel on the prepaid host: %s", rc)
+	}
+	if b := pre.Balance(gift); b != openToBuy {
+		t.Fatalf("balance %d after cancel by refund", b)
+	}
+
+	pre.SetFault(issuer.Fault{ChargeWhenSilent: true})
+	pre.SetMode(issuer.Silent)
+	if _, resp := sale(t, term, gift, 3000); resp != nil {
+		if rc, _ := resp.GetString(specs.ResponseCode); rc != "91" {
+			t.Fatalf("lost sale: %s", rc)
+		}
+	}
+	pre.SetMode(issuer.Normal)
+	pre.SetFault(issuer.Fault{})
+	waitFor(t, 15*time.Second, "the net cancel refund", func() bool { return pre.Balance(gift) == openToBuy })
+	if pre.Stats().Reversals != 0 {
+		t.Fatal("the switch sent reversals to a host that takes none")
+	}
+}

@@ -143,9 +143,11 @@ func (s *Switch) sendReversal(ctx context.Context, it *journal.SAFItem) error {
 	} else {
 		_ = req.Field(specs.STAN, it.STAN)
 		_ = req.Field(specs.TransmissionDateTime, it.TxTime)
-		if it.Kind == journal.KindRefund {
-			_ = req.Field(specs.RRN, upstream.RRN(it.CreatedAt, it.STAN))
-		}
+	}
+	if it.Kind == journal.KindRefund {
+		// A refund has no DE 90: a stable RRN per queued item lets the
+		// host recognise a repeat.
+		_ = req.Field(specs.RRN, upstream.RRN(it.CreatedAt, it.STAN))
 	}
 	resp, err := link.Exchange(ctx, req)
 	if err != nil {
