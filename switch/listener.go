@@ -15,6 +15,7 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"github.com/moov-io/iso8583/utils"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
@@ -36,6 +37,8 @@ type listener struct {
 	sw     *Switch
 	log    *zap.Logger
 	ln     net.Listener
+
+	limits terminalLimits
 
 	mu    sync.Mutex
 	conns map[*connection.Connection]struct{}
@@ -111,6 +114,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	codec := &frame.Codec{
 		Header: l.header, MaxLength: l.cfg.MaxFrame, Spec: l.spec, WriteTimeout: replyTimeout,
 		KeepRaw: l.cfg.MAC != nil,
+		Conn:    nc, FrameTimeout: l.cfg.FrameTimeout,
 		OnUndecodable: func(ue *frame.UndecodableError) {
 			<-ready
 			l.formatError(conn, ue, log)
@@ -193,6 +197,8 @@ func inputErrorReason(err error) string {
 		return "too_long"
 	case errors.Is(err, frame.ErrBadHeader):
 		return "bad_header"
+	case errors.Is(err, frame.ErrSlowFrame):
+		return "slow_frame"
 	}
 	return "read_error"
 }
@@ -207,6 +213,12 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		return
 	}
 	t := &pipeline.Txn{Listener: l.cfg.Name, Received: start, Request: msg, MTI: mti, Raw: raw}
+	if tid, _ := msg.GetString(specs.TerminalID); !l.limits.allow(tid, l.cfg.RatePerTerminal) {
+		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "rate_limit").Inc()
+		t.Code, t.Reason = codes.IssuerUnavailable, "terminal over its rate limit"
+		l.reply(c, t, start, log)
+		return
+	}
 	if n := inFlight.Add(1); n > int64(l.cfg.MaxInFlight) || !l.sw.txns.enter() {
 		inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
@@ -325,4 +337,32 @@ func (l *listener) closeAll(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
+}
+
+// terminalLimits rate-limits requests per terminal ID (DE 41), so one
+// runaway terminal cannot take the switch from the others.
+type terminalLimits struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+// maxLimiters bounds the table; past it, it starts afresh (a flood of
+// invented terminal IDs cannot grow memory without end).
+const maxLimiters = 200_000
+
+func (tl *terminalLimits) allow(terminalID string, perSecond int) bool {
+	if perSecond < 0 {
+		return true
+	}
+	tl.mu.Lock()
+	lim, ok := tl.m[terminalID]
+	if !ok {
+		if tl.m == nil || len(tl.m) >= maxLimiters {
+			tl.m = make(map[string]*rate.Limiter)
+		}
+		lim = rate.NewLimiter(rate.Limit(perSecond), 2*perSecond)
+		tl.m[terminalID] = lim
+	}
+	tl.mu.Unlock()
+	return lim.Allow()
 }

@@ -165,7 +165,7 @@ func (s *Switch) stages() []pipeline.Stage {
 	return []pipeline.Stage{
 		pipeline.VerifyMAC(s.hsm, s.macKeys),
 		pipeline.NetworkManagement(),
-		pipeline.Validate(),
+		pipeline.Validate(s.maxICC()),
 		pipeline.Reconcile(s.ledger),
 		pipeline.Cancel(s.ledger, s.link),
 		pipeline.Record(s.ledger),
@@ -182,6 +182,14 @@ func (s *Switch) codeFor(err error) codes.Code {
 	t := &pipeline.Txn{}
 	_ = pipeline.Process(context.Background(), pipeline.HandlerFunc(func(context.Context, *pipeline.Txn) error { return err }), t, s.classify)
 	return t.Code
+}
+
+func (s *Switch) maxICC() map[string]int {
+	m := map[string]int{}
+	for _, l := range s.cfg.Listeners {
+		m[l.Name] = l.MaxICCData
+	}
+	return m
 }
 
 func (s *Switch) giveBackKind(route string) string {

@@ -39,8 +39,21 @@ type Config struct {
 	DefaultBalance int64 `yaml:"default_balance"`
 	// Balances overrides the opening balance of single PANs.
 	Balances map[string]int64 `yaml:"balances"`
-	// Latency delays every authorisation and financial response.
+	// Latency delays every authorisation, financial and reversal response
+	// by a fixed amount. Leave it 0 when LatencyDist is set.
 	Latency time.Duration `yaml:"latency"`
+	// LatencyDist draws each response's delay from a distribution (fixed,
+	// uniform, lognormal, pareto); Kind "" means fixed Latency.
+	LatencyDist LatencyDist `yaml:"latency_dist"`
+	// Seed seeds the issuer's random draws (latency, fault percentages,
+	// garbage bytes) so that a run can be replayed; 0 means time-based
+	// (Issuer.Seed tells which).
+	Seed uint64 `yaml:"seed"`
+	// Fault is the base fault injection from the start (Issuer.SetFault).
+	Fault Fault `yaml:"fault"`
+	// Schedule switches faults on and off at offsets since Start
+	// (Issuer.SetSchedule).
+	Schedule []ScheduledFault `yaml:"schedule"`
 	// Spec is a built-in dialect name or a JSON spec path ("" means
 	// specs.IssuerDialect).
 	Spec string `yaml:"spec"`
@@ -138,6 +151,22 @@ func (c Config) validate() error {
 	if c.Latency < 0 {
 		return fmt.Errorf("issuer %q: latency %s is negative", c.Name, c.Latency)
 	}
+	if c.LatencyDist.Kind != "" {
+		if c.Latency != 0 {
+			return fmt.Errorf("issuer %q: %w", c.Name, errLatencyAndDist)
+		}
+		if err := c.LatencyDist.Validate(); err != nil {
+			return fmt.Errorf("issuer %q: latency_dist: %w", c.Name, err)
+		}
+	} else if c.LatencyDist != (LatencyDist{}) {
+		return fmt.Errorf("issuer %q: latency_dist without a kind (want fixed, uniform, lognormal or pareto)", c.Name)
+	}
+	if err := c.Fault.Validate(); err != nil {
+		return fmt.Errorf("issuer %q: %w", c.Name, err)
+	}
+	if err := validateSchedule(c.Schedule); err != nil {
+		return fmt.Errorf("issuer %q: %w", c.Name, err)
+	}
 	for p, bal := range c.Balances {
 		if !pan.Luhn(p) || !c.owns(p) {
 			return fmt.Errorf("issuer %q: balance override for %s: not a Luhn-valid PAN under the issuer's BINs", c.Name, pan.Mask(p))
@@ -200,7 +229,30 @@ func (c Config) owns(p string) bool {
 	return false
 }
 
-// File is the YAML layout read by LoadConfig.
+// File is the YAML layout read by LoadConfig:
+//
+//	issuers:
+//	  - name: card-a
+//	    addr: 127.0.0.1:9101
+//	    bins: ["9410"]
+//	    default_balance: 1000000
+//	    balances: {"9410000000000005": 50000}
+//	    spec: issuer87              # built-in dialect or a JSON spec path
+//	    header: ascii4              # binary2, ascii4 or bcd2
+//	    zpk: <32 or 48 hex digits>  # clear zone PIN key
+//	    pin: "1234"
+//	    pins: {"9410000000000005": "0000"}
+//	    reversals: true             # false: refunds only (prepaid)
+//	    latency: 20ms               # fixed; or instead:
+//	    latency_dist: {kind: lognormal, median: 20ms, p99: 300ms, max: 2s}
+//	                  # {kind: fixed, value: 20ms} | {kind: uniform, min: 5ms, max: 50ms}
+//	                  # | {kind: pareto, median: 20ms, p99: 300ms}
+//	    seed: 42                    # 0 or absent: time-based
+//	    fault: {drop_percent: 0, garbage_percent: 0, wrong_stan_percent: 0,
+//	            late_by: 0s, late_percent: 0, disconnect: false, charge_when_silent: false}
+//	    schedule:                   # offsets since start; a window replaces fault
+//	      - {from: 10s, to: 15s, fault: {drop_percent: 100}}
+//	      - {from: 30s, to: 40s, fault: {garbage_percent: 20}}
 type File struct {
 	Issuers []Config `yaml:"issuers"`
 }

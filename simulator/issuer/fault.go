@@ -1,70 +1,196 @@
 package issuer
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// Fault injects the failures the switch's net-cancel (망취소) tests need.
-// It applies to every request except network management (0800), which is
-// always answered at once so the link stays signed on.
+// Fault injects the failures the switch's net-cancel (망취소) and
+// robustness tests need. It applies to every request except network
+// management (0800), which is always answered at once so the link stays
+// signed on.
+//
+// DropPercent, GarbagePercent and WrongSTANPercent are shares of one draw
+// per request (their sum is at most 100): a request is dropped, answered
+// with garbage, answered with a wrong STAN, or answered normally. LateBy
+// applies on top, to LatePercent of the answers. Garbage and wrong-STAN
+// answers are to requests that were applied (the purchase is charged):
+// only the answer is broken.
+//
+// In YAML (Config.Fault, key fault, and each schedule window's fault):
+//
+//	fault: {drop_percent: 10, garbage_percent: 5, wrong_stan_percent: 5,
+//	        late_by: 2s, late_percent: 20, disconnect: false, charge_when_silent: true}
 type Fault struct {
 	// DropPercent (0-100) is the share of requests read and never
 	// answered, chosen at random: Silent for a share of the traffic.
-	DropPercent int `json:"drop_percent"`
-	// LateBy delays responses by this much on top of the latency.
-	LateBy time.Duration `json:"late_by"`
+	DropPercent int `yaml:"drop_percent"`
+	// GarbagePercent (0-100) is the share of requests answered with random
+	// bytes inside a valid length header instead of a message. The first
+	// byte is never an ASCII digit, so the frame has no readable MTI and a
+	// frame.Codec reader treats it as undecodable and ends the connection.
+	GarbagePercent int `yaml:"garbage_percent"`
+	// WrongSTANPercent (0-100) is the share of requests answered with DE 11
+	// changed to another value: a client matching responses by STAN finds
+	// no request for it and times out.
+	WrongSTANPercent int `yaml:"wrong_stan_percent"`
+	// LateBy delays answers by this much on top of the latency.
+	LateBy time.Duration `yaml:"late_by"`
+	// LatePercent (0-100) is the share of answers LateBy delays; 0 means
+	// every answer.
+	LatePercent int `yaml:"late_percent"`
 	// Disconnect closes the connection upon the next authorisation or
 	// financial request (0100/0200) after processing it: the request IS
 	// applied (a purchase is charged), then the link drops before the
-	// answer is sent. It fires once and then clears itself.
-	Disconnect bool `json:"disconnect"`
+	// answer is sent. It fires once and then clears itself (once per
+	// window in a schedule).
+	Disconnect bool `yaml:"disconnect"`
 	// ChargeWhenSilent decides what an unanswered request (Silent mode or
 	// DropPercent) does: true processes it (a purchase is approved and
 	// charged, a reversal credited) and only the answer is lost, the
 	// realistic lost-response case the switch must reverse; false (the
 	// default) leaves it unapplied, a request lost on the way in.
-	ChargeWhenSilent bool `json:"charge_when_silent"`
+	ChargeWhenSilent bool `yaml:"charge_when_silent"`
 }
 
-// SetFault replaces the issuer's fault injection for later requests;
-// Fault{} turns it off.
-func (is *Issuer) SetFault(f Fault) {
-	f.DropPercent = min(max(f.DropPercent, 0), 100)
+// Validate checks that every percentage lies in 0-100, that drop, garbage
+// and wrong STAN add up to at most 100 and that LateBy is not negative.
+func (f Fault) Validate() error {
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"drop_percent", f.DropPercent}, {"garbage_percent", f.GarbagePercent},
+		{"wrong_stan_percent", f.WrongSTANPercent}, {"late_percent", f.LatePercent}} {
+		if p.v < 0 || p.v > 100 {
+			return fmt.Errorf("fault %s %d is not a percentage 0-100", p.name, p.v)
+		}
+	}
+	if sum := f.DropPercent + f.GarbagePercent + f.WrongSTANPercent; sum > 100 {
+		return fmt.Errorf("fault drop, garbage and wrong STAN percentages add up to %d > 100", sum)
+	}
+	if f.LateBy < 0 {
+		return fmt.Errorf("fault late_by %s is negative", f.LateBy)
+	}
+	return nil
+}
+
+// clamped returns f with every percentage in 0-100, garbage then wrong
+// STAN trimmed so that the three shares add up to at most 100, and LateBy
+// not negative.
+func (f Fault) clamped() Fault {
+	pc := func(p int) int { return min(max(p, 0), 100) }
+	f.DropPercent = pc(f.DropPercent)
+	f.GarbagePercent = min(pc(f.GarbagePercent), 100-f.DropPercent)
+	f.WrongSTANPercent = min(pc(f.WrongSTANPercent), 100-f.DropPercent-f.GarbagePercent)
+	f.LatePercent = pc(f.LatePercent)
 	f.LateBy = max(f.LateBy, 0)
+	return f
+}
+
+// faultFields are f's log fields.
+func faultFields(f Fault) []zap.Field {
+	return []zap.Field{
+		zap.Int("drop_percent", f.DropPercent), zap.Int("garbage_percent", f.GarbagePercent),
+		zap.Int("wrong_stan_percent", f.WrongSTANPercent),
+		zap.Duration("late_by", f.LateBy), zap.Int("late_percent", f.LatePercent),
+		zap.Bool("disconnect", f.Disconnect), zap.Bool("charge_when_silent", f.ChargeWhenSilent),
+	}
+}
+
+// SetFault replaces the issuer's base fault injection for later requests
+// (percentages clamped as Fault.Validate wants them); Fault{} turns it
+// off. A schedule window in force takes precedence (SetSchedule).
+func (is *Issuer) SetFault(f Fault) {
+	f = f.clamped()
 	is.faultMu.Lock()
 	is.fault = f
 	is.faultMu.Unlock()
-	is.log.Info("issuer fault set",
-		zap.Int("drop_percent", f.DropPercent), zap.Duration("late_by", f.LateBy),
-		zap.Bool("disconnect", f.Disconnect), zap.Bool("charge_when_silent", f.ChargeWhenSilent))
+	is.log.Info("issuer fault set", faultFields(f)...)
 }
 
-// Fault returns the current fault injection (Disconnect is false again
-// once it has fired).
+// Fault returns the base fault injection (Disconnect is false again once
+// it has fired). ActiveFault is what applies now, schedule included.
 func (is *Issuer) Fault() Fault {
 	is.faultMu.Lock()
 	defer is.faultMu.Unlock()
 	return is.fault
 }
 
-// faultFor decides the fault treatment of one request: whether its answer
-// is lost (Silent or a DropPercent draw), whether the link drops after it
-// (a pending Disconnect, consumed here, for 0100/0200 only), and the
-// current fault settings.
-func (is *Issuer) faultFor(financial bool) (f Fault, unanswered, disconnect bool) {
+// decision is faultFor's verdict on one request.
+type decision struct {
+	fault      Fault // the fault in force
+	unanswered bool  // Silent or a DropPercent draw
+	disconnect bool  // drop the link instead of answering
+	garbage    bool  // answer with garbage bytes
+	wrongSTAN  bool  // answer with DE 11 altered
+	late       time.Duration
+}
+
+// faultFor decides the fault treatment of one request with the fault in
+// force now: a pending Disconnect (consumed here, for 0100/0200 only), one
+// draw among drop, garbage and wrong STAN, one draw for LatePercent.
+func (is *Issuer) faultFor(financial bool) decision {
 	is.faultMu.Lock()
-	f = is.fault
+	f, window := is.activeFaultLocked()
+	var d decision
 	if financial && f.Disconnect {
-		is.fault.Disconnect = false
-		disconnect = true
+		is.consumeDisconnectLocked(window)
+		d.disconnect = true
 	}
 	is.faultMu.Unlock()
-	unanswered = is.Mode() == Silent || (f.DropPercent > 0 && rand.IntN(100) < f.DropPercent)
-	return f, unanswered, disconnect
+	d.fault = f
+	if band := f.DropPercent + f.GarbagePercent + f.WrongSTANPercent; band > 0 {
+		var u int
+		is.rng.with(func(r *rand.Rand) { u = r.IntN(100) })
+		switch {
+		case u < f.DropPercent:
+			d.unanswered = true
+		case u < f.DropPercent+f.GarbagePercent:
+			d.garbage = true
+		case u < band:
+			d.wrongSTAN = true
+		}
+	}
+	if is.Mode() == Silent {
+		d.unanswered = true
+	}
+	if f.LateBy > 0 && (f.LatePercent == 0 || is.rng.percent(f.LatePercent)) {
+		d.late = f.LateBy
+	}
+	return d
+}
+
+// garbageFrame returns a length header and 8-64 random bytes whose first
+// byte is not an ASCII digit (no readable MTI).
+func (is *Issuer) garbageFrame() []byte {
+	var body []byte
+	is.rng.with(func(r *rand.Rand) {
+		body = make([]byte, 8+r.IntN(57))
+		for i := range body {
+			body[i] = byte(r.Uint32())
+		}
+	})
+	if body[0] >= '0' && body[0] <= '9' {
+		body[0] |= 0x80
+	}
+	out, err := is.header.Append(make([]byte, 0, is.header.Size()+len(body)), len(body))
+	if err != nil {
+		return nil // unreachable: 64 bytes fit every header
+	}
+	return append(out, body...)
+}
+
+// otherSTAN returns a six-digit STAN other than stan (numerically).
+func (is *Issuer) otherSTAN(stan string) string {
+	n, _ := strconv.Atoi(stan)
+	var off int
+	is.rng.with(func(r *rand.Rand) { off = 1 + r.IntN(999_999) })
+	return fmt.Sprintf("%06d", (n+off)%1_000_000)
 }
 
 // Stats counts the issuer's decisions since it started.

@@ -67,11 +67,14 @@ func (r Received) clone() Received {
 type reply struct {
 	// resp is the response to send (nil: none).
 	resp *iso8583.Message
-	// delay is how long to wait before sending it: the latency plus
-	// Fault.LateBy for authorisation, financial and reversal responses;
-	// network management is answered at once so that a slow issuer stays
-	// signed on.
+	// delay is how long to wait before sending it: a latency draw plus
+	// Fault.LateBy (when drawn) for authorisation, financial and reversal
+	// responses; network management is answered at once so that a slow
+	// issuer stays signed on.
 	delay time.Duration
+	// garbage, when set, is the whole frame (length header and random
+	// bytes) sent instead of resp (Fault.GarbagePercent).
+	garbage []byte
 	// disconnect closes the connection instead of answering
 	// (Fault.Disconnect).
 	disconnect bool
@@ -93,12 +96,14 @@ func (is *Issuer) process(req *iso8583.Message, s *session) reply {
 	var rc codes.Code
 	var approval string
 	var out reply
+	var wrongSTAN bool
 	if mti == specs.MTINetworkMgmt {
 		rc = is.networkManagement(rec, s)
 	} else {
 		financial := mti == specs.MTIAuthRequest || mti == specs.MTIFinancialRequest
-		fault, unanswered, disconnect := is.faultFor(financial)
-		if unanswered && !disconnect && !fault.ChargeWhenSilent {
+		dec := is.faultFor(financial)
+		unanswered, disconnect := dec.unanswered, dec.disconnect
+		if unanswered && !disconnect && !dec.fault.ChargeWhenSilent {
 			is.log.Debug("silent: request left unanswered and not applied", zap.String("mti", mti), zap.String("stan", rec.STAN))
 			return reply{}
 		}
@@ -112,7 +117,7 @@ func (is *Issuer) process(req *iso8583.Message, s *session) reply {
 			// implemented.
 			rc = codes.InvalidTxn
 		}
-		out.delay = is.Latency() + fault.LateBy
+		out.delay = is.sampleLatency() + dec.late
 		if disconnect {
 			is.log.Info("fault: dropping the link before answering",
 				zap.String("mti", mti), zap.String("stan", rec.STAN), zap.String("response_code", rc.String()))
@@ -123,6 +128,10 @@ func (is *Issuer) process(req *iso8583.Message, s *session) reply {
 				zap.String("mti", mti), zap.String("stan", rec.STAN), zap.String("response_code", rc.String()))
 			return reply{}
 		}
+		if dec.garbage {
+			out.garbage = is.garbageFrame()
+		}
+		wrongSTAN = dec.wrongSTAN
 	}
 
 	resp := iso8583.NewMessage(is.spec)
@@ -141,11 +150,19 @@ func (is *Issuer) process(req *iso8583.Message, s *session) reply {
 		is.setField(resp, specs.ApprovalCode, approval)
 	}
 	is.setField(resp, specs.ResponseCode, rc.String())
-	is.log.Debug("answered",
+	answered := "answered"
+	switch {
+	case out.garbage != nil:
+		answered = "fault: answered with garbage bytes"
+	case wrongSTAN:
+		is.setField(resp, specs.STAN, is.otherSTAN(rec.STAN))
+		answered = "fault: answered with a wrong STAN"
+	}
+	is.log.Debug(answered,
 		zap.String("mti", mti), zap.String("stan", rec.STAN),
 		zap.String("pan", pan.Mask(rec.Fields[specs.PAN])),
 		zap.String("amount", rec.Fields[specs.Amount]),
-		zap.String("response_code", rc.String()))
+		zap.String("response_code", rc.String()), zap.Duration("delay", out.delay))
 	out.resp = resp
 	return out
 }

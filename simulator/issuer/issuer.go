@@ -1,7 +1,8 @@
 // Package issuer emulates card issuers' approval hosts: ISO 8583 TCP
 // servers that sign on, keep account balances, approve or decline
 // purchases, take refunds and reversals (cancels and net cancels), with
-// latency, silence and injected faults for the switch's tests.
+// latency distributions, silence and injected faults (by percentage or on
+// a schedule) for the switch's tests and field runs.
 package issuer
 
 import (
@@ -69,10 +70,16 @@ type Issuer struct {
 	reversals bool
 	stats     counters
 
-	faultMu sync.Mutex
-	fault   Fault
+	rng   *lockedRand      // seeded (Config.Seed): latency and fault draws
+	clock func() time.Time // the fault schedule's clock (tests replace it)
 
-	latency   atomic.Int64 // time.Duration
+	faultMu      sync.Mutex // guards the fields below
+	fault        Fault      // base fault (SetFault)
+	schedule     []window
+	schedEpoch   time.Time // schedule windows count from here (zero: not running)
+	schedOnStart bool      // the configured schedule starts with Start
+
+	latency   atomic.Pointer[LatencyDist]
 	mode      atomic.Int32 // Mode
 	signOns   atomic.Int64
 	approvals atomic.Uint64
@@ -128,12 +135,22 @@ func New(cfg Config, log *zap.Logger) (*Issuer, error) {
 		ledger:    newLedger(cfg.DefaultBalance, cfg.Balances),
 		zpk:       zpk,
 		now:       time.Now,
+		rng:       newLockedRand(cfg.Seed),
+		clock:     time.Now,
 		reversals: cfg.AcceptsReversals(),
 		stop:      make(chan struct{}),
 		sessions:  make(map[*session]struct{}),
 	}
 	is.cfg.Balances = nil // the ledger holds its own copy
-	is.latency.Store(int64(cfg.Latency))
+	dist := FixedLatency(cfg.Latency)
+	if cfg.LatencyDist.Kind != "" {
+		dist = cfg.LatencyDist.normalized()
+	}
+	is.latency.Store(&dist)
+	is.fault = cfg.Fault.clamped()
+	is.setScheduleLocked(cfg.Schedule)
+	is.schedOnStart = len(cfg.Schedule) > 0
+	is.cfg.Schedule = nil // held in is.schedule
 	return is, nil
 }
 
@@ -158,13 +175,18 @@ func (is *Issuer) Start() error {
 		return fmt.Errorf("issuer %q: listening on %s: %w", is.cfg.Name, is.cfg.Addr, err)
 	}
 	is.ln, is.started = ln, true
+	is.faultMu.Lock()
+	if is.schedOnStart {
+		is.schedEpoch = is.clock() // the configured schedule counts from Start
+	}
+	is.faultMu.Unlock()
 	is.loops.Add(1)
 	go is.acceptLoop(ln)
 	is.log.Info("issuer listening",
 		zap.String("addr", ln.Addr().String()), zap.Strings("bins", is.cfg.BINs),
 		zap.String("spec", is.cfg.Spec), zap.String("header", is.header.String()),
-		zap.Stringer("mode", is.Mode()), zap.Duration("latency", is.Latency()),
-		zap.Bool("reversals", is.reversals))
+		zap.Stringer("mode", is.Mode()), zap.Stringer("latency", is.LatencyDist()),
+		zap.Bool("reversals", is.reversals), zap.Uint64("seed", is.Seed()))
 	return nil
 }
 
@@ -220,16 +242,16 @@ func (is *Issuer) Close() error {
 	return err
 }
 
-// SetLatency delays every later authorisation and financial response by d.
+// SetLatency delays every later authorisation, financial and reversal
+// response by d: SetLatencyDist(FixedLatency(d)), negative d read as 0.
 func (is *Issuer) SetLatency(d time.Duration) {
-	if d < 0 {
-		d = 0
-	}
-	is.latency.Store(int64(d))
+	dist := FixedLatency(max(d, 0))
+	is.latency.Store(&dist)
 }
 
-// Latency returns the current response delay.
-func (is *Issuer) Latency() time.Duration { return time.Duration(is.latency.Load()) }
+// Latency returns the current response delay: the fixed one, or the
+// Typical delay of a random distribution (LatencyDist has it all).
+func (is *Issuer) Latency() time.Duration { return is.latency.Load().Typical() }
 
 // SetMode switches between Normal and Silent for later requests.
 func (is *Issuer) SetMode(m Mode) {

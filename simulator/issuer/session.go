@@ -128,6 +128,14 @@ func (is *Issuer) handleInbound(c *connection.Connection, req *iso8583.Message, 
 			return
 		}
 	}
+	if r.garbage != nil {
+		// Fault.GarbagePercent: random bytes in place of resp, through the
+		// connection's write loop like any frame.
+		if _, err := c.Write(r.garbage); err != nil {
+			log.Warn("cannot send garbage frame", zap.Error(err))
+		}
+		return
+	}
 	if err := c.Reply(resp); err != nil {
 		mti, _ := resp.GetMTI()
 		stan, _ := resp.GetString(11)

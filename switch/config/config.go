@@ -142,6 +142,15 @@ type Listener struct {
 	// terminal listener uses the static key tpk-demo, the VAN listener
 	// TDES DUKPT under bdk-demo (KSN in DE 62).
 	PIN *PINKey `yaml:"pin"`
+	// FrameTimeout bounds one frame from its first byte to its last; a
+	// slower sender is disconnected. Default 10s.
+	FrameTimeout time.Duration `yaml:"frame_timeout"`
+	// RatePerTerminal caps requests per second per terminal ID (DE 41),
+	// with bursts of twice that; more are answered 91 and counted. 0 means
+	// the default 500; -1 disables the limit.
+	RatePerTerminal int `yaml:"rate_per_terminal"`
+	// MaxICCData caps DE 55 (bytes); longer is answered 30. Default 255.
+	MaxICCData int `yaml:"max_icc_data"`
 	// MAC makes the listener keyed: every request must carry a valid DE 64
 	// (DE 128 with a secondary bitmap), and responses are MAC'd. Default off.
 	MAC *MACKey `yaml:"mac"`
@@ -287,6 +296,9 @@ func (c *Config) applyDefaults() {
 		if l.MAC != nil {
 			l.MAC.Algorithm = orDefault(l.MAC.Algorithm, "retail")
 		}
+		setDuration(&l.FrameTimeout, 10*time.Second)
+		l.RatePerTerminal = orDefaultInt(l.RatePerTerminal, 500)
+		l.MaxICCData = orDefaultInt(l.MaxICCData, 255)
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]

@@ -194,6 +194,11 @@ type Codec struct {
 	// KeepRaw keeps each unpacked message's frame body until TakeRaw is
 	// called with the message (MAC verification needs the bytes as sent).
 	KeepRaw bool
+	// Conn and FrameTimeout, when set, bound how long one frame may take
+	// from its first byte to its last: a slow sender (one byte a second)
+	// is cut off instead of holding the connection forever.
+	Conn         interface{ SetReadDeadline(time.Time) error }
+	FrameTimeout time.Duration
 	raw     sync.Map // *iso8583.Message -> []byte
 }
 
@@ -210,7 +215,7 @@ func (c *Codec) TakeRaw(msg *iso8583.Message) []byte {
 // ReadMessage reads and unpacks one message.
 func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 	for {
-		body, err := ReadFrame(r, c.Header, c.MaxLength)
+		body, err := c.readFrame(r)
 		if err != nil {
 			return nil, err
 		}
@@ -228,6 +233,29 @@ func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 		}
 		return nil, err
 	}
+}
+
+// ErrSlowFrame is a frame that did not complete within FrameTimeout.
+var ErrSlowFrame = errors.New("frame not completed in time (slow sender)")
+
+func (c *Codec) readFrame(r io.Reader) ([]byte, error) {
+	br, ok := r.(interface{ Peek(int) ([]byte, error) })
+	if c.Conn == nil || c.FrameTimeout <= 0 || !ok {
+		return ReadFrame(r, c.Header, c.MaxLength)
+	}
+	// Wait for the first byte without a deadline (idleness is the
+	// connection's idle timeout's business), then give the frame its time.
+	if _, err := br.Peek(1); err != nil {
+		return nil, fmt.Errorf("reading length header: %w", err)
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.FrameTimeout))
+	body, err := ReadFrame(r, c.Header, c.MaxLength)
+	_ = c.Conn.SetReadDeadline(time.Time{})
+	var ne interface{ Timeout() bool }
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		return nil, fmt.Errorf("%w: %v", ErrSlowFrame, err)
+	}
+	return body, err
 }
 
 // Unpack unpacks one frame body; the error is an *UndecodableError.

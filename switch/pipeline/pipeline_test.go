@@ -56,7 +56,7 @@ func newChain(t testing.TB, up *fakeIssuer) (Handler, []Classifier) {
 	}
 	h := Chain([]Stage{
 		NetworkManagement(),
-		Validate(),
+		Validate(nil),
 		Route(func() Router { return tbl }),
 		Forward(func(name string) (Upstream, bool) { return up, name == "card-a" }),
 	}, Done)

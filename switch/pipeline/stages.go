@@ -40,13 +40,20 @@ var mandatory = map[string][]int{
 	specs.MTIReconciliation:   {specs.TransmissionDateTime, specs.STAN, specs.TerminalID},
 }
 
+// MaxICCData is the cap on DE 55 for listeners without their own.
+const MaxICCData = 255
+
 // Validate checks that the request is a supported MTI with its mandatory
 // fields, numeric where ISO says so, a positive amount and a Luhn-valid card
 // number, and sets t.PAN.
-func Validate() Stage {
+func Validate(maxICC map[string]int) Stage {
 	return Stage{Name: "validate", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			if err := validate(t); err != nil {
+			limit, ok := maxICC[t.Listener]
+			if !ok {
+				limit = MaxICCData
+			}
+			if err := validate(t, limit); err != nil {
 				return err
 			}
 			return next.Handle(ctx, t)
@@ -54,7 +61,7 @@ func Validate() Stage {
 	}}
 }
 
-func validate(t *Txn) error {
+func validate(t *Txn, maxICC int) error {
 	required, ok := mandatory[t.MTI]
 	if !ok {
 		return Declinef(codes.InvalidTxn, "MTI %s not supported", t.MTI)
@@ -81,6 +88,11 @@ func validate(t *Txn) error {
 	}
 	if cur, _ := t.Request.GetString(specs.Currency); len(cur) != 3 || !digits(cur) {
 		return Declinef(codes.FormatError, "DE 49 currency is not a 3-digit ISO 4217 code")
+	}
+	if icc, _ := t.Request.GetBytes(specs.ICCData); len(icc) > 0 {
+		if err := CheckICC(icc, maxICC); err != nil {
+			return Declinef(codes.FormatError, "DE 55: %v", err)
+		}
 	}
 	p, err := cardNumber(t.Request)
 	if err != nil {

@@ -1,0 +1,508 @@
+package fault
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/terminal"
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/pan"
+)
+
+// Load shape.
+const (
+	terminals    = 8
+	totalSales   = 600
+	cancelPct    = 20
+	bigBalance   = 1_000_000_000 // no sale can ever be declined 51
+	posTimeout   = 5 * time.Second
+	silentFor    = 1500 * time.Millisecond
+	drainTimeout = 60 * time.Second
+)
+
+// env is switchd between the two card issuers.
+type env struct {
+	sw      *switchd
+	issuers map[string]*issuer.Issuer
+}
+
+var routeBINs = []struct{ route, bin string }{{"card-a", "9410"}, {"card-b", "9420"}}
+
+// startEnv starts the issuer emulators and switchd, and waits until the
+// switch has signed on to both.
+func startEnv(t *testing.T, balance int64) *env {
+	t.Helper()
+	e := &env{issuers: map[string]*issuer.Issuer{}}
+	var routes []routeSpec
+	for _, rb := range routeBINs {
+		is, err := issuer.New(issuer.Config{Name: rb.route, Addr: "127.0.0.1:0", BINs: []string{rb.bin}, DefaultBalance: balance}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := is.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = is.Close() })
+		e.issuers[rb.route] = is
+		routes = append(routes, routeSpec{name: rb.route, bin: rb.bin, issuer: is})
+	}
+	e.sw = newSwitchd(t, routes)
+	e.sw.start()
+	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// ledgerState is every card's issuer balance plus the issuers' decision
+// counters: when it stops changing, nothing is moving money any more.
+func (e *env) ledgerState(cards []card) string {
+	var b strings.Builder
+	for _, c := range cards {
+		fmt.Fprintf(&b, "%d,", e.issuers[c.route].Balance(c.pan))
+	}
+	for _, rb := range routeBINs {
+		fmt.Fprintf(&b, "%+v;", e.issuers[rb.route].Stats())
+	}
+	return b.String()
+}
+
+// settle waits until the SAF queue is empty (GET /v1/saf answers []) and
+// the issuers' ledgers have not changed for a second.
+func (e *env) settle(t *testing.T, cards []card) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	var last, saf string
+	var err error
+	stableSince := time.Now()
+	for {
+		if ferr := e.sw.failure(); ferr != nil {
+			t.Fatal(ferr)
+		}
+		saf, err = e.sw.safPending(ctx)
+		state := e.ledgerState(cards)
+		if err != nil || saf != "[]" || state != last {
+			last, stableSince = state, time.Now()
+		} else if time.Since(stableSince) >= time.Second {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("SAF queue not drained or balances still moving after %v: GET /v1/saf = %s (error %v)", drainTimeout, saf, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestFaultsUnderLoad runs a bounded load from 8 terminals while card-a
+// goes silent (charging what it does not answer), card-b drops its link
+// after charging, and switchd is SIGKILLed and restarted; then it checks
+// that every card is charged exactly what its terminals were told.
+func TestFaultsUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: starts switchd and runs a load; skipped with -short")
+	}
+	began := time.Now()
+	e := startEnv(t, bigBalance)
+	cardA, cardB := e.issuers["card-a"], e.issuers["card-b"]
+	cards := append(makeCards("card-a", "9410", 3), makeCards("card-b", "9420", 3)...)
+
+	silentDone, disconnectDone, restartDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	f := &fleet{
+		addr: e.sw.termAddr, cards: cards, total: totalSales, cancelPct: cancelPct, timeout: posTimeout,
+		gate: newGate(), seed: uint64(time.Now().UnixNano()),
+		// Each fault starts at a progress mark and later sales wait for
+		// it to end, so every fault lands mid-load however fast the load is.
+		holds:       []hold{{200, silentDone}, {300, disconnectDone}, {450, restartDone}},
+		probeRoute:  "card-a",
+		probeClaims: make(chan probeClaim, 1),
+	}
+	t.Logf("seed %d", f.seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	loadDone := f.run(ctx, terminals)
+	stopLoad := func() {
+		cancel()
+		<-loadDone
+	}
+	defer stopLoad()
+	fatal := func(format string, a ...any) {
+		t.Helper()
+		stopLoad()
+		t.Fatalf(format, a...)
+	}
+	waitCompleted := func(n int64) {
+		t.Helper()
+		for f.completed.Load() < n {
+			select {
+			case <-loadDone:
+				fatal("load ended after %d sales, before mark %d", f.completed.Load(), n)
+			case <-ctx.Done():
+				fatal("load stuck at %d sales before mark %d", f.completed.Load(), n)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+
+	// (a) card-a hangs for 1.5 s: it approves and charges what it is sent
+	// but answers nothing. The switch must answer 91 and reverse.
+	waitCompleted(100)
+	cardA.SetFault(issuer.Fault{ChargeWhenSilent: true})
+	cardA.SetMode(issuer.Silent)
+	time.Sleep(silentFor)
+	cardA.SetMode(issuer.Normal)
+	cardA.SetFault(issuer.Fault{})
+	close(silentDone)
+
+	// (b) card-b charges the next sale and drops the link before answering.
+	waitCompleted(200)
+	cardB.SetFault(issuer.Fault{Disconnect: true})
+	for deadline := time.Now().Add(10 * time.Second); cardB.Fault().Disconnect; {
+		if time.Now().After(deadline) {
+			fatal("card-b's disconnect fault never fired")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cardB.SetFault(issuer.Fault{})
+	close(disconnectDone)
+
+	// (c) SIGKILL mid-load. The kill lands while a merchant's partial
+	// cancel of a card-a sale has been applied by the issuer but not yet
+	// answered (card-a holds its answers), together with whatever else is
+	// in flight: the window in which a crash must not lose or double money.
+	waitCompleted(300)
+	f.probeArmed.Store(true)
+	var probe *sale
+	select {
+	case claim := <-f.probeClaims:
+		probe = claim.sale
+		cardA.SetFault(issuer.Fault{ChargeWhenSilent: true})
+		cardA.SetMode(issuer.Silent)
+		close(claim.ready)
+	case <-time.After(15 * time.Second):
+		fatal("no approved card-a sale to probe the kill with")
+	}
+	applied := false
+	for deadline := time.Now().Add(3 * time.Second); !applied && time.Now().Before(deadline); {
+		for _, a := range cardA.Approvals() {
+			if a.Amount == probe.amount && a.Reversed > 0 {
+				applied = true
+			}
+		}
+		if !applied {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if !applied {
+		fatal("card-a never applied the partial cancel of probe %s", probe)
+	}
+	f.gate.close()
+	killedAt := time.Now()
+	e.sw.kill()
+	cardA.SetMode(issuer.Normal)
+	cardA.SetFault(issuer.Fault{})
+	f.restarted.Store(true)
+	inFlightAtKill := f.next.Load() - f.completed.Load()
+	e.sw.start()
+	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b"); err != nil {
+		fatal("after the restart: %v", err)
+	}
+	restartTook := time.Since(killedAt)
+	f.gate.reopen()
+	close(restartDone)
+
+	select {
+	case <-loadDone:
+	case <-ctx.Done():
+		fatal("load did not finish: %d of %d sales", f.completed.Load(), totalSales)
+	}
+	loadTook := time.Since(began)
+	for _, msg := range f.errs {
+		t.Error(msg)
+	}
+	if err := e.sw.failure(); err != nil {
+		t.Fatal(err)
+	}
+
+	e.settle(t, cards)
+	settledAfter := time.Since(began)
+	balances := map[string]int64{}
+	for _, c := range cards {
+		balances[c.pan] = e.issuers[c.route].Balance(c.pan)
+	}
+	approvals := map[string][]issuer.Approval{}
+	stats := map[string]issuer.Stats{}
+	for _, rb := range routeBINs {
+		approvals[rb.route] = e.issuers[rb.route].Approvals()
+		stats[rb.route] = e.issuers[rb.route].Stats()
+	}
+
+	// The journal is read once switchd has stopped.
+	e.sw.stop()
+	if r := e.sw.raceReports(); r != "" {
+		t.Errorf("switchd's race detector reported:\n%s", r)
+	}
+	j, err := journal.Open(filepath.Join(e.sw.dataDir, "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatalf("opening the journal: %v", err)
+	}
+	defer j.Close()
+	jctx := context.Background()
+
+	// Counts.
+	var c struct {
+		sent, approved, noAnswer, afterRestart                     int
+		cancels, partial, cancelsOK, cancelsUnanswered             int
+		reversals, reversalsUnanswered                             int
+		declined, reversalRCs                                      map[string]int
+		safQueued, safDone, safPending, safReview, approvedJournal int
+	}
+	c.declined, c.reversalRCs = map[string]int{}, map[string]int{}
+	for _, s := range f.sales {
+		c.sent++
+		if s.afterRestart {
+			c.afterRestart++
+		}
+		switch {
+		case s.rc == noAnswer:
+			c.noAnswer++
+		case s.approved():
+			c.approved++
+		default:
+			c.declined[s.rc]++
+		}
+		if g := s.cancel; g != nil {
+			c.cancels++
+			if g.remaining >= 0 {
+				c.partial++
+			}
+			if g.rc == "00" {
+				c.cancelsOK++
+			}
+			if g.unanswered > 0 {
+				c.cancelsUnanswered++
+			}
+		}
+		if g := s.reversal; g != nil {
+			c.reversals++
+			c.reversalRCs[g.rc]++
+			if g.unanswered > 0 {
+				c.reversalsUnanswered++
+			}
+		}
+	}
+	for state, n := range map[string]*int{journal.SAFDone: &c.safDone, journal.SAFPending: &c.safPending, journal.SAFReview: &c.safReview} {
+		items, err := j.SAFList(jctx, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*n = len(items)
+		c.safQueued += len(items)
+	}
+	t.Logf("load: %d terminals, %d sales sent (%d after the restart): %d approved, declined %v, %d no answer",
+		terminals, c.sent, c.afterRestart, c.approved, c.declined, c.noAnswer)
+	t.Logf("merchant cancels: %d (%d partial), %d answered 00, %d needed repeats after no answer",
+		c.cancels, c.partial, c.cancelsOK, c.cancelsUnanswered)
+	t.Logf("terminal reversals of sales without answer: %d, answered %v, %d needed repeats", c.reversals, c.reversalRCs, c.reversalsUnanswered)
+	t.Logf("kill: %d requests in flight, probe %s; restart to ready took %v", inFlightAtKill, probe, restartTook.Round(time.Millisecond))
+	t.Logf("switch SAF queue (journal): %d queued, %d acknowledged, %d pending, %d manual review", c.safQueued, c.safDone, c.safPending, c.safReview)
+	for _, rb := range routeBINs {
+		st := stats[rb.route]
+		t.Logf("issuer %s: approved %d, declined %d; reversals %d (applied %d = %d KRW, nothing left %d, no original %d, duplicate %d, rejected %d)",
+			rb.route, st.Approved, st.Declined, st.Reversals, st.ReversalsApplied, st.ReversedAmount, st.ReversalsNothingLeft,
+			st.ReversalsNoOriginal, st.ReversalsDuplicate, st.ReversalsRejected)
+	}
+	t.Logf("timing: load %v, settled at %v", loadTook.Round(time.Millisecond), settledAfter.Round(time.Millisecond))
+
+	// The load really went through the faults.
+	if c.afterRestart == 0 || c.noAnswer == 0 || c.declined["91"] == 0 {
+		t.Errorf("the faults did not bite: %d sales after the restart, %d without answer, %d answered 91",
+			c.afterRestart, c.noAnswer, c.declined["91"])
+	}
+	if c.sent != totalSales {
+		t.Errorf("%d sales sent, want %d", c.sent, totalSales)
+	}
+
+	// Invariant 1, per card: the issuer charged exactly what the
+	// terminals were told.
+	want := map[string]int64{}
+	for _, s := range f.sales {
+		want[s.card.pan] += s.charged()
+	}
+	for _, cd := range cards {
+		if got := bigBalance - balances[cd.pan]; got != want[cd.pan] {
+			t.Errorf("%s %s: issuer charged %d in total, terminals were told %d (difference %+d)",
+				cd.route, pan.Mask(cd.pan), got, want[cd.pan], got-want[cd.pan])
+		}
+	}
+
+	// Invariant 1, per sale (amounts are distinct, so each issuer approval
+	// names its sale): explains any difference above.
+	bySale := map[string][]issuer.Approval{}
+	key := func(route string, amount int64) string { return fmt.Sprintf("%s/%d", route, amount) }
+	for route, list := range approvals {
+		for _, a := range list {
+			bySale[key(route, a.Amount)] = append(bySale[key(route, a.Amount)], a)
+		}
+	}
+	for _, s := range f.sales {
+		list := bySale[key(s.card.route, s.amount)]
+		delete(bySale, key(s.card.route, s.amount))
+		var charged int64
+		for _, a := range list {
+			charged += a.Remaining
+			if a.PAN != s.card.pan {
+				t.Errorf("%s: issuer approval on another card %s", s, a.MaskedPAN)
+			}
+		}
+		if len(list) > 1 {
+			t.Errorf("%s: the issuer approved it %d times", s, len(list))
+		}
+		if charged != s.charged() {
+			t.Errorf("%s\n\tthe customer is charged %d, the terminal was told %d\n\tissuer: %s\n\tjournal: %s",
+				s, charged, s.charged(), describeApprovals(list), describeJournal(jctx, j, s))
+		}
+	}
+	for k, list := range bySale {
+		t.Errorf("issuer approval %s matches no sale: %s", k, describeApprovals(list))
+	}
+
+	// Invariant 2: every approval a terminal saw is journaled as approved.
+	for _, s := range f.sales {
+		if !s.approved() {
+			continue
+		}
+		row, err := j.FindByKey(jctx, journal.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
+		if err != nil {
+			t.Errorf("%s: not in the journal: %v", s, err)
+			continue
+		}
+		c.approvedJournal++
+		if row.State != journal.Approved || row.RC != "00" || row.Amount != s.amount {
+			t.Errorf("%s: journal has state %s rc %q amount %d; want approved 00 %d", s, row.State, row.RC, row.Amount, s.amount)
+		}
+		if row.Remaining != s.charged() {
+			// Not asserted: a kill between journaling a cancel and taking
+			// its amount off the sale leaves the sale's remainder high.
+			t.Logf("note: %s: journal remaining %d, terminal expects %d", s, row.Remaining, s.charged())
+		}
+	}
+	t.Logf("journal: %d of %d terminal-seen approvals found approved", c.approvedJournal, c.approved)
+}
+
+// TestReversalOfSaleStillInFlight: a terminal whose sale gets no answer
+// in its own time reverses it at once (a net cancel), while the switch is
+// still waiting for the issuer's answer, which then approves. The
+// terminal is told its reversal is 00, so the customer must not be
+// charged.
+func TestReversalOfSaleStillInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: starts switchd; skipped with -short")
+	}
+	const balance = 1_000_000
+	e := startEnv(t, balance)
+	cardA := e.issuers["card-a"]
+	cd := makeCards("card-a", "9410", 1)[0]
+	cardA.SetLatency(300 * time.Millisecond) // answers within the route's 500 ms
+
+	opts := terminal.DefaultOptions()
+	opts.Addr, opts.TerminalID, opts.Timeout = e.sw.termAddr, "T0000099", posTimeout
+	c, err := terminal.Dial(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	spec := specs.MustLoad(specs.TerminalDialect)
+	stans := terminal.NewSTANGenerator(1)
+	s := &sale{terminal: opts.TerminalID, card: cd, amount: 5000}
+	msg, err := terminal.NewPurchaseMessage(spec, terminal.Purchase{PAN: cd.pan, Amount: s.amount}, stans.Next(), time.Now(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stan, _ = msg.GetString(specs.STAN)
+	s.de7, _ = msg.GetString(specs.TransmissionDateTime)
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err = c.Send(short, msg)
+	cancel()
+	if err == nil {
+		t.Fatal("the sale was answered within 100 ms although the issuer takes 300 ms: the test proves nothing")
+	}
+	g := &giveBack{remaining: -1, asked: s.amount, stan: stans.Next(), de7: time.Now().UTC().Format("0102150405")}
+	rev, err := giveBackMessage(spec, opts.TerminalID, opts.MerchantID, s, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := c.Send(context.Background(), rev)
+		if err != nil {
+			t.Fatalf("reversal: %v", err)
+		}
+		g.attempts++
+		if g.rc, _ = resp.GetString(specs.ResponseCode); g.rc != "94" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.reversal = g
+	if g.rc != "00" {
+		t.Logf("reversal answered %s: the terminal does not count on it", g.rc)
+	}
+	e.settle(t, []card{cd})
+	charged := balance - cardA.Balance(cd.pan)
+	approvals := cardA.Approvals()
+	e.sw.stop()
+	j, err := journal.Open(filepath.Join(e.sw.dataDir, "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t.Logf("%s", s)
+	if g.rc == "00" && charged != 0 {
+		t.Errorf("the terminal's reversal was answered 00 while its sale was in flight, yet the customer is charged %d\n\tissuer: %s\n\tjournal: %s",
+			charged, describeApprovals(approvals), describeJournal(context.Background(), j, s))
+	}
+}
+
+func describeApprovals(list []issuer.Approval) string {
+	if len(list) == 0 {
+		return "no approval"
+	}
+	var parts []string
+	for _, a := range list {
+		parts = append(parts, fmt.Sprintf("approval STAN %s DE7 %s RRN %s amount %d reversed %d remaining %d",
+			a.STAN, a.TransmissionDateTime, a.RRN, a.Amount, a.Reversed, a.Remaining))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// describeJournal shows the journal rows of a sale and of its 0400s, with
+// their events.
+func describeJournal(ctx context.Context, j *journal.Journal, s *sale) string {
+	var parts []string
+	show := func(what string, k journal.Key) {
+		row, err := j.FindByKey(ctx, k)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", what, err))
+			return
+		}
+		events, _ := j.Events(ctx, row.ID)
+		parts = append(parts, fmt.Sprintf("%s #%d state %s rc %q amount %d remaining %d issuer STAN %s; events: %s",
+			what, row.ID, row.State, row.RC, row.Amount, row.Remaining, row.IssuerSTAN, strings.Join(events, " | ")))
+	}
+	show("sale", journal.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
+	for what, g := range map[string]*giveBack{"cancel": s.cancel, "reversal": s.reversal} {
+		if g != nil {
+			show(what, journal.Key{TerminalID: s.terminal, STAN: g.stan, TxTime: g.de7, MTI: specs.MTIReversal})
+		}
+	}
+	sort.Strings(parts[1:])
+	return strings.Join(slices.Clip(parts), "\n\t\t")
+}
