@@ -3,6 +3,7 @@ package issuer
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,12 +17,21 @@ import (
 // masked.
 //
 //	GET  /ledger                        {"issuer": {"masked PAN": balance}}
-//	GET  /stats                         {"issuer": status}: mode, latency, fault, Stats
+//	GET  /stats                         {"issuer": status}: mode, latency, seed, fault,
+//	                                    active fault, schedule, Stats
 //	GET  /issuers/{name}/approvals      recorded approvals, PANs masked
 //	POST /issuers/{name}/mode?mode=normal|silent
-//	POST /issuers/{name}/latency?d=200ms
-//	POST /issuers/{name}/fault?drop=10&late=1s&disconnect=true&charge_when_silent=true
-//	                                    (parameters left out are off; no parameters clear the fault)
+//	POST /issuers/{name}/latency?d=200ms                       (fixed)
+//	POST /issuers/{name}/latency?dist=fixed&value=20ms
+//	POST /issuers/{name}/latency?dist=uniform&min=5ms&max=50ms
+//	POST /issuers/{name}/latency?dist=lognormal|pareto&median=20ms&p99=300ms[&min=..][&max=2s]
+//	POST /issuers/{name}/fault?drop=10&garbage=5&wrong_stan=5&late=1s&late_percent=20
+//	                          &disconnect=true&charge_when_silent=true
+//	                                    (percentages 0-100, drop+garbage+wrong_stan <= 100;
+//	                                    parameters left out are off; none clears the fault)
+//	POST /issuers/{name}/schedule       JSON body, windows counting from now ([] clears):
+//	                                    [{"from": "10s", "to": "15s", "fault": {"drop_percent": 100}},
+//	                                     {"from": "30s", "to": "40s", "fault": {"garbage_percent": 20}}]
 //
 // The POST endpoints answer with the issuer's status.
 func AdminHandler(issuers []*Issuer) http.Handler {
@@ -36,6 +46,7 @@ func AdminHandler(issuers []*Issuer) http.Handler {
 	mux.HandleFunc("POST /issuers/{name}/mode", a.withIssuer(a.setMode))
 	mux.HandleFunc("POST /issuers/{name}/latency", a.withIssuer(a.setLatency))
 	mux.HandleFunc("POST /issuers/{name}/fault", a.withIssuer(a.setFault))
+	mux.HandleFunc("POST /issuers/{name}/schedule", a.withIssuer(a.setSchedule))
 	return mux
 }
 
@@ -46,33 +57,39 @@ type admin struct {
 
 // Status is an issuer's state as GET /stats shows it.
 type Status struct {
-	Name      string      `json:"name"`
-	Addr      string      `json:"addr"`
-	Mode      string      `json:"mode"`
-	Latency   string      `json:"latency"`
-	Reversals bool        `json:"reversals"`
-	Fault     FaultStatus `json:"fault"`
-	Stats     Stats       `json:"stats"`
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+	Mode string `json:"mode"`
+	// Latency is the fixed delay or a distribution's typical one;
+	// LatencyDist the distribution in ParseLatencyDist's form.
+	Latency     string `json:"latency"`
+	LatencyDist string `json:"latency_dist"`
+	// Seed of the issuer's random draws, as a string (JSON numbers lose
+	// 64-bit precision).
+	Seed      uint64 `json:"seed,string"`
+	Reversals bool   `json:"reversals"`
+	// Fault is the base fault (SetFault); ActiveFault the one in force,
+	// a schedule window's when one covers this instant.
+	Fault       Fault            `json:"fault"`
+	ActiveFault Fault            `json:"active_fault"`
+	Schedule    []ScheduledFault `json:"schedule,omitempty"`
+	// ScheduleElapsed is how long the schedule has been running.
+	ScheduleElapsed string `json:"schedule_elapsed,omitempty"`
+	Stats           Stats  `json:"stats"`
 }
 
-// FaultStatus is Fault with its duration as text.
-type FaultStatus struct {
-	DropPercent      int    `json:"drop_percent"`
-	LateBy           string `json:"late_by"`
-	Disconnect       bool   `json:"disconnect"`
-	ChargeWhenSilent bool   `json:"charge_when_silent"`
-}
-
-// Status returns the issuer's mode, latency, fault and counters.
+// Status returns the issuer's mode, latency, faults and counters.
 func (is *Issuer) Status() Status {
-	f := is.Fault()
-	return Status{
-		Name: is.Name(), Addr: is.Addr(), Mode: is.Mode().String(), Latency: is.Latency().String(),
-		Reversals: is.reversals,
-		Fault: FaultStatus{DropPercent: f.DropPercent, LateBy: f.LateBy.String(),
-			Disconnect: f.Disconnect, ChargeWhenSilent: f.ChargeWhenSilent},
+	st := Status{
+		Name: is.Name(), Addr: is.Addr(), Mode: is.Mode().String(),
+		Latency: is.Latency().String(), LatencyDist: is.LatencyDist().String(), Seed: is.Seed(),
+		Reversals: is.reversals, Fault: is.Fault(), ActiveFault: is.ActiveFault(),
 		Stats: is.Stats(),
 	}
+	if sched, elapsed := is.Schedule(); len(sched) > 0 {
+		st.Schedule, st.ScheduleElapsed = sched, elapsed.String()
+	}
+	return st
 }
 
 // MaskedLedger returns Ledger with masked PANs as keys. Two accounts with
@@ -132,12 +149,31 @@ func (a *admin) setMode(w http.ResponseWriter, r *http.Request, is *Issuer) {
 }
 
 func (a *admin) setLatency(w http.ResponseWriter, r *http.Request, is *Issuer) {
-	d, err := time.ParseDuration(r.URL.Query().Get("d"))
-	if err != nil || d < 0 {
-		writeError(w, http.StatusBadRequest, "d must be a non-negative duration such as 200ms")
+	q := r.URL.Query()
+	if !q.Has("dist") {
+		d, err := time.ParseDuration(q.Get("d"))
+		if err != nil || d < 0 || len(q) != 1 {
+			writeError(w, http.StatusBadRequest, "want d=<non-negative duration such as 200ms>, or dist=fixed|uniform|lognormal|pareto with its parameters")
+			return
+		}
+		is.SetLatency(d)
+		writeJSON(w, http.StatusOK, is.Status())
 		return
 	}
-	is.SetLatency(d)
+	params := make(map[string]string, len(q))
+	for k, v := range q {
+		if k != "dist" {
+			params[k] = v[0]
+		}
+	}
+	d, err := latencyDistFrom(q.Get("dist"), params)
+	if err == nil {
+		err = is.SetLatencyDist(d)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	writeJSON(w, http.StatusOK, is.Status())
 }
 
@@ -145,10 +181,16 @@ func (a *admin) setFault(w http.ResponseWriter, r *http.Request, is *Issuer) {
 	q := r.URL.Query()
 	var f Fault
 	var err error
-	if v := q.Get("drop"); v != "" {
-		if f.DropPercent, err = strconv.Atoi(v); err != nil || f.DropPercent < 0 || f.DropPercent > 100 {
-			writeError(w, http.StatusBadRequest, "drop must be a percentage 0-100")
-			return
+	percents := []struct {
+		name string
+		dst  *int
+	}{{"drop", &f.DropPercent}, {"garbage", &f.GarbagePercent}, {"wrong_stan", &f.WrongSTANPercent}, {"late_percent", &f.LatePercent}}
+	for _, p := range percents {
+		if v := q.Get(p.name); v != "" {
+			if *p.dst, err = strconv.Atoi(v); err != nil || *p.dst < 0 || *p.dst > 100 {
+				writeError(w, http.StatusBadRequest, p.name+" must be a percentage 0-100")
+				return
+			}
 		}
 	}
 	if v := q.Get("late"); v != "" {
@@ -165,7 +207,32 @@ func (a *admin) setFault(w http.ResponseWriter, r *http.Request, is *Issuer) {
 			}
 		}
 	}
+	if err := f.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	is.SetFault(f)
+	writeJSON(w, http.StatusOK, is.Status())
+}
+
+// maxScheduleBody bounds POST /issuers/{name}/schedule bodies.
+const maxScheduleBody = 1 << 20
+
+func (a *admin) setSchedule(w http.ResponseWriter, r *http.Request, is *Issuer) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxScheduleBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return
+	}
+	var sched []ScheduledFault
+	if err := strictUnmarshal(body, &sched); err != nil || sched == nil { // [] decodes non-nil, null nil
+		writeError(w, http.StatusBadRequest, fmt.Sprintf(`body must be a JSON array of {"from": "10s", "to": "15s", "fault": {...}} windows: %v`, err))
+		return
+	}
+	if err := is.SetSchedule(sched); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	writeJSON(w, http.StatusOK, is.Status())
 }
 
