@@ -61,7 +61,8 @@ func openHSM(ctx context.Context, cfg config.Config, log *zap.Logger) (hsm.HSM, 
 			return nil, fmt.Errorf("opening software HSM: %w", err)
 		}
 		if dev {
-			made, err := h.EnsureDevKeys(ctx)
+			// EnsureDevKeys logs what it creates; the demo imports are ours.
+			_, err := h.EnsureDevKeys(ctx)
 			if err != nil {
 				_ = h.Close()
 				return nil, fmt.Errorf("creating development keys: %w", err)
@@ -71,7 +72,7 @@ func openHSM(ctx context.Context, cfg config.Config, log *zap.Logger) (hsm.HSM, 
 				_ = h.Close()
 				return nil, err
 			}
-			for _, k := range append(made, demo...) {
+			for _, k := range demo {
 				log.Warn("created a development key", zap.String("label", k.Label), zap.String("usage", string(k.Usage)),
 					zap.String("kcv", hex.EncodeToString(k.KCV)))
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,87 @@ func TestAdminHandler(t *testing.T) {
 		if code, body := do(tt.method, tt.path); code != tt.wantCode || !tt.check() {
 			t.Errorf("%s %s: %d %s; want %d and the change applied (or not)", tt.method, tt.path, code, body, tt.wantCode)
 		}
+	}
+}
+
+func TestAdminLatencyFaultSchedule(t *testing.T) {
+	is := newIssuer(t, nil, func(c *Config) { c.Seed = 1<<63 + 5 })
+	srv := httptest.NewServer(AdminHandler([]*Issuer{is}))
+	t.Cleanup(srv.Close)
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	lognormal := LatencyDist{Kind: LatencyLognormal, Median: 20 * time.Millisecond, P99: 300 * time.Millisecond, Max: 2 * time.Second}
+	fault := Fault{DropPercent: 10, GarbagePercent: 20, WrongSTANPercent: 30, LateBy: time.Second, LatePercent: 40}
+	tests := []struct {
+		path, body string
+		wantCode   int
+		check      func() bool
+	}{
+		{"/issuers/card-a/latency?dist=lognormal&median=20ms&p99=300ms&max=2s", "", 200, func() bool { return is.LatencyDist() == lognormal }},
+		{"/issuers/card-a/latency?dist=lognormal&median=20ms", "", 400, func() bool { return is.LatencyDist() == lognormal }},
+		{"/issuers/card-a/latency?dist=uniform&min=5ms&max=50ms&median=1ms", "", 400, func() bool { return is.LatencyDist() == lognormal }},
+		{"/issuers/card-a/latency?dist=gamma", "", 400, func() bool { return is.LatencyDist() == lognormal }},
+		{"/issuers/card-a/latency?d=1s&median=2s", "", 400, func() bool { return is.LatencyDist() == lognormal }},
+		{"/issuers/card-a/latency?dist=uniform&min=5ms&max=50ms", "", 200, func() bool {
+			return is.LatencyDist() == LatencyDist{Kind: LatencyUniform, Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}
+		}},
+		{"/issuers/card-a/latency?d=30ms", "", 200, func() bool { return is.LatencyDist() == FixedLatency(30*time.Millisecond) }},
+		{"/issuers/card-a/fault?drop=10&garbage=20&wrong_stan=30&late=1s&late_percent=40", "", 200, func() bool { return is.Fault() == fault }},
+		{"/issuers/card-a/fault?drop=60&garbage=50", "", 400, func() bool { return is.Fault() == fault }},
+		{"/issuers/card-a/fault?wrong_stan=x", "", 400, func() bool { return is.Fault() == fault }},
+		{"/issuers/card-a/fault?late_percent=101", "", 400, func() bool { return is.Fault() == fault }},
+		{"/issuers/card-a/schedule", `[{"from": "10s", "to": "15s", "fault": {"drop_percent": 100}},
+			{"from": "30s", "to": "40s", "fault": {"garbage_percent": 20}}]`, 200, func() bool {
+			s, _ := is.Schedule()
+			return reflect.DeepEqual(s, fieldSchedule[:2])
+		}},
+		{"/issuers/card-a/schedule", `[{"from": "10s", "to": "5s"}]`, 400, func() bool { s, _ := is.Schedule(); return len(s) == 2 }},
+		{"/issuers/card-a/schedule", `[{"from": "10s", "fault": {"silent": true}}]`, 400, func() bool { s, _ := is.Schedule(); return len(s) == 2 }},
+		{"/issuers/card-a/schedule", `{"from": "10s"}`, 400, func() bool { s, _ := is.Schedule(); return len(s) == 2 }},
+		{"/issuers/card-a/schedule", ``, 400, func() bool { s, _ := is.Schedule(); return len(s) == 2 }},
+		{"/issuers/card-a/schedule", `null`, 400, func() bool { s, _ := is.Schedule(); return len(s) == 2 }},
+		{"/issuers/nosuch/schedule", `[]`, 404, func() bool { return true }},
+	}
+	for _, tt := range tests {
+		if code, body := post(tt.path, tt.body); code != tt.wantCode || !tt.check() {
+			t.Errorf("POST %s %s: %d %s; want %d and the change applied (or not)", tt.path, tt.body, code, body, tt.wantCode)
+		}
+	}
+
+	resp, err := http.Get(srv.URL + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats map[string]map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		t.Fatal(err)
+	}
+	st := stats["card-a"]
+	if st["latency_dist"] != "fixed,value=30ms" || st["seed"] != "9223372036854775813" || st["schedule_elapsed"] == nil {
+		t.Errorf("status %v", st)
+	}
+	if f, _ := st["fault"].(map[string]any); f["late_by"] != "1s" || f["garbage_percent"] != 20.0 || f["wrong_stan_percent"] != 30.0 {
+		t.Errorf("status fault %v", st["fault"])
+	}
+	if s, _ := st["schedule"].([]any); len(s) != 2 {
+		t.Errorf("status schedule %v", st["schedule"])
+	}
+	if code, body := post("/issuers/card-a/schedule", "[]"); code != 200 || strings.Contains(body, `"schedule"`) {
+		t.Errorf("clearing the schedule: %d %s", code, body)
+	}
+	if s, _ := is.Schedule(); len(s) != 0 {
+		t.Errorf("schedule %+v after []", s)
 	}
 }

@@ -2,6 +2,8 @@ package issuer
 
 import (
 	"errors"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/frame"
 )
 
 // Unanswered requests: Silent or DropPercent, applied or not.
@@ -208,4 +211,174 @@ func TestSetFaultClamps(t *testing.T) {
 	if f := is.Fault(); f.DropPercent != 0 {
 		t.Errorf("Fault() = %+v", f)
 	}
+}
+
+// One draw per request splits drop, garbage and wrong STAN by their
+// shares; LatePercent delays its own share. Checked on the request path
+// without a connection or any sleep.
+func TestFaultSharesSeeded(t *testing.T) {
+	const n = 4000
+	is := newIssuer(t, nil, func(c *Config) { c.Seed = 11 })
+	is.SetFault(Fault{DropPercent: 10, GarbagePercent: 20, WrongSTANPercent: 30, LateBy: time.Second, LatePercent: 25})
+	var dropped, garbage, wrong, late, normal int
+	for range n {
+		req := purchase(t, "0200", card("9410"), "1", "")
+		r := is.process(req, nil)
+		if r.delay == time.Second {
+			late++
+		} else if r.delay != 0 {
+			t.Fatalf("delay %s", r.delay)
+		}
+		switch {
+		case r.resp == nil:
+			dropped++
+		case r.garbage != nil:
+			garbage++
+		case get(r.resp, specs.STAN) != get(req, specs.STAN):
+			wrong++
+			if rc := get(r.resp, specs.ResponseCode); rc != "00" {
+				t.Fatalf("wrong-STAN answer DE 39 %q", rc)
+			}
+		default:
+			normal++
+		}
+	}
+	is.ClearReceived()
+	for _, c := range []struct {
+		name     string
+		got, pct int
+	}{{"dropped", dropped, 10}, {"garbage", garbage, 20}, {"wrong STAN", wrong, 30}, {"normal", normal, 40}, {"late", late, 25}} {
+		// 4000 draws: a standard deviation is under 0.8 points.
+		if share := 100 * float64(c.got) / n; share < float64(c.pct)-3 || share > float64(c.pct)+3 {
+			t.Errorf("%s %.1f%%, want about %d%%", c.name, share, c.pct)
+		}
+	}
+	// Dropped requests are not applied (ChargeWhenSilent false); garbage
+	// and wrong-STAN answers are to applied requests.
+	if got, want := DefaultOpenToBuy-is.Balance(card("9410")), int64(n-dropped); got != want {
+		t.Errorf("charged %d, want %d", got, want)
+	}
+	// LatePercent 0: every answer is late.
+	is.SetFault(Fault{LateBy: time.Second})
+	for range 20 {
+		if r := is.process(purchase(t, "0200", card("9410"), "1", ""), nil); r.delay != time.Second {
+			t.Fatalf("delay %s with LatePercent 0", r.delay)
+		}
+	}
+}
+
+func TestFaultValidate(t *testing.T) {
+	bad := []struct {
+		f       Fault
+		wantErr string
+	}{
+		{Fault{DropPercent: 101}, "drop_percent 101"},
+		{Fault{GarbagePercent: -1}, "garbage_percent -1"},
+		{Fault{WrongSTANPercent: 200}, "wrong_stan_percent"},
+		{Fault{LatePercent: 101}, "late_percent"},
+		{Fault{DropPercent: 50, GarbagePercent: 40, WrongSTANPercent: 11}, "add up to 101"},
+		{Fault{LateBy: -time.Second}, "negative"},
+	}
+	for _, tt := range bad {
+		if err := tt.f.Validate(); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%+v: error %v, want %q", tt.f, err, tt.wantErr)
+		}
+	}
+	if err := (Fault{DropPercent: 50, GarbagePercent: 30, WrongSTANPercent: 20, LatePercent: 100}).Validate(); err != nil {
+		t.Error(err)
+	}
+	is := newIssuer(t, nil, nil)
+	is.SetFault(Fault{DropPercent: 70, GarbagePercent: 50, WrongSTANPercent: 10, LatePercent: 300})
+	if f := is.Fault(); f.DropPercent != 70 || f.GarbagePercent != 30 || f.WrongSTANPercent != 0 || f.LatePercent != 100 {
+		t.Errorf("clamped to %+v", f)
+	}
+}
+
+// rawExchange writes req on a plain TCP connection and returns the frame
+// body of the answer.
+func rawExchange(t *testing.T, is *Issuer, req *iso8583.Message) []byte {
+	t.Helper()
+	codec := &frame.Codec{Header: frame.ASCII4, Spec: specs.MustLoad(specs.IssuerDialect)}
+	conn, err := net.Dial("tcp", is.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := codec.WriteMessage(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	body, err := frame.ReadFrame(conn, frame.ASCII4, 0)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	return body
+}
+
+func TestGarbageAnswers(t *testing.T) {
+	cardA := card("9410")
+	is := newIssuer(t, nil, nil)
+	is.SetFault(Fault{GarbagePercent: 100})
+	// On the wire: a well-framed body that does not decode.
+	codec := &frame.Codec{Header: frame.ASCII4, Spec: specs.MustLoad(specs.IssuerDialect)}
+	for range 20 {
+		body := rawExchange(t, is, purchase(t, "0200", cardA, "100", ""))
+		var ue *frame.UndecodableError
+		if _, err := codec.Unpack(body); !errors.As(err, &ue) || ue.MTI != "" || len(body) < 8 || len(body) > 64 {
+			t.Fatalf("garbage body %x: unpack error %v, want undecodable without a readable MTI", body, err)
+		}
+	}
+	// A client sees its link break instead of an answer; network
+	// management is still answered.
+	c := dial(t, is)
+	if rc := get(send(t, c, netMgmt(t, specs.NetMgmtSignOn)), specs.ResponseCode); rc != "00" {
+		t.Fatalf("sign-on DE 39 %q", rc)
+	}
+	_, err := c.Send(purchase(t, "0200", cardA, "100", ""), connection.SendTimeout(5*time.Second))
+	if err == nil || errors.Is(err, connection.ErrSendTimeout) {
+		t.Fatalf("err %v, want the connection closed on the undecodable answer", err)
+	}
+	// The requests were applied: only the answers were broken.
+	if b := is.Balance(cardA); b != DefaultOpenToBuy-21*100 {
+		t.Errorf("balance %d, want 21 purchases charged", b)
+	}
+}
+
+func TestWrongSTANAnswers(t *testing.T) {
+	cardA := card("9410")
+	is := newIssuer(t, nil, nil)
+	is.SetFault(Fault{WrongSTANPercent: 100})
+	req := purchase(t, "0200", cardA, "100", "")
+	req.Field(specs.STAN, "000123")
+	resp, err := codecUnpack(rawExchange(t, is, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stan := get(resp, specs.STAN); stan == "000123" || len(stan) != 6 {
+		t.Errorf("DE 11 %q, want a six-digit STAN other than 000123", stan)
+	}
+	for _, id := range []int{specs.PAN, specs.Amount, specs.RRN, specs.TerminalID} {
+		if get(resp, id) != get(req, id) {
+			t.Errorf("DE %d %q, want the echo %q", id, get(resp, id), get(req, id))
+		}
+	}
+	if rc := get(resp, specs.ResponseCode); rc != "00" {
+		t.Errorf("DE 39 %q", rc)
+	}
+	// A STAN-matching client never sees its answer.
+	c := dial(t, is)
+	_, err = c.Send(purchase(t, "0200", cardA, "100", ""), connection.SendTimeout(300*time.Millisecond))
+	if !errors.Is(err, connection.ErrSendTimeout) {
+		t.Fatalf("err %v, want a send timeout", err)
+	}
+	if b := is.Balance(cardA); b != DefaultOpenToBuy-200 {
+		t.Errorf("balance %d: both purchases are applied", b)
+	}
+	if rc := get(send(t, c, netMgmt(t, specs.NetMgmtEcho)), specs.ResponseCode); rc != "00" {
+		t.Errorf("echo DE 39 %q: network management keeps its STAN", rc)
+	}
+}
+
+func codecUnpack(body []byte) (*iso8583.Message, error) {
+	return (&frame.Codec{Header: frame.ASCII4, Spec: specs.MustLoad(specs.IssuerDialect)}).Unpack(body)
 }

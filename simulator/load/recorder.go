@@ -33,8 +33,8 @@ func (k kind) String() string { return kindNames[k] }
 
 // Error kinds besides timeouts.
 const (
-	errConnection = "connection"  // send failed: link down or closed
-	errBuild      = "build"       // the request could not be built
+	errConnection = "connection"     // send failed: link down or closed
+	errBuild      = "build"          // the request could not be built
 	errBadMTI     = "unexpected_mti" // answered, but not with the response MTI
 )
 

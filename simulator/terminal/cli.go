@@ -39,7 +39,13 @@ func commands() []command {
 	return []command{
 		{"pay", "send one 0200 purchase and print the response", RunPay},
 		{"ready", "wait until a switch is ready and every issuer route is signed on", RunReady},
+		{"run", "run scenario files (YAML): pass/fail table, JUnit XML, exit 1 on any failure", runScenarios},
 		{"token", "provision and manage tokens (same commands as tokenctl)", tsp.CtlMain},
+		// simulator/load builds on this package, so cmd/termsim dispatches load itself.
+		{"load", "load test: open loop at --rate or --closed N; HDR latency summary, --report DIR", func(_ context.Context, _ []string, _, stderr io.Writer) int {
+			fmt.Fprintln(stderr, "termsim load: provided by the termsim binary (cmd/termsim dispatches it to simulator/load)")
+			return ExitUsage
+		}},
 	}
 }
 

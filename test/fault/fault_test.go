@@ -204,13 +204,17 @@ func TestFaultsUnderLoad(t *testing.T) {
 	if !applied {
 		fatal("card-a never applied the partial cancel of probe %s", probe)
 	}
+	// Let other terminals' card-a requests pile up unanswered (and
+	// charged) too, well within the 500 ms in which the switch still waits
+	// for the cancel's answer.
+	time.Sleep(100 * time.Millisecond)
 	f.gate.close()
+	inFlightAtKill := f.next.Load() - f.completed.Load()
 	killedAt := time.Now()
 	e.sw.kill()
 	cardA.SetMode(issuer.Normal)
 	cardA.SetFault(issuer.Fault{})
 	f.restarted.Store(true)
-	inFlightAtKill := f.next.Load() - f.completed.Load()
 	e.sw.start()
 	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b"); err != nil {
 		fatal("after the restart: %v", err)
@@ -312,7 +316,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	t.Logf("merchant cancels: %d (%d partial), %d answered 00, %d needed repeats after no answer",
 		c.cancels, c.partial, c.cancelsOK, c.cancelsUnanswered)
 	t.Logf("terminal reversals of sales without answer: %d, answered %v, %d needed repeats", c.reversals, c.reversalRCs, c.reversalsUnanswered)
-	t.Logf("kill: %d requests in flight, probe %s; restart to ready took %v", inFlightAtKill, probe, restartTook.Round(time.Millisecond))
+	t.Logf("kill: %d sales in flight, probe %s; restart to ready took %v", inFlightAtKill, probe, restartTook.Round(time.Millisecond))
 	t.Logf("switch SAF queue (journal): %d queued, %d acknowledged, %d pending, %d manual review", c.safQueued, c.safDone, c.safPending, c.safReview)
 	for _, rb := range routeBINs {
 		st := stats[rb.route]
@@ -411,7 +415,7 @@ func TestReversalOfSaleStillInFlight(t *testing.T) {
 	e := startEnv(t, balance)
 	cardA := e.issuers["card-a"]
 	cd := makeCards("card-a", "9410", 1)[0]
-	cardA.SetLatency(300 * time.Millisecond) // answers within the route's 500 ms
+	cardA.SetLatency(400 * time.Millisecond) // answers within the route's 500 ms
 
 	opts := terminal.DefaultOptions()
 	opts.Addr, opts.TerminalID, opts.Timeout = e.sw.termAddr, "T0000099", posTimeout
@@ -433,7 +437,15 @@ func TestReversalOfSaleStillInFlight(t *testing.T) {
 	_, err = c.Send(short, msg)
 	cancel()
 	if err == nil {
-		t.Fatal("the sale was answered within 100 ms although the issuer takes 300 ms: the test proves nothing")
+		t.Fatal("the sale was answered within 100 ms although the issuer takes 400 ms: the test proves nothing")
+	}
+	// The sale has reached the issuer (so it is journaled), whose answer
+	// is still 400 ms away: the terminal reverses it now.
+	for deadline := time.Now().Add(5 * time.Second); !received(cardA, s.amount); {
+		if time.Now().After(deadline) {
+			t.Fatal("the sale never reached the issuer")
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	g := &giveBack{remaining: -1, asked: s.amount, stan: stans.Next(), de7: time.Now().UTC().Format("0102150405")}
 	rev, err := giveBackMessage(spec, opts.TerminalID, opts.MerchantID, s, g)
@@ -469,6 +481,16 @@ func TestReversalOfSaleStillInFlight(t *testing.T) {
 		t.Errorf("the terminal's reversal was answered 00 while its sale was in flight, yet the customer is charged %d\n\tissuer: %s\n\tjournal: %s",
 			charged, describeApprovals(approvals), describeJournal(context.Background(), j, s))
 	}
+}
+
+// received reports whether the issuer has received a 0200 for amount.
+func received(is *issuer.Issuer, amount int64) bool {
+	for _, r := range is.Received() {
+		if r.MTI == specs.MTIFinancialRequest && r.Fields[specs.Amount] == fmt.Sprintf("%012d", amount) {
+			return true
+		}
+	}
+	return false
 }
 
 func describeApprovals(list []issuer.Approval) string {
