@@ -173,13 +173,25 @@ func (s *Switch) recoverInFlight(ctx context.Context) error {
 		return err
 	}
 	for _, t := range left {
-		u := journal.Update{State: journal.TimedOut, RC: "91"}
 		if t.OriginalID > 0 {
-			// A merchant cancel whose answer was lost: it still stands.
-			u.State = journal.Answered
-			u.RC = "00"
+			// A merchant cancel or refund whose answer was lost: it still
+			// stands, and its repeat must be recognisable as one.
+			if err := s.journal.Set(ctx, t.ID, journal.Update{State: journal.Answered, RC: "00"},
+				"found in flight after a restart: repeat queued"); err != nil {
+				return err
+			}
+			kind := s.giveBackKind(t.Route)
+			if t.MTI == "0200" {
+				kind = journal.KindRefund
+			}
+			if err := s.ledger.QueueRepeat(ctx, t, kind, t.Amount); err != nil {
+				return err
+			}
+			s.log.Warn("in-flight cancel recovered after restart: repeat queued", zap.Int64("txn", t.ID), zap.String("route", t.Route))
+			continue
 		}
-		if err := s.journal.Set(ctx, t.ID, u, "found in flight after a restart: reversal queued"); err != nil {
+		if err := s.journal.Set(ctx, t.ID, journal.Update{State: journal.TimedOut, RC: "91"},
+			"found in flight after a restart: reversal queued"); err != nil {
 			return err
 		}
 		if err := s.ledger.QueueReversal(ctx, t, t.Amount); err != nil {

@@ -38,7 +38,7 @@ const configHelp = `
       pin: "1234"
       pins: {"9410000000000005": "0000"}
       reversals: true               # false: refunds only (prepaid)
-      latency: 20ms                 # fixed delay; or a distribution instead:
+      # latency: 20ms               # a fixed delay, or (not both) a distribution:
       latency_dist: {kind: lognormal, median: 20ms, p99: 300ms, max: 2s}
         # {kind: fixed, value: 20ms} | {kind: uniform, min: 5ms, max: 50ms}
         # | {kind: pareto, median: 20ms, p99: 300ms}   (min floors, max caps long tails)

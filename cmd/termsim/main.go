@@ -1,6 +1,7 @@
 // Command termsim simulates POS terminals against the switch: termsim pay
-// sends one purchase and prints the answer; termsim load drives a load
-// test. See `termsim help`.
+// sends one purchase and prints the answer; termsim run runs scenario files
+// (simulator/scenarios) and prints a pass/fail table; termsim load drives a
+// load test. See `termsim help`.
 package main
 
 import (
@@ -11,10 +12,14 @@ import (
 	"syscall"
 
 	"github.com/kbpay/switch/simulator/load"
+	"github.com/kbpay/switch/simulator/scenario"
 	"github.com/kbpay/switch/simulator/terminal"
 )
 
 func main() {
+	// The scenario runner builds on package terminal, so it is linked in
+	// here rather than imported by it (terminal's commands() table calls it).
+	terminal.RunScenarios = scenario.Command
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

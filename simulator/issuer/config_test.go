@@ -205,3 +205,75 @@ func TestParseMode(t *testing.T) {
 		t.Error("ParseMode(down) succeeded")
 	}
 }
+
+func TestParseConfigLatencyFaultSchedule(t *testing.T) {
+	yaml := `issuers:
+  - name: card-a
+    addr: 127.0.0.1:0
+    bins: ["9410"]
+    latency_dist: {kind: lognormal, median: 20ms, p99: 300ms, max: 2s}
+    seed: 42
+    fault: {drop_percent: 5, garbage_percent: 2, wrong_stan_percent: 3, late_by: 2s, late_percent: 10, charge_when_silent: true}
+    schedule:
+      - {from: 10s, to: 15s, fault: {drop_percent: 100}}
+      - {from: 30s, to: 40s, fault: {garbage_percent: 20}}
+      - {from: 1m, fault: {disconnect: true}}
+  - name: card-b
+    addr: 127.0.0.1:0
+    bins: ["9420"]
+    latency_dist: {kind: uniform, min: 5ms, max: 50ms}
+`
+	cfgs, err := ParseConfig([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfgs[0]
+	if want := (LatencyDist{Kind: LatencyLognormal, Median: 20 * time.Millisecond, P99: 300 * time.Millisecond, Max: 2 * time.Second}); a.LatencyDist != want {
+		t.Errorf("latency_dist %+v", a.LatencyDist)
+	}
+	if want := (Fault{DropPercent: 5, GarbagePercent: 2, WrongSTANPercent: 3, LateBy: 2 * time.Second, LatePercent: 10, ChargeWhenSilent: true}); a.Fault != want {
+		t.Errorf("fault %+v", a.Fault)
+	}
+	wantSched := []ScheduledFault{
+		{From: 10 * time.Second, To: 15 * time.Second, Fault: Fault{DropPercent: 100}},
+		{From: 30 * time.Second, To: 40 * time.Second, Fault: Fault{GarbagePercent: 20}},
+		{From: time.Minute, Fault: Fault{Disconnect: true}},
+	}
+	if a.Seed != 42 || !reflect.DeepEqual(a.Schedule, wantSched) {
+		t.Errorf("seed %d schedule %+v", a.Seed, a.Schedule)
+	}
+	is, err := New(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if is.Seed() != 42 || is.LatencyDist() != a.LatencyDist || is.Fault() != a.Fault {
+		t.Errorf("issuer seed %d latency %s fault %+v", is.Seed(), is.LatencyDist(), is.Fault())
+	}
+	if s, _ := is.Schedule(); !reflect.DeepEqual(s, wantSched) {
+		t.Errorf("issuer schedule %+v", s)
+	}
+	if d := cfgs[1].LatencyDist; d.Kind != LatencyUniform || d.Min != 5*time.Millisecond || d.Max != 50*time.Millisecond {
+		t.Errorf("card-b latency_dist %+v", d)
+	}
+
+	bad := []struct{ name, issuer, wantErr string }{
+		{"latency and latency_dist", "latency: 5ms, latency_dist: {kind: fixed, value: 5ms}", "not both"},
+		{"unknown kind", "latency_dist: {kind: gamma, median: 5ms}", "unknown latency kind"},
+		{"no kind", "latency_dist: {median: 5ms}", "without a kind"},
+		{"bad lognormal", "latency_dist: {kind: lognormal, median: 5ms, p99: 1ms}", "p99 > median"},
+		{"unknown dist key", "latency_dist: {kind: fixed, mean: 5ms}", "mean"},
+		{"fault over 100", "fault: {drop_percent: 60, wrong_stan_percent: 50}", "add up to 110"},
+		{"fault key", "fault: {drop: 5}", "drop"},
+		{"window order", "schedule: [{from: 15s, to: 10s}]", "0 <= from < to"},
+		{"window fault", "schedule: [{from: 1s, fault: {late_percent: 150}}]", "late_percent 150"},
+		{"seed", "seed: -1", "uint64"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte("issuers:\n  - {name: a, addr: ':1', bins: ['9'], " + tt.issuer + "}\n"))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

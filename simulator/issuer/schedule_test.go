@@ -48,7 +48,7 @@ var fieldSchedule = []ScheduledFault{
 	{From: 10 * time.Second, To: 15 * time.Second, Fault: Fault{DropPercent: 100}},
 	{From: 30 * time.Second, To: 40 * time.Second, Fault: Fault{GarbagePercent: 20}},
 	{From: 35 * time.Second, To: 50 * time.Second, Fault: Fault{LateBy: time.Second}}, // overlaps: the first window wins
-	{From: time.Minute, Fault: Fault{WrongSTANPercent: 5}},                           // no end
+	{From: time.Minute, Fault: Fault{WrongSTANPercent: 5}},                            // no end
 }
 
 func TestScheduleWindowsSwitchFaults(t *testing.T) {

@@ -38,6 +38,11 @@ type session struct {
 
 	readerDone chan struct{} // closed when the read loop got its last error
 	readerOnce sync.Once
+
+	// garbage maps a response about to be written to the frame sent in
+	// its place (Fault.GarbagePercent). An entry whose Reply never got
+	// written goes with the session.
+	garbage sync.Map // *iso8583.Message -> []byte
 }
 
 func (s *session) readerExited() { s.readerOnce.Do(func() { close(s.readerDone) }) }
@@ -71,7 +76,7 @@ func (is *Issuer) run(s *session) {
 	codec := &frame.Codec{Header: is.header, Spec: is.spec}
 	c, err := connection.NewFrom(s.conn, is.spec, nil, nil,
 		connection.SetMessageReader(&sessionReader{codec: codec, s: s, is: is, log: log}),
-		connection.SetMessageWriter(codec),
+		connection.SetMessageWriter(&sessionWriter{codec: codec, s: s}),
 		connection.SendTimeout(replyTimeout),
 		connection.InboundMessageHandler(func(c *connection.Connection, req *iso8583.Message) {
 			is.handleInbound(c, req, s, log)
@@ -129,12 +134,10 @@ func (is *Issuer) handleInbound(c *connection.Connection, req *iso8583.Message, 
 		}
 	}
 	if r.garbage != nil {
-		// Fault.GarbagePercent: random bytes in place of resp, through the
-		// connection's write loop like any frame.
-		if _, err := c.Write(r.garbage); err != nil {
-			log.Warn("cannot send garbage frame", zap.Error(err))
-		}
-		return
+		// Fault.GarbagePercent: the writer sends the random bytes in
+		// place of resp; Reply keeps its send timeout, so Close never
+		// waits on a peer that stopped reading.
+		s.garbage.Store(resp, r.garbage)
 	}
 	if err := c.Reply(resp); err != nil {
 		mti, _ := resp.GetMTI()
@@ -172,4 +175,22 @@ func (r *sessionReader) ReadMessage(rd io.Reader) (*iso8583.Message, error) {
 		r.log.Warn("reading frame: closing connection", zap.Error(err))
 	}
 	return nil, err
+}
+
+// sessionWriter writes responses with the codec, or instead the garbage
+// frame registered for one.
+type sessionWriter struct {
+	codec *frame.Codec
+	s     *session
+}
+
+func (w *sessionWriter) WriteMessage(wr io.Writer, msg *iso8583.Message) error {
+	b, ok := w.s.garbage.LoadAndDelete(msg)
+	if !ok {
+		return w.codec.WriteMessage(wr, msg)
+	}
+	if _, err := wr.Write(b.([]byte)); err != nil {
+		return fmt.Errorf("writing garbage frame: %w", err)
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,8 +257,7 @@ func (e *engine) runOpen(ctx context.Context, start time.Time) time.Time {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
+		lockTimerThread()
 		rng := rand.New(rand.NewPCG(e.seed, 0x5c4ed))
 		var offset time.Duration // Poisson: running sum of gaps
 		interval := float64(time.Second) / e.cfg.Rate

@@ -155,9 +155,18 @@ type tick struct {
 	label string
 }
 
-// lineChart draws lines over x in [0, xMax] and y in [0, yMax] (yMax is
-// rounded up to a nice value). xTicks nil means numeric ticks.
-func lineChart(title, xLabel, yLabel string, lines []line, xMax, yMax float64, xTicks []tick) string {
+// chart is one line chart: x in [0, xMax], y in [0, yMax] rounded up to a
+// nice value, or on a log scale over the decades that hold the data.
+type chart struct {
+	title, xLabel, yLabel string
+	lines                 []line
+	xMax                  float64
+	xTicks                []tick // nil: numeric ticks
+	logY                  bool
+}
+
+func (c chart) svg() string {
+	title, xLabel, yLabel, lines, xMax, xTicks := c.title, c.xLabel, c.yLabel, c.lines, c.xMax, c.xTicks
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">`, chartW, chartH, chartW, chartH, template.HTMLEscapeString(title))
 	fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="#fff"/>`, chartW, chartH)
@@ -166,15 +175,42 @@ func lineChart(title, xLabel, yLabel string, lines []line, xMax, yMax float64, x
 	if xMax <= 0 {
 		xMax = 1
 	}
-	ystep := niceStep(yMax, 5)
-	yTop := math.Ceil(yMax/ystep) * ystep
-	if yTop <= 0 {
-		yTop = ystep
+	yMin, yMax := math.Inf(1), 0.0
+	for _, l := range lines {
+		for _, p := range l.pts {
+			if !math.IsNaN(p[1]) && p[1] > 0 {
+				yMin, yMax = min(yMin, p[1]), max(yMax, p[1])
+			}
+		}
+	}
+	var yTicks []float64
+	var Y func(float64) float64
+	if c.logY && yMax > 0 {
+		lo, hi := math.Floor(math.Log10(yMin)), math.Ceil(math.Log10(yMax))
+		if hi <= lo {
+			hi = lo + 1
+		}
+		Y = func(y float64) float64 {
+			v := math.Log10(max(y, math.Pow(10, lo)))
+			return padT + plotH - (v-lo)/(hi-lo)*plotH
+		}
+		for e := lo; e <= hi; e++ {
+			yTicks = append(yTicks, math.Pow(10, e))
+		}
+	} else {
+		ystep := niceStep(yMax, 5)
+		yTop := math.Ceil(yMax/ystep) * ystep
+		if yTop <= 0 {
+			yTop = ystep
+		}
+		Y = func(y float64) float64 { return padT + plotH - y/yTop*plotH }
+		for v := 0.0; v <= yTop+ystep/2; v += ystep {
+			yTicks = append(yTicks, v)
+		}
 	}
 	X := func(x float64) float64 { return padL + x/xMax*plotW }
-	Y := func(y float64) float64 { return padT + plotH - y/yTop*plotH }
 	// Grid and y ticks.
-	for v := 0.0; v <= yTop+ystep/2; v += ystep {
+	for _, v := range yTicks {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e3e8ee"/>`, padL, Y(v), padL+plotW, Y(v))
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`, padL-6, Y(v)+4, trimNum(v))
 	}
@@ -218,7 +254,7 @@ func lineChart(title, xLabel, yLabel string, lines []line, xMax, yMax float64, x
 				flush()
 				continue
 			}
-			seg = append(seg, [2]float64{X(p[0]), Y(min(p[1], yTop))})
+			seg = append(seg, [2]float64{X(p[0]), max(Y(p[1]), padT)})
 		}
 		flush()
 	}
@@ -241,34 +277,32 @@ func latencyChart(r *Report) string {
 	p50 := line{name: "p50", color: "#1f6feb"}
 	p99 := line{name: "p99", color: "#d1242f"}
 	mx := line{name: "max", color: "#8250df", dash: true}
-	yMax := 0.0
 	for _, s := range r.Series {
 		y50, y99, ymx := math.NaN(), math.NaN(), math.NaN()
 		if s.Answered > 0 {
 			y50, y99, ymx = s.P50, s.P99, s.Max
-			yMax = max(yMax, s.Max)
 		}
 		p50.pts = append(p50.pts, [2]float64{mid(s), y50})
 		p99.pts = append(p99.pts, [2]float64{mid(s), y99})
 		mx.pts = append(mx.pts, [2]float64{mid(s), ymx})
 	}
-	return lineChart("Latency per second (ms)", "seconds since start", "ms", []line{p50, p99, mx}, r.ElapsedSeconds, yMax, nil)
+	return chart{title: "Latency per second (ms, log scale)", xLabel: "seconds since start", yLabel: "ms",
+		lines: []line{p50, p99, mx}, xMax: r.ElapsedSeconds, logY: true}.svg()
 }
 
 func throughputChart(r *Report) string {
 	offered := line{name: "offered/s", color: "#8a97a5", dash: true}
 	answered := line{name: "answered/s", color: "#1a7f37"}
 	failed := line{name: "failed/s", color: "#d1242f"}
-	yMax := 0.0
 	for _, s := range r.Series {
 		sec := max(s.Seconds, 1)
 		o, a, f := float64(s.Offered)/sec, s.TPS, float64(s.Timeouts+s.Errors)/sec
-		yMax = max(yMax, o, a, f)
 		offered.pts = append(offered.pts, [2]float64{mid(s), o})
 		answered.pts = append(answered.pts, [2]float64{mid(s), a})
 		failed.pts = append(failed.pts, [2]float64{mid(s), f})
 	}
-	return lineChart("Throughput per second", "seconds since start", "per second", []line{offered, answered, failed}, r.ElapsedSeconds, yMax, nil)
+	return chart{title: "Throughput per second", xLabel: "seconds since start", yLabel: "per second",
+		lines: []line{offered, answered, failed}, xMax: r.ElapsedSeconds}.svg()
 }
 
 // percentileChart draws latency against percentile on the usual HDR scale:
@@ -276,17 +310,16 @@ func throughputChart(r *Report) string {
 func percentileChart(r *Report) string {
 	const xMax = 5 // 99.999%
 	l := line{name: "latency", color: "#1f6feb"}
-	yMax := 0.0
 	for _, p := range r.Percentiles {
 		if p.Percentile >= 100 {
 			continue
 		}
 		x := min(-math.Log10(1-p.Percentile/100), xMax)
 		l.pts = append(l.pts, [2]float64{x, p.MS})
-		yMax = max(yMax, p.MS)
 	}
 	ticks := []tick{{0, "0%"}, {1, "90%"}, {2, "99%"}, {3, "99.9%"}, {4, "99.99%"}, {5, "99.999%"}}
-	return lineChart("Latency by percentile (ms)", "percentile", "ms", []line{l}, xMax, yMax, ticks)
+	return chart{title: "Latency by percentile (ms, log scale)", xLabel: "percentile", yLabel: "ms",
+		lines: []line{l}, xMax: xMax, xTicks: ticks, logY: true}.svg()
 }
 
 // codeChart draws the response-code mix as horizontal bars, with the

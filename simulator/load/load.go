@@ -245,7 +245,16 @@ func (m Mix) total() int { return m.Purchase + m.Cancel + m.Refund }
 
 // String renders the mix as ParseMix reads it.
 func (m Mix) String() string {
-	return fmt.Sprintf("purchase=%d,cancel=%d,refund=%d", m.Purchase, m.Cancel, m.Refund)
+	var parts []string
+	for _, p := range []struct {
+		name string
+		w    int
+	}{{"purchase", m.Purchase}, {"cancel", m.Cancel}, {"refund", m.Refund}} {
+		if p.w > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", p.name, p.w))
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // ParseMix reads "purchase=90,cancel=8,refund=2" (weights, not necessarily

@@ -303,7 +303,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Run.Mode == "open" {
 		mode = fmt.Sprintf("open loop, %s arrivals, target %.1f TPS", r.Run.Arrivals, r.Run.Rate)
 	}
-	fmt.Fprintf(&b, "termsim load: %s, %d terminals (%s), %s, target %s\n", mode, r.Run.Terminals, r.Run.Link, r.Run.Mix, r.Target.Addr)
+	terms := "terminals"
+	if r.Run.Terminals == 1 {
+		terms = "terminal"
+	}
+	fmt.Fprintf(&b, "termsim load: %s, %d %s (%s), mix %s, target %s\n", mode, r.Run.Terminals, terms, r.Run.Link, r.Run.Mix, r.Target.Addr)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "elapsed\t%.2fs\n", r.ElapsedSeconds)
 	if r.TargetTPS > 0 {
@@ -355,12 +359,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if len(r.ResponseCodes) > 0 {
 		b.WriteString("response codes (DE 39)\n")
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		width := 1
 		for _, c := range r.ResponseCodes {
-			fmt.Fprintf(tw, "  %s\t%d\t%.1f%%\t  %s\t\n", c.Code, c.Count, 100*c.Share, c.Meaning)
+			width = max(width, len(fmt.Sprint(c.Count)))
 		}
-		if err := tw.Flush(); err != nil {
-			return err
+		for _, c := range r.ResponseCodes {
+			fmt.Fprintf(&b, "  %-2s  %*d  %5.1f%%  %s\n", c.Code, width, c.Count, 100*c.Share, c.Meaning)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -2,6 +2,11 @@
 
 package load
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
+
+func lockTimerThread() { runtime.LockOSThread() }
 
 func nap(d time.Duration) { time.Sleep(d) }

@@ -123,7 +123,11 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key journal.Key, orig jour
 		t.Code, t.Reason, t.Route = codes.Approved, "original was not approved: nothing to reverse", orig.Route
 		_, err := l.Journal.Begin(ctx, row)
 		return err
-	case journal.TimedOut, journal.Forwarded:
+	case journal.Forwarded:
+		// Still in flight here: its outcome decides what to do. Ask the
+		// terminal to repeat (nothing is journaled, so the repeat is new).
+		return Declinef(codes.Duplicate, "original transaction %d is still in flight: repeat the cancel", orig.ID)
+	case journal.TimedOut:
 		// Outcome unknown: the automatic reversal is already queued.
 		row.State, row.RC = journal.Answered, string(codes.Approved)
 		t.Code, t.Reason, t.Route = codes.Approved, "original timed out: its reversal is already queued", orig.Route
@@ -187,6 +191,15 @@ func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row journal.Txn,
 	if err := up.Assign(req); err != nil {
 		return err
 	}
+	// Journal the issuer-leg DE 11 / DE 7 before it leaves: if this switch
+	// dies now, the recovery repeats exactly this reversal (the issuer
+	// recognises the repeat) instead of sending a second one.
+	stan, _ := req.GetString(specs.STAN)
+	tt, _ := req.GetString(specs.TransmissionDateTime)
+	if err := l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Forwarded, IssuerSTAN: stan, IssuerTxT: tt}, ""); err != nil {
+		_ = l.Journal.Restore(ctx, orig.ID, amount, "cancel not journaled: "+err.Error())
+		return err
+	}
 	t.IssuerRequest = req
 	resp, err := up.Exchange(ctx, req)
 	switch {
@@ -200,12 +213,10 @@ func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row journal.Txn,
 		auth, _ := resp.GetString(specs.ApprovalCode)
 		return l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Answered, RC: rc, ApprovalCode: auth}, "issuer answered "+rc)
 	case l.NoAnswer(err) || l.Unavailable(err):
-		// The cancel stands: it goes on through the SAF until acknowledged.
-		stan, _ := req.GetString(specs.STAN)
-		tt, _ := req.GetString(specs.TransmissionDateTime)
-		now := time.Now()
-		if _, qerr := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: row.ID, Route: orig.Route, Kind: kind, Amount: amount,
-			NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: stan, TxTime: tt}); qerr != nil {
+		// The cancel stands: it goes on through the SAF until acknowledged,
+		// repeating this very message's DE 11 / DE 7.
+		row.Route, row.IssuerSTAN, row.IssuerTxTime = orig.Route, stan, tt
+		if qerr := l.QueueRepeat(ctx, row, kind, amount); qerr != nil {
 			return qerr
 		}
 		t.Code, t.Reason = codes.Approved, "issuer did not answer: cancel queued for store-and-forward"

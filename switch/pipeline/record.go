@@ -164,11 +164,22 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *journal.Txn, err error
 	}
 }
 
-// QueueReversal puts a reversal of amount of sale orig in the SAF queue.
+// QueueReversal puts a (new) reversal of amount of sale orig in the SAF
+// queue.
 func (l Ledger) QueueReversal(ctx context.Context, orig journal.Txn, amount int64) error {
 	now := time.Now()
 	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.SAFKind(orig.Route),
 		Amount: amount, NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry)})
+	return err
+}
+
+// QueueRepeat queues the repeat of a give-back that already went (or may
+// have gone) to the issuer as cancel row c: same DE 11 and DE 7, so the
+// issuer applies it at most once.
+func (l Ledger) QueueRepeat(ctx context.Context, c journal.Txn, kind string, amount int64) error {
+	now := time.Now()
+	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
+		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime})
 	return err
 }
 

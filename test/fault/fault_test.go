@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -400,6 +399,10 @@ func TestFaultsUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("journal: %d of %d terminal-seen approvals found approved", c.approvedJournal, c.approved)
+	if row, err := j.FindByKey(jctx, journal.Key{TerminalID: probe.terminal, STAN: probe.cancel.stan, TxTime: probe.cancel.de7, MTI: specs.MTIReversal}); err == nil {
+		events, _ := j.Events(jctx, row.ID)
+		t.Logf("probe cancel in the journal: %s", strings.Join(events, " | "))
+	}
 }
 
 // TestReversalOfSaleStillInFlight: a terminal whose sale gets no answer
@@ -526,5 +529,5 @@ func describeJournal(ctx context.Context, j *journal.Journal, s *sale) string {
 		}
 	}
 	sort.Strings(parts[1:])
-	return strings.Join(slices.Clip(parts), "\n\t\t")
+	return strings.Join(parts, "\n\t\t")
 }

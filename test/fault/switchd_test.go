@@ -100,7 +100,7 @@ func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
 		s.kill()
 		if t.Failed() {
 			t.Logf("switchd configuration:\n%s", b.String())
-			t.Logf("switchd output (%s):\n%s", s.logPath, s.logTail(64<<10))
+			t.Logf("switchd output (%s):\n%s", s.logPath, s.logTail(32<<10))
 		}
 	})
 	return s
@@ -306,4 +306,3 @@ func (s *switchd) raceReports() string {
 	}
 	return string(b[i:min(len(b), i+16<<10)])
 }
-

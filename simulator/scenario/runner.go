@@ -1,0 +1,1001 @@
+package scenario
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	"github.com/moov-io/iso8583/field"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/simulator/terminal"
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/vault"
+)
+
+// Options configures a run.
+type Options struct {
+	// Switch is the default switch address (terminal.DefaultAddr).
+	Switch string
+	// Spec and Header are the default dialect and length header.
+	Spec, Header string
+	// TerminalID and MerchantID are the defaults for DE 41 and 42.
+	TerminalID, MerchantID string
+	// Timeout is the POS's default response timeout (30s).
+	Timeout time.Duration
+	// PINKey and DUKPTBDK are the default terminal PIN keys (nil: the demo
+	// TPK, no DUKPT).
+	PINKey, DUKPTBDK []byte
+	// IssuerAdmin is the issuer emulator's admin address; empty skips the
+	// scenarios that need it.
+	IssuerAdmin string
+	// TokenAdmin is the switch's admin address for the token API; empty
+	// skips the scenarios that need it. Bearer is the API's token.
+	TokenAdmin, Bearer string
+	// Vars are the run's variables (from --vars files and --var).
+	Vars map[string]string
+	// Skip lists requirements to treat as unmet.
+	Skip []string
+	// OnStep, when set, gets each step's result as soon as it is known.
+	OnStep func(StepResult)
+	// Logger gets the POS terminals' connection events (nil: none).
+	Logger *zap.Logger
+	// HTTP calls the admin APIs (nil: a client with a 10s timeout).
+	HTTP *http.Client
+}
+
+// Status is a step's outcome.
+type Status string
+
+// Step outcomes.
+const (
+	Pass Status = "PASS"
+	Fail Status = "FAIL"
+	Skip Status = "SKIP"
+)
+
+// StepResult is one row of the report. No field carries a full PAN or a
+// PIN.
+type StepResult struct {
+	Scenario, File, Step string
+	Status               Status
+	Expected, Got        string
+	// Reason says why the step failed or was skipped.
+	Reason   string
+	Duration time.Duration
+	// Detail holds the masked request and response of a failed step.
+	Detail string
+}
+
+// ScenarioResult is the outcome of one scenario.
+type ScenarioResult struct {
+	Name, File string
+	Start      time.Time
+	Duration   time.Duration
+	Steps      []StepResult
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Start     time.Time
+	Duration  time.Duration
+	Scenarios []ScenarioResult
+}
+
+// Counts returns the number of passed, failed and skipped steps.
+func (r Report) Counts() (passed, failed, skipped int) {
+	for _, s := range r.Scenarios {
+		for _, st := range s.Steps {
+			switch st.Status {
+			case Pass:
+				passed++
+			case Fail:
+				failed++
+			case Skip:
+				skipped++
+			}
+		}
+	}
+	return
+}
+
+// Failed reports whether any step failed.
+func (r Report) Failed() bool {
+	_, f, _ := r.Counts()
+	return f > 0
+}
+
+// Summary is the summary line: "N passed, M failed" and ", K skipped"
+// when any step was skipped.
+func (r Report) Summary() string {
+	p, f, s := r.Counts()
+	out := fmt.Sprintf("%d passed, %d failed", p, f)
+	if s > 0 {
+		out += fmt.Sprintf(", %d skipped", s)
+	}
+	return out
+}
+
+// Run runs the scenarios in order and returns the report. Every POS it
+// opened is closed before it returns.
+func Run(ctx context.Context, scenarios []*Scenario, opts Options) Report {
+	r := newRunner(opts)
+	defer r.close()
+	rep := Report{Start: time.Now()}
+	for _, sc := range scenarios {
+		rep.Scenarios = append(rep.Scenarios, r.runScenario(ctx, sc))
+	}
+	rep.Duration = time.Since(rep.Start)
+	return rep
+}
+
+type runner struct {
+	opts  Options
+	runID string
+	pos   map[string]*terminal.POS
+	stans map[string]*terminal.STANGenerator // by terminal ID: shared across its POS values
+	http  *http.Client
+}
+
+func newRunner(opts Options) *runner {
+	if opts.Switch == "" {
+		opts.Switch = terminal.DefaultAddr
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = terminal.DefaultTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	vars := map[string]string{}
+	for k, v := range opts.Vars {
+		vars[strings.ToLower(k)] = v
+	}
+	opts.Vars = vars
+	hc := opts.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &runner{
+		opts:  opts,
+		runID: fmt.Sprintf("%06d", rand.IntN(1_000_000)),
+		pos:   map[string]*terminal.POS{},
+		stans: map[string]*terminal.STANGenerator{},
+		http:  hc,
+	}
+}
+
+func (r *runner) close() {
+	for _, p := range r.pos {
+		_ = p.Close()
+	}
+}
+
+// unmet says why a requirement is not met, or "" when it is.
+func (r *runner) unmet(req string, lookup Lookup) string {
+	if slices.Contains(r.opts.Skip, req) {
+		return "requires " + req + " (skipped by --skip-requires)"
+	}
+	switch req {
+	case RequireIssuerAdmin:
+		if r.opts.IssuerAdmin == "" {
+			return "requires issuer_admin (no --issuer-admin given)"
+		}
+	case RequireTokenAPI:
+		if r.opts.TokenAdmin == "" {
+			return "requires token_api (no --admin given)"
+		}
+	default:
+		if v, ok := lookup(strings.ToLower(req)); !ok || v == "" {
+			return "requires " + req + " (variable not defined)"
+		}
+	}
+	return ""
+}
+
+// scenarioRun is the state of one scenario while it runs.
+type scenarioRun struct {
+	r     *runner
+	sc    *Scenario
+	vars  map[string]string // scenario vars and saved values
+	steps map[string]*terminal.Exchange
+	res   *ScenarioResult
+
+	terminalID, merchantID, addr string
+	timeout                      time.Duration
+	posOpts                      terminal.Options
+	macKey                       []byte
+	pos                          *terminal.POS
+}
+
+func (sr *scenarioRun) lookup(name string) (string, bool) {
+	if v, ok := sr.vars[name]; ok {
+		return v, true
+	}
+	if v, ok := sr.r.opts.Vars[name]; ok {
+		return v, true
+	}
+	return sr.builtin(name)
+}
+
+// builtin resolves the built-in variables.
+func (sr *scenarioRun) builtin(name string) (string, bool) {
+	now := time.Now()
+	switch name {
+	case "now_de7":
+		return now.UTC().Format("0102150405"), true
+	case "now_local_date":
+		return now.Format("0102"), true
+	case "now_local_time":
+		return now.Format("150405"), true
+	case "now_yymm":
+		return now.Format("0601"), true
+	case "run_id":
+		return sr.r.runID, true
+	case "scenario":
+		return sr.sc.Name, true
+	case "terminal_id":
+		return sr.terminalID, sr.terminalID != ""
+	case "merchant_id":
+		return sr.merchantID, sr.merchantID != ""
+	case "stan":
+		p, err := sr.terminal()
+		if err != nil {
+			return "", false
+		}
+		return p.NextSTAN(), true
+	}
+	return "", false
+}
+
+func (sr *scenarioRun) expand(s string) (string, error) { return Expand(s, sr.lookup) }
+
+func (sr *scenarioRun) emit(res StepResult) {
+	res.Scenario, res.File = sr.sc.Name, sr.sc.File
+	res.Reason = pan.Scrub(res.Reason)
+	res.Got = pan.Scrub(res.Got)
+	res.Expected = pan.Scrub(res.Expected)
+	sr.res.Steps = append(sr.res.Steps, res)
+	if sr.r.opts.OnStep != nil {
+		sr.r.opts.OnStep(res)
+	}
+}
+
+func (r *runner) runScenario(ctx context.Context, sc *Scenario) ScenarioResult {
+	res := &ScenarioResult{Name: sc.Name, File: sc.File, Start: time.Now()}
+	sr := &scenarioRun{r: r, sc: sc, vars: map[string]string{}, steps: map[string]*terminal.Exchange{}, res: res}
+	defer func() { res.Duration = time.Since(res.Start) }()
+
+	rows := func() []string {
+		var names []string
+		for _, t := range sc.Setup.Tokens {
+			names = append(names, "setup: token "+t.Name)
+		}
+		for _, st := range sc.Steps {
+			names = append(names, st.Name)
+		}
+		for _, st := range sc.Teardown {
+			names = append(names, st.Name)
+		}
+		return names
+	}
+	skipAll := func(names []string, reason string) {
+		for _, n := range names {
+			sr.emit(StepResult{Step: n, Status: Skip, Reason: reason})
+		}
+	}
+	for _, req := range sc.requirements() {
+		if why := r.unmet(req, sr.lookup); why != "" {
+			skipAll(rows(), why)
+			return *res
+		}
+	}
+	if err := sr.prepare(); err != nil {
+		sr.emit(StepResult{Step: "scenario settings", Status: Fail, Reason: err.Error()})
+		skipAll(rows(), "scenario settings failed")
+		return *res
+	}
+
+	failedAt := ""
+	for _, t := range sc.Setup.Tokens {
+		name := "setup: token " + t.Name
+		if failedAt != "" {
+			sr.emit(StepResult{Step: name, Status: Skip, Reason: "not run: " + failedAt + " failed"})
+			continue
+		}
+		start := time.Now()
+		got, err := sr.issueToken(ctx, t)
+		row := StepResult{Step: name, Expected: "issued", Got: got, Duration: time.Since(start), Status: Pass}
+		if err != nil {
+			row.Status, row.Reason, row.Got = Fail, err.Error(), "error"
+			failedAt = name
+		}
+		sr.emit(row)
+	}
+	for i := range sc.Steps {
+		st := &sc.Steps[i]
+		if failedAt != "" {
+			sr.emit(StepResult{Step: st.Name, Status: Skip, Reason: "not run: " + failedAt + " failed"})
+			continue
+		}
+		if ctx.Err() != nil {
+			sr.emit(StepResult{Step: st.Name, Status: Skip, Reason: "not run: interrupted"})
+			continue
+		}
+		row := sr.runStep(ctx, st)
+		sr.emit(row)
+		if row.Status == Fail {
+			failedAt = strconv.Quote(st.Name)
+		}
+	}
+	// Teardown always runs, so that an issuer silenced by a failed
+	// scenario does not break the next one.
+	for i := range sc.Teardown {
+		sr.emit(sr.runStep(context.WithoutCancel(ctx), &sc.Teardown[i]))
+	}
+	return *res
+}
+
+// prepare resolves the scenario's variables and terminal settings.
+func (sr *scenarioRun) prepare() error {
+	o := sr.r.opts
+	for _, k := range slices.Sorted(maps.Keys(sr.sc.Vars)) {
+		v, err := Expand(sr.sc.Vars[k], func(n string) (string, bool) {
+			if v, ok := o.Vars[n]; ok {
+				return v, true
+			}
+			return sr.builtin(n)
+		})
+		if err != nil {
+			return fmt.Errorf("vars.%s: %w", k, err)
+		}
+		sr.vars[strings.ToLower(k)] = v
+	}
+	str := func(what, v, def string) (string, error) {
+		if v == "" {
+			return def, nil
+		}
+		x, err := sr.expand(v)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		return x, nil
+	}
+	key := func(what, v string, def []byte) ([]byte, error) {
+		x, err := str(what, v, "")
+		if err != nil || x == "" {
+			return def, err
+		}
+		b, err := hex.DecodeString(x)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not hex", what)
+		}
+		return b, nil
+	}
+	var err error
+	if sr.terminalID, err = str("terminal", sr.sc.Terminal, o.TerminalID); err != nil {
+		return err
+	}
+	if sr.terminalID == "" {
+		sr.terminalID = terminal.DefaultTerminalID
+	}
+	if sr.merchantID, err = str("merchant", sr.sc.Merchant, o.MerchantID); err != nil {
+		return err
+	}
+	if sr.merchantID == "" {
+		sr.merchantID = terminal.DefaultMerchantID
+	}
+	if sr.addr, err = str("switch", sr.sc.Switch, o.Switch); err != nil {
+		return err
+	}
+	spec, err := str("spec", sr.sc.Spec, o.Spec)
+	if err != nil {
+		return err
+	}
+	header, err := str("header", sr.sc.Header, o.Header)
+	if err != nil {
+		return err
+	}
+	sr.timeout = o.Timeout
+	if sr.sc.Timeout > 0 {
+		sr.timeout = sr.sc.Timeout
+	}
+	if sr.macKey, err = key("mac_key", sr.sc.MACKey, nil); err != nil {
+		return err
+	}
+	pinKey, err := key("pin_key", sr.sc.PINKey, o.PINKey)
+	if err != nil {
+		return err
+	}
+	bdk, err := key("dukpt_bdk", sr.sc.DUKPTBDK, o.DUKPTBDK)
+	if err != nil {
+		return err
+	}
+	sr.posOpts = terminal.Options{Addr: sr.addr, Spec: spec, Header: header, TerminalID: sr.terminalID,
+		MerchantID: sr.merchantID, Timeout: sr.timeout, Logger: o.Logger, PINKey: pinKey, DUKPTBDK: bdk}
+	return nil
+}
+
+// terminal returns the scenario's POS: shared by every scenario of the run
+// with the same terminal ID, switch, dialect, keys and timeout.
+func (sr *scenarioRun) terminal() (*terminal.POS, error) {
+	if sr.pos != nil {
+		return sr.pos, nil
+	}
+	o := sr.posOpts
+	k := strings.Join([]string{o.Addr, o.Spec, o.Header, o.TerminalID, o.MerchantID, hex.EncodeToString(o.PINKey),
+		hex.EncodeToString(o.DUKPTBDK), hex.EncodeToString(sr.macKey), sr.timeout.String()}, "|")
+	if p, ok := sr.r.pos[k]; ok {
+		sr.pos = p
+		return p, nil
+	}
+	stan := sr.r.stans[o.TerminalID]
+	if stan == nil {
+		stan = terminal.NewRandomSTANGenerator()
+		sr.r.stans[o.TerminalID] = stan
+	}
+	p, err := terminal.NewPOS(o, terminal.POSOptions{Timeout: sr.timeout, MACKey: sr.macKey, STAN: stan})
+	if err != nil {
+		return nil, err
+	}
+	sr.r.pos[k] = p
+	sr.pos = p
+	return p, nil
+}
+
+func (sr *scenarioRun) runStep(ctx context.Context, st *Step) StepResult {
+	for _, req := range st.Requires {
+		if why := sr.r.unmet(req, sr.lookup); why != "" {
+			return StepResult{Step: st.Name, Status: Skip, Reason: why}
+		}
+	}
+	start := time.Now()
+	var row StepResult
+	switch {
+	case st.Send != nil:
+		row = sr.send(ctx, st)
+	case st.Token != nil:
+		row = sr.tokenStep(ctx, st.Token)
+	case st.Issuer != nil:
+		row = sr.issuerStep(ctx, st.Issuer)
+	case st.Sleep > 0:
+		row = StepResult{Expected: "sleep " + st.Sleep.String(), Got: "slept", Status: Pass}
+		select {
+		case <-time.After(st.Sleep):
+		case <-ctx.Done():
+			row.Status, row.Reason = Fail, "interrupted"
+		}
+	}
+	row.Step = st.Name
+	if row.Duration == 0 {
+		row.Duration = time.Since(start)
+	}
+	return row
+}
+
+// send runs a send step: build, send through the POS, check, save.
+func (sr *scenarioRun) send(ctx context.Context, st *Step) StepResult {
+	row := StepResult{Expected: sr.describeExpect(st.Expect)}
+	fail := func(format string, a ...any) StepResult {
+		row.Status, row.Reason = Fail, fmt.Sprintf(format, a...)
+		if row.Got == "" {
+			row.Got = "-"
+		}
+		return row
+	}
+	p, err := sr.terminal()
+	if err != nil {
+		return fail("%v", err)
+	}
+	msg, err := sr.build(p, st.Send)
+	if err != nil {
+		return fail("building the request: %v", err)
+	}
+	mode := map[string]terminal.MACMode{"": terminal.MACAuto, "auto": terminal.MACAuto,
+		"none": terminal.MACNone, "wrong": terminal.MACWrong}[st.Send.MAC]
+	start := time.Now()
+	ex, err := p.Send(ctx, msg, terminal.SendOptions{Timeout: st.Timeout, MAC: mode})
+	row.Duration = time.Since(start)
+	if ex == nil {
+		return fail("%v", err)
+	}
+	sr.steps[st.Name] = ex
+	row.Got = describeGot(ex)
+	failures := sr.check(st.Expect, ex)
+	for _, name := range slices.Sorted(maps.Keys(st.Save)) {
+		id, fromReq, _ := parseSource(st.Save[name])
+		m := ex.Response
+		if fromReq {
+			m = ex.Request
+		}
+		if m == nil {
+			failures = append(failures, fmt.Sprintf("save %s: no response", name))
+			continue
+		}
+		if m.GetField(id) == nil {
+			failures = append(failures, fmt.Sprintf("save %s: DE %d absent", name, id))
+			continue
+		}
+		v, _ := m.GetString(id)
+		sr.vars[strings.ToLower(name)] = v
+	}
+	if len(failures) > 0 {
+		row.Status, row.Reason = Fail, strings.Join(failures, "; ")
+		row.Detail = describeExchange(ex)
+		return row
+	}
+	row.Status = Pass
+	return row
+}
+
+// describeExpect is the EXPECTED column.
+func (sr *scenarioRun) describeExpect(e *Expect) string {
+	var s string
+	if e.NoResponse {
+		s = "none"
+	} else {
+		codes := make([]string, len(e.RC))
+		for i, rc := range e.RC {
+			codes[i] = sr.expandOrRaw(rc)
+		}
+		s = strings.Join(codes, "|")
+	}
+	if e.NetCancel != nil {
+		s += ", 0400 " + sr.describeExpect(e.NetCancel)
+	}
+	return s
+}
+
+func (sr *scenarioRun) expandOrRaw(s string) string {
+	if v, err := sr.expand(s); err == nil {
+		return v
+	}
+	return s
+}
+
+// describeGot is the GOT column.
+func describeGot(ex *terminal.Exchange) string {
+	s := "none"
+	if ex.Response != nil {
+		s = orDash(ex.RC())
+	}
+	if ex.NetCancel != nil {
+		nc := "none"
+		if ex.NetCancel.Response != nil {
+			nc = orDash(ex.NetCancel.RC())
+		}
+		s += ", 0400 " + nc
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// check compares an exchange with its expectation; the messages mask card
+// data.
+func (sr *scenarioRun) check(e *Expect, ex *terminal.Exchange) []string {
+	var fails []string
+	add := func(format string, a ...any) { fails = append(fails, fmt.Sprintf(format, a...)) }
+	switch {
+	case e.NoResponse && ex.Response != nil:
+		add("got a response (DE 39 %s), want none", orDash(ex.RC()))
+	case !e.NoResponse && ex.Response == nil:
+		add("no response: %v", ex.Err)
+	}
+	if ex.Response != nil && !e.NoResponse {
+		rc := ex.RC()
+		want := make([]string, len(e.RC))
+		for i, w := range e.RC {
+			want[i] = sr.expandOrRaw(w)
+		}
+		if !slices.Contains(want, rc) {
+			add("DE 39 %s (%s), want %s", orDash(rc), terminal.ResponseMeaning(rc), strings.Join(want, " or "))
+		}
+		reqMTI, _ := ex.Request.GetMTI()
+		wantMTI := sr.expandOrRaw(e.MTI)
+		if wantMTI == "" {
+			wantMTI, _ = specs.ResponseMTI(reqMTI)
+		}
+		if got, _ := ex.Response.GetMTI(); wantMTI != "" && got != wantMTI {
+			add("response MTI %s, want %s", got, wantMTI)
+		}
+		for _, f := range e.Fields {
+			if msg := sr.checkField(ex.Response, f); msg != "" {
+				add("%s", msg)
+			}
+		}
+	}
+	if e.MaxTime > 0 && ex.Latency > e.MaxTime {
+		add("took %s, want at most %s", ex.Latency.Round(time.Millisecond), e.MaxTime)
+	}
+	if e.NetCancel != nil {
+		if ex.NetCancel == nil {
+			add("no automatic net cancel (0400) was sent")
+		} else {
+			for _, f := range sr.check(e.NetCancel, ex.NetCancel) {
+				add("net cancel: %s", f)
+			}
+		}
+	}
+	return fails
+}
+
+// checkField checks one response field; "" means it holds.
+func (sr *scenarioRun) checkField(m *iso8583.Message, f FieldCheck) string {
+	want, err := sr.expand(f.Want)
+	if err != nil {
+		return fmt.Sprintf("DE %d: %v", f.ID, err)
+	}
+	present := m.GetField(f.ID) != nil
+	got, _ := m.GetString(f.ID)
+	got = strings.TrimRight(got, " ")
+	show := func(v string) string { return maskField(f.ID, v) }
+	switch {
+	case want == "present":
+		if !present {
+			return fmt.Sprintf("DE %d absent, want present", f.ID)
+		}
+	case want == "absent":
+		if present {
+			return fmt.Sprintf("DE %d is %s, want absent", f.ID, show(got))
+		}
+	case len(want) >= 2 && want[0] == '/' && want[len(want)-1] == '/':
+		re, err := regexp.Compile(want[1 : len(want)-1])
+		if err != nil {
+			return fmt.Sprintf("DE %d: %v", f.ID, err)
+		}
+		if !present || !re.MatchString(got) {
+			return fmt.Sprintf("DE %d is %s, want a match of %s", f.ID, orDash(show(got)), want)
+		}
+	case strings.HasPrefix(want, "!="):
+		if present && got == strings.TrimRight(want[2:], " ") {
+			return fmt.Sprintf("DE %d is %s, want anything else", f.ID, show(got))
+		}
+	default:
+		if !present || got != strings.TrimRight(want, " ") {
+			if !present {
+				got = "absent"
+			}
+			return fmt.Sprintf("DE %d is %s, want %s", f.ID, show(got), show(want))
+		}
+	}
+	return ""
+}
+
+// maskField shows a field value safely: card numbers 6+4, tracks masked,
+// PIN blocks, ICC data and MACs hidden, card-like digit runs masked.
+func maskField(id int, v string) string {
+	switch id {
+	case 2, 20, 34:
+		return pan.Mask(v)
+	case 35:
+		return pan.MaskTrack2(v)
+	case 36, 45, 52, 55, 64, 128:
+		return "<hidden>"
+	}
+	return pan.Scrub(v)
+}
+
+// describeExchange dumps request and response (and the net cancel) with
+// card data masked, for JUnit failure details.
+func describeExchange(ex *terminal.Exchange) string {
+	var b strings.Builder
+	dump := func(title string, m *iso8583.Message) {
+		if m == nil {
+			return
+		}
+		b.WriteString(title + ":\n")
+		_ = pan.Describe(m, &b)
+	}
+	dump("request", ex.Request)
+	dump("response", ex.Response)
+	if ex.NetCancel != nil {
+		dump("net cancel", ex.NetCancel.Request)
+		dump("net cancel response", ex.NetCancel.Response)
+	}
+	return pan.Scrub(b.String())
+}
+
+// build turns a Send into the request message. DE 7, 11 and 41 are left to
+// the POS when not given.
+func (sr *scenarioRun) build(p *terminal.POS, s *Send) (*iso8583.Message, error) {
+	spec := p.Spec()
+	mti, err := sr.expand(s.MTI)
+	if err != nil {
+		return nil, err
+	}
+	if mti == "" {
+		mti = specs.MTIFinancialRequest
+	}
+	if !validMTI(mti) {
+		return nil, fmt.Errorf("mti %q is not 4 digits", mti)
+	}
+	explicit := map[int]*string{}
+	for _, f := range s.Fields {
+		if f.Unset {
+			explicit[f.ID] = nil
+			continue
+		}
+		v, err := sr.expand(f.Value)
+		if err != nil {
+			return nil, fmt.Errorf("DE %d: %w", f.ID, err)
+		}
+		explicit[f.ID] = &v
+	}
+	vals := map[int]string{}
+	if s.Ref != "" {
+		if err := sr.fromRef(p, s, mti, explicit, vals); err != nil {
+			return nil, err
+		}
+	}
+	if s.Totals == "batch" {
+		for id, v := range p.Batch().Fields() {
+			vals[id] = v
+		}
+	}
+	sr.defaults(p, mti, vals)
+	for id, v := range explicit {
+		if v == nil {
+			delete(vals, id)
+		} else {
+			vals[id] = *v
+		}
+	}
+	if s.PIN != "" {
+		pin, err := sr.expand(s.PIN)
+		if err != nil {
+			return nil, fmt.Errorf("pin: %w", err)
+		}
+		card, err := sr.expand(s.PINPAN)
+		if err != nil {
+			return nil, fmt.Errorf("pin_pan: %w", err)
+		}
+		if card == "" {
+			card = vals[specs.PAN]
+		}
+		block, ksn, err := p.PINBlock(pin, card)
+		if err != nil {
+			return nil, fmt.Errorf("PIN block: %w", err)
+		}
+		vals[specs.PINBlock] = strings.ToUpper(hex.EncodeToString(block))
+		if _, given := explicit[terminal.KSNField]; ksn != "" && !given {
+			vals[terminal.KSNField] = ksn
+		}
+	}
+	msg := iso8583.NewMessage(spec)
+	msg.MTI(mti)
+	for _, id := range slices.Sorted(maps.Keys(vals)) {
+		if err := setField(msg, id, vals[id]); err != nil {
+			return nil, err
+		}
+	}
+	return msg, nil
+}
+
+// fromRef fills a cancel's or a refund's fields from the step it names.
+func (sr *scenarioRun) fromRef(p *terminal.POS, s *Send, mti string, explicit map[int]*string, vals map[int]string) error {
+	ref, err := sr.expand(s.Ref)
+	if err != nil {
+		return fmt.Errorf("ref: %w", err)
+	}
+	orig := sr.steps[ref]
+	if orig == nil || orig.Request == nil {
+		return fmt.Errorf("ref: step %q has not sent anything", ref)
+	}
+	copyFrom := func(m *iso8583.Message, ids ...int) {
+		for _, id := range ids {
+			if m != nil && m.GetField(id) != nil {
+				vals[id], _ = m.GetString(id)
+			}
+		}
+	}
+	proc := ""
+	if v := explicit[specs.ProcessingCode]; v != nil {
+		proc = *v
+	}
+	switch {
+	case strings.HasPrefix(mti, "04"):
+		rev, err := terminal.NewReversalMessage(orig.Request, orig.Response, p.NextSTAN(), time.Now())
+		if err != nil {
+			return fmt.Errorf("ref %s: %w", ref, err)
+		}
+		for id := range rev.GetFields() {
+			if id > 1 && id != specs.STAN && id != specs.TransmissionDateTime {
+				copyFrom(rev, id)
+			}
+		}
+		if s.Remaining != "" {
+			r, err := sr.expand(s.Remaining)
+			if err != nil {
+				return fmt.Errorf("remaining: %w", err)
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(r), 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("remaining %q is not an amount", r)
+			}
+			vals[specs.ReplacementAmounts] = terminal.ReplacementAmount(n)
+		}
+	case (strings.HasPrefix(mti, "01") || strings.HasPrefix(mti, "02")) && strings.HasPrefix(proc, "20"):
+		if orig.Response == nil {
+			return fmt.Errorf("ref: step %q got no response to take DE 37 and 38 from", ref)
+		}
+		copyFrom(orig.Request, specs.PAN, specs.Amount, specs.Expiry, specs.POSEntryMode, specs.Currency)
+		copyFrom(orig.Response, specs.RRN, specs.ApprovalCode)
+	default:
+		return fmt.Errorf("ref works for a cancel (MTI 04xx) or a refund (processing code 20xxxx), not MTI %s processing code %q", mti, proc)
+	}
+	return nil
+}
+
+// defaults fills what a terminal always sends and the step left out.
+func (sr *scenarioRun) defaults(p *terminal.POS, mti string, vals map[int]string) {
+	now := time.Now()
+	d := map[int]string{}
+	class := mti[:2]
+	switch class {
+	case "01", "02":
+		d[specs.ProcessingCode] = terminal.ProcessingPurchase
+		d[specs.POSEntryMode] = terminal.DefaultPOSEntryMode
+		d[specs.Currency] = terminal.DefaultCurrency
+	case "08":
+		d[specs.NetworkMgmtCode] = specs.NetMgmtEcho
+	}
+	if class == "01" || class == "02" || class == "04" {
+		d[specs.LocalTime] = now.Format("150405")
+		d[specs.LocalDate] = now.Format("0102")
+	}
+	if class != "08" {
+		d[specs.MerchantID] = p.MerchantID()
+	}
+	spec := p.Spec()
+	for id, v := range d {
+		if _, has := vals[id]; has {
+			continue
+		}
+		if _, defined := spec.Fields[id]; defined {
+			vals[id] = v
+		}
+	}
+}
+
+// setField sets one field from its text: hex for binary fields, numeric
+// fixed-length fields zero-filled on the left to full width.
+func setField(msg *iso8583.Message, id int, v string) error {
+	f, ok := msg.GetSpec().Fields[id]
+	if !ok {
+		return fmt.Errorf("DE %d is not defined in the dialect", id)
+	}
+	if _, bin := f.(*field.Binary); bin {
+		b, err := hex.DecodeString(v)
+		if err != nil {
+			return fmt.Errorf("DE %d: binary fields are given in hex", id)
+		}
+		if err := msg.BinaryField(id, b); err != nil {
+			return fmt.Errorf("DE %d: %v", id, pan.Scrub(err.Error()))
+		}
+		return nil
+	}
+	if s := f.Spec(); s != nil && s.Pref != nil && strings.HasSuffix(s.Pref.Inspect(), ".Fixed") &&
+		s.Pad == nil && len(v) < s.Length && v != "" && allDigits(v) {
+		v = strings.Repeat("0", s.Length-len(v)) + v
+	}
+	if err := msg.Field(id, v); err != nil {
+		return fmt.Errorf("DE %d: %v", id, pan.Scrub(err.Error()))
+	}
+	return nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenClient is the token API client of the run.
+func (sr *scenarioRun) tokenClient() *tsp.Client {
+	return &tsp.Client{Admin: sr.r.opts.TokenAdmin, Bearer: sr.r.opts.Bearer, HTTP: sr.r.http}
+}
+
+// issueToken provisions one token and stores its number in a variable.
+func (sr *scenarioRun) issueToken(ctx context.Context, t TokenSpec) (string, error) {
+	get := func(what, v string) (string, error) {
+		x, err := sr.expand(v)
+		if err != nil {
+			return "", fmt.Errorf("token %s: %s: %w", t.Name, what, err)
+		}
+		return x, nil
+	}
+	card, err := get("pan", t.PAN)
+	if err != nil {
+		return "", err
+	}
+	exp, err := get("expiry", t.Expiry)
+	if err != nil {
+		return "", err
+	}
+	kind := vault.Device
+	if t.Kind == "one-time" {
+		kind = vault.OneTime
+	}
+	var dom vault.Domain
+	for _, m := range t.Merchants {
+		x, err := get("merchants", m)
+		if err != nil {
+			return "", err
+		}
+		dom.Merchants = append(dom.Merchants, x)
+	}
+	for _, m := range t.EntryModes {
+		x, err := get("entry_modes", m)
+		if err != nil {
+			return "", err
+		}
+		dom.EntryModes = append(dom.EntryModes, x)
+	}
+	out, err := sr.tokenClient().Issue(ctx, card, exp, tsp.IssueOptions{Kind: kind, Domain: dom})
+	if err != nil {
+		return "", fmt.Errorf("issuing token %s: %w", t.Name, err)
+	}
+	sr.vars[strings.ToLower(t.Name)] = out.Token
+	return string(kind) + " " + pan.Mask(out.Token), nil
+}
+
+func (sr *scenarioRun) tokenStep(ctx context.Context, a *TokenAction) StepResult {
+	row := StepResult{Expected: "ok"}
+	var (
+		got string
+		err error
+	)
+	if a.Issue != nil {
+		row.Expected = "issued"
+		got, err = sr.issueToken(ctx, *a.Issue)
+	} else {
+		c := sr.tokenClient()
+		call, arg, verb := c.Suspend, a.Suspend, "suspend"
+		switch {
+		case a.Resume != "":
+			call, arg, verb = c.Resume, a.Resume, "resume"
+		case a.Delete != "":
+			call, arg, verb = c.Delete, a.Delete, "delete"
+		}
+		row.Expected = verb
+		var tok string
+		if tok, err = sr.expand(arg); err == nil {
+			var out tsp.TokenJSON
+			if out, err = call(ctx, tok); err == nil {
+				got = pan.Mask(tok) + " " + string(out.Status)
+			} else {
+				err = fmt.Errorf("%s %s: %w", verb, pan.Mask(tok), err)
+			}
+		}
+	}
+	if err != nil {
+		row.Status, row.Got, row.Reason = Fail, "error", err.Error()
+		return row
+	}
+	row.Status, row.Got = Pass, got
+	return row
+}
+
+// errInterrupted ends a wait early.
+var errInterrupted = errors.New("interrupted")
