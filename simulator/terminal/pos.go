@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
 )
 
 // POS defaults.
@@ -21,6 +22,9 @@ const (
 	// DefaultNetCancelAttempts is how often the automatic net cancel (0400)
 	// is sent, the same message each time, until it is answered.
 	DefaultNetCancelAttempts = 3
+	// DefaultNetCancelRetryWait is the pause before a net cancel answered
+	// 94 (original still in flight) is repeated.
+	DefaultNetCancelRetryWait = time.Second
 	// DefaultConnectTimeout bounds each (re)connection of a POS.
 	DefaultConnectTimeout = 10 * time.Second
 )
@@ -45,6 +49,10 @@ type POSOptions struct {
 	// NetCancelAttempts is how often the automatic 0400 is sent (an exact
 	// repeat each time) until it is answered. Default 3.
 	NetCancelAttempts int
+	// NetCancelRetryWait is the pause before repeating a net cancel that
+	// was answered 94 (the original still in flight at the switch); such
+	// repeats go on for at most Timeout. Default 1s.
+	NetCancelRetryWait time.Duration
 	// DisableNetCancel turns the automatic net cancel off.
 	DisableNetCancel bool
 	// MACKey, when set, makes the terminal keyed: every request carries an
@@ -192,6 +200,9 @@ func NewPOS(opts Options, po POSOptions) (*POS, error) {
 	if po.NetCancelAttempts <= 0 {
 		po.NetCancelAttempts = DefaultNetCancelAttempts
 	}
+	if po.NetCancelRetryWait <= 0 {
+		po.NetCancelRetryWait = DefaultNetCancelRetryWait
+	}
 	if po.STAN == nil {
 		po.STAN = NewRandomSTANGenerator()
 	}
@@ -299,7 +310,9 @@ func (p *POS) drop(c *Client) {
 // message does not pack). When the request went out but no answer came,
 // the error wraps ErrNoResponse and the Exchange says what happened; for a
 // 0100 or 0200 the POS then sends the net cancel automatically (see
-// Exchange.NetCancel) before Send returns, as Korean VAN practice requires.
+// Exchange.NetCancel) before Send returns, as Korean VAN practice requires;
+// it repeats the net cancel while unanswered (NetCancelAttempts) or
+// answered 94 (the original still in flight at the switch).
 func (p *POS) Send(ctx context.Context, msg *iso8583.Message, so SendOptions) (*Exchange, error) {
 	select {
 	case p.slot <- struct{}{}:
@@ -409,7 +422,9 @@ func (p *POS) needsNetCancel(msg *iso8583.Message) bool {
 }
 
 // netCancel sends the automatic 0400 for orig, repeating the same message
-// until it is answered or the attempts are used up.
+// until it is answered (at most NetCancelAttempts sends without an answer)
+// and, while the switch answers 94 because the original is still in flight
+// there, every NetCancelRetryWait for at most the POS's timeout.
 func (p *POS) netCancel(ctx context.Context, orig *iso8583.Message) *Exchange {
 	rev, err := NewReversalMessage(orig, nil, p.stan.Next(), p.now())
 	if err == nil {
@@ -418,24 +433,40 @@ func (p *POS) netCancel(ctx context.Context, orig *iso8583.Message) *Exchange {
 	if err != nil {
 		return &Exchange{Request: rev, Err: fmt.Errorf("building the net cancel: %w", err)}
 	}
-	var last *Exchange
-	for attempt := 1; attempt <= p.po.NetCancelAttempts; attempt++ {
+	var (
+		last       *Exchange
+		total      time.Duration
+		unanswered int
+		patience   = time.Now().Add(p.timeout)
+	)
+	for attempt := 1; ; attempt++ {
 		ex, err := p.exchange(ctx, rev, p.timeout)
 		if ex == nil {
 			ex = &Exchange{Request: rev, Err: err}
 		}
-		if last != nil {
-			ex.Latency += last.Latency
-		}
-		ex.Attempts = attempt
+		total += ex.Latency
+		ex.Latency, ex.Attempts = total, attempt
 		last = ex
-		if ex.Response != nil {
+		if ex.Response == nil {
+			unanswered++
+			if unanswered >= p.po.NetCancelAttempts || ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if ex.RC() != string(codes.Duplicate) || !time.Now().Add(p.po.NetCancelRetryWait).Before(patience) {
 			p.record(rev, ex.Response)
 			break
+		}
+		// 94: the switch still waits for the original's answer; ask again.
+		select {
+		case <-ctx.Done():
+		case <-time.After(p.po.NetCancelRetryWait):
 		}
 		if ctx.Err() != nil {
 			break
 		}
+		total += p.po.NetCancelRetryWait
 	}
 	p.opts.Logger.Info("net cancel sent", zap.String("rc", last.RC()), zap.Int("attempts", last.Attempts))
 	return last

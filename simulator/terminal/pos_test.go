@@ -415,3 +415,38 @@ func TestPOSReconnects(t *testing.T) {
 		t.Fatalf("no reconnection: %v", err)
 	}
 }
+
+// TestPOSNetCancelWhileOriginalInFlight: a switch that still waits for the
+// original answers the net cancel 94; the POS asks again until it is
+// answered otherwise.
+func TestPOSNetCancelWhileOriginalInFlight(t *testing.T) {
+	ps := startPOSSwitch(t, func(req *iso8583.Message, nth int) string {
+		switch mti, _ := req.GetMTI(); {
+		case mti == "0200":
+			return ""
+		case nth < 3:
+			return "94"
+		}
+		return "00"
+	})
+	p := newTestPOS(t, ps.addr, POSOptions{Timeout: time.Second, NetCancelRetryWait: 50 * time.Millisecond})
+	ex, err := p.Send(context.Background(), purchase(t, p, 100), SendOptions{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrNoResponse) || ex.NetCancel == nil {
+		t.Fatalf("%v %+v", err, ex)
+	}
+	if ex.NetCancel.RC() != "00" || ex.NetCancel.Attempts != 3 {
+		t.Fatalf("net cancel rc %q after %d attempts, want 00 after 3", ex.NetCancel.RC(), ex.NetCancel.Attempts)
+	}
+	// With no patience left, a 94 is the final answer.
+	ps2 := startPOSSwitch(t, func(req *iso8583.Message, _ int) string {
+		if mti, _ := req.GetMTI(); mti == "0200" {
+			return ""
+		}
+		return "94"
+	})
+	p2 := newTestPOS(t, ps2.addr, POSOptions{Timeout: 300 * time.Millisecond, NetCancelRetryWait: 100 * time.Millisecond})
+	ex, _ = p2.Send(context.Background(), purchase(t, p2, 100), SendOptions{Timeout: 50 * time.Millisecond})
+	if ex.NetCancel.RC() != "94" || ex.NetCancel.Attempts < 2 || ex.NetCancel.Attempts > 4 {
+		t.Fatalf("net cancel rc %q after %d attempts", ex.NetCancel.RC(), ex.NetCancel.Attempts)
+	}
+}
