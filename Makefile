@@ -12,10 +12,12 @@ build:
 test:
 	$(GO) test -race -count=1 $(PKGS)
 
-## check: vet, staticcheck, then the tests.
+## check: vet, staticcheck, govulncheck (needs its online database: it says so
+## and goes on when it cannot reach it; CI does not run it), then the tests.
 check:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	-$(GO) run golang.org/x/vuln/cmd/govulncheck@latest $(PKGS) || echo "govulncheck could not complete (no access to vuln.go.dev?)"
 	$(MAKE) test
 
 ## bench: the pipeline and round-trip benchmarks (switch vs direct vs raw relay).

@@ -418,28 +418,56 @@ func (e *engine) do(a arrival, t *term) {
 	}
 }
 
+// netCancelAttempts bounds how often a net cancel is sent: the first time
+// and repeats while it gets no answer or a 94 (the switch still has the
+// original in flight and asks for a repeat).
+const netCancelAttempts = 3
+
 // netCancel sends a full 0400 for the purchase s that got no answer, as a
-// POS or VAN does before anything else, on the same terminal.
+// POS or VAN does before anything else, on the same terminal; a repeat is
+// the identical message (same STAN and DE 7), so a switch that did journal
+// the first one answers the repeat from its journal.
 func (e *engine) netCancel(t *term, s sale) {
-	client, err := t.get(e.sendCtx)
-	if err != nil {
-		e.rec.netCancel(false, false, false)
-		return
-	}
-	msg, err := cancelMessage(e.spec, s, client.NextSTAN(), time.Now(), t.opts)
-	if err != nil {
-		e.rec.netCancel(false, false, false)
-		return
-	}
-	resp, err := client.Send(e.sendCtx, msg)
-	if err != nil {
-		timeout := errors.Is(err, connection.ErrSendTimeout)
-		if !timeout {
-			t.broken(client)
+	pause := min(max(e.cfg.Timeout/2, 100*time.Millisecond), time.Second)
+	var msg *iso8583.Message
+	for attempt := 1; ; attempt++ {
+		last := attempt == netCancelAttempts
+		if attempt > 1 {
+			e.rec.netCancelRepeat()
+			time.Sleep(pause)
 		}
-		e.rec.netCancel(false, false, timeout)
+		client, err := t.get(e.sendCtx)
+		if err != nil {
+			if last {
+				e.rec.netCancel(false, "", false)
+				return
+			}
+			continue
+		}
+		if msg == nil {
+			if msg, err = cancelMessage(e.spec, s, client.NextSTAN(), time.Now(), t.opts); err != nil {
+				e.cfg.Logger.Warn("building net cancel", zap.Error(err))
+				e.rec.netCancel(false, "", false)
+				return
+			}
+		}
+		resp, err := client.Send(e.sendCtx, msg)
+		if err != nil {
+			timeout := errors.Is(err, connection.ErrSendTimeout)
+			if !timeout {
+				t.broken(client)
+			}
+			if last {
+				e.rec.netCancel(false, "", timeout)
+				return
+			}
+			continue
+		}
+		rc, _ := resp.GetString(specs.ResponseCode)
+		if codes.Code(rc) == codes.Duplicate && !last {
+			continue
+		}
+		e.rec.netCancel(true, rc, false)
 		return
 	}
-	rc, _ := resp.GetString(specs.ResponseCode)
-	e.rec.netCancel(true, codes.Code(rc).IsApproved(), false)
 }

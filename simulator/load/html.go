@@ -36,9 +36,10 @@ func (r *Report) WriteHTML(w io.Writer) error {
 }
 
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
-	"ms":  fmtMS,
-	"pct": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
-	"f1":  func(f float64) string { return fmt.Sprintf("%.1f", f) },
+	"ms":       fmtMS,
+	"pct":      func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"f1":       func(f float64) string { return fmt.Sprintf("%.1f", f) },
+	"codeList": codeList,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>termsim load report {{.R.Started.Format "2006-01-02 15:04:05"}}</title>
@@ -90,7 +91,7 @@ svg text{font:11px system-ui,sans-serif;fill:#33404d}
 <tr><th>requests</th><td>sent {{.R.Sent}}, answered {{.R.Answered}}, timeouts {{.R.Timeouts}}, errors {{.R.Errors.Total}}{{if .ErrorKinds}} ({{.ErrorKinds}}){{end}}{{if .R.Unsent}}, never sent {{.R.Unsent}}{{end}}</td></tr>
 <tr><th>latency</th><td>min {{ms .R.Latency.Min}} &middot; mean {{ms .R.Latency.Mean}} &middot; p50 {{ms .R.Latency.P50}} &middot; p90 {{ms .R.Latency.P90}} &middot; p99 {{ms .R.Latency.P99}} &middot; p99.9 {{ms .R.Latency.P999}} &middot; max {{ms .R.Latency.Max}} ({{.R.Latency.Count}} answers)</td></tr>
 {{with .R.GeneratorLag}}<tr><th>generator lag</th><td>p50 {{ms .P50}} &middot; p99 {{ms .P99}} &middot; max {{ms .Max}} (included in latency)</td></tr>{{end}}
-<tr><th>net cancels</th><td>sent {{.R.NetCancels.Sent}}, answered {{.R.NetCancels.Answered}}, approved {{.R.NetCancels.Approved}}, timeouts {{.R.NetCancels.Timeouts}}, errors {{.R.NetCancels.Errors}}</td></tr>
+<tr><th>net cancels</th><td>sent {{.R.NetCancels.Sent}}, repeats {{.R.NetCancels.Repeats}}, answered {{.R.NetCancels.Answered}}, approved {{.R.NetCancels.Approved}}, timeouts {{.R.NetCancels.Timeouts}}, errors {{.R.NetCancels.Errors}}{{codeList .R.NetCancels.Codes}}</td></tr>
 {{if .R.MixFallbacks}}<tr><th>mix fallbacks</th><td>{{.R.MixFallbacks}} cancels/refunds sent as purchases (no approved sale left on their terminal)</td></tr>{{end}}
 </table>
 <table>

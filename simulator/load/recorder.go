@@ -5,6 +5,8 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/kbpay/switch/specs/codes"
 )
 
 // Histogram range: 1 µs .. 60 s at 3 significant digits. Values are
@@ -202,22 +204,36 @@ func (r *recorder) fail(k kind, done time.Time, timeout bool, errKind string) {
 	}
 }
 
-// netCancel records a net cancel (0400 for a purchase that timed out).
-func (r *recorder) netCancel(answered, approved, timeout bool) {
+// netCancel records a net cancel (0400 for a purchase that timed out):
+// answered with DE 39 rc, or not (timed out or failed).
+func (r *recorder) netCancel(answered bool, rc string, timeout bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.net.Sent++
 	switch {
-	case approved:
-		r.net.Answered++
-		r.net.Approved++
 	case answered:
 		r.net.Answered++
+		if rc == "" {
+			rc = noCode
+		}
+		if r.net.Codes == nil {
+			r.net.Codes = map[string]int64{}
+		}
+		r.net.Codes[rc]++
+		if codes.Code(rc).IsApproved() {
+			r.net.Approved++
+		}
 	case timeout:
 		r.net.Timeouts++
 	default:
 		r.net.Errors++
 	}
+}
+
+func (r *recorder) netCancelRepeat() {
+	r.mu.Lock()
+	r.net.Repeats++
+	r.mu.Unlock()
 }
 
 func (r *recorder) dropUnsent() {

@@ -115,13 +115,19 @@ type Errors struct {
 	ByKind map[string]int64 `json:"by_kind,omitempty"`
 }
 
-// NetCancels counts the 0400s sent for purchases that got no answer.
+// NetCancels counts the 0400s sent for purchases that got no answer. A
+// net cancel that gets no answer, or a 94 (original still in flight), is
+// repeated (the identical message) up to twice; Repeats counts those, and
+// the other counts are by each net cancel's final outcome.
 type NetCancels struct {
 	Sent     int64 `json:"sent"`
+	Repeats  int64 `json:"repeats"`
 	Answered int64 `json:"answered"`
 	Approved int64 `json:"approved"`
 	Timeouts int64 `json:"timeouts"`
 	Errors   int64 `json:"errors"`
+	// Codes counts the answers by DE 39.
+	Codes map[string]int64 `json:"codes,omitempty"`
 }
 
 // TypeCounts are the outcomes of one request type.
@@ -345,7 +351,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "\t%d cancels/refunds sent as purchases (no approved sale left on their terminal)\n", r.MixFallbacks)
 	}
 	n := r.NetCancels
-	fmt.Fprintf(tw, "net cancels\t%d sent (answered %d, approved %d, timeouts %d, errors %d)\n", n.Sent, n.Answered, n.Approved, n.Timeouts, n.Errors)
+	fmt.Fprintf(tw, "net cancels\t%d sent, %d repeats (answered %d, approved %d, timeouts %d, errors %d)%s\n",
+		n.Sent, n.Repeats, n.Answered, n.Approved, n.Timeouts, n.Errors, codeList(n.Codes))
 	if len(r.Errors.ByKind) > 0 {
 		var kinds []string
 		for k, v := range r.Errors.ByKind {
@@ -402,4 +409,21 @@ func (r *Report) WriteFiles(dir string) error {
 		return err
 	}
 	return write("report.html", r.WriteHTML)
+}
+
+// codeList renders "; DE 39: 00 x3, 94 x1" for a small code count map.
+func codeList(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s x%d", k, m[k])
+	}
+	return "; DE 39: " + strings.Join(parts, ", ")
 }

@@ -159,7 +159,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.Logger = zap.New(core)
 		defer func() { _ = o.Logger.Sync() }()
 	}
-	table := NewTable(stdout)
+	table := NewTable(stdout, scenarios)
 	o.OnStep = table.Row
 	rep := Run(ctx, scenarios, o)
 	fmt.Fprintln(stdout, rep.Summary())

@@ -12,17 +12,38 @@ import (
 
 // Table prints step results as aligned rows as they arrive.
 type Table struct {
-	w      io.Writer
-	header bool
+	w              io.Writer
+	header         bool
+	scenario, step int // column widths
 }
 
-// NewTable returns a table writing to w.
-func NewTable(w io.Writer) *Table { return &Table{w: w} }
+// Column widths of a Table.
+const (
+	minNameWidth = 12
+	maxNameWidth = 40
+	codeWidth    = 16
+)
 
-const rowFormat = "%-26s %-36s %-14s %-14s %8s  %s\n"
+// NewTable returns a table writing to w whose name columns fit the
+// scenarios' and steps' names (up to 40 characters; longer ones are cut).
+func NewTable(w io.Writer, scenarios []*Scenario) *Table {
+	t := &Table{w: w, scenario: minNameWidth, step: minNameWidth}
+	fit := func(width *int, s string) { *width = min(max(*width, utf8.RuneCountInString(s)), maxNameWidth) }
+	for _, sc := range scenarios {
+		fit(&t.scenario, sc.Name)
+		for _, tk := range sc.Setup.Tokens {
+			fit(&t.step, "setup: token "+tk.Name)
+		}
+		for _, st := range append(append([]Step(nil), sc.Steps...), sc.Teardown...) {
+			fit(&t.step, st.Name)
+		}
+	}
+	return t
+}
 
 // Row prints one result (and the header before the first).
 func (t *Table) Row(r StepResult) {
+	rowFormat := fmt.Sprintf("%%-%ds  %%-%ds  %%-%ds %%-%ds %%8s  %%s\n", t.scenario, t.step, codeWidth, codeWidth)
 	if !t.header {
 		t.header = true
 		fmt.Fprintf(t.w, rowFormat, "SCENARIO", "STEP", "EXPECTED", "GOT", "TIME", "RESULT")
@@ -35,8 +56,8 @@ func (t *Table) Row(r StepResult) {
 	if r.Status != Skip {
 		tm = formatDuration(r.Duration)
 	}
-	fmt.Fprintf(t.w, rowFormat, clip(r.Scenario, 26), clip(r.Step, 36), clip(orDash(r.Expected), 14),
-		clip(orDash(r.Got), 14), tm, result)
+	fmt.Fprintf(t.w, rowFormat, clip(r.Scenario, t.scenario), clip(r.Step, t.step), clip(orDash(r.Expected), codeWidth),
+		clip(orDash(r.Got), codeWidth), tm, result)
 }
 
 func formatDuration(d time.Duration) string {
@@ -89,13 +110,17 @@ type junitCase struct {
 	File      string        `xml:"file,attr,omitempty"`
 	Failure   *junitMessage `xml:"failure"`
 	Skipped   *junitMessage `xml:"skipped"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	SystemOut *junitText    `xml:"system-out"`
+}
+
+type junitText struct {
+	Text string `xml:",cdata"`
 }
 
 type junitMessage struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
@@ -115,7 +140,9 @@ func WriteJUnit(w io.Writer, rep Report) error {
 				s.Failures++
 				text := fmt.Sprintf("expected %s, got %s\n%s", orDash(st.Expected), orDash(st.Got), st.Reason)
 				c.Failure = &junitMessage{Message: st.Reason, Type: "expectation", Text: text}
-				c.SystemOut = st.Detail
+				if st.Detail != "" {
+					c.SystemOut = &junitText{Text: st.Detail}
+				}
 			case Skip:
 				s.Skipped++
 				c.Skipped = &junitMessage{Message: st.Reason}

@@ -276,7 +276,14 @@ func (sr *scenarioRun) emit(res StepResult) {
 func (r *runner) runScenario(ctx context.Context, sc *Scenario) ScenarioResult {
 	res := &ScenarioResult{Name: sc.Name, File: sc.File, Start: time.Now()}
 	sr := &scenarioRun{r: r, sc: sc, vars: map[string]string{}, steps: map[string]*terminal.Exchange{}, res: res}
-	defer func() { res.Duration = time.Since(res.Start) }()
+	sr.run(ctx)
+	res.Duration = time.Since(res.Start)
+	return *res
+}
+
+// run runs the scenario's setup, steps and teardown into sr.res.
+func (sr *scenarioRun) run(ctx context.Context) {
+	r, sc := sr.r, sr.sc
 
 	rows := func() []string {
 		var names []string
@@ -299,13 +306,13 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) ScenarioResult {
 	for _, req := range sc.requirements() {
 		if why := r.unmet(req, sr.lookup); why != "" {
 			skipAll(rows(), why)
-			return *res
+			return
 		}
 	}
 	if err := sr.prepare(); err != nil {
 		sr.emit(StepResult{Step: "scenario settings", Status: Fail, Reason: err.Error()})
 		skipAll(rows(), "scenario settings failed")
-		return *res
+		return
 	}
 
 	failedAt := ""
@@ -317,7 +324,7 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) ScenarioResult {
 		}
 		start := time.Now()
 		got, err := sr.issueToken(ctx, t)
-		row := StepResult{Step: name, Expected: "issued", Got: got, Duration: time.Since(start), Status: Pass}
+		row := StepResult{Step: name, Expected: "active", Got: got, Duration: time.Since(start), Status: Pass}
 		if err != nil {
 			row.Status, row.Reason, row.Got = Fail, err.Error(), "error"
 			failedAt = name
@@ -345,7 +352,7 @@ func (r *runner) runScenario(ctx context.Context, sc *Scenario) ScenarioResult {
 	for i := range sc.Teardown {
 		sr.emit(sr.runStep(context.WithoutCancel(ctx), &sc.Teardown[i]))
 	}
-	return *res
+	return
 }
 
 // prepare resolves the scenario's variables and terminal settings.
@@ -957,33 +964,33 @@ func (sr *scenarioRun) issueToken(ctx context.Context, t TokenSpec) (string, err
 		return "", fmt.Errorf("issuing token %s: %w", t.Name, err)
 	}
 	sr.vars[strings.ToLower(t.Name)] = out.Token
-	return string(kind) + " " + pan.Mask(out.Token), nil
+	return string(out.Status), nil
 }
 
 func (sr *scenarioRun) tokenStep(ctx context.Context, a *TokenAction) StepResult {
-	row := StepResult{Expected: "ok"}
+	row := StepResult{}
 	var (
 		got string
 		err error
 	)
 	if a.Issue != nil {
-		row.Expected = "issued"
+		row.Expected = "active"
 		got, err = sr.issueToken(ctx, *a.Issue)
 	} else {
 		c := sr.tokenClient()
-		call, arg, verb := c.Suspend, a.Suspend, "suspend"
+		call, arg, verb, status := c.Suspend, a.Suspend, "suspend", vault.Suspended
 		switch {
 		case a.Resume != "":
-			call, arg, verb = c.Resume, a.Resume, "resume"
+			call, arg, verb, status = c.Resume, a.Resume, "resume", vault.Active
 		case a.Delete != "":
-			call, arg, verb = c.Delete, a.Delete, "delete"
+			call, arg, verb, status = c.Delete, a.Delete, "delete", vault.Deleted
 		}
-		row.Expected = verb
+		row.Expected = string(status)
 		var tok string
 		if tok, err = sr.expand(arg); err == nil {
 			var out tsp.TokenJSON
 			if out, err = call(ctx, tok); err == nil {
-				got = pan.Mask(tok) + " " + string(out.Status)
+				got = string(out.Status)
 			} else {
 				err = fmt.Errorf("%s %s: %w", verb, pan.Mask(tok), err)
 			}
@@ -994,6 +1001,9 @@ func (sr *scenarioRun) tokenStep(ctx context.Context, a *TokenAction) StepResult
 		return row
 	}
 	row.Status, row.Got = Pass, got
+	if got != row.Expected {
+		row.Status, row.Reason = Fail, fmt.Sprintf("token status %s, want %s", got, row.Expected)
+	}
 	return row
 }
 
