@@ -7,6 +7,7 @@ package hsm
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Usage is what a key may be used for. A key is never used outside its
@@ -190,3 +191,28 @@ var (
 	ErrUnsupported     = errors.New("hsm: operation not supported by this backend")
 	ErrNoCGO           = errors.New("hsm: pkcs11 backend needs a binary built with cgo")
 )
+
+// CheckPINKey checks that a key suits a PINKey: a KSN exactly with a BDK,
+// and the cipher the block format needs (ISO 0: TDES, ISO 4: AES). Both
+// backends call it before they touch the key.
+func CheckPINKey(info KeyInfo, pk PINKey) error {
+	switch {
+	case info.Usage == UsageBDK && len(pk.KSN) == 0:
+		return fmt.Errorf("a BDK needs a KSN: %w", ErrWrongUsage)
+	case info.Usage != UsageBDK && len(pk.KSN) != 0:
+		return fmt.Errorf("a KSN was given for a %s key, not a BDK: %w", info.Usage, ErrWrongUsage)
+	}
+	var want Algorithm
+	switch pk.Format {
+	case ISO0:
+		want = TDES
+	case ISO4:
+		want = AES
+	default:
+		return fmt.Errorf("PIN block format %d: %w", pk.Format, ErrUnsupported)
+	}
+	if info.Algorithm != want {
+		return fmt.Errorf("format %d needs a %s key, this one is %s: %w", pk.Format, want, info.Algorithm, ErrWrongUsage)
+	}
+	return nil
+}

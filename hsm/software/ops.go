@@ -149,23 +149,8 @@ func (h *HSM) TranslatePIN(ctx context.Context, req hsm.TranslatePINRequest) ([]
 // checkPINKey checks that a key suits a PINKey: a KSN exactly with a BDK,
 // and the cipher the format needs (ISO 0: TDES, ISO 4: AES).
 func checkPINKey(k *key, pk hsm.PINKey) error {
-	switch {
-	case k.info.Usage == hsm.UsageBDK && len(pk.KSN) == 0:
-		return fmt.Errorf("a BDK needs a KSN: %w", hsm.ErrWrongUsage)
-	case k.info.Usage != hsm.UsageBDK && len(pk.KSN) != 0:
-		return fmt.Errorf("a KSN was given for a %s key, not a BDK: %w", k.info.Usage, hsm.ErrWrongUsage)
-	}
-	var want hsm.Algorithm
-	switch pk.Format {
-	case hsm.ISO0:
-		want = hsm.TDES
-	case hsm.ISO4:
-		want = hsm.AES
-	default:
-		return fmt.Errorf("PIN block format %d: %w", pk.Format, hsm.ErrUnsupported)
-	}
-	if k.info.Algorithm != want {
-		return fmt.Errorf("format %d needs a %s key, this one is %s: %w", pk.Format, want, k.info.Algorithm, hsm.ErrWrongUsage)
+	if err := hsm.CheckPINKey(k.info, pk); err != nil {
+		return err
 	}
 	return nil
 }

@@ -362,7 +362,7 @@ func (e *engine) do(a arrival, t *term) {
 			t.sales.putBack(orig, rng)
 		}
 		e.rec.sending(k, a.intended, time.Now(), e.open)
-		e.rec.fail(k, time.Now(), false, errConnection)
+		e.rec.fail(k, a.intended, time.Now(), false, errConnection)
 		return
 	}
 	now := time.Now()
@@ -385,7 +385,7 @@ func (e *engine) do(a arrival, t *term) {
 	if err != nil {
 		e.cfg.Logger.Warn("building request", zap.Stringer("type", k), zap.Error(err))
 		e.rec.sending(k, a.intended, now, e.open)
-		e.rec.fail(k, time.Now(), false, errBuild)
+		e.rec.fail(k, a.intended, time.Now(), false, errBuild)
 		return
 	}
 	e.rec.sending(k, a.intended, time.Now(), e.open)
@@ -395,7 +395,7 @@ func (e *engine) do(a arrival, t *term) {
 	e.inFlight.Add(-1)
 	if err != nil {
 		timeout := errors.Is(err, connection.ErrSendTimeout)
-		e.rec.fail(k, done, timeout, errConnection)
+		e.rec.fail(k, a.intended, done, timeout, errConnection)
 		if !timeout {
 			e.cfg.Logger.Warn("request failed", zap.Stringer("type", k), zap.String("terminal", t.id), zap.Error(err))
 			t.broken(client)
@@ -421,14 +421,14 @@ func (e *engine) do(a arrival, t *term) {
 // netCancelAttempts bounds how often a net cancel is sent: the first time
 // and repeats while it gets no answer or a 94 (the switch still has the
 // original in flight and asks for a repeat).
-const netCancelAttempts = 3
+const netCancelAttempts = 5
 
 // netCancel sends a full 0400 for the purchase s that got no answer, as a
 // POS or VAN does before anything else, on the same terminal; a repeat is
 // the identical message (same STAN and DE 7), so a switch that did journal
 // the first one answers the repeat from its journal.
 func (e *engine) netCancel(t *term, s sale) {
-	pause := min(max(e.cfg.Timeout/2, 100*time.Millisecond), time.Second)
+	pause := min(max(e.cfg.Timeout, 200*time.Millisecond), 2*time.Second)
 	var msg *iso8583.Message
 	for attempt := 1; ; attempt++ {
 		last := attempt == netCancelAttempts

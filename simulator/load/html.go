@@ -90,6 +90,7 @@ svg text{font:11px system-ui,sans-serif;fill:#33404d}
 <tr><th>elapsed</th><td>{{printf "%.2f" .R.ElapsedSeconds}} s</td></tr>
 <tr><th>requests</th><td>sent {{.R.Sent}}, answered {{.R.Answered}}, timeouts {{.R.Timeouts}}, errors {{.R.Errors.Total}}{{if .ErrorKinds}} ({{.ErrorKinds}}){{end}}{{if .R.Unsent}}, never sent {{.R.Unsent}}{{end}}</td></tr>
 <tr><th>latency</th><td>min {{ms .R.Latency.Min}} &middot; mean {{ms .R.Latency.Mean}} &middot; p50 {{ms .R.Latency.P50}} &middot; p90 {{ms .R.Latency.P90}} &middot; p99 {{ms .R.Latency.P99}} &middot; p99.9 {{ms .R.Latency.P999}} &middot; max {{ms .R.Latency.Max}} ({{.R.Latency.Count}} answers)</td></tr>
+{{with .R.WithTimeouts}}<tr><th>with timeouts</th><td>p50 {{ms .P50}} &middot; p90 {{ms .P90}} &middot; p99 {{ms .P99}} &middot; p99.9 {{ms .P999}} &middot; max {{ms .Max}} (each timeout counted at its wait)</td></tr>{{end}}
 {{with .R.GeneratorLag}}<tr><th>generator lag</th><td>p50 {{ms .P50}} &middot; p99 {{ms .P99}} &middot; max {{ms .Max}} (included in latency)</td></tr>{{end}}
 <tr><th>net cancels</th><td>sent {{.R.NetCancels.Sent}}, repeats {{.R.NetCancels.Repeats}}, answered {{.R.NetCancels.Answered}}, approved {{.R.NetCancels.Approved}}, timeouts {{.R.NetCancels.Timeouts}}, errors {{.R.NetCancels.Errors}}{{codeList .R.NetCancels.Codes}}</td></tr>
 {{if .R.MixFallbacks}}<tr><th>mix fallbacks</th><td>{{.R.MixFallbacks}} cancels/refunds sent as purchases (no approved sale left on their terminal)</td></tr>{{end}}

@@ -47,6 +47,7 @@ type recorder struct {
 	start time.Time
 
 	all     *hdr.Histogram // every answer's latency from its intended send time
+	allT    *hdr.Histogram // the same plus each timeout's wait
 	lag     *hdr.Histogram // generator lag: actual - intended send time (open loop)
 	clamped int64          // latencies above histMaxMicros
 
@@ -74,6 +75,7 @@ func newRecorder(start time.Time) *recorder {
 	return &recorder{
 		start:    start,
 		all:      newHist(),
+		allT:     newHist(),
 		lag:      newHist(),
 		win:      newHist(),
 		winCodes: map[string]int64{},
@@ -162,6 +164,7 @@ func (r *recorder) answer(k kind, intended, done time.Time, rc string, approved,
 		us = histMaxMicros
 	}
 	_ = r.all.RecordValue(us)
+	_ = r.allT.RecordValue(us)
 	_ = r.win.RecordValue(us)
 	r.answered++
 	r.winAnswered++
@@ -186,11 +189,12 @@ func (r *recorder) answer(k kind, intended, done time.Time, rc string, approved,
 const noCode = "--"
 
 // fail records a request that got no answer.
-func (r *recorder) fail(k kind, done time.Time, timeout bool, errKind string) {
+func (r *recorder) fail(k kind, intended, done time.Time, timeout bool, errKind string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rollTo(r.secOf(done))
 	if timeout {
+		_ = r.allT.RecordValue(min(micros(done.Sub(intended)), histMaxMicros))
 		r.timeouts++
 		r.winTimeouts++
 		r.types[k].Timeouts++

@@ -793,6 +793,9 @@ func (sr *scenarioRun) build(p *terminal.POS, s *Send) (*iso8583.Message, error)
 			return nil, err
 		}
 	}
+	if _, err := msg.Pack(); err != nil {
+		return nil, fmt.Errorf("the request does not pack: %s", pan.Scrub(err.Error()))
+	}
 	return msg, nil
 }
 

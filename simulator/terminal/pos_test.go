@@ -409,7 +409,7 @@ func TestPOSReconnects(t *testing.T) {
 	p.mu.Lock()
 	c := p.client
 	p.mu.Unlock()
-	_ = c.conn.Close() // the link breaks under the POS
+	_ = c.conn.Close()                                               // the link breaks under the POS
 	p.Send(context.Background(), purchase(t, p, 100), SendOptions{}) //nolint:errcheck // fails on the closed link
 	if _, err := p.Send(context.Background(), purchase(t, p, 100), SendOptions{}); err != nil {
 		t.Fatalf("no reconnection: %v", err)

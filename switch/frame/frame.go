@@ -199,7 +199,7 @@ type Codec struct {
 	// is cut off instead of holding the connection forever.
 	Conn         interface{ SetReadDeadline(time.Time) error }
 	FrameTimeout time.Duration
-	raw     sync.Map // *iso8583.Message -> []byte
+	raw          sync.Map // *iso8583.Message -> []byte
 }
 
 // TakeRaw returns and forgets the frame body msg was unpacked from (nil
