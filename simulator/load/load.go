@@ -202,6 +202,8 @@ func (c Config) validate() error {
 		return bad("count %d is negative", c.Count)
 	case c.Terminals < 1 || c.Terminals > MaxTerminals:
 		return bad("%d terminals: give 1..%d", c.Terminals, MaxTerminals)
+	case c.Closed > 0 && c.OneOutstanding && c.Terminals < c.Closed:
+		return bad("a closed loop of %d with one request outstanding per terminal needs at least %d terminals", c.Closed, c.Closed)
 	case c.MaxInFlight < 1:
 		return bad("max in flight %d: give at least 1", c.MaxInFlight)
 	case c.Timeout <= 0:

@@ -195,6 +195,17 @@ func TestTimeoutSendsNetCancel(t *testing.T) {
 		t.Errorf("max latency %.1fms: timed-out requests leaked into the histogram", rep.Latency.Max)
 	}
 
+	// A switch that still has the original in flight answers 94: repeat.
+	rep94 := startSynth(t, time.Millisecond)
+	rep94.drop, rep94.askRepeat = s.drop, true
+	rep = run(t, Config{Addr: rep94.addr, Rate: 50, Count: 30, Terminals: 1, Timeout: 100 * time.Millisecond, Seed: 7})
+	rep94.mu.Lock()
+	if rep.Timeouts == 0 || rep.NetCancels.Repeats != rep.NetCancels.Sent || rep.NetCancels.Approved != rep.NetCancels.Sent ||
+		int64(rep94.netCancels) != rep.NetCancels.Sent || len(rep94.violations) > 0 {
+		t.Errorf("net cancels after a 94: %+v; server matched %d, violations %v", rep.NetCancels, rep94.netCancels, rep94.violations)
+	}
+	rep94.mu.Unlock()
+
 	noNet := startSynth(t, time.Millisecond)
 	noNet.drop = s.drop
 	rep = run(t, Config{Addr: noNet.addr, Rate: 50, Count: 20, Terminals: 1, Timeout: 100 * time.Millisecond, NoNetCancel: true, Seed: 7})
@@ -275,6 +286,7 @@ func TestConfigValidation(t *testing.T) {
 		{"amounts", Config{Rate: 1, Duration: time.Second, AmountMin: 10, AmountMax: 5}},
 		{"no purchases", Config{Rate: 1, Duration: time.Second, Mix: Mix{Cancel: 1}}},
 		{"prefix", Config{Rate: 1, Duration: time.Second, TerminalPrefix: "ABCDEFG", Terminals: 10}},
+		{"closed POS", Config{Closed: 8, Duration: time.Second, Terminals: 4, OneOutstanding: true}},
 	} {
 		if _, err := Run(context.Background(), tc.cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", tc.name, err)

@@ -275,6 +275,9 @@ func (r *recorder) live(now time.Time) live {
 		if last.Answered > 0 {
 			l.p99 = last.P99
 		}
+	} else if l.elapsed > 0 && r.winAnswered > 0 { // the first second, so far
+		l.tps = float64(r.winAnswered) / l.elapsed.Seconds()
+		l.p99 = ms(r.win.ValueAtQuantile(99))
 	}
 	return l
 }

@@ -32,6 +32,9 @@ type synth struct {
 	drop func(amount int64) bool
 	// decline, when set, answers a purchase of that amount 51.
 	decline func(amount int64) bool
+	// askRepeat answers the first net cancel of each swallowed purchase
+	// 94 (original still in flight: repeat); the repeat must be identical.
+	askRepeat bool
 
 	stallFrom, stallUntil atomic.Int64 // UnixNano; answers wait until stallUntil
 	rrn                   atomic.Int64
@@ -40,10 +43,11 @@ type synth struct {
 	holds      []time.Duration // actual time from receipt to reply
 	sales      map[string]*synthSale
 	byRRN      map[string]*synthSale
-	dropped    map[string]bool // tid|stan|de7 of swallowed purchases
-	netCancels int             // 0400s that named a swallowed purchase
-	cancels    int             // 0400s that named an approved sale
-	refunds    int             // refunds that named an approved sale
+	dropped    map[string]bool   // tid|stan|de7 of swallowed purchases
+	asked      map[string]string // swallowed purchase -> STAN|DE 7 of the 0400 asked to repeat
+	netCancels int               // 0400s that named a swallowed purchase
+	cancels    int               // 0400s that named an approved sale
+	refunds    int               // refunds that named an approved sale
 	violations []string
 	mtis       map[string]int
 }
@@ -63,7 +67,7 @@ func startSynth(t *testing.T, delay time.Duration) *synth {
 	}
 	s := &synth{
 		addr: ln.Addr().String(), spec: specs.MustLoad(specs.TerminalDialect), delay: delay,
-		sales: map[string]*synthSale{}, byRRN: map[string]*synthSale{}, dropped: map[string]bool{}, mtis: map[string]int{},
+		sales: map[string]*synthSale{}, byRRN: map[string]*synthSale{}, dropped: map[string]bool{}, asked: map[string]string{}, mtis: map[string]int{},
 	}
 	codec := &frame.Codec{Header: frame.Binary2, Spec: s.spec}
 	var (
@@ -173,6 +177,17 @@ func (s *synth) handle(c *connection.Connection, req *iso8583.Message) {
 		}
 		okey := tid + "|" + de90[4:10] + "|" + de90[10:20]
 		if s.dropped[okey] {
+			if s.askRepeat {
+				first, asked := s.asked[okey]
+				if !asked {
+					s.asked[okey] = stan + "|" + de7
+					rc = "94"
+					break
+				}
+				if first != stan+"|"+de7 {
+					s.violations = append(s.violations, "a repeated net cancel is not identical to the first")
+				}
+			}
 			delete(s.dropped, okey)
 			s.netCancels++
 			break

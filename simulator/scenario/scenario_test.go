@@ -264,6 +264,14 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
+	s1, _ := sr.lookup("stan")
+	s2, _ := sr.lookup("stan")
+	if len(s1) != 6 || s1 == s2 {
+		t.Fatalf("${stan} gave %q then %q: want the terminal's next STANs", s1, s2)
+	}
+	if de7, _ := sr.lookup("now_de7"); len(de7) != 10 {
+		t.Fatalf("${now_de7} %q", de7)
+	}
 	build := func(i int) *iso8583.Message {
 		t.Helper()
 		m, err := sr.build(p, sc.Steps[i].Send)
