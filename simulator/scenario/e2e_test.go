@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"gopkg.in/yaml.v3"
 
 	"github.com/kbpay/switch/simulator/issuer"
@@ -33,6 +35,8 @@ type stack struct {
 	sw          *payswitch.Switch
 	issuerAdmin string
 	stop        func()
+	// logs holds every log line of the switch and the issuers, at debug.
+	logs *observer.ObservedLogs
 }
 
 var (
@@ -68,11 +72,13 @@ func startStack() (*stack, error) {
 	}
 	fail := func(err error) (*stack, error) { stop(); return nil, err }
 
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := zap.New(core)
 	var issuers []*issuer.Issuer
 	routes := []config.IssuerRoute{}
 	for _, d := range issuer.DefaultIssuers() {
 		d.Addr = "127.0.0.1:0"
-		is, err := issuer.New(d, zap.NewNop())
+		is, err := issuer.New(d, log)
 		if err != nil {
 			return fail(err)
 		}
@@ -115,7 +121,7 @@ func startStack() (*stack, error) {
 	if c, err = config.Parse(raw); err != nil {
 		return fail(err)
 	}
-	sw, err := payswitch.New(c, zap.NewNop(), prometheus.NewRegistry())
+	sw, err := payswitch.New(c, log, prometheus.NewRegistry())
 	if err != nil {
 		return fail(err)
 	}
@@ -132,7 +138,7 @@ func startStack() (*stack, error) {
 	if _, err := terminal.WaitReady(ctx, sw.AdminAddr()); err != nil {
 		return fail(err)
 	}
-	return &stack{sw: sw, issuerAdmin: strings.TrimPrefix(admin.URL, "http://"), stop: stop}, nil
+	return &stack{sw: sw, issuerAdmin: strings.TrimPrefix(admin.URL, "http://"), stop: stop, logs: logs}, nil
 }
 
 // args are `termsim run` arguments for the stack: the shipped demo
