@@ -56,6 +56,12 @@ echo "== scenario suite: termsim run simulator/scenarios"
   --junit "$out/scenarios.xml"
 status=$?
 
+# A short open-loop load: 5 s at 200 TPS from 8 terminals, latency from the
+# intended send time, with a report (report.json, report.html).
+echo "== short load: termsim load --rate 200 --duration 5s --terminals 8"
+./bin/termsim load --rate 200 --duration 5s --terminals 8 --quiet --report "$out/load"
+load_status=$?
+
 echo "== switch metrics (requests by route and response code)"
 if command -v curl >/dev/null; then
   curl -s http://127.0.0.1:8580/metrics | grep '^switch_requests_total' || true
@@ -64,4 +70,8 @@ if [ "$status" -ne 0 ]; then
   echo "demo: scenario suite FAILED (termsim run exit $status; logs and JUnit XML in $out/)"
   exit 1
 fi
-echo "demo: all scenarios passed (logs and JUnit XML in $out/)"
+if [ "$load_status" -ne 0 ]; then
+  echo "demo: the short load had timeouts or errors (termsim load exit $load_status; report in $out/load/)"
+  exit 1
+fi
+echo "demo: all scenarios passed and the load was answered in full (logs, JUnit XML and load report in $out/)"
