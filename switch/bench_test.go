@@ -72,7 +72,8 @@ func relay(b *testing.B, target string) string {
 func benchSwitch(b *testing.B, issuerAddr string, durable bool) string {
 	cfg := testConfig(b)
 	cfg.Journal.Durable = &durable
-	cfg.Listeners = []config.Listener{{Name: "terminal", Addr: "127.0.0.1:0"}}
+	// One terminal ID sends everything: no per-terminal rate limit here.
+	cfg.Listeners = []config.Listener{{Name: "terminal", Addr: "127.0.0.1:0", RatePerTerminal: -1}}
 	cfg.Routes = []config.IssuerRoute{{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{issuerAddr}}}
 	cfg, err := config.Parse(mustYAMLB(b, cfg))
 	if err != nil {

@@ -119,7 +119,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	db, err := sqlitedb.Open(path, sync, schema)
+	db, err := sqlitedb.Open(path, sync, schema, true)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -215,14 +215,14 @@ func (j *Journal) commit(batch []*write) {
 			w.err = w.fn(tx)
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		if _, err := j.db.TxExec(tx, "SAVEPOINT w"); err != nil {
 			w.err = err
 			continue
 		}
 		if w.err = w.fn(tx); w.err != nil {
-			_, _ = tx.Exec("ROLLBACK TO w")
+			_, _ = j.db.TxExec(tx, "ROLLBACK TO w")
 		}
-		_, _ = tx.Exec("RELEASE w")
+		_, _ = j.db.TxExec(tx, "RELEASE w")
 	}
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("journal: commit: %w", err))

@@ -42,7 +42,7 @@ type SAFItem struct {
 // SAFAssign durably records the DE 11 / DE 7 of an item's first attempt.
 func (j *Journal) SAFAssign(ctx context.Context, id int64, stan, txTime string) error {
 	return j.exec(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE saf SET stan = ?, tx_time = ? WHERE id = ?`, stan, txTime, id)
+		_, err := j.db.TxExec(tx, `UPDATE saf SET stan = ?, tx_time = ? WHERE id = ?`, stan, txTime, id)
 		return err
 	})
 }
@@ -52,12 +52,12 @@ func (j *Journal) Enqueue(ctx context.Context, it SAFItem) (int64, error) {
 	now := j.now()
 	var id int64
 	err := j.exec(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRow(`INSERT INTO saf (txn_id, route, kind, amount, attempts, next_at, expires_at, state, stan, tx_time,
+		if err := j.db.TxQueryRow(tx, `INSERT INTO saf (txn_id, route, kind, amount, attempts, next_at, expires_at, state, stan, tx_time,
 			created_at, updated_at) VALUES (?,?,?,?,0,?,?,'pending',?,?,?,?) RETURNING id`, it.TxnID, it.Route, it.Kind, it.Amount,
 			it.NextAt.UnixMilli(), it.ExpiresAt.UnixMilli(), it.STAN, it.TxTime, now.UnixMilli(), now.UnixMilli()).Scan(&id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, it.TxnID, now.UnixMilli(),
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, it.TxnID, now.UnixMilli(),
 			"reversal_queued", fmt.Sprintf("%s of %d queued on %s", it.Kind, it.Amount, it.Route))
 		return err
 	})
@@ -80,12 +80,12 @@ func (j *Journal) SAFList(ctx context.Context, state string) ([]SAFItem, error) 
 // SAFDepth counts pending items.
 func (j *Journal) SAFDepth(ctx context.Context) (int, error) {
 	var n int
-	err := j.db.R.QueryRowContext(ctx, `SELECT count(*) FROM saf WHERE state = 'pending'`).Scan(&n)
+	err := j.db.QueryRow(ctx, `SELECT count(*) FROM saf WHERE state = 'pending'`).Scan(&n)
 	return n, err
 }
 
 func (j *Journal) safQuery(ctx context.Context, where string, args ...any) ([]SAFItem, error) {
-	rows, err := j.db.R.QueryContext(ctx, `SELECT id, txn_id, route, kind, amount, attempts, next_at, expires_at, state,
+	rows, err := j.db.Query(ctx, `SELECT id, txn_id, route, kind, amount, attempts, next_at, expires_at, state,
 		last_error, stan, tx_time, created_at FROM saf `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: reading SAF queue: %w", err)
@@ -110,7 +110,7 @@ func (j *Journal) safQuery(ctx context.Context, where string, args ...any) ([]SA
 func (j *Journal) SAFResult(ctx context.Context, it SAFItem, state string, next time.Time, lastErr string) error {
 	now := j.now().UnixMilli()
 	return j.exec(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE saf SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ?, updated_at = ?
+		if _, err := j.db.TxExec(tx, `UPDATE saf SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ?, updated_at = ?
 			WHERE id = ?`, state, next.UnixMilli(), lastErr, now, it.ID); err != nil {
 			return err
 		}
@@ -119,14 +119,14 @@ func (j *Journal) SAFResult(ctx context.Context, it SAFItem, state string, next 
 		if lastErr != "" {
 			detail += ": " + lastErr
 		}
-		_, err := tx.Exec(`INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, it.TxnID, now, kind, detail)
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, it.TxnID, now, kind, detail)
 		return err
 	})
 }
 
 // Events returns a transaction's history (kind: detail), oldest first.
 func (j *Journal) Events(ctx context.Context, id int64) ([]string, error) {
-	rows, err := j.db.R.QueryContext(ctx, `SELECT kind, detail FROM events WHERE txn_id = ? ORDER BY id`, id)
+	rows, err := j.db.Query(ctx, `SELECT kind, detail FROM events WHERE txn_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("journal: reading events: %w", err)
 	}

@@ -19,7 +19,7 @@ func (j *Journal) Begin(ctx context.Context, t Txn) (Txn, error) {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt = now, now
 	err := j.exec1(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRow(`INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
+		return j.db.TxQueryRow(tx, `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
 			currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
 			rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
@@ -81,7 +81,7 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 		if u.PANCiphertext != nil {
 			ct = u.PANCiphertext
 		}
-		res, err := tx.Exec(q, string(u.State), now,
+		res, err := j.db.TxExec(tx, q, string(u.State), now,
 			u.Route, u.Route, u.IssuerSTAN, u.IssuerSTAN, u.IssuerTxT, u.IssuerTxT, u.RRN, u.RRN,
 			u.ApprovalCode, u.ApprovalCode, u.RC, u.RC, u.MaskedPAN, u.MaskedPAN, u.Token, u.Token,
 			u.CardExpiry, u.CardExpiry, u.PANKey, u.PANKey, u.PANKey, u.PANKeyVersion, ct, rem, id)
@@ -92,7 +92,7 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 			return ErrNotFound
 		}
 		if event != "" {
-			_, err = tx.Exec(`INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, now, string(u.State), event)
+			_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, now, string(u.State), event)
 		}
 		return err
 	})
@@ -109,7 +109,7 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 func (j *Journal) Cancel(ctx context.Context, origID, cancelID, amount int64, rc, approval string) (remaining int64, err error) {
 	now := j.now().UnixMilli()
 	err = j.exec(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRow(`UPDATE txns SET remaining = remaining - ?, updated_at = ?
+		if err := j.db.TxQueryRow(tx, `UPDATE txns SET remaining = remaining - ?, updated_at = ?
 			WHERE id = ? AND state = 'approved' AND remaining >= ? RETURNING remaining`,
 			amount, now, origID, amount).Scan(&remaining); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -118,12 +118,12 @@ func (j *Journal) Cancel(ctx context.Context, origID, cancelID, amount int64, rc
 			return err
 		}
 		if rc != "" {
-			if _, err := tx.Exec(`UPDATE txns SET state = 'answered', rc = ?, approval_code = ?, updated_at = ? WHERE id = ?`,
+			if _, err := j.db.TxExec(tx, `UPDATE txns SET state = 'answered', rc = ?, approval_code = ?, updated_at = ? WHERE id = ?`,
 				rc, approval, now, cancelID); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Exec(`INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, origID, now, "cancelled",
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, origID, now, "cancelled",
 			fmt.Sprintf("%d cancelled by transaction %d, %d remains", amount, cancelID, remaining))
 		return err
 	})
@@ -136,19 +136,19 @@ func (j *Journal) Cancel(ctx context.Context, origID, cancelID, amount int64, rc
 // Event appends a note to a transaction's history.
 func (j *Journal) Event(ctx context.Context, id int64, kind, detail string) error {
 	return j.exec(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
 		return err
 	})
 }
 
 // Get reads one transaction.
 func (j *Journal) Get(ctx context.Context, id int64) (Txn, error) {
-	return scanTxn(j.db.R.QueryRowContext(ctx, `SELECT `+txnColumns+` FROM txns WHERE id = ?`, id))
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns WHERE id = ?`, id))
 }
 
 // FindByKey finds a request by terminal ID, STAN, DE 7 and MTI.
 func (j *Journal) FindByKey(ctx context.Context, k Key) (Txn, error) {
-	return scanTxn(j.db.R.QueryRowContext(ctx, `SELECT `+txnColumns+` FROM txns
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ?`, k.TerminalID, k.STAN, k.TxTime, k.MTI))
 }
 
@@ -160,19 +160,19 @@ func (j *Journal) FindOriginal(ctx context.Context, terminalID, mti, stan, txTim
 
 // FindByRRN finds the approved sale with this RRN (for refunds).
 func (j *Journal) FindByRRN(ctx context.Context, rrn string) (Txn, error) {
-	return scanTxn(j.db.R.QueryRowContext(ctx, `SELECT `+txnColumns+` FROM txns
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE rrn = ? AND original_id = 0 ORDER BY id LIMIT 1`, rrn))
 }
 
 // FindByIssuerSTAN finds the transaction sent on route with issuer STAN.
 func (j *Journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (Txn, error) {
-	return scanTxn(j.db.R.QueryRowContext(ctx, `SELECT `+txnColumns+` FROM txns
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE route = ? AND issuer_stan = ? ORDER BY id DESC LIMIT 1`, route, stan))
 }
 
 // InState lists transactions in a state (recovery, reports).
 func (j *Journal) InState(ctx context.Context, s State) ([]Txn, error) {
-	rows, err := j.db.R.QueryContext(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s))
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing %s: %w", s, err)
 	}
@@ -181,7 +181,7 @@ func (j *Journal) InState(ctx context.Context, s State) ([]Txn, error) {
 
 // Between lists transactions created in [from, to).
 func (j *Journal) Between(ctx context.Context, from, to time.Time) ([]Txn, error) {
-	rows, err := j.db.R.QueryContext(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
 		from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing transactions: %w", err)
@@ -227,10 +227,10 @@ func scanTxn(row scanner) (Txn, error) {
 func (j *Journal) Restore(ctx context.Context, origID, amount int64, why string) error {
 	now := j.now().UnixMilli()
 	return j.exec(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE txns SET remaining = remaining + ?, updated_at = ? WHERE id = ?`, amount, now, origID); err != nil {
+		if _, err := j.db.TxExec(tx, `UPDATE txns SET remaining = remaining + ?, updated_at = ? WHERE id = ?`, amount, now, origID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, origID, now, "cancel_refused", why)
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, origID, now, "cancel_refused", why)
 		return err
 	})
 }
@@ -247,12 +247,12 @@ type Totals struct {
 // gave money back, and refunds.
 func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (Totals, error) {
 	var since int64
-	if err := j.db.R.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM txns WHERE terminal_id = ? AND mti = '0500' AND rc = '00'`,
+	if err := j.db.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM txns WHERE terminal_id = ? AND mti = '0500' AND rc = '00'`,
 		terminalID).Scan(&since); err != nil {
 		return Totals{}, fmt.Errorf("journal: finding the last reconciliation: %w", err)
 	}
 	var t Totals
-	err := j.db.R.QueryRowContext(ctx, `SELECT
+	err := j.db.QueryRow(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN mti IN ('0100','0200') AND original_id = 0 AND state = 'approved' THEN 1 END), 0),
 		COALESCE(SUM(CASE WHEN mti IN ('0100','0200') AND original_id = 0 AND state = 'approved' THEN amount END), 0),
 		COALESCE(SUM(CASE WHEN mti = '0400' AND original_id > 0 AND rc = '00' AND amount > 0 THEN 1 END), 0),
@@ -270,7 +270,7 @@ func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (Totals
 // Reconciliations lists 0500 rows answered with rc (e.g. "95" for the
 // mismatches), newest first, with their recorded differences.
 func (j *Journal) Reconciliations(ctx context.Context, rc string, limit int) ([]Txn, error) {
-	rows, err := j.db.R.QueryContext(ctx, `SELECT `+txnColumns+` FROM txns WHERE mti = '0500' AND rc = ? ORDER BY id DESC LIMIT ?`, rc, limit)
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE mti = '0500' AND rc = ? ORDER BY id DESC LIMIT ?`, rc, limit)
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing reconciliations: %w", err)
 	}

@@ -46,7 +46,7 @@ type SQLite struct {
 
 // OpenSQLite opens or creates the vault database file at path.
 func OpenSQLite(path string) (*SQLite, error) {
-	db, err := sqlitedb.Open(path, sqlitedb.SyncNormal, schema)
+	db, err := sqlitedb.Open(path, sqlitedb.SyncNormal, schema, false)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
@@ -102,12 +102,12 @@ func (s *SQLite) InsertBatch(ctx context.Context, recs []Record) error {
 }
 
 func (s *SQLite) Get(ctx context.Context, token string) (Record, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+columns+` FROM tokens WHERE token = ?`, token)
+	row := s.db.QueryRow(ctx, `SELECT `+columns+` FROM tokens WHERE token = ?`, token)
 	return scan(row)
 }
 
 func (s *SQLite) SetStatus(ctx context.Context, token string, status Status, now time.Time) (Record, error) {
-	row := s.w.QueryRowContext(ctx, `UPDATE tokens SET status = ?, updated_at = ?
+	row := s.db.WQueryRow(ctx, `UPDATE tokens SET status = ?, updated_at = ?
 		WHERE token = ? AND status <> 'deleted' RETURNING `+columns, string(status), now.UnixMilli(), token)
 	rec, err := scan(row)
 	if errors.Is(err, ErrNotFound) {
@@ -119,7 +119,7 @@ func (s *SQLite) SetStatus(ctx context.Context, token string, status Status, now
 }
 
 func (s *SQLite) Use(ctx context.Context, token string, now time.Time) (Record, error) {
-	row := s.w.QueryRowContext(ctx, `UPDATE tokens SET use_count = use_count + 1, updated_at = ?
+	row := s.db.WQueryRow(ctx, `UPDATE tokens SET use_count = use_count + 1, updated_at = ?
 		WHERE token = ? AND status = 'active' AND expires_at > ? AND (max_uses = 0 OR use_count < max_uses)
 		RETURNING `+columns, now.UnixMilli(), token, now.UnixMilli())
 	rec, err := scan(row)
@@ -130,7 +130,7 @@ func (s *SQLite) Use(ctx context.Context, token string, now time.Time) (Record, 
 }
 
 func (s *SQLite) FindByPANHash(ctx context.Context, hash []byte) ([]Record, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+columns+` FROM tokens WHERE pan_hash = ? ORDER BY created_at`, hash)
+	rows, err := s.db.Query(ctx, `SELECT `+columns+` FROM tokens WHERE pan_hash = ? ORDER BY created_at`, hash)
 	if err != nil {
 		return nil, fmt.Errorf("vault: query by PAN hash: %w", err)
 	}
@@ -149,7 +149,7 @@ func (s *SQLite) FindByPANHash(ctx context.Context, hash []byte) ([]Record, erro
 // Count returns how many tokens the vault holds.
 func (s *SQLite) Count(ctx context.Context) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tokens`).Scan(&n)
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM tokens`).Scan(&n)
 	return n, err
 }
 

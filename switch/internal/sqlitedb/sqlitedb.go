@@ -3,12 +3,14 @@
 package sqlitedb
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
 )
@@ -26,11 +28,18 @@ const (
 // DB is one SQLite file: W is the single writer (SQLite has one), R a pool
 // of readers (WAL lets them run alongside the writer).
 type DB struct {
-	W, R *sql.DB
+	W, R  *sql.DB
+	stmts sync.Map // stmtKey -> *sql.Stmt
 }
 
-// Open opens or creates the file at path and runs schema on it.
-func Open(path string, sync Sync, schema string) (*DB, error) {
+// Open opens or creates the file at path and runs schema on it. With
+// prepareConn, the writer handle gets a second connection used only to
+// prepare statements for TxExec/TxQueryRow (Prepare must not wait for the
+// connection an open transaction holds; database/sql re-prepares each
+// statement once on the writer). Stores that write outside transactions
+// keep one writer connection: two would make SQLite writers wait on each
+// other's locks instead of queueing.
+func Open(path string, sync Sync, schema string, prepareConn bool) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating data folder for %s: %w", path, err)
 	}
@@ -47,6 +56,9 @@ func Open(path string, sync Sync, schema string) (*DB, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
+	if prepareConn {
+		w.SetMaxOpenConns(2)
+	}
 	if _, err := w.Exec(schema); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("creating schema in %s: %w", path, err)
@@ -60,5 +72,76 @@ func Open(path string, sync Sync, schema string) (*DB, error) {
 	return &DB{W: w, R: r}, nil
 }
 
-// Close closes both handles.
-func (d *DB) Close() error { return errors.Join(d.W.Close(), d.R.Close()) }
+// Close closes the prepared statements and both handles.
+func (d *DB) Close() error {
+	d.stmts.Range(func(_, v any) bool { _ = v.(*sql.Stmt).Close(); return true })
+	return errors.Join(d.W.Close(), d.R.Close())
+}
+
+// Statements are prepared once per handle and query text and reused:
+// SQLite's parser is a large share of a small statement's cost.
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+func (d *DB) prep(db *sql.DB, q string) (*sql.Stmt, error) {
+	k := stmtKey{db, q}
+	if s, ok := d.stmts.Load(k); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.Prepare(q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.stmts.LoadOrStore(k, s); loaded {
+		_ = s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// TxExec runs a prepared write statement inside tx.
+func (d *DB) TxExec(tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	s, err := d.prep(d.W, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Stmt(s).Exec(args...)
+}
+
+// TxQueryRow runs a prepared statement returning one row inside tx.
+func (d *DB) TxQueryRow(tx *sql.Tx, q string, args ...any) *sql.Row {
+	s, err := d.prep(d.W, q)
+	if err != nil {
+		return tx.QueryRow(q, args...) // reports the same error on Scan
+	}
+	return tx.Stmt(s).QueryRow(args...)
+}
+
+// QueryRow runs a prepared read on the reader pool.
+func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s, err := d.prep(d.R, q)
+	if err != nil {
+		return d.R.QueryRowContext(ctx, q, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
+// Query runs a prepared read returning rows on the reader pool.
+func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s, err := d.prep(d.R, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// WQueryRow runs a prepared statement returning one row on the writer.
+func (d *DB) WQueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s, err := d.prep(d.W, q)
+	if err != nil {
+		return d.W.QueryRowContext(ctx, q, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
