@@ -95,11 +95,6 @@ func (p *salePool) take(rng *rand.Rand, needRRN bool) (sale, bool) {
 
 func (p *salePool) putBack(s sale, rng *rand.Rand) { p.add(s, rng) }
 
-func (p *salePool) len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.sales)
-}
 
 // purchaseMessage builds a 0200 purchase (terminal.NewPurchaseMessage: DE 2,
 // 3, 4, 7, 11, 12, 13, 22, 41, 42, 49).
