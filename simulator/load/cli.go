@@ -139,7 +139,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if verbose {
 		level = zapcore.InfoLevel
 	}
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(stderr), level)
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.Lock(zapcore.AddSync(stderr)), level)
 	cfg.Logger = zap.New(core)
 	defer func() { _ = cfg.Logger.Sync() }()
 	if !quiet && IsTerminal(stderr) {

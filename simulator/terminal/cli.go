@@ -113,7 +113,7 @@ func (l *linkFlags) options(stderr io.Writer) Options {
 		level = zapcore.DebugLevel
 	}
 	enc := zap.NewDevelopmentEncoderConfig()
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), level)
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), level)
 	return Options{
 		Addr:       l.addr,
 		Spec:       l.spec,
