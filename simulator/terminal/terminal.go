@@ -218,7 +218,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("terminal: connecting to switch %s: %w", opts.Addr, err)
 	}
-	connectTimeout := opts.Timeout
+	// A short response timeout (load tests use 1 ms to force timeouts) is
+	// no reason to give up on the TCP connect itself.
+	connectTimeout := max(opts.Timeout, 5*time.Second)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < connectTimeout {
 		connectTimeout = max(time.Until(dl), time.Millisecond)
 	}
