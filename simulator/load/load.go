@@ -14,6 +14,8 @@
 package load
 
 import (
+	"github.com/kbpay/switch/switch/pan"
+
 	"context"
 	"errors"
 	"fmt"
@@ -50,8 +52,14 @@ const (
 )
 
 // DemoCards are the Luhn-valid demo card numbers of the demo issuers (one
-// per BIN 9410, 9420, 9430), used when no cards are given.
-var DemoCards = []string{"9410000000000005", "9420000000000003", "9430000000000001"}
+// per BIN 9410, 9420, 9430: the BIN, zeros, the check digit), used when no
+// cards are given; simulator/scenarios/demo-cards.env lists the same.
+var DemoCards = []string{demoCard("9410"), demoCard("9420"), demoCard("9430")}
+
+func demoCard(bin string) string {
+	partial := bin + "00000000000"
+	return partial + string(pan.CheckDigit(partial))
+}
 
 // Arrival processes of the open loop.
 const (
