@@ -14,8 +14,6 @@
 package load
 
 import (
-	"github.com/kbpay/switch/switch/pan"
-
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/simulator/terminal"
+	"github.com/kbpay/switch/switch/pan"
 )
 
 // Limits and defaults.

@@ -95,7 +95,6 @@ func (p *salePool) take(rng *rand.Rand, needRRN bool) (sale, bool) {
 
 func (p *salePool) putBack(s sale, rng *rand.Rand) { p.add(s, rng) }
 
-
 // purchaseMessage builds a 0200 purchase (terminal.NewPurchaseMessage: DE 2,
 // 3, 4, 7, 11, 12, 13, 22, 41, 42, 49).
 func purchaseMessage(spec *iso8583.MessageSpec, card string, amount int64, currency, stan string, now time.Time, opts terminal.Options) (*iso8583.Message, error) {
