@@ -216,3 +216,22 @@ func CheckPINKey(info KeyInfo, pk PINKey) error {
 	}
 	return nil
 }
+
+// CheckMACKey checks that a key suits a MAC algorithm (retail MAC: TDES,
+// CMAC: AES); both backends call it before they touch the key.
+func CheckMACKey(info KeyInfo, alg MACAlgorithm) error {
+	var want Algorithm
+	switch alg {
+	case RetailMAC:
+		want = TDES
+	case CMAC:
+		want = AES
+	default:
+		return fmt.Errorf("MAC with key %q: algorithm %q: %w", info.Label, alg, ErrUnsupported)
+	}
+	if info.Algorithm != want {
+		return fmt.Errorf("MAC with key %q version %d: %s needs a %s key, this one is %s: %w",
+			info.Label, info.Version, alg, want, info.Algorithm, ErrWrongUsage)
+	}
+	return nil
+}

@@ -151,21 +151,11 @@ func (h *HSM) mac(s p11.SessionHandle, req hsm.MACRequest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11 hsm: MAC: %w", err)
 	}
-	var want hsm.Algorithm
-	switch req.Algorithm {
-	case hsm.RetailMAC:
-		want = hsm.TDES
-	case hsm.CMAC:
-		want = hsm.AES
-	default:
-		return nil, fmt.Errorf("pkcs11 hsm: MAC with key %q: algorithm %q: %w", k.info.Label, req.Algorithm, hsm.ErrUnsupported)
-	}
-	if k.info.Algorithm != want {
-		return nil, fmt.Errorf("pkcs11 hsm: MAC with key %q version %d: %s needs a %s key, this one is %s: %w",
-			k.info.Label, k.info.Version, req.Algorithm, want, k.info.Algorithm, hsm.ErrWrongUsage)
+	if err := hsm.CheckMACKey(k.info, req.Algorithm); err != nil {
+		return nil, fmt.Errorf("pkcs11 hsm: %w", err)
 	}
 	var mac []byte
-	if want == hsm.TDES {
+	if req.Algorithm == hsm.RetailMAC {
 		mac, err = h.retailMAC(s, k, req.Data)
 	} else {
 		mac, err = h.sign(s, p11.CKM_AES_CMAC, k.obj, req.Data)

@@ -228,21 +228,11 @@ func (h *HSM) mac(req hsm.MACRequest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("software hsm: MAC: %w", err)
 	}
-	var want hsm.Algorithm
-	switch req.Algorithm {
-	case hsm.RetailMAC:
-		want = hsm.TDES
-	case hsm.CMAC:
-		want = hsm.AES
-	default:
-		return nil, fmt.Errorf("software hsm: MAC with key %q: algorithm %q: %w", k.info.Label, req.Algorithm, hsm.ErrUnsupported)
-	}
-	if k.info.Algorithm != want {
-		return nil, fmt.Errorf("software hsm: MAC with key %q version %d: %s needs a %s key, this one is %s: %w",
-			k.info.Label, k.info.Version, req.Algorithm, want, k.info.Algorithm, hsm.ErrWrongUsage)
+	if err := hsm.CheckMACKey(k.info, req.Algorithm); err != nil {
+		return nil, fmt.Errorf("software hsm: %w", err)
 	}
 	var mac []byte
-	if want == hsm.TDES {
+	if req.Algorithm == hsm.RetailMAC {
 		mac, err = paycrypto.RetailMAC(k.material, req.Data)
 	} else {
 		mac, err = paycrypto.AESCMAC(k.material, req.Data)
