@@ -497,3 +497,30 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestReloadRoutes moves a BIN prefix from one issuer to another at run
+// time, and refuses a reload that would add a route.
+func TestReloadRoutes(t *testing.T) {
+	h := newHarness(t, "")
+	waitFor(t, 5*time.Second, "links", func() bool { return h.linksUp("card-a") && h.linksUp("card-b") })
+	term := h.terminal()
+	moved := "9410550000000009" // Luhn-valid, under 9410
+	if res, _ := term.Purchase(context.Background(), terminal.Purchase{PAN: moved, Amount: 100}); res.ResponseCode != "00" {
+		t.Fatalf("before: %s", res.ResponseCode)
+	}
+	cfg := h.cfg
+	cfg.Routes = append([]config.IssuerRoute(nil), h.cfg.Routes...)
+	cfg.Routes[1].BINs = []string{"9420", "941055"} // card-b now owns 941055
+	if err := h.sw.ReloadRoutes(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// card-b owns only 9420 on its side: a 941055 card is not its account.
+	if res, _ := term.Purchase(context.Background(), terminal.Purchase{PAN: moved, Amount: 100}); res.ResponseCode != "14" {
+		t.Fatalf("after the reload the card should reach card-b (which answers 14 for a foreign BIN), got %s", res.ResponseCode)
+	}
+	bad := cfg
+	bad.Routes = append(append([]config.IssuerRoute(nil), cfg.Routes...), config.IssuerRoute{Name: "new", BINs: []string{"9450"}, Addrs: []string{"127.0.0.1:1"}, Spec: "issuer87", Header: "ascii4", GiveBack: "reversal"})
+	if err := h.sw.ReloadRoutes(bad); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("adding a route by reload: %v", err)
+	}
+}

@@ -75,7 +75,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		_ = sw.Shutdown(context.Background())
 		return 1
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-hup:
+			reloadRoutes(sw, *path, log)
+		}
+	}
 	log.Info("signal received, draining", zap.Duration("drain_timeout", cfg.DrainTimeout))
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
@@ -83,4 +93,20 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		log.Warn("shutdown", zap.Error(err))
 	}
 	return 0
+}
+
+// reloadRoutes re-reads the configuration file on SIGHUP and swaps in its
+// BIN prefixes; anything wrong leaves the running routes as they were.
+func reloadRoutes(sw *Switch, path string, log *zap.Logger) {
+	if path == "" {
+		log.Warn("SIGHUP ignored: switchd runs on the built-in configuration (no --config file)")
+		return
+	}
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = sw.ReloadRoutes(cfg)
+	}
+	if err != nil {
+		log.Error("route reload refused; the running routes stay", zap.Error(err))
+	}
 }

@@ -342,3 +342,30 @@ func (t *txnTracker) wait(ctx context.Context) bool {
 		return false
 	}
 }
+
+// ReloadRoutes swaps in the BIN prefixes of cfg's routes (what SIGHUP
+// reloads). Routes are matched by name to the running issuer links; adding
+// or removing a route, or changing its addresses or dialect, needs a
+// restart and is refused here without changing anything.
+func (s *Switch) ReloadRoutes(cfg config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("reload: invalid configuration: %w", err)
+	}
+	bins := map[string][]string{}
+	for _, r := range cfg.Routes {
+		if _, ok := s.links[r.Name]; !ok {
+			return fmt.Errorf("reload: route %s is new: adding routes needs a restart", r.Name)
+		}
+		bins[r.Name] = r.BINs
+	}
+	if len(bins) != len(s.links) {
+		return errors.New("reload: a route was removed: removing routes needs a restart")
+	}
+	tbl, err := route.NewTable(bins)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	s.routes.Store(tbl)
+	s.log.Info("routes reloaded", zap.Int("routes", len(bins)))
+	return nil
+}
