@@ -2,7 +2,6 @@ package load
 
 import (
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,8 +13,8 @@ import (
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
 
+	"github.com/kbpay/switch/simulator/internal/isotest"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // synth is a synthetic ISO 8583 switch on loopback whose latency is known:
@@ -61,52 +60,11 @@ type synthSale struct {
 
 func startSynth(t *testing.T, delay time.Duration) *synth {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
 	s := &synth{
-		addr: ln.Addr().String(), spec: specs.MustLoad(specs.TerminalDialect), delay: delay,
+		spec: specs.MustLoad(specs.TerminalDialect), delay: delay,
 		sales: map[string]*synthSale{}, byRRN: map[string]*synthSale{}, dropped: map[string]bool{}, asked: map[string]string{}, mtis: map[string]int{},
 	}
-	codec := &frame.Codec{Header: frame.Binary2, Spec: s.spec}
-	var (
-		wg    sync.WaitGroup
-		connM sync.Mutex
-		conns []*connection.Connection
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return // listener closed
-			}
-			c, err := connection.NewFrom(nc, s.spec, nil, nil,
-				connection.SetMessageReader(codec),
-				connection.SetMessageWriter(codec),
-				connection.InboundMessageHandler(s.handle),
-			)
-			if err != nil {
-				t.Errorf("synthetic switch: %v", err)
-				nc.Close()
-				return
-			}
-			connM.Lock()
-			conns = append(conns, c)
-			connM.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		connM.Lock()
-		defer connM.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	s.addr = isotest.Serve(t, s.spec, s.handle)
 	return s
 }
 

@@ -11,8 +11,8 @@ import (
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
 
+	"github.com/kbpay/switch/simulator/internal/isotest"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // silentAmount makes the fake switch swallow the request (no answer).
@@ -33,50 +33,8 @@ type fakeSwitch struct {
 
 func startFakeSwitch(t *testing.T) *fakeSwitch {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	fs := &fakeSwitch{addr: ln.Addr().String(), spec: specs.MustLoad(specs.TerminalDialect)}
-	codec := &frame.Codec{Header: frame.Binary2, Spec: fs.spec}
-
-	var (
-		wg    sync.WaitGroup
-		connM sync.Mutex
-		conns []*connection.Connection
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return // listener closed
-			}
-			c, err := connection.NewFrom(nc, fs.spec, nil, nil,
-				connection.SetMessageReader(codec),
-				connection.SetMessageWriter(codec),
-				connection.InboundMessageHandler(fs.handle),
-			)
-			if err != nil {
-				t.Errorf("fake switch: %v", err)
-				nc.Close()
-				return
-			}
-			connM.Lock()
-			conns = append(conns, c)
-			connM.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		connM.Lock()
-		defer connM.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	fs := &fakeSwitch{spec: specs.MustLoad(specs.TerminalDialect)}
+	fs.addr = isotest.Serve(t, fs.spec, fs.handle)
 	return fs
 }
 

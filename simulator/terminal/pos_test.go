@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +14,8 @@ import (
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
+	"github.com/kbpay/switch/simulator/internal/isotest"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // posSwitch is a scripted switch on loopback: decide returns the DE 39 to
@@ -34,46 +33,8 @@ type posSwitch struct {
 
 func startPOSSwitch(t *testing.T, decide func(req *iso8583.Message, nth int) string) *posSwitch {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := &posSwitch{addr: ln.Addr().String(), spec: specs.MustLoad(specs.TerminalDialect), decide: decide}
-	codec := &frame.Codec{Header: frame.Binary2, Spec: ps.spec}
-	var (
-		mu    sync.Mutex
-		conns []*connection.Connection
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c, err := connection.NewFrom(nc, ps.spec, nil, nil,
-				connection.SetMessageReader(codec), connection.SetMessageWriter(codec),
-				connection.InboundMessageHandler(ps.handle))
-			if err != nil {
-				nc.Close()
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	ps := &posSwitch{spec: specs.MustLoad(specs.TerminalDialect), decide: decide}
+	ps.addr = isotest.Serve(t, ps.spec, ps.handle)
 	return ps
 }
 
