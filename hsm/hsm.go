@@ -235,3 +235,25 @@ func CheckMACKey(info KeyInfo, alg MACAlgorithm) error {
 	}
 	return nil
 }
+
+// MaxLabel is the longest key label.
+const MaxLabel = 64
+
+// CheckLabel accepts 1 to 64 characters of A-Z a-z 0-9 . _ - starting with
+// a letter or digit, so a label never contains the separators the backends
+// use in AADs ('|') and object names ('/', '#').
+func CheckLabel(label string) error {
+	if label == "" || len(label) > MaxLabel {
+		return fmt.Errorf("label must be 1 to %d characters, got %d", MaxLabel, len(label))
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return fmt.Errorf("label %q: only letters, digits, '.', '_' and '-' (not first) are allowed", label)
+		}
+	}
+	return nil
+}

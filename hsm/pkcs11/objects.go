@@ -133,23 +133,8 @@ func checkKey(label string, u hsm.Usage, alg hsm.Algorithm, size int) error {
 	return nil
 }
 
-// checkLabel accepts 1 to 64 letters, digits, '.', '_' and '-', starting
-// with a letter or digit.
-func checkLabel(label string) error {
-	if label == "" || len(label) > 64 {
-		return fmt.Errorf("label must be 1 to 64 characters, got %d", len(label))
-	}
-	for i := 0; i < len(label); i++ {
-		c := label[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
-			return fmt.Errorf("label %q: only letters, digits, '.', '_' and '-' (not first) are allowed", label)
-		}
-	}
-	return nil
-}
+// checkLabel is hsm.CheckLabel.
+func checkLabel(label string) error { return hsm.CheckLabel(label) }
 
 func objectLabel(label string, version int, part string) string {
 	l := label + "/v" + strconv.Itoa(version)

@@ -16,26 +16,8 @@ import (
 	"github.com/kbpay/switch/hsm/paycrypto"
 )
 
-// maxLabel is the longest label accepted.
-const maxLabel = 64
-
-// checkLabel accepts 1 to 64 characters of A-Z a-z 0-9 . _ - starting with
-// a letter or digit, so a label can never contain the | of the AAD.
-func checkLabel(label string) error {
-	if label == "" || len(label) > maxLabel {
-		return fmt.Errorf("label must be 1 to %d characters, got %d", maxLabel, len(label))
-	}
-	for i := 0; i < len(label); i++ {
-		c := label[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
-			return fmt.Errorf("label %q: only letters, digits, '.', '_' and '-' (not first) are allowed", label)
-		}
-	}
-	return nil
-}
+// checkLabel is hsm.CheckLabel.
+func checkLabel(label string) error { return hsm.CheckLabel(label) }
 
 // keySizes lists the permitted algorithms and sizes of each usage; the
 // first size is GenerateKey's default.
