@@ -31,12 +31,12 @@ const configHelp = `
       addr: 127.0.0.1:9101
       bins: ["9410"]
       default_balance: 1000000
-      balances: {"9410000000000005": 50000}
+      balances: {"<card number>": 50000}   # a Luhn-valid PAN under bins
       spec: issuer87                # built-in dialect or a JSON spec path
       header: ascii4                # binary2, ascii4 or bcd2
       zpk: <32 or 48 hex digits>    # clear zone PIN key shared with the switch
       pin: "1234"
-      pins: {"9410000000000005": "0000"}
+      pins: {"<card number>": "0000"}
       reversals: true               # false: refunds only (prepaid)
       # latency: 20ms               # a fixed delay, or (not both) a distribution:
       latency_dist: {kind: lognormal, median: 20ms, p99: 300ms, max: 2s}

@@ -14,7 +14,7 @@ import (
 // the backend is closed when b ends.
 func Benchmarks(b *testing.B, open func(b *testing.B) Backend) {
 	e := newEnv(b, open(b))
-	const pan, pin = "4111111111111111", "1234"
+	pan, pin := cards.PAN, "1234"
 	data := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(b, 32))
 	hash := e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(b, 32))
 	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))

@@ -15,7 +15,7 @@ import (
 // keeps rotating the data key; run it with -race.
 func testConcurrent(t *testing.T, e *env) {
 	const goroutines, rounds = 64, 16
-	const pan = "4111111111111111"
+	pan := cards.PAN
 	data := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(t, 32))
 	hash := e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(t, 32))
 	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))

@@ -19,7 +19,7 @@ type op struct {
 
 func encryptPAN(key hsm.KeyRef) func(context.Context, Backend) error {
 	return func(ctx context.Context, b Backend) error {
-		_, err := b.EncryptPAN(ctx, key, "4111111111111111")
+		_, err := b.EncryptPAN(ctx, key, cards.PAN)
 		return err
 	}
 }
@@ -34,7 +34,7 @@ func decryptPAN(key hsm.KeyRef) func(context.Context, Backend) error {
 
 func hashPAN(key hsm.KeyRef) func(context.Context, Backend) error {
 	return func(ctx context.Context, b Backend) error {
-		_, err := b.HashPAN(ctx, key, "4111111111111111")
+		_, err := b.HashPAN(ctx, key, cards.PAN)
 		return err
 	}
 }
@@ -59,14 +59,14 @@ func verifyMAC(key hsm.KeyRef, alg hsm.MACAlgorithm) func(context.Context, Backe
 // TPK (or a 16-byte block for ISO 4) from one key to another.
 func translate(from, to hsm.PINKey) func(context.Context, Backend) error {
 	return func(ctx context.Context, b Backend) error {
-		block, err := paycrypto.EncryptISO0(unhex(tdesTPK), "1234", "4111111111111111")
+		block, err := paycrypto.EncryptISO0(unhex(tdesTPK), "1234", cards.PAN)
 		if from.Format == hsm.ISO4 {
-			block, err = paycrypto.EncryptISO4(unhex(aesTPK), "1234", "4111111111111111", nil)
+			block, err = paycrypto.EncryptISO4(unhex(aesTPK), "1234", cards.PAN, nil)
 		}
 		if err != nil {
 			return err
 		}
-		_, err = b.TranslatePIN(ctx, hsm.TranslatePINRequest{PINBlock: block, PAN: "4111111111111111", From: from, To: to})
+		_, err = b.TranslatePIN(ctx, hsm.TranslatePINRequest{PINBlock: block, PAN: cards.PAN, From: from, To: to})
 		return err
 	}
 }
@@ -113,7 +113,7 @@ func testWrongUsage(t *testing.T, e *env) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call(e.ctx, e.b)
 			wantErr(t, tc.name, err, hsm.ErrWrongUsage)
-			if err != nil && strings.Contains(err.Error(), "4111111111111111") {
+			if err != nil && strings.Contains(err.Error(), cards.PAN) {
 				t.Errorf("error mentions the PAN: %v", err)
 			}
 		})

@@ -113,7 +113,7 @@ func testMACMismatch(t *testing.T, e *env) {
 	retail := e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key))
 	cmacKey := e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key))
 	other := e.imp("mac-other", hsm.UsageMAC, hsm.AES, random(t, 16))
-	data := []byte("0200 F23C46D129E09220 0000000000000000 4111111111111111")
+	data := []byte("0200 F23C46D129E09220 0000000000000000 " + cards.PAN)
 	for _, k := range []struct {
 		name string
 		key  hsm.KeyRef

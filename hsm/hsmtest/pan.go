@@ -65,7 +65,7 @@ func testPANRoundTrip(t *testing.T, e *env) {
 func testPANTamper(t *testing.T, e *env) {
 	key := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(t, 32))
 	other := e.imp("pan-other", hsm.UsagePANData, hsm.AES, random(t, 32))
-	const pan = "4111111111111111"
+	pan := cards.PAN
 	enc, err := e.b.EncryptPAN(e.ctx, key, pan)
 	if err != nil {
 		t.Fatalf("EncryptPAN: %v", err)
@@ -143,7 +143,7 @@ func testPANHash(t *testing.T, e *env) {
 }
 
 func testRotationPANData(t *testing.T, e *env) {
-	const pan = "4111111111111111"
+	pan := cards.PAN
 	v1 := e.mustImport("pan-data", hsm.UsagePANData, hsm.AES, random(t, 32))
 	if v1.Version != 1 {
 		t.Fatalf("first import version = %d, want 1", v1.Version)
@@ -205,7 +205,7 @@ func testRotationPANData(t *testing.T, e *env) {
 }
 
 func testRotationPANHash(t *testing.T, e *env) {
-	const pan = "4111111111111111"
+	pan := cards.PAN
 	v1 := e.mustImport("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(t, 32))
 	ref := hsm.KeyRef{Label: v1.Label}
 	h1, err := e.b.HashPAN(e.ctx, ref, pan)

@@ -84,7 +84,7 @@ func testTranslateStatic(t *testing.T, e *env) {
 	var cases []pinCase
 	for _, p := range []struct{ pin, pan string }{
 		{"1234", "4012345678909"},
-		{"0000", "4111111111111111"},
+		{"0000", cards.PAN},
 		{"987654321098", "5413330089010434571"},
 	} {
 		b0 := must(paycrypto.EncryptISO0(unhex(tdesTPK), p.pin, p.pan))
@@ -120,7 +120,7 @@ func testTranslateTDESDUKPT(t *testing.T, e *env) {
 	for _, ksnHex := range []string{"FFFF9876543210E00010", "FFFF9876543210E0FFC0", "FFFF9876543210FFF800"} {
 		ksn := unhex(ksnHex)
 		pinKey := must(paycrypto.TDESPINKey(unhex(x924BDK), ksn))
-		const pin, pan = "4321", "4111111111111111"
+		pin, pan := "4321", cards.PAN
 		block := must(paycrypto.EncryptISO0(pinKey, pin, pan))
 		cases = append(cases,
 			pinCase{"KSN " + ksnHex, block, pan, pin,
@@ -183,10 +183,10 @@ func testTranslateInvalid(t *testing.T, e *env) {
 	bdk := e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK))
 	bdkAES := e.imp("bdk-aes", hsm.UsageBDK, hsm.AES, unhex(x9243BDK))
 
-	const pin, pan = "1234", "4111111111111111"
+	pin, pan := "1234", cards.PAN
 	// wrongPAN differs from pan in every digit the blocks bind, so format
 	// 0's fill (and format 4's whole field) cannot decode.
-	const wrongPAN = "5222222222222222"
+	wrongPAN := cards.WrongPAN
 	iso0 := must(paycrypto.EncryptISO0(unhex(tdesTPK), pin, pan))
 	iso4 := must(paycrypto.EncryptISO4(unhex(aesTPK), pin, pan, nil))
 	otherKey := must(paycrypto.EncryptISO0(unhex(tdesZPK), pin, pan))

@@ -87,14 +87,8 @@ const (
 	aesZPK32 = "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"
 )
 
-// Test card numbers (issuer test ranges, never live cards).
-var testPANs = []string{
-	"4012345678909",       // 13 digits, X9.24 examples
-	"4111111111111111",    // 16 digits
-	"378282246310005",     // 15 digits
-	"6011000990139424",    // 16 digits
-	"5413330089010434571", // 19 digits
-}
+// testPANs are the fixture's cards of every length the HSM must handle.
+var testPANs = cards.Lengths
 
 func unhex(s string) []byte {
 	b, err := hex.DecodeString(s)
