@@ -116,27 +116,7 @@ func PINFromISO0(block []byte, pan string) (string, error) {
 	field := make([]byte, 8)
 	copy(field, block)
 	xorInto(field, panFieldISO0(pan))
-	if c := nibble(field, 0); c != 0 {
-		return "", fmt.Errorf("%w: control field is %X, want 0", ErrPINBlock, c)
-	}
-	n := int(nibble(field, 1))
-	if n < minPINLen || n > maxPINLen {
-		return "", fmt.Errorf("%w: PIN length %d outside %d..%d", ErrPINBlock, n, minPINLen, maxPINLen)
-	}
-	pin := make([]byte, n)
-	for i := 0; i < n; i++ {
-		d := nibble(field, 2+i)
-		if d > 9 {
-			return "", fmt.Errorf("%w: PIN position %d is not a decimal digit", ErrPINBlock, i+1)
-		}
-		pin[i] = '0' + d
-	}
-	for i := 2 + n; i < 16; i++ {
-		if nibble(field, i) != 0xF {
-			return "", fmt.Errorf("%w: fill nibble %d is not F", ErrPINBlock, i+1)
-		}
-	}
-	return string(pin), nil
+	return pinFromField(field, 0, 0xF)
 }
 
 // tdesCipher returns TDES-EDE for a 16-byte (K1|K2, used as K1|K2|K1) or
@@ -278,9 +258,14 @@ func DecryptISO4(key, block []byte, pan string) (string, error) {
 }
 
 // pinFromFieldISO4 decodes a plaintext format 4 PIN field.
-func pinFromFieldISO4(field []byte) (string, error) {
-	if c := nibble(field, 0); c != 4 {
-		return "", fmt.Errorf("%w: control field is %X, want 4", ErrPINBlock, c)
+func pinFromFieldISO4(field []byte) (string, error) { return pinFromField(field, 4, 0xA) }
+
+// pinFromField decodes the first 16 nibbles of a PIN field: control nibble,
+// PIN length, PIN digits, then fill nibbles up to nibble 16 (format 0: F;
+// format 4: A, followed by random nibbles the caller ignores).
+func pinFromField(field []byte, control, fill byte) (string, error) {
+	if c := nibble(field, 0); c != control {
+		return "", fmt.Errorf("%w: control field is %X, want %X", ErrPINBlock, c, control)
 	}
 	n := int(nibble(field, 1))
 	if n < minPINLen || n > maxPINLen {
@@ -295,8 +280,8 @@ func pinFromFieldISO4(field []byte) (string, error) {
 		pin[i] = '0' + d
 	}
 	for i := 2 + n; i < 16; i++ {
-		if nibble(field, i) != 0xA {
-			return "", fmt.Errorf("%w: fill nibble %d is not A", ErrPINBlock, i+1)
+		if nibble(field, i) != fill {
+			return "", fmt.Errorf("%w: fill nibble %d is not %X", ErrPINBlock, i+1, fill)
 		}
 	}
 	return string(pin), nil
