@@ -46,6 +46,10 @@ type Config struct {
 	Vault Vault `yaml:"vault"`
 	// Journal is the transaction journal and store-and-forward queue.
 	Journal Journal `yaml:"journal"`
+	// InstanceID (0-99) numbers this switchd among the instances that share
+	// a store; it is the first two digits of every RRN the instance assigns,
+	// so RRNs never collide. Default 0.
+	InstanceID int `yaml:"instance_id"`
 }
 
 // Journal configures the transaction journal and SAF queue.
@@ -221,6 +225,10 @@ type IssuerRoute struct {
 	// "refund" (0200 with processing code 20: gift certificate and local
 	// currency hosts that take no reversals).
 	GiveBack string `yaml:"give_back"`
+	// SettleCodes are the DE 39 answers that settle a give-back (reversal
+	// or refund by reference) on this route: the SAF stops repeating it.
+	// Default ["00", "25"] (done, and "nothing to give back").
+	SettleCodes []string `yaml:"settle_codes"`
 }
 
 // Log configures logging.
@@ -304,6 +312,9 @@ func (c *Config) applyDefaults() {
 		r := &c.Routes[i]
 		r.Spec = orDefault(r.Spec, specs.IssuerDialect)
 		r.GiveBack = orDefault(r.GiveBack, "reversal")
+		if len(r.SettleCodes) == 0 {
+			r.SettleCodes = []string{"00", "25"}
+		}
 		r.Header = orDefault(r.Header, "ascii4")
 		r.MaxFrame = orDefaultInt(r.MaxFrame, frame.DefaultMaxLength)
 		setDuration(&r.Timeout, 5*time.Second)
@@ -406,6 +417,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkAddr(bad, "admin", c.Admin.Addr)
+	if c.InstanceID < 0 || c.InstanceID > 99 {
+		bad("instance_id %d outside 0..99", c.InstanceID)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -458,6 +472,11 @@ func (c *Config) Validate() error {
 		checkPIN(bad, where, r.PIN)
 		if r.GiveBack != "reversal" && r.GiveBack != "refund" {
 			bad("%s: give_back %q: want reversal or refund", where, r.GiveBack)
+		}
+		for _, rc := range r.SettleCodes {
+			if len(rc) != 2 {
+				bad("%s: settle_codes: %q is not a 2-character response code", where, rc)
+			}
 		}
 		if r.PIN != nil && r.PIN.DUKPT {
 			bad("%s: a zone PIN key cannot be DUKPT", where)

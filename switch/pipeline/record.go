@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/moov-io/iso8583"
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
@@ -162,61 +160,4 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *journal.Txn, err error
 		code := l.Classify(err)
 		return l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Failed, RC: string(code)}, "failed: "+string(code))
 	}
-}
-
-// QueueReversal puts a (new) reversal of amount of sale orig in the SAF
-// queue.
-func (l Ledger) QueueReversal(ctx context.Context, orig journal.Txn, amount int64) error {
-	now := time.Now()
-	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.SAFKind(orig.Route),
-		Amount: amount, NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry)})
-	return err
-}
-
-// QueueRepeat queues the repeat of a give-back that already went (or may
-// have gone) to the issuer as cancel row c: same DE 11 and DE 7, so the
-// issuer applies it at most once.
-func (l Ledger) QueueRepeat(ctx context.Context, c journal.Txn, kind string, amount int64) error {
-	now := time.Now()
-	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
-		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime})
-	return err
-}
-
-// ReversalMessage builds the issuer-leg message that gives amount of sale
-// orig back: a reversal (mti 0400, 0420 or 0421; DE 90 names the original
-// as the issuer received it) or, for hosts that take no reversals, a refund
-// (0200 with processing code 20).
-func ReversalMessage(up Upstream, orig journal.Txn, realPAN, kind, mti string, amount int64, now time.Time) (*iso8583.Message, error) {
-	m := iso8583.NewMessage(up.Spec())
-	proc := orig.ProcCode
-	if len(proc) != 6 {
-		proc = "000000"
-	}
-	fields := map[int]string{
-		specs.PAN: realPAN, specs.Amount: fmt.Sprintf("%012d", amount),
-		specs.TransmissionDateTime: now.UTC().Format("0102150405"),
-		specs.TerminalID:           orig.TerminalID, specs.MerchantID: orig.MerchantID, specs.Currency: orig.Currency,
-	}
-	if orig.CardExpiry != "" {
-		fields[specs.Expiry] = orig.CardExpiry
-	}
-	if kind == journal.KindRefund {
-		m.MTI(specs.MTIFinancialRequest)
-		fields[specs.ProcessingCode] = "20" + proc[2:]
-	} else {
-		m.MTI(mti)
-		fields[specs.ProcessingCode] = proc
-		fields[specs.RRN] = orig.RRN
-		fields[specs.OriginalData] = orig.MTI + orig.IssuerSTAN + orig.IssuerTxTime + strings.Repeat("0", 22)
-	}
-	for id, v := range fields {
-		if v == "" {
-			continue
-		}
-		if err := m.Field(id, v); err != nil {
-			return nil, fmt.Errorf("building %s DE %d: %w", kind, id, err)
-		}
-	}
-	return m, nil
 }
