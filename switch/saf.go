@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moov-io/iso8583"
@@ -14,8 +16,8 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/pipeline"
-	"github.com/kbpay/switch/switch/upstream"
 )
 
 // safMetrics count the store-and-forward queue's work.
@@ -44,64 +46,116 @@ func newSAFMetrics(reg prometheus.Registerer, j *journal.Journal) *safMetrics {
 	return m
 }
 
-// runSAF sends due reversals until ctx ends: 0420 first, 0421 repeats with
-// doubling back-off until the issuer acknowledges (0430), or manual review
-// once the item expires. Items survive restarts in the journal.
+// runSAF runs one store-and-forward worker per route until ctx ends, so a
+// silent issuer delays only its own give-backs. Items survive restarts in
+// the journal; the STANs they will repeat stay owned by their routes.
 func (s *Switch) runSAF(ctx context.Context) {
 	defer s.safDone.Done()
+	var wg sync.WaitGroup
+	for name := range s.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runRouteSAF(ctx, name)
+		}()
+	}
+	wg.Wait()
+}
+
+// holdPendingSTANs keeps the STAN of every pending give-back owned by its
+// route (at start, before any request is sent).
+func (s *Switch) holdPendingSTANs(ctx context.Context) error {
+	items, err := s.journal.SAFList(ctx, journal.SAFPending)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if l, ok := s.links[it.Route]; ok && it.STAN != "" {
+			l.Hold(it.STAN)
+		}
+	}
+	return nil
+}
+
+// runRouteSAF sends route's due give-backs, at most
+// journal.saf_workers_per_route at once: 0420 first, 0421 repeats (a
+// refund by reference repeats as 0200) with doubling back-off counted from
+// the end of each attempt, until the issuer answers with one of the
+// route's settle codes, or manual review once the item expires.
+func (s *Switch) runRouteSAF(ctx context.Context, route string) {
 	tick := time.NewTicker(s.cfg.Journal.SAFInterval)
 	defer tick.Stop()
+	sem := make(chan struct{}, s.cfg.Journal.SAFWorkersPerRoute)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		items, err := s.journal.Due(ctx, time.Now(), 64)
+		items, err := s.journal.DueOn(ctx, route, time.Now(), 64)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Warn("reading SAF queue", zap.Error(err))
+				s.log.Warn("reading SAF queue", zap.String("route", route), zap.Error(err))
 			}
 			continue
 		}
+		var wg sync.WaitGroup
 		for _, it := range items {
-			if ctx.Err() != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				wg.Wait()
 				return
 			}
-			s.attemptReversal(ctx, it)
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				s.attemptReversal(ctx, it)
+			}()
 		}
+		wg.Wait()
 	}
 }
 
 func (s *Switch) attemptReversal(ctx context.Context, it journal.SAFItem) {
 	log := s.log.With(zap.Int64("txn", it.TxnID), zap.String("route", it.Route), zap.String("kind", it.Kind), zap.Int("attempt", it.Attempts+1))
-	now := time.Now()
-	if now.After(it.ExpiresAt) {
+	if now := time.Now(); now.After(it.ExpiresAt) {
 		s.safMetrics.review.Inc()
 		s.safMetrics.attempts.WithLabelValues(it.Route, "review").Inc()
 		log.Error("reversal expired unacknowledged: MANUAL REVIEW", zap.Int64("amount", it.Amount))
-		_ = s.journal.SAFResult(ctx, it, journal.SAFReview, now, "expired unacknowledged")
-		return
-	}
-	err := s.sendReversal(ctx, &it)
-	if err == nil {
-		s.safMetrics.attempts.WithLabelValues(it.Route, "acknowledged").Inc()
-		log.Info("reversal acknowledged", zap.Int64("amount", it.Amount))
-		if rerr := s.journal.SAFResult(ctx, it, journal.SAFDone, now, ""); rerr != nil {
-			log.Error("recording acknowledged reversal", zap.Error(rerr))
+		if err := s.journal.SAFResult(ctx, it, journal.SAFReview, now, "expired unacknowledged"); err == nil {
+			s.releaseSTAN(it)
 		}
 		return
 	}
-	backoff := time.Second << min(it.Attempts, 16)
-	if backoff > s.cfg.Journal.RetryMax {
-		backoff = s.cfg.Journal.RetryMax
+	err := s.sendReversal(ctx, &it)
+	end := time.Now()
+	if err == nil {
+		s.safMetrics.attempts.WithLabelValues(it.Route, "acknowledged").Inc()
+		log.Info("reversal acknowledged", zap.Int64("amount", it.Amount))
+		if rerr := s.journal.SAFResult(ctx, it, journal.SAFDone, end, ""); rerr != nil {
+			log.Error("recording acknowledged reversal", zap.Error(rerr))
+			return
+		}
+		s.releaseSTAN(it)
+		return
 	}
+	backoff := min(time.Second<<min(it.Attempts, 16), s.cfg.Journal.RetryMax)
 	s.safMetrics.attempts.WithLabelValues(it.Route, "retry").Inc()
-	log.Warn("reversal not acknowledged, will repeat", zap.Duration("in", backoff), zap.String("error", err.Error()))
-	_ = s.journal.SAFResult(ctx, it, journal.SAFPending, now.Add(backoff), err.Error())
+	log.Warn("reversal not acknowledged, will repeat", zap.Duration("in", backoff), zap.String("error", pan.Scrub(err.Error())))
+	_ = s.journal.SAFResult(ctx, it, journal.SAFPending, end.Add(backoff), pan.Scrub(err.Error()))
 }
 
-// sendReversal sends one attempt and returns nil when acknowledged.
+// releaseSTAN lets the route reuse a settled give-back's STAN.
+func (s *Switch) releaseSTAN(it journal.SAFItem) {
+	if l, ok := s.links[it.Route]; ok && it.STAN != "" {
+		l.Release(it.STAN)
+	}
+}
+
+// sendReversal sends one attempt and returns nil when the issuer settled
+// it: the response MTI of the request with DE 11 (and DE 7 / DE 37 where
+// present) of this give-back, and a DE 39 among the route's settle codes.
 func (s *Switch) sendReversal(ctx context.Context, it *journal.SAFItem) error {
 	txn, err := s.journal.Get(ctx, it.TxnID)
 	if err != nil {
@@ -131,37 +185,43 @@ func (s *Switch) sendReversal(ctx context.Context, it *journal.SAFItem) error {
 		return err
 	}
 	if it.STAN == "" {
-		// First attempt: fix DE 11 and DE 7 for every repeat, durably.
+		// First attempt: fix DE 11 and DE 7 for every repeat, durably, and
+		// keep the STAN owned until the item is settled.
 		if err := link.Assign(req); err != nil {
 			return err
 		}
-		it.STAN, _ = req.GetString(specs.STAN)
-		it.TxTime, _ = req.GetString(specs.TransmissionDateTime)
-		if err := s.journal.SAFAssign(ctx, it.ID, it.STAN, it.TxTime); err != nil {
+		stan, _ := req.GetString(specs.STAN)
+		tt, _ := req.GetString(specs.TransmissionDateTime)
+		if err := s.journal.SAFAssign(ctx, it.ID, stan, tt); err != nil {
+			link.Abandon(req)
 			return err
 		}
+		it.STAN, it.TxTime = stan, tt
+		link.Hold(stan)
 	} else {
-		_ = req.Field(specs.STAN, it.STAN)
-		_ = req.Field(specs.TransmissionDateTime, it.TxTime)
-	}
-	if it.Kind == journal.KindRefund {
-		// A refund has no DE 90: a stable RRN per queued item lets the
-		// host recognise a repeat.
-		_ = req.Field(specs.RRN, upstream.RRN(it.CreatedAt, it.STAN))
+		if err := errors.Join(req.Field(specs.STAN, it.STAN), req.Field(specs.TransmissionDateTime, it.TxTime)); err != nil {
+			return fmt.Errorf("setting the first attempt's DE 11 and DE 7: %w", err)
+		}
+		// Exchange ends one ownership of the STAN; the item's own hold
+		// stays until it is settled.
+		link.Hold(it.STAN)
 	}
 	resp, err := link.Exchange(ctx, req)
 	if err != nil {
 		return err
 	}
-	return acknowledged(resp)
+	return s.settles(it.Route, resp)
 }
 
-func acknowledged(resp *iso8583.Message) error {
+// settles reports whether an answer settles a give-back on route.
+func (s *Switch) settles(route string, resp *iso8583.Message) error {
 	rc, _ := resp.GetString(specs.ResponseCode)
-	if rc == "00" {
-		return nil
+	for _, r := range s.cfg.Routes {
+		if r.Name == route && slices.Contains(r.SettleCodes, rc) {
+			return nil
+		}
 	}
-	return fmt.Errorf("issuer answered %s", rc)
+	return fmt.Errorf("issuer answered %q, not a settle code of route %s", rc, route)
 }
 
 // recover queues a reversal for every sale left "forwarded" by a previous

@@ -18,6 +18,7 @@ import (
 	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
+	"github.com/kbpay/switch/switch/rrn"
 	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
 	"github.com/kbpay/switch/switch/vault"
@@ -44,6 +45,7 @@ type Switch struct {
 	pinDst  map[string]pipeline.PINDest
 
 	journal    *journal.Journal
+	rrns       *rrn.Sequence
 	ledger     pipeline.Ledger
 	safMetrics *safMetrics
 	safDone    sync.WaitGroup
@@ -72,7 +74,8 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 	linkMetrics := upstream.NewMetrics(reg)
 	for _, rc := range cfg.Routes {
 		bins[rc.Name] = rc.BINs
-		l, err := upstream.New(rc, log, linkMetrics, upstream.WithLateResponseHandler(s.onLateAnswer))
+		l, err := upstream.New(rc, log, linkMetrics, upstream.WithLateResponseHandler(s.onLateAnswer),
+			upstream.WithRRNs(func() (string, error) { return s.rrns.Next() }))
 		if err != nil {
 			cancel()
 			return nil, err
@@ -97,6 +100,11 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		return nil, err
 	}
 	s.journal = j
+	if s.rrns, err = rrn.New(j, cfg.InstanceID); err != nil {
+		cancel()
+		_ = errors.Join(j.Close(), s.vault.Close(), s.hsm.Close())
+		return nil, err
+	}
 	s.safMetrics = newSAFMetrics(reg, j)
 	s.securityKeys()
 	if err := s.checkKeys(ctx); err != nil {
@@ -107,17 +115,26 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 	}
 	s.ledger = pipeline.Ledger{
 		Journal: s.journal, Cipher: s.hsm, DataKey: cfg.Tokens.DataKey,
-		Classify:       s.codeFor,
-		NoAnswer:       func(err error) bool { return errors.Is(err, upstream.ErrNoAnswer) },
+		Classify: s.codeFor,
+		NoAnswer: func(err error) bool {
+			return errors.Is(err, upstream.ErrNoAnswer) || errors.Is(err, pipeline.ErrUnusableAnswer)
+		},
 		Unavailable:    func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) },
 		ReversalExpiry: cfg.Journal.ReversalExpiry,
 		SAFKind:        s.giveBackKind,
+		HoldSTAN: func(route, stan string) {
+			if l, ok := s.links[route]; ok {
+				l.Hold(stan)
+			}
+		},
 	}
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
 	s.classify = []pipeline.Classifier{
 		{Err: route.ErrNoRoute, Code: codes.NoRoute},
 		{Err: upstream.ErrUnavailable, Code: codes.IssuerUnavailable},
 		{Err: upstream.ErrNoAnswer, Code: codes.IssuerUnavailable},
+		{Err: pipeline.ErrUnusableAnswer, Code: codes.IssuerUnavailable},
+		{Err: upstream.ErrSTANsExhausted, Code: codes.IssuerUnavailable},
 		{Err: tsp.ErrUnknownToken, Code: codes.InvalidCard},
 		{Err: tsp.ErrTokenExpired, Code: codes.ExpiredToken},
 		{Err: tsp.ErrTokenUsed, Code: codes.ExpiredToken},
@@ -209,6 +226,11 @@ func (s *Switch) link(name string) (pipeline.Upstream, bool) {
 // Start connects the issuer links (an issuer that is down keeps being
 // retried in the background), then opens the admin endpoint and listeners.
 func (s *Switch) Start(ctx context.Context) error {
+	// Before any link sends (even a sign-on): the STANs pending give-backs
+	// will repeat are not to be handed out.
+	if err := s.holdPendingSTANs(ctx); err != nil {
+		return fmt.Errorf("reading the store-and-forward queue: %w", err)
+	}
 	for _, l := range s.links {
 		if err := l.Start(ctx); err != nil {
 			return fmt.Errorf("starting route %s: %w", l.Name(), err)

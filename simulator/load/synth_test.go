@@ -13,7 +13,7 @@ import (
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
 
-	"github.com/kbpay/switch/simulator/internal/isotest"
+	"github.com/kbpay/switch/internal/isotest"
 	"github.com/kbpay/switch/specs"
 )
 

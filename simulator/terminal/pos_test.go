@@ -14,7 +14,7 @@ import (
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
-	"github.com/kbpay/switch/simulator/internal/isotest"
+	"github.com/kbpay/switch/internal/isotest"
 	"github.com/kbpay/switch/specs"
 )
 

@@ -67,6 +67,10 @@ type Journal struct {
 	ReversalExpiry time.Duration `yaml:"reversal_expiry"`
 	// RetryMax caps the back-off between repeats (0421). Default 60s.
 	RetryMax time.Duration `yaml:"retry_max"`
+	// SAFWorkersPerRoute bounds the give-backs sent at once on one route;
+	// each route has its own workers, so a silent issuer delays only its
+	// own queue. Default 4.
+	SAFWorkersPerRoute int `yaml:"saf_workers_per_route"`
 }
 
 // HSM configures the key boundary.
@@ -291,6 +295,7 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Journal.SAFInterval, 200*time.Millisecond)
 	setDuration(&c.Journal.ReversalExpiry, 24*time.Hour)
 	setDuration(&c.Journal.RetryMax, time.Minute)
+	c.Journal.SAFWorkersPerRoute = orDefaultInt(c.Journal.SAFWorkersPerRoute, 4)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		l.Spec = orDefault(l.Spec, specs.TerminalDialect)

@@ -119,7 +119,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	db, err := sqlitedb.Open(path, sync, schema, true)
+	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema, true)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

@@ -72,6 +72,11 @@ func (j *Journal) Due(ctx context.Context, now time.Time, limit int) ([]SAFItem,
 	return j.safQuery(ctx, `WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?`, now.UnixMilli(), limit)
 }
 
+// DueOn lists route's pending items whose time has come, oldest due first.
+func (j *Journal) DueOn(ctx context.Context, route string, now time.Time, limit int) ([]SAFItem, error) {
+	return j.safQuery(ctx, `WHERE state = 'pending' AND route = ? AND next_at <= ? ORDER BY next_at LIMIT ?`, route, now.UnixMilli(), limit)
+}
+
 // SAFList lists items in a state (the admin API's manual-review list).
 func (j *Journal) SAFList(ctx context.Context, state string) ([]SAFItem, error) {
 	return j.safQuery(ctx, `WHERE state = ? ORDER BY id`, state)

@@ -63,3 +63,13 @@ CREATE TABLE IF NOT EXISTS saf (
 );
 CREATE INDEX IF NOT EXISTS saf_due ON saf(state, next_at);
 `
+
+// sequenceSchema keeps durable counters (the RRN sequence): a block of
+// numbers is reserved before any of them is used, so a restart never
+// hands out a number twice.
+const sequenceSchema = `
+CREATE TABLE IF NOT EXISTS sequences (
+	name TEXT PRIMARY KEY,
+	next INTEGER NOT NULL
+);
+`

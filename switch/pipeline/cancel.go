@@ -197,6 +197,7 @@ func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row journal.Txn,
 	stan, _ := req.GetString(specs.STAN)
 	tt, _ := req.GetString(specs.TransmissionDateTime)
 	if err := l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Forwarded, IssuerSTAN: stan, IssuerTxT: tt}, ""); err != nil {
+		up.Abandon(req)
 		_ = l.Journal.Restore(ctx, orig.ID, amount, "cancel not journaled: "+err.Error())
 		return err
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/moov-io/iso8583"
@@ -14,11 +15,19 @@ import (
 type Upstream interface {
 	// Spec is the issuer's dialect.
 	Spec() *iso8583.MessageSpec
-	// Assign sets the issuer-leg STAN and RRN on req.
+	// Assign sets the issuer-leg STAN and RRN on req; the STAN is the
+	// request's until Exchange ends or Abandon gives it up.
 	Assign(req *iso8583.Message) error
+	// Abandon gives up req's STAN when req will not be sent.
+	Abandon(req *iso8583.Message)
 	// Exchange sends req and waits for the answer within the route's timeout.
 	Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Message, error)
 }
+
+// ErrUnusableAnswer is an issuer answer the switch cannot act on (no valid
+// DE 39) to a request that left: the outcome is unknown, as with no answer
+// (91 to the terminal and a reversal), never a plain failure.
+var ErrUnusableAnswer = errors.New("unusable issuer answer: outcome unknown")
 
 // switchOwned are the fields the switch sets on the issuer leg itself
 // instead of copying them from the terminal: STAN and RRN are assigned per
@@ -80,6 +89,7 @@ func Forward(links func(route string) (Upstream, bool)) Stage {
 			if t.BeforeSend != nil {
 				// Journal the request durably before it can be approved.
 				if err := t.BeforeSend(ctx); err != nil {
+					up.Abandon(req)
 					return err
 				}
 			}
@@ -98,13 +108,15 @@ func Forward(links func(route string) (Upstream, bool)) Stage {
 	}}
 }
 
+// checkAnswer refuses an answer the switch cannot act on. The request
+// left, so such an answer leaves the outcome unknown.
 func checkAnswer(reqMTI string, resp *iso8583.Message) error {
 	want, _ := specs.ResponseMTI(reqMTI)
 	if got, _ := resp.GetMTI(); got != want {
-		return Declinef(codes.SystemError, "issuer answered MTI %s to %s", got, reqMTI)
+		return fmt.Errorf("%w: MTI %s answers %s", ErrUnusableAnswer, got, reqMTI)
 	}
 	if rc, _ := resp.GetString(specs.ResponseCode); len(rc) != 2 {
-		return Declinef(codes.SystemError, "issuer answer has no valid DE 39")
+		return fmt.Errorf("%w: no valid DE 39", ErrUnusableAnswer)
 	}
 	return nil
 }

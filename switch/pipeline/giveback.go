@@ -22,19 +22,26 @@ func (l Ledger) QueueReversal(ctx context.Context, orig journal.Txn, amount int6
 }
 
 // QueueRepeat queues the repeat of a give-back that already went (or may
-// have gone) to the issuer as cancel row c: same DE 11 and DE 7, so the
-// issuer applies it at most once.
+// have gone) to the issuer as cancel row c: same DE 11, DE 7 and DE 37, so
+// the issuer applies it at most once. The route keeps that STAN owned
+// until the item is settled.
 func (l Ledger) QueueRepeat(ctx context.Context, c journal.Txn, kind string, amount int64) error {
 	now := time.Now()
 	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
 		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime})
+	if err == nil && l.HoldSTAN != nil {
+		l.HoldSTAN(c.Route, c.IssuerSTAN)
+	}
 	return err
 }
 
 // ReversalMessage builds the issuer-leg message that gives amount of sale
-// orig back: a reversal (mti 0400, 0420 or 0421; DE 90 names the original
-// as the issuer received it) or, for hosts that take no reversals, a refund
-// (0200 with processing code 20).
+// orig back: a reversal (mti 0400, 0420 or 0421) or, for hosts that take no
+// reversals, a refund by reference (0200 with processing code 20). Both
+// name the original as the issuer received it: DE 90 (its MTI, DE 11 and
+// DE 7) and DE 37 (its RRN), so the host applies the give-back only to a
+// sale that took effect, and at most once (docs/giveback.md). DE 11 and
+// DE 7 are the give-back's own; a repeat must carry the first attempt's.
 func ReversalMessage(up Upstream, orig journal.Txn, realPAN, kind, mti string, amount int64, now time.Time) (*iso8583.Message, error) {
 	m := iso8583.NewMessage(up.Spec())
 	proc := orig.ProcCode
@@ -49,14 +56,14 @@ func ReversalMessage(up Upstream, orig journal.Txn, realPAN, kind, mti string, a
 	if orig.CardExpiry != "" {
 		fields[specs.Expiry] = orig.CardExpiry
 	}
+	fields[specs.RRN] = orig.RRN
+	fields[specs.OriginalData] = orig.MTI + orig.IssuerSTAN + orig.IssuerTxTime + strings.Repeat("0", 22)
 	if kind == journal.KindRefund {
 		m.MTI(specs.MTIFinancialRequest)
 		fields[specs.ProcessingCode] = "20" + proc[2:]
 	} else {
 		m.MTI(mti)
 		fields[specs.ProcessingCode] = proc
-		fields[specs.RRN] = orig.RRN
-		fields[specs.OriginalData] = orig.MTI + orig.IssuerSTAN + orig.IssuerTxTime + strings.Repeat("0", 22)
 	}
 	for id, v := range fields {
 		if v == "" {

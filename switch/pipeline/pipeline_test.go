@@ -24,6 +24,8 @@ func (f *fakeIssuer) Spec() *iso8583.MessageSpec { return f.spec }
 
 func (f *fakeIssuer) Assign(req *iso8583.Message) error { return req.Field(specs.STAN, "000777") }
 
+func (f *fakeIssuer) Abandon(*iso8583.Message) {}
+
 func (f *fakeIssuer) Exchange(_ context.Context, req *iso8583.Message) (*iso8583.Message, error) {
 	f.got = req
 	if f.err != nil {

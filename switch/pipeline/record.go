@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
@@ -41,6 +40,9 @@ type Ledger struct {
 	// SAFKind is how a route gives money back: journal.KindReversal or
 	// journal.KindRefund.
 	SAFKind func(route string) string
+	// HoldSTAN keeps a route's STAN owned for a queued repeat (nil: no
+	// one allocates STANs, as in tests without links).
+	HoldSTAN func(route, stan string)
 }
 
 // KeyOf is the duplicate key of a request: terminal ID, STAN, DE 7, MTI.

@@ -27,7 +27,15 @@ var (
 	// ErrNoAnswer: the request was sent but no answer came in time (or the
 	// link dropped while waiting); the issuer may have approved it.
 	ErrNoAnswer = errors.New("issuer did not answer in time")
+	// ErrUnusableAnswer: an answer came for the request's MTI class and
+	// STAN but does not belong to it (DE 7 or DE 37 differ) or cannot be
+	// read. The outcome is unknown, as with no answer; it wraps ErrNoAnswer.
+	ErrUnusableAnswer = fmt.Errorf("unusable issuer answer: %w", ErrNoAnswer)
 )
+
+// RRNSource hands out retrieval reference numbers (DE 37) unique across
+// the switch; the switch passes its durable per-instance sequence.
+type RRNSource func() (string, error)
 
 // Link is the pool of connections to one issuer route.
 type Link struct {
@@ -37,7 +45,8 @@ type Link struct {
 	pool    *connection.Pool
 	log     *zap.Logger
 	metrics *Metrics
-	stan    atomic.Uint32
+	stans   *stanPool
+	rrns    RRNSource
 	onLate  func(route string, msg *iso8583.Message)
 }
 
@@ -48,6 +57,13 @@ type Option func(*Link)
 // after its request had timed out (a late approval must be reversed).
 func WithLateResponseHandler(h func(route string, msg *iso8583.Message)) Option {
 	return func(l *Link) { l.onLate = h }
+}
+
+// WithRRNs sets where the link takes DE 37 for requests that carry none.
+// Without it, RRNs come from a process-local counter (unique only within
+// the process: for tests and tools, never for the switch).
+func WithRRNs(src RRNSource) Option {
+	return func(l *Link) { l.rrns = src }
 }
 
 // New builds the link for one route; Start connects it.
@@ -71,8 +87,12 @@ func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*
 		o(l)
 	}
 	// Start the STAN sequence somewhere new each run so a restart does not
-	// reuse the STANs of requests the issuer may still be answering.
-	l.stan.Store(uint32(time.Now().UnixNano() % 999999))
+	// reuse the STANs of requests the issuer may still be answering (the
+	// STANs pending store-and-forward items repeat are held explicitly).
+	l.stans = newSTANPool(uint32(time.Now().UnixNano() % maxSTAN))
+	if l.rrns == nil {
+		l.rrns = localRRNs()
+	}
 	l.pool, err = connection.NewPool(l.dial, cfg.Addrs,
 		connection.PoolMinConnections(0),
 		connection.PoolReconnectWait(cfg.ReconnectWait),
@@ -116,54 +136,76 @@ func (l *Link) Up() int {
 	return n
 }
 
-// NextSTAN returns the route's next STAN (000001-999999, wrapping). STANs
-// are unique per route among outstanding requests, whatever the terminals'
-// own STANs are.
-func (l *Link) NextSTAN() string {
-	for {
-		old := l.stan.Load()
-		next := old%999999 + 1
-		if l.stan.CompareAndSwap(old, next) {
-			return fmt.Sprintf("%06d", next)
-		}
-	}
-}
-
-// RRN builds a retrieval reference number: YDDDhh (last digit of the year,
-// day of year, hour) and the six-digit issuer STAN.
-func RRN(now time.Time, stan string) string {
-	return fmt.Sprintf("%d%03d%02d%s", now.Year()%10, now.YearDay(), now.Hour(), stan)
-}
-
-// Assign gives the request a route STAN (DE 11) and, when DE 37 is empty,
-// an RRN, so they can be journaled before the request leaves.
+// Assign gives the request a STAN (DE 11) that no request in flight and
+// no pending give-back of this route holds, and, when DE 37 is empty, an
+// RRN, so both can be journaled before the request leaves. The STAN is
+// owned until Exchange ends (or Abandon, for a request that is not sent).
 func (l *Link) Assign(req *iso8583.Message) error {
-	stan := l.NextSTAN()
+	stan, err := l.stans.acquire()
+	if err != nil {
+		return fmt.Errorf("route %s: %w", l.cfg.Name, err)
+	}
 	if err := req.Field(specs.STAN, stan); err != nil {
+		l.stans.release(stan)
 		return fmt.Errorf("setting issuer STAN: %w", err)
 	}
 	if f := req.GetField(specs.RRN); f == nil {
-		if err := req.Field(specs.RRN, RRN(time.Now(), stan)); err != nil {
+		rrn, err := l.rrns()
+		if err == nil {
+			err = req.Field(specs.RRN, rrn)
+		}
+		if err != nil {
+			l.stans.release(stan)
 			return fmt.Errorf("setting RRN: %w", err)
 		}
 	}
 	return nil
 }
 
+// Abandon gives up the STAN Assign gave req when req will not be sent.
+func (l *Link) Abandon(req *iso8583.Message) {
+	stan, _ := req.GetString(specs.STAN)
+	l.stans.release(stan)
+}
+
+// Hold keeps stan owned for a pending give-back that will repeat it (and
+// Release lets it go once the give-back is settled): no new request of
+// the route gets that STAN meanwhile.
+func (l *Link) Hold(stan string) { l.stans.hold(stan) }
+
+// Release ends one Hold of stan.
+func (l *Link) Release(stan string) { l.stans.release(stan) }
+
+// STANsInUse is how many of the route's STANs are owned.
+func (l *Link) STANsInUse() int { return l.stans.inUse() }
+
+// quarantine is how long the STAN of an unanswered request stays owned: a
+// late answer with it must not match a newer request.
+func (l *Link) quarantine() time.Duration {
+	return max(2*l.cfg.Timeout, 30*time.Second)
+}
+
 // Exchange sends the request on a signed-on link (assigning STAN and RRN
 // first unless Assign did) and waits for the answer up to the route
 // timeout (or ctx's deadline when sooner).
+//
+// The answer must be the request's response MTI with its DE 11; when it
+// carries DE 7 or DE 37 they must be the request's. Anything else after
+// the request left is an unknown outcome (ErrNoAnswer, ErrUnusableAnswer):
+// the caller reverses, never retries elsewhere. ErrUnavailable means the
+// request did not leave.
 func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Message, error) {
-	conn, err := l.pool.Get()
-	if err != nil {
-		return nil, ErrUnavailable
-	}
 	if req.GetField(specs.STAN) == nil {
 		if err := l.Assign(req); err != nil {
 			return nil, err
 		}
 	}
 	stan, _ := req.GetString(specs.STAN)
+	conn, err := l.pool.Get()
+	if err != nil {
+		l.stans.release(stan)
+		return nil, ErrUnavailable
+	}
 	timeout := l.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		if d := time.Until(dl); d < timeout {
@@ -173,14 +215,56 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	start := time.Now()
 	resp, err := conn.Send(req, connection.SendTimeout(timeout))
 	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
-	switch {
-	case err == nil:
+	if err == nil {
+		err = matches(req, resp)
+	}
+	if err == nil {
+		l.stans.release(stan)
 		return resp, nil
+	}
+	// The request may have left: its STAN stays owned while a late
+	// answer can still come.
+	time.AfterFunc(l.quarantine(), func() { l.stans.release(stan) })
+	switch {
+	case errors.Is(err, ErrNoAnswer):
+		l.metrics.lateResponses.WithLabelValues(l.cfg.Name).Inc()
+		return nil, fmt.Errorf("route %s STAN %s: %w", l.cfg.Name, stan, err)
 	case errors.Is(err, connection.ErrSendTimeout), errors.Is(err, connection.ErrConnectionClosed):
 		return nil, fmt.Errorf("route %s STAN %s: %w (%v)", l.cfg.Name, stan, ErrNoAnswer, err)
 	default:
-		return nil, fmt.Errorf("route %s: sending request: %w", l.cfg.Name, err)
+		// Whether the request left is not known: treat it as unanswered.
+		return nil, fmt.Errorf("route %s STAN %s: sending request: %w (%v)", l.cfg.Name, stan, ErrNoAnswer, err)
 	}
+}
+
+// matches checks that resp answers req: the response MTI of req's class,
+// the same DE 11 and, where resp carries them, the same DE 7 and DE 37.
+func matches(req, resp *iso8583.Message) error {
+	reqMTI, _ := req.GetMTI()
+	want, _ := specs.ResponseMTI(reqMTI)
+	if got, _ := resp.GetMTI(); got != want {
+		return fmt.Errorf("%w: MTI %s answers %s", ErrUnusableAnswer, got, reqMTI)
+	}
+	for _, id := range []int{specs.STAN, specs.TransmissionDateTime, specs.RRN} {
+		if resp.GetField(id) == nil || req.GetField(id) == nil {
+			if id == specs.STAN {
+				return fmt.Errorf("%w: no DE 11", ErrUnusableAnswer)
+			}
+			continue
+		}
+		a, _ := req.GetString(id)
+		b, _ := resp.GetString(id)
+		if normalize(a) != normalize(b) {
+			return fmt.Errorf("%w: DE %d differs from the request's", ErrUnusableAnswer, id)
+		}
+	}
+	return nil
+}
+
+// normalize drops the padding a dialect may add or strip (zeros on the
+// left of numeric fields, spaces around text).
+func normalize(s string) string {
+	return strings.TrimLeft(strings.TrimSpace(s), "0")
 }
 
 func (l *Link) dial(addr string) (*connection.Connection, error) {
@@ -212,11 +296,16 @@ func (l *Link) dial(addr string) (*connection.Connection, error) {
 }
 
 func (l *Link) netMgmt(c *connection.Connection, code string, timeout time.Duration) error {
+	stan, err := l.stans.acquire()
+	if err != nil {
+		return fmt.Errorf("0800 %s: %w", code, err)
+	}
+	defer l.stans.release(stan)
 	msg := iso8583.NewMessage(l.spec)
 	msg.MTI(specs.MTINetworkMgmt)
 	for id, v := range map[int]string{
 		specs.TransmissionDateTime: time.Now().UTC().Format("0102150405"),
-		specs.STAN:                 l.NextSTAN(),
+		specs.STAN:                 stan,
 		specs.NetworkMgmtCode:      code,
 	} {
 		if err := msg.Field(id, v); err != nil {
@@ -256,10 +345,23 @@ func (l *Link) echo(c *connection.Connection) {
 }
 
 // inbound handles what the issuer sends that is not an answer we wait for:
-// its own network management requests, and late answers.
+// its own network management requests, and late answers. An issuer's
+// sign-off (0800, DE 70 002) takes the link out of service until the
+// issuer signs on again (0800 001): nothing is sent on it meanwhile.
 func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 	mti, _ := msg.GetMTI()
 	if mti == specs.MTINetworkMgmt {
+		code, _ := msg.GetString(specs.NetworkMgmtCode)
+		defer func() {
+			switch fmt.Sprintf("%03s", code) {
+			case specs.NetMgmtSignOff:
+				c.SetStatus(connection.StatusOffline)
+				l.log.Warn("issuer signed off: link out of service until it signs on", zap.String("addr", c.Addr()))
+			case specs.NetMgmtSignOn:
+				c.SetStatus(connection.StatusOnline)
+				l.log.Info("issuer signed on", zap.String("addr", c.Addr()))
+			}
+		}()
 		resp := iso8583.NewMessage(l.spec)
 		rmti, _ := specs.ResponseMTI(mti)
 		resp.MTI(rmti)
@@ -283,12 +385,21 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 	}
 }
 
-// stanRequestID matches answers to requests by STAN compared as a number:
-// fixed numeric fields unpack without their zero padding ("000123" comes
-// back as "123"), so the padded and unpadded forms must give one key.
+// stanRequestID matches answers to requests by the response MTI and the
+// STAN compared as a number: a request's key is its response MTI, so an
+// 0430 never answers an 0200 that happens to share its STAN. Fixed numeric
+// fields unpack without their zero padding ("000123" comes back as "123"),
+// so the padded and unpadded forms must give one key.
 type stanRequestID struct{}
 
 func (stanRequestID) GenerateRequestID(m *iso8583.Message) (string, error) {
+	mti, err := m.GetMTI()
+	if err != nil {
+		return "", fmt.Errorf("reading MTI: %w", err)
+	}
+	if specs.IsRequest(mti) {
+		mti, _ = specs.ResponseMTI(mti)
+	}
 	s, err := m.GetString(specs.STAN)
 	if err != nil {
 		return "", fmt.Errorf("reading STAN: %w", err)
@@ -297,5 +408,15 @@ func (stanRequestID) GenerateRequestID(m *iso8583.Message) (string, error) {
 	if s == "" {
 		return "", errors.New("message has no STAN")
 	}
-	return s, nil
+	return mti + "/" + s, nil
+}
+
+// localRRNs is the fallback RRN source: "99" and a ten-digit counter
+// started from the clock, unique within this process only.
+func localRRNs() RRNSource {
+	var n atomic.Uint64
+	n.Store(uint64(time.Now().UnixNano()/1000) % 1e10)
+	return func() (string, error) {
+		return fmt.Sprintf("99%010d", n.Add(1)%1e10), nil
+	}
 }

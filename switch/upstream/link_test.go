@@ -3,14 +3,17 @@ package upstream
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moov-io/iso8583"
+	connection "github.com/moov-io/iso8583-connection"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/isotest"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
@@ -129,19 +132,141 @@ func TestUnavailableWhenIssuerDown(t *testing.T) {
 	}
 }
 
-func TestNextSTANWrapsAndNeverZero(t *testing.T) {
-	l := &Link{}
-	l.stan.Store(999998)
-	for _, want := range []string{"999999", "000001", "000002"} {
-		if got := l.NextSTAN(); got != want {
-			t.Fatalf("NextSTAN = %s, want %s", got, want)
+func TestSTANPoolWrapsSkipsOwnedAndNeverZero(t *testing.T) {
+	p := newSTANPool(999_997)
+	p.hold("000001") // a pending give-back's STAN
+	var got []string
+	for range 4 {
+		s, err := p.acquire()
+		if err != nil {
+			t.Fatal(err)
 		}
+		got = append(got, s)
+	}
+	want := []string{"999998", "999999", "000002", "000003"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("STANs %v, want %v", got, want)
+	}
+	p.release("000001")
+	p.release("999998")
+	if p.inUse() != 3 {
+		t.Fatalf("%d STANs owned, want 3", p.inUse())
 	}
 }
 
-func TestRRN(t *testing.T) {
-	got := RRN(time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC), "000123")
-	if got != "603209000123" || len(got) != 12 {
-		t.Fatalf("RRN = %s", got)
+// scriptedIssuer answers every request on the route with answer(req),
+// signing on first; nil answers nothing.
+func scriptedIssuer(t *testing.T, spec *iso8583.MessageSpec, answer func(req *iso8583.Message) *iso8583.Message) string {
+	return isotest.Serve(t, spec, func(c *connection.Connection, req *iso8583.Message) {
+		if mti, _ := req.GetMTI(); mti == specs.MTINetworkMgmt {
+			resp := iso8583.NewMessage(spec)
+			resp.MTI("0810")
+			for _, id := range []int{specs.STAN, specs.TransmissionDateTime, specs.NetworkMgmtCode} {
+				v, _ := req.GetString(id)
+				_ = resp.Field(id, v)
+			}
+			_ = resp.Field(specs.ResponseCode, "00")
+			_ = c.Reply(resp)
+			return
+		}
+		if resp := answer(req); resp != nil {
+			_ = c.Reply(resp)
+		}
+	})
+}
+
+// answerTo builds mti answering req with DE 39 rc, echoing DE 11, DE 7
+// and DE 37, then applies change.
+func answerTo(spec *iso8583.MessageSpec, req *iso8583.Message, mti, rc string, change func(*iso8583.Message)) *iso8583.Message {
+	resp := iso8583.NewMessage(spec)
+	resp.MTI(mti)
+	for _, id := range []int{specs.STAN, specs.TransmissionDateTime, specs.RRN} {
+		if v, _ := req.GetString(id); v != "" {
+			_ = resp.Field(id, v)
+		}
+	}
+	_ = resp.Field(specs.ResponseCode, rc)
+	if change != nil {
+		change(resp)
+	}
+	return resp
+}
+
+// TestAnswerMustMatchMTIClassAndReference: an answer with the request's
+// STAN but another MTI class (an 0430 to a live 0200), or another DE 7 or
+// DE 37, never completes the request: its outcome is unknown.
+func TestAnswerMustMatchMTIClassAndReference(t *testing.T) {
+	spec := specs.MustLoad(specs.IssuerDialect)
+	cases := []struct {
+		name   string
+		answer func(req *iso8583.Message) *iso8583.Message
+		ok     bool
+	}{
+		{"0210 with the request's references", func(r *iso8583.Message) *iso8583.Message { return answerTo(spec, r, "0210", "00", nil) }, true},
+		{"0430 with the sale's STAN", func(r *iso8583.Message) *iso8583.Message { return answerTo(spec, r, "0430", "00", nil) }, false},
+		{"0210 with another DE 7", func(r *iso8583.Message) *iso8583.Message {
+			return answerTo(spec, r, "0210", "00", func(m *iso8583.Message) { _ = m.Field(specs.TransmissionDateTime, "0101000000") })
+		}, false},
+		{"0210 with another DE 37", func(r *iso8583.Message) *iso8583.Message {
+			return answerTo(spec, r, "0210", "00", func(m *iso8583.Message) { _ = m.Field(specs.RRN, "000000000001") })
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := scriptedIssuer(t, spec, tc.answer)
+			l := newLink(t, addr, func(rc *config.IssuerRoute) { rc.Header = "binary2"; rc.Timeout = 2 * time.Second })
+			waitFor(t, "sign-on", func() bool { return l.Up() == 1 })
+			resp, err := l.Exchange(context.Background(), sale(t, l, "000000001000"))
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("matching answer refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNoAnswer) || resp != nil {
+				t.Fatalf("err = %v, resp = %v: want an unknown outcome (ErrNoAnswer)", err, resp)
+			}
+		})
+	}
+}
+
+// TestIssuerSignOffStopsSending: after the issuer's 0800 sign-off the
+// link takes no requests (ErrUnavailable: nothing left) until it signs on.
+func TestIssuerSignOffStopsSending(t *testing.T) {
+	spec := specs.MustLoad(specs.IssuerDialect)
+	var server atomic.Pointer[connection.Connection]
+	addr := isotest.Serve(t, spec, func(c *connection.Connection, req *iso8583.Message) {
+		server.Store(c)
+		mti, _ := req.GetMTI()
+		if mti == specs.MTINetworkMgmt {
+			resp := answerTo(spec, req, "0810", "00", nil)
+			code, _ := req.GetString(specs.NetworkMgmtCode)
+			_ = resp.Field(specs.NetworkMgmtCode, code)
+			_ = c.Reply(resp)
+			return
+		}
+		_ = c.Reply(answerTo(spec, req, "0210", "00", nil))
+	})
+	l := newLink(t, addr, func(rc *config.IssuerRoute) { rc.Header = "binary2"; rc.Timeout = 2 * time.Second })
+	waitFor(t, "sign-on", func() bool { return l.Up() == 1 })
+	netMgmt := func(code string) {
+		m := iso8583.NewMessage(spec)
+		m.MTI(specs.MTINetworkMgmt)
+		_ = m.Field(specs.STAN, "424242")
+		_ = m.Field(specs.TransmissionDateTime, "1201010101")
+		_ = m.Field(specs.NetworkMgmtCode, code)
+		if _, err := server.Load().Send(m); err != nil {
+			t.Fatalf("issuer 0800 %s: %v", code, err)
+		}
+	}
+	netMgmt(specs.NetMgmtSignOff)
+	waitFor(t, "the link to go out of service", func() bool { return l.Up() == 0 })
+	if _, err := l.Exchange(context.Background(), sale(t, l, "000000001000")); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("after the issuer's sign-off: err = %v, want ErrUnavailable", err)
+	}
+	netMgmt(specs.NetMgmtSignOn)
+	waitFor(t, "the link to come back", func() bool { return l.Up() == 1 })
+	if _, err := l.Exchange(context.Background(), sale(t, l, "000000001000")); err != nil {
+		t.Fatalf("after the issuer signed on again: %v", err)
 	}
 }
