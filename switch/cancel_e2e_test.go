@@ -225,21 +225,7 @@ func TestNetCancelAfterLostAnswer(t *testing.T) {
 // currency) takes no reversals; the switch gives money back with a 0200
 // refund instead, for a merchant cancel and for a net cancel.
 func TestPrepaidGivesBackByRefund(t *testing.T) {
-	const gift = "9430000000000001"
-	pre, err := issuer.New(issuer.Config{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"}, Reversals: issuer.Bool(false)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pre.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pre.Close() })
-	h := newHarness(t, "", func(c *config.Config) {
-		c.Journal.SAFInterval = 50 * time.Millisecond
-		c.Routes = append(c.Routes, config.IssuerRoute{Name: "prepaid", BINs: []string{"9430"}, Addrs: []string{pre.Addr()},
-			Timeout: routeTime, GiveBack: "refund", PIN: &config.PINKey{Key: "zpk-demo"}})
-	})
-	waitFor(t, 5*time.Second, "prepaid link", func() bool { return h.linksUp("prepaid") })
+	h, pre := prepaidHarness(t)
 	term := h.terminal()
 
 	req, resp := sale(t, term, gift, 7000)
