@@ -2,7 +2,7 @@ package payswitch
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,19 +15,31 @@ import (
 
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/tsp"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// adminServer serves /metrics, /healthz and /readyz.
+// adminServer serves /metrics, /healthz and /readyz, and the bearer-token
+// guarded provisioning, SAF and reconciliation APIs; over HTTPS when
+// admin.tls is configured.
 type adminServer struct {
 	srv *http.Server
 	ln  net.Listener
 	sw  *Switch
+	tls *tls.Config // nil: plain HTTP
 }
 
-func newAdminServer(addr string, sw *Switch) *adminServer {
-	a := &adminServer{sw: sw}
+func newAdminServer(sw *Switch) (*adminServer, error) {
+	bearer, err := adminBearer(sw.cfg, os.Getenv, sw.log)
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := adminTLS(sw.cfg.Admin)
+	if err != nil {
+		return nil, err
+	}
+	a := &adminServer{sw: sw, tls: tlsConf}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(sw.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -35,18 +47,56 @@ func newAdminServer(addr string, sw *Switch) *adminServer {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
-	bearer := os.Getenv(sw.cfg.Admin.BearerTokenEnv)
-	if bearer == "" {
-		bearer = config.DemoAdminToken
-		sw.log.Warn("provisioning API uses the documented DEMO bearer token; set the variable to change it",
-			zap.String("variable", sw.cfg.Admin.BearerTokenEnv))
-	}
 	mux.Handle("/v1/tokens", sw.tokens.API(bearer))
 	mux.Handle("/v1/tokens/", sw.tokens.API(bearer))
 	mux.Handle("GET /v1/saf", requireBearer(bearer, http.HandlerFunc(a.safList)))
 	mux.Handle("GET /v1/reconciliations", requireBearer(bearer, http.HandlerFunc(a.reconciliations)))
-	a.srv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	return a
+	a.srv = &http.Server{Addr: sw.cfg.Admin.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConf}
+	return a, nil
+}
+
+// logMode says which mode the switch runs in, and warns about an admin
+// endpoint that serves plain HTTP off loopback.
+func logMode(cfg config.Config, log *zap.Logger) {
+	dev, reason := cfg.DevelopmentMode(os.Getenv)
+	if dev {
+		log.Warn("DEVELOPMENT mode: the demo admin token and the public demo keys are allowed; binding anything off loopback or configuring a master key switches them off",
+			zap.String("reason", reason))
+		return
+	}
+	log.Info("production mode: no demo token or demo keys", zap.String("reason", reason))
+	if cfg.Admin.TLS == nil && !config.IsLoopback(cfg.Admin.Addr) {
+		log.Warn("admin API serves plain HTTP off loopback: its bearer token crosses the network in clear; configure admin.tls",
+			zap.String("addr", cfg.Admin.Addr))
+	}
+}
+
+// adminBearer is the admin APIs' bearer token: the variable named by
+// admin.bearer_token_env, or the public demo token in development mode
+// only (config.CheckProduction has already refused anything else).
+func adminBearer(cfg config.Config, getenv func(string) string, log *zap.Logger) (string, error) {
+	if bearer := getenv(cfg.Admin.BearerTokenEnv); bearer != "" {
+		return bearer, nil
+	}
+	if dev, reason := cfg.DevelopmentMode(getenv); !dev {
+		return "", fmt.Errorf("admin.bearer_token_env %s is unset: required outside development mode (%s)", cfg.Admin.BearerTokenEnv, reason)
+	}
+	log.Warn("admin API uses the documented DEMO bearer token (development mode only); set the variable to change it",
+		zap.String("variable", cfg.Admin.BearerTokenEnv))
+	return config.DemoAdminToken, nil
+}
+
+// adminTLS loads admin.tls's certificate and key; nil without admin.tls.
+// switchd -t runs it too, so a bad certificate is reported before start.
+func adminTLS(cfg config.Admin) (*tls.Config, error) {
+	if cfg.TLS == nil {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("admin.tls: loading certificate %s and key %s: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // ready is 200 while the switch accepts traffic (listeners open, not
@@ -77,6 +127,9 @@ func (a *adminServer) listen() error {
 	ln, err := net.Listen("tcp", a.srv.Addr)
 	if err != nil {
 		return fmt.Errorf("admin endpoint: %w", err)
+	}
+	if a.tls != nil {
+		ln = tls.NewListener(ln, a.tls)
 	}
 	a.ln = ln
 	go func() {
@@ -136,10 +189,12 @@ func (a *adminServer) safList(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
+// requireBearer lets a request through only with the bearer token,
+// compared in constant time (tsp.BearerMatcher).
 func requireBearer(bearer string, h http.Handler) http.Handler {
-	want := []byte("Bearer " + bearer)
+	authorized := tsp.BearerMatcher(bearer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if !authorized(r.Header.Get("Authorization")) {
 			http.Error(w, `{"error":"missing or wrong bearer token"}`, http.StatusUnauthorized)
 			return
 		}

@@ -20,10 +20,14 @@ import (
 	"github.com/kbpay/switch/switch/pipeline"
 )
 
-// openHSM opens the configured HSM backend. With the software backend and
-// generate_dev_master_key, a missing master key is generated into its file
-// and the demo keys are created: the development path, announced loudly.
+// openHSM opens the configured HSM backend. In development mode (see
+// config.DevelopmentMode) a missing software master key is generated into
+// its file and the public demo PIN and MAC keys are imported: the
+// development path, announced loudly. Outside it neither happens, whatever
+// labels the configuration names. generate_dev_master_key also creates the
+// random PAN data and hash keys when they are missing.
 func openHSM(ctx context.Context, cfg config.Config, log *zap.Logger) (hsm.HSM, error) {
+	dev, reason := cfg.DevelopmentMode(os.Getenv)
 	switch cfg.HSM.Backend {
 	case "pkcs11":
 		h, err := pkcs11.Open(pkcs11.Options{
@@ -37,15 +41,14 @@ func openHSM(ctx context.Context, cfg config.Config, log *zap.Logger) (hsm.HSM, 
 		}
 		return h, nil
 	case "software":
-		dev := *cfg.HSM.GenerateDevMasterKey
-		if dev && os.Getenv(cfg.HSM.MasterKeyEnv) == "" {
+		if dev {
 			created, err := ensureDevMasterKey(cfg.HSM.MasterKeyFile)
 			if err != nil {
 				return nil, err
 			}
 			if created {
 				log.Warn("generated a DEVELOPMENT master key; production must supply its own (hsm.master_key_env or hsm.master_key_file) and set generate_dev_master_key: false",
-					zap.String("file", cfg.HSM.MasterKeyFile))
+					zap.String("file", cfg.HSM.MasterKeyFile), zap.String("development_mode", reason))
 			}
 		}
 		file := cfg.HSM.MasterKeyFile
@@ -57,29 +60,40 @@ func openHSM(ctx context.Context, cfg config.Config, log *zap.Logger) (hsm.HSM, 
 			return nil, fmt.Errorf("loading the HSM master key: %w", err)
 		}
 		h, err := software.Open(software.Options{KeyStore: cfg.HSM.KeyStore, MasterKey: mk}, log)
+		clear(mk)
 		if err != nil {
 			return nil, fmt.Errorf("opening software HSM: %w", err)
 		}
-		if dev {
-			// EnsureDevKeys logs what it creates; the demo imports are ours.
-			_, err := h.EnsureDevKeys(ctx)
-			if err != nil {
-				_ = h.Close()
-				return nil, fmt.Errorf("creating development keys: %w", err)
-			}
-			demo, err := importDemoKeys(ctx, h)
-			if err != nil {
-				_ = h.Close()
-				return nil, err
-			}
-			for _, k := range demo {
-				log.Warn("created a development key", zap.String("label", k.Label), zap.String("usage", string(k.Usage)),
-					zap.String("kcv", hex.EncodeToString(k.KCV)))
-			}
+		if err := ensureDevKeys(ctx, h, *cfg.HSM.GenerateDevMasterKey, dev, log); err != nil {
+			_ = h.Close()
+			return nil, err
 		}
 		return h, nil
 	}
 	return nil, fmt.Errorf("unknown HSM backend %q", cfg.HSM.Backend)
+}
+
+// ensureDevKeys creates the missing random PAN keys when generate is set
+// and, in development mode only, imports the public demo keys.
+func ensureDevKeys(ctx context.Context, h *software.HSM, generate, dev bool, log *zap.Logger) error {
+	if generate {
+		// EnsureDevKeys logs what it creates; the demo imports are ours.
+		if _, err := h.EnsureDevKeys(ctx); err != nil {
+			return fmt.Errorf("creating development keys: %w", err)
+		}
+	}
+	if !dev {
+		return nil
+	}
+	demo, err := importDemoKeys(ctx, h)
+	if err != nil {
+		return err
+	}
+	for _, k := range demo {
+		log.Warn("imported a public DEMO key (development mode only)", zap.String("label", k.Label), zap.String("usage", string(k.Usage)),
+			zap.String("kcv", hex.EncodeToString(k.KCV)))
+	}
+	return nil
 }
 
 // importDemoKeys imports the publicly known demo PIN and MAC keys that the

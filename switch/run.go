@@ -2,6 +2,7 @@ package payswitch
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,8 +52,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *check {
-		fmt.Fprintf(stdout, "switchd: configuration OK (%d listeners, %d routes)\n", len(cfg.Listeners), len(cfg.Routes))
-		return 0
+		return checkConfig(cfg, stdout, stderr)
 	}
 	log, err := NewLogger(cfg.Log.Level)
 	if err != nil {
@@ -92,6 +92,26 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err := sw.Shutdown(dctx); err != nil {
 		log.Warn("shutdown", zap.Error(err))
 	}
+	return 0
+}
+
+// checkConfig is switchd -t past loading: the production checks New makes
+// (config.CheckProduction) and the admin certificate, each problem on its
+// own line; exit 1 when there is one.
+func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
+	err := cfg.CheckProduction(os.Getenv)
+	if _, terr := adminTLS(cfg.Admin); terr != nil {
+		err = errors.Join(err, terr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "switchd: configuration not usable: %v\n", err)
+		return 1
+	}
+	mode := "production mode"
+	if dev, _ := cfg.DevelopmentMode(os.Getenv); dev {
+		mode = "development mode: demo admin token and demo keys allowed"
+	}
+	fmt.Fprintf(stdout, "switchd: configuration OK (%d listeners, %d routes; %s)\n", len(cfg.Listeners), len(cfg.Routes), mode)
 	return 0
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +64,9 @@ type Switch struct {
 func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if err := cfg.CheckProduction(os.Getenv); err != nil {
+		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Switch{
@@ -150,7 +154,14 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		}
 		s.listeners = append(s.listeners, l)
 	}
-	s.admin = newAdminServer(cfg.Admin.Addr, s)
+	if s.admin, err = newAdminServer(s); err != nil {
+		cancel()
+		_ = s.journal.Close()
+		_ = s.vault.Close()
+		_ = s.hsm.Close()
+		return nil, err
+	}
+	logMode(cfg, log)
 	return s, nil
 }
 

@@ -86,10 +86,11 @@ type HSM struct {
 	// MasterKeyFile holds the master key (64 hex digits). Default
 	// <data_dir>/master.key. The key itself never goes in this YAML.
 	MasterKeyFile string `yaml:"master_key_file"`
-	// GenerateDevMasterKey creates MasterKeyFile with a random key when
-	// neither the variable nor the file exists, and creates the dev keys
-	// (pan-data, pan-hash, demo PIN and MAC keys). For demos and tests;
-	// production sets it false. Default true.
+	// GenerateDevMasterKey, in development mode only (see DevelopmentMode),
+	// creates MasterKeyFile with a random key when neither the variable nor
+	// the file exists and imports the public demo PIN and MAC keys; in any
+	// mode it creates missing random PAN keys (pan-data, pan-hash). Setting
+	// it false means production. Default true.
 	GenerateDevMasterKey *bool `yaml:"generate_dev_master_key"`
 	// PKCS11 configures the pkcs11 backend.
 	PKCS11 PKCS11 `yaml:"pkcs11"`
@@ -187,12 +188,25 @@ type Admin struct {
 	// Addr is host:port. Default 127.0.0.1:8580 (loopback only).
 	Addr string `yaml:"addr"`
 	// BearerTokenEnv names the environment variable with the provisioning
-	// API's bearer token. Default SWITCH_ADMIN_TOKEN; when it is unset the
-	// documented demo token "demo-admin-token" is used (with a warning).
+	// API's bearer token. Default SWITCH_ADMIN_TOKEN. When it is unset the
+	// documented demo token "demo-admin-token" is used (with a warning) in
+	// development mode only; outside it the switch refuses to start (see
+	// DevelopmentMode).
 	BearerTokenEnv string `yaml:"bearer_token_env"`
+	// TLS serves the admin endpoint over HTTPS when set. Default: plain HTTP.
+	TLS *AdminTLS `yaml:"tls"`
 }
 
-// DemoAdminToken is the provisioning API's bearer token when none is set.
+// AdminTLS is the admin endpoint's server certificate.
+type AdminTLS struct {
+	// CertFile and KeyFile are PEM files (certificate chain and private
+	// key). Both required.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// DemoAdminToken is the provisioning API's bearer token when none is set,
+// in development mode only.
 const DemoAdminToken = "demo-admin-token"
 
 // IssuerRoute is one issuer approval host and the BIN prefixes it owns.
@@ -422,6 +436,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkAddr(bad, "admin", c.Admin.Addr)
+	if t := c.Admin.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		bad("admin.tls: cert_file and key_file are both required")
+	}
 	if c.InstanceID < 0 || c.InstanceID > 99 {
 		bad("instance_id %d outside 0..99", c.InstanceID)
 	}

@@ -1,6 +1,7 @@
 package tsp
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -52,11 +53,11 @@ func (s *Service) API(bearer string) http.Handler {
 	mux.HandleFunc("POST /v1/tokens/{token}/suspend", s.handleStatus(vault.Suspended))
 	mux.HandleFunc("POST /v1/tokens/{token}/resume", s.handleStatus(vault.Active))
 	mux.HandleFunc("DELETE /v1/tokens/{token}", s.handleStatus(vault.Deleted))
-	want := []byte("Bearer " + bearer)
+	authorized := BearerMatcher(bearer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if !authorized(r.Header.Get("Authorization")) {
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="switch"`)
 			writeErr(rec, http.StatusUnauthorized, "missing or wrong bearer token")
 		} else {
@@ -66,6 +67,18 @@ func (s *Service) API(bearer string) http.Handler {
 		s.log.Info("admin API", zap.String("method", r.Method), zap.String("path", maskPath(r.URL.Path)),
 			zap.Int("status", rec.status), zap.Duration("took", time.Since(start)))
 	})
+}
+
+// BearerMatcher returns a check of an Authorization header against
+// "Bearer <bearer>" whose time depends on neither the header's content nor
+// its length: both sides are hashed (SHA-256) and the digests compared in
+// constant time. An empty bearer matches nothing.
+func BearerMatcher(bearer string) func(authorization string) bool {
+	want := sha256.Sum256([]byte("Bearer " + bearer))
+	return func(authorization string) bool {
+		got := sha256.Sum256([]byte(authorization))
+		return subtle.ConstantTimeCompare(got[:], want[:]) == 1 && bearer != ""
+	}
 }
 
 func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) {
