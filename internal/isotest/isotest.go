@@ -66,3 +66,27 @@ func Serve(t testing.TB, spec *iso8583.MessageSpec, handle Handler) string {
 	})
 	return ln.Addr().String()
 }
+
+// Answer builds mti answering req with DE 39 rc, echoing DE 11, DE 7,
+// DE 37, DE 70 and DE 90 where req has them, like an approval host.
+func Answer(spec *iso8583.MessageSpec, req *iso8583.Message, mti, rc string) *iso8583.Message {
+	resp := iso8583.NewMessage(spec)
+	resp.MTI(mti)
+	for _, id := range []int{7, 11, 37, 70, 90} {
+		if v, _ := req.GetString(id); v != "" {
+			_ = resp.Field(id, v)
+		}
+	}
+	_ = resp.Field(39, rc)
+	return resp
+}
+
+// SignOn answers a network management request (sign-on, echo, sign-off)
+// with 00 and reports whether req was one.
+func SignOn(c *connection.Connection, spec *iso8583.MessageSpec, req *iso8583.Message) bool {
+	if mti, _ := req.GetMTI(); mti != "0800" {
+		return false
+	}
+	_ = c.Reply(Answer(spec, req, "0810", "00"))
+	return true
+}

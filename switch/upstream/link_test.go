@@ -158,15 +158,7 @@ func TestSTANPoolWrapsSkipsOwnedAndNeverZero(t *testing.T) {
 // signing on first; nil answers nothing.
 func scriptedIssuer(t *testing.T, spec *iso8583.MessageSpec, answer func(req *iso8583.Message) *iso8583.Message) string {
 	return isotest.Serve(t, spec, func(c *connection.Connection, req *iso8583.Message) {
-		if mti, _ := req.GetMTI(); mti == specs.MTINetworkMgmt {
-			resp := iso8583.NewMessage(spec)
-			resp.MTI("0810")
-			for _, id := range []int{specs.STAN, specs.TransmissionDateTime, specs.NetworkMgmtCode} {
-				v, _ := req.GetString(id)
-				_ = resp.Field(id, v)
-			}
-			_ = resp.Field(specs.ResponseCode, "00")
-			_ = c.Reply(resp)
+		if isotest.SignOn(c, spec, req) {
 			return
 		}
 		if resp := answer(req); resp != nil {
@@ -175,17 +167,9 @@ func scriptedIssuer(t *testing.T, spec *iso8583.MessageSpec, answer func(req *is
 	})
 }
 
-// answerTo builds mti answering req with DE 39 rc, echoing DE 11, DE 7
-// and DE 37, then applies change.
+// answerTo is isotest.Answer, then change.
 func answerTo(spec *iso8583.MessageSpec, req *iso8583.Message, mti, rc string, change func(*iso8583.Message)) *iso8583.Message {
-	resp := iso8583.NewMessage(spec)
-	resp.MTI(mti)
-	for _, id := range []int{specs.STAN, specs.TransmissionDateTime, specs.RRN} {
-		if v, _ := req.GetString(id); v != "" {
-			_ = resp.Field(id, v)
-		}
-	}
-	_ = resp.Field(specs.ResponseCode, rc)
+	resp := isotest.Answer(spec, req, mti, rc)
 	if change != nil {
 		change(resp)
 	}
@@ -237,12 +221,7 @@ func TestIssuerSignOffStopsSending(t *testing.T) {
 	var server atomic.Pointer[connection.Connection]
 	addr := isotest.Serve(t, spec, func(c *connection.Connection, req *iso8583.Message) {
 		server.Store(c)
-		mti, _ := req.GetMTI()
-		if mti == specs.MTINetworkMgmt {
-			resp := answerTo(spec, req, "0810", "00", nil)
-			code, _ := req.GetString(specs.NetworkMgmtCode)
-			_ = resp.Field(specs.NetworkMgmtCode, code)
-			_ = c.Reply(resp)
+		if isotest.SignOn(c, spec, req) {
 			return
 		}
 		_ = c.Reply(answerTo(spec, req, "0210", "00", nil))

@@ -33,7 +33,13 @@ type env struct {
 	issuers map[string]*issuer.Issuer
 }
 
-var routeBINs = []struct{ route, bin string }{{"card-a", "9410"}, {"card-b", "9420"}}
+// routeBINs are the issuers: two card issuers that take reversals and a
+// refund-only prepaid host (gift certificates, local currency) to which
+// the switch gives money back by refunds that name their original.
+var routeBINs = []struct {
+	route, bin string
+	refundOnly bool
+}{{"card-a", "9410", false}, {"card-b", "9420", false}, {"prepaid", "9430", true}}
 
 // startEnv starts the issuer emulators and switchd, and waits until the
 // switch has signed on to both.
@@ -42,7 +48,8 @@ func startEnv(t *testing.T, balance int64) *env {
 	e := &env{issuers: map[string]*issuer.Issuer{}}
 	var routes []routeSpec
 	for _, rb := range routeBINs {
-		is, err := issuer.New(issuer.Config{Name: rb.route, Addr: "127.0.0.1:0", BINs: []string{rb.bin}, DefaultBalance: balance}, nil)
+		is, err := issuer.New(issuer.Config{Name: rb.route, Addr: "127.0.0.1:0", BINs: []string{rb.bin}, DefaultBalance: balance,
+			Reversals: issuer.Bool(!rb.refundOnly)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,11 +58,11 @@ func startEnv(t *testing.T, balance int64) *env {
 		}
 		t.Cleanup(func() { _ = is.Close() })
 		e.issuers[rb.route] = is
-		routes = append(routes, routeSpec{name: rb.route, bin: rb.bin, issuer: is})
+		routes = append(routes, routeSpec{name: rb.route, bin: rb.bin, issuer: is, refundOnly: rb.refundOnly})
 	}
 	e.sw = newSwitchd(t, routes)
 	e.sw.start()
-	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b"); err != nil {
+	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -102,26 +109,31 @@ func (e *env) settle(t *testing.T, cards []card) {
 	}
 }
 
-// TestFaultsUnderLoad runs a bounded load from 8 terminals while card-a
-// goes silent (charging what it does not answer), card-b drops its link
-// after charging, and switchd is SIGKILLed and restarted; then it checks
-// that every card is charged exactly what its terminals were told.
+// TestFaultsUnderLoad runs a bounded load from 8 terminals while the
+// refund-only prepaid host goes silent (first losing what it is sent, then
+// charging what it does not answer), card-a goes silent (charging), card-b
+// drops its link after charging, and switchd is SIGKILLed and restarted;
+// then it checks that every card is charged exactly what its terminals
+// were told.
 func TestFaultsUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test: starts switchd and runs a load; skipped with -short")
 	}
 	began := time.Now()
 	e := startEnv(t, bigBalance)
-	cardA, cardB := e.issuers["card-a"], e.issuers["card-b"]
-	cards := append(makeCards("card-a", "9410", 3), makeCards("card-b", "9420", 3)...)
+	cardA, cardB, prepaid := e.issuers["card-a"], e.issuers["card-b"], e.issuers["prepaid"]
+	var cards []card
+	for _, rb := range routeBINs {
+		cards = append(cards, makeCards(rb.route, rb.bin, 3)...)
+	}
 
-	silentDone, disconnectDone, restartDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	prepaidDone, silentDone, disconnectDone, restartDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
 	f := &fleet{
 		addr: e.sw.termAddr, cards: cards, total: totalSales, cancelPct: cancelPct, timeout: posTimeout,
 		gate: newGate(), seed: uint64(time.Now().UnixNano()),
 		// Each fault starts at a progress mark and later sales wait for
 		// it to end, so every fault lands mid-load however fast the load is.
-		holds:       []hold{{200, silentDone}, {300, disconnectDone}, {450, restartDone}},
+		holds:       []hold{{100, prepaidDone}, {200, silentDone}, {300, disconnectDone}, {450, restartDone}},
 		probeRoute:  "card-a",
 		probeClaims: make(chan probeClaim, 1),
 	}
@@ -150,6 +162,18 @@ func TestFaultsUnderLoad(t *testing.T) {
 			}
 		}
 	}
+
+	// (p) The refund-only prepaid host hangs twice for 1.5 s: first it
+	// loses what it is sent (nothing charged: nothing may be given back),
+	// then it charges what it does not answer (given back exactly once).
+	waitCompleted(30)
+	prepaid.SetMode(issuer.Silent)
+	time.Sleep(silentFor)
+	prepaid.SetFault(issuer.Fault{ChargeWhenSilent: true})
+	time.Sleep(silentFor)
+	prepaid.SetMode(issuer.Normal)
+	prepaid.SetFault(issuer.Fault{})
+	close(prepaidDone)
 
 	// (a) card-a hangs for 1.5 s: it approves and charges what it is sent
 	// but answers nothing. The switch must answer 91 and reverse.
@@ -215,7 +239,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	cardA.SetFault(issuer.Fault{})
 	f.restarted.Store(true)
 	e.sw.start()
-	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b"); err != nil {
+	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
 		fatal("after the restart: %v", err)
 	}
 	restartTook := time.Since(killedAt)
@@ -330,7 +354,10 @@ func TestFaultsUnderLoad(t *testing.T) {
 		t.Errorf("the faults did not bite: %d sales after the restart, %d without answer, %d answered 91",
 			c.afterRestart, c.noAnswer, c.declined["91"])
 	}
-	if c.sent != totalSales {
+	if st := stats["prepaid"]; st.Reversals != 0 {
+		t.Errorf("the switch sent %d reversals to the refund-only prepaid host", st.Reversals)
+	}
+		if c.sent != totalSales {
 		t.Errorf("%d sales sent, want %d", c.sent, totalSales)
 	}
 

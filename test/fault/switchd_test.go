@@ -46,8 +46,9 @@ type switchd struct {
 
 // routeSpec is one issuer route in the configuration.
 type routeSpec struct {
-	name, bin string
-	issuer    *issuer.Issuer
+	name, bin  string
+	issuer     *issuer.Issuer
+	refundOnly bool // give_back: refund
 }
 
 // freePort returns a loopback address nothing listens on (yet).
@@ -89,6 +90,9 @@ func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  - name: %s\n    bins: [%q]\n    addrs: [%q]\n", r.name, r.bin, r.issuer.Addr())
 		b.WriteString("    timeout: 500ms\n    reconnect_wait: 100ms\n    max_reconnect_wait: 500ms\n")
+		if r.refundOnly {
+			b.WriteString("    give_back: refund\n")
+		}
 	}
 	// retry_max keeps the SAF back-off (1 s, 2 s, 4 s, ...) short so the
 	// queue drains within the test's bounds after the faults.
