@@ -357,7 +357,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	if st := stats["prepaid"]; st.Reversals != 0 {
 		t.Errorf("the switch sent %d reversals to the refund-only prepaid host", st.Reversals)
 	}
-		if c.sent != totalSales {
+	if c.sent != totalSales {
 		t.Errorf("%d sales sent, want %d", c.sent, totalSales)
 	}
 
