@@ -18,14 +18,15 @@ import (
 
 // SettlementLine is one settled transaction of an issuer route.
 type SettlementLine struct {
-	Kind string // sale, cancel, refund
+	Kind string // journal.EntrySale, EntryCancel, EntryRefund
 	Txn  journal.Txn
 	// Amount is signed: sales positive, what went back negative.
 	Amount int64
 }
 
 // Settlement builds, per issuer route, the day's approved sales and what
-// cancels and refunds gave back, from the journal.
+// cancels and refunds gave back, from the journal (journal.EntryOf: the
+// same entries as the terminals' batch totals).
 func Settlement(ctx context.Context, j *journal.Journal, day time.Time) (map[string][]SettlementLine, error) {
 	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, day.Location())
 	txns, err := j.Between(ctx, from, from.AddDate(0, 0, 1))
@@ -34,23 +35,18 @@ func Settlement(ctx context.Context, j *journal.Journal, day time.Time) (map[str
 	}
 	out := map[string][]SettlementLine{}
 	for _, t := range txns {
-		var l SettlementLine
-		switch {
-		case t.OriginalID == 0 && t.State == journal.Approved && (t.MTI == "0200" || t.MTI == "0100"):
-			l = SettlementLine{Kind: "sale", Txn: t, Amount: t.Amount}
-		case t.OriginalID > 0 && t.RC == "00" && t.Amount > 0 && t.MTI == "0400":
-			l = SettlementLine{Kind: "cancel", Txn: t, Amount: -t.Amount}
-		case t.OriginalID > 0 && t.RC == "00" && t.Amount > 0 && t.MTI == "0200":
-			l = SettlementLine{Kind: "refund", Txn: t, Amount: -t.Amount}
-		default:
+		e, ok := journal.EntryOf(t)
+		if !ok {
 			continue
 		}
-		out[t.Route] = append(out[t.Route], l)
+		out[t.Route] = append(out[t.Route], SettlementLine{Kind: e.Kind, Txn: t, Amount: e.Net()})
 	}
 	return out, nil
 }
 
-// WriteSettlement writes one CSV per route into dir and returns the paths.
+// WriteSettlement writes one CSV per route into dir and returns the paths:
+// the lines, then one total line per currency (counts and net amount,
+// folded by journal.CurrencyTotals like the terminals' batch totals).
 func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
@@ -69,16 +65,20 @@ func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir strin
 		}
 		w := csv.NewWriter(f)
 		_ = w.Write([]string{"type", "txn_id", "time", "terminal_id", "merchant_id", "rrn", "approval_code", "masked_pan", "currency", "amount"})
-		var net int64
-		counts := map[string]int{}
+		totals := journal.CurrencyTotals{}
 		for _, l := range lines[route] {
 			t := l.Txn
-			net += l.Amount
-			counts[l.Kind]++
+			totals.Add(t)
 			_ = w.Write([]string{l.Kind, strconv.FormatInt(t.ID, 10), t.CreatedAt.UTC().Format(time.RFC3339), t.TerminalID,
 				t.MerchantID, t.RRN, t.ApprovalCode, t.MaskedPAN, t.Currency, strconv.FormatInt(l.Amount, 10)})
 		}
-		_ = w.Write([]string{"total", "", "", "", "", "", "", fmt.Sprintf("sales=%d cancels=%d refunds=%d", counts["sale"], counts["cancel"], counts["refund"]), "", strconv.FormatInt(net, 10)})
+		// One total line per currency: amounts in different currencies
+		// are never added together.
+		for _, cur := range totals.Currencies() {
+			tt := totals[cur]
+			_ = w.Write([]string{"total", "", "", "", "", "", "", fmt.Sprintf("sales=%d cancels=%d refunds=%d", tt.Sales, tt.Cancels, tt.Refunds),
+				cur, strconv.FormatInt(tt.Net(), 10)})
+		}
 		w.Flush()
 		if err := w.Error(); err != nil {
 			_ = f.Close()

@@ -235,36 +235,66 @@ func (j *Journal) Restore(ctx context.Context, origID, amount int64, why string)
 	})
 }
 
-// Totals are a terminal's batch totals as the journal sees them.
-type Totals struct {
-	Sales, SalesAmount     int64
-	Cancels, CancelsAmount int64
-	Refunds, RefundsAmount int64
+// TerminalTotals are terminalID's open batches, one per currency: what it
+// did after its last agreed reconciliation in that currency (an 0500
+// answered 00 closes the batch of its currency, one journaled without a
+// currency closes them all; a mismatch leaves it open), counted by EntryOf.
+func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (CurrencyTotals, error) {
+	closed, err := j.closedBatches(ctx, terminalID)
+	if err != nil {
+		return nil, err
+	}
+	// Each currency's rows after its own close, or the last close of all.
+	after, args := "", []any{terminalID}
+	for cur, id := range closed {
+		if cur != "" {
+			after += " WHEN ? THEN ?"
+			args = append(args, cur, max(id, closed[""]))
+		}
+	}
+	if after == "" {
+		after = "?"
+	} else {
+		after = "CASE currency" + after + " ELSE ? END"
+	}
+	args = append(args, closed[""])
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE terminal_id = ? AND id > `+after+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
+	}
+	txns, err := collect(rows)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
+	}
+	totals := CurrencyTotals{}
+	for _, t := range txns {
+		totals.Add(t)
+	}
+	return totals, nil
 }
 
-// TerminalTotals sums what terminalID did after its last reconciliation
-// (0500s answered 00 close a batch; a mismatch leaves it open): approved sales, cancels that
-// gave money back, and refunds.
-func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (Totals, error) {
-	var since int64
-	if err := j.db.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM txns WHERE terminal_id = ? AND mti = '0500' AND rc = '00'`,
-		terminalID).Scan(&since); err != nil {
-		return Totals{}, fmt.Errorf("journal: finding the last reconciliation: %w", err)
-	}
-	var t Totals
-	err := j.db.QueryRow(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN mti IN ('0100','0200') AND original_id = 0 AND state = 'approved' THEN 1 END), 0),
-		COALESCE(SUM(CASE WHEN mti IN ('0100','0200') AND original_id = 0 AND state = 'approved' THEN amount END), 0),
-		COALESCE(SUM(CASE WHEN mti = '0400' AND original_id > 0 AND rc = '00' AND amount > 0 THEN 1 END), 0),
-		COALESCE(SUM(CASE WHEN mti = '0400' AND original_id > 0 AND rc = '00' THEN amount END), 0),
-		COALESCE(SUM(CASE WHEN mti = '0200' AND original_id > 0 AND rc = '00' THEN 1 END), 0),
-		COALESCE(SUM(CASE WHEN mti = '0200' AND original_id > 0 AND rc = '00' THEN amount END), 0)
-		FROM txns WHERE terminal_id = ? AND id > ?`, terminalID, since).Scan(
-		&t.Sales, &t.SalesAmount, &t.Cancels, &t.CancelsAmount, &t.Refunds, &t.RefundsAmount)
+// closedBatches returns, per currency, the ID of terminalID's last agreed
+// 0500 ("" for those journaled without a currency).
+func (j *Journal) closedBatches(ctx context.Context, terminalID string) (map[string]int64, error) {
+	rows, err := j.db.Query(ctx, `SELECT currency, MAX(id) FROM txns WHERE terminal_id = ? AND mti = '0500' AND rc = '00' GROUP BY currency`,
+		terminalID)
 	if err != nil {
-		return Totals{}, fmt.Errorf("journal: summing terminal totals: %w", err)
+		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
 	}
-	return t, nil
+	defer rows.Close()
+	closed := map[string]int64{}
+	for rows.Next() {
+		var cur string
+		var id int64
+		if err := rows.Scan(&cur, &id); err != nil {
+			return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
+		}
+		closed[cur] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
+	}
+	return closed, nil
 }
 
 // Reconciliations lists 0500 rows answered with rc (e.g. "95" for the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
@@ -22,9 +23,17 @@ const (
 	deDebitRevsAmount = 89
 )
 
+// Currency of an 0500's totals: DE 50 (settlement currency, ISO 8583:1987),
+// or DE 49 from terminals that put it there.
+const deSettlementCurrency = 50
+
 // Reconcile answers a terminal's 0500 batch totals: 00 when they agree with
-// the journal since the terminal's previous 0500, 95 when they do not (the
-// difference goes to the log and the journal, listed by the admin API).
+// the journal's totals in the 0500's currency since the terminal's previous
+// agreed 0500 in that currency, 95 when they do not (the difference goes to
+// the log and the journal, listed by the admin API). Totals in other
+// currencies never count: a batch sold in two currencies balances one 0500
+// per currency, never against their sum. An 0500 naming no currency is
+// compared with the batch's one currency; with two or more it is 95.
 func Reconcile(l Ledger) Stage {
 	return Stage{Name: "reconcile", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
@@ -39,15 +48,29 @@ func Reconcile(l Ledger) Stage {
 			if err != nil {
 				return err
 			}
-			have, err := l.Journal.TerminalTotals(ctx, key.TerminalID)
+			currency, err := batchCurrency(t)
+			if err != nil {
+				return err
+			}
+			batches, err := l.Journal.TerminalTotals(ctx, key.TerminalID)
 			if err != nil {
 				return err
 			}
 			row := journal.Txn{Key: key, Listener: t.Listener, State: journal.Answered, RC: string(codes.Approved)}
 			diff := ""
-			if sent != have {
+			switch cs := batches.Currencies(); {
+			case currency == "" && len(cs) > 1:
+				diff = fmt.Sprintf("no currency (DE %d) for a batch in %s: terminal %+v, journal %+v",
+					deSettlementCurrency, strings.Join(cs, " and "), sent, batches)
+			case currency == "" && len(cs) == 1:
+				currency = cs[0]
+			}
+			if have := batches[currency]; diff == "" && sent != have {
+				diff = fmt.Sprintf("currency %s: terminal %+v, journal %+v", currency, sent, have)
+			}
+			row.Currency = currency
+			if diff != "" {
 				row.RC = string(codes.ReconcileError)
-				diff = fmt.Sprintf("terminal %+v, journal %+v", sent, have)
 			}
 			stored, err := l.Journal.Begin(ctx, row)
 			if errors.Is(err, journal.ErrDuplicate) {
@@ -66,6 +89,22 @@ func Reconcile(l Ledger) Stage {
 			return nil
 		})
 	}}
+}
+
+// batchCurrency is the currency an 0500's totals are in (DE 50, else DE
+// 49), "" when it names none.
+func batchCurrency(t *Txn) (string, error) {
+	for _, id := range []int{deSettlementCurrency, specs.Currency} {
+		v, _ := t.Request.GetString(id)
+		if v == "" {
+			continue
+		}
+		if len(v) != 3 || !digits(v) {
+			return "", Declinef(codes.FormatError, "DE %d currency is not a 3-digit ISO 4217 code", id)
+		}
+		return v, nil
+	}
+	return "", nil
 }
 
 func terminalTotals(t *Txn) (journal.Totals, error) {
