@@ -112,6 +112,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		Unavailable:    func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) },
 		ReversalExpiry: cfg.Journal.ReversalExpiry,
 		SAFKind:        s.giveBackKind,
+		AuthKey:        func(listener string) string { return s.macKeys[listener].Key },
 	}
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
 	s.classify = []pipeline.Classifier{
