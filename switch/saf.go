@@ -234,20 +234,14 @@ func (s *Switch) recoverInFlight(ctx context.Context) error {
 	}
 	for _, t := range left {
 		if t.OriginalID > 0 {
-			// A merchant cancel or refund whose answer was lost: it still
-			// stands, and its repeat must be recognisable as one.
-			if err := s.journal.Set(ctx, t.ID, journal.Update{State: journal.Answered, RC: "00"},
-				"found in flight after a restart: repeat queued"); err != nil {
+			// A merchant cancel or refund: it stands if it may have left,
+			// else its amount goes back to the sale.
+			queued, err := s.ledger.RecoverCancel(ctx, t)
+			if err != nil {
 				return err
 			}
-			kind := s.giveBackKind(t.Route)
-			if t.MTI == "0200" {
-				kind = journal.KindRefund
-			}
-			if err := s.ledger.QueueRepeat(ctx, t, kind, t.Amount); err != nil {
-				return err
-			}
-			s.log.Warn("in-flight cancel recovered after restart: repeat queued", zap.Int64("txn", t.ID), zap.String("route", t.Route))
+			s.log.Warn("in-flight cancel recovered after restart", zap.Int64("txn", t.ID), zap.String("route", t.Route),
+				zap.Bool("repeat_queued", queued))
 			continue
 		}
 		if err := s.journal.Set(ctx, t.ID, journal.Update{State: journal.TimedOut, RC: "91"},

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moov-io/iso8583"
+
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/simulator/terminal"
@@ -98,6 +100,21 @@ func TestPINBlockGarbageAndMissingKSN(t *testing.T) {
 	}
 }
 
+// signMAC sets DE 64 on m: the retail MAC under the demo MAC key.
+func signMAC(t *testing.T, m *iso8583.Message) {
+	t.Helper()
+	_ = m.BinaryField(specs.MAC, make([]byte, 8))
+	packed, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := paycrypto.RetailMAC(devkeys.Bytes(devkeys.MACHex), packed[:len(packed)-8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m.BinaryField(specs.MAC, sum)
+}
+
 // TestKeyedTerminalMAC sends MAC'd, unMAC'd and tampered requests to a keyed
 // listener: only the good one is forwarded, and its answer carries a MAC
 // that verifies under the same key.
@@ -108,16 +125,7 @@ func TestKeyedTerminalMAC(t *testing.T) {
 	build := func(stan string, mac bool, tamper bool) []byte {
 		m := purchaseMsg(t, cardA, stan, 100)
 		if mac {
-			_ = m.BinaryField(specs.MAC, make([]byte, 8))
-			packed, err := m.Pack()
-			if err != nil {
-				t.Fatal(err)
-			}
-			sum, err := paycrypto.RetailMAC(key, packed[:len(packed)-8])
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = m.BinaryField(specs.MAC, sum)
+			signMAC(t, m)
 		}
 		if tamper {
 			_ = m.Field(specs.Amount, "000000999999")

@@ -131,6 +131,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 				l.Hold(stan)
 			}
 		},
+		AuthKey: func(listener string) string { return s.macKeys[listener].Key },
 	}
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
 	s.classify = []pipeline.Classifier{

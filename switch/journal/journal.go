@@ -68,11 +68,25 @@ type Txn struct {
 	ApprovalCode  string
 	RC            string
 	State         State
-	// Remaining is what of an approved sale is still charged.
+	// Remaining is what of an approved sale is still charged; a cancel or
+	// refund in state Forwarded holds its Amount reserved from it.
 	Remaining  int64
 	OriginalID int64
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// AuthKey is the MAC key label of the listener the request came on
+	// ("" on a plain listener).
+	AuthKey string
+	// ContentHash identifies the request's content besides its key and
+	// card: a repeat of the key is answered from this row only when equal.
+	ContentHash string
+}
+
+// Scope is where a terminal request may act: a cancel or refund finds its
+// sale only among those made on the same listener, terminal (DE 41),
+// merchant (DE 42) and MAC key.
+type Scope struct {
+	Listener, TerminalID, MerchantID, AuthKey string
 }
 
 // Errors callers decide on.
@@ -80,6 +94,11 @@ var (
 	ErrDuplicate = errors.New("journal: duplicate request")
 	ErrNotFound  = errors.New("journal: not found")
 	ErrExceeds   = errors.New("journal: amount exceeds what remains")
+	// ErrAmbiguous: more than one sale matches a refund's reference.
+	ErrAmbiguous = errors.New("journal: more than one transaction matches")
+	// ErrNotReserved: the cancel holds no reservation (it was answered or
+	// released already).
+	ErrNotReserved = errors.New("journal: cancel holds no reservation")
 )
 
 // Options tune durability.
@@ -122,6 +141,10 @@ func Open(path string, opts Options) (*Journal, error) {
 	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema, true)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := migrate(db.W); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("journal: %s: %w", path, err)
 	}
 	j := &Journal{db: db, writes: make(chan *write, 4096), stop: make(chan struct{}), opts: opts, now: time.Now}
 	j.stopped.Add(1)

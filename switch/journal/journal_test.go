@@ -67,13 +67,9 @@ func TestConcurrentCancelsNeverExceed(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c, err := j.Begin(ctx, Txn{Key: Key{TerminalID: "TERM0001", STAN: fmt.Sprintf("%06d", 100+i), TxTime: "1125101600", MTI: "0400"},
-				OriginalID: s.ID, Amount: 3000, State: Forwarded})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if _, err := j.Cancel(ctx, s.ID, c.ID, 3000, "00", ""); err == nil {
+			_, err := j.ReserveCancel(ctx, Txn{Key: Key{TerminalID: "TERM0001", STAN: fmt.Sprintf("%06d", 100+i), TxTime: "1125101600", MTI: "0400"},
+				OriginalID: s.ID, Amount: 3000})
+			if err == nil {
 				ok.Add(1)
 			} else if !errors.Is(err, ErrExceeds) {
 				t.Error(err)
@@ -84,6 +80,11 @@ func TestConcurrentCancelsNeverExceed(t *testing.T) {
 	got, _ := j.Get(ctx, s.ID)
 	if ok.Load() != 3 || got.Remaining != 1000 {
 		t.Fatalf("%d cancels succeeded, %d remains", ok.Load(), got.Remaining)
+	}
+	var rows int
+	_ = j.db.R.QueryRow(`SELECT count(*) FROM txns WHERE mti = '0400'`).Scan(&rows)
+	if rows != 3 {
+		t.Fatalf("%d cancel rows journaled, want only the 3 that reserved", rows)
 	}
 }
 

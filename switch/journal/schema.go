@@ -1,5 +1,10 @@
 package journal
 
+import (
+	"database/sql"
+	"fmt"
+)
+
 const schema = `
 CREATE TABLE IF NOT EXISTS txns (
 	id              INTEGER PRIMARY KEY,
@@ -29,6 +34,8 @@ CREATE TABLE IF NOT EXISTS txns (
 	original_id     INTEGER NOT NULL,
 	created_at      INTEGER NOT NULL,
 	updated_at      INTEGER NOT NULL,
+	auth_key        TEXT NOT NULL DEFAULT '',
+	content_hash    TEXT NOT NULL DEFAULT '',
 	UNIQUE (terminal_id, stan, tx_time, mti)
 );
 CREATE INDEX IF NOT EXISTS txns_rrn ON txns(rrn);
@@ -73,3 +80,45 @@ CREATE TABLE IF NOT EXISTS sequences (
 	next INTEGER NOT NULL
 );
 `
+
+// addedColumns are the txns columns added after the first schema, in
+// order; Open adds those a journal file from an older version lacks.
+var addedColumns = []struct{ name, decl string }{
+	// auth_key: the MAC key label of the listener the request came on
+	// ('' on plain listeners); a keyed terminal acts only on its own sales.
+	{"auth_key", "TEXT NOT NULL DEFAULT ''"},
+	// content_hash: what a repeat of the request must equal besides its
+	// card (see pipeline's content hash); '' on rows from older versions,
+	// whose repeats are answered 94.
+	{"content_hash", "TEXT NOT NULL DEFAULT ''"},
+}
+
+// migrate adds the columns an existing journal file lacks.
+func migrate(db *sql.DB) error {
+	rows, err := db.Query(`SELECT name FROM pragma_table_info('txns')`)
+	if err != nil {
+		return fmt.Errorf("reading the txns columns: %w", err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("reading the txns columns: %w", err)
+		}
+		have[name] = true
+	}
+	_ = rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the txns columns: %w", err)
+	}
+	for _, c := range addedColumns {
+		if have[c.name] {
+			continue
+		}
+		if _, err := db.Exec(`ALTER TABLE txns ADD COLUMN ` + c.name + ` ` + c.decl); err != nil {
+			return fmt.Errorf("adding column txns.%s: %w", c.name, err)
+		}
+	}
+	return nil
+}

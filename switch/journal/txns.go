@@ -10,35 +10,43 @@ import (
 
 const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount, currency,
 	masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at`
+	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash`
 
 // Begin records a new request. A request whose Key is already journaled
 // returns ErrDuplicate with the stored row, so the caller can answer the
 // duplicate from it instead of charging twice.
 func (j *Journal) Begin(ctx context.Context, t Txn) (Txn, error) {
-	now := j.now()
-	t.CreatedAt, t.UpdatedAt = now, now
-	err := j.exec1(ctx, func(tx *sql.Tx) error {
-		return j.db.TxQueryRow(tx, `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
-			currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-			rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
-			t.TerminalID, t.STAN, t.TxTime, t.MTI, t.Listener, t.MerchantID, t.ProcCode, t.Amount, t.Currency,
-			t.MaskedPAN, t.Token, t.PANKey, t.PANKeyVersion, t.PANCiphertext, t.CardExpiry, t.Route, t.IssuerSTAN,
-			t.IssuerTxTime, t.RRN, t.ApprovalCode, t.RC, string(t.State), t.Remaining, t.OriginalID,
-			now.UnixMilli(), now.UnixMilli()).Scan(&t.ID)
-	})
+	err := j.exec1(ctx, func(tx *sql.Tx) error { return j.insert(tx, &t) })
 	if isUnique(err) {
-		stored, gerr := j.FindByKey(ctx, t.Key)
-		if gerr != nil {
-			return Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", gerr)
-		}
-		return stored, ErrDuplicate
+		return j.duplicateOf(ctx, t.Key)
 	}
 	if err != nil {
 		return Txn{}, fmt.Errorf("journal: recording request: %w", err)
 	}
 	return t, nil
+}
+
+// insert adds t as a new row (one statement) and sets its ID and times.
+func (j *Journal) insert(tx *sql.Tx, t *Txn) error {
+	now := j.now()
+	t.CreatedAt, t.UpdatedAt = now, now
+	return j.db.TxQueryRow(tx, `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
+		currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
+		rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		t.TerminalID, t.STAN, t.TxTime, t.MTI, t.Listener, t.MerchantID, t.ProcCode, t.Amount, t.Currency,
+		t.MaskedPAN, t.Token, t.PANKey, t.PANKeyVersion, t.PANCiphertext, t.CardExpiry, t.Route, t.IssuerSTAN,
+		t.IssuerTxTime, t.RRN, t.ApprovalCode, t.RC, string(t.State), t.Remaining, t.OriginalID,
+		now.UnixMilli(), now.UnixMilli(), t.AuthKey, t.ContentHash).Scan(&t.ID)
+}
+
+// duplicateOf returns the stored row of key k with ErrDuplicate.
+func (j *Journal) duplicateOf(ctx context.Context, k Key) (Txn, error) {
+	stored, err := j.FindByKey(ctx, k)
+	if err != nil {
+		return Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
+	}
+	return stored, ErrDuplicate
 }
 
 // Update is what changes as a transaction goes on.
@@ -102,37 +110,6 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 	return nil
 }
 
-// Cancel takes amount off what remains of the approved sale origID (and,
-// when rc is set, records the cancel row cancelID as answered), atomically: of two
-// concurrent cancels only what remains can be taken. ErrExceeds when amount
-// is more than remains.
-func (j *Journal) Cancel(ctx context.Context, origID, cancelID, amount int64, rc, approval string) (remaining int64, err error) {
-	now := j.now().UnixMilli()
-	err = j.exec(ctx, func(tx *sql.Tx) error {
-		if err := j.db.TxQueryRow(tx, `UPDATE txns SET remaining = remaining - ?, updated_at = ?
-			WHERE id = ? AND state = 'approved' AND remaining >= ? RETURNING remaining`,
-			amount, now, origID, amount).Scan(&remaining); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return ErrExceeds
-			}
-			return err
-		}
-		if rc != "" {
-			if _, err := j.db.TxExec(tx, `UPDATE txns SET state = 'answered', rc = ?, approval_code = ?, updated_at = ? WHERE id = ?`,
-				rc, approval, now, cancelID); err != nil {
-				return err
-			}
-		}
-		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, origID, now, "cancelled",
-			fmt.Sprintf("%d cancelled by transaction %d, %d remains", amount, cancelID, remaining))
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("journal: cancelling %d of transaction %d: %w", amount, origID, err)
-	}
-	return remaining, nil
-}
-
 // Event appends a note to a transaction's history.
 func (j *Journal) Event(ctx context.Context, id int64, kind, detail string) error {
 	return j.exec(ctx, func(tx *sql.Tx) error {
@@ -152,16 +129,38 @@ func (j *Journal) FindByKey(ctx context.Context, k Key) (Txn, error) {
 		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ?`, k.TerminalID, k.STAN, k.TxTime, k.MTI))
 }
 
-// FindOriginal finds the sale a cancel names: same terminal, DE 90's STAN,
-// DE 7 and MTI. Another terminal's sale is never found.
-func (j *Journal) FindOriginal(ctx context.Context, terminalID, mti, stan, txTime string) (Txn, error) {
-	return j.FindByKey(ctx, Key{TerminalID: terminalID, STAN: stan, TxTime: txTime, MTI: mti})
+// FindOriginal finds the sale or authorisation a cancel names (DE 90's
+// MTI, STAN and DE 7) within scope s: another listener's, terminal's,
+// merchant's or MAC key's transaction is ErrNotFound, like one that does
+// not exist.
+func (j *Journal) FindOriginal(ctx context.Context, s Scope, mti, stan, txTime string) (Txn, error) {
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
+		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ? AND original_id = 0
+		AND listener = ? AND merchant_id = ? AND auth_key = ?`,
+		s.TerminalID, stan, txTime, mti, s.Listener, s.MerchantID, s.AuthKey))
 }
 
-// FindByRRN finds the approved sale with this RRN (for refunds).
-func (j *Journal) FindByRRN(ctx context.Context, rrn string) (Txn, error) {
-	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
-		WHERE rrn = ? AND original_id = 0 ORDER BY id LIMIT 1`, rrn))
+// FindSale finds the approved sale (or authorisation) with this RRN and
+// approval code within scope s, for a refund: ErrNotFound when there is
+// none, ErrAmbiguous when more than one matches.
+func (j *Journal) FindSale(ctx context.Context, s Scope, rrn, approvalCode string) (Txn, error) {
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns
+		WHERE rrn = ? AND approval_code = ? AND state = 'approved' AND original_id = 0
+		AND listener = ? AND terminal_id = ? AND merchant_id = ? AND auth_key = ? ORDER BY id LIMIT 2`,
+		rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
+	if err != nil {
+		return Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
+	}
+	found, err := collect(rows)
+	switch {
+	case err != nil:
+		return Txn{}, err
+	case len(found) == 0:
+		return Txn{}, ErrNotFound
+	case len(found) > 1:
+		return Txn{}, ErrAmbiguous
+	}
+	return found[0], nil
 }
 
 // FindByIssuerSTAN finds the transaction sent on route with issuer STAN.
@@ -210,7 +209,8 @@ func scanTxn(row scanner) (Txn, error) {
 	var created, updated int64
 	err := row.Scan(&t.ID, &t.TerminalID, &t.STAN, &t.TxTime, &t.MTI, &t.Listener, &t.MerchantID, &t.ProcCode, &t.Amount,
 		&t.Currency, &t.MaskedPAN, &t.Token, &t.PANKey, &t.PANKeyVersion, &t.PANCiphertext, &t.CardExpiry, &t.Route,
-		&t.IssuerSTAN, &t.IssuerTxTime, &t.RRN, &t.ApprovalCode, &t.RC, &state, &t.Remaining, &t.OriginalID, &created, &updated)
+		&t.IssuerSTAN, &t.IssuerTxTime, &t.RRN, &t.ApprovalCode, &t.RC, &state, &t.Remaining, &t.OriginalID, &created, &updated,
+		&t.AuthKey, &t.ContentHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Txn{}, ErrNotFound
 	}
@@ -220,19 +220,6 @@ func scanTxn(row scanner) (Txn, error) {
 	t.State = State(state)
 	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
 	return t, nil
-}
-
-// Restore gives amount back to what remains of sale origID (a cancel the
-// issuer refused).
-func (j *Journal) Restore(ctx context.Context, origID, amount int64, why string) error {
-	now := j.now().UnixMilli()
-	return j.exec(ctx, func(tx *sql.Tx) error {
-		if _, err := j.db.TxExec(tx, `UPDATE txns SET remaining = remaining + ?, updated_at = ? WHERE id = ?`, amount, now, origID); err != nil {
-			return err
-		}
-		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, origID, now, "cancel_refused", why)
-		return err
-	})
 }
 
 // TerminalTotals are terminalID's open batches, one per currency: what it

@@ -43,6 +43,10 @@ type Ledger struct {
 	// HoldSTAN keeps a route's STAN owned for a queued repeat (nil: no
 	// one allocates STANs, as in tests without links).
 	HoldSTAN func(route, stan string)
+	// AuthKey names the MAC key a listener's terminals sign with ("" for
+	// a plain listener; nil: none is keyed). A keyed terminal's cancel or
+	// refund acts only on sales made under the same key.
+	AuthKey func(listener string) string
 }
 
 // KeyOf is the duplicate key of a request: terminal ID, STAN, DE 7, MTI.
@@ -59,8 +63,9 @@ func amountOf(t *Txn) int64 {
 	return n
 }
 
-// answerStored answers a duplicate from its journal row: the stored code,
-// approval code and RRN, or 94 while the original is still in flight.
+// answerStored answers a repeat from its journal row (answerRepeat checked
+// that it is the same request): the stored code, approval code and RRN, or
+// 94 while the original is still in flight.
 func answerStored(t *Txn, stored journal.Txn) error {
 	if stored.State == journal.Forwarded || stored.RC == "" {
 		return Declinef(codes.Duplicate, "duplicate of transaction %d still in flight", stored.ID)
@@ -84,13 +89,9 @@ func Record(l Ledger) Stage {
 			}
 			key := KeyOf(t)
 			if stored, err := l.Journal.FindByKey(ctx, key); err == nil {
-				return answerStored(t, stored)
+				return l.answerRepeat(ctx, t, stored)
 			}
-			merchant, _ := t.Request.GetString(specs.MerchantID)
-			proc, _ := t.Request.GetString(specs.ProcessingCode)
-			cur, _ := t.Request.GetString(specs.Currency)
-			row := journal.Txn{Key: key, Listener: t.Listener, MerchantID: merchant, ProcCode: proc,
-				Amount: amountOf(t), Currency: cur}
+			row := l.requestRow(t, key)
 			t.BeforeSend = func(ctx context.Context) error {
 				enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
 				if err != nil {
@@ -136,7 +137,9 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *journal.Txn, err error
 		if err != nil {
 			code = l.Classify(err)
 		}
-		row.State, row.RC, row.MaskedPAN = journal.Failed, string(code), pan.Mask(t.PAN)
+		// The card as presented, for comparing a repeat with: the token
+		// when there is one (t.PAN is then the card behind it).
+		row.State, row.RC, row.MaskedPAN, row.Token = journal.Failed, string(code), pan.Mask(t.PAN), t.Token
 		if _, berr := l.Journal.Begin(ctx, *row); berr != nil && !errors.Is(berr, journal.ErrDuplicate) {
 			return berr
 		}
