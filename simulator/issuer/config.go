@@ -71,8 +71,10 @@ type Config struct {
 	// nil means true: card issuers reverse an approval on request. A
 	// prepaid host (gift certificates, local currency) sets it to false and
 	// answers reversals 12; the switch restores such balances with a 0200
-	// refund (DE 3 20xxxx) instead. A pointer, so that a Config literal
-	// that leaves it out gets the default; set it with Bool(false).
+	// refund (DE 3 20xxxx) by reference instead: DE 90 names the sale, and
+	// the host credits what remains of it, at most once
+	// (docs/giveback.md). A pointer, so that a Config literal that leaves
+	// it out gets the default; set it with Bool(false).
 	Reversals *bool `yaml:"reversals"`
 }
 

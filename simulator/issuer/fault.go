@@ -219,17 +219,33 @@ type Stats struct {
 	ReversalsRejected int `json:"reversals_rejected"`
 	// ReversedAmount is the total credited by reversals.
 	ReversedAmount int64 `json:"reversed_amount"`
-	// Refunds counts approved refunds (0200, DE 3 20xxxx).
+	// Refunds counts refunds (0200, DE 3 20xxxx) that credited an
+	// account: standalone ones, and refunds by reference (DE 90) from what
+	// remained of their original. Repeats are not counted here.
 	Refunds int `json:"refunds"`
 	// RefundedAmount is the total credited by refunds.
 	RefundedAmount int64 `json:"refunded_amount"`
+	// RefundsDuplicate were already decided (same DE 11 + DE 7): answered
+	// with the first decision's DE 39 and DE 38, not applied again.
+	RefundsDuplicate int `json:"refunds_duplicate"`
+	// RefundsNoOriginal are refunds by reference that found no applied
+	// sale (unknown, declined, never applied or forgotten): answered 25.
+	RefundsNoOriginal int `json:"refunds_no_original"`
+	// RefundsNothingLeft are refunds by reference whose original had been
+	// given back in full already: answered 25.
+	RefundsNothingLeft int `json:"refunds_nothing_left"`
+	// RefundsNotCaptured are refunds by reference naming an authorisation
+	// (0100) instead of a sale: answered 12.
+	RefundsNotCaptured int `json:"refunds_not_captured"`
 }
 
 // counters holds Stats as atomics.
 type counters struct {
-	approved, declined, reversals, reversalsApplied, reversalsNothingLeft,
-	reversalsNoOriginal, reversalsDuplicate, reversalsRejected, refunds atomic.Int64
-	reversedAmount, refundedAmount atomic.Int64
+	approved, declined atomic.Int64
+	reversals, reversalsApplied, reversalsNothingLeft, reversalsNoOriginal,
+	reversalsDuplicate, reversalsRejected, reversedAmount atomic.Int64
+	refunds, refundedAmount, refundsDuplicate, refundsNoOriginal,
+	refundsNothingLeft, refundsNotCaptured atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -245,5 +261,9 @@ func (c *counters) snapshot() Stats {
 		ReversedAmount:       c.reversedAmount.Load(),
 		Refunds:              int(c.refunds.Load()),
 		RefundedAmount:       c.refundedAmount.Load(),
+		RefundsDuplicate:     int(c.refundsDuplicate.Load()),
+		RefundsNoOriginal:    int(c.refundsNoOriginal.Load()),
+		RefundsNothingLeft:   int(c.refundsNothingLeft.Load()),
+		RefundsNotCaptured:   int(c.refundsNotCaptured.Load()),
 	}
 }

@@ -145,6 +145,8 @@ func (is *Issuer) process(req *iso8583.Message, s *session) reply {
 	case isReversal(mti):
 		is.echo(req, resp, specs.OriginalData)
 		is.echo(req, resp, specs.ReplacementAmounts)
+	case mti == specs.MTIFinancialRequest:
+		is.echo(req, resp, specs.OriginalData) // a refund by reference
 	}
 	if approval != "" {
 		is.setField(resp, specs.ApprovalCode, approval)
@@ -206,9 +208,10 @@ func (is *Issuer) authorise(req *iso8583.Message, rec Received) (codes.Code, str
 // decide is authorise without the counting. Purchases (DE 3 00xxxx):
 // card, expiry, PIN (when DE 52 is present), amount, then funds; an
 // approval reduces the account's open-to-buy and is recorded for
-// reversals. Refunds (20xxxx, 0200 only): card, PIN when present, amount;
-// DE 4 is credited back to the account. A refund stands on its own (any
-// account the issuer owns, no original needed, the card's expiry not
+// reversals and refunds by reference. Refunds (20xxxx, 0200 only): card,
+// PIN when present, amount, then Issuer.refund: a standalone refund (no
+// DE 90) credits DE 4, a refund by reference (DE 90) credits what remains
+// of the sale it names; each at most once (the card's expiry is not
 // checked: refunds reach expired cards too).
 func (is *Issuer) decide(req *iso8583.Message, rec Received) (codes.Code, string) {
 	pc, ok := rec.Fields[specs.ProcessingCode]
@@ -235,13 +238,7 @@ func (is *Issuer) decide(req *iso8583.Message, rec Received) (codes.Code, string
 		return codes.InvalidAmount, ""
 	}
 	if refund {
-		after := is.ledger.credit(card, amount)
-		is.stats.refunds.Add(1)
-		is.stats.refundedAmount.Add(amount)
-		is.log.Info("refund credited",
-			zap.String("stan", rec.STAN), zap.String("rrn", strings.TrimSpace(rec.Fields[specs.RRN])),
-			zap.String("pan", pan.Mask(card)), zap.Int64("amount", amount), zap.Int64("balance", after))
-		return codes.Approved, is.nextApprovalCode()
+		return is.refund(rec, card, amount)
 	}
 	a, ok := is.ledger.approve(Approval{
 		MTI:                  rec.MTI,

@@ -12,16 +12,21 @@ import (
 
 // Bounds on the ledger's memory under load: past them the oldest half of
 // the records goes (a reversal of an original older than that finds
-// nothing and is answered 00 without a balance change).
+// nothing and is answered 00 without a balance change; a refund by
+// reference finds nothing and is answered 25).
 const (
-	// ApprovalLimit bounds the approvals kept for reversals.
+	// ApprovalLimit bounds the approvals kept for reversals and refunds
+	// by reference.
 	ApprovalLimit = 200_000
 	// reversalMemory bounds the reversals remembered for idempotency.
 	reversalMemory = 200_000
+	// refundMemory bounds the refunds remembered for idempotency.
+	refundMemory = 200_000
 )
 
 // Approval is one approved purchase or authorisation as the issuer
-// recorded it, with what has been reversed of it.
+// recorded it, with what has been given back of it (reversed, or refunded
+// by reference) and what remains: Remaining = Amount - Reversed - Refunded.
 type Approval struct {
 	// MTI is the original request's MTI (0100 or 0200).
 	MTI string `json:"mti"`
@@ -41,6 +46,7 @@ type Approval struct {
 	ApprovalCode string    `json:"approval_code"`
 	Amount       int64     `json:"amount"`
 	Reversed     int64     `json:"reversed"`
+	Refunded     int64     `json:"refunded"`
 	Remaining    int64     `json:"remaining"`
 	At           time.Time `json:"at"`
 }
@@ -94,10 +100,11 @@ type reversalResult struct {
 }
 
 // ledger holds the open-to-buy of the issuer's accounts and the approvals
-// that reversals can undo. An account is opened lazily, with its
-// configured opening balance, on its first transaction; one mutex
-// serialises every balance change and every approval record update, so a
-// reversal's look-up and credit are atomic.
+// that reversals and refunds by reference give back from. An account is
+// opened lazily, with its configured opening balance, on its first
+// transaction; one mutex serialises every balance change and every
+// approval record update, so a give-back's look-up, credit and memory of
+// its decision are atomic.
 type ledger struct {
 	opening   int64            // default opening balance
 	overrides map[string]int64 // per-PAN opening balance
@@ -108,10 +115,9 @@ type ledger struct {
 	byOrig    map[string]*Approval   // original DE 11 + DE 7
 	byRRN     map[string][]*Approval // DE 37, oldest first
 
-	decided      map[string]reversalResult // reversal's own DE 11 + DE 7
-	decidedOrder []string
-	advices      map[string]bool // original key + amount of each 0420/0421
-	adviceOrder  []string
+	decided *recall[reversalResult] // reversal's own DE 11 + DE 7
+	advices *recall[bool]           // original key + amount of each 0420/0421
+	refunds *recall[refundResult]   // refund's own DE 11 + DE 7
 }
 
 func newLedger(opening int64, overrides map[string]int64) *ledger {
@@ -121,8 +127,9 @@ func newLedger(opening int64, overrides map[string]int64) *ledger {
 		available: make(map[string]int64),
 		byOrig:    make(map[string]*Approval),
 		byRRN:     make(map[string][]*Approval),
-		decided:   make(map[string]reversalResult),
-		advices:   make(map[string]bool),
+		decided:   newRecall[reversalResult](reversalMemory),
+		advices:   newRecall[bool](reversalMemory),
+		refunds:   newRecall[refundResult](refundMemory),
 	}
 }
 
@@ -196,45 +203,26 @@ func (l *ledger) forgetOldestApprovals() {
 	l.approvals = l.approvals[:m]
 }
 
-// credit adds amount to the account (a refund).
-func (l *ledger) credit(pan string, amount int64) (after int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.balanceLocked(pan) + amount
-	l.available[pan] = b
-	return b
-}
-
 // reverse decides a reversal: it finds the original approval (by DE 90's
 // STAN + DE 7, else by RRN) and credits min(amount, what remains of it),
 // once per reversal.
 func (l *ledger) reverse(r reversal) reversalResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if r.self != "" {
-		if prev, ok := l.decided[r.self]; ok {
-			return reversalResult{outcome: reversalDuplicate, original: prev.original}
-		}
+	if prev, ok := l.decided.get(r.self); ok {
+		return reversalResult{outcome: reversalDuplicate, original: prev.original}
 	}
 	adviceKey := r.orig + "/" + strconv.FormatInt(r.amount, 10)
-	if r.repeat && l.advices[adviceKey] {
-		l.remember(r, reversalResult{outcome: reversalDuplicate})
+	if _, ok := l.advices.get(adviceKey); r.repeat && ok {
+		l.decided.put(r.self, reversalResult{outcome: reversalDuplicate})
 		return reversalResult{outcome: reversalDuplicate}
 	}
 	if r.advice {
-		l.advices[adviceKey] = true
-		l.adviceOrder = append(l.adviceOrder, adviceKey)
-		if len(l.adviceOrder) > reversalMemory {
-			n := len(l.adviceOrder) / 2
-			for _, k := range l.adviceOrder[:n] {
-				delete(l.advices, k)
-			}
-			l.adviceOrder = slices.Delete(l.adviceOrder, 0, n)
-		}
+		l.advices.put(adviceKey, true)
 	}
 
 	res := reversalResult{outcome: reversalNoOriginal}
-	if a := l.findOriginal(r); a != nil {
+	if a := l.findOriginal(r.orig, r.rrn, r.pan); a != nil {
 		amt := min(r.amount, a.Remaining)
 		if amt > 0 {
 			a.Reversed += amt
@@ -246,21 +234,22 @@ func (l *ledger) reverse(r reversal) reversalResult {
 		}
 		res.original = *a
 	}
-	l.remember(r, res)
+	l.decided.put(r.self, res)
 	return res
 }
 
-// findOriginal returns the approval a reversal names: by DE 90's STAN and
-// DE 7, else the newest approval with the reversal's RRN that still has
-// something left (else the newest with that RRN). An approval of another
-// card than the reversal's DE 2 never matches.
-func (l *ledger) findOriginal(r reversal) *Approval {
-	samePAN := func(a *Approval) bool { return r.pan == "" || r.pan == a.PAN }
-	if a := l.byOrig[r.orig]; a != nil && samePAN(a) {
+// findOriginal returns the approval a give-back names: by orig (DE 90's
+// STAN and DE 7), else the newest approval with the give-back's RRN that
+// still has something left (else the newest with that RRN). An approval
+// of another card than the give-back's DE 2 (card; "" matches any) never
+// matches.
+func (l *ledger) findOriginal(orig, rrn, card string) *Approval {
+	samePAN := func(a *Approval) bool { return card == "" || card == a.PAN }
+	if a := l.byOrig[orig]; a != nil && samePAN(a) {
 		return a
 	}
 	var newest *Approval
-	list := l.byRRN[r.rrn]
+	list := l.byRRN[rrn]
 	for i := len(list) - 1; i >= 0; i-- {
 		a := list[i]
 		if !samePAN(a) {
@@ -276,19 +265,41 @@ func (l *ledger) findOriginal(r reversal) *Approval {
 	return newest
 }
 
-// remember records the decision on a reversal under its own DE 11 + DE 7.
-func (l *ledger) remember(r reversal, res reversalResult) {
-	if r.self == "" {
+// recall is a bounded memory of decisions by key: past limit entries the
+// oldest half is forgotten. The empty key is never remembered (a request
+// without its own DE 11 + DE 7 cannot be recognised when repeated). Not
+// safe for concurrent use: the ledger's mutex guards it.
+type recall[V any] struct {
+	limit int
+	m     map[string]V
+	order []string // keys, oldest first
+}
+
+func newRecall[V any](limit int) *recall[V] {
+	return &recall[V]{limit: limit, m: make(map[string]V)}
+}
+
+// get returns what was remembered under k.
+func (r *recall[V]) get(k string) (V, bool) {
+	v, ok := r.m[k]
+	return v, ok
+}
+
+// put remembers v under k (a key remembered again keeps its age).
+func (r *recall[V]) put(k string, v V) {
+	if k == "" {
 		return
 	}
-	l.decided[r.self] = res
-	l.decidedOrder = append(l.decidedOrder, r.self)
-	if len(l.decidedOrder) > reversalMemory {
-		n := len(l.decidedOrder) / 2
-		for _, k := range l.decidedOrder[:n] {
-			delete(l.decided, k)
+	if _, ok := r.m[k]; !ok {
+		r.order = append(r.order, k)
+	}
+	r.m[k] = v
+	if len(r.order) > r.limit {
+		n := len(r.order) / 2
+		for _, old := range r.order[:n] {
+			delete(r.m, old)
 		}
-		l.decidedOrder = slices.Delete(l.decidedOrder, 0, n)
+		r.order = slices.Delete(r.order, 0, n)
 	}
 }
 

@@ -24,6 +24,37 @@ func isReversal(mti string) bool {
 	return mti == specs.MTIReversal || mti == specs.MTIReversalAdvice || mti == specs.MTIReversalRepeat
 }
 
+// originalRef is the original sale a give-back names in DE 90.
+type originalRef struct{ mti, stan, dateTime string }
+
+// parseOriginalData reads DE 90: at least the first 20 digits (original
+// MTI, STAN, DE 7), digits only.
+func parseOriginalData(de90 string) (originalRef, bool) {
+	if len(de90) < de90DTEnd || !allDigits(de90) {
+		return originalRef{}, false
+	}
+	return originalRef{de90[:de90MTIEnd], de90[de90MTIEnd:de90STANEnd], de90[de90STANEnd:de90DTEnd]}, true
+}
+
+// key is the original's look-up key in the ledger.
+func (o originalRef) key() string { return origKey(o.stan, o.dateTime) }
+
+// logFields describes the original in a log line.
+func (o originalRef) logFields() []zap.Field {
+	return []zap.Field{zap.String("original_mti", o.mti), zap.String("original_stan", o.stan),
+		zap.String("original_date_time", o.dateTime)}
+}
+
+// ownKey is a request's own identity, DE 11 + DE 7, under which its
+// decision is remembered; "" when either is absent.
+func ownKey(rec Received) string {
+	stan, dt := rec.Fields[specs.STAN], rec.Fields[specs.TransmissionDateTime]
+	if stan == "" || dt == "" {
+		return ""
+	}
+	return origKey(stan, dt)
+}
+
 // reverse decides a reversal (0400, 0420, 0421) the way approval hosts do:
 // the original approval named by DE 90 (its STAN and DE 7 as the issuer
 // received them; DE 37 as the fallback) gets min(DE 4, what remains of it)
@@ -39,24 +70,22 @@ func (is *Issuer) reverse(rec Received) codes.Code {
 		log.Info("reversal refused: this issuer takes refunds, not reversals")
 		return codes.InvalidTxn
 	}
-	de90 := rec.Fields[specs.OriginalData]
+	orig, origOK := parseOriginalData(rec.Fields[specs.OriginalData])
 	amount, amountOK := parseAmount(rec.Fields[specs.Amount])
-	if len(de90) < de90DTEnd || !allDigits(de90) || !amountOK {
+	if !origOK || !amountOK {
 		is.stats.reversalsRejected.Add(1)
 		log.Info("reversal refused: DE 90 or DE 4 missing or malformed",
-			zap.String("de90", de90), zap.String("amount", rec.Fields[specs.Amount]))
+			zap.String("de90", rec.Fields[specs.OriginalData]), zap.String("amount", rec.Fields[specs.Amount]))
 		return codes.FormatError
 	}
 	r := reversal{
 		repeat: rec.MTI == specs.MTIReversalRepeat,
 		advice: rec.MTI != specs.MTIReversal,
-		orig:   origKey(de90[de90MTIEnd:de90STANEnd], de90[de90STANEnd:de90DTEnd]),
+		self:   ownKey(rec),
+		orig:   orig.key(),
 		rrn:    strings.TrimSpace(rec.Fields[specs.RRN]),
 		pan:    rec.Fields[specs.PAN],
 		amount: amount,
-	}
-	if stan, dt := rec.Fields[specs.STAN], rec.Fields[specs.TransmissionDateTime]; stan != "" && dt != "" {
-		r.self = origKey(stan, dt)
 	}
 	res := is.ledger.reverse(r)
 	switch res.outcome {
@@ -70,13 +99,10 @@ func (is *Issuer) reverse(rec Received) codes.Code {
 	case reversalDuplicate:
 		is.stats.reversalsDuplicate.Add(1)
 	}
-	log.Info("reversal decided",
+	log.Info("reversal decided", append(orig.logFields(),
 		zap.Stringer("outcome", res.outcome),
-		zap.String("original_mti", de90[:de90MTIEnd]),
-		zap.String("original_stan", de90[de90MTIEnd:de90STANEnd]),
-		zap.String("original_date_time", de90[de90STANEnd:de90DTEnd]),
 		zap.String("rrn", r.rrn),
 		zap.Int64("amount", amount), zap.Int64("reversed", res.reversed),
-		zap.Int64("remaining", res.original.Remaining))
+		zap.Int64("remaining", res.original.Remaining))...)
 	return codes.Approved
 }
