@@ -140,9 +140,16 @@ func TestFaultsUnderLoad(t *testing.T) {
 	t.Logf("seed %d", f.seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	loadDone := f.run(ctx, terminals)
+	// Identity attacks on the fleet's sales run alongside the load.
+	att := newAttacker(f, e.sw.termAddr, e.sw.attackAddr)
+	attackCtx, stopAttack := context.WithCancel(ctx)
+	attackDone := make(chan struct{})
+	go func() { att.run(attackCtx); close(attackDone) }()
 	stopLoad := func() {
 		cancel()
 		<-loadDone
+		stopAttack()
+		<-attackDone
 	}
 	defer stopLoad()
 	fatal := func(format string, a ...any) {
@@ -252,8 +259,14 @@ func TestFaultsUnderLoad(t *testing.T) {
 		fatal("load did not finish: %d of %d sales", f.completed.Load(), totalSales)
 	}
 	loadTook := time.Since(began)
-	for _, msg := range f.errs {
+	stopAttack()
+	<-attackDone
+	for _, msg := range append(f.errs, att.errs...) {
 		t.Error(msg)
+	}
+	t.Logf("identity attacks (answers by DE 39): %s", att.report())
+	if att.report() == "" {
+		t.Error("no identity attack was answered: the attacker proved nothing")
 	}
 	if err := e.sw.failure(); err != nil {
 		t.Fatal(err)
@@ -343,9 +356,11 @@ func TestFaultsUnderLoad(t *testing.T) {
 	t.Logf("switch SAF queue (journal): %d queued, %d acknowledged, %d pending, %d manual review", c.safQueued, c.safDone, c.safPending, c.safReview)
 	for _, rb := range routeBINs {
 		st := stats[rb.route]
-		t.Logf("issuer %s: approved %d, declined %d; reversals %d (applied %d = %d KRW, nothing left %d, no original %d, duplicate %d, rejected %d)",
+		t.Logf("issuer %s: approved %d, declined %d; reversals %d (applied %d = %d KRW, nothing left %d, no original %d, duplicate %d, rejected %d); "+
+			"refunds credited %d (= %d KRW), not credited: duplicate %d, no original %d, nothing left %d",
 			rb.route, st.Approved, st.Declined, st.Reversals, st.ReversalsApplied, st.ReversedAmount, st.ReversalsNothingLeft,
-			st.ReversalsNoOriginal, st.ReversalsDuplicate, st.ReversalsRejected)
+			st.ReversalsNoOriginal, st.ReversalsDuplicate, st.ReversalsRejected,
+			st.Refunds, st.RefundedAmount, st.RefundsDuplicate, st.RefundsNoOriginal, st.RefundsNothingLeft)
 	}
 	t.Logf("timing: load %v, settled at %v", loadTook.Round(time.Millisecond), settledAfter.Round(time.Millisecond))
 

@@ -197,7 +197,10 @@ type fleet struct {
 
 	mu    sync.Mutex
 	sales []*sale
-	errs  []string
+	// approved are copies of the sales approved so far, taken when the
+	// approval came (for the attacker, which must not read live sales).
+	approved []sale
+	errs     []string
 }
 
 func (f *fleet) errorf(format string, a ...any) {
@@ -304,6 +307,9 @@ func (p *pos) sale(ctx context.Context, seq int) {
 	if !s.approved() {
 		return
 	}
+	f.mu.Lock()
+	f.approved = append(f.approved, *s)
+	f.mu.Unlock()
 	if s.card.route == f.probeRoute && f.probeArmed.CompareAndSwap(true, false) {
 		claim := probeClaim{sale: s, ready: make(chan struct{})}
 		select {

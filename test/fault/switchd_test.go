@@ -27,13 +27,16 @@ const adminToken = "demo-admin-token"
 // switchd is the switch daemon as a child process. One configuration and
 // data folder serve every (re)start.
 type switchd struct {
-	t         *testing.T
-	cfgPath   string
-	dataDir   string
-	logPath   string
-	termAddr  string
-	adminAddr string
-	http      *http.Client
+	t        *testing.T
+	cfgPath  string
+	dataDir  string
+	logPath  string
+	termAddr string
+	// attackAddr is a second, plain terminal listener ("attacker") from
+	// which identity attacks on the terminal listener's sales are sent.
+	attackAddr string
+	adminAddr  string
+	http       *http.Client
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -69,13 +72,14 @@ func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
 	t.Helper()
 	dir := t.TempDir()
 	s := &switchd{
-		t:         t,
-		cfgPath:   filepath.Join(dir, "switchd.yaml"),
-		dataDir:   filepath.Join(dir, "data"),
-		logPath:   filepath.Join(dir, "switchd.log"),
-		termAddr:  freePort(t),
-		adminAddr: freePort(t),
-		http:      &http.Client{Timeout: 2 * time.Second},
+		t:          t,
+		cfgPath:    filepath.Join(dir, "switchd.yaml"),
+		dataDir:    filepath.Join(dir, "data"),
+		logPath:    filepath.Join(dir, "switchd.log"),
+		termAddr:   freePort(t),
+		attackAddr: freePort(t),
+		adminAddr:  freePort(t),
+		http:       &http.Client{Timeout: 2 * time.Second},
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "data_dir: %q\n", s.dataDir)
@@ -85,7 +89,7 @@ func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
 	// An unset variable: the development master key is generated into (and
 	// on restart read back from) the data folder.
 	fmt.Fprintf(&b, "hsm:\n  master_key_env: FAULT_TEST_MASTER_KEY_UNSET\n")
-	fmt.Fprintf(&b, "listeners:\n  - name: terminal\n    addr: %q\n", s.termAddr)
+	fmt.Fprintf(&b, "listeners:\n  - name: terminal\n    addr: %q\n  - name: attacker\n    addr: %q\n", s.termAddr, s.attackAddr)
 	b.WriteString("routes:\n")
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  - name: %s\n    bins: [%q]\n    addrs: [%q]\n", r.name, r.bin, r.issuer.Addr())
