@@ -66,6 +66,12 @@ func WithRRNs(src RRNSource) Option {
 	return func(l *Link) { l.rrns = src }
 }
 
+// WithFirstSTAN makes the route's first STAN the one after n (default: a
+// clock reading, so a restart does not start where the last run did).
+func WithFirstSTAN(n uint32) Option {
+	return func(l *Link) { l.stans = newSTANPool(n) }
+}
+
 // New builds the link for one route; Start connects it.
 func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*Link, error) {
 	spec, err := specs.Load(cfg.Spec)
@@ -89,7 +95,9 @@ func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*
 	// Start the STAN sequence somewhere new each run so a restart does not
 	// reuse the STANs of requests the issuer may still be answering (the
 	// STANs pending store-and-forward items repeat are held explicitly).
-	l.stans = newSTANPool(uint32(time.Now().UnixNano() % maxSTAN))
+	if l.stans == nil {
+		l.stans = newSTANPool(uint32(time.Now().UnixNano() % maxSTAN))
+	}
 	if l.rrns == nil {
 		l.rrns = localRRNs()
 	}
