@@ -58,9 +58,13 @@ type Switch struct {
 
 // New builds a switch from a validated configuration. log and reg are the
 // process's logger and metrics registry (tests pass their own).
-func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch, error) {
+func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...Option) (*Switch, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Switch{
@@ -89,7 +93,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		cancel()
 		return nil, err
 	}
-	j, err := journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable})
+	j, err := journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault})
 	if err != nil {
 		cancel()
 		_ = s.vault.Close()

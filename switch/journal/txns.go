@@ -18,7 +18,7 @@ const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, 
 func (j *Journal) Begin(ctx context.Context, t Txn) (Txn, error) {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt = now, now
-	err := j.exec1(ctx, func(tx *sql.Tx) error {
+	err := j.exec1(ctx, OpBegin, func(tx *sql.Tx) error {
 		return j.db.TxQueryRow(tx, `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
 			currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
 			rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at)
@@ -57,7 +57,7 @@ type Update struct {
 // Set records an update durably (returns after the group commit).
 func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) error {
 	now := j.now().UnixMilli()
-	err := j.exec(ctx, func(tx *sql.Tx) error {
+	err := j.exec(ctx, OpSet, func(tx *sql.Tx) error {
 		q := `UPDATE txns SET state = ?, updated_at = ?,
 			route = CASE WHEN ? <> '' THEN ? ELSE route END,
 			issuer_stan = CASE WHEN ? <> '' THEN ? ELSE issuer_stan END,
@@ -108,7 +108,7 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 // is more than remains.
 func (j *Journal) Cancel(ctx context.Context, origID, cancelID, amount int64, rc, approval string) (remaining int64, err error) {
 	now := j.now().UnixMilli()
-	err = j.exec(ctx, func(tx *sql.Tx) error {
+	err = j.exec(ctx, OpCancel, func(tx *sql.Tx) error {
 		if err := j.db.TxQueryRow(tx, `UPDATE txns SET remaining = remaining - ?, updated_at = ?
 			WHERE id = ? AND state = 'approved' AND remaining >= ? RETURNING remaining`,
 			amount, now, origID, amount).Scan(&remaining); err != nil {
@@ -135,7 +135,7 @@ func (j *Journal) Cancel(ctx context.Context, origID, cancelID, amount int64, rc
 
 // Event appends a note to a transaction's history.
 func (j *Journal) Event(ctx context.Context, id int64, kind, detail string) error {
-	return j.exec(ctx, func(tx *sql.Tx) error {
+	return j.exec(ctx, OpEvent, func(tx *sql.Tx) error {
 		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
 		return err
 	})
@@ -226,7 +226,7 @@ func scanTxn(row scanner) (Txn, error) {
 // issuer refused).
 func (j *Journal) Restore(ctx context.Context, origID, amount int64, why string) error {
 	now := j.now().UnixMilli()
-	return j.exec(ctx, func(tx *sql.Tx) error {
+	return j.exec(ctx, OpRestore, func(tx *sql.Tx) error {
 		if _, err := j.db.TxExec(tx, `UPDATE txns SET remaining = remaining + ?, updated_at = ? WHERE id = ?`, amount, now, origID); err != nil {
 			return err
 		}
