@@ -47,6 +47,8 @@ type Switch struct {
 	ledger     pipeline.Ledger
 	safMetrics *safMetrics
 	safDone    sync.WaitGroup
+	guard      *journalGuard
+	keeperDone sync.WaitGroup
 
 	listeners []*listener
 	admin     *adminServer
@@ -117,6 +119,8 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		ReversalExpiry: cfg.Journal.ReversalExpiry,
 		SAFKind:        s.giveBackKind,
 	}
+	s.guard = newJournalGuard(log, reg)
+	s.ledger.Guard = s.guard
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
 	s.classify = []pipeline.Classifier{
 		{Err: route.ErrNoRoute, Code: codes.NoRoute},
@@ -223,6 +227,8 @@ func (s *Switch) Start(ctx context.Context) error {
 	}
 	s.safDone.Add(1)
 	go s.runSAF(s.ctx)
+	s.keeperDone.Add(1)
+	go s.runJournalKeeper(s.ctx)
 	if err := s.admin.listen(); err != nil {
 		return err
 	}
@@ -268,6 +274,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	}
 	s.cancel()
 	s.safDone.Wait()
+	s.keeperDone.Wait()
 	var errs []error
 	for _, l := range s.links {
 		if err := l.Close(ctx); err != nil {
