@@ -100,8 +100,10 @@ func adminTLS(cfg config.Admin) (*tls.Config, error) {
 }
 
 // ready is 200 while the switch accepts traffic (listeners open, not
-// draining) and lists each route's signed-on links; a route that is down
-// does not make the instance unready, since other issuers still work.
+// draining, the journal accepting writes) and lists each route's
+// signed-on links; a route that is down does not make the instance
+// unready, since other issuers still work. While the journal fails, sales
+// are refused (91), so the instance is unready and "journal" says why.
 func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	type routeState struct {
 		Name    string `json:"name"`
@@ -110,12 +112,15 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	body := struct {
 		Ready    bool         `json:"ready"`
 		Draining bool         `json:"draining"`
+		Journal  string       `json:"journal"`
 		Routes   []routeState `json:"routes"`
 	}{Draining: a.sw.txns.isDraining()}
+	journalOK, journalState := a.sw.guard.status()
+	body.Journal = journalState
 	for _, rc := range a.sw.cfg.Routes {
 		body.Routes = append(body.Routes, routeState{Name: rc.Name, LinksUp: a.sw.links[rc.Name].Up()})
 	}
-	body.Ready = !body.Draining
+	body.Ready = !body.Draining && journalOK
 	w.Header().Set("Content-Type", "application/json")
 	if !body.Ready {
 		w.WriteHeader(http.StatusServiceUnavailable)

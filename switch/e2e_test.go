@@ -42,6 +42,7 @@ type harness struct {
 	issuers map[string]*issuer.Issuer
 	logs    *observer.ObservedLogs
 	addr    string
+	opts    []payswitch.Option
 }
 
 func startIssuer(t *testing.T, name, addr, bin string) *issuer.Issuer {
@@ -72,7 +73,14 @@ func freeAddr(t *testing.T) string {
 // address where card-a is not running yet) and a switch routed to them.
 func newHarness(t *testing.T, cardAAddr string, mutate ...func(*config.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, issuers: map[string]*issuer.Issuer{}}
+	return newHarnessWith(t, nil, cardAAddr, mutate...)
+}
+
+// newHarnessWith is newHarness with options for payswitch.New (e.g. a
+// journal fault).
+func newHarnessWith(t *testing.T, opts []payswitch.Option, cardAAddr string, mutate ...func(*config.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, issuers: map[string]*issuer.Issuer{}, opts: opts}
 	if cardAAddr == "" {
 		h.issuers["card-a"] = startIssuer(t, "card-a", "127.0.0.1:0", "9410")
 		cardAAddr = h.issuers["card-a"].Addr()
@@ -107,7 +115,7 @@ func (h *harness) startSwitch() {
 	t := h.t
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs = logs
-	sw, err := payswitch.New(h.cfg, zap.New(core), prometheus.NewRegistry())
+	sw, err := payswitch.New(h.cfg, zap.New(core), prometheus.NewRegistry(), h.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -224,35 +224,48 @@ func (s *Switch) settles(route string, resp *iso8583.Message) error {
 	return fmt.Errorf("issuer answered %q, not a settle code of route %s", rc, route)
 }
 
-// recover queues a reversal for every sale left "forwarded" by a previous
-// run that died between sending it and journaling the answer: the issuer
-// may have approved it while the terminal never heard.
+// recoverInFlight recovers every transaction left "forwarded" by a
+// previous run that died between sending it and journaling the answer
+// (recoverRow).
 func (s *Switch) recoverInFlight(ctx context.Context) error {
 	left, err := s.journal.InState(ctx, journal.Forwarded)
 	if err != nil {
 		return err
 	}
 	for _, t := range left {
-		if t.OriginalID > 0 {
-			// A merchant cancel or refund: it stands if it may have left,
-			// else its amount goes back to the sale.
-			queued, err := s.ledger.RecoverCancel(ctx, t)
-			if err != nil {
-				return err
-			}
-			s.log.Warn("in-flight cancel recovered after restart", zap.Int64("txn", t.ID), zap.String("route", t.Route),
-				zap.Bool("repeat_queued", queued))
-			continue
-		}
-		if err := s.journal.Set(ctx, t.ID, journal.Update{State: journal.TimedOut, RC: "91"},
-			"found in flight after a restart: reversal queued"); err != nil {
+		if err := s.recoverRow(ctx, t); err != nil {
 			return err
 		}
-		if err := s.ledger.QueueReversal(ctx, t, t.Amount); err != nil {
-			return err
-		}
-		s.log.Warn("in-flight transaction recovered after restart: reversal queued", zap.Int64("txn", t.ID), zap.String("route", t.Route))
 	}
+	return nil
+}
+
+// recoverRow recovers one transaction left "forwarded" with nobody to
+// journal its answer (after a restart, or found by the in-flight sweep):
+// the issuer may have approved a sale while the terminal never heard, so
+// it is timed out and a reversal queued; a cancel or refund still stands
+// and its repeat is queued.
+func (s *Switch) recoverRow(ctx context.Context, t journal.Txn) error {
+	if t.OriginalID > 0 {
+		// A merchant cancel or refund: it stands if it may have left (its
+		// repeat queued), else its amount goes back to the sale.
+		queued, err := s.ledger.RecoverCancel(ctx, t)
+		if err != nil {
+			return err
+		}
+		s.log.Warn("cancel left in flight recovered", zap.Int64("txn", t.ID), zap.String("route", t.Route), zap.Bool("repeat_queued", queued))
+		return nil
+	}
+	h := &pipeline.Held{Row: t, Reverse: true, Event: "found left in flight: reversal queued"}
+	if err := s.ledger.SettleHeld(ctx, h); err != nil {
+		if h.ReversalQueued {
+			// Keep it so it is settled once the journal takes writes,
+			// without queueing its reversal twice.
+			s.guard.Hold(h, err)
+		}
+		return err
+	}
+	s.log.Warn("transaction left in flight recovered: reversal queued", zap.Int64("txn", t.ID), zap.String("route", t.Route))
 	return nil
 }
 

@@ -50,6 +50,8 @@ type Switch struct {
 	ledger     pipeline.Ledger
 	safMetrics *safMetrics
 	safDone    sync.WaitGroup
+	guard      *journalGuard
+	keeperDone sync.WaitGroup
 
 	listeners []*listener
 	admin     *adminServer
@@ -61,12 +63,16 @@ type Switch struct {
 
 // New builds a switch from a validated configuration. log and reg are the
 // process's logger and metrics registry (tests pass their own).
-func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch, error) {
+func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...Option) (*Switch, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	if err := cfg.CheckProduction(os.Getenv); err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Switch{
@@ -96,7 +102,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		cancel()
 		return nil, err
 	}
-	j, err := journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable})
+	j, err := journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault})
 	if err != nil {
 		cancel()
 		_ = s.vault.Close()
@@ -133,6 +139,8 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch,
 		},
 		AuthKey: func(listener string) string { return s.macKeys[listener].Key },
 	}
+	s.guard = newJournalGuard(log, reg)
+	s.ledger.Guard = s.guard
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
 	s.classify = []pipeline.Classifier{
 		{Err: route.ErrNoRoute, Code: codes.NoRoute},
@@ -253,6 +261,8 @@ func (s *Switch) Start(ctx context.Context) error {
 	}
 	s.safDone.Add(1)
 	go s.runSAF(s.ctx)
+	s.keeperDone.Add(1)
+	go s.runJournalKeeper(s.ctx)
 	if err := s.admin.listen(); err != nil {
 		return err
 	}
@@ -298,6 +308,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	}
 	s.cancel()
 	s.safDone.Wait()
+	s.keeperDone.Wait()
 	var errs []error
 	for _, l := range s.links {
 		if err := l.Close(ctx); err != nil {

@@ -18,7 +18,7 @@ func (j *Journal) ReserveCancel(ctx context.Context, c Txn) (Txn, error) {
 		return Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, ErrExceeds)
 	}
 	c.State = Forwarded
-	err := j.exec(ctx, func(tx *sql.Tx) error {
+	err := j.exec(ctx, OpCancel, func(tx *sql.Tx) error {
 		// The row first: a repeat is ErrDuplicate even when nothing remains.
 		if err := j.insert(tx, &c); err != nil {
 			return err
@@ -53,7 +53,7 @@ func (j *Journal) ReserveCancel(ctx context.Context, c Txn) (Txn, error) {
 // Forwarded: answered or released already), so a reservation is given back
 // at most once.
 func (j *Journal) ReleaseCancel(ctx context.Context, cancelID int64, st State, rc, why string) error {
-	err := j.exec(ctx, func(tx *sql.Tx) error {
+	err := j.exec(ctx, OpRestore, func(tx *sql.Tx) error {
 		now := j.now().UnixMilli()
 		var origID, amount int64
 		err := j.db.TxQueryRow(tx, `UPDATE txns SET state = ?, rc = ?, updated_at = ?

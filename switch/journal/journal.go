@@ -108,7 +108,29 @@ type Options struct {
 	Durable bool
 	// MaxBatch caps how many writes share one commit. Default 256.
 	MaxBatch int
+	// Fault, when set, is asked before each write with the write's
+	// operation (OpBegin, OpSet, ...); a non-nil error fails that write as
+	// a failed commit would (nothing of it is applied, the caller gets the
+	// error wrapped). For tests that need the journal to fail on demand
+	// (a full disk, a lost volume) in-process; nil in production. Reads are
+	// never faulted. It is called from the writer's goroutine: it must be
+	// safe for concurrent use and must not block.
+	Fault func(op string) error
 }
+
+// Write operations, as Options.Fault sees them.
+const (
+	OpBegin     = "begin"
+	OpSet       = "set"
+	OpCancel    = "cancel"
+	OpEvent     = "event"
+	OpRestore   = "restore"
+	OpEnqueue   = "enqueue"
+	OpSAFAssign = "saf_assign"
+	OpSAFResult = "saf_result"
+	OpProbe     = "probe"
+	OpSequence  = "sequence"
+)
 
 // Journal is the SQLite journal with a group-committing writer.
 type Journal struct {
@@ -121,6 +143,7 @@ type Journal struct {
 }
 
 type write struct {
+	op string
 	fn func(*sql.Tx) error
 	// single: fn runs one statement, which SQLite undoes by itself when it
 	// fails, so it needs no savepoint (they cost about a third of a write).
@@ -164,16 +187,21 @@ func (j *Journal) Close() error {
 // returns once that transaction is committed (fsync'd when Durable).
 // Each fn runs under its own savepoint, so one failing write does not undo
 // the others.
-func (j *Journal) exec(ctx context.Context, fn func(*sql.Tx) error) error {
-	return j.submit(ctx, &write{fn: fn, done: make(chan struct{})})
+func (j *Journal) exec(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	return j.submit(ctx, &write{op: op, fn: fn, done: make(chan struct{})})
 }
 
 // exec1 is exec for a fn that runs exactly one statement.
-func (j *Journal) exec1(ctx context.Context, fn func(*sql.Tx) error) error {
-	return j.submit(ctx, &write{fn: fn, single: true, done: make(chan struct{})})
+func (j *Journal) exec1(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	return j.submit(ctx, &write{op: op, fn: fn, single: true, done: make(chan struct{})})
 }
 
 func (j *Journal) submit(ctx context.Context, w *write) error {
+	if j.opts.Fault != nil {
+		if err := j.opts.Fault(w.op); err != nil {
+			return fmt.Errorf("journal: commit (%s, injected): %w", w.op, err)
+		}
+	}
 	select {
 	case j.writes <- w:
 	case <-j.stop:
@@ -254,6 +282,16 @@ func (j *Journal) commit(batch []*write) {
 	for _, w := range batch {
 		close(w.done)
 	}
+}
+
+// Probe makes one small durable write (an event row of transaction 0
+// saying why): it tells whether the journal accepts writes again after a
+// failure.
+func (j *Journal) Probe(ctx context.Context, why string) error {
+	return j.exec1(ctx, OpProbe, func(tx *sql.Tx) error {
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (0,?,?,?)`, j.now().UnixMilli(), "journal_probe", why)
+		return err
+	})
 }
 
 func isUnique(err error) bool {

@@ -178,3 +178,48 @@ func BenchmarkJournal(b *testing.B) {
 		})
 	}
 }
+
+// TestFaultFailsWritesOnDemand: the fault hook fails the writes it names,
+// nothing of them is applied, reads still work, and writes succeed again
+// once it stops failing.
+func TestFaultFailsWritesOnDemand(t *testing.T) {
+	errFull := errors.New("disk full")
+	var failing atomic.Value // string: the op to fail, "" for none
+	failing.Store("")
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"), Options{Durable: true, Fault: func(op string) error {
+		if f := failing.Load().(string); f == "*" || f == op {
+			return errFull
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	ctx := context.Background()
+	a, err := j.Begin(ctx, sale("000001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(OpSet)
+	if err := j.Set(ctx, a.ID, Update{State: Approved, RC: "00"}, "approved"); !errors.Is(err, errFull) {
+		t.Fatalf("faulted set: %v", err)
+	}
+	if got, err := j.Get(ctx, a.ID); err != nil || got.State != Forwarded {
+		t.Fatalf("a failed write was applied, or reads fail: %+v %v", got, err)
+	}
+	if _, err := j.Begin(ctx, sale("000002")); err != nil {
+		t.Fatalf("an op the fault does not name failed: %v", err)
+	}
+	failing.Store("*")
+	if err := j.Probe(ctx, "test"); !errors.Is(err, errFull) {
+		t.Fatalf("probe while failing: %v", err)
+	}
+	failing.Store("")
+	if err := j.Probe(ctx, "test"); err != nil {
+		t.Fatalf("probe after healing: %v", err)
+	}
+	if err := j.Set(ctx, a.ID, Update{State: Approved, RC: "00"}, "approved"); err != nil {
+		t.Fatalf("set after healing: %v", err)
+	}
+}

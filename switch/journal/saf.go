@@ -41,7 +41,7 @@ type SAFItem struct {
 
 // SAFAssign durably records the DE 11 / DE 7 of an item's first attempt.
 func (j *Journal) SAFAssign(ctx context.Context, id int64, stan, txTime string) error {
-	return j.exec(ctx, func(tx *sql.Tx) error {
+	return j.exec(ctx, OpSAFAssign, func(tx *sql.Tx) error {
 		_, err := j.db.TxExec(tx, `UPDATE saf SET stan = ?, tx_time = ? WHERE id = ?`, stan, txTime, id)
 		return err
 	})
@@ -51,7 +51,7 @@ func (j *Journal) SAFAssign(ctx context.Context, id int64, stan, txTime string) 
 func (j *Journal) Enqueue(ctx context.Context, it SAFItem) (int64, error) {
 	now := j.now()
 	var id int64
-	err := j.exec(ctx, func(tx *sql.Tx) error {
+	err := j.exec(ctx, OpEnqueue, func(tx *sql.Tx) error {
 		if err := j.db.TxQueryRow(tx, `INSERT INTO saf (txn_id, route, kind, amount, attempts, next_at, expires_at, state, stan, tx_time,
 			created_at, updated_at) VALUES (?,?,?,?,0,?,?,'pending',?,?,?,?) RETURNING id`, it.TxnID, it.Route, it.Kind, it.Amount,
 			it.NextAt.UnixMilli(), it.ExpiresAt.UnixMilli(), it.STAN, it.TxTime, now.UnixMilli(), now.UnixMilli()).Scan(&id); err != nil {
@@ -114,7 +114,7 @@ func (j *Journal) safQuery(ctx context.Context, where string, args ...any) ([]SA
 // review (expired).
 func (j *Journal) SAFResult(ctx context.Context, it SAFItem, state string, next time.Time, lastErr string) error {
 	now := j.now().UnixMilli()
-	return j.exec(ctx, func(tx *sql.Tx) error {
+	return j.exec(ctx, OpSAFResult, func(tx *sql.Tx) error {
 		if _, err := j.db.TxExec(tx, `UPDATE saf SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ?, updated_at = ?
 			WHERE id = ?`, state, next.UnixMilli(), lastErr, now, it.ID); err != nil {
 			return err

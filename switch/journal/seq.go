@@ -15,7 +15,7 @@ func (j *Journal) ReserveBlock(ctx context.Context, name string, n int64) (int64
 		return 0, errors.New("journal: reserving an empty block")
 	}
 	var first int64
-	err := j.exec(ctx, func(tx *sql.Tx) error {
+	err := j.exec(ctx, OpSequence, func(tx *sql.Tx) error {
 		if _, err := j.db.TxExec(tx, `INSERT INTO sequences (name, next) VALUES (?, 1) ON CONFLICT (name) DO NOTHING`, name); err != nil {
 			return err
 		}

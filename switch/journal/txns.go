@@ -16,7 +16,7 @@ const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, 
 // returns ErrDuplicate with the stored row, so the caller can answer the
 // duplicate from it instead of charging twice.
 func (j *Journal) Begin(ctx context.Context, t Txn) (Txn, error) {
-	err := j.exec1(ctx, func(tx *sql.Tx) error { return j.insert(tx, &t) })
+	err := j.exec1(ctx, OpBegin, func(tx *sql.Tx) error { return j.insert(tx, &t) })
 	if isUnique(err) {
 		return j.duplicateOf(ctx, t.Key)
 	}
@@ -65,7 +65,7 @@ type Update struct {
 // Set records an update durably (returns after the group commit).
 func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) error {
 	now := j.now().UnixMilli()
-	err := j.exec(ctx, func(tx *sql.Tx) error {
+	err := j.exec(ctx, OpSet, func(tx *sql.Tx) error {
 		q := `UPDATE txns SET state = ?, updated_at = ?,
 			route = CASE WHEN ? <> '' THEN ? ELSE route END,
 			issuer_stan = CASE WHEN ? <> '' THEN ? ELSE issuer_stan END,
@@ -112,7 +112,7 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 
 // Event appends a note to a transaction's history.
 func (j *Journal) Event(ctx context.Context, id int64, kind, detail string) error {
-	return j.exec(ctx, func(tx *sql.Tx) error {
+	return j.exec(ctx, OpEvent, func(tx *sql.Tx) error {
 		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
 		return err
 	})

@@ -47,6 +47,9 @@ type Ledger struct {
 	// a plain listener; nil: none is keyed). A keyed terminal's cancel or
 	// refund acts only on sales made under the same key.
 	AuthKey func(listener string) string
+	// Guard, when set, refuses new sales while the journal fails and holds
+	// outcomes it could not record (see JournalGuard). Nil: none.
+	Guard JournalGuard
 }
 
 // KeyOf is the duplicate key of a request: terminal ID, STAN, DE 7, MTI.
@@ -80,7 +83,10 @@ func answerStored(t *Txn, stored journal.Txn) error {
 // request gets the stored answer (or 94) and never reaches the issuer; the
 // request is journaled durably before it leaves for the issuer; the
 // outcome is journaled durably before the terminal hears it; a sale the
-// issuer did not answer is answered 91 and its reversal queued.
+// issuer did not answer is answered 91 and its reversal queued. While the
+// journal takes no writes (Ledger.Guard) a new request is answered 91
+// without reaching the issuer; an outcome the journal refuses is never an
+// approval: it is held and settled (reversed) once the journal recovers.
 func Record(l Ledger) Stage {
 	return Stage{Name: "journal", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
@@ -92,6 +98,8 @@ func Record(l Ledger) Stage {
 				return l.answerRepeat(ctx, t, stored)
 			}
 			row := l.requestRow(t, key)
+			var beginErr error
+			untrack := func() {}
 			t.BeforeSend = func(ctx context.Context) error {
 				enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
 				if err != nil {
@@ -111,15 +119,30 @@ func Record(l Ledger) Stage {
 					return Declinef(codes.Duplicate, "duplicate of transaction %d in flight", stored.ID)
 				}
 				if err != nil {
+					beginErr = err
 					return err
 				}
 				row = stored
+				untrack = l.track(row.ID)
 				return nil
 			}
+			if err := l.admit(); err != nil {
+				return err
+			}
 			err := next.Handle(ctx, t)
+			defer untrack()
+			if beginErr != nil {
+				// Not journaled, so not sent: nothing to record either.
+				return l.notSent(beginErr)
+			}
 			if werr := l.outcome(ctx, t, &row, err); werr != nil {
+				if row.ID == 0 {
+					// Never left: nothing to hold, but the journal fails.
+					l.journalFailed(werr)
+					return fmt.Errorf("journaling the outcome: %w", werr)
+				}
 				// Not durable: the terminal must not hear an approval.
-				return fmt.Errorf("journaling the outcome: %w", werr)
+				return l.hold(t, row, err, werr)
 			}
 			return err
 		})

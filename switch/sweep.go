@@ -1,0 +1,73 @@
+package payswitch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/switch/journal"
+)
+
+// minSweepMargin is the least time a transaction gets beyond its route's
+// timeout before the sweep takes it for lost.
+const minSweepMargin = 5 * time.Second
+
+// inFlightLimit is how long a transaction on route may stay forwarded
+// before the sweep takes it for lost: the route's timeout plus
+// max(minSweepMargin, timeout). An unknown route (removed since) gets the
+// longest of the configured routes.
+func (s *Switch) inFlightLimit(route string) time.Duration {
+	var timeout, longest time.Duration
+	for _, r := range s.cfg.Routes {
+		longest = max(longest, r.Timeout)
+		if r.Name == route {
+			timeout = r.Timeout
+		}
+	}
+	if timeout == 0 {
+		timeout = longest
+	}
+	return timeout + max(minSweepMargin, timeout)
+}
+
+// sweepInFlight recovers transactions left forwarded past their limit
+// (inFlightLimit) as of now, as recovery at start does: a sale is timed
+// out and reversed, a cancel's repeat is queued. A row this process still
+// works on (its request in flight, or its outcome held) is left alone, as
+// is every row younger than its limit.
+func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
+	left, err := s.journal.InState(ctx, journal.Forwarded)
+	if err != nil {
+		return err
+	}
+	for _, t := range left {
+		if now.Sub(t.CreatedAt) < s.inFlightLimit(t.Route) || s.guard.busy(t.ID) {
+			continue
+		}
+		if t.OriginalID > 0 && t.IssuerSTAN == "" {
+			// A cancel reserved but not (yet) sent: releasing it while the
+			// pipeline might still send it would give money back twice.
+			// Left to the recovery at start, when nobody else can be
+			// working on it.
+			continue
+		}
+		// Read it again: once nobody here works on it, whatever its owner
+		// recorded is committed, and must not be overwritten.
+		cur, err := s.journal.Get(ctx, t.ID)
+		if err != nil {
+			return fmt.Errorf("reading transaction %d: %w", t.ID, err)
+		}
+		if cur.State != journal.Forwarded {
+			continue
+		}
+		if err := s.recoverRow(ctx, cur); err != nil {
+			s.guard.Failed(err)
+			return fmt.Errorf("recovering transaction %d: %w", t.ID, err)
+		}
+		s.log.Warn("transaction left in flight past its timeout recovered", zap.Int64("txn", t.ID), zap.String("route", t.Route),
+			zap.Duration("age", now.Sub(t.CreatedAt)))
+	}
+	return nil
+}

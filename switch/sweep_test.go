@@ -1,0 +1,134 @@
+package payswitch
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/pipeline"
+)
+
+// sweepSwitch is the part of a switch the in-flight sweep uses, on a
+// journal of its own, with routes "fast" (400 ms) and "slow" (10 s).
+func sweepSwitch(t *testing.T) *Switch {
+	t.Helper()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	s := &Switch{log: zap.NewNop(), journal: j, guard: newJournalGuard(zap.NewNop(), prometheus.NewRegistry())}
+	s.cfg.Routes = []config.IssuerRoute{{Name: "fast", Timeout: 400 * time.Millisecond}, {Name: "slow", Timeout: 10 * time.Second}}
+	s.ledger = pipeline.Ledger{Journal: j, SAFKind: s.giveBackKind, ReversalExpiry: time.Hour}
+	return s
+}
+
+func TestInFlightLimit(t *testing.T) {
+	s := sweepSwitch(t)
+	for _, tt := range []struct {
+		route string
+		want  time.Duration
+	}{
+		{"fast", 400*time.Millisecond + 5*time.Second}, // margin at least 5 s
+		{"slow", 20 * time.Second},                     // margin the timeout itself
+		{"removed", 20 * time.Second},                  // the longest configured
+	} {
+		if got := s.inFlightLimit(tt.route); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.route, got, tt.want)
+		}
+	}
+}
+
+// TestSweepRecoversOnlyWhatIsLeftInFlight: of the rows left forwarded,
+// the sweep reverses a sale (and queues a cancel's repeat) older than its
+// route's limit, and leaves alone a younger one, one on a slower route,
+// one whose outcome is held, a cancel that was never sent, and one this
+// process still works on until it is done with it.
+func TestSweepRecoversOnlyWhatIsLeftInFlight(t *testing.T) {
+	s := sweepSwitch(t)
+	ctx := context.Background()
+	// begin journals a request on route as sent (issuer STAN "9" + the
+	// last five digits of its STAN) or not yet sent (no issuer STAN).
+	begin := func(stan, route string, originalID int64, sent bool) journal.Txn {
+		t.Helper()
+		row := journal.Txn{Key: journal.Key{TerminalID: "TERM0001", STAN: stan, TxTime: "1125101500", MTI: "0200"},
+			ProcCode: "000000", Amount: 10000, Currency: "410", Route: route, State: journal.Forwarded, OriginalID: originalID,
+			IssuerSTAN: "9" + stan[1:]}
+		if !sent {
+			row.IssuerSTAN = ""
+		}
+		if originalID > 0 {
+			row.MTI = "0400"
+		}
+		stored, err := s.journal.Begin(ctx, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stored
+	}
+	old := begin("000001", "fast", 0, true)
+	oldCancel := begin("000002", "fast", old.ID, true)
+	unsentCancel := begin("000007", "fast", old.ID, false)
+	worked := begin("000003", "fast", 0, true)
+	done := s.guard.Track(worked.ID)
+	held := begin("000006", "fast", 0, true)
+	s.guard.Hold(&pipeline.Held{Row: held, Reverse: true}, errors.New("disk full"))
+	// The younger rows are journaled a clear 50 ms later (CreatedAt has
+	// millisecond precision).
+	for time.Since(worked.CreatedAt) < 50*time.Millisecond {
+		time.Sleep(5 * time.Millisecond)
+	}
+	young := begin("000004", "fast", 0, true)
+	slow := begin("000005", "slow", 0, true)
+
+	now := worked.CreatedAt.Add(s.inFlightLimit("fast") + 10*time.Millisecond)
+	if err := s.sweepInFlight(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	wantState := func(row journal.Txn, want journal.State) {
+		t.Helper()
+		got, err := s.journal.Get(ctx, row.ID)
+		if err != nil || got.State != want {
+			t.Errorf("transaction %s: %s %v, want %s", row.STAN, got.State, err, want)
+		}
+	}
+	wantState(old, journal.TimedOut)
+	wantState(oldCancel, journal.Answered)
+	for _, r := range []journal.Txn{young, slow, worked, held, unsentCancel} {
+		wantState(r, journal.Forwarded)
+	}
+	queued := func() map[int64]journal.SAFItem {
+		items, err := s.journal.SAFList(ctx, journal.SAFPending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[int64]journal.SAFItem{}
+		for _, it := range items {
+			m[it.TxnID] = it
+		}
+		return m
+	}
+	q := queued()
+	if len(q) != 2 || q[old.ID].Kind != journal.KindReversal || q[old.ID].Amount != 10000 || q[oldCancel.ID].Kind != journal.KindReversal {
+		t.Fatalf("queued after the sweep: %+v", q)
+	}
+
+	// Once this process is done with it, a row still forwarded is lost.
+	done()
+	if err := s.sweepInFlight(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	wantState(worked, journal.TimedOut)
+	wantState(young, journal.Forwarded)
+	wantState(held, journal.Forwarded)
+	if q := queued(); len(q) != 3 || q[worked.ID].Kind != journal.KindReversal {
+		t.Fatalf("queued after the second sweep: %+v", q)
+	}
+}
