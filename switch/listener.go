@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -126,6 +127,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	c, err := connection.NewFrom(nc, l.spec, nil, nil,
 		connection.SetMessageReader(codec),
 		connection.SetMessageWriter(codec),
+		connection.SetRequestIDGenerator(&inboundIDs{}),
 		connection.SendTimeout(replyTimeout),
 		connection.IdleTime(time.Hour), // the switch does not ping terminals
 		connection.ReadTimeout(l.cfg.IdleTimeout),
@@ -168,6 +170,17 @@ func (l *listener) serveConn(nc net.Conn) error {
 	close(ready)
 	log.Debug("connection accepted")
 	return nil
+}
+
+// inboundIDs gives every message read on a listener its own ID. A
+// listener sends no requests, so no answer is ever pending: with an ID
+// that cannot fail (moov's default needs DE 11) every message, answer-class
+// or not, reaches the inbound handler, which serves or counts it, instead
+// of the connection dropping it.
+type inboundIDs struct{ n atomic.Uint64 }
+
+func (g *inboundIDs) GenerateRequestID(*iso8583.Message) (string, error) {
+	return "inbound-" + strconv.FormatUint(g.n.Add(1), 10), nil
 }
 
 // peerClosed reports a terminal that hung up between messages (or a
