@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moov-io/iso8583"
+
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/simulator/terminal"
@@ -28,6 +30,23 @@ func (h *harness) terminalOn(t *testing.T, listener string, mutate func(*termina
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// signMAC sets DE 64 to the retail MAC of m under the demo MAC key (the
+// keyed listener's), as a keyed terminal does.
+func signMAC(t *testing.T, m *iso8583.Message) *iso8583.Message {
+	t.Helper()
+	_ = m.BinaryField(specs.MAC, make([]byte, 8))
+	packed, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := paycrypto.RetailMAC(devkeys.Bytes(devkeys.MACHex), packed[:len(packed)-8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m.BinaryField(specs.MAC, sum)
+	return m
 }
 
 // TestPINTranslation pays with PINs from a static-key terminal and from a
@@ -108,16 +127,7 @@ func TestKeyedTerminalMAC(t *testing.T) {
 	build := func(stan string, mac bool, tamper bool) []byte {
 		m := purchaseMsg(t, cardA, stan, 100)
 		if mac {
-			_ = m.BinaryField(specs.MAC, make([]byte, 8))
-			packed, err := m.Pack()
-			if err != nil {
-				t.Fatal(err)
-			}
-			sum, err := paycrypto.RetailMAC(key, packed[:len(packed)-8])
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = m.BinaryField(specs.MAC, sum)
+			signMAC(t, m)
 		}
 		if tamper {
 			_ = m.Field(specs.Amount, "000000999999")

@@ -164,6 +164,7 @@ func (s *Switch) openTokenService(ctx context.Context) error {
 func (s *Switch) stages() []pipeline.Stage {
 	return []pipeline.Stage{
 		pipeline.VerifyMAC(s.hsm, s.macKeys),
+		pipeline.RateLimit(s.limitsAfterMAC, s.refusedOverRate),
 		pipeline.NetworkManagement(),
 		pipeline.Validate(s.maxICC()),
 		pipeline.Reconcile(s.ledger),
