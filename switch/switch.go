@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/datadir"
 	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
@@ -51,23 +53,37 @@ type Switch struct {
 	listeners []*listener
 	admin     *adminServer
 	txns      txnTracker
+	dataLock  *datadir.Lock // held from New until Shutdown
 
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
 
 // New builds a switch from a validated configuration. log and reg are the
-// process's logger and metrics registry (tests pass their own).
-func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (*Switch, error) {
+// process's logger and metrics registry (tests pass their own). It first
+// locks the data folder (and the journal's and vault's folders): a folder
+// in use by another switchd fails with datadir.ErrInUse before any store is
+// opened.
+func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry) (_ *Switch, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	lock, err := datadir.Acquire(cfg.DataDir, filepath.Dir(cfg.Journal.Path), filepath.Dir(cfg.Vault.Path))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Release()
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Switch{
 		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
 		metrics: newMetrics(reg),
 		links:   map[string]*upstream.Link{},
 	}
+	s.dataLock = lock
 	bins := map[string][]string{}
 	linkMetrics := upstream.NewMetrics(reg)
 	for _, rc := range cfg.Routes {
@@ -272,6 +288,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, s.admin.close(ctx), s.journal.Close(), s.vault.Close(), s.hsm.Close())
+	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))
 	}
