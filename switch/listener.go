@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,7 +16,6 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"github.com/moov-io/iso8583/utils"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
@@ -38,7 +38,9 @@ type listener struct {
 	log    *zap.Logger
 	ln     net.Listener
 
-	limits terminalLimits
+	// limits is the per-terminal rate limit: applied before the pipeline
+	// on an unkeyed listener, after MAC verification on a keyed one.
+	limits *pipeline.TerminalLimits
 
 	mu    sync.Mutex
 	conns map[*connection.Connection]struct{}
@@ -57,10 +59,14 @@ func newListener(cfg config.Listener, sw *Switch) (*listener, error) {
 	}
 	return &listener{
 		cfg: cfg, spec: spec, header: h, sw: sw,
-		log:   sw.log.With(zap.String("listener", cfg.Name)),
-		conns: map[*connection.Connection]struct{}{},
+		log:    sw.log.With(zap.String("listener", cfg.Name)),
+		limits: pipeline.NewTerminalLimits(cfg.RatePerTerminal),
+		conns:  map[*connection.Connection]struct{}{},
 	}, nil
 }
+
+// keyed reports a listener whose terminals MAC their requests.
+func (l *listener) keyed() bool { return l.cfg.MAC != nil }
 
 func (l *listener) listen() error {
 	ln, err := net.Listen("tcp", l.cfg.Addr)
@@ -113,7 +119,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	var inFlight atomic.Int64
 	codec := &frame.Codec{
 		Header: l.header, MaxLength: l.cfg.MaxFrame, Spec: l.spec, WriteTimeout: replyTimeout,
-		KeepRaw: l.cfg.MAC != nil,
+		KeepRaw: l.keyed(),
 		Conn:    nc, FrameTimeout: l.cfg.FrameTimeout,
 		OnUndecodable: func(ue *frame.UndecodableError) {
 			<-ready
@@ -126,6 +132,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	c, err := connection.NewFrom(nc, l.spec, nil, nil,
 		connection.SetMessageReader(codec),
 		connection.SetMessageWriter(codec),
+		connection.SetRequestIDGenerator(&inboundIDs{}),
 		connection.SendTimeout(replyTimeout),
 		connection.IdleTime(time.Hour), // the switch does not ping terminals
 		connection.ReadTimeout(l.cfg.IdleTimeout),
@@ -168,6 +175,17 @@ func (l *listener) serveConn(nc net.Conn) error {
 	close(ready)
 	log.Debug("connection accepted")
 	return nil
+}
+
+// inboundIDs gives every message read on a listener its own ID. A
+// listener sends no requests, so no answer is ever pending: with an ID
+// that cannot fail (moov's default needs DE 11) every message, answer-class
+// or not, reaches the inbound handler, which serves or counts it, instead
+// of the connection dropping it.
+type inboundIDs struct{ n atomic.Uint64 }
+
+func (g *inboundIDs) GenerateRequestID(*iso8583.Message) (string, error) {
+	return "inbound-" + strconv.FormatUint(g.n.Add(1), 10), nil
 }
 
 // peerClosed reports a terminal that hung up between messages (or a
@@ -213,9 +231,12 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		return
 	}
 	t := &pipeline.Txn{Listener: l.cfg.Name, Received: start, Request: msg, MTI: mti, Raw: raw}
-	if tid, _ := msg.GetString(specs.TerminalID); !l.limits.allow(tid, l.cfg.RatePerTerminal) {
-		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "rate_limit").Inc()
-		t.Code, t.Reason = codes.IssuerUnavailable, "terminal over its rate limit"
+	// A keyed listener limits in the pipeline, once the MAC verified: DE 41
+	// of a request nobody authenticated yet must not spend a terminal's
+	// allowance.
+	if tid, _ := msg.GetString(specs.TerminalID); !l.keyed() && !l.limits.Allow(tid) {
+		l.sw.refusedOverRate(l.cfg.Name)
+		t.Code, t.Reason = codes.IssuerUnavailable, pipeline.ReasonRateLimit
 		l.reply(c, t, start, log)
 		return
 	}
@@ -339,30 +360,19 @@ func (l *listener) closeAll(ctx context.Context) {
 	}
 }
 
-// terminalLimits rate-limits requests per terminal ID (DE 41), so one
-// runaway terminal cannot take the switch from the others.
-type terminalLimits struct {
-	mu sync.Mutex
-	m  map[string]*rate.Limiter
+// limitsAfterMAC returns the per-terminal limits of a keyed listener,
+// which the pipeline applies once the MAC verified (pipeline.RateLimit);
+// nil for an unkeyed listener, which limits before the pipeline.
+func (s *Switch) limitsAfterMAC(listener string) *pipeline.TerminalLimits {
+	for _, l := range s.listeners {
+		if l.cfg.Name == listener && l.keyed() {
+			return l.limits
+		}
+	}
+	return nil
 }
 
-// maxLimiters bounds the table; past it, it starts afresh (a flood of
-// invented terminal IDs cannot grow memory without end).
-const maxLimiters = 200_000
-
-func (tl *terminalLimits) allow(terminalID string, perSecond int) bool {
-	if perSecond < 0 {
-		return true
-	}
-	tl.mu.Lock()
-	lim, ok := tl.m[terminalID]
-	if !ok {
-		if tl.m == nil || len(tl.m) >= maxLimiters {
-			tl.m = make(map[string]*rate.Limiter)
-		}
-		lim = rate.NewLimiter(rate.Limit(perSecond), 2*perSecond)
-		tl.m[terminalID] = lim
-	}
-	tl.mu.Unlock()
-	return lim.Allow()
+// refusedOverRate counts a request refused by a per-terminal limit.
+func (s *Switch) refusedOverRate(listener string) {
+	s.metrics.refused.WithLabelValues(listener, "rate_limit").Inc()
 }

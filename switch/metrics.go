@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"listener"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "switch", Name: "refused_total",
-			Help: "Connections refused or requests shed, by reason (max_connections, max_in_flight).",
+			Help: "Connections refused or requests shed, by reason (max_connections, max_in_flight, rate_limit).",
 		}, []string{"listener", "reason"}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "switch", Name: "input_errors_total",

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/datadir"
 )
 
 // NewLogger returns the production JSON logger at the given level (zap's
@@ -66,6 +67,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	sw, err := New(cfg, log, reg)
 	if err != nil {
 		log.Error("switchd not started", zap.Error(err))
+		if errors.Is(err, datadir.ErrInUse) {
+			fmt.Fprintf(stderr, "switchd: %v\n", err) // plainly, for whoever started it
+		}
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

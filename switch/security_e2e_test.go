@@ -32,6 +32,23 @@ func (h *harness) terminalOn(t *testing.T, listener string, mutate func(*termina
 	return c
 }
 
+// signMAC sets DE 64 to the retail MAC of m under the demo MAC key (the
+// keyed listener's), as a keyed terminal does.
+func signMAC(t *testing.T, m *iso8583.Message) *iso8583.Message {
+	t.Helper()
+	_ = m.BinaryField(specs.MAC, make([]byte, 8))
+	packed, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := paycrypto.RetailMAC(devkeys.Bytes(devkeys.MACHex), packed[:len(packed)-8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m.BinaryField(specs.MAC, sum)
+	return m
+}
+
 // TestPINTranslation pays with PINs from a static-key terminal and from a
 // DUKPT terminal; the issuer emulator verifies each PIN under its zone key,
 // so a 00 proves the switch translated the block, and a 55 the reverse.
@@ -98,21 +115,6 @@ func TestPINBlockGarbageAndMissingKSN(t *testing.T) {
 			t.Fatalf("%s: DE 39 %s, want %s", tt.listener, rc, tt.want)
 		}
 	}
-}
-
-// signMAC sets DE 64 on m: the retail MAC under the demo MAC key.
-func signMAC(t *testing.T, m *iso8583.Message) {
-	t.Helper()
-	_ = m.BinaryField(specs.MAC, make([]byte, 8))
-	packed, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := paycrypto.RetailMAC(devkeys.Bytes(devkeys.MACHex), packed[:len(packed)-8])
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = m.BinaryField(specs.MAC, sum)
 }
 
 // TestKeyedTerminalMAC sends MAC'd, unMAC'd and tampered requests to a keyed

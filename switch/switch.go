@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/datadir"
 	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
@@ -56,14 +58,18 @@ type Switch struct {
 	listeners []*listener
 	admin     *adminServer
 	txns      txnTracker
+	dataLock  *datadir.Lock // held from New until Shutdown
 
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
 
 // New builds a switch from a validated configuration. log and reg are the
-// process's logger and metrics registry (tests pass their own).
-func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...Option) (*Switch, error) {
+// process's logger and metrics registry (tests pass their own). It first
+// locks the data folder (and the journal's and vault's folders): a folder
+// in use by another switchd fails with datadir.ErrInUse before any store is
+// opened. Whatever New opened before failing is closed again.
+func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...Option) (_ *Switch, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
@@ -80,6 +86,14 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		metrics: newMetrics(reg),
 		links:   map[string]*upstream.Link{},
 	}
+	defer func() {
+		if err != nil {
+			s.closeOpened()
+		}
+	}()
+	if s.dataLock, err = datadir.Acquire(cfg.DataDir, filepath.Dir(cfg.Journal.Path), filepath.Dir(cfg.Vault.Path)); err != nil {
+		return nil, err
+	}
 	bins := map[string][]string{}
 	linkMetrics := upstream.NewMetrics(reg)
 	for _, rc := range cfg.Routes {
@@ -87,40 +101,27 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		l, err := upstream.New(rc, log, linkMetrics, upstream.WithLateResponseHandler(s.onLateAnswer),
 			upstream.WithRRNs(func() (string, error) { return s.rrns.Next() }))
 		if err != nil {
-			cancel()
 			return nil, err
 		}
 		s.links[rc.Name] = l
 	}
 	tbl, err := route.NewTable(bins)
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("building route table: %w", err)
 	}
 	s.routes.Store(tbl)
 	if err := s.openTokenService(ctx); err != nil {
-		cancel()
 		return nil, err
 	}
-	j, err := journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault})
-	if err != nil {
-		cancel()
-		_ = s.vault.Close()
-		_ = s.hsm.Close()
+	if s.journal, err = journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault}); err != nil {
 		return nil, err
 	}
-	s.journal = j
-	if s.rrns, err = rrn.New(j, cfg.InstanceID); err != nil {
-		cancel()
-		_ = errors.Join(j.Close(), s.vault.Close(), s.hsm.Close())
+	if s.rrns, err = rrn.New(s.journal, cfg.InstanceID); err != nil {
 		return nil, err
 	}
-	s.safMetrics = newSAFMetrics(reg, j)
+	s.safMetrics = newSAFMetrics(reg, s.journal)
 	s.securityKeys()
 	if err := s.checkKeys(ctx); err != nil {
-		cancel()
-		_ = s.vault.Close()
-		_ = s.hsm.Close()
 		return nil, err
 	}
 	s.ledger = pipeline.Ledger{
@@ -158,42 +159,48 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	for _, lc := range cfg.Listeners {
 		l, err := newListener(lc, s)
 		if err != nil {
-			cancel()
 			return nil, err
 		}
 		s.listeners = append(s.listeners, l)
 	}
 	if s.admin, err = newAdminServer(s); err != nil {
-		cancel()
-		_ = s.journal.Close()
-		_ = s.vault.Close()
-		_ = s.hsm.Close()
 		return nil, err
 	}
 	logMode(cfg, log)
 	return s, nil
 }
 
+// closeOpened closes what a failed New had opened, newest first.
+func (s *Switch) closeOpened() {
+	s.cancel()
+	if s.journal != nil {
+		_ = s.journal.Close()
+	}
+	if s.vault != nil {
+		_ = s.vault.Close()
+	}
+	if s.hsm != nil {
+		_ = s.hsm.Close()
+	}
+	if s.dataLock != nil {
+		_ = s.dataLock.Release()
+	}
+}
+
 // openTokenService opens the HSM, the vault and the token service; any
-// failure stops the switch from starting half-configured.
-func (s *Switch) openTokenService(ctx context.Context) error {
-	h, err := openHSM(ctx, s.cfg, s.log)
-	if err != nil {
+// failure stops the switch from starting half-configured (New closes what was opened when it fails).
+func (s *Switch) openTokenService(ctx context.Context) (err error) {
+	if s.hsm, err = openHSM(ctx, s.cfg, s.log); err != nil {
 		return err
 	}
-	v, err := vault.OpenSQLite(s.cfg.Vault.Path)
-	if err != nil {
-		_ = h.Close()
+	if s.vault, err = vault.OpenSQLite(s.cfg.Vault.Path); err != nil {
 		return err
 	}
-	svc, err := tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
-		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, v, h, s.log)
+	s.tokens, err = tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
+		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.vault, s.hsm, s.log)
 	if err != nil {
-		_ = v.Close()
-		_ = h.Close()
 		return fmt.Errorf("token service: %w", err)
 	}
-	s.hsm, s.vault, s.tokens = h, v, svc
 	return nil
 }
 
@@ -201,6 +208,7 @@ func (s *Switch) openTokenService(ctx context.Context) error {
 func (s *Switch) stages() []pipeline.Stage {
 	return []pipeline.Stage{
 		pipeline.VerifyMAC(s.hsm, s.macKeys),
+		pipeline.RateLimit(s.limitsAfterMAC, s.refusedOverRate),
 		pipeline.NetworkManagement(),
 		pipeline.Validate(s.maxICC()),
 		pipeline.Reconcile(s.ledger),
@@ -316,6 +324,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, s.admin.close(ctx), s.journal.Close(), s.vault.Close(), s.hsm.Close())
+	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))
 	}

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/moov-io/iso8583"
 )
@@ -193,23 +195,36 @@ type Codec struct {
 	WriteTimeout time.Duration
 	// KeepRaw keeps each unpacked message's frame body until TakeRaw is
 	// called with the message (MAC verification needs the bytes as sent).
+	// A body nobody takes (a message the connection drops instead of
+	// handing it on) is released when its message is garbage collected, so
+	// a sender cannot make the codec hold frames without end.
 	KeepRaw bool
 	// Conn and FrameTimeout, when set, bound how long one frame may take
 	// from its first byte to its last: a slow sender (one byte a second)
 	// is cut off instead of holding the connection forever.
 	Conn         interface{ SetReadDeadline(time.Time) error }
 	FrameTimeout time.Duration
-	raw          sync.Map // *iso8583.Message -> []byte
+	// raw maps a weak pointer to each unpacked message to its frame body:
+	// the entry never keeps its message alive, and a cleanup attached to
+	// the message deletes it on every path, taken or not.
+	raw sync.Map // weak.Pointer[iso8583.Message] -> []byte
 }
 
 // TakeRaw returns and forgets the frame body msg was unpacked from (nil
-// unless KeepRaw).
+// unless KeepRaw, and nil the second time).
 func (c *Codec) TakeRaw(msg *iso8583.Message) []byte {
-	v, ok := c.raw.LoadAndDelete(msg)
+	v, ok := c.raw.LoadAndDelete(weak.Make(msg))
 	if !ok {
 		return nil
 	}
 	return v.([]byte)
+}
+
+// keepRaw remembers body for msg until TakeRaw or until msg is collected.
+func (c *Codec) keepRaw(msg *iso8583.Message, body []byte) {
+	key := weak.Make(msg)
+	c.raw.Store(key, body)
+	runtime.AddCleanup(msg, func(k weak.Pointer[iso8583.Message]) { c.raw.Delete(k) }, key)
 }
 
 // ReadMessage reads and unpacks one message.
@@ -222,7 +237,7 @@ func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 		msg, err := c.Unpack(body)
 		if err == nil {
 			if c.KeepRaw {
-				c.raw.Store(msg, body)
+				c.keepRaw(msg, body)
 			}
 			return msg, nil
 		}
