@@ -133,8 +133,11 @@ func TestRecordWhenTheJournalFails(t *testing.T) {
 			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: journal.Forwarded},
 		{name: "no answer not journaled", fields: good, upErr: errNoAnswer, failOp: journal.OpSet, wantCode: codes.IssuerUnavailable,
 			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: journal.Forwarded},
+		// The reversal is queued before the row leaves "forwarded": when
+		// queueing fails the row stays forwarded, so a crash leaves it to
+		// recovery instead of a timed-out sale nobody reverses.
 		{name: "no answer: reversal not queued", fields: good, upErr: errNoAnswer, failOp: journal.OpEnqueue, wantCode: codes.IssuerUnavailable,
-			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: journal.TimedOut},
+			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: journal.Forwarded},
 		{name: "decline not journaled", fields: with(good, specs.Amount, "000000005100"), failOp: journal.OpSet, wantCode: "51",
 			wantSent: true, wantHeld: true, wantFailed: 1, wantState: journal.Forwarded},
 		{name: "request not journaled", fields: good, failOp: journal.OpBegin, wantCode: codes.IssuerUnavailable, wantFailed: 1},
