@@ -337,17 +337,7 @@ func (s *Server) Stop() error {
 func (s *Server) logPath() string { return filepath.Join(s.Dir, "server.log") }
 
 // logTail is the end of the server log, for failure messages.
-func (s *Server) logTail() string {
-	b, err := os.ReadFile(s.logPath())
-	if err != nil {
-		return fmt.Sprintf("(no server log: %v)", err)
-	}
-	const max = 4000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
-}
+func (s *Server) logTail() string { return hosttool.Tail(s.logPath(), 4000) }
 
 func randomHex(t testing.TB, n int) string {
 	t.Helper()
