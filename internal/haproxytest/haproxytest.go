@@ -56,6 +56,9 @@ type Options struct {
 	// Fall and Rise are the failed and passed checks that mark a server
 	// down and up. Defaults 2 and 2.
 	Fall, Rise int
+	// MaxConn caps concurrent client connections (each costs HAProxy two
+	// descriptors). Default 4096.
+	MaxConn int
 }
 
 // Proxy is one running HAProxy.
@@ -105,7 +108,7 @@ func Start(t testing.TB, backends []Backend, opts Options) *Proxy {
 
 var configTemplate = template.Must(template.New("haproxy.cfg").Parse(`# written by internal/haproxytest
 global
-    maxconn 4096
+    maxconn {{.MaxConn}}
     stats socket {{.Dir}}/admin.sock mode 600 level admin
     log stdout format raw local0 info
 
@@ -147,6 +150,9 @@ func (p *Proxy) writeConfig(backends []Backend, opts Options) error {
 	if opts.Rise <= 0 {
 		opts.Rise = 2
 	}
+	if opts.MaxConn <= 0 {
+		opts.MaxConn = 4096
+	}
 	named := make([]Backend, len(backends))
 	for i, b := range backends {
 		if b.Name == "" {
@@ -161,6 +167,7 @@ func (p *Proxy) writeConfig(backends []Backend, opts Options) error {
 	err = configTemplate.Execute(f, map[string]any{
 		"Dir": p.Dir, "Addr": p.Addr, "Backends": named, "HTTPCheck": opts.HTTPCheck,
 		"Inter": fmt.Sprintf("%dms", opts.CheckInterval.Milliseconds()), "Fall": opts.Fall, "Rise": opts.Rise,
+		"MaxConn": opts.MaxConn,
 	})
 	if cerr := f.Close(); err == nil {
 		err = cerr
