@@ -108,7 +108,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	cred := credential(t)
 
-	dir, err := os.MkdirTemp("", "pgtest-")
+	dir, err := os.MkdirTemp(clusterBase(cred), "pgtest-")
 	if err != nil {
 		t.Fatalf("pgtest: creating the cluster folder: %v", err)
 	}
@@ -157,6 +157,25 @@ func credential(t testing.TB) *syscall.Credential {
 		t.Fatalf("pgtest: postgres user has uid %q gid %q", u.Uid, u.Gid)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+}
+
+// clusterBase is where the cluster folder goes: the temporary folder,
+// unless the server runs as the postgres user and cannot reach it (e.g.
+// $TMPDIR under /root), then /tmp.
+func clusterBase(cred *syscall.Credential) string {
+	base := os.TempDir()
+	if cred == nil {
+		return base
+	}
+	for dir := base; ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if dir == filepath.Dir(dir) {
+			return base
+		}
+	}
 }
 
 // initCluster creates data/ with initdb: superuser postgres with a random

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,22 @@ func TestCreateDatabase(t *testing.T) {
 	var db string
 	if err := conn.QueryRow(context.Background(), "SELECT current_database()").Scan(&db); err != nil || db != "instance_b" {
 		t.Fatalf("current_database() = %q, %v; want instance_b", db, err)
+	}
+}
+
+// TestTMPDIRClosedToThePostgresUser: run as root, the server runs as the
+// postgres user, which cannot enter a $TMPDIR such as one under /root;
+// the cluster then goes to /tmp instead of initdb failing.
+func TestTMPDIRClosedToThePostgresUser(t *testing.T) {
+	closed := filepath.Join(t.TempDir(), "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", closed)
+	s := pgtest.Start(t)
+	conn := connect(t, s.DSN)
+	var one int
+	if err := conn.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("SELECT 1 = %d, %v", one, err)
 	}
 }
