@@ -183,10 +183,8 @@ func clusterBase(cred *syscall.Credential) string {
 // locale. --no-sync only skips initdb's final flush of a cluster that is
 // thrown away anyway; the running server has fsync on.
 func (s *Server) initCluster(initdb string, cred *syscall.Credential) error {
-	for _, sub := range []string{"sock"} {
-		if err := os.Mkdir(filepath.Join(s.Dir, sub), 0o700); err != nil {
-			return fmt.Errorf("creating %s: %w", sub, err)
-		}
+	if err := os.Mkdir(filepath.Join(s.Dir, "sock"), 0o700); err != nil {
+		return fmt.Errorf("creating the socket folder: %w", err)
 	}
 	pwfile := filepath.Join(s.Dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(s.password+"\n"), 0o600); err != nil {
