@@ -257,3 +257,56 @@ func CheckLabel(label string) error {
 	}
 	return nil
 }
+
+// Errors of a device the switch reaches over the network (a payment HSM):
+// the switch answers 91 when it cannot reach it in time and 96 when it
+// answers with an error, and never approves what it could not check.
+var (
+	// ErrHSMUnavailable: no connection to the HSM could be used.
+	ErrHSMUnavailable = errors.New("hsm: HSM unavailable")
+	// ErrHSMTimeout: the HSM did not answer in time.
+	ErrHSMTimeout = errors.New("hsm: HSM did not answer in time")
+	// ErrHSMFault: the HSM answered with an error code (see DeviceError).
+	ErrHSMFault = errors.New("hsm: HSM answered with an error")
+	// ErrClearKeyRefused: the backend imports keys only under a KEK or
+	// as components (ImportWrappedKey), never in clear.
+	ErrClearKeyRefused = fmt.Errorf("hsm: clear key import refused, import under a KEK: %w", ErrUnsupported)
+)
+
+// DeviceError is an HSM's own error code for a command; errors.Is matches
+// ErrHSMFault.
+type DeviceError struct {
+	Backend string // "payshield"
+	Command string // the host command, "CA"
+	Code    string // the device's error code, "15"
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("%s: command %s answered error %s", e.Backend, e.Command, e.Code)
+}
+
+// Is makes errors.Is(err, ErrHSMFault) true.
+func (e *DeviceError) Is(target error) bool { return target == ErrHSMFault }
+
+// ImportWrappedKeyRequest imports a key that arrives encrypted under a
+// key-encryption key the HSM already holds (a ZMK): a TR-31 key block
+// (ANSI X9.143) whose header must agree with Usage and Algorithm.
+type ImportWrappedKeyRequest struct {
+	Label     string
+	Usage     Usage
+	Algorithm Algorithm
+	// KEK is the key-encryption key (UsageKEK) the block is wrapped under.
+	KEK KeyRef
+	// Block is the TR-31 key block, as ASCII.
+	Block string
+}
+
+// WrappedKeyImporter is the optional ability to import keys under a KEK;
+// backends that refuse clear import (ErrClearKeyRefused) offer it.
+type WrappedKeyImporter interface {
+	ImportWrappedKey(ctx context.Context, req ImportWrappedKeyRequest) (KeyInfo, error)
+}
+
+// UsageKEK is a key-encryption key (a zone master key, ZMK): keys are
+// exchanged with other parties and imported under it.
+const UsageKEK Usage = "zmk"
