@@ -14,6 +14,7 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/hsm/devkeys"
+	"github.com/kbpay/switch/hsm/payshield"
 	"github.com/kbpay/switch/hsm/pkcs11"
 	"github.com/kbpay/switch/hsm/software"
 	"github.com/kbpay/switch/switch/config"
@@ -25,6 +26,7 @@ func hsmBackends() *hsm.Registry {
 	r := hsm.NewRegistry()
 	software.Register(r)
 	pkcs11.Register(r)
+	payshield.Register(r)
 	return r
 }
 
@@ -61,6 +63,11 @@ func hsmOptions(cfg config.Config, dev bool, reason string, log *zap.Logger) map
 				PIN:        os.Getenv(cfg.HSM.PKCS11.PINEnv),
 				Sessions:   cfg.HSM.PKCS11.Sessions,
 			}, nil
+		},
+		payshield.Name: func() (any, error) {
+			p := cfg.HSM.Payshield
+			return payshield.Options{Addr: p.Addr, HeaderLength: p.HeaderLength, Connections: p.Connections,
+				Pipeline: p.Pipeline, Timeout: p.Timeout, KeyStore: p.KeyStore}, nil
 		},
 	}
 }
