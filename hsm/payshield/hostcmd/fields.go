@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // ErrSyntax is a message that does not parse: the HSM answers error 15
@@ -94,7 +95,10 @@ func (r *reader) number(n int, what string) int {
 // and a version D key block whose length is in its own header.
 func (r *reader) key(what string) Key {
 	scheme := r.str(1, what)
-	if r.err == nil && scheme != "S" && scheme != "R" {
+	if r.err != nil {
+		return Key{}
+	}
+	if scheme != "S" && scheme != "R" {
 		r.fail(what + ": key scheme must be S or R")
 		return Key{}
 	}
@@ -102,8 +106,9 @@ func (r *reader) key(what string) Key {
 		r.fail(what + ": key block too short")
 		return Key{}
 	}
-	n, err := strconv.Atoi(string(r.b[r.pos+1 : r.pos+5]))
-	if err != nil || r.b[r.pos] != 'D' || n < 16 {
+	length := string(r.b[r.pos+1 : r.pos+5])
+	n, err := strconv.Atoi(length)
+	if err != nil || strings.Trim(length, "0123456789") != "" || r.b[r.pos] != 'D' || n < 16 {
 		r.fail(what + ": not a version D key block")
 		return Key{}
 	}
