@@ -41,10 +41,7 @@ func AdminHandler(s *Server) http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]int64{
-			"commands": s.stats.Commands.Load(), "errors": s.stats.Errors.Load(), "injected": s.stats.Injected.Load(),
-			"disconnects": s.stats.Disconnects.Load(), "stalled": s.stats.Stalled.Load(),
-		})
+		writeJSON(w, s.Stats())
 	})
 	return mux
 }
@@ -52,4 +49,13 @@ func AdminHandler(s *Server) http.Handler {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Stats returns the counters GET /stats shows: commands, errors,
+// injected, disconnects and stalled.
+func (s *Server) Stats() map[string]int64 {
+	return map[string]int64{
+		"commands": s.stats.Commands.Load(), "errors": s.stats.Errors.Load(), "injected": s.stats.Injected.Load(),
+		"disconnects": s.stats.Disconnects.Load(), "stalled": s.stats.Stalled.Load(),
+	}
 }
