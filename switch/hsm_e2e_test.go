@@ -2,17 +2,24 @@ package payswitch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/hsm/devkeys"
 	hsmsim "github.com/kbpay/switch/simulator/hsm"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
+	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 )
 
@@ -192,4 +199,40 @@ func TestPayshieldFailingMidLoad(t *testing.T) {
 		}
 	}
 	t.Logf("answers: %v", counts)
+}
+
+// TestPayshieldWithoutDemoKeyRefusesToStart: the payment HSM takes no
+// clear keys, so a key store lacking a configured demo key stops the
+// switch at start with the way to provision it.
+func TestPayshieldWithoutDemoKeyRefusesToStart(t *testing.T) {
+	sim, err := hsmsim.New(hsmsim.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	store := filepath.Join(t.TempDir(), "payshield-keys.json")
+	var keys []hsm.ImportKeyRequest
+	for _, k := range devkeys.Imports() {
+		if k.Label != devkeys.ZPK {
+			keys = append(keys, k)
+		}
+	}
+	if err := sim.ProvisionKeyStore(store, keys); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.HSM.PINMAC = "payshield"
+	cfg.HSM.Payshield = config.Payshield{Addr: sim.Addr(), KeyStore: store, Timeout: 3 * time.Second}
+	cfg, err = config.Parse(mustYAML(t, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := payswitch.New(cfg, zap.NewNop(), prometheus.NewRegistry())
+	if err == nil {
+		_ = sw.Shutdown(context.Background())
+		t.Fatal("the switch started without the zone PIN key")
+	}
+	if !errors.Is(err, hsm.ErrClearKeyRefused) || !strings.Contains(err.Error(), "hsmsim -demo-keys") {
+		t.Errorf("New: %v; want the clear-key refusal and how to provision", err)
+	}
 }
