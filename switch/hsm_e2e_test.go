@@ -154,7 +154,9 @@ func TestPayshieldFailingMidLoad(t *testing.T) {
 	}
 	phase("healthy HSM", "00", 10)
 
-	sim.SetFaults(hsmsim.Faults{ErrorPercent: 100, ErrorCode: "13"})
+	if err := sim.SetFaults(hsmsim.Faults{ErrorPercent: 100, ErrorCode: "13"}); err != nil {
+		t.Fatal(err)
+	}
 	phase("HSM answering error 13", "96", 10)
 	if got := h.keyedPurchase(t, "000301", false); got != "96" {
 		t.Errorf("keyed MAC while the HSM answers errors: DE 39 %s, want 96", got)

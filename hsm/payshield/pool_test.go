@@ -39,7 +39,9 @@ func macOf(t testing.TB, h *payshield.HSM, data []byte) ([]byte, error) {
 // so answers come back out of order: each must get its own MAC.
 func TestPipelinedAnswersMatchedByHeader(t *testing.T) {
 	f := newFixture(t).withMACKey(t)
-	f.sim.SetFaults(hsmsim.Faults{LatencyMin: 0, LatencyMax: 5 * time.Millisecond})
+	if err := f.sim.SetFaults(hsmsim.Faults{Latency: "uniform,min=0s,max=5ms"}); err != nil {
+		t.Fatal(err)
+	}
 	h := f.open(t, payshield.Options{Connections: 1, Pipeline: 32})
 	defer h.Close()
 	var wg sync.WaitGroup
@@ -78,7 +80,9 @@ func TestTypedErrors(t *testing.T) {
 			f := newFixture(t).withMACKey(t)
 			h := f.open(t, payshield.Options{Timeout: time.Second})
 			defer h.Close()
-			f.sim.SetFaults(tc.faults)
+			if err := f.sim.SetFaults(tc.faults); err != nil {
+				t.Fatal(err)
+			}
 			_, err := macOf(t, h, []byte("0200"))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("GenerateMAC: %v, want %v", err, tc.want)
@@ -93,7 +97,7 @@ func TestTypedErrors(t *testing.T) {
 				t.Errorf("error %v is not the HSM's code %s for M6", err, tc.code)
 			}
 			// The HSM recovers: so does the backend (reconnecting as needed).
-			f.sim.SetFaults(hsmsim.Faults{})
+			_ = f.sim.SetFaults(hsmsim.Faults{})
 			waitFor(t, func() error { _, err := macOf(t, h, []byte("0200")); return err })
 		})
 	}

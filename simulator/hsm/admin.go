@@ -8,9 +8,10 @@ import (
 // AdminHandler serves the emulator's fault switches. It has no
 // authentication: bind it to loopback.
 //
-//	GET    /faults   the faults in force (JSON Faults; durations in ns)
-//	PUT    /faults   replace them: {"latency_min": 2000000, "error_percent": 20,
-//	                 "error_code": "13", "disconnect_percent": 5, "stall": false}
+//	GET    /faults   the faults in force (JSON Faults)
+//	PUT    /faults   replace them: {"latency": "lognormal,median=2ms,p99=30ms",
+//	                 "error_percent": 20, "error_code": "13", "disconnect_percent": 5,
+//	                 "stall": false}
 //	DELETE /faults   clear them
 //	POST   /drop     close every open host connection (an HSM restart)
 //	GET    /stats    {"commands", "errors", "injected", "disconnects", "stalled"}
@@ -25,15 +26,14 @@ func AdminHandler(s *Server) http.Handler {
 			http.Error(w, "faults: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if f.ErrorPercent < 0 || f.ErrorPercent > 100 || f.DisconnectPercent < 0 || f.DisconnectPercent > 100 || f.LatencyMin < 0 || f.LatencyMax < 0 {
-			http.Error(w, "faults: percentages are 0-100 and latencies not negative", http.StatusBadRequest)
+		if err := s.SetFaults(f); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		s.SetFaults(f)
 		writeJSON(w, f)
 	})
 	mux.HandleFunc("DELETE /faults", func(w http.ResponseWriter, _ *http.Request) {
-		s.SetFaults(Faults{})
+		_ = s.SetFaults(Faults{})
 		writeJSON(w, Faults{})
 	})
 	mux.HandleFunc("POST /drop", func(w http.ResponseWriter, _ *http.Request) {

@@ -53,6 +53,7 @@ type Server struct {
 	log    *zap.Logger
 	ln     net.Listener
 	faults atomic.Pointer[Faults]
+	rng    *latencyRand
 	stats  Stats
 
 	mu     sync.Mutex
@@ -91,7 +92,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hsmsim: listening on %s: %w", opts.Addr, err)
 	}
-	s := &Server{opts: opts, lmk: opts.LMK, log: opts.Log, ln: ln, conns: map[net.Conn]struct{}{}}
+	s := &Server{opts: opts, lmk: opts.LMK, log: opts.Log, ln: ln, conns: map[net.Conn]struct{}{}, rng: newLatencyRand()}
 	s.faults.Store(&Faults{})
 	s.wg.Add(1)
 	go s.accept()
@@ -184,7 +185,7 @@ func (s *Server) serve(c net.Conn) {
 		pending.Add(1)
 		go func() {
 			defer pending.Done()
-			if d := f.latency(); d > 0 {
+			if d := s.rng.delay(f); d > 0 {
 				select {
 				case <-time.After(d):
 				case <-ctx.Done():

@@ -2,6 +2,7 @@ package hsm
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -105,4 +106,40 @@ func TestAdminFaults(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil || stats["commands"] != 2 || stats["injected"] != 1 {
 		t.Errorf("stats %v (%v), want 2 commands, 1 injected", stats, err)
 	}
+}
+
+func TestFaultsRejected(t *testing.T) {
+	s := newServer(t, 4)
+	for _, f := range []Faults{
+		{ErrorPercent: 101}, {DisconnectPercent: -1}, {ErrorCode: "1"}, {Latency: "lognormal,median=30ms,p99=2ms"}, {Latency: "soon"},
+	} {
+		if err := s.SetFaults(f); err == nil {
+			t.Errorf("SetFaults(%+v) accepted", f)
+		}
+	}
+	if err := s.SetFaults(Faults{Latency: "pareto,median=1ms,p99=10ms,max=50ms"}); err != nil {
+		t.Errorf("a valid Pareto latency: %v", err)
+	}
+}
+
+// FuzzHandle: whatever arrives, the emulator answers (never panics) with
+// the header echoed and a 2-digit error code.
+func FuzzHandle(f *testing.F) {
+	f.Add([]byte("0001NC"))
+	f.Add([]byte("0002CAxyz"))
+	f.Add([]byte("0003BUFFFSD0048P0TB00E0000" + strings.Repeat("AB", 16)))
+	s, err := New(Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		out := s.Handle(msg, nil)
+		if len(msg) >= 4 && !bytes.HasPrefix(out, msg[:4]) {
+			t.Fatalf("answer %q does not echo the header of %q", out, msg)
+		}
+		if len(out) < 4 {
+			t.Fatalf("answer %q too short", out)
+		}
+	})
 }

@@ -57,7 +57,7 @@ var ErrUnknownCommand = fmt.Errorf("hostcmd: unknown command: %w", ErrSyntax)
 // parse, so that the answer can echo them.
 func DecodeCommand(msg []byte, headerLen int) (header, code string, c Command, err error) {
 	r := &reader{b: msg}
-	header = r.str(headerLen, "header")
+	header = string(r.take(headerLen, "header")) // any bytes: echoed as they came
 	code = r.str(2, "command code")
 	if r.err != nil {
 		return header, code, nil, r.err

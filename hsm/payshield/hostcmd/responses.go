@@ -39,7 +39,7 @@ func EncodeResponse(r Response) []byte {
 // DecodeResponse splits an answer with a headerLen-character header.
 func DecodeResponse(msg []byte, headerLen int) (Response, error) {
 	r := &reader{b: msg}
-	resp := Response{Header: r.str(headerLen, "header"), Code: r.str(2, "response code"), Error: r.str(2, "error code")}
+	resp := Response{Header: string(r.take(headerLen, "header")), Code: r.str(2, "response code"), Error: r.str(2, "error code")}
 	if r.err != nil {
 		return Response{}, r.err
 	}
