@@ -1,7 +1,9 @@
 // Package hsm is the boundary around every key the switch uses: PAN
 // encryption and hashing, PIN block translation and MACs, at the level of a
 // payment HSM's host commands. The switch never holds a key; backends
-// (software, pkcs11) implement HSM, and KeyManager where they can.
+// (software, pkcs11, payshield) implement HSM, and KeyManager where they
+// can; a Registry opens them by name for one of two roles (Role: PIN/MAC,
+// data protection), and Instrument adds their latency and error metrics.
 package hsm
 
 import (
@@ -193,8 +195,8 @@ var (
 )
 
 // CheckPINKey checks that a key suits a PINKey: a KSN exactly with a BDK,
-// and the cipher the block format needs (ISO 0: TDES, ISO 4: AES). Both
-// backends call it before they touch the key.
+// and the cipher the block format needs (ISO 0: TDES, ISO 4: AES). Every
+// backend calls it before it touches the key.
 func CheckPINKey(info KeyInfo, pk PINKey) error {
 	switch {
 	case info.Usage == UsageBDK && len(pk.KSN) == 0:
@@ -218,7 +220,7 @@ func CheckPINKey(info KeyInfo, pk PINKey) error {
 }
 
 // CheckMACKey checks that a key suits a MAC algorithm (retail MAC: TDES,
-// CMAC: AES); both backends call it before they touch the key.
+// CMAC: AES); every backend calls it before it touches the key.
 func CheckMACKey(info KeyInfo, alg MACAlgorithm) error {
 	var want Algorithm
 	switch alg {
