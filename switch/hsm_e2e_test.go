@@ -110,8 +110,9 @@ func TestPayshieldPINAndMAC(t *testing.T) {
 }
 
 // TestPayshieldFailingMidLoad keeps PIN purchases (right and wrong PIN)
-// flowing while the HSM answers errors (96), goes away (91) and comes
-// back (00 again); a wrong PIN or a tampered MAC is never approved.
+// flowing while the HSM answers errors (96), stalls (91 after the
+// timeout), goes away (91) and comes back (00 again); a wrong PIN or a
+// tampered MAC is never approved.
 func TestPayshieldFailingMidLoad(t *testing.T) {
 	h, sim := newPayshieldHarness(t)
 	addr := sim.Addr()
@@ -161,6 +162,12 @@ func TestPayshieldFailingMidLoad(t *testing.T) {
 	if got := h.keyedPurchase(t, "000301", false); got != "96" {
 		t.Errorf("keyed MAC while the HSM answers errors: DE 39 %s, want 96", got)
 	}
+
+	// Stalled: commands read, never answered; each times out (3 s) as 91.
+	if err := sim.SetFaults(hsmsim.Faults{Stall: true}); err != nil {
+		t.Fatal(err)
+	}
+	phase("HSM stalled", "91", 4)
 
 	_ = sim.Close()
 	phase("HSM down", "91", 10)

@@ -300,9 +300,18 @@ func (h *HSM) ImportLMKKey(ctx context.Context, label string, u hsm.Usage, alg h
 
 // GenerateKey has the HSM generate a key (A0) and stores it under the LMK.
 func (h *HSM) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (hsm.KeyInfo, error) {
+	info, _, err := h.generate(ctx, req, nil)
+	return info, err
+}
+
+// generate runs A0 (mode 1 with zmk) and stores the key under the LMK.
+func (h *HSM) generate(ctx context.Context, req hsm.GenerateKeyRequest, zmk *StoredKey) (hsm.KeyInfo, hostcmd.KeyAnswer, error) {
+	fail := func(err error) (hsm.KeyInfo, hostcmd.KeyAnswer, error) {
+		return hsm.KeyInfo{}, hostcmd.KeyAnswer{}, fmt.Errorf("payshield: generate key %q: %w", req.Label, err)
+	}
 	hdr, err := hsm.KeyBlockHeader(req.Usage, req.Algorithm)
 	if err != nil {
-		return hsm.KeyInfo{}, fmt.Errorf("payshield: generate key %q: %w", req.Label, err)
+		return fail(err)
 	}
 	size := req.Size
 	if size == 0 {
@@ -310,23 +319,43 @@ func (h *HSM) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (hsm.
 	}
 	code := hostcmd.AlgorithmCode(hdr.Algorithm, size)
 	if code == "" {
-		return hsm.KeyInfo{}, fmt.Errorf("payshield: generate key %q: %d-byte %s key is not valid", req.Label, size, req.Algorithm)
+		return fail(fmt.Errorf("%d-byte %s key is not valid", size, req.Algorithm))
 	}
 	if err := hsm.CheckLabel(req.Label); err != nil {
-		return hsm.KeyInfo{}, fmt.Errorf("payshield: generate key: %w", err)
+		return fail(err)
 	}
-	body, err := h.command(ctx, &hostcmd.GenerateKey{Mode: '0', KeyType: "FFF", Scheme: 'S', Attr: hostcmd.KeyAttributes{
-		Usage: hdr.Usage, Algorithm: code, ModeOfUse: hdr.ModeOfUse, Version: hdr.Version, Exportability: hdr.Exportability}})
-	if err != nil {
-		return hsm.KeyInfo{}, fmt.Errorf("payshield: generate key %q: %w", req.Label, err)
+	cmd := &hostcmd.GenerateKey{Mode: '0', KeyType: "FFF", Scheme: 'S', Attr: hostcmd.KeyAttributes{
+		Usage: hdr.Usage, Algorithm: code, ModeOfUse: hdr.ModeOfUse, Version: hdr.Version, Exportability: hdr.Exportability}}
+	if zmk != nil {
+		cmd.Mode, cmd.ZMK = '1', zmk.wire()
 	}
-	a, err := hostcmd.ParseKeyAnswer(body, true, false)
+	body, err := h.command(ctx, cmd)
 	if err != nil {
-		return hsm.KeyInfo{}, fmt.Errorf("payshield: generate key %q: answer: %w", req.Label, err)
+		return fail(err)
+	}
+	a, err := hostcmd.ParseKeyAnswer(body, true, zmk != nil)
+	if err != nil {
+		return fail(fmt.Errorf("answer: %w", err))
 	}
 	info, err := h.add(req.Label, req.Usage, req.Algorithm, a.LMK, a.KCV)
 	if err != nil {
-		return hsm.KeyInfo{}, fmt.Errorf("payshield: generate key %q: %w", req.Label, err)
+		return fail(err)
 	}
-	return info, nil
+	return info, a, nil
+}
+
+// GenerateKeyForExport has the HSM generate a key and return it both
+// under the LMK (stored, as GenerateKey) and under the ZMK zmk (A0 mode
+// 1): the X9.143 block to send the other party, whose HSM imports it
+// under the same ZMK. Only exportable usages (not BDKs) may leave.
+func (h *HSM) GenerateKeyForExport(ctx context.Context, req hsm.GenerateKeyRequest, zmk hsm.KeyRef) (hsm.KeyInfo, string, error) {
+	kek, err := h.lookup(zmk, hsm.UsageKEK)
+	if err != nil {
+		return hsm.KeyInfo{}, "", fmt.Errorf("payshield: generate key %q for export: %w", req.Label, err)
+	}
+	info, a, err := h.generate(ctx, req, &kek)
+	if err != nil {
+		return hsm.KeyInfo{}, "", err
+	}
+	return info, a.ZMK.Block, nil
 }
