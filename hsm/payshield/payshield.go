@@ -86,7 +86,9 @@ func Open(ctx context.Context, opts Options, deps hsm.Deps) (*HSM, error) {
 		}
 		h.keys[k.Label] = append(h.keys[k.Label], k)
 	}
-	h.pool = newPool(opts, log, deps.Metrics)
+	if h.pool, err = newPool(opts, log, deps.Metrics); err != nil {
+		return nil, err
+	}
 	if d, err := h.Diagnostics(ctx); err != nil {
 		log.Warn("payment HSM not reachable yet; PIN and MAC operations fail until it is", zap.String("addr", opts.Addr), zap.Error(err))
 	} else {

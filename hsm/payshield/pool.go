@@ -50,25 +50,30 @@ type slot struct {
 	c  *conn
 }
 
-func newPool(opts Options, log *zap.Logger, reg prometheus.Registerer) *pool {
+func newPool(opts Options, log *zap.Logger, reg prometheus.Registerer) (*pool, error) {
 	p := &pool{opts: opts, log: log, sem: make(chan struct{}, opts.Connections*opts.Pipeline)}
 	for range opts.Connections {
 		p.slots = append(p.slots, &slot{})
 	}
-	if reg != nil {
-		labels := prometheus.Labels{"backend": Name}
-		reg.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_in_flight", Help: "HSM commands outstanding.", ConstLabels: labels},
-				func() float64 { return float64(len(p.sem)) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_capacity", Help: "HSM commands that may be outstanding (connections x pipeline).", ConstLabels: labels},
-				func() float64 { return float64(cap(p.sem)) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_waiting", Help: "HSM commands waiting for a free slot (pool saturated).", ConstLabels: labels},
-				func() float64 { return float64(p.waiting.Load()) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_connections", Help: "Open connections to the HSM.", ConstLabels: labels},
-				func() float64 { return float64(p.open()) }),
-		)
+	if reg == nil {
+		return p, nil
 	}
-	return p
+	labels := prometheus.Labels{"backend": Name}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_in_flight", Help: "HSM commands outstanding.", ConstLabels: labels},
+			func() float64 { return float64(len(p.sem)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_capacity", Help: "HSM commands that may be outstanding (connections x pipeline).", ConstLabels: labels},
+			func() float64 { return float64(cap(p.sem)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_waiting", Help: "HSM commands waiting for a free slot (pool saturated).", ConstLabels: labels},
+			func() float64 { return float64(p.waiting.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hsm_pool_connections", Help: "Open connections to the HSM.", ConstLabels: labels},
+			func() float64 { return float64(p.open()) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("payshield: registering pool metrics: %w", err)
+		}
+	}
+	return p, nil
 }
 
 func (p *pool) open() int {
