@@ -40,7 +40,9 @@ type Switch struct {
 	handler  pipeline.Handler
 	classify []pipeline.Classifier
 
-	hsm     hsm.HSM
+	hsm     hsm.HSM   // data role (PANs at rest), instrumented
+	pinmac  hsm.HSM   // PIN/MAC role, instrumented; == hsm when one backend serves both
+	hsms    hsm.Roles // the opened backends, for key checks and Close
 	vault   *vault.SQLite
 	tokens  *tsp.Service
 	macKeys map[string]pipeline.MACKey
@@ -155,6 +157,11 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		{Err: tsp.ErrSuspended, Code: codes.Suspended},
 		{Err: tsp.ErrOutsideDomain, Code: codes.NotPermitted},
 		{Err: hsm.ErrInvalidPINBlock, Code: codes.IncorrectPIN},
+		// A payment HSM that cannot be reached in time: 91, the switch is
+		// inoperative for this; one that answers an error code: 96.
+		{Err: hsm.ErrHSMUnavailable, Code: codes.IssuerUnavailable},
+		{Err: hsm.ErrHSMTimeout, Code: codes.IssuerUnavailable},
+		{Err: hsm.ErrHSMFault, Code: codes.SystemError},
 	}
 	for _, lc := range cfg.Listeners {
 		l, err := newListener(lc, s)
@@ -179,9 +186,7 @@ func (s *Switch) closeOpened() {
 	if s.vault != nil {
 		_ = s.vault.Close()
 	}
-	if s.hsm != nil {
-		_ = s.hsm.Close()
-	}
+	_ = s.hsms.Close()
 	if s.dataLock != nil {
 		_ = s.dataLock.Release()
 	}
@@ -190,7 +195,7 @@ func (s *Switch) closeOpened() {
 // openTokenService opens the HSM, the vault and the token service; any
 // failure stops the switch from starting half-configured (New closes what was opened when it fails).
 func (s *Switch) openTokenService(ctx context.Context) (err error) {
-	if s.hsm, err = openHSM(ctx, s.cfg, s.log); err != nil {
+	if err = s.openHSMs(ctx); err != nil {
 		return err
 	}
 	if s.vault, err = vault.OpenSQLite(s.cfg.Vault.Path); err != nil {
@@ -207,7 +212,7 @@ func (s *Switch) openTokenService(ctx context.Context) (err error) {
 // stages is THE ordered list of pipeline stages every request passes.
 func (s *Switch) stages() []pipeline.Stage {
 	return []pipeline.Stage{
-		pipeline.VerifyMAC(s.hsm, s.macKeys),
+		pipeline.VerifyMAC(s.pinmac, s.macKeys),
 		pipeline.RateLimit(s.limitsAfterMAC, s.refusedOverRate),
 		pipeline.NetworkManagement(),
 		pipeline.Validate(s.maxICC()),
@@ -216,7 +221,7 @@ func (s *Switch) stages() []pipeline.Stage {
 		pipeline.Record(s.ledger),
 		pipeline.Detokenize(tokenPath{s.tokens}),
 		pipeline.Route(func() pipeline.Router { return s.routes.Load() }),
-		pipeline.TranslatePIN(s.hsm, s.pinSrc, s.pinDst),
+		pipeline.TranslatePIN(s.pinmac, s.pinSrc, s.pinDst),
 		pipeline.Forward(s.link),
 	}
 }
@@ -323,7 +328,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, s.admin.close(ctx), s.journal.Close(), s.vault.Close(), s.hsm.Close())
+	errs = append(errs, s.admin.close(ctx), s.journal.Close(), s.vault.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))
