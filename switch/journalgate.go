@@ -206,7 +206,7 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 // opens.
 func (s *Switch) restoreJournal(ctx context.Context) {
 	held, failures := s.guard.heldOutcomes()
-	if err := s.journal.Probe(ctx, "journal accepts writes again"); err != nil {
+	if err := s.store.Sales().Probe(ctx, "journal accepts writes again"); err != nil {
 		return
 	}
 	for _, h := range held {

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // minSweepMargin is the least time a transaction gets beyond its route's
@@ -38,7 +38,7 @@ func (s *Switch) inFlightLimit(route string) time.Duration {
 // works on (its request in flight, or its outcome held) is left alone, as
 // is every row younger than its limit.
 func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
-	left, err := s.journal.InState(ctx, journal.Forwarded)
+	left, err := s.store.Lookup().InState(ctx, store.Forwarded)
 	if err != nil {
 		return err
 	}
@@ -55,11 +55,11 @@ func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
 		}
 		// Read it again: once nobody here works on it, whatever its owner
 		// recorded is committed, and must not be overwritten.
-		cur, err := s.journal.Get(ctx, t.ID)
+		cur, err := s.store.Lookup().Get(ctx, t.ID)
 		if err != nil {
 			return fmt.Errorf("reading transaction %d: %w", t.ID, err)
 		}
-		if cur.State != journal.Forwarded {
+		if cur.State != store.Forwarded {
 			continue
 		}
 		if err := s.recoverRow(ctx, cur); err != nil {
