@@ -89,7 +89,7 @@ func TestUniqueViolationIsTypedNotText(t *testing.T) {
 }
 
 // TestOpenAddsNewColumnsToAnOldFile: a journal file from before auth_key,
-// content_hash and the owners opens, keeps its rows (owner '': recovered
+// content_hash and the owners opens, keeps its rows (owner "": recovered
 // by whichever instance opens it) and records the new columns.
 func TestOpenAddsNewColumnsToAnOldFile(t *testing.T) {
 	dir := t.TempDir()

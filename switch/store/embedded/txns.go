@@ -169,7 +169,7 @@ func (j *journal) InState(ctx context.Context, s store.State) ([]store.Txn, erro
 }
 
 // InFlight lists this instance's forwarded transactions and those from
-// before instances (owner ”).
+// before instances (owner "").
 func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
 	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`, j.inst.Name)
 	if err != nil {
