@@ -169,14 +169,16 @@ func (g *journalGuard) recovered(failures uint64) bool {
 	return true
 }
 
-// runJournalKeeper probes a failing journal (and settles the outcomes it
-// refused as soon as it takes writes) and, while it is healthy, sweeps for
-// transactions left in flight, until ctx ends.
+// runJournalKeeper heartbeats this instance's lease (heartbeatEvery),
+// probes a failing journal (and settles the outcomes it refused as soon as
+// it takes writes) and, while it is healthy, sweeps for transactions left
+// in flight and takes over lapsed instances' work, until ctx ends.
 func (s *Switch) runJournalKeeper(ctx context.Context) {
 	defer s.keeperDone.Done()
 	tick := time.NewTicker(journalProbeEvery)
 	defer tick.Stop()
-	lastSweep := time.Now()
+	lastSweep, lastBeat := time.Now(), time.Now()
+	beatEvery := heartbeatEvery(s.store.Instance().LeaseOr())
 	for {
 		var now time.Time
 		select {
@@ -187,6 +189,15 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 			}
 			return
 		case now = <-tick.C:
+		}
+		if now.Sub(lastBeat) >= beatEvery {
+			// Healthy or not: a store that takes the heartbeat keeps this
+			// instance's work its own; one that does not closes the gate.
+			if err := s.heartbeat(ctx, time.Now()); err == nil {
+				lastBeat = now
+			} else if ctx.Err() == nil {
+				s.log.Warn("heartbeat failed", zap.Error(err))
+			}
 		}
 		if ok, _ := s.guard.status(); !ok {
 			s.restoreJournal(ctx)
@@ -210,6 +221,16 @@ func (s *Switch) restoreJournal(ctx context.Context) {
 		return
 	}
 	for _, h := range held {
+		if taken, err := s.takenByPeer(ctx, h.Row.ID); err != nil {
+			s.guard.Failed(err)
+			return
+		} else if taken {
+			// This instance's lease lapsed during the outage: the survivor
+			// recovered the row (reversed it), which stands.
+			s.guard.settled(h.Row.ID)
+			s.log.Warn("held outcome dropped: its transaction was taken over by another instance", zap.Int64("txn", h.Row.ID))
+			continue
+		}
 		if err := s.ledger.SettleHeld(ctx, h); err != nil {
 			s.guard.Failed(err)
 			return

@@ -239,11 +239,20 @@ func (s *Switch) settles(route string, resp *iso8583.Message) error {
 	return fmt.Errorf("issuer answered %q, not a settle code of route %s", rc, route)
 }
 
-// recoverInFlight recovers every transaction left "forwarded" by a
-// previous run that died between sending it and journaling the answer
-// (recoverRow).
+// recoverInFlight runs at start, before any request is taken: it
+// heartbeats, takes over (and recovers) the work of instances whose
+// heartbeat lapsed, then recovers every transaction this instance's
+// previous run left "forwarded" when it died between sending it and
+// journaling the answer (recoverRow). A live peer's rows are not touched.
 func (s *Switch) recoverInFlight(ctx context.Context) error {
-	left, err := s.store.Lookup().InState(ctx, store.Forwarded)
+	now := time.Now()
+	if err := s.heartbeat(ctx, now); err != nil {
+		return err
+	}
+	if err := s.takeOverLapsed(ctx, now); err != nil {
+		return err
+	}
+	left, err := s.ownInFlight(ctx)
 	if err != nil {
 		return err
 	}

@@ -32,13 +32,19 @@ func (s *Switch) inFlightLimit(route string) time.Duration {
 	return timeout + max(minSweepMargin, timeout)
 }
 
-// sweepInFlight recovers transactions left forwarded past their limit
-// (inFlightLimit) as of now, as recovery at start does: a sale is timed
-// out and reversed, a cancel's repeat is queued. A row this process still
-// works on (its request in flight, or its outcome held) is left alone, as
-// is every row younger than its limit.
+// sweepInFlight takes over the work of instances whose heartbeat lapsed
+// (takeOverLapsed) and recovers this instance's transactions left
+// forwarded past their limit (inFlightLimit) as of now, as recovery at
+// start does: a sale is timed out and reversed, a cancel's repeat is
+// queued. A row this process still works on (its request in flight, or
+// its outcome held) is left alone, as is every row younger than its limit
+// and every row of a live peer.
 func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
-	left, err := s.store.Lookup().InState(ctx, store.Forwarded)
+	if err := s.takeOverLapsed(ctx, now); err != nil {
+		s.guard.Failed(err)
+		return err
+	}
+	left, err := s.ownInFlight(ctx)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,14 @@ import (
 // journal of its own, with routes "fast" (400 ms) and "slow" (10 s).
 func sweepSwitch(t *testing.T) *Switch {
 	t.Helper()
-	j := embeddedtest.Open(t)
+	return sweepSwitchIn(t, t.TempDir())
+}
+
+// sweepSwitchIn is sweepSwitch on the store in folder dir, as instance
+// "test" (other handles on dir are its peers).
+func sweepSwitchIn(t *testing.T, dir string) *Switch {
+	t.Helper()
+	j := embeddedtest.OpenIn(t, dir)
 	s := &Switch{log: zap.NewNop(), store: j, guard: newJournalGuard(zap.NewNop(), prometheus.NewRegistry())}
 	s.cfg.Routes = []config.IssuerRoute{{Name: "fast", Timeout: 400 * time.Millisecond}, {Name: "slow", Timeout: 10 * time.Second}}
 	s.ledger = pipeline.LedgerOn(j)

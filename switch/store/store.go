@@ -63,7 +63,10 @@ type Sales interface {
 	// the stored row, so the caller answers the repeat from it.
 	Begin(ctx context.Context, t Txn) (Txn, error)
 	// Set records an outcome durably (returns after the commit), with an
-	// event when event is not "". ErrNotFound when id does not exist.
+	// event when event is not "". ErrNotFound when id does not exist;
+	// ErrLeaseLost (nothing written) when another instance owns the row:
+	// it took it over after this instance's lease lapsed, and its recovery
+	// stands.
 	Set(ctx context.Context, id int64, u Update, event string) error
 	// Event appends a note to a transaction's history.
 	Event(ctx context.Context, id int64, kind, detail string) error
@@ -88,7 +91,8 @@ type GiveBacks interface {
 	// ReleaseCancel gives the amount reserved by cancel cancelID back to
 	// its sale and records the cancel settled (state st, code rc), in one
 	// step. ErrNotReserved when it holds no reservation, so a reservation
-	// goes back at most once.
+	// goes back at most once; ErrLeaseLost when another instance took the
+	// cancel over.
 	ReleaseCancel(ctx context.Context, cancelID int64, st State, rc, why string) error
 	// FindOriginal finds the sale or authorisation a cancel names (DE 90's
 	// MTI, STAN and DE 7) within scope s; outside it is ErrNotFound.

@@ -60,10 +60,10 @@ func (j *journal) ReleaseCancel(ctx context.Context, cancelID int64, st store.St
 		now := j.now().UnixMilli()
 		var origID, amount int64
 		err := j.db.TxQueryRow(tx, `UPDATE txns SET state = ?, rc = ?, updated_at = ?
-			WHERE id = ? AND state = 'forwarded' AND original_id > 0 RETURNING original_id, amount`,
-			string(st), rc, now, cancelID).Scan(&origID, &amount)
+			WHERE id = ? AND state = 'forwarded' AND original_id > 0 AND owner IN (?, '') RETURNING original_id, amount`,
+			string(st), rc, now, cancelID, j.inst.Name).Scan(&origID, &amount)
 		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotReserved
+			return j.notOwned(tx, cancelID, store.ErrNotReserved)
 		}
 		if err != nil {
 			return err

@@ -70,7 +70,7 @@ func (j *journal) Set(ctx context.Context, id int64, u store.Update, event strin
 			pan_key_version = CASE WHEN ? <> '' THEN ? ELSE pan_key_version END,
 			pan_ct = COALESCE(?, pan_ct),
 			remaining = COALESCE(?, remaining)
-			WHERE id = ?`
+			WHERE id = ? AND owner IN (?, '')`
 		var rem any
 		if u.Remaining != nil {
 			rem = *u.Remaining
@@ -82,12 +82,12 @@ func (j *journal) Set(ctx context.Context, id int64, u store.Update, event strin
 		res, err := j.db.TxExec(tx, q, string(u.State), now,
 			u.Route, u.Route, u.IssuerSTAN, u.IssuerSTAN, u.IssuerTxT, u.IssuerTxT, u.RRN, u.RRN,
 			u.ApprovalCode, u.ApprovalCode, u.RC, u.RC, u.MaskedPAN, u.MaskedPAN, u.Token, u.Token,
-			u.CardExpiry, u.CardExpiry, u.PANKey, u.PANKey, u.PANKey, u.PANKeyVersion, ct, rem, id)
+			u.CardExpiry, u.CardExpiry, u.PANKey, u.PANKey, u.PANKey, u.PANKeyVersion, ct, rem, id, j.inst.Name)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return store.ErrNotFound
+			return j.notOwned(tx, id, store.ErrNotFound)
 		}
 		if event != "" {
 			_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, now, string(u.State), event)
@@ -98,6 +98,23 @@ func (j *journal) Set(ctx context.Context, id int64, u store.Update, event strin
 		return fmt.Errorf("journal: updating transaction %d: %w", id, err)
 	}
 	return nil
+}
+
+// notOwned tells why an owner-checked write to row id touched nothing:
+// store.ErrLeaseLost when the row exists and another instance owns it
+// (it was taken over), else otherwise.
+func (j *journal) notOwned(tx *sql.Tx, id int64, otherwise error) error {
+	var owner string
+	err := j.db.TxQueryRow(tx, `SELECT owner FROM txns WHERE id = ?`, id).Scan(&owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return otherwise
+	case err != nil:
+		return err
+	case owner != "" && owner != j.inst.Name:
+		return fmt.Errorf("transaction %d belongs to instance %q: %w", id, owner, store.ErrLeaseLost)
+	}
+	return otherwise
 }
 
 // Event appends a note to a transaction's history.

@@ -33,6 +33,10 @@ func testHeartbeatsAndTakeOver(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	done := approvedSale(t, b, "000002", store.Scope{TerminalID: "TERM0001"})
+	cancel, err := b.GiveBacks().ReserveCancel(ctx, cancelRow("000004", done, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
 	item := enqueue(t, b, "000003", t0)
 	if err := a.Instances().Heartbeat(ctx, t0.Add(lease)); err != nil {
 		t.Fatal(err)
@@ -58,8 +62,25 @@ func testHeartbeatsAndTakeOver(t *testing.T, open Open) {
 	}
 	// The sale in flight and the sale queued for reversal (still
 	// forwarded) are taken; the approved one stays as it is.
-	if !ids[inflight.ID] || ids[done.ID] {
-		t.Fatalf("taken %v: want %d, not %d", ids, inflight.ID, done.ID)
+	if !ids[inflight.ID] || !ids[cancel.ID] || ids[done.ID] {
+		t.Fatalf("taken %v: want %d and %d, not %d", ids, inflight.ID, cancel.ID, done.ID)
+	}
+	// The lapsed instance, back, can no longer settle what was taken: the
+	// survivor's recovery stands.
+	if err := b.Sales().Set(ctx, inflight.ID, store.Update{State: store.Approved, RC: "00"}, "late"); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("a lapsed instance settled a taken row: %v", err)
+	}
+	if err := b.GiveBacks().ReleaseCancel(ctx, cancel.ID, store.Answered, "05", "late"); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("a lapsed instance released a taken cancel: %v", err)
+	}
+	if got := get(t, a, inflight.ID); got.State != store.Forwarded {
+		t.Fatalf("a refused late outcome was applied: %s", got.State)
+	}
+	if err := a.Sales().Set(ctx, inflight.ID, store.Update{State: store.TimedOut, RC: "91"}, "recovered"); err != nil {
+		t.Fatalf("the survivor settles what it took: %v", err)
+	}
+	if err := a.GiveBacks().ReleaseCancel(ctx, cancel.ID, store.Failed, "96", "recovered"); err != nil {
+		t.Fatalf("the survivor releases what it took: %v", err)
 	}
 	if got := get(t, a, done.ID); got.Owner != instB {
 		t.Fatalf("a settled row changed owner: %q", got.Owner)

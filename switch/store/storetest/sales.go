@@ -48,6 +48,10 @@ func testBeginDuplicateAndOutcome(t *testing.T, open Open) {
 	if err := s.Sales().Probe(ctx, "test"); err != nil {
 		t.Fatalf("probe: %v", err)
 	}
+	// Another live instance does not settle this one's row.
+	if err := as(open, instB).Sales().Set(ctx, a.ID, store.Update{State: store.Declined, RC: "05"}, ""); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("a peer settled this instance's row: %v", err)
+	}
 	// The same key recorded through another handle is a duplicate too.
 	if _, err := as(open, instB).Sales().Begin(ctx, sale("000001")); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("duplicate through a second instance: %v", err)
