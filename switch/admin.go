@@ -112,9 +112,10 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	body := struct {
 		Ready    bool         `json:"ready"`
 		Draining bool         `json:"draining"`
+		Instance string       `json:"instance"`
 		Journal  string       `json:"journal"`
 		Routes   []routeState `json:"routes"`
-	}{Draining: a.sw.txns.isDraining()}
+	}{Draining: a.sw.txns.isDraining(), Instance: a.sw.store.Instance().Name}
 	journalOK, journalState := a.sw.guard.status()
 	body.Journal = journalState
 	for _, rc := range a.sw.cfg.Routes {
