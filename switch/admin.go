@@ -186,10 +186,13 @@ func (a *adminServer) safList(w http.ResponseWriter, r *http.Request) {
 		NextAt    time.Time `json:"next_at"`
 		ExpiresAt time.Time `json:"expires_at"`
 		LastError string    `json:"last_error,omitempty"`
+		// Owner is the instance holding the item (its claim or retry lease).
+		Owner string `json:"owner,omitempty"`
 	}
 	out := []item{}
 	for _, it := range items {
-		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError})
+		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError,
+			it.Owner})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
