@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -112,9 +112,10 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	body := struct {
 		Ready    bool         `json:"ready"`
 		Draining bool         `json:"draining"`
+		Instance string       `json:"instance"`
 		Journal  string       `json:"journal"`
 		Routes   []routeState `json:"routes"`
-	}{Draining: a.sw.txns.isDraining()}
+	}{Draining: a.sw.txns.isDraining(), Instance: a.sw.store.Instance().Name}
 	journalOK, journalState := a.sw.guard.status()
 	body.Journal = journalState
 	for _, rc := range a.sw.cfg.Routes {
@@ -164,13 +165,13 @@ func (a *adminServer) close(ctx context.Context) error {
 func (a *adminServer) safList(w http.ResponseWriter, r *http.Request) {
 	state := r.URL.Query().Get("state")
 	if state == "" {
-		state = journal.SAFPending
+		state = store.SAFPending
 	}
-	if state != journal.SAFPending && state != journal.SAFReview && state != journal.SAFDone {
+	if state != store.SAFPending && state != store.SAFReview && state != store.SAFDone {
 		http.Error(w, `{"error":"state must be pending, review or done"}`, http.StatusBadRequest)
 		return
 	}
-	items, err := a.sw.journal.SAFList(r.Context(), state)
+	items, err := a.sw.store.Queue().List(r.Context(), state)
 	if err != nil {
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 		return
@@ -185,10 +186,13 @@ func (a *adminServer) safList(w http.ResponseWriter, r *http.Request) {
 		NextAt    time.Time `json:"next_at"`
 		ExpiresAt time.Time `json:"expires_at"`
 		LastError string    `json:"last_error,omitempty"`
+		// Owner is the instance holding the item (its claim or retry lease).
+		Owner string `json:"owner,omitempty"`
 	}
 	out := []item{}
 	for _, it := range items {
-		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError})
+		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError,
+			it.Owner})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
@@ -210,7 +214,7 @@ func requireBearer(bearer string, h http.Handler) http.Handler {
 // reconciliations lists terminal batches that did not agree with the
 // journal (answered 95), newest first, with the recorded difference.
 func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
-	rows, err := a.sw.journal.Reconciliations(r.Context(), "95", 100)
+	rows, err := a.sw.store.Lookup().Reconciliations(r.Context(), "95", 100)
 	if err != nil {
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 		return
@@ -223,7 +227,7 @@ func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []rec{}
 	for _, t := range rows {
-		ev, _ := a.sw.journal.Events(r.Context(), t.ID)
+		ev, _ := a.sw.store.Lookup().Events(r.Context(), t.ID)
 		out = append(out, rec{t.ID, t.TerminalID, t.CreatedAt.UTC(), ev})
 	}
 	w.Header().Set("Content-Type", "application/json")

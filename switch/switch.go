@@ -18,13 +18,12 @@ import (
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
-	"github.com/kbpay/switch/switch/vault"
 )
 
 // Switch is one running switchd instance.
@@ -43,13 +42,12 @@ type Switch struct {
 	hsm     hsm.HSM   // data role (PANs at rest), instrumented
 	pinmac  hsm.HSM   // PIN/MAC role, instrumented; == hsm when one backend serves both
 	hsms    hsm.Roles // the opened backends, for key checks and Close
-	vault   *vault.SQLite
 	tokens  *tsp.Service
 	macKeys map[string]pipeline.MACKey
 	pinSrc  map[string]pipeline.PINSource
 	pinDst  map[string]pipeline.PINDest
 
-	journal    *journal.Journal
+	store      store.Store
 	rrns       *rrn.Sequence
 	ledger     pipeline.Ledger
 	safMetrics *safMetrics
@@ -112,36 +110,35 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, fmt.Errorf("building route table: %w", err)
 	}
 	s.routes.Store(tbl)
+	if s.store, err = openStore(cfg, o.storeFault); err != nil {
+		return nil, err
+	}
 	if err := s.openTokenService(ctx); err != nil {
 		return nil, err
 	}
-	if s.journal, err = journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault}); err != nil {
+	if s.rrns, err = rrn.New(s.store.Instances(), cfg.InstanceID); err != nil {
 		return nil, err
 	}
-	if s.rrns, err = rrn.New(s.journal, cfg.InstanceID); err != nil {
-		return nil, err
-	}
-	s.safMetrics = newSAFMetrics(reg, s.journal)
+	s.safMetrics = newSAFMetrics(reg, s.store.Queue())
 	s.securityKeys()
 	if err := s.checkKeys(ctx); err != nil {
 		return nil, err
 	}
-	s.ledger = pipeline.Ledger{
-		Journal: s.journal, Cipher: s.hsm, DataKey: cfg.Tokens.DataKey,
-		Classify: s.codeFor,
-		NoAnswer: func(err error) bool {
-			return errors.Is(err, upstream.ErrNoAnswer) || errors.Is(err, pipeline.ErrUnusableAnswer)
-		},
-		Unavailable:    func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) },
-		ReversalExpiry: cfg.Journal.ReversalExpiry,
-		SAFKind:        s.giveBackKind,
-		HoldSTAN: func(route, stan string) {
-			if l, ok := s.links[route]; ok {
-				l.Hold(stan)
-			}
-		},
-		AuthKey: func(listener string) string { return s.macKeys[listener].Key },
+	s.ledger = pipeline.LedgerOn(s.store)
+	s.ledger.Cipher, s.ledger.DataKey = s.hsm, cfg.Tokens.DataKey
+	s.ledger.Classify = s.codeFor
+	s.ledger.NoAnswer = func(err error) bool {
+		return errors.Is(err, upstream.ErrNoAnswer) || errors.Is(err, pipeline.ErrUnusableAnswer)
 	}
+	s.ledger.Unavailable = func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) }
+	s.ledger.ReversalExpiry = cfg.Journal.ReversalExpiry
+	s.ledger.SAFKind = s.giveBackKind
+	s.ledger.HoldSTAN = func(route, stan string) {
+		if l, ok := s.links[route]; ok {
+			l.Hold(stan)
+		}
+	}
+	s.ledger.AuthKey = func(listener string) string { return s.macKeys[listener].Key }
 	s.guard = newJournalGuard(log, reg)
 	s.ledger.Guard = s.guard
 	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
@@ -180,11 +177,8 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 // closeOpened closes what a failed New had opened, newest first.
 func (s *Switch) closeOpened() {
 	s.cancel()
-	if s.journal != nil {
-		_ = s.journal.Close()
-	}
-	if s.vault != nil {
-		_ = s.vault.Close()
+	if s.store != nil {
+		_ = s.store.Close()
 	}
 	_ = s.hsms.Close()
 	if s.dataLock != nil {
@@ -192,17 +186,15 @@ func (s *Switch) closeOpened() {
 	}
 }
 
-// openTokenService opens the HSM, the vault and the token service; any
-// failure stops the switch from starting half-configured (New closes what was opened when it fails).
+// openTokenService opens the HSM and the token service over the store's
+// vault; any failure stops the switch from starting half-configured (New
+// closes what was opened when it fails).
 func (s *Switch) openTokenService(ctx context.Context) (err error) {
 	if err = s.openHSMs(ctx); err != nil {
 		return err
 	}
-	if s.vault, err = vault.OpenSQLite(s.cfg.Vault.Path); err != nil {
-		return err
-	}
 	s.tokens, err = tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
-		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.vault, s.hsm, s.log)
+		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.store.Tokens(), s.hsm, s.log)
 	if err != nil {
 		return fmt.Errorf("token service: %w", err)
 	}
@@ -245,10 +237,10 @@ func (s *Switch) maxICC() map[string]int {
 func (s *Switch) giveBackKind(route string) string {
 	for _, r := range s.cfg.Routes {
 		if r.Name == route && r.GiveBack == "refund" {
-			return journal.KindRefund
+			return store.KindRefund
 		}
 	}
-	return journal.KindReversal
+	return store.KindReversal
 }
 
 func (s *Switch) link(name string) (pipeline.Upstream, bool) {
@@ -328,7 +320,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, s.admin.close(ctx), s.journal.Close(), s.vault.Close(), s.hsms.Close())
+	errs = append(errs, s.admin.close(ctx), s.store.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))

@@ -50,6 +50,12 @@ type Config struct {
 	// a store; it is the first two digits of every RRN the instance assigns,
 	// so RRNs never collide. Default 0.
 	InstanceID int `yaml:"instance_id"`
+	// InstanceName names this switchd in the store: its heartbeat, the
+	// owner of its journal rows and SAF items. Unique among the instances
+	// sharing a store. Default: the host name.
+	InstanceName string `yaml:"instance_name"`
+	// Store selects the store backend and the ownership lease.
+	Store Store `yaml:"store"`
 }
 
 // Journal configures the transaction journal and SAF queue.
@@ -355,6 +361,10 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Journal.ReversalExpiry, 24*time.Hour)
 	setDuration(&c.Journal.RetryMax, time.Minute)
 	c.Journal.SAFWorkersPerRoute = orDefaultInt(c.Journal.SAFWorkersPerRoute, 4)
+	c.Store.setDefaults()
+	if c.InstanceName == "" {
+		c.InstanceName = defaultInstanceName()
+	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		l.Spec = orDefault(l.Spec, specs.TerminalDialect)
@@ -487,6 +497,8 @@ func (c *Config) Validate() error {
 	if c.InstanceID < 0 || c.InstanceID > 99 {
 		bad("instance_id %d outside 0..99", c.InstanceID)
 	}
+	checkInstanceName(bad, c.InstanceName)
+	c.Store.check(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/kbpay/switch/switch/vault"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // Environment variables tokenctl reads when flags are not given.
@@ -68,7 +68,7 @@ else the demo values 127.0.0.1:8580 / demo-admin-token.`)
 			usage()
 			return 2
 		}
-		out, err = c.Issue(ctx, *p, *exp, IssueOptions{Kind: vault.Kind(*kind), Domain: vault.Domain{Merchants: merchants, EntryModes: modes}})
+		out, err = c.Issue(ctx, *p, *exp, IssueOptions{Kind: store.TokenKind(*kind), Domain: store.Domain{Merchants: merchants, EntryModes: modes}})
 	case "show", "suspend", "resume", "delete":
 		if len(rest) != 2 {
 			usage()

@@ -1,25 +1,28 @@
-package journal
+package embedded
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/kbpay/switch/switch/internal/sqlitedb"
+	"github.com/kbpay/switch/switch/store"
 )
 
-// ReserveCancel records cancel or refund c (state Forwarded) and takes
+// ReserveCancel records cancel or refund c (state store.Forwarded) and takes
 // c.Amount off what remains of the approved sale c.OriginalID, in one
 // step: after a crash either both happened or neither. While c stays
-// Forwarded it holds that amount; ReleaseCancel gives it back. Errors:
-// ErrDuplicate with the stored row when c's key is journaled already,
-// ErrExceeds (nothing recorded) when c.Amount is more than remains.
-func (j *Journal) ReserveCancel(ctx context.Context, c Txn) (Txn, error) {
+// store.Forwarded it holds that amount; ReleaseCancel gives it back. Errors:
+// store.ErrDuplicate with the stored row when c's key is journaled already,
+// store.ErrExceeds (nothing recorded) when c.Amount is more than remains.
+func (j *journal) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, error) {
 	if c.OriginalID <= 0 || c.Amount <= 0 {
-		return Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, ErrExceeds)
+		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
 	}
-	c.State = Forwarded
-	err := j.exec(ctx, OpCancel, func(tx *sql.Tx) error {
-		// The row first: a repeat is ErrDuplicate even when nothing remains.
+	c.State = store.Forwarded
+	err := j.exec(ctx, store.OpCancel, func(tx *sql.Tx) error {
+		// The row first: a repeat is store.ErrDuplicate even when nothing remains.
 		if err := j.insert(tx, &c); err != nil {
 			return err
 		}
@@ -29,7 +32,7 @@ func (j *Journal) ReserveCancel(ctx context.Context, c Txn) (Txn, error) {
 			WHERE id = ? AND state = 'approved' AND original_id = 0 AND remaining >= ? RETURNING remaining`,
 			c.Amount, now, c.OriginalID, c.Amount).Scan(&remaining)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrExceeds // the savepoint undoes the insert
+			return store.ErrExceeds // the savepoint undoes the insert
 		}
 		if err != nil {
 			return err
@@ -38,29 +41,29 @@ func (j *Journal) ReserveCancel(ctx context.Context, c Txn) (Txn, error) {
 			fmt.Sprintf("%d reserved by transaction %d, %d remains", c.Amount, c.ID, remaining))
 		return err
 	})
-	if isUnique(err) {
+	if sqlitedb.IsUnique(err) {
 		return j.duplicateOf(ctx, c.Key)
 	}
 	if err != nil {
-		return Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, err)
+		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, err)
 	}
 	return c, nil
 }
 
 // ReleaseCancel gives the amount reserved by cancel cancelID back to its
 // sale and records the cancel as settled (state st, response code rc), in
-// one step. ErrNotReserved when the cancel holds no reservation (it is not
-// Forwarded: answered or released already), so a reservation is given back
+// one step. store.ErrNotReserved when the cancel holds no reservation (it is not
+// store.Forwarded: answered or released already), so a reservation is given back
 // at most once.
-func (j *Journal) ReleaseCancel(ctx context.Context, cancelID int64, st State, rc, why string) error {
-	err := j.exec(ctx, OpRestore, func(tx *sql.Tx) error {
+func (j *journal) ReleaseCancel(ctx context.Context, cancelID int64, st store.State, rc, why string) error {
+	err := j.exec(ctx, store.OpRestore, func(tx *sql.Tx) error {
 		now := j.now().UnixMilli()
 		var origID, amount int64
 		err := j.db.TxQueryRow(tx, `UPDATE txns SET state = ?, rc = ?, updated_at = ?
-			WHERE id = ? AND state = 'forwarded' AND original_id > 0 RETURNING original_id, amount`,
-			string(st), rc, now, cancelID).Scan(&origID, &amount)
+			WHERE id = ? AND state = 'forwarded' AND original_id > 0 AND owner IN (?, '') RETURNING original_id, amount`,
+			string(st), rc, now, cancelID, j.inst.Name).Scan(&origID, &amount)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotReserved
+			return j.notOwned(tx, cancelID, store.ErrNotReserved)
 		}
 		if err != nil {
 			return err

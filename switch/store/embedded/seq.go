@@ -1,21 +1,23 @@
-package journal
+package embedded
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/kbpay/switch/switch/store"
 )
 
 // ReserveBlock durably reserves n numbers of the named sequence and
 // returns the first; the block is [first, first+n). Numbers start at 1.
 // A block reserved and then not used (a restart) is skipped, never reused.
-func (j *Journal) ReserveBlock(ctx context.Context, name string, n int64) (int64, error) {
+func (j *journal) ReserveBlock(ctx context.Context, name string, n int64) (int64, error) {
 	if n <= 0 {
 		return 0, errors.New("journal: reserving an empty block")
 	}
 	var first int64
-	err := j.exec(ctx, OpSequence, func(tx *sql.Tx) error {
+	err := j.exec(ctx, store.OpSequence, func(tx *sql.Tx) error {
 		if _, err := j.db.TxExec(tx, `INSERT INTO sequences (name, next) VALUES (?, 1) ON CONFLICT (name) DO NOTHING`, name); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package journal
+package embedded
 
 import (
 	"context"
@@ -6,66 +6,56 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kbpay/switch/switch/internal/sqlitedb"
+	"github.com/kbpay/switch/switch/store"
 )
 
 const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount, currency,
 	masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash`
+	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner`
 
-// Begin records a new request. A request whose Key is already journaled
-// returns ErrDuplicate with the stored row, so the caller can answer the
+// Begin records a new request. A request whose store.Key is already journaled
+// returns store.ErrDuplicate with the stored row, so the caller can answer the
 // duplicate from it instead of charging twice.
-func (j *Journal) Begin(ctx context.Context, t Txn) (Txn, error) {
-	err := j.exec1(ctx, OpBegin, func(tx *sql.Tx) error { return j.insert(tx, &t) })
-	if isUnique(err) {
+func (j *journal) Begin(ctx context.Context, t store.Txn) (store.Txn, error) {
+	err := j.exec1(ctx, store.OpBegin, func(tx *sql.Tx) error { return j.insert(tx, &t) })
+	if sqlitedb.IsUnique(err) {
 		return j.duplicateOf(ctx, t.Key)
 	}
 	if err != nil {
-		return Txn{}, fmt.Errorf("journal: recording request: %w", err)
+		return store.Txn{}, fmt.Errorf("journal: recording request: %w", err)
 	}
 	return t, nil
 }
 
 // insert adds t as a new row (one statement) and sets its ID and times.
-func (j *Journal) insert(tx *sql.Tx, t *Txn) error {
+func (j *journal) insert(tx *sql.Tx, t *store.Txn) error {
 	now := j.now()
-	t.CreatedAt, t.UpdatedAt = now, now
+	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
 	return j.db.TxQueryRow(tx, `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
 		currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-		rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		t.TerminalID, t.STAN, t.TxTime, t.MTI, t.Listener, t.MerchantID, t.ProcCode, t.Amount, t.Currency,
 		t.MaskedPAN, t.Token, t.PANKey, t.PANKeyVersion, t.PANCiphertext, t.CardExpiry, t.Route, t.IssuerSTAN,
 		t.IssuerTxTime, t.RRN, t.ApprovalCode, t.RC, string(t.State), t.Remaining, t.OriginalID,
-		now.UnixMilli(), now.UnixMilli(), t.AuthKey, t.ContentHash).Scan(&t.ID)
+		now.UnixMilli(), now.UnixMilli(), t.AuthKey, t.ContentHash, t.Owner).Scan(&t.ID)
 }
 
-// duplicateOf returns the stored row of key k with ErrDuplicate.
-func (j *Journal) duplicateOf(ctx context.Context, k Key) (Txn, error) {
+// duplicateOf returns the stored row of key k with store.ErrDuplicate.
+func (j *journal) duplicateOf(ctx context.Context, k store.Key) (store.Txn, error) {
 	stored, err := j.FindByKey(ctx, k)
 	if err != nil {
-		return Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
+		return store.Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
 	}
-	return stored, ErrDuplicate
-}
-
-// Update is what changes as a transaction goes on.
-type Update struct {
-	State                        State
-	Route, IssuerSTAN, IssuerTxT string
-	RRN, ApprovalCode, RC        string
-	PANKey                       string
-	PANKeyVersion                int
-	PANCiphertext                []byte
-	MaskedPAN, Token, CardExpiry string
-	// Remaining, when not nil, sets what remains charged.
-	Remaining *int64
+	return stored, store.ErrDuplicate
 }
 
 // Set records an update durably (returns after the group commit).
-func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) error {
+func (j *journal) Set(ctx context.Context, id int64, u store.Update, event string) error {
 	now := j.now().UnixMilli()
-	err := j.exec(ctx, OpSet, func(tx *sql.Tx) error {
+	err := j.exec(ctx, store.OpSet, func(tx *sql.Tx) error {
 		q := `UPDATE txns SET state = ?, updated_at = ?,
 			route = CASE WHEN ? <> '' THEN ? ELSE route END,
 			issuer_stan = CASE WHEN ? <> '' THEN ? ELSE issuer_stan END,
@@ -80,7 +70,7 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 			pan_key_version = CASE WHEN ? <> '' THEN ? ELSE pan_key_version END,
 			pan_ct = COALESCE(?, pan_ct),
 			remaining = COALESCE(?, remaining)
-			WHERE id = ?`
+			WHERE id = ? AND owner IN (?, '')`
 		var rem any
 		if u.Remaining != nil {
 			rem = *u.Remaining
@@ -92,12 +82,12 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 		res, err := j.db.TxExec(tx, q, string(u.State), now,
 			u.Route, u.Route, u.IssuerSTAN, u.IssuerSTAN, u.IssuerTxT, u.IssuerTxT, u.RRN, u.RRN,
 			u.ApprovalCode, u.ApprovalCode, u.RC, u.RC, u.MaskedPAN, u.MaskedPAN, u.Token, u.Token,
-			u.CardExpiry, u.CardExpiry, u.PANKey, u.PANKey, u.PANKey, u.PANKeyVersion, ct, rem, id)
+			u.CardExpiry, u.CardExpiry, u.PANKey, u.PANKey, u.PANKey, u.PANKeyVersion, ct, rem, id, j.inst.Name)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return ErrNotFound
+			return j.notOwned(tx, id, store.ErrNotFound)
 		}
 		if event != "" {
 			_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, now, string(u.State), event)
@@ -110,30 +100,47 @@ func (j *Journal) Set(ctx context.Context, id int64, u Update, event string) err
 	return nil
 }
 
+// notOwned tells why an owner-checked write to row id touched nothing:
+// store.ErrLeaseLost when the row exists and another instance owns it
+// (it was taken over), else otherwise.
+func (j *journal) notOwned(tx *sql.Tx, id int64, otherwise error) error {
+	var owner string
+	err := j.db.TxQueryRow(tx, `SELECT owner FROM txns WHERE id = ?`, id).Scan(&owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return otherwise
+	case err != nil:
+		return err
+	case owner != "" && owner != j.inst.Name:
+		return fmt.Errorf("transaction %d belongs to instance %q: %w", id, owner, store.ErrLeaseLost)
+	}
+	return otherwise
+}
+
 // Event appends a note to a transaction's history.
-func (j *Journal) Event(ctx context.Context, id int64, kind, detail string) error {
-	return j.exec(ctx, OpEvent, func(tx *sql.Tx) error {
+func (j *journal) Event(ctx context.Context, id int64, kind, detail string) error {
+	return j.exec(ctx, store.OpEvent, func(tx *sql.Tx) error {
 		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
 		return err
 	})
 }
 
 // Get reads one transaction.
-func (j *Journal) Get(ctx context.Context, id int64) (Txn, error) {
+func (j *journal) Get(ctx context.Context, id int64) (store.Txn, error) {
 	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns WHERE id = ?`, id))
 }
 
 // FindByKey finds a request by terminal ID, STAN, DE 7 and MTI.
-func (j *Journal) FindByKey(ctx context.Context, k Key) (Txn, error) {
+func (j *journal) FindByKey(ctx context.Context, k store.Key) (store.Txn, error) {
 	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ?`, k.TerminalID, k.STAN, k.TxTime, k.MTI))
 }
 
 // FindOriginal finds the sale or authorisation a cancel names (DE 90's
 // MTI, STAN and DE 7) within scope s: another listener's, terminal's,
-// merchant's or MAC key's transaction is ErrNotFound, like one that does
+// merchant's or MAC key's transaction is store.ErrNotFound, like one that does
 // not exist.
-func (j *Journal) FindOriginal(ctx context.Context, s Scope, mti, stan, txTime string) (Txn, error) {
+func (j *journal) FindOriginal(ctx context.Context, s store.Scope, mti, stan, txTime string) (store.Txn, error) {
 	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ? AND original_id = 0
 		AND listener = ? AND merchant_id = ? AND auth_key = ?`,
@@ -141,36 +148,36 @@ func (j *Journal) FindOriginal(ctx context.Context, s Scope, mti, stan, txTime s
 }
 
 // FindSale finds the approved sale (or authorisation) with this RRN and
-// approval code within scope s, for a refund: ErrNotFound when there is
-// none, ErrAmbiguous when more than one matches.
-func (j *Journal) FindSale(ctx context.Context, s Scope, rrn, approvalCode string) (Txn, error) {
+// approval code within scope s, for a refund: store.ErrNotFound when there is
+// none, store.ErrAmbiguous when more than one matches.
+func (j *journal) FindSale(ctx context.Context, s store.Scope, rrn, approvalCode string) (store.Txn, error) {
 	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE rrn = ? AND approval_code = ? AND state = 'approved' AND original_id = 0
 		AND listener = ? AND terminal_id = ? AND merchant_id = ? AND auth_key = ? ORDER BY id LIMIT 2`,
 		rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
 	if err != nil {
-		return Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
+		return store.Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
 	}
 	found, err := collect(rows)
 	switch {
 	case err != nil:
-		return Txn{}, err
+		return store.Txn{}, err
 	case len(found) == 0:
-		return Txn{}, ErrNotFound
+		return store.Txn{}, store.ErrNotFound
 	case len(found) > 1:
-		return Txn{}, ErrAmbiguous
+		return store.Txn{}, store.ErrAmbiguous
 	}
 	return found[0], nil
 }
 
 // FindByIssuerSTAN finds the transaction sent on route with issuer STAN.
-func (j *Journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (Txn, error) {
+func (j *journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (store.Txn, error) {
 	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE route = ? AND issuer_stan = ? ORDER BY id DESC LIMIT 1`, route, stan))
 }
 
 // InState lists transactions in a state (recovery, reports).
-func (j *Journal) InState(ctx context.Context, s State) ([]Txn, error) {
+func (j *journal) InState(ctx context.Context, s store.State) ([]store.Txn, error) {
 	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing %s: %w", s, err)
@@ -178,8 +185,18 @@ func (j *Journal) InState(ctx context.Context, s State) ([]Txn, error) {
 	return collect(rows)
 }
 
+// InFlight lists this instance's forwarded transactions and those from
+// before instances (owner "").
+func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`, j.inst.Name)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing in-flight transactions of %q: %w", j.inst.Name, err)
+	}
+	return collect(rows)
+}
+
 // Between lists transactions created in [from, to).
-func (j *Journal) Between(ctx context.Context, from, to time.Time) ([]Txn, error) {
+func (j *journal) Between(ctx context.Context, from, to time.Time) ([]store.Txn, error) {
 	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
 		from.UnixMilli(), to.UnixMilli())
 	if err != nil {
@@ -188,9 +205,9 @@ func (j *Journal) Between(ctx context.Context, from, to time.Time) ([]Txn, error
 	return collect(rows)
 }
 
-func collect(rows *sql.Rows) ([]Txn, error) {
+func collect(rows *sql.Rows) ([]store.Txn, error) {
 	defer rows.Close()
-	var out []Txn
+	var out []store.Txn
 	for rows.Next() {
 		t, err := scanTxn(rows)
 		if err != nil {
@@ -203,21 +220,21 @@ func collect(rows *sql.Rows) ([]Txn, error) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanTxn(row scanner) (Txn, error) {
-	var t Txn
+func scanTxn(row scanner) (store.Txn, error) {
+	var t store.Txn
 	var state string
 	var created, updated int64
 	err := row.Scan(&t.ID, &t.TerminalID, &t.STAN, &t.TxTime, &t.MTI, &t.Listener, &t.MerchantID, &t.ProcCode, &t.Amount,
 		&t.Currency, &t.MaskedPAN, &t.Token, &t.PANKey, &t.PANKeyVersion, &t.PANCiphertext, &t.CardExpiry, &t.Route,
 		&t.IssuerSTAN, &t.IssuerTxTime, &t.RRN, &t.ApprovalCode, &t.RC, &state, &t.Remaining, &t.OriginalID, &created, &updated,
-		&t.AuthKey, &t.ContentHash)
+		&t.AuthKey, &t.ContentHash, &t.Owner)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Txn{}, ErrNotFound
+		return store.Txn{}, store.ErrNotFound
 	}
 	if err != nil {
-		return Txn{}, fmt.Errorf("journal: reading transaction: %w", err)
+		return store.Txn{}, fmt.Errorf("journal: reading transaction: %w", err)
 	}
-	t.State = State(state)
+	t.State = store.State(state)
 	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
 	return t, nil
 }
@@ -226,7 +243,7 @@ func scanTxn(row scanner) (Txn, error) {
 // did after its last agreed reconciliation in that currency (an 0500
 // answered 00 closes the batch of its currency, one journaled without a
 // currency closes them all; a mismatch leaves it open), counted by EntryOf.
-func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (CurrencyTotals, error) {
+func (j *journal) TerminalTotals(ctx context.Context, terminalID string) (store.CurrencyTotals, error) {
 	closed, err := j.closedBatches(ctx, terminalID)
 	if err != nil {
 		return nil, err
@@ -253,7 +270,7 @@ func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (Curren
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
 	}
-	totals := CurrencyTotals{}
+	totals := store.CurrencyTotals{}
 	for _, t := range txns {
 		totals.Add(t)
 	}
@@ -262,7 +279,7 @@ func (j *Journal) TerminalTotals(ctx context.Context, terminalID string) (Curren
 
 // closedBatches returns, per currency, the ID of terminalID's last agreed
 // 0500 ("" for those journaled without a currency).
-func (j *Journal) closedBatches(ctx context.Context, terminalID string) (map[string]int64, error) {
+func (j *journal) closedBatches(ctx context.Context, terminalID string) (map[string]int64, error) {
 	rows, err := j.db.Query(ctx, `SELECT currency, MAX(id) FROM txns WHERE terminal_id = ? AND mti = '0500' AND rc = '00' GROUP BY currency`,
 		terminalID)
 	if err != nil {
@@ -286,7 +303,7 @@ func (j *Journal) closedBatches(ctx context.Context, terminalID string) (map[str
 
 // Reconciliations lists 0500 rows answered with rc (e.g. "95" for the
 // mismatches), newest first, with their recorded differences.
-func (j *Journal) Reconciliations(ctx context.Context, rc string, limit int) ([]Txn, error) {
+func (j *journal) Reconciliations(ctx context.Context, rc string, limit int) ([]store.Txn, error) {
 	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE mti = '0500' AND rc = ? ORDER BY id DESC LIMIT ?`, rc, limit)
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing reconciliations: %w", err)

@@ -1,4 +1,4 @@
-package journal
+package embedded
 
 import (
 	"database/sql"
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS txns (
 	updated_at      INTEGER NOT NULL,
 	auth_key        TEXT NOT NULL DEFAULT '',
 	content_hash    TEXT NOT NULL DEFAULT '',
+	owner           TEXT NOT NULL DEFAULT '',
 	UNIQUE (terminal_id, stan, tx_time, mti)
 );
 CREATE INDEX IF NOT EXISTS txns_rrn ON txns(rrn);
@@ -66,10 +67,26 @@ CREATE TABLE IF NOT EXISTS saf (
 	stan        TEXT NOT NULL DEFAULT '',
 	tx_time     TEXT NOT NULL DEFAULT '',
 	created_at  INTEGER NOT NULL,
-	updated_at  INTEGER NOT NULL
+	updated_at  INTEGER NOT NULL,
+	owner       TEXT NOT NULL DEFAULT '',
+	lease_until INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS saf_due ON saf(state, next_at);
 `
+
+// instanceSchema keeps the instances' heartbeats: an instance owns its
+// in-flight rows while lease_until (Unix ms) is ahead.
+const instanceSchema = `
+CREATE TABLE IF NOT EXISTS instances (
+	name        TEXT PRIMARY KEY,
+	lease_until INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL
+);
+`
+
+// The owner columns need no index: what is looked up by owner is also in
+// flight (txns_state: 'forwarded') or pending (saf_due), a few rows, and an
+// index over owner would cost every write of the hot path.
 
 // sequenceSchema keeps durable counters (the RRN sequence): a block of
 // numbers is reserved before any of them is used, so a restart never
@@ -81,44 +98,63 @@ CREATE TABLE IF NOT EXISTS sequences (
 );
 `
 
-// addedColumns are the txns columns added after the first schema, in
-// order; Open adds those a journal file from an older version lacks.
-var addedColumns = []struct{ name, decl string }{
+// addedColumns are the columns added after the first schema, in order;
+// Open adds those a journal file from an older version lacks.
+var addedColumns = []struct{ table, name, decl string }{
 	// auth_key: the MAC key label of the listener the request came on
 	// ('' on plain listeners); a keyed terminal acts only on its own sales.
-	{"auth_key", "TEXT NOT NULL DEFAULT ''"},
+	{"txns", "auth_key", "TEXT NOT NULL DEFAULT ''"},
 	// content_hash: what a repeat of the request must equal besides its
 	// card (see pipeline's content hash); '' on rows from older versions,
 	// whose repeats are answered 94.
-	{"content_hash", "TEXT NOT NULL DEFAULT ''"},
+	{"txns", "content_hash", "TEXT NOT NULL DEFAULT ''"},
+	// owner: the instance that recorded the row ('' on rows from before
+	// instances: recovered by whichever instance opens the file).
+	{"txns", "owner", "TEXT NOT NULL DEFAULT ''"},
+	// owner, lease_until: the instance holding a SAF item and until when
+	// (0: claimable by any instance).
+	{"saf", "owner", "TEXT NOT NULL DEFAULT ''"},
+	{"saf", "lease_until", "INTEGER NOT NULL DEFAULT 0"},
 }
 
 // migrate adds the columns an existing journal file lacks.
 func migrate(db *sql.DB) error {
-	rows, err := db.Query(`SELECT name FROM pragma_table_info('txns')`)
-	if err != nil {
-		return fmt.Errorf("reading the txns columns: %w", err)
+	have := map[string]map[string]bool{}
+	for _, c := range addedColumns {
+		if have[c.table] == nil {
+			cols, err := columnsOf(db, c.table)
+			if err != nil {
+				return err
+			}
+			have[c.table] = cols
+		}
+		if have[c.table][c.name] {
+			continue
+		}
+		if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.name + ` ` + c.decl); err != nil {
+			return fmt.Errorf("adding column %s.%s: %w", c.table, c.name, err)
+		}
 	}
+	return nil
+}
+
+// columnsOf lists table's columns.
+func columnsOf(db *sql.DB, table string) (map[string]bool, error) {
+	rows, err := db.Query(`SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s columns: %w", table, err)
+	}
+	defer rows.Close()
 	have := map[string]bool{}
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			_ = rows.Close()
-			return fmt.Errorf("reading the txns columns: %w", err)
+			return nil, fmt.Errorf("reading the %s columns: %w", table, err)
 		}
 		have[name] = true
 	}
-	_ = rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading the txns columns: %w", err)
+		return nil, fmt.Errorf("reading the %s columns: %w", table, err)
 	}
-	for _, c := range addedColumns {
-		if have[c.name] {
-			continue
-		}
-		if _, err := db.Exec(`ALTER TABLE txns ADD COLUMN ` + c.name + ` ` + c.decl); err != nil {
-			return fmt.Errorf("adding column txns.%s: %w", c.name, err)
-		}
-	}
-	return nil
+	return have, nil
 }
