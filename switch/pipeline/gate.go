@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/kbpay/switch/specs/codes"
@@ -101,6 +102,16 @@ func (l Ledger) notSent(err error) error {
 	return Declinef(codes.IssuerUnavailable, "not sent: journaling the request failed: %v", err)
 }
 
+// unsettled is an outcome the journal refused part-way through settling:
+// hold keeps the Held as it stands (its reversal possibly queued).
+type unsettled struct {
+	held *Held
+	err  error
+}
+
+func (u *unsettled) Error() string { return u.err.Error() }
+func (u *unsettled) Unwrap() error { return u.err }
+
 // hold keeps the outcome of a request that left, which the journal refused
 // (werr), and decides what the terminal hears: never an approval. A sale
 // the issuer approved or did not answer is answered 91 and reversed once
@@ -111,7 +122,10 @@ func (l Ledger) hold(t *Txn, row store.Txn, err, werr error) error {
 		return fmt.Errorf("journaling the outcome: %w", werr)
 	}
 	h := &Held{Row: row}
+	var us *unsettled
 	switch {
+	case errors.As(werr, &us):
+		h = us.held
 	case err == nil && t.Code.IsApproved():
 		h.Reverse, h.Event = true, "issuer approved but the outcome could not be journaled: terminal told 91, reversal queued"
 	case err == nil:

@@ -189,11 +189,14 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) 
 		}
 		return l.Sales.Set(ctx, row.ID, u, "issuer answered "+string(t.Code))
 	case l.NoAnswer(err):
-		if serr := l.Sales.Set(ctx, row.ID, store.Update{State: store.TimedOut, RC: string(codes.IssuerUnavailable)},
-			"no answer from the issuer: terminal told 91"); serr != nil {
-			return serr
+		// The reversal is queued before the row leaves "forwarded": a
+		// crash in between leaves a row that recovery reverses (again, at
+		// worst), never a timed-out sale nobody reverses.
+		h := &Held{Row: *row, Reverse: true, Event: "no answer from the issuer: terminal told 91, reversal queued"}
+		if serr := l.SettleHeld(ctx, h); serr != nil {
+			return &unsettled{held: h, err: serr}
 		}
-		return l.QueueReversal(ctx, *row, row.Amount)
+		return nil
 	default:
 		code := l.Classify(err)
 		return l.Sales.Set(ctx, row.ID, store.Update{State: store.Failed, RC: string(code)}, "failed: "+string(code))
