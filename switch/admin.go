@@ -112,9 +112,10 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	body := struct {
 		Ready    bool         `json:"ready"`
 		Draining bool         `json:"draining"`
+		Instance string       `json:"instance"`
 		Journal  string       `json:"journal"`
 		Routes   []routeState `json:"routes"`
-	}{Draining: a.sw.txns.isDraining()}
+	}{Draining: a.sw.txns.isDraining(), Instance: a.sw.store.Instance().Name}
 	journalOK, journalState := a.sw.guard.status()
 	body.Journal = journalState
 	for _, rc := range a.sw.cfg.Routes {
@@ -185,10 +186,13 @@ func (a *adminServer) safList(w http.ResponseWriter, r *http.Request) {
 		NextAt    time.Time `json:"next_at"`
 		ExpiresAt time.Time `json:"expires_at"`
 		LastError string    `json:"last_error,omitempty"`
+		// Owner is the instance holding the item (its claim or retry lease).
+		Owner string `json:"owner,omitempty"`
 	}
 	out := []item{}
 	for _, it := range items {
-		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError})
+		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError,
+			it.Owner})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)

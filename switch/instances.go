@@ -2,6 +2,7 @@ package payswitch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,6 +42,9 @@ func (s *Switch) takeOverLapsed(ctx context.Context, now time.Time) error {
 	}
 	for _, p := range lapsed {
 		taken, err := s.store.Instances().TakeOver(ctx, p.Name, now)
+		if errors.Is(err, store.ErrLeaseHeld) {
+			continue // it heartbeated again since it was listed
+		}
 		if err != nil {
 			return fmt.Errorf("taking over instance %q: %w", p.Name, err)
 		}

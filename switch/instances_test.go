@@ -203,3 +203,46 @@ func TestHeldOutcomeOfATakenOverRowIsDropped(t *testing.T) {
 		t.Fatalf("gate closed: %s", reason)
 	}
 }
+
+// staleLapsed lists a peer as lapsed whatever its heartbeat says, as a
+// listing read just before the peer heartbeated again.
+type staleLapsed struct {
+	store.Store
+	peer string
+}
+
+func (s staleLapsed) Instances() store.Instances { return staleInstances{s.Store.Instances(), s.peer} }
+
+type staleInstances struct {
+	store.Instances
+	peer string
+}
+
+func (s staleInstances) Lapsed(context.Context, time.Time) ([]store.Peer, error) {
+	return []store.Peer{{Name: s.peer}}, nil
+}
+
+// TestPeerBackBeforeTakeOverIsLeftAlone: a peer listed as lapsed that
+// heartbeats again before the take-over keeps its work, and the sweep is
+// not a store failure (the gate stays open).
+func TestPeerBackBeforeTakeOverIsLeftAlone(t *testing.T) {
+	dir := t.TempDir()
+	s := sweepSwitchIn(t, dir)
+	ctx := context.Background()
+	now := time.Now()
+	peer := peerOf(t, dir, "peer")
+	sale, _, _, _ := peerWork(t, peer, "0001", now)
+	if err := peer.Instances().Heartbeat(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	s.store = staleLapsed{s.store, "peer"}
+	if err := s.sweepInFlight(ctx, now.Add(time.Second)); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if ok, reason := s.guard.status(); !ok {
+		t.Fatalf("gate closed: %s", reason)
+	}
+	if got, _ := s.store.Lookup().Get(ctx, sale.ID); got.State != store.Forwarded || got.Owner != "peer" {
+		t.Fatalf("a live peer's sale: %s owner %q", got.State, got.Owner)
+	}
+}

@@ -36,8 +36,9 @@ func (d *diskFull) fault(op string) error {
 func (d *diskFull) heal() { d.full.Store(false) }
 
 type readiness struct {
-	Ready   bool   `json:"ready"`
-	Journal string `json:"journal"`
+	Ready    bool   `json:"ready"`
+	Instance string `json:"instance"`
+	Journal  string `json:"journal"`
 }
 
 func (h *harness) readiness(t *testing.T) readiness {

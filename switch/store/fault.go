@@ -43,16 +43,45 @@ func WithFault(s Store, fault Fault) Store {
 	return &faulty{Store: s, f: fault}
 }
 
+// WithLostAcks wraps any Store so that fault is asked after each write
+// succeeded: a non-nil error is returned as if the write had failed
+// although it is applied (the crash point between a commit and its caller
+// hearing of it; the caller must treat the outcome as unknown).
+func WithLostAcks(s Store, fault Fault) Store {
+	if fault == nil {
+		return s
+	}
+	return &faulty{Store: s, f: fault, after: true}
+}
+
 type faulty struct {
 	Store
-	f Fault
+	f     Fault
+	after bool // ask f after the write (WithLostAcks), not before
 }
 
 func (s *faulty) check(op string) error {
 	if err := s.f(op); err != nil {
+		if s.after {
+			return fmt.Errorf("store: commit (%s, acknowledgement lost, injected): %w: %w", op, ErrUnavailable, err)
+		}
 		return fmt.Errorf("store: commit (%s, injected): %w: %w", op, ErrUnavailable, err)
 	}
 	return nil
+}
+
+// do runs write with the fault asked before it, or after it succeeded.
+func (s *faulty) do(op string, write func() error) error {
+	if !s.after {
+		if err := s.check(op); err != nil {
+			return err
+		}
+		return write()
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	return s.check(op)
 }
 
 func (s *faulty) Sales() Sales         { return faultySales{s.Store.Sales(), s} }
@@ -67,31 +96,21 @@ type faultySales struct {
 }
 
 func (f faultySales) Begin(ctx context.Context, t Txn) (Txn, error) {
-	if err := f.s.check(OpBegin); err != nil {
-		return Txn{}, err
-	}
-	return f.Sales.Begin(ctx, t)
+	var out Txn
+	err := f.s.do(OpBegin, func() (err error) { out, err = f.Sales.Begin(ctx, t); return err })
+	return out, err
 }
 
 func (f faultySales) Set(ctx context.Context, id int64, u Update, event string) error {
-	if err := f.s.check(OpSet); err != nil {
-		return err
-	}
-	return f.Sales.Set(ctx, id, u, event)
+	return f.s.do(OpSet, func() error { return f.Sales.Set(ctx, id, u, event) })
 }
 
 func (f faultySales) Event(ctx context.Context, id int64, kind, detail string) error {
-	if err := f.s.check(OpEvent); err != nil {
-		return err
-	}
-	return f.Sales.Event(ctx, id, kind, detail)
+	return f.s.do(OpEvent, func() error { return f.Sales.Event(ctx, id, kind, detail) })
 }
 
 func (f faultySales) Probe(ctx context.Context, why string) error {
-	if err := f.s.check(OpProbe); err != nil {
-		return err
-	}
-	return f.Sales.Probe(ctx, why)
+	return f.s.do(OpProbe, func() error { return f.Sales.Probe(ctx, why) })
 }
 
 type faultyGiveBacks struct {
@@ -100,17 +119,13 @@ type faultyGiveBacks struct {
 }
 
 func (f faultyGiveBacks) ReserveCancel(ctx context.Context, c Txn) (Txn, error) {
-	if err := f.s.check(OpCancel); err != nil {
-		return Txn{}, err
-	}
-	return f.GiveBacks.ReserveCancel(ctx, c)
+	var out Txn
+	err := f.s.do(OpCancel, func() (err error) { out, err = f.GiveBacks.ReserveCancel(ctx, c); return err })
+	return out, err
 }
 
 func (f faultyGiveBacks) ReleaseCancel(ctx context.Context, cancelID int64, st State, rc, why string) error {
-	if err := f.s.check(OpRestore); err != nil {
-		return err
-	}
-	return f.GiveBacks.ReleaseCancel(ctx, cancelID, st, rc, why)
+	return f.s.do(OpRestore, func() error { return f.GiveBacks.ReleaseCancel(ctx, cancelID, st, rc, why) })
 }
 
 type faultyQueue struct {
@@ -119,31 +134,23 @@ type faultyQueue struct {
 }
 
 func (f faultyQueue) Enqueue(ctx context.Context, it SAFItem) (int64, error) {
-	if err := f.s.check(OpEnqueue); err != nil {
-		return 0, err
-	}
-	return f.Queue.Enqueue(ctx, it)
+	var out int64
+	err := f.s.do(OpEnqueue, func() (err error) { out, err = f.Queue.Enqueue(ctx, it); return err })
+	return out, err
 }
 
 func (f faultyQueue) Claim(ctx context.Context, route string, now time.Time, lease time.Duration, limit int) ([]SAFItem, error) {
-	if err := f.s.check(OpClaim); err != nil {
-		return nil, err
-	}
-	return f.Queue.Claim(ctx, route, now, lease, limit)
+	var out []SAFItem
+	err := f.s.do(OpClaim, func() (err error) { out, err = f.Queue.Claim(ctx, route, now, lease, limit); return err })
+	return out, err
 }
 
 func (f faultyQueue) AssignFirstAttempt(ctx context.Context, id int64, stan, txTime string) error {
-	if err := f.s.check(OpSAFAssign); err != nil {
-		return err
-	}
-	return f.Queue.AssignFirstAttempt(ctx, id, stan, txTime)
+	return f.s.do(OpSAFAssign, func() error { return f.Queue.AssignFirstAttempt(ctx, id, stan, txTime) })
 }
 
 func (f faultyQueue) Result(ctx context.Context, it SAFItem, state string, next time.Time, lastErr string) error {
-	if err := f.s.check(OpSAFResult); err != nil {
-		return err
-	}
-	return f.Queue.Result(ctx, it, state, next, lastErr)
+	return f.s.do(OpSAFResult, func() error { return f.Queue.Result(ctx, it, state, next, lastErr) })
 }
 
 type faultyTokens struct {
@@ -152,31 +159,23 @@ type faultyTokens struct {
 }
 
 func (f faultyTokens) Insert(ctx context.Context, r TokenRecord) error {
-	if err := f.s.check(OpTokenInsert); err != nil {
-		return err
-	}
-	return f.Tokens.Insert(ctx, r)
+	return f.s.do(OpTokenInsert, func() error { return f.Tokens.Insert(ctx, r) })
 }
 
 func (f faultyTokens) InsertMany(ctx context.Context, rs []TokenRecord) error {
-	if err := f.s.check(OpTokenInsert); err != nil {
-		return err
-	}
-	return f.Tokens.InsertMany(ctx, rs)
+	return f.s.do(OpTokenInsert, func() error { return f.Tokens.InsertMany(ctx, rs) })
 }
 
 func (f faultyTokens) SetStatus(ctx context.Context, token string, status TokenStatus, now time.Time) (TokenRecord, error) {
-	if err := f.s.check(OpTokenStatus); err != nil {
-		return TokenRecord{}, err
-	}
-	return f.Tokens.SetStatus(ctx, token, status, now)
+	var out TokenRecord
+	err := f.s.do(OpTokenStatus, func() (err error) { out, err = f.Tokens.SetStatus(ctx, token, status, now); return err })
+	return out, err
 }
 
 func (f faultyTokens) Use(ctx context.Context, token string, now time.Time) (TokenRecord, error) {
-	if err := f.s.check(OpTokenUse); err != nil {
-		return TokenRecord{}, err
-	}
-	return f.Tokens.Use(ctx, token, now)
+	var out TokenRecord
+	err := f.s.do(OpTokenUse, func() (err error) { out, err = f.Tokens.Use(ctx, token, now); return err })
+	return out, err
 }
 
 type faultyInstances struct {
@@ -185,22 +184,17 @@ type faultyInstances struct {
 }
 
 func (f faultyInstances) Heartbeat(ctx context.Context, now time.Time) error {
-	if err := f.s.check(OpHeartbeat); err != nil {
-		return err
-	}
-	return f.Instances.Heartbeat(ctx, now)
+	return f.s.do(OpHeartbeat, func() error { return f.Instances.Heartbeat(ctx, now) })
 }
 
 func (f faultyInstances) TakeOver(ctx context.Context, name string, now time.Time) ([]Txn, error) {
-	if err := f.s.check(OpTakeOver); err != nil {
-		return nil, err
-	}
-	return f.Instances.TakeOver(ctx, name, now)
+	var out []Txn
+	err := f.s.do(OpTakeOver, func() (err error) { out, err = f.Instances.TakeOver(ctx, name, now); return err })
+	return out, err
 }
 
 func (f faultyInstances) ReserveBlock(ctx context.Context, name string, n int64) (int64, error) {
-	if err := f.s.check(OpSequence); err != nil {
-		return 0, err
-	}
-	return f.Instances.ReserveBlock(ctx, name, n)
+	var out int64
+	err := f.s.do(OpSequence, func() (err error) { out, err = f.Instances.ReserveBlock(ctx, name, n); return err })
+	return out, err
 }

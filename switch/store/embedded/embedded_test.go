@@ -216,3 +216,23 @@ func BenchmarkJournal(b *testing.B) {
 		})
 	}
 }
+
+// TestFailedWriteIsUnavailable: a write the file refuses (here: its table
+// is gone) is store.ErrUnavailable; a decision (a duplicate) is not.
+func TestFailedWriteIsUnavailable(t *testing.T) {
+	s := open(t, false)
+	ctx := context.Background()
+	row, err := s.Sales().Begin(ctx, sale("000001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sales().Begin(ctx, sale("000001")); !errors.Is(err, store.ErrDuplicate) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := s.j.db.W.Exec(`DROP TABLE events`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sales().Event(ctx, row.ID, "note", "x"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a refused write: %v", err)
+	}
+}

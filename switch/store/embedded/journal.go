@@ -13,6 +13,7 @@ package embedded
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -117,7 +118,24 @@ func (j *journal) submit(ctx context.Context, w *write) error {
 	// Once submitted, wait for the commit even if ctx ends: the caller must
 	// know whether its write is durable.
 	<-w.done
-	return w.err
+	return failure(w.err)
+}
+
+// failure marks a write's error that is not a decision (a duplicate key,
+// an amount that exceeds, a lost lease, ...) as store.ErrUnavailable: the
+// file failed (I/O, full disk), nothing of the write is applied.
+func failure(err error) error {
+	switch {
+	case err == nil, sqlitedb.IsUnique(err):
+		return err
+	}
+	for _, decided := range []error{store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved, store.ErrLeaseLost,
+		store.ErrLeaseHeld, store.ErrUnavailable, store.ErrDuplicate} {
+		if errors.Is(err, decided) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
 func (j *journal) commitLoop() {

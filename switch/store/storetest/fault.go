@@ -95,3 +95,69 @@ func testFaultFailsWritesWhole(t *testing.T, open Open) {
 		t.Fatalf("set after healing: %v", err)
 	}
 }
+
+// testLostAcksAreSafeToRepeat: through store.WithLostAcks a write is
+// applied but its caller hears a failure (a crash between the commit and
+// the answer). Repeating it never applies it twice: a request is a
+// duplicate with the stored row, a reservation is taken and given back
+// once, a one-time token stays used, a sequence block is skipped, an item
+// claimed is still this instance's.
+func testLostAcksAreSafeToRepeat(t *testing.T, open Open) {
+	errCrash := errors.New("connection reset after commit")
+	var losing atomic.Value // string: the op whose acknowledgement is lost
+	losing.Store("")
+	base := as(open, instA)
+	s := store.WithLostAcks(base, func(op string) error {
+		if losing.CompareAndSwap(op, "") {
+			return errCrash
+		}
+		return nil
+	})
+	lost := func(op, what string, write func() error) {
+		t.Helper()
+		losing.Store(op)
+		if err := write(); !errors.Is(err, errCrash) || !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("%s with its acknowledgement lost: %v", what, err)
+		}
+	}
+	lost(store.OpBegin, "begin", func() error { _, err := s.Sales().Begin(ctx, sale("000001")); return err })
+	stored, err := s.Sales().Begin(ctx, sale("000001"))
+	if !errors.Is(err, store.ErrDuplicate) || stored.ID == 0 {
+		t.Fatalf("repeat of a begin whose acknowledgement was lost: %+v %v", stored, err)
+	}
+	sold := approvedSale(t, s, "000002", store.Scope{TerminalID: "TERM0001"})
+	lost(store.OpCancel, "reserve", func() error {
+		_, err := s.GiveBacks().ReserveCancel(ctx, cancelRow("000010", sold, 4000))
+		return err
+	})
+	c, err := s.GiveBacks().ReserveCancel(ctx, cancelRow("000010", sold, 4000))
+	if !errors.Is(err, store.ErrDuplicate) || get(t, s, sold.ID).Remaining != 6000 {
+		t.Fatalf("repeat of a reservation: %v, %d remains", err, get(t, s, sold.ID).Remaining)
+	}
+	lost(store.OpRestore, "release", func() error { return s.GiveBacks().ReleaseCancel(ctx, c.ID, store.Answered, "96", "x") })
+	if err := s.GiveBacks().ReleaseCancel(ctx, c.ID, store.Answered, "96", "x"); !errors.Is(err, store.ErrNotReserved) ||
+		get(t, s, sold.ID).Remaining != 10000 {
+		t.Fatalf("repeat of a release: %v, %d remains", err, get(t, s, sold.ID).Remaining)
+	}
+	tok := token("9999000000000002", store.OneTimeToken)
+	if err := s.Tokens().Insert(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	lost(store.OpTokenUse, "token use", func() error { _, err := s.Tokens().Use(ctx, tok.Token, t0); return err })
+	if _, err := s.Tokens().Use(ctx, tok.Token, t0); !errors.Is(err, store.ErrNotUsable) {
+		t.Fatalf("a one-time token used again after a lost acknowledgement: %v", err)
+	}
+	var first int64
+	lost(store.OpSequence, "sequence", func() (err error) { first, err = s.Instances().ReserveBlock(ctx, "rrn", 10); return err })
+	if next, err := s.Instances().ReserveBlock(ctx, "rrn", 10); err != nil || next != 11 {
+		t.Fatalf("block after a lost acknowledgement: first %d (%d) %v; want 11", next, first, err)
+	}
+	enqueue(t, s, "000003", t0.Add(-lease-time.Second)) // its enqueue lease over by t0
+	lost(store.OpClaim, "claim", func() error { _, err := s.Queue().Claim(ctx, "card-a", t0, lease, 10); return err })
+	if got, _ := as(open, instB).Queue().Claim(ctx, "card-a", t0.Add(time.Second), lease, 10); len(got) != 0 {
+		t.Fatalf("an item claimed with a lost acknowledgement went to a peer: %+v", got)
+	}
+	if got, err := s.Queue().Claim(ctx, "card-a", t0.Add(time.Second), lease, 10); err != nil || len(got) != 1 {
+		t.Fatalf("own claim again: %+v %v", got, err)
+	}
+}

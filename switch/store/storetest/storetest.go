@@ -4,7 +4,9 @@
 // once, an amount reserved once across racing cancels, a SAF item claimed
 // by one instance, a lapsed lease taken over, sequence blocks that never
 // overlap) across two handles on the same data, and crash points through
-// store.WithFault.
+// store.WithFault (a write that fails leaves nothing of itself) and
+// store.WithLostAcks (a write applied whose caller heard a failure is safe
+// to repeat).
 //
 // A backend's test calls
 //
@@ -54,6 +56,7 @@ func Run(t *testing.T, factory Factory) {
 		{"TokenUseRules", testTokenUseRules},
 		{"OneTimeTokenUsedOnce", testOneTimeTokenUsedOnce},
 		{"FaultFailsWritesWhole", testFaultFailsWritesWhole},
+		{"LostAcksAreSafeToRepeat", testLostAcksAreSafeToRepeat},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, factory(t)) })
 	}
