@@ -44,7 +44,9 @@ func (s *Server) NewLink(t testing.TB) *Link {
 }
 
 // DSN is dsn (one of this server's) through the link.
-func (l *Link) DSN(dsn string) string { return strings.Replace(dsn, "@"+l.target+"/", "@"+l.Addr+"/", 1) }
+func (l *Link) DSN(dsn string) string {
+	return strings.Replace(dsn, "@"+l.target+"/", "@"+l.Addr+"/", 1)
+}
 
 // Cut closes every relayed connection and refuses new ones until Restore.
 func (l *Link) Cut() {
