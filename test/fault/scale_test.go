@@ -1,0 +1,297 @@
+package fault
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kbpay/switch/internal/haproxytest"
+	"github.com/kbpay/switch/internal/pgtest"
+	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/terminal"
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/postgres"
+	"github.com/kbpay/switch/switch/tsp"
+)
+
+// scaleLease is the instances' store lease: a killed instance's work is
+// taken over this long after its last heartbeat (plus a sweep).
+const scaleLease = 3 * time.Second
+
+// sharedStore configures a switchd as instance name on the PostgreSQL
+// database dsn, with the HSM key store file in keys shared by every
+// instance (each decrypts the others' PAN ciphertexts; the master key
+// under it is shared with shareMasterKey). instance_id is left out: the
+// database numbers the instances.
+func sharedStore(name, dsn, keys string) switchdOption {
+	return switchdOption{
+		hsm: fmt.Sprintf("  key_store: %q\n", filepath.Join(keys, "keystore.json")),
+		top: fmt.Sprintf("instance_name: %s\nstore:\n  backend: postgres\n  dsn: %q\n  lease: %s\n", name, dsn, scaleLease),
+	}
+}
+
+// shareMasterKey gives to the development master key from's first start
+// generated in its data folder (a production deployment points every
+// instance at the same master key Secret instead; a configured key file
+// would leave development mode).
+func shareMasterKey(t *testing.T, from, to *switchd) {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(from.dataDir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(to.dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(to.dataDir, "master.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func adminPort(t *testing.T, addr string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestTwoInstancesBehindHAProxy runs the fault test's terminal fleet
+// through HAProxy against two switchd processes sharing one PostgreSQL
+// store, and SIGKILLs one of them mid-load. Terminals reconnect through
+// the balancer to the survivor; the dead instance's in-flight sales and
+// SAF items are completed by the survivor once its lease lapsed; a
+// one-time token used through both instances at the same moment is
+// approved once; every card is charged exactly what its terminals were
+// told and every approval a terminal saw is journaled.
+func TestTwoInstancesBehindHAProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-instance test: starts PostgreSQL, HAProxy and two switchd; skipped with -short")
+	}
+	began := time.Now()
+	srv := pgtest.Start(t)
+	dsn := srv.CreateDatabase(t, "switch")
+	if _, err := postgres.Migrate(context.Background(), dsn); err != nil {
+		t.Fatal(err)
+	}
+	issuers, routes := startIssuers(t, bigBalance)
+	keys := t.TempDir()
+	// One after the other: the first generates the shared development
+	// master key and key store, the second reads them.
+	a := newSwitchd(t, routes, sharedStore("sw-a", dsn, keys))
+	a.start()
+	if err := a.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
+		t.Fatal(err)
+	}
+	b := newSwitchd(t, routes, sharedStore("sw-b", dsn, keys))
+	shareMasterKey(t, a, b)
+	b.start()
+	if err := b.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
+		t.Fatal(err)
+	}
+	lb := haproxytest.Start(t, []haproxytest.Backend{
+		{Name: "sw-a", Addr: a.termAddr, CheckPort: adminPort(t, a.adminAddr)},
+		{Name: "sw-b", Addr: b.termAddr, CheckPort: adminPort(t, b.adminAddr)},
+	}, haproxytest.Options{HTTPCheck: "/readyz"})
+	lb.WaitStatus(t, "sw-a", "UP", 30*time.Second)
+	lb.WaitStatus(t, "sw-b", "UP", 30*time.Second)
+
+	var cards []card
+	for _, rb := range routeBINs {
+		cards = append(cards, makeCards(rb.route, rb.bin, 3)...)
+	}
+	killDone := make(chan struct{})
+	f := &fleet{
+		addr: lb.Addr, cards: cards, total: totalSales, cancelPct: cancelPct, timeout: posTimeout,
+		gate: newGate(), seed: uint64(time.Now().UnixNano()),
+		// Later sales wait for the kill, so it lands mid-load.
+		holds:       []hold{{400, killDone}},
+		probeClaims: make(chan probeClaim, 1),
+	}
+	t.Logf("seed %d", f.seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	loadDone := f.run(ctx, terminals)
+	stopLoad := func() { cancel(); <-loadDone }
+	waitCompleted := func(n int64) {
+		t.Helper()
+		for f.completed.Load() < n {
+			select {
+			case <-loadDone:
+				stopLoad()
+				t.Fatalf("load ended after %d sales, before mark %d", f.completed.Load(), n)
+			case <-ctx.Done():
+				stopLoad()
+				t.Fatalf("load stuck at %d sales before mark %d", f.completed.Load(), n)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+
+	// A one-time token used through both instances at the same moment.
+	waitCompleted(100)
+	tokenCard := makeCards("card-b", "9420", 4)[3] // not one of the fleet's cards
+	tokenRCs := useOneTimeTokenTwice(t, a, b, tokenCard)
+
+	// SIGKILL sw-a mid-load; card-a holds its answers for a moment first
+	// so that sales are in flight on sw-a when it dies.
+	waitCompleted(300)
+	issuers["card-a"].SetFault(issuer.Fault{ChargeWhenSilent: true})
+	issuers["card-a"].SetMode(issuer.Silent)
+	time.Sleep(200 * time.Millisecond)
+	inFlightAtKill := f.next.Load() - f.completed.Load()
+	a.kill()
+	killedAt := time.Now()
+	issuers["card-a"].SetMode(issuer.Normal)
+	issuers["card-a"].SetFault(issuer.Fault{})
+	f.restarted.Store(true)
+	close(killDone)
+	lb.WaitStatus(t, "sw-a", "DOWN", 30*time.Second)
+
+	select {
+	case <-loadDone:
+	case <-ctx.Done():
+		t.Fatalf("load did not finish: %d of %d sales", f.completed.Load(), totalSales)
+	}
+	loadTook := time.Since(began)
+	for _, msg := range f.errs {
+		t.Error(msg)
+	}
+	if err := b.failure(); err != nil {
+		t.Fatal(err)
+	}
+	survivor := &env{sw: b, issuers: issuers}
+	survivor.settle(t, cards)
+	settledAfter := time.Since(killedAt)
+	balances := map[string]int64{}
+	for _, c := range cards {
+		balances[c.pan] = issuers[c.route].Balance(c.pan)
+	}
+	approvals := map[string][]issuer.Approval{}
+	var tokenApprovals []issuer.Approval
+	for _, rb := range routeBINs {
+		for _, ap := range issuers[rb.route].Approvals() {
+			if ap.PAN == tokenCard.pan { // the one-time token's sale, not the fleet's
+				tokenApprovals = append(tokenApprovals, ap)
+				continue
+			}
+			approvals[rb.route] = append(approvals[rb.route], ap)
+		}
+	}
+	tokenBalance := issuers["card-b"].Balance(tokenCard.pan)
+	b.stop()
+	if r := b.raceReports() + a.raceReports(); r != "" {
+		t.Errorf("switchd's race detector reported:\n%s", r)
+	}
+	j, err := b.openStore()
+	if err != nil {
+		t.Fatalf("opening the shared store: %v", err)
+	}
+	defer j.Close()
+	jctx := context.Background()
+
+	// The one-time token: approved once, charged once.
+	if tokenRCs["00"] != 1 || tokenRCs["33"] != 1 {
+		t.Errorf("one-time token used through both instances at once: %v, want one 00 and one 33", tokenRCs)
+	}
+	if got := bigBalance - tokenBalance; got != 700 || len(tokenApprovals) != 1 {
+		t.Errorf("the token's card was charged %d in %d approvals, want 700 in one", got, len(tokenApprovals))
+	}
+
+	// The dead instance's work was completed by the survivor.
+	if left, err := j.Lookup().InState(jctx, store.Forwarded); err != nil || len(left) != 0 {
+		t.Errorf("%d transactions still in flight after the take-over (%v): %+v", len(left), err, left)
+	}
+	if pending, err := j.Queue().List(jctx, store.SAFPending); err != nil || len(pending) != 0 {
+		t.Errorf("%d SAF items still pending (%v)", len(pending), err)
+	}
+	all, err := j.Lookup().Between(jctx, began.Add(-time.Minute), time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOwner, takenOver := map[string]int{}, 0
+	for _, row := range all {
+		byOwner[row.Owner]++
+		events, _ := j.Lookup().Events(jctx, row.ID)
+		for _, ev := range events {
+			if len(ev) > 10 && ev[:10] == "taken_over" {
+				takenOver++
+			}
+		}
+	}
+	if byOwner["sw-a"] == 0 || byOwner["sw-b"] == 0 {
+		t.Errorf("the balancer did not spread the load: rows by owner %v", byOwner)
+	}
+	found := checkMoney(t, f.sales, cards, balances, approvals, j)
+
+	approved, unanswered := 0, 0
+	for _, s := range f.sales {
+		switch {
+		case s.approved():
+			approved++
+		case s.rc == noAnswer:
+			unanswered++
+		}
+	}
+	t.Logf("load: %d terminals through HAProxy, %d sales: %d approved, %d without answer; %d in flight at the kill",
+		terminals, len(f.sales), approved, unanswered, inFlightAtKill)
+	t.Logf("journal rows by owner %v; %d rows taken over from sw-a; %d of %d terminal-seen approvals journaled",
+		byOwner, takenOver, found, approved)
+	t.Logf("timing: load %v, settled %v after the kill", loadTook.Round(time.Millisecond), settledAfter.Round(time.Millisecond))
+}
+
+// useOneTimeTokenTwice issues a one-time token on a's admin API and pays
+// with it on a's and b's terminal listeners at the same moment; it
+// returns the answers by DE 39.
+func useOneTimeTokenTwice(t *testing.T, a, b *switchd, c card) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	tok, err := (&tsp.Client{Admin: a.adminAddr, Bearer: adminToken}).Issue(ctx, c.pan, "3012", tsp.IssueOptions{Kind: store.OneTimeToken})
+	if err != nil {
+		t.Fatalf("issuing a one-time token: %v", err)
+	}
+	var clients []*terminal.Client
+	for i, sw := range []*switchd{a, b} {
+		opts := terminal.DefaultOptions()
+		opts.Addr, opts.TerminalID, opts.Timeout = sw.termAddr, fmt.Sprintf("TOKEN%03d", i+1), posTimeout
+		cl, err := terminal.Dial(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		clients = append(clients, cl)
+	}
+	rcs := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := cl.Purchase(ctx, terminal.Purchase{PAN: tok.Token, Amount: 700})
+			rc := res.ResponseCode
+			if err != nil {
+				rc = "error " + err.Error()
+			}
+			mu.Lock()
+			rcs[rc]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return rcs
+}
