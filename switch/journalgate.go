@@ -190,11 +190,12 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 			return
 		case now = <-tick.C:
 		}
+		beat := false
 		if now.Sub(lastBeat) >= beatEvery {
 			// Healthy or not: a store that takes the heartbeat keeps this
 			// instance's work its own; one that does not closes the gate.
 			if err := s.heartbeat(ctx, time.Now()); err == nil {
-				lastBeat = now
+				lastBeat, beat = now, true
 			} else if ctx.Err() == nil {
 				s.log.Warn("heartbeat failed", zap.Error(err))
 			}
@@ -207,6 +208,13 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 			lastSweep = now
 			if err := s.sweepInFlight(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("sweeping transactions left in flight", zap.Error(err))
+			}
+		} else if beat {
+			// Between sweeps, at each heartbeat: a lapsed peer's work is
+			// taken over within a third of a lease of its lapse.
+			if err := s.takeOverLapsed(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.guard.Failed(err)
+				s.log.Warn("taking over lapsed instances", zap.Error(err))
 			}
 		}
 	}

@@ -84,12 +84,9 @@ CREATE TABLE IF NOT EXISTS instances (
 );
 `
 
-// ownerIndexes need the owner columns, which an older file gets from
-// migrate first.
-const ownerIndexes = `
-CREATE INDEX IF NOT EXISTS txns_owner ON txns(owner, state);
-CREATE INDEX IF NOT EXISTS saf_owner ON saf(owner, state);
-`
+// The owner columns need no index: what is looked up by owner is also in
+// flight (txns_state: 'forwarded') or pending (saf_due), a few rows, and an
+// index over owner would cost every write of the hot path.
 
 // sequenceSchema keeps durable counters (the RRN sequence): a block of
 // numbers is reserved before any of them is used, so a restart never
@@ -120,8 +117,7 @@ var addedColumns = []struct{ table, name, decl string }{
 	{"saf", "lease_until", "INTEGER NOT NULL DEFAULT 0"},
 }
 
-// migrate adds the columns an existing journal file lacks, then the
-// indexes over them.
+// migrate adds the columns an existing journal file lacks.
 func migrate(db *sql.DB) error {
 	have := map[string]map[string]bool{}
 	for _, c := range addedColumns {
@@ -138,9 +134,6 @@ func migrate(db *sql.DB) error {
 		if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.name + ` ` + c.decl); err != nil {
 			return fmt.Errorf("adding column %s.%s: %w", c.table, c.name, err)
 		}
-	}
-	if _, err := db.Exec(ownerIndexes); err != nil {
-		return fmt.Errorf("creating the owner indexes: %w", err)
 	}
 	return nil
 }
