@@ -35,6 +35,18 @@ func (s *Store) Enqueue(ctx context.Context, it store.SAFItem) (int64, error) {
 // those whose lease lapsed). Rows a concurrent claim holds are skipped
 // (FOR UPDATE SKIP LOCKED), so an item goes to one instance.
 func (s *Store) Claim(ctx context.Context, route string, now time.Time, lease time.Duration, limit int) ([]store.SAFItem, error) {
+	// A read first: an idle queue (the usual case, polled by every
+	// worker) costs the group committer nothing.
+	var due bool
+	rctx, cancel := s.ctxFor(ctx)
+	defer cancel()
+	if err := s.pool.QueryRow(rctx, `SELECT EXISTS (SELECT 1 FROM saf WHERE state = 'pending' AND route = $1 AND next_at <= $2
+		AND (owner = $3 OR lease_until <= $2))`, route, now.UnixMilli(), s.inst.Name).Scan(&due); err != nil {
+		return nil, fmt.Errorf("journal: looking for due SAF items of %s: %w", route, unavailable(err))
+	}
+	if !due {
+		return nil, nil
+	}
 	var out []store.SAFItem
 	_, err := s.exec(ctx, store.OpClaim, `UPDATE saf SET owner = $1, lease_until = $2
 		WHERE id IN (SELECT id FROM saf WHERE state = 'pending' AND route = $3 AND next_at <= $4
