@@ -144,17 +144,22 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 	tokenCard := makeCards("card-b", "9420", 4)[3] // not one of the fleet's cards
 	tokenRCs := useOneTimeTokenTwice(t, a, b, tokenCard)
 
-	// SIGKILL sw-a mid-load; card-a holds its answers for a moment first
-	// so that sales are in flight on sw-a when it dies.
+	// SIGKILL sw-a mid-load. card-a charges and does not answer for longer
+	// than the route timeout first, so that sw-a dies with sales in flight
+	// and with reversals queued that card-a has not acknowledged.
 	waitCompleted(300)
 	issuers["card-a"].SetFault(issuer.Fault{ChargeWhenSilent: true})
 	issuers["card-a"].SetMode(issuer.Silent)
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	inFlightAtKill := f.next.Load() - f.completed.Load()
 	a.kill()
 	killedAt := time.Now()
 	issuers["card-a"].SetMode(issuer.Normal)
 	issuers["card-a"].SetFault(issuer.Fault{})
+	leftSales, leftSAF := workOf(t, dsn, "sw-a")
+	if len(leftSales)+len(leftSAF) == 0 {
+		t.Error("sw-a died with no sale in flight and no SAF item: the kill proved nothing")
+	}
 	f.restarted.Store(true)
 	close(killDone)
 	lb.WaitStatus(t, "sw-a", "DOWN", 30*time.Second)
@@ -210,6 +215,22 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 	}
 
 	// The dead instance's work was completed by the survivor.
+	for _, id := range leftSales {
+		if row, err := j.Lookup().Get(jctx, id); err != nil || row.State == store.Forwarded || row.Owner != "sw-b" {
+			t.Errorf("sw-a's in-flight transaction %d: %s owner %q (%v); want settled by sw-b", id, row.State, row.Owner, err)
+		}
+	}
+	if items, err := j.Queue().List(jctx, store.SAFDone); err == nil {
+		done := map[int64]store.SAFItem{}
+		for _, it := range items {
+			done[it.ID] = it
+		}
+		for _, id := range leftSAF {
+			if it, ok := done[id]; !ok || it.Owner != "sw-b" {
+				t.Errorf("sw-a's SAF item %d not acknowledged through sw-b: %+v", id, it)
+			}
+		}
+	}
 	if left, err := j.Lookup().InState(jctx, store.Forwarded); err != nil || len(left) != 0 {
 		t.Errorf("%d transactions still in flight after the take-over (%v): %+v", len(left), err, left)
 	}
@@ -246,9 +267,42 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 	}
 	t.Logf("load: %d terminals through HAProxy, %d sales: %d approved, %d without answer; %d in flight at the kill",
 		terminals, len(f.sales), approved, unanswered, inFlightAtKill)
+	t.Logf("sw-a died holding %d forwarded transactions and %d pending SAF items; sw-b completed them", len(leftSales), len(leftSAF))
 	t.Logf("journal rows by owner %v; %d rows taken over from sw-a; %d of %d terminal-seen approvals journaled",
 		byOwner, takenOver, found, approved)
 	t.Logf("timing: load %v, settled %v after the kill", loadTook.Round(time.Millisecond), settledAfter.Round(time.Millisecond))
+}
+
+// workOf lists what instance name holds in the store: its forwarded
+// transactions and pending SAF items (read as an observer that owns
+// nothing).
+func workOf(t *testing.T, dsn, name string) (sales, saf []int64) {
+	t.Helper()
+	ctx := context.Background()
+	obs, err := postgres.Open(ctx, postgres.Options{DSN: dsn, Instance: store.Instance{Name: "observer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close()
+	rows, err := obs.Lookup().InState(ctx, store.Forwarded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Owner == name {
+			sales = append(sales, r.ID)
+		}
+	}
+	items, err := obs.Queue().List(ctx, store.SAFPending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.Owner == name {
+			saf = append(saf, it.ID)
+		}
+	}
+	return sales, saf
 }
 
 // useOneTimeTokenTwice issues a one-time token on a's admin API and pays
