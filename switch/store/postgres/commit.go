@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -110,10 +111,12 @@ func (s *Store) commit(batch []*write) {
 	if err == nil && tag.String() == "COMMIT" {
 		return
 	}
-	if conn.Conn().IsClosed() || ctx.Err() != nil || pgCode(err) == "" {
-		// Whether the COMMIT reached the server is unknown only if the
-		// connection died while it was on its way; the caller sees
-		// ErrUnavailable either way and the gate closes.
+	if conn.Conn().IsClosed() || ctx.Err() != nil || errors.Is(unavailable(err), store.ErrUnavailable) {
+		// The connection failed, or the server timed out or is shutting
+		// down: retrying one by one would only wait again. Whether the
+		// COMMIT reached the server is unknown only if the connection died
+		// while it was on its way; the caller sees ErrUnavailable either
+		// way and the gate closes.
 		conn.Conn().PgConn().Close(context.Background()) //nolint:errcheck // discarding a broken session
 		failAll(batch, fmt.Errorf("postgres store: group commit: %w", unavailable(orCommit(err, tag))))
 		return

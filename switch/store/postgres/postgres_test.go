@@ -214,3 +214,28 @@ func TestMaskDSN(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupWithAFailingStatement: a statement the server rejects aborts
+// its group's transaction; the others of the group are then written one
+// by one and succeed, and only the bad one fails (not as ErrUnavailable:
+// the database is fine).
+func TestGroupWithAFailingStatement(t *testing.T) {
+	srv := pgtest.Start(t)
+	s := openOn(t, freshDatabase(t, srv), store.Instance{Name: "a"})
+	var batch []*write
+	for i, kind := range []string{"ok-1", "bad \xff not UTF-8", "ok-2"} {
+		batch = append(batch, &write{op: store.OpEvent, sql: insertEvent, args: []any{int64(i + 1), int64(1), kind, "x"}, done: make(chan struct{})})
+	}
+	s.commit(batch)
+	if batch[0].err != nil || batch[2].err != nil {
+		t.Fatalf("good writes of the group failed: %v / %v", batch[0].err, batch[2].err)
+	}
+	if batch[1].err == nil || errors.Is(batch[1].err, store.ErrUnavailable) {
+		t.Fatalf("the rejected statement: %v", batch[1].err)
+	}
+	for _, id := range []int64{1, 3} {
+		if ev, err := s.Lookup().Events(context.Background(), id); err != nil || len(ev) != 1 {
+			t.Fatalf("events of %d: %v %v", id, ev, err)
+		}
+	}
+}
