@@ -2,11 +2,13 @@ package fault
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,8 +23,11 @@ import (
 )
 
 // scaleLease is the instances' store lease: a killed instance's work is
-// taken over this long after its last heartbeat (plus a sweep).
-const scaleLease = 3 * time.Second
+// taken over this long after its last heartbeat (plus up to a heartbeat).
+// Not shorter: the keeper heartbeats on a 1 s tick, so the renewals of a
+// lease of L come every L/3 rounded up to the next tick or two, and a busy
+// machine must not see a live instance lapse.
+const scaleLease = 6 * time.Second
 
 // sharedStore configures a switchd as instance name on the PostgreSQL
 // database dsn, with the HSM key store file in keys shared by every
@@ -271,6 +276,12 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 	t.Logf("journal rows by owner %v; %d rows taken over from sw-a; %d of %d terminal-seen approvals journaled",
 		byOwner, takenOver, found, approved)
 	t.Logf("timing: load %v, settled %v after the kill", loadTook.Round(time.Millisecond), settledAfter.Round(time.Millisecond))
+	took, leaseUntil := takeOverTime(t, b)
+	t.Logf("sw-b took sw-a's work over %v after the kill, %v after sw-a's lease ended (lease %v)",
+		took.Sub(killedAt).Round(time.Millisecond), took.Sub(leaseUntil).Round(time.Millisecond), scaleLease)
+	if took.Before(leaseUntil) {
+		t.Errorf("sw-b took sw-a's work over at %v, before sw-a's lease ended at %v", took, leaseUntil)
+	}
 }
 
 // workOf lists what instance name holds in the store: its forwarded
@@ -303,6 +314,42 @@ func workOf(t *testing.T, dsn, name string) (sales, saf []int64) {
 		}
 	}
 	return sales, saf
+}
+
+// takeOverTime is when sw's log says it took over a lapsed instance's
+// work, and until when that instance's lease ran.
+func takeOverTime(t *testing.T, sw *switchd) (took, leaseUntil time.Time) {
+	t.Helper()
+	raw, err := os.ReadFile(sw.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.Contains(line, "took over a lapsed instance") {
+			continue
+		}
+		var entry struct {
+			TS         float64 `json:"ts"`
+			LeaseUntil any     `json:"lease_until"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("take-over log line %q: %v", line, err)
+		}
+		took = time.Unix(0, int64(entry.TS*1e9))
+		switch v := entry.LeaseUntil.(type) {
+		case float64:
+			leaseUntil = time.Unix(0, int64(v*1e9))
+		case string:
+			if leaseUntil, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				t.Fatalf("take-over log line %q: lease_until: %v", line, err)
+			}
+		default:
+			t.Fatalf("take-over log line %q has no lease_until", line)
+		}
+		return took, leaseUntil
+	}
+	t.Fatalf("%s never logged a take-over", sw.logPath)
+	return
 }
 
 // useOneTimeTokenTwice issues a one-time token on a's admin API and pays
