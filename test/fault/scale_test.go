@@ -261,8 +261,11 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 	}
 	found := checkMoney(t, f.sales, cards, balances, approvals, j)
 
-	approved, unanswered := 0, 0
+	approved, unanswered, afterKill := 0, 0, 0
 	for _, s := range f.sales {
+		if s.afterRestart && s.approved() {
+			afterKill++
+		}
 		switch {
 		case s.approved():
 			approved++
@@ -270,8 +273,11 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 			unanswered++
 		}
 	}
-	t.Logf("load: %d terminals through HAProxy, %d sales: %d approved, %d without answer; %d in flight at the kill",
-		terminals, len(f.sales), approved, unanswered, inFlightAtKill)
+	if afterKill == 0 {
+		t.Error("no sale was approved after the kill: the terminals never came back through HAProxy")
+	}
+	t.Logf("load: %d terminals through HAProxy, %d sales: %d approved (%d after the kill), %d without answer; %d in flight at the kill",
+		terminals, len(f.sales), approved, afterKill, unanswered, inFlightAtKill)
 	t.Logf("sw-a died holding %d forwarded transactions and %d pending SAF items; sw-b completed them", len(leftSales), len(leftSAF))
 	t.Logf("journal rows by owner %v; %d rows taken over from sw-a; %d of %d terminal-seen approvals journaled",
 		byOwner, takenOver, found, approved)
