@@ -3,6 +3,8 @@ package payswitch_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +33,13 @@ func TestPostgresOutageClosesTheGate(t *testing.T) {
 		c.Store.StatementTimeout = 2 * time.Second
 	})
 	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	opened := h.logs.FilterMessage("store open").All()
+	if len(opened) != 1 {
+		t.Fatalf("%d \"store open\" log lines", len(opened))
+	}
+	if logged := fmt.Sprint(opened[0].ContextMap()); !strings.Contains(logged, "xxxxx") || strings.Contains(logged, password(dsn)) {
+		t.Fatalf("the DSN is not masked in the log: %s", logged)
+	}
 	term := h.terminal()
 	ctx := context.Background()
 	res, err := term.Purchase(ctx, terminal.Purchase{PAN: cardA, Amount: 1000})
@@ -82,8 +91,7 @@ func TestMigrateCommand(t *testing.T) {
 	if code := payswitch.Main([]string{"migrate", "--config", path}, &out, &errOut); code != 0 {
 		t.Fatalf("switchd migrate exited %d: %s", code, errOut.String())
 	}
-	pw := strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(dsn, "postgres://"), "@", 2)[0], "postgres:")
-	if !strings.Contains(out.String(), "schema version") || strings.Contains(out.String()+errOut.String(), pw) {
+	if !strings.Contains(out.String(), "schema version") || strings.Contains(out.String()+errOut.String(), password(dsn)) {
 		t.Fatalf("switchd migrate said %q", out.String())
 	}
 	for _, name := range []string{"sw-a", "sw-b"} {
@@ -100,4 +108,17 @@ func TestMigrateCommand(t *testing.T) {
 		}
 		_ = st.Close()
 	}
+}
+
+// password is the password in a postgres://user:password@... DSN.
+func password(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		panic(err)
+	}
+	pw, ok := u.User.Password()
+	if !ok || pw == "" {
+		panic("DSN without a password")
+	}
+	return pw
 }
