@@ -246,18 +246,31 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byOwner, takenOver := map[string]int{}, 0
+	// Rows by owner, and the RRN prefixes (instance numbers the database
+	// assigned) each instance put on the sales it sent itself.
+	byOwner, takenOver, prefixes := map[string]int{}, 0, map[string]map[string]bool{}
 	for _, row := range all {
 		byOwner[row.Owner]++
 		events, _ := j.Lookup().Events(jctx, row.ID)
+		taken := false
 		for _, ev := range events {
-			if len(ev) > 10 && ev[:10] == "taken_over" {
+			if strings.HasPrefix(ev, "taken_over") {
 				takenOver++
+				taken = true
 			}
+		}
+		if !taken && row.MTI == "0200" && len(row.RRN) == 12 {
+			if prefixes[row.Owner] == nil {
+				prefixes[row.Owner] = map[string]bool{}
+			}
+			prefixes[row.Owner][row.RRN[:2]] = true
 		}
 	}
 	if byOwner["sw-a"] == 0 || byOwner["sw-b"] == 0 {
 		t.Errorf("the balancer did not spread the load: rows by owner %v", byOwner)
+	}
+	if len(prefixes["sw-a"]) != 1 || len(prefixes["sw-b"]) != 1 || fmt.Sprint(prefixes["sw-a"]) == fmt.Sprint(prefixes["sw-b"]) {
+		t.Errorf("RRN instance prefixes by instance %v: want one each, distinct (neither configures instance_id)", prefixes)
 	}
 	found := checkMoney(t, f.sales, cards, balances, approvals, j)
 
@@ -279,8 +292,8 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 	t.Logf("load: %d terminals through HAProxy, %d sales: %d approved (%d after the kill), %d without answer; %d in flight at the kill",
 		terminals, len(f.sales), approved, afterKill, unanswered, inFlightAtKill)
 	t.Logf("sw-a died holding %d forwarded transactions and %d pending SAF items; sw-b completed them", len(leftSales), len(leftSAF))
-	t.Logf("journal rows by owner %v; %d rows taken over from sw-a; %d of %d terminal-seen approvals journaled",
-		byOwner, takenOver, found, approved)
+	t.Logf("journal rows by owner %v; RRN prefixes %v; %d rows taken over from sw-a; %d of %d terminal-seen approvals journaled",
+		byOwner, prefixes, takenOver, found, approved)
 	t.Logf("timing: load %v, settled %v after the kill", loadTook.Round(time.Millisecond), settledAfter.Round(time.Millisecond))
 	took, leaseUntil := takeOverTime(t, b)
 	t.Logf("sw-b took sw-a's work over %v after the kill, %v after sw-a's lease ended (lease %v)",
