@@ -2,11 +2,11 @@ package fault
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/kbpay/switch/internal/haproxytest"
 	"github.com/kbpay/switch/internal/pgtest"
 	"github.com/kbpay/switch/simulator/load"
 	"github.com/kbpay/switch/switch/store/postgres"
@@ -35,28 +35,8 @@ func TestMeasureStores(t *testing.T) {
 	if _, err := postgres.Migrate(context.Background(), dsn); err != nil {
 		t.Fatal(err)
 	}
-	keys := t.TempDir()
-	a := newSwitchd(t, routes, sharedStore("sw-a", dsn, keys))
-	a.start()
-	if err := a.waitReady(30*time.Second, "card-a", "card-b"); err != nil {
-		t.Fatal(err)
-	}
-	b := newSwitchd(t, routes, sharedStore("sw-b", dsn, keys))
-	shareMasterKey(t, a, b)
-	b.start()
-	if err := b.waitReady(30*time.Second, "card-a", "card-b"); err != nil {
-		t.Fatal(err)
-	}
-	lb := haproxytest.Start(t, []haproxytest.Backend{
-		{Name: "sw-a", Addr: a.termAddr, CheckPort: adminPort(t, a.adminAddr)},
-		{Name: "sw-b", Addr: b.termAddr, CheckPort: adminPort(t, b.adminAddr)},
-	}, haproxytest.Options{HTTPCheck: "/readyz"})
-	lb.WaitStatus(t, "sw-a", "UP", 30*time.Second)
-	lb.WaitStatus(t, "sw-b", "UP", 30*time.Second)
-	lbOne := haproxytest.Start(t, []haproxytest.Backend{
-		{Name: "sw-a", Addr: a.termAddr, CheckPort: adminPort(t, a.adminAddr)},
-	}, haproxytest.Options{HTTPCheck: "/readyz"})
-	lbOne.WaitStatus(t, "sw-a", "UP", 30*time.Second)
+	a, b := startPair(t, routes, dsn)
+	lb, lbOne := balance(t, a, b), balance(t, a)
 
 	cards := load.GenerateCards(200, []string{"9410", "9420"})
 	duration := 20 * time.Second
@@ -66,6 +46,7 @@ func TestMeasureStores(t *testing.T) {
 	t.Logf("closed loop, 64 workers over 32 terminal connections, purchases only, %v per target", duration)
 	t.Logf("| store | instances | path | TPS | p50 ms | p99 ms | unanswered |")
 	t.Logf("| --- | --- | --- | --- | --- | --- | --- |")
+	var series []string
 	for i, target := range []struct{ store, instances, path, addr string }{
 		{"embedded (SQLite, fsync)", "1", "direct", emb.termAddr},
 		{"PostgreSQL", "1", "direct", a.termAddr},
@@ -81,5 +62,18 @@ func TestMeasureStores(t *testing.T) {
 		fails := rep.Sent - rep.Answered // timeouts and broken links
 		t.Logf("| %s | %s | %s | %.0f | %.2f | %.2f | %d |", target.store, target.instances, target.path, rep.AchievedTPS,
 			rep.Latency.P50, rep.Latency.P99, fails)
+		series = append(series, fmt.Sprintf("%s, %s instance(s), %s: TPS by second %v", target.store, target.instances, target.path, tpsBySecond(rep)))
 	}
+	for _, line := range series {
+		t.Log(line)
+	}
+}
+
+// tpsBySecond is a run's answered requests per second, rounded.
+func tpsBySecond(rep *load.Report) []int {
+	var out []int
+	for _, sec := range rep.Series {
+		out = append(out, int(sec.TPS+0.5))
+	}
+	return out
 }

@@ -59,6 +59,42 @@ func shareMasterKey(t *testing.T, from, to *switchd) {
 	}
 }
 
+// startPair starts switchd sw-a and then sw-b on the PostgreSQL database
+// dsn, sharing one HSM key store and master key: one after the other, so
+// the first generates the development master key and key store and the
+// second reads them.
+func startPair(t *testing.T, routes []routeSpec, dsn string) (a, b *switchd) {
+	t.Helper()
+	keys := t.TempDir()
+	a = newSwitchd(t, routes, sharedStore("sw-a", dsn, keys))
+	a.start()
+	if err := a.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
+		t.Fatal(err)
+	}
+	b = newSwitchd(t, routes, sharedStore("sw-b", dsn, keys))
+	shareMasterKey(t, a, b)
+	b.start()
+	if err := b.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// balance starts HAProxy over the terminal listeners of sws, checking
+// each one's /readyz, and waits until it sees them all up.
+func balance(t *testing.T, sws ...*switchd) *haproxytest.Proxy {
+	t.Helper()
+	var backends []haproxytest.Backend
+	for i, sw := range sws {
+		backends = append(backends, haproxytest.Backend{Name: fmt.Sprintf("sw-%c", 'a'+i), Addr: sw.termAddr, CheckPort: adminPort(t, sw.adminAddr)})
+	}
+	lb := haproxytest.Start(t, backends, haproxytest.Options{HTTPCheck: "/readyz"})
+	for _, be := range backends {
+		lb.WaitStatus(t, be.Name, "UP", 30*time.Second)
+	}
+	return lb
+}
+
 func adminPort(t *testing.T, addr string) int {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
@@ -91,26 +127,8 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuers, routes := startIssuers(t, bigBalance)
-	keys := t.TempDir()
-	// One after the other: the first generates the shared development
-	// master key and key store, the second reads them.
-	a := newSwitchd(t, routes, sharedStore("sw-a", dsn, keys))
-	a.start()
-	if err := a.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
-		t.Fatal(err)
-	}
-	b := newSwitchd(t, routes, sharedStore("sw-b", dsn, keys))
-	shareMasterKey(t, a, b)
-	b.start()
-	if err := b.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
-		t.Fatal(err)
-	}
-	lb := haproxytest.Start(t, []haproxytest.Backend{
-		{Name: "sw-a", Addr: a.termAddr, CheckPort: adminPort(t, a.adminAddr)},
-		{Name: "sw-b", Addr: b.termAddr, CheckPort: adminPort(t, b.adminAddr)},
-	}, haproxytest.Options{HTTPCheck: "/readyz"})
-	lb.WaitStatus(t, "sw-a", "UP", 30*time.Second)
-	lb.WaitStatus(t, "sw-b", "UP", 30*time.Second)
+	a, b := startPair(t, routes, dsn)
+	lb := balance(t, a, b)
 
 	var cards []card
 	for _, rb := range routeBINs {
