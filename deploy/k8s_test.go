@@ -435,3 +435,22 @@ func flagValue(args []string, name string) string {
 	}
 	return ""
 }
+
+// TestSharedStoreConfig: the replicas share the PostgreSQL store, read its
+// DSN from the variable the Job and Secret provide, and take their
+// instance numbers from the database (no instance_id shared by all).
+func TestSharedStoreConfig(t *testing.T) {
+	m := loadManifests(t)
+	cfg := switchdConfig(t, m)
+	if cfg.Store.Backend != "postgres" || cfg.Store.DSN != "" {
+		t.Fatalf("store %+v: want backend postgres with the DSN from the Secret, not the ConfigMap", cfg.Store)
+	}
+	if !cfg.InstanceIDFromStore() {
+		t.Errorf("instance_id %d in the shared ConfigMap: every replica would use the same RRN prefix", cfg.InstanceID)
+	}
+	var job workloadSpec
+	m.get(t, "Job", "switchd-migrate").spec(t, &job)
+	if !checkEnv(t, m, job.Template.Spec.Containers[0])[cfg.Store.DSNEnv] {
+		t.Errorf("the migration Job does not set $%s", cfg.Store.DSNEnv)
+	}
+}

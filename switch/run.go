@@ -32,10 +32,14 @@ func NewLogger(level string) (*zap.Logger, error) {
 
 // Main is switchd: parse flags, load and check the configuration (-t
 // checks and exits), run until SIGINT/SIGTERM, then drain; `switchd settle`
-// writes settlement files instead. It returns the process exit code.
+// writes settlement files instead, `switchd migrate` applies the store's
+// schema migrations. It returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "settle" {
 		return settleMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrateMain(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("switchd", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -110,15 +110,17 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, fmt.Errorf("building route table: %w", err)
 	}
 	s.routes.Store(tbl)
-	if s.store, err = openStore(cfg, o.storeFault); err != nil {
+	instanceNumber := cfg.InstanceID
+	if s.store, instanceNumber, err = openStore(cfg, o.storeFault); err != nil {
 		return nil, err
 	}
 	if err := s.openTokenService(ctx); err != nil {
 		return nil, err
 	}
-	if s.rrns, err = rrn.New(s.store.Instances(), cfg.InstanceID); err != nil {
+	if s.rrns, err = rrn.New(s.store.Instances(), instanceNumber); err != nil {
 		return nil, err
 	}
+	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
 	s.safMetrics = newSAFMetrics(reg, s.store.Queue())
 	s.securityKeys()
 	if err := s.checkKeys(ctx); err != nil {

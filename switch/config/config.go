@@ -362,6 +362,9 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Journal.RetryMax, time.Minute)
 	c.Journal.SAFWorkersPerRoute = orDefaultInt(c.Journal.SAFWorkersPerRoute, 4)
 	c.Store.setDefaults()
+	if c.InstanceID == InstanceIDAuto && c.Store.Backend != "postgres" {
+		c.InstanceID = 0
+	}
 	if c.InstanceName == "" {
 		c.InstanceName = defaultInstanceName()
 	}
@@ -435,7 +438,7 @@ func Load(path string) (Config, error) {
 
 // Parse decodes YAML over the defaults and validates the result.
 func Parse(raw []byte) (Config, error) {
-	var c Config
+	c := Config{InstanceID: InstanceIDAuto} // left out: assigned by the shared store
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
@@ -494,7 +497,7 @@ func (c *Config) Validate() error {
 	if t := c.Admin.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		bad("admin.tls: cert_file and key_file are both required")
 	}
-	if c.InstanceID < 0 || c.InstanceID > 99 {
+	if (c.InstanceID < 0 && !c.InstanceIDFromStore()) || c.InstanceID > 99 {
 		bad("instance_id %d outside 0..99", c.InstanceID)
 	}
 	checkInstanceName(bad, c.InstanceName)

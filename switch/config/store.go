@@ -10,8 +10,8 @@ import (
 // lease that keeps an instance's work its own.
 type Store struct {
 	// Backend is "embedded" (SQLite files in the data folder, one switchd
-	// per folder). "postgres" is reserved for the shared store of several
-	// instances and refused until it exists. Default "embedded".
+	// per folder) or "postgres" (one database shared by several instances,
+	// switch/store/postgres). Default "embedded".
 	Backend string `yaml:"backend"`
 	// DSN is the PostgreSQL connection string (postgres only; else from
 	// the environment variable DSNEnv). Default "".
@@ -23,10 +23,32 @@ type Store struct {
 	// its in-flight transactions and SAF items its own: a survivor takes
 	// over the work of an instance silent for longer. Default 10s.
 	Lease time.Duration `yaml:"lease"`
+	// MigrateAtStart applies missing schema migrations when switchd starts
+	// (postgres). Default false: run `switchd migrate --config F` (the
+	// deploy's migration Job) before starting a new version.
+	MigrateAtStart bool `yaml:"migrate_at_start"`
+	// MaxConns caps the connection pool of each instance (postgres).
+	// Default 16.
+	MaxConns int `yaml:"max_conns"`
+	// StatementTimeout bounds each statement on the database (postgres):
+	// a store slower than this is unavailable (new sales 91). Default 5s.
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+}
+
+// InstanceIDAuto is Config.InstanceID when the file leaves instance_id
+// out with backend postgres: the instance takes a number (0-99) the shared
+// store keeps for its instance_name, so replicas sharing one
+// configuration never share an RRN prefix. With the embedded store it
+// becomes 0.
+const InstanceIDAuto = -1
+
+// InstanceIDFromStore: the instance number comes from the shared store.
+func (c Config) InstanceIDFromStore() bool {
+	return c.InstanceID == InstanceIDAuto && c.Store.Backend == "postgres"
 }
 
 // StoreBackends are the store backends this build has.
-var StoreBackends = []string{"embedded"}
+var StoreBackends = []string{"embedded", "postgres"}
 
 // ResolvedDSN is DSN, or the environment variable DSNEnv when DSN is empty.
 func (s Store) ResolvedDSN(getenv func(string) string) string {
@@ -40,6 +62,8 @@ func (s *Store) setDefaults() {
 	s.Backend = orDefault(s.Backend, "embedded")
 	s.DSNEnv = orDefault(s.DSNEnv, "SWITCH_STORE_DSN")
 	setDuration(&s.Lease, 10*time.Second)
+	setDuration(&s.StatementTimeout, 5*time.Second)
+	s.MaxConns = orDefaultInt(s.MaxConns, 16)
 }
 
 func (s Store) check(bad func(string, ...any)) {
@@ -48,8 +72,18 @@ func (s Store) check(bad func(string, ...any)) {
 		if s.DSN != "" {
 			bad("store.dsn is for backend postgres; backend embedded keeps its files in data_dir")
 		}
+		if s.MigrateAtStart {
+			bad("store.migrate_at_start is for backend postgres")
+		}
 	case "postgres":
-		bad("store.backend postgres is not available in this build (backends: %s)", strings.Join(StoreBackends, ", "))
+		// The DSN may come from the environment at start (a Secret), so a
+		// missing one is reported when the store is opened.
+		if s.MaxConns < 2 {
+			bad("store.max_conns %d: want at least 2", s.MaxConns)
+		}
+		if s.StatementTimeout < 100*time.Millisecond {
+			bad("store.statement_timeout %s: want at least 100ms", s.StatementTimeout)
+		}
 	default:
 		bad("store.backend %q: want one of %s", s.Backend, strings.Join(StoreBackends, ", "))
 	}

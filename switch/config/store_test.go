@@ -28,7 +28,24 @@ func TestStoreSettings(t *testing.T) {
 				t.Errorf("%q %d %+v", c.InstanceName, c.InstanceID, c.Store)
 			}
 		}},
-		{name: "postgres not in this build", yaml: "store: {backend: postgres, dsn: 'postgres://x'}", wantErr: "not available in this build"},
+		{name: "postgres", yaml: "store: {backend: postgres, dsn: 'postgres://x', migrate_at_start: true}", check: func(t *testing.T, c Config) {
+			if !c.InstanceIDFromStore() || c.Store.MaxConns != 16 || c.Store.StatementTimeout != 5*time.Second || !c.Store.MigrateAtStart {
+				t.Errorf("postgres defaults: instance_id %d %+v", c.InstanceID, c.Store)
+			}
+		}},
+		{name: "postgres with an instance number", yaml: "instance_id: 7\nstore: {backend: postgres}", check: func(t *testing.T, c Config) {
+			if c.InstanceIDFromStore() || c.InstanceID != 7 {
+				t.Errorf("instance_id %d", c.InstanceID)
+			}
+		}},
+		{name: "embedded without instance_id is 0", yaml: "store: {backend: embedded}", check: func(t *testing.T, c Config) {
+			if c.InstanceID != 0 || c.InstanceIDFromStore() {
+				t.Errorf("instance_id %d", c.InstanceID)
+			}
+		}},
+		{name: "negative instance_id with embedded", yaml: "instance_id: -3", wantErr: "instance_id -3"},
+		{name: "migrate_at_start for the embedded store", yaml: "store: {migrate_at_start: true}", wantErr: "store.migrate_at_start"},
+		{name: "postgres statement timeout too short", yaml: "store: {backend: postgres, statement_timeout: 1ms}", wantErr: "store.statement_timeout"},
 		{name: "unknown backend", yaml: "store: {backend: mysql}", wantErr: `store.backend "mysql"`},
 		{name: "dsn for the embedded store", yaml: "store: {dsn: 'postgres://x'}", wantErr: "store.dsn is for backend postgres"},
 		{name: "lease too short", yaml: "store: {lease: 100ms}", wantErr: "store.lease"},

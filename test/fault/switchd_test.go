@@ -69,9 +69,13 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
+// switchdOption adds to a switchd's configuration: hsm lines inside its
+// hsm block (indented), top YAML at the top level.
+type switchdOption struct{ hsm, top string }
+
 // newSwitchd writes the configuration into a fresh data folder; start runs
 // the process.
-func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
+func newSwitchd(t *testing.T, routes []routeSpec, opts ...switchdOption) *switchd {
 	t.Helper()
 	dir := t.TempDir()
 	s := &switchd{
@@ -92,6 +96,12 @@ func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
 	// An unset variable: the development master key is generated into (and
 	// on restart read back from) the data folder.
 	fmt.Fprintf(&b, "hsm:\n  master_key_env: FAULT_TEST_MASTER_KEY_UNSET\n")
+	for _, o := range opts {
+		b.WriteString(o.hsm)
+	}
+	for _, o := range opts {
+		b.WriteString(o.top)
+	}
 	fmt.Fprintf(&b, "listeners:\n  - name: terminal\n    addr: %q\n  - name: attacker\n    addr: %q\n", s.termAddr, s.attackAddr)
 	b.WriteString("routes:\n")
 	for _, r := range routes {
