@@ -191,7 +191,10 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 		case now = <-tick.C:
 		}
 		beat := false
-		if now.Sub(lastBeat) >= beatEvery {
+		// Half a tick of slack: ticks land a little before or after a
+		// whole multiple, and a beat one tick late can cost a third of the
+		// lease's margin against being taken for dead.
+		if now.Sub(lastBeat) >= beatEvery-journalProbeEvery/2 {
 			// Healthy or not: a store that takes the heartbeat keeps this
 			// instance's work its own; one that does not closes the gate.
 			if err := s.heartbeat(ctx, time.Now()); err == nil {
