@@ -168,7 +168,8 @@ func (s *Switch) securityKeys() {
 }
 
 // checkKeys refuses to start when a configured key label is missing from
-// an HSM that can list its keys.
+// an HSM that can list its keys, or is of the wrong usage or cipher (a
+// zone key of the wrong kind would decline every PIN transaction).
 func (s *Switch) checkKeys(ctx context.Context) error {
 	km, ok := s.hsm.(hsm.KeyManager)
 	if !ok {
@@ -178,25 +179,5 @@ func (s *Switch) checkKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing HSM keys: %w", err)
 	}
-	have := map[string]hsm.Usage{}
-	for _, k := range infos {
-		have[k.Label] = k.Usage
-	}
-	want := map[string]string{s.cfg.Tokens.DataKey: "tokens.data_key", s.cfg.Tokens.HashKey: "tokens.hash_key"}
-	for name, k := range s.macKeys {
-		want[k.Key] = "listener " + name + " mac.key"
-	}
-	for name, k := range s.pinSrc {
-		want[k.Key] = "listener " + name + " pin.key"
-	}
-	for name, k := range s.pinDst {
-		want[k.Key] = "route " + name + " pin.key"
-	}
-	var missing []error
-	for label, where := range want {
-		if _, ok := have[label]; !ok {
-			missing = append(missing, fmt.Errorf("%s: HSM has no key %q", where, label))
-		}
-	}
-	return errors.Join(missing...)
+	return checkKeyInfos(s.cfg, infos)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,16 +100,25 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// checkConfig is switchd -t past loading: the production checks New makes
-// (config.CheckProduction) and the admin certificate, each problem on its
-// own line; exit 1 when there is one.
+// checkConfig is switchd -t past loading: everything that can be known
+// without traffic. Problems (exit 1): the production checks New makes
+// (config.CheckProduction), the admin certificate, routes without a zone
+// PIN key while listeners take PINs, and key labels the HSM lacks or holds
+// with the wrong usage or cipher (the HSM is opened without changing it).
+// Warnings (exit 0): listeners without a terminal PIN key.
 func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
 	err := cfg.CheckProduction(os.Getenv)
 	if _, terr := adminTLS(cfg.Admin); terr != nil {
 		err = errors.Join(err, terr)
 	}
+	pinProblems, warnings := cfg.PINProblems()
+	err = errors.Join(append([]error{err}, pinProblems...)...)
+	err = errors.Join(err, CheckHSMKeys(context.Background(), cfg, os.Getenv))
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "switchd: warning: %s\n", w)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "switchd: configuration not usable: %v\n", err)
+		fmt.Fprintf(stderr, "switchd: configuration not usable:\n%v\n", indent(err.Error()))
 		return 1
 	}
 	mode := "production mode"
@@ -117,6 +127,11 @@ func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "switchd: configuration OK (%d listeners, %d routes; %s)\n", len(cfg.Listeners), len(cfg.Routes), mode)
 	return 0
+}
+
+// indent puts two spaces before every line of s.
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
 // reloadRoutes re-reads the configuration file on SIGHUP and swaps in its
