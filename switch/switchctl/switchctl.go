@@ -114,7 +114,9 @@ func (c client) command(args []string, operator string) (func(context.Context) e
 		if err != nil {
 			return nil, err
 		}
-		return func(ctx context.Context) error { return c.call(ctx, http.MethodGet, "/v1/transactions?"+q.Encode(), nil) }, nil
+		return func(ctx context.Context) error {
+			return c.call(ctx, http.MethodGet, "/v1/transactions?"+q.Encode(), nil)
+		}, nil
 	case "saf list":
 		q, err := queryFlags(args[2:], "state", "route", "kind", "txn", "limit")
 		if err != nil {
