@@ -14,12 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/kbpay/switch/internal/cli"
 
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/datadir"
 )
 
-// NewLogger returns the production JSON logger at the given level (zap's
+// NewLogger returns the production JSON logger at the given level, with
+// ISO 8601 times and no stack traces on errors (zap's
 // sampling keeps a flood of identical lines from costing throughput).
 func NewLogger(level string) (*zap.Logger, error) {
 	lvl, err := zap.ParseAtomicLevel(level)
@@ -28,6 +31,9 @@ func NewLogger(level string) (*zap.Logger, error) {
 	}
 	zc := zap.NewProductionConfig()
 	zc.Level = lvl
+	zc.EncoderConfig.TimeKey = "time"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	zc.DisableStacktrace = true // errors say what went wrong; a panic logs its own stack
 	return zc.Build()
 }
 
@@ -35,15 +41,32 @@ func NewLogger(level string) (*zap.Logger, error) {
 // checks and exits), run until SIGINT/SIGTERM, then drain; `switchd settle`
 // writes settlement files instead. It returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "settle" {
-		return settleMain(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "settle":
+			return settleMain(args[1:], stdout, stderr)
+		case "version":
+			if code, done := cli.NoArgs(flagSetOf("switchd version", args[1:]), stderr); done {
+				return code
+			}
+			return cli.Version(stdout, "switchd")
+		case "help":
+			fmt.Fprintln(stdout, switchdUsage)
+			return 0
+		}
 	}
 	fs := flag.NewFlagSet("switchd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "YAML configuration file (default: built-in demo configuration)")
-	check := fs.Bool("t", false, "check the configuration and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	path := fs.String("config", "", "")
+	check := fs.Bool("t", false, "")
+	version := fs.Bool("version", false, "")
+	if code, done := cli.Parse(fs, args, switchdUsage, stdout, stderr); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef(stderr, "switchd", "unknown command %q: want settle, version or help", fs.Arg(0))
+	}
+	if *version {
+		return cli.Version(stdout, "switchd")
 	}
 	cfg := config.Default()
 	if *path != "" {
@@ -67,16 +90,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sw, err := New(cfg, log, reg)
 	if err != nil {
-		log.Error("switchd not started", zap.Error(err))
-		if errors.Is(err, datadir.ErrInUse) {
-			fmt.Fprintf(stderr, "switchd: %v\n", err) // plainly, for whoever started it
-		}
+		// A configuration or start-up problem: plainly, for whoever started it.
+		fmt.Fprintf(stderr, "switchd: not started: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := sw.Start(ctx); err != nil {
-		log.Error("switchd not started", zap.Error(err))
+		fmt.Fprintf(stderr, "switchd: not started: %v\n", err)
 		_ = sw.Shutdown(context.Background())
 		return 1
 	}
@@ -148,4 +169,13 @@ func reloadRoutes(sw *Switch, path string, log *zap.Logger) {
 	if err != nil {
 		log.Error("route reload refused; the running routes stay", zap.Error(err))
 	}
+}
+
+// flagSetOf parses args with no flags defined (for subcommands that take
+// none), so stray arguments are reported.
+func flagSetOf(name string, args []string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_ = fs.Parse(args)
+	return fs
 }
