@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/kbpay/switch/internal/cli"
 
@@ -22,20 +21,8 @@ import (
 )
 
 // NewLogger returns the production JSON logger at the given level, with
-// ISO 8601 times and no stack traces on errors (zap's
-// sampling keeps a flood of identical lines from costing throughput).
-func NewLogger(level string) (*zap.Logger, error) {
-	lvl, err := zap.ParseAtomicLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = lvl
-	zc.EncoderConfig.TimeKey = "time"
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	zc.DisableStacktrace = true // errors say what went wrong; a panic logs its own stack
-	return zc.Build()
-}
+// ISO 8601 times and no stack traces on errors (cli.NewLogger).
+func NewLogger(level string) (*zap.Logger, error) { return cli.NewLogger(level) }
 
 // Main is switchd: parse flags, load and check the configuration (-t
 // checks and exits), run until SIGINT/SIGTERM, then drain; `switchd settle`

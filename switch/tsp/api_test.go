@@ -1,6 +1,7 @@
 package tsp
 
 import (
+	"bytes"
 	"context"
 	"net/http/httptest"
 	"strings"
@@ -63,5 +64,32 @@ func TestShowReportsUsedAndExpired(t *testing.T) {
 	now = now.Add(10 * 365 * 24 * time.Hour)
 	if got := status(dev.Token); got != StatusExpired {
 		t.Errorf("lapsed device token: %s, want expired", got)
+	}
+}
+
+func TestCtlCommandLine(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--help"}, 0, "used (a consumed one-time token)"},
+		{[]string{"version"}, 0, "tokenctl version "},
+		{[]string{"--version"}, 0, "tokenctl version "},
+		{nil, 2, "tokenctl: no command given"},
+		{[]string{"frob"}, 2, `tokenctl: unknown command "frob"`},
+		{[]string{"show"}, 2, "want exactly one TOKEN argument"},
+		{[]string{"issue", "--pan", "1"}, 2, "--pan and --expiry are required"},
+		{[]string{"issue", "--pan", "1", "--expiry", "3012", "x"}, 2, `unexpected argument "x"`},
+		{[]string{"--nope"}, 2, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		if code := CtlMain(context.Background(), tt.args, &out, &out); code != tt.code || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%v: exit %d, output %q; want %d, %q", tt.args, code, out.String(), tt.code, tt.want)
+		}
+		if tt.code != 0 && strings.Count(strings.TrimSpace(out.String()), "\n") > 0 {
+			t.Errorf("%v: more than one line: %q", tt.args, out.String())
+		}
 	}
 }
