@@ -5,6 +5,7 @@ import (
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/config"
 )
 
 // metrics are the switch's own series. Labels are small fixed sets:
@@ -18,9 +19,12 @@ type metrics struct {
 	refused     *prometheus.CounterVec
 	frameErrors *prometheus.CounterVec
 	panics      prometheus.Counter
+	ops         *opsMetrics // build, journal commits, reloads (opsmetrics.go)
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the switch's metrics, the labelled ones created at
+// zero for cfg's listeners and routes.
+func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "switch", Name: "requests_total",
@@ -53,6 +57,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.connections, m.refused, m.frameErrors, m.panics)
+	m.ops = newOpsMetrics(reg)
+	m.preinit(cfg)
 	return m
 }
 

@@ -153,9 +153,12 @@ func reloadRoutes(sw *Switch, path string, log *zap.Logger) {
 	if err == nil {
 		err = sw.ReloadRoutes(cfg)
 	}
+	sw.metrics.ops.reloaded(err)
 	if err != nil {
 		log.Error("route reload refused; the running routes stay", zap.Error(err))
+		return
 	}
+	log.Info("routes reloaded", zap.String("config", path))
 }
 
 // flagSetOf parses args with no flags defined (for subcommands that take

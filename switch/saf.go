@@ -37,6 +37,7 @@ func newSAFMetrics(reg prometheus.Registerer, j *journal.Journal) *safMetrics {
 			Help: "Reversals that expired unacknowledged and wait for manual review.",
 		}),
 	}
+	reg.MustRegister(newSAFStateCollector(j)) // opsmetrics.go
 	reg.MustRegister(m.attempts, m.review, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "switch", Name: "saf_depth", Help: "Reversals waiting in the store-and-forward queue.",
 	}, func() float64 {
@@ -53,6 +54,9 @@ func (s *Switch) runSAF(ctx context.Context) {
 	defer s.safDone.Done()
 	var wg sync.WaitGroup
 	for name := range s.links {
+		for _, result := range []string{"acknowledged", "retry", "review"} {
+			s.safMetrics.attempts.WithLabelValues(name, result) // alerts have series from the start
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -83,7 +83,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Switch{
 		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
-		metrics: newMetrics(reg),
+		metrics: newMetrics(reg, cfg),
 		links:   map[string]*upstream.Link{},
 	}
 	defer func() {
@@ -113,7 +113,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	if err := s.openTokenService(ctx); err != nil {
 		return nil, err
 	}
-	if s.journal, err = journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault}); err != nil {
+	if s.journal, err = journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault, OnCommit: s.metrics.ops.observeCommit}); err != nil {
 		return nil, err
 	}
 	if s.rrns, err = rrn.New(s.journal, cfg.InstanceID); err != nil {

@@ -116,6 +116,12 @@ type Options struct {
 	// never faulted. It is called from the writer's goroutine: it must be
 	// safe for concurrent use and must not block.
 	Fault func(op string) error
+	// OnCommit, when set, is told how long each group commit took (begin
+	// to commit, fsync included), how many writes it carried and the error
+	// that failed the whole commit (nil when it committed): the switch's
+	// journal commit metrics. Called from the writer's goroutine: it must
+	// not block.
+	OnCommit func(d time.Duration, writes int, err error)
 }
 
 // Write operations, as Options.Fault sees them.
@@ -248,7 +254,13 @@ func (j *Journal) commitLoop() {
 }
 
 func (j *Journal) commit(batch []*write) {
+	var failed error
+	if j.opts.OnCommit != nil {
+		start := time.Now()
+		defer func() { j.opts.OnCommit(time.Since(start), len(batch), failed) }()
+	}
 	fail := func(err error) {
+		failed = err
 		for _, w := range batch {
 			if w.err == nil {
 				w.err = err

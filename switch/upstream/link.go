@@ -222,10 +222,10 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	}
 	start := time.Now()
 	resp, err := conn.Send(req, connection.SendTimeout(timeout))
-	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	if err == nil {
 		err = matches(req, resp)
 	}
+	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name, exchangeOutcome(err)).Observe(time.Since(start).Seconds())
 	if err == nil {
 		l.stans.release(stan)
 		return resp, nil
@@ -427,4 +427,15 @@ func localRRNs() RRNSource {
 	return func() (string, error) {
 		return fmt.Sprintf("99%010d", n.Add(1)%1e10), nil
 	}
+}
+
+// exchangeOutcome names an exchange's result for the latency metric.
+func exchangeOutcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeAnswered
+	case errors.Is(err, connection.ErrSendTimeout):
+		return OutcomeTimedOut
+	}
+	return OutcomeError
 }
