@@ -48,6 +48,9 @@ type Link struct {
 	stans   *stanPool
 	rrns    RRNSource
 	onLate  func(route string, msg *iso8583.Message)
+	// closing is set by Close: links closing then are the shutdown, not a
+	// fault, and are logged at info.
+	closing atomic.Bool
 }
 
 // Option adjusts a Link.
@@ -130,6 +133,7 @@ func (l *Link) Start(ctx context.Context) error {
 
 // Close signs off and closes every link.
 func (l *Link) Close(ctx context.Context) error {
+	l.closing.Store(true)
 	return l.pool.CloseCtx(ctx)
 }
 
@@ -298,6 +302,10 @@ func (l *Link) dial(addr string) (*connection.Connection, error) {
 		}),
 		connection.WithConnectionClosedHandler(func(c *connection.Connection) {
 			c.SetStatus(connection.StatusOffline)
+			if l.closing.Load() {
+				l.log.Info("issuer link closed (shutdown)", zap.String("addr", c.Addr()))
+				return
+			}
 			l.log.Warn("issuer link closed", zap.String("addr", c.Addr()))
 		}),
 	)
