@@ -21,8 +21,9 @@ import (
 )
 
 // NewLogger returns the production JSON logger at the given level, with
-// ISO 8601 times and no stack traces on errors (cli.NewLogger).
-func NewLogger(level string) (*zap.Logger, error) { return cli.NewLogger(level) }
+// ISO 8601 times and no stack traces on errors (cli.NewLogger); the one
+// line per transaction is never sampled away.
+func NewLogger(level string) (*zap.Logger, error) { return cli.NewLogger(level, txnLogMessage) }
 
 // Main is switchd: parse flags, load and check the configuration (-t
 // checks and exits), run until SIGINT/SIGTERM, then drain; `switchd settle`

@@ -52,7 +52,10 @@ func logTransaction(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, rea
 	if reason != "" {
 		fields = append(fields, zap.String("reason", pan.Scrub(reason)))
 	}
-	log.Info("transaction", fields...)
+	log.Info(txnLogMessage, fields...)
 }
+
+// txnLogMessage is the message of the one line per transaction.
+const txnLogMessage = "transaction"
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -11,9 +11,6 @@ import (
 	"io"
 	"strings"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-
 	"github.com/kbpay/switch/internal/buildinfo"
 )
 
@@ -55,20 +52,4 @@ func NoArgs(fs *flag.FlagSet, stderr io.Writer) (code int, done bool) {
 func Version(w io.Writer, name string) int {
 	fmt.Fprintf(w, "%s %s\n", name, buildinfo.Get())
 	return 0
-}
-
-// NewLogger is every binary's production JSON logger: ISO 8601 times
-// ("time"), no stack traces on errors (the message says what went wrong;
-// a recovered panic logs its own stack), zap's sampling on.
-func NewLogger(level string) (*zap.Logger, error) {
-	lvl, err := zap.ParseAtomicLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = lvl
-	zc.EncoderConfig.TimeKey = "time"
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	zc.DisableStacktrace = true
-	return zc.Build()
 }
