@@ -64,7 +64,7 @@ load_status=$?
 
 echo "== switch metrics (requests by route and response code; series at zero left out)"
 if command -v curl >/dev/null; then
-  curl -s http://127.0.0.1:8580/metrics | grep '^switch_requests_total' | grep -v ' 0$' || true
+  curl -s http://127.0.0.1:8580/metrics | grep '^payswitch_requests_total' | grep -v ' 0$' || true
 fi
 if [ "$status" -ne 0 ]; then
   echo "demo: scenario suite FAILED (termsim run exit $status; logs and JUnit XML in $out/)"

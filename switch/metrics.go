@@ -27,32 +27,32 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "requests_total",
+			Namespace: "payswitch", Name: "requests_total",
 			Help: "Terminal requests answered, by listener, request MTI, issuer route and DE 39.",
 		}, []string{"listener", "mti", "route", "rc"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "switch", Name: "request_duration_seconds",
+			Namespace: "payswitch", Name: "request_duration_seconds",
 			Help:    "Time from reading a terminal request to writing its answer.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"listener", "mti"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "in_flight",
+			Namespace: "payswitch", Name: "in_flight",
 			Help: "Terminal requests being processed.",
 		}, []string{"listener"}),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "connections",
+			Namespace: "payswitch", Name: "connections",
 			Help: "Open terminal/VAN connections.",
 		}, []string{"listener"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "refused_total",
+			Namespace: "payswitch", Name: "refused_total",
 			Help: "Connections refused or requests shed, by reason (max_connections, max_in_flight, rate_limit).",
 		}, []string{"listener", "reason"}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "input_errors_total",
+			Namespace: "payswitch", Name: "input_errors_total",
 			Help: "Bad input from terminals, by reason (undecodable, framing, idle, unexpected_response, ...).",
 		}, []string{"listener", "reason"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "switch", Name: "panics_total",
+			Namespace: "payswitch", Name: "panics_total",
 			Help: "Panics recovered in the pipeline (each answered 96).",
 		}),
 	}

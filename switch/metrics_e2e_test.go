@@ -34,20 +34,20 @@ func TestOperatorMetrics(t *testing.T) {
 	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
 	m := h.adminGet(t, "/metrics")
 	for _, series := range []string{
-		`switch_requests_total{listener="terminal",mti="0200",rc="91",route="card-a"}`,
-		`switch_refused_total{listener="van",reason="rate_limit"}`,
-		`switch_input_errors_total{listener="terminal",reason="undecodable"}`,
-		`switch_issuer_duration_seconds_count{outcome="timed_out",route="card-b"}`,
-		`switch_issuer_late_responses_total{route="card-a"}`,
-		`switch_saf_attempts_total{result="review",route="card-a"}`,
-		`switch_config_reloads_total{result="refused"}`,
-		`switch_saf_items{state="review"}`,
+		`payswitch_requests_total{listener="terminal",mti="0200",rc="91",route="card-a"}`,
+		`payswitch_refused_total{listener="van",reason="rate_limit"}`,
+		`payswitch_input_errors_total{listener="terminal",reason="undecodable"}`,
+		`payswitch_issuer_duration_seconds_count{outcome="timed_out",route="card-b"}`,
+		`payswitch_issuer_late_responses_total{route="card-a"}`,
+		`payswitch_saf_attempts_total{result="review",route="card-a"}`,
+		`payswitch_config_reloads_total{result="refused"}`,
+		`payswitch_saf_items{state="review"}`,
 	} {
 		if v := metricLine(m, series); v != "0" {
 			t.Errorf("%s = %q before any traffic, want 0", series, v)
 		}
 	}
-	if !regexp.MustCompile(`switch_build_info\{commit="[^"]+",go_version="go[^"]+",version="[^"]+"\} 1`).MatchString(m) {
+	if !regexp.MustCompile(`payswitch_build_info\{commit="[^"]+",go_version="go[^"]+",version="[^"]+"\} 1`).MatchString(m) {
 		t.Errorf("no build info:\n%s", grepLines(m, "build_info"))
 	}
 
@@ -56,19 +56,19 @@ func TestOperatorMetrics(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 	waitFor(t, 10*time.Second, "the reversal in manual review", func() bool {
-		return metricLine(h.adminGet(t, "/metrics"), `switch_saf_items{state="review"}`) == "1"
+		return metricLine(h.adminGet(t, "/metrics"), `payswitch_saf_items{state="review"}`) == "1"
 	})
 	m = h.adminGet(t, "/metrics")
-	if v := metricLine(m, `switch_issuer_duration_seconds_count{outcome="timed_out",route="card-a"}`); v == "0" || v == "" {
+	if v := metricLine(m, `payswitch_issuer_duration_seconds_count{outcome="timed_out",route="card-a"}`); v == "0" || v == "" {
 		t.Errorf("timed-out exchange not counted: %s", grepLines(m, "issuer_duration_seconds_count"))
 	}
-	if v := metricLine(m, `switch_journal_commit_duration_seconds_count{result="ok"}`); v == "0" || v == "" {
+	if v := metricLine(m, `payswitch_journal_commit_duration_seconds_count{result="ok"}`); v == "0" || v == "" {
 		t.Errorf("journal commits not measured: %s", grepLines(m, "journal_commit"))
 	}
 
 	h.stopSwitch(h.sw)
 	h.startSwitch()
-	if v := metricLine(h.adminGet(t, "/metrics"), `switch_saf_items{state="review"}`); v != "1" {
+	if v := metricLine(h.adminGet(t, "/metrics"), `payswitch_saf_items{state="review"}`); v != "1" {
 		t.Errorf("after a restart the manual-review backlog is %q, want 1", v)
 	}
 }
@@ -82,7 +82,7 @@ func TestMetricsDocumented(t *testing.T) {
 	}
 	h := newHarness(t, "")
 	names := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^# TYPE (switch_\w+) `).FindAllStringSubmatch(h.adminGet(t, "/metrics"), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (payswitch_\w+) `).FindAllStringSubmatch(h.adminGet(t, "/metrics"), -1) {
 		names[m[1]] = true
 	}
 	if len(names) < 20 {

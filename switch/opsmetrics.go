@@ -24,26 +24,26 @@ type opsMetrics struct {
 func newOpsMetrics(reg prometheus.Registerer) *opsMetrics {
 	bi := buildinfo.Get()
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "switch", Name: "build_info",
+		Namespace: "payswitch", Name: "build_info",
 		Help: "Always 1; the labels say which build runs (version, commit, Go version).",
 	}, []string{"version", "commit", "go_version"})
 	build.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
 	m := &opsMetrics{
 		commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "switch", Name: "journal_commit_duration_seconds",
+			Namespace: "payswitch", Name: "journal_commit_duration_seconds",
 			Help:    "Time of one journal group commit (fsync included), by result (ok, failed).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "config_reloads_total",
+			Namespace: "payswitch", Name: "config_reloads_total",
 			Help: "Configuration reloads (SIGHUP), by result (applied, refused).",
 		}, []string{"result"}),
 		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "config_last_reload_timestamp_seconds",
+			Namespace: "payswitch", Name: "config_last_reload_timestamp_seconds",
 			Help: "Unix time of the last reload attempt (0: none since start).",
 		}),
 		reloadValid: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "config_last_reload_successful",
+			Namespace: "payswitch", Name: "config_last_reload_successful",
 			Help: "1 when the last reload was applied (or none was tried), 0 when it was refused.",
 		}),
 	}
@@ -115,7 +115,7 @@ type safStateCollector struct {
 }
 
 func newSAFStateCollector(j *journal.Journal) *safStateCollector {
-	return &safStateCollector{j: j, desc: prometheus.NewDesc("switch_saf_items",
+	return &safStateCollector{j: j, desc: prometheus.NewDesc("payswitch_saf_items",
 		"Store-and-forward give-backs by state: pending (being repeated), review (expired: manual review), done, resolved (closed by an operator).",
 		[]string{"state"}, nil)}
 }

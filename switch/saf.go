@@ -29,17 +29,17 @@ type safMetrics struct {
 func newSAFMetrics(reg prometheus.Registerer, j *journal.Journal) *safMetrics {
 	m := &safMetrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "saf_attempts_total",
+			Namespace: "payswitch", Name: "saf_attempts_total",
 			Help: "Store-and-forward reversal attempts, by route and result (acknowledged, retry, review).",
 		}, []string{"route", "result"}),
 		review: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "switch", Name: "saf_manual_review_total",
+			Namespace: "payswitch", Name: "saf_manual_review_total",
 			Help: "Reversals that expired unacknowledged and wait for manual review.",
 		}),
 	}
 	reg.MustRegister(newSAFStateCollector(j)) // opsmetrics.go
 	reg.MustRegister(m.attempts, m.review, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "switch", Name: "saf_depth", Help: "Reversals waiting in the store-and-forward queue.",
+		Namespace: "payswitch", Name: "saf_depth", Help: "Reversals waiting in the store-and-forward queue.",
 	}, func() float64 {
 		n, _ := j.SAFDepth(context.Background())
 		return float64(n)

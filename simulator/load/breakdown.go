@@ -182,8 +182,8 @@ func scrapeSums(ctx context.Context, url string) (metricSums, error) {
 
 // Metric names parseSums reads.
 const (
-	requestMetric = "switch_request_duration_seconds"
-	issuerMetric  = "switch_issuer_duration_seconds"
+	requestMetric = "payswitch_request_duration_seconds"
+	issuerMetric  = "payswitch_issuer_duration_seconds"
 )
 
 func parseSums(r io.Reader) (metricSums, error) {

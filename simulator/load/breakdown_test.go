@@ -45,21 +45,21 @@ func TestDeclinesDominateWarning(t *testing.T) {
 
 func TestSwitchTimeFromMetrics(t *testing.T) {
 	before, err := parseSums(strings.NewReader(`# HELP x
-switch_request_duration_seconds_sum{listener="terminal",mti="0200"} 1
-switch_request_duration_seconds_count{listener="terminal",mti="0200"} 100
-switch_issuer_duration_seconds_sum{outcome="answered",route="card-a"} 0.5
-switch_issuer_duration_seconds_count{outcome="answered",route="card-a"} 100
+payswitch_request_duration_seconds_sum{listener="terminal",mti="0200"} 1
+payswitch_request_duration_seconds_count{listener="terminal",mti="0200"} 100
+payswitch_issuer_duration_seconds_sum{outcome="answered",route="card-a"} 0.5
+payswitch_issuer_duration_seconds_count{outcome="answered",route="card-a"} 100
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := parseSums(strings.NewReader(`switch_request_duration_seconds_sum{listener="terminal",mti="0200"} 3
-switch_request_duration_seconds_sum{listener="van",mti="0200"} 1
-switch_request_duration_seconds_count{listener="terminal",mti="0200"} 1100
-switch_request_duration_seconds_count{listener="van",mti="0200"} 1000
-switch_issuer_duration_seconds_sum{outcome="answered",route="card-a"} 2.5
-switch_issuer_duration_seconds_sum{outcome="timed_out",route="card-a"} 0
-switch_issuer_duration_seconds_count{outcome="answered",route="card-a"} 2100
+	after, err := parseSums(strings.NewReader(`payswitch_request_duration_seconds_sum{listener="terminal",mti="0200"} 3
+payswitch_request_duration_seconds_sum{listener="van",mti="0200"} 1
+payswitch_request_duration_seconds_count{listener="terminal",mti="0200"} 1100
+payswitch_request_duration_seconds_count{listener="van",mti="0200"} 1000
+payswitch_issuer_duration_seconds_sum{outcome="answered",route="card-a"} 2.5
+payswitch_issuer_duration_seconds_sum{outcome="timed_out",route="card-a"} 0
+payswitch_issuer_duration_seconds_count{outcome="answered",route="card-a"} 2100
 `))
 	if err != nil {
 		t.Fatal(err)

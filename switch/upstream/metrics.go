@@ -17,16 +17,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		reg: reg,
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "switch", Name: "issuer_duration_seconds",
+			Namespace: "payswitch", Name: "issuer_duration_seconds",
 			Help:    "Time from sending a request to an issuer to its answer or timeout, by route and outcome (answered, timed_out, error).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "outcome"}),
 		lateResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "issuer_late_responses_total",
+			Namespace: "payswitch", Name: "issuer_late_responses_total",
 			Help: "Issuer answers that arrived after their request timed out, or matched none.",
 		}, []string{"route"}),
 		signOns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "issuer_sign_ons_total",
+			Namespace: "payswitch", Name: "issuer_sign_ons_total",
 			Help: "Successful 0800 sign-ons on issuer links, by route.",
 		}, []string{"route"}),
 	}
@@ -48,7 +48,7 @@ func (m *Metrics) register(route string, l *Link) {
 	m.lateResponses.WithLabelValues(route)
 	m.signOns.WithLabelValues(route)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "switch", Name: "issuer_links_up",
+		Namespace: "payswitch", Name: "issuer_links_up",
 		Help:        "Signed-on links to the issuer route.",
 		ConstLabels: prometheus.Labels{"route": route},
 	}, func() float64 { return float64(l.Up()) }))
