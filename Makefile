@@ -37,8 +37,10 @@ fuzz:
 	  done; done
 
 ## demo: build, start issuersim + switchd on the defaults, run termsim transactions.
+## HSM=payshield puts the PIN/MAC role on the hsmsim payShield emulator.
+HSM ?= software
 demo: build
-	./scripts/demo.sh
+	HSM="$(HSM)" ./scripts/demo.sh
 
 clean:
 	rm -rf bin demo-data

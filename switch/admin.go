@@ -111,9 +111,10 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	body := struct {
 		Ready    bool         `json:"ready"`
 		Draining bool         `json:"draining"`
+		Instance string       `json:"instance"`
 		Journal  string       `json:"journal"`
 		Routes   []routeState `json:"routes"`
-	}{Draining: a.sw.txns.isDraining()}
+	}{Draining: a.sw.txns.isDraining(), Instance: a.sw.store.Instance().Name}
 	journalOK, journalState := a.sw.guard.status()
 	body.Journal = journalState
 	for _, rc := range a.sw.cfg.Routes {
@@ -174,7 +175,7 @@ func requireBearer(bearer string, h http.Handler) http.Handler {
 // reconciliations lists terminal batches that did not agree with the
 // journal (answered 95), newest first, with the recorded difference.
 func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
-	rows, err := a.sw.journal.Reconciliations(r.Context(), "95", 100)
+	rows, err := a.sw.store.Lookup().Reconciliations(r.Context(), "95", 100)
 	if err != nil {
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 		return
@@ -187,7 +188,7 @@ func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []rec{}
 	for _, t := range rows {
-		ev, _ := a.sw.journal.Events(r.Context(), t.ID)
+		ev, _ := a.sw.store.Lookup().Events(r.Context(), t.ID)
 		out = append(out, rec{t.ID, t.TerminalID, t.CreatedAt.UTC(), ev})
 	}
 	w.Header().Set("Content-Type", "application/json")

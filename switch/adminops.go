@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // The operators' look-up and SAF actions on the admin API (bearer token):
@@ -81,27 +81,30 @@ type safView struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	CreatedAt time.Time `json:"created_at"`
 	LastError string    `json:"last_error,omitempty"`
+	// Owner is the instance holding the item (its claim or retry lease).
+	Owner string `json:"owner,omitempty"`
 }
 
-func viewSAF(it journal.SAFItem) safView {
-	return safView{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.State, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.CreatedAt.UTC(), it.LastError}
+func viewSAF(it store.SAFItem) safView {
+	return safView{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.State, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.CreatedAt.UTC(), it.LastError,
+		it.Owner}
 }
 
 // view builds a row's view with its history and SAF items.
-func (a *adminServer) view(r *http.Request, t journal.Txn) (txnView, error) {
+func (a *adminServer) view(r *http.Request, t store.Txn) (txnView, error) {
 	v := txnView{ID: t.ID, Listener: t.Listener, MTI: t.MTI, ProcCode: t.ProcCode, TerminalID: t.TerminalID,
 		MerchantID: t.MerchantID, STAN: t.STAN, TxTime: t.TxTime, Card: t.MaskedPAN, Amount: t.Amount, Currency: t.Currency,
 		Remaining: t.Remaining, Route: t.Route, IssuerSTAN: t.IssuerSTAN, RRN: t.RRN, ApprovalCode: t.ApprovalCode, RC: t.RC,
 		State: string(t.State), OriginalID: t.OriginalID, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
 		ElapsedMS: t.UpdatedAt.Sub(t.CreatedAt).Milliseconds(), Events: []eventView{}}
-	events, err := a.sw.journal.History(r.Context(), t.ID)
+	events, err := a.sw.store.Lookup().History(r.Context(), t.ID)
 	if err != nil {
 		return v, err
 	}
 	for _, e := range events {
 		v.Events = append(v.Events, eventView{e.At.UTC(), e.Kind, e.Detail})
 	}
-	items, err := a.sw.journal.SAFSearch(r.Context(), journal.SAFFilter{TxnID: t.ID})
+	items, err := a.sw.store.SAFDesk().Search(r.Context(), store.SAFFilter{TxnID: t.ID})
 	if err != nil {
 		return v, err
 	}
@@ -111,13 +114,13 @@ func (a *adminServer) view(r *http.Request, t journal.Txn) (txnView, error) {
 	return v, nil
 }
 
-var txnStates = []journal.State{journal.Forwarded, journal.Approved, journal.Declined, journal.TimedOut, journal.Failed, journal.Answered}
+var txnStates = []store.State{store.Forwarded, store.Approved, store.Declined, store.TimedOut, store.Failed, store.Answered}
 
 // txnSearch: GET /v1/transactions.
 func (a *adminServer) txnSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := journal.TxnFilter{RRN: q.Get("rrn"), STAN: q.Get("stan"), TerminalID: q.Get("terminal"), MerchantID: q.Get("merchant"),
-		State: journal.State(q.Get("state"))}
+	f := store.TxnFilter{RRN: q.Get("rrn"), STAN: q.Get("stan"), TerminalID: q.Get("terminal"), MerchantID: q.Get("merchant"),
+		State: store.State(q.Get("state"))}
 	var errs []string
 	if f.State != "" && !slices.Contains(txnStates, f.State) {
 		errs = append(errs, fmt.Sprintf("state %q: want one of %v", f.State, txnStates))
@@ -139,7 +142,7 @@ func (a *adminServer) txnSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, strings.Join(errs, "; "))
 		return
 	}
-	rows, err := a.sw.journal.SearchTxns(r.Context(), f)
+	rows, err := a.sw.store.Lookup().Search(r.Context(), f)
 	if err != nil {
 		a.internalError(w, "searching transactions", err)
 		return
@@ -163,8 +166,8 @@ func (a *adminServer) txnGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "id must be a number")
 		return
 	}
-	t, err := a.sw.journal.Get(r.Context(), id)
-	if errors.Is(err, journal.ErrNotFound) {
+	t, err := a.sw.store.Lookup().Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no transaction %d", id))
 		return
 	}
@@ -183,19 +186,19 @@ func (a *adminServer) txnGet(w http.ResponseWriter, r *http.Request) {
 // safSearch: GET /v1/saf. state defaults to pending; "all" lists every state.
 func (a *adminServer) safSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := journal.SAFFilter{State: q.Get("state"), Route: q.Get("route"), Kind: q.Get("kind")}
+	f := store.SAFFilter{State: q.Get("state"), Route: q.Get("route"), Kind: q.Get("kind")}
 	var errs []string
 	switch f.State {
 	case "":
-		f.State = journal.SAFPending
+		f.State = store.SAFPending
 	case "all":
 		f.State = ""
 	default:
-		if !slices.Contains(journal.SAFStates, f.State) {
-			errs = append(errs, fmt.Sprintf("state must be all or one of %v", journal.SAFStates))
+		if !slices.Contains(store.SAFStates, f.State) {
+			errs = append(errs, fmt.Sprintf("state must be all or one of %v", store.SAFStates))
 		}
 	}
-	if f.Kind != "" && f.Kind != journal.KindReversal && f.Kind != journal.KindRefund {
+	if f.Kind != "" && f.Kind != store.KindReversal && f.Kind != store.KindRefund {
 		errs = append(errs, "kind must be reversal or refund")
 	}
 	var txn int
@@ -206,7 +209,7 @@ func (a *adminServer) safSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, strings.Join(errs, "; "))
 		return
 	}
-	items, err := a.sw.journal.SAFSearch(r.Context(), f)
+	items, err := a.sw.store.SAFDesk().Search(r.Context(), f)
 	if err != nil {
 		a.internalError(w, "reading the SAF queue", err)
 		return
@@ -258,7 +261,7 @@ func (a *adminServer) safRetry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	it, err := a.sw.journal.SAFRetryNow(r.Context(), id, who(r, body.Operator), a.sw.cfg.Journal.ReversalExpiry)
+	it, err := a.sw.store.SAFDesk().RetryNow(r.Context(), id, who(r, body.Operator), a.sw.cfg.Journal.ReversalExpiry)
 	if a.safActionFailed(w, id, err) {
 		return
 	}
@@ -281,7 +284,7 @@ func (a *adminServer) safResolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "operator and reason are both required to resolve a SAF item")
 		return
 	}
-	it, err := a.sw.journal.SAFResolve(r.Context(), id, who(r, body.Operator), body.Reason)
+	it, err := a.sw.store.SAFDesk().Resolve(r.Context(), id, who(r, body.Operator), body.Reason)
 	if a.safActionFailed(w, id, err) {
 		return
 	}
@@ -295,10 +298,12 @@ func (a *adminServer) safActionFailed(w http.ResponseWriter, id int64, err error
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, journal.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no SAF item %d", id))
-	case errors.Is(err, journal.ErrSAFState):
+	case errors.Is(err, store.ErrSAFState):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, store.ErrNoReason):
+		writeError(w, http.StatusBadRequest, err.Error())
 	default:
 		a.internalError(w, "SAF action", err)
 	}

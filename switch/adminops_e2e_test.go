@@ -67,6 +67,7 @@ type safJSON struct {
 	TxnID     int64  `json:"txn_id"`
 	State     string `json:"state"`
 	LastError string `json:"last_error"`
+	Owner     string `json:"owner"`
 }
 
 // TestOperatorLookUpAndSAFActions: an operator finds a transaction by
@@ -74,6 +75,7 @@ type safJSON struct {
 // reversal stuck in manual review: retry now, then resolve with a reason.
 func TestOperatorLookUpAndSAFActions(t *testing.T) {
 	h := newHarness(t, "", func(c *config.Config) {
+		c.InstanceName = "sw-ops"
 		c.Journal.SAFInterval = 20 * time.Millisecond
 		c.Journal.ReversalExpiry = 300 * time.Millisecond
 	})
@@ -109,7 +111,7 @@ func TestOperatorLookUpAndSAFActions(t *testing.T) {
 		return h.adminCall("GET", "/v1/saf?state=review", nil, &review) == 200 && len(review) == 1
 	})
 	item := review[0]
-	if item.TxnID != timedOut.ID {
+	if item.TxnID != timedOut.ID || item.Owner != "sw-ops" {
 		t.Fatalf("review item %+v for txn %d", item, timedOut.ID)
 	}
 	path := "/v1/saf/" + strconv.FormatInt(item.ID, 10)

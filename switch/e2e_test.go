@@ -22,8 +22,8 @@ import (
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
-	"github.com/kbpay/switch/switch/vault"
 )
 
 // Luhn-valid test cards under the demo issuers' BINs.
@@ -435,7 +435,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 
 	var all strings.Builder
 	api := h.tokenAPI()
-	for _, kind := range []vault.Kind{vault.Device, vault.OneTime} {
+	for _, kind := range []store.TokenKind{store.DeviceToken, store.OneTimeToken} {
 		tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: kind})
 		if err != nil {
 			t.Fatal(err)
@@ -451,7 +451,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	if _, err := api.Issue(ctx, "9410000000000006", "3012", tsp.IssueOptions{Kind: vault.Device}); err != nil {
+	if _, err := api.Issue(ctx, "9410000000000006", "3012", tsp.IssueOptions{Kind: store.DeviceToken}); err != nil {
 		all.WriteString(err.Error())
 	}
 

@@ -23,6 +23,21 @@ type keyNeed struct {
 	fits  func(hsm.KeyInfo) error // algorithm check; nil: any
 }
 
+// data says whether the key lives on the data role's backend (the PAN
+// keys) rather than the PIN/MAC role's.
+func (n keyNeed) data() bool { return n.usage == hsm.UsagePANData || n.usage == hsm.UsagePANHash }
+
+// roleNeeds are the needs of one HSM role: data (PAN keys) or PIN/MAC.
+func roleNeeds(needs []keyNeed, data bool) []keyNeed {
+	var out []keyNeed
+	for _, n := range needs {
+		if n.data() == data {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // keyNeeds lists every key label the configuration names.
 func keyNeeds(cfg config.Config) []keyNeed {
 	needs := []keyNeed{
@@ -58,9 +73,9 @@ func keyNeeds(cfg config.Config) []keyNeed {
 	return needs
 }
 
-// checkKeyInfos reports each configured key the HSM lacks or holds with
-// the wrong usage or cipher (the current version counts).
-func checkKeyInfos(cfg config.Config, infos []hsm.KeyInfo) error {
+// checkKeyInfos reports each key of needs the HSM lacks or holds with the
+// wrong usage or cipher (the current version counts).
+func checkKeyInfos(needs []keyNeed, infos []hsm.KeyInfo) error {
 	current := map[string]hsm.KeyInfo{}
 	for _, k := range infos {
 		if k.Version >= current[k.Label].Version {
@@ -68,7 +83,7 @@ func checkKeyInfos(cfg config.Config, infos []hsm.KeyInfo) error {
 		}
 	}
 	var errs []error
-	for _, n := range keyNeeds(cfg) {
+	for _, n := range needs {
 		info, ok := current[n.label]
 		switch {
 		case !ok:
@@ -133,7 +148,11 @@ func CheckHSMKeys(ctx context.Context, cfg config.Config, getenv func(string) st
 		return fmt.Errorf("unknown HSM backend %q", cfg.HSM.Backend)
 	}
 	infos = append(infos, keysCreatedAtStart(cfg, dev, infos)...)
-	return checkKeyInfos(cfg, infos)
+	needs := keyNeeds(cfg)
+	if cfg.HSM.PINMACBackend() != cfg.HSM.Backend {
+		needs = roleNeeds(needs, true)
+	}
+	return checkKeyInfos(needs, infos)
 }
 
 // keysCreatedAtStart are the keys openHSM would add: the demo keys in

@@ -272,7 +272,7 @@ func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.T
 	}
 	defer logTransaction(log, t, resp, reason)
 	if k, keyed := l.sw.macKeys[l.cfg.Name]; keyed {
-		if err := pipeline.SignResponse(l.sw.ctx, l.sw.hsm, k, resp); err != nil {
+		if err := pipeline.SignResponse(l.sw.ctx, l.sw.pinmac, k, resp); err != nil {
 			// Still answer: an unsigned answer beats a lost one.
 			log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
 		}

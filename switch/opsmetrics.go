@@ -8,7 +8,7 @@ import (
 
 	"github.com/kbpay/switch/internal/buildinfo"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // opsMetrics are the series operators alert on besides the traffic
@@ -58,7 +58,7 @@ func newOpsMetrics(reg prometheus.Registerer) *opsMetrics {
 	return m
 }
 
-// observeCommit is journal.Options.OnCommit.
+// observeCommit is the embedded store's Options.OnCommit.
 func (m *opsMetrics) observeCommit(d time.Duration, _ int, err error) {
 	result := "ok"
 	if err != nil {
@@ -107,15 +107,15 @@ func (m *metrics) preinit(cfg config.Config) {
 	}
 }
 
-// safStateCollector reports the SAF queue by state from the journal at
-// each scrape, so the numbers are right after a restart too.
+// safStateCollector reports the SAF queue by state from the store at each
+// scrape, so the numbers are right after a restart too.
 type safStateCollector struct {
-	j    *journal.Journal
+	desk store.SAFDesk
 	desc *prometheus.Desc
 }
 
-func newSAFStateCollector(j *journal.Journal) *safStateCollector {
-	return &safStateCollector{j: j, desc: prometheus.NewDesc("payswitch_saf_items",
+func newSAFStateCollector(desk store.SAFDesk) *safStateCollector {
+	return &safStateCollector{desk: desk, desc: prometheus.NewDesc("payswitch_saf_items",
 		"Store-and-forward give-backs by state: pending (being repeated), review (expired: manual review), done, resolved (closed by an operator).",
 		[]string{"state"}, nil)}
 }
@@ -125,12 +125,12 @@ func (c *safStateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc 
 func (c *safStateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	counts, err := c.j.SAFCounts(ctx)
+	counts, err := c.desk.Counts(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}
-	for _, state := range journal.SAFStates {
+	for _, state := range store.SAFStates {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
 	}
 }

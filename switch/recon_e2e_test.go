@@ -18,7 +18,6 @@ import (
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
 )
 
 func batchTotals(t *testing.T, term *terminal.Client, sales, salesAmt, cancels, cancelsAmt, refunds, refundsAmt int64) *iso8583.Message {
@@ -76,12 +75,12 @@ func TestReconciliationAndSettlement(t *testing.T) {
 		t.Fatalf("empty next batch answered %s", rc)
 	}
 
-	j, err := journal.Open(h.cfg.Journal.Path, journal.Options{})
+	j, err := payswitch.OpenStore(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	lines, err := payswitch.Settlement(context.Background(), j, time.Now())
+	lines, err := payswitch.Settlement(context.Background(), j.Lookup(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

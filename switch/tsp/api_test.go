@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbpay/switch/switch/vault"
+	"github.com/kbpay/switch/switch/store"
 )
 
 func TestBearerMatcher(t *testing.T) {
@@ -33,18 +33,18 @@ func TestShowReportsUsedAndExpired(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return now }
 	ctx := context.Background()
-	one, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.OneTime})
+	one, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: store.OneTimeToken})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.Device})
+	dev, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: store.DeviceToken})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.API("tok"))
 	defer srv.Close()
 	c := &Client{Admin: strings.TrimPrefix(srv.URL, "http://"), Bearer: "tok"}
-	status := func(token string) vault.Status {
+	status := func(token string) store.TokenStatus {
 		t.Helper()
 		got, err := c.Get(ctx, token)
 		if err != nil {
@@ -52,7 +52,7 @@ func TestShowReportsUsedAndExpired(t *testing.T) {
 		}
 		return got.Status
 	}
-	if got := status(one.Token); got != vault.Active {
+	if got := status(one.Token); got != store.TokenActive {
 		t.Errorf("fresh one-time token: %s", got)
 	}
 	if _, err := s.Detokenize(ctx, one.Token, Use{}); err != nil {

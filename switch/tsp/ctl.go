@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/kbpay/switch/internal/cli"
-	"github.com/kbpay/switch/switch/vault"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // Environment variables tokenctl reads when flags are not given.
@@ -89,7 +89,7 @@ func CtlMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *p == "" || *exp == "" {
 			return cli.Usagef(stderr, "tokenctl issue", "--pan and --expiry are required")
 		}
-		out, err = c.Issue(ctx, *p, *exp, IssueOptions{Kind: vault.Kind(*kind), Domain: vault.Domain{Merchants: merchants, EntryModes: modes}})
+		out, err = c.Issue(ctx, *p, *exp, IssueOptions{Kind: store.TokenKind(*kind), Domain: store.Domain{Merchants: merchants, EntryModes: modes}})
 	case "show", "suspend", "resume", "delete":
 		if len(rest) != 2 {
 			return cli.Usagef(stderr, "tokenctl "+cmd, "want exactly one TOKEN argument")

@@ -3,7 +3,6 @@ package fault
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -12,8 +11,8 @@ import (
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // Load shape.
@@ -290,7 +289,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	if r := e.sw.raceReports(); r != "" {
 		t.Errorf("switchd's race detector reported:\n%s", r)
 	}
-	j, err := journal.Open(filepath.Join(e.sw.dataDir, "journal.db"), journal.Options{})
+	j, err := e.sw.openStore()
 	if err != nil {
 		t.Fatalf("opening the journal: %v", err)
 	}
@@ -339,8 +338,8 @@ func TestFaultsUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	for state, n := range map[string]*int{journal.SAFDone: &c.safDone, journal.SAFPending: &c.safPending, journal.SAFReview: &c.safReview} {
-		items, err := j.SAFList(jctx, state)
+	for state, n := range map[string]*int{store.SAFDone: &c.safDone, store.SAFPending: &c.safPending, store.SAFReview: &c.safReview} {
+		items, err := j.Queue().List(jctx, state)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,13 +424,13 @@ func TestFaultsUnderLoad(t *testing.T) {
 		if !s.approved() {
 			continue
 		}
-		row, err := j.FindByKey(jctx, journal.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
+		row, err := j.Sales().FindByKey(jctx, store.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
 		if err != nil {
 			t.Errorf("%s: not in the journal: %v", s, err)
 			continue
 		}
 		c.approvedJournal++
-		if row.State != journal.Approved || row.RC != "00" || row.Amount != s.amount {
+		if row.State != store.Approved || row.RC != "00" || row.Amount != s.amount {
 			t.Errorf("%s: journal has state %s rc %q amount %d; want approved 00 %d", s, row.State, row.RC, row.Amount, s.amount)
 		}
 		if row.Remaining != s.charged() {
@@ -441,8 +440,8 @@ func TestFaultsUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("journal: %d of %d terminal-seen approvals found approved", c.approvedJournal, c.approved)
-	if row, err := j.FindByKey(jctx, journal.Key{TerminalID: probe.terminal, STAN: probe.cancel.stan, TxTime: probe.cancel.de7, MTI: specs.MTIReversal}); err == nil {
-		events, _ := j.Events(jctx, row.ID)
+	if row, err := j.Sales().FindByKey(jctx, store.Key{TerminalID: probe.terminal, STAN: probe.cancel.stan, TxTime: probe.cancel.de7, MTI: specs.MTIReversal}); err == nil {
+		events, _ := j.Lookup().Events(jctx, row.ID)
 		t.Logf("probe cancel in the journal: %s", strings.Join(events, " | "))
 	}
 }
@@ -516,7 +515,7 @@ func TestReversalOfSaleStillInFlight(t *testing.T) {
 	charged := balance - cardA.Balance(cd.pan)
 	approvals := cardA.Approvals()
 	e.sw.stop()
-	j, err := journal.Open(filepath.Join(e.sw.dataDir, "journal.db"), journal.Options{})
+	j, err := e.sw.openStore()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,22 +551,22 @@ func describeApprovals(list []issuer.Approval) string {
 
 // describeJournal shows the journal rows of a sale and of its 0400s, with
 // their events.
-func describeJournal(ctx context.Context, j *journal.Journal, s *sale) string {
+func describeJournal(ctx context.Context, j store.Store, s *sale) string {
 	var parts []string
-	show := func(what string, k journal.Key) {
-		row, err := j.FindByKey(ctx, k)
+	show := func(what string, k store.Key) {
+		row, err := j.Sales().FindByKey(ctx, k)
 		if err != nil {
 			parts = append(parts, fmt.Sprintf("%s: %v", what, err))
 			return
 		}
-		events, _ := j.Events(ctx, row.ID)
+		events, _ := j.Lookup().Events(ctx, row.ID)
 		parts = append(parts, fmt.Sprintf("%s #%d state %s rc %q amount %d remaining %d issuer STAN %s; events: %s",
 			what, row.ID, row.State, row.RC, row.Amount, row.Remaining, row.IssuerSTAN, strings.Join(events, " | ")))
 	}
-	show("sale", journal.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
+	show("sale", store.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
 	for what, g := range map[string]*giveBack{"cancel": s.cancel, "reversal": s.reversal} {
 		if g != nil {
-			show(what, journal.Key{TerminalID: s.terminal, STAN: g.stan, TxTime: g.de7, MTI: specs.MTIReversal})
+			show(what, store.Key{TerminalID: s.terminal, STAN: g.stan, TxTime: g.de7, MTI: specs.MTIReversal})
 		}
 	}
 	sort.Strings(parts[1:])

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/simulator/issuer"
+	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // adminToken is the provisioning API's documented demo bearer token, which
@@ -313,4 +316,14 @@ func (s *switchd) raceReports() string {
 		return ""
 	}
 	return string(b[i:min(len(b), i+16<<10)])
+}
+
+// openStore opens the store of this switchd's configuration (its journal
+// and vault), as switchd settle does; read it once switchd has stopped.
+func (s *switchd) openStore() (store.Store, error) {
+	cfg, err := config.Load(s.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return payswitch.OpenStore(cfg)
 }
