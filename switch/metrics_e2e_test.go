@@ -81,8 +81,13 @@ func TestMetricsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, "")
+	// One sale, so that the series created on first use (the HSM's) exist.
+	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
+	if res, err := h.terminal().Purchase(t.Context(), terminal.Purchase{PAN: cardA, Amount: 1200}); err != nil || res.ResponseCode != "00" {
+		t.Fatalf("sale: %+v %v", res, err)
+	}
 	names := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^# TYPE (payswitch_\w+) `).FindAllStringSubmatch(h.adminGet(t, "/metrics"), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE ((?:payswitch|hsm)_\w+) `).FindAllStringSubmatch(h.adminGet(t, "/metrics"), -1) {
 		names[m[1]] = true
 	}
 	if len(names) < 20 {
