@@ -129,7 +129,7 @@ func dashboardExprs(t *testing.T) []string {
 	return exprs
 }
 
-// TestAlertsAndDashboardUseRealMetrics: every switch_* series and label
+// TestAlertsAndDashboardUseRealMetrics: every payswitch_* series and label
 // that the alerts, their runbooks and the dashboard name exists in the
 // registry of a running switch that has answered a sale.
 func TestAlertsAndDashboardUseRealMetrics(t *testing.T) {
@@ -160,8 +160,8 @@ func TestAlertsAndDashboardUseRealMetrics(t *testing.T) {
 	}
 	// The operations essentials must be watched somewhere.
 	for _, name := range []string{
-		"switch_requests_total", "switch_issuer_links_up", "switch_saf_depth", "switch_saf_manual_review_total",
-		"switch_journal_healthy", "switch_in_flight", "switch_request_duration_seconds_bucket", "switch_issuer_duration_seconds_bucket",
+		"payswitch_requests_total", "payswitch_issuer_links_up", "payswitch_saf_depth", "payswitch_saf_manual_review_total",
+		"payswitch_journal_healthy", "payswitch_in_flight", "payswitch_request_duration_seconds_bucket", "payswitch_issuer_duration_seconds_bucket",
 	} {
 		if !used[name] {
 			t.Errorf("%s is neither alerted on nor on the dashboard", name)
@@ -170,8 +170,8 @@ func TestAlertsAndDashboardUseRealMetrics(t *testing.T) {
 }
 
 var (
-	metricName = regexp.MustCompile(`\bswitch_[a-z0-9_]*[a-z0-9]\b`)
-	selector   = regexp.MustCompile(`\b(switch_[a-z0-9_]*[a-z0-9])\{([^}]*)\}`)
+	metricName = regexp.MustCompile(`\bpayswitch_[a-z0-9_]*[a-z0-9]\b`)
+	selector   = regexp.MustCompile(`\b(payswitch_[a-z0-9_]*[a-z0-9])\{([^}]*)\}`)
 	matcher    = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)`)
 )
 
@@ -263,7 +263,7 @@ routes:
 		_ = sw.Shutdown(ctx)
 	})
 	waitFor(t, "the issuer link of card-a", func(families map[string]*dto.MetricFamily) bool {
-		for _, m := range families["switch_issuer_links_up"].GetMetric() {
+		for _, m := range families["payswitch_issuer_links_up"].GetMetric() {
 			if m.GetGauge().GetValue() > 0 {
 				return true
 			}
@@ -288,8 +288,8 @@ routes:
 	// The terminal can read its answer before the switch observes the
 	// request's duration.
 	waitFor(t, "the sale's metrics", func(families map[string]*dto.MetricFamily) bool {
-		return families["switch_request_duration_seconds"] != nil && families["switch_issuer_duration_seconds"] != nil &&
-			families["switch_requests_total"] != nil
+		return families["payswitch_request_duration_seconds"] != nil && families["payswitch_issuer_duration_seconds"] != nil &&
+			families["payswitch_requests_total"] != nil
 	}, reg)
 	return describe(t, reg)
 }

@@ -84,9 +84,9 @@ echo "== short load: termsim load --rate 200 --duration 5s --terminals 8"
 ./bin/termsim load --rate 200 --duration 5s --terminals 8 --quiet --report "$out/load"
 load_status=$?
 
-echo "== switch metrics (requests by route and response code)"
+echo "== switch metrics (requests by route and response code; series at zero left out)"
 if command -v curl >/dev/null; then
-  curl -s http://127.0.0.1:8580/metrics | grep '^switch_requests_total' || true
+  curl -s http://127.0.0.1:8580/metrics | grep '^payswitch_requests_total' | grep -v ' 0$' || true
   echo "== HSM operations (count by backend and operation)"
   curl -s http://127.0.0.1:8580/metrics | grep '^hsm_operation_seconds_count' || true
 fi

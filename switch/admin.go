@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,7 +48,7 @@ func newAdminServer(sw *Switch) (*adminServer, error) {
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("/v1/tokens", sw.tokens.API(bearer))
 	mux.Handle("/v1/tokens/", sw.tokens.API(bearer))
-	mux.Handle("GET /v1/saf", requireBearer(bearer, http.HandlerFunc(a.safList)))
+	a.registerOperations(mux, bearer) // adminops.go: transactions, SAF
 	mux.Handle("GET /v1/reconciliations", requireBearer(bearer, http.HandlerFunc(a.reconciliations)))
 	a.srv = &http.Server{Addr: sw.cfg.Admin.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConf}
 	return a, nil
@@ -158,44 +157,6 @@ func (a *adminServer) close(ctx context.Context) error {
 		return nil
 	}
 	return a.srv.Shutdown(ctx)
-}
-
-// safList shows the store-and-forward queue: ?state=pending (default),
-// review (expired, waiting for manual review) or done.
-func (a *adminServer) safList(w http.ResponseWriter, r *http.Request) {
-	state := r.URL.Query().Get("state")
-	if state == "" {
-		state = store.SAFPending
-	}
-	if state != store.SAFPending && state != store.SAFReview && state != store.SAFDone {
-		http.Error(w, `{"error":"state must be pending, review or done"}`, http.StatusBadRequest)
-		return
-	}
-	items, err := a.sw.store.Queue().List(r.Context(), state)
-	if err != nil {
-		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
-		return
-	}
-	type item struct {
-		ID        int64     `json:"id"`
-		TxnID     int64     `json:"txn_id"`
-		Route     string    `json:"route"`
-		Kind      string    `json:"kind"`
-		Amount    int64     `json:"amount"`
-		Attempts  int       `json:"attempts"`
-		NextAt    time.Time `json:"next_at"`
-		ExpiresAt time.Time `json:"expires_at"`
-		LastError string    `json:"last_error,omitempty"`
-		// Owner is the instance holding the item (its claim or retry lease).
-		Owner string `json:"owner,omitempty"`
-	}
-	out := []item{}
-	for _, it := range items {
-		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError,
-			it.Owner})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
 }
 
 // requireBearer lets a request through only with the bearer token,

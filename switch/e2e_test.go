@@ -165,7 +165,7 @@ func (h *harness) linksUp(route string) bool {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return strings.Contains(string(b), `switch_issuer_links_up{route="`+route+`"} 1`)
+	return strings.Contains(string(b), `payswitch_issuer_links_up{route="`+route+`"} 1`)
 }
 
 func TestEndToEndOutcomes(t *testing.T) {
@@ -461,8 +461,8 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), `switch_requests_total{listener="terminal",mti="0200",rc="00",route="card-a"}`) {
-		t.Errorf("requests_total for the approval missing from /metrics:\n%s", grepLines(string(metrics), "switch_requests_total"))
+	if !strings.Contains(string(metrics), `payswitch_requests_total{listener="terminal",mti="0200",rc="00",route="card-a"}`) {
+		t.Errorf("requests_total for the approval missing from /metrics:\n%s", grepLines(string(metrics), "payswitch_requests_total"))
 	}
 	all.Write(metrics)
 	for _, e := range h.logs.All() {

@@ -95,8 +95,8 @@ func TestJournalFailsWhileIssuerApproves(t *testing.T) {
 	if r.Ready || !strings.Contains(r.Journal, "not accepting writes") {
 		t.Fatalf("/readyz while the journal fails: %+v", r)
 	}
-	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, "switch_journal_healthy 0") {
-		t.Errorf("switch_journal_healthy while the journal fails:\n%s", grepLines(m, "switch_journal"))
+	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, "payswitch_journal_healthy 0") {
+		t.Errorf("payswitch_journal_healthy while the journal fails:\n%s", grepLines(m, "payswitch_journal"))
 	}
 	sales := received(iss, specs.MTIFinancialRequest)
 	res, err = term.Purchase(ctx, terminal.Purchase{PAN: cardA, Amount: 1000})
@@ -122,8 +122,8 @@ func TestJournalFailsWhileIssuerApproves(t *testing.T) {
 	waitFor(t, 10*time.Second, "the reversal of 15000 acknowledged in the SAF queue", func() bool {
 		return strings.Contains(h.adminGet(t, "/v1/saf?state=done"), `"amount":15000`)
 	})
-	waitFor(t, 10*time.Second, "switch_journal_healthy 1", func() bool {
-		return strings.Contains(h.adminGet(t, "/metrics"), "switch_journal_healthy 1")
+	waitFor(t, 10*time.Second, "payswitch_journal_healthy 1", func() bool {
+		return strings.Contains(h.adminGet(t, "/metrics"), "payswitch_journal_healthy 1")
 	})
 	res, err = term.Purchase(ctx, terminal.Purchase{PAN: cardA, Amount: 1000})
 	if err != nil || res.ResponseCode != "00" {

@@ -45,15 +45,15 @@ func newJournalGuard(log *zap.Logger, reg prometheus.Registerer) *journalGuard {
 	g := &journalGuard{
 		log: log, inFlight: map[int64]struct{}{}, held: map[int64]*pipeline.Held{},
 		healthyGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "journal_healthy",
+			Namespace: "payswitch", Name: "journal_healthy",
 			Help: "1 while the journal accepts writes; 0 while it fails and new sales are refused (91).",
 		}),
 		heldGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "journal_held_outcomes",
+			Namespace: "payswitch", Name: "journal_held_outcomes",
 			Help: "Issuer outcomes the journal refused, held in memory until it accepts writes (then reversed or recorded).",
 		}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "switch", Name: "journal_write_failures_total",
+			Namespace: "payswitch", Name: "journal_write_failures_total",
 			Help: "Journal writes of the transaction path that failed.",
 		}),
 	}

@@ -234,25 +234,17 @@ func (s *Switch) securityKeys() {
 }
 
 // checkKeys refuses to start when a configured key label is missing from
-// the backend of its role, when that backend can list its keys.
+// the backend of its role, when that backend can list its keys, or is of
+// the wrong usage or cipher there (a zone key of the wrong kind would
+// decline every PIN transaction).
 func (s *Switch) checkKeys(ctx context.Context) error {
-	data := map[string]string{s.cfg.Tokens.DataKey: "tokens.data_key", s.cfg.Tokens.HashKey: "tokens.hash_key"}
-	pinmac := map[string]string{}
-	for name, k := range s.macKeys {
-		pinmac[k.Key] = "listener " + name + " mac.key"
-	}
-	for name, k := range s.pinSrc {
-		pinmac[k.Key] = "listener " + name + " pin.key"
-	}
-	for name, k := range s.pinDst {
-		pinmac[k.Key] = "route " + name + " pin.key"
-	}
-	return errors.Join(missingKeys(ctx, s.hsms.Data, data), missingKeys(ctx, s.hsms.PINMAC, pinmac))
+	needs := keyNeeds(s.cfg)
+	return errors.Join(missingKeys(ctx, s.hsms.Data, roleNeeds(needs, true)), missingKeys(ctx, s.hsms.PINMAC, roleNeeds(needs, false)))
 }
 
-// missingKeys lists the labels of want (label -> where configured) that h
-// does not hold; nil when h cannot list its keys.
-func missingKeys(ctx context.Context, h hsm.HSM, want map[string]string) error {
+// missingKeys checks needs against the keys h holds; nil when h cannot
+// list its keys.
+func missingKeys(ctx context.Context, h hsm.HSM, needs []keyNeed) error {
 	km, ok := h.(hsm.KeyManager)
 	if !ok {
 		return nil
@@ -261,15 +253,5 @@ func missingKeys(ctx context.Context, h hsm.HSM, want map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("listing HSM keys: %w", err)
 	}
-	have := map[string]bool{}
-	for _, k := range infos {
-		have[k.Label] = true
-	}
-	var missing []error
-	for label, where := range want {
-		if !have[label] {
-			missing = append(missing, fmt.Errorf("%s: HSM has no key %q", where, label))
-		}
-	}
-	return errors.Join(missing...)
+	return checkKeyInfos(needs, infos)
 }

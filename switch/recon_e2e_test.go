@@ -152,7 +152,7 @@ func TestSAFManualReview(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), "switch_saf_manual_review_total 1") {
+	if !strings.Contains(string(b), "payswitch_saf_manual_review_total 1") {
 		t.Fatal("manual review not counted in /metrics")
 	}
 }

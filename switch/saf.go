@@ -26,19 +26,20 @@ type safMetrics struct {
 	review   prometheus.Counter
 }
 
-func newSAFMetrics(reg prometheus.Registerer, q store.Queue) *safMetrics {
+func newSAFMetrics(reg prometheus.Registerer, q store.Queue, desk store.SAFDesk) *safMetrics {
 	m := &safMetrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "saf_attempts_total",
+			Namespace: "payswitch", Name: "saf_attempts_total",
 			Help: "Store-and-forward reversal attempts, by route and result (acknowledged, retry, review).",
 		}, []string{"route", "result"}),
 		review: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "switch", Name: "saf_manual_review_total",
+			Namespace: "payswitch", Name: "saf_manual_review_total",
 			Help: "Reversals that expired unacknowledged and wait for manual review.",
 		}),
 	}
+	reg.MustRegister(newSAFStateCollector(desk)) // opsmetrics.go
 	reg.MustRegister(m.attempts, m.review, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "switch", Name: "saf_depth", Help: "Reversals waiting in the store-and-forward queue.",
+		Namespace: "payswitch", Name: "saf_depth", Help: "Reversals waiting in the store-and-forward queue.",
 	}, func() float64 {
 		n, _ := q.Depth(context.Background())
 		return float64(n)
@@ -53,6 +54,9 @@ func (s *Switch) runSAF(ctx context.Context) {
 	defer s.safDone.Done()
 	var wg sync.WaitGroup
 	for name := range s.links {
+		for _, result := range []string{"acknowledged", "retry", "review"} {
+			s.safMetrics.attempts.WithLabelValues(name, result) // alerts have series from the start
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -157,6 +161,16 @@ func (s *Switch) attemptReversal(ctx context.Context, it store.SAFItem) {
 	}
 	backoff := min(time.Second<<min(it.Attempts, 16), s.cfg.Journal.RetryMax)
 	s.safMetrics.attempts.WithLabelValues(it.Route, "retry").Inc()
+	if ctx.Err() != nil {
+		// The switch is stopping, not the issuer failing: no warning. The
+		// attempt may have left, so it is recorded all the same (the next
+		// one, after the restart, is a repeat), on a context of its own.
+		log.Info("reversal attempt cut short by shutdown, will repeat", zap.String("error", pan.Scrub(err.Error())))
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.store.Queue().Result(rctx, it, store.SAFPending, end.Add(backoff), "cut short by shutdown")
+		return
+	}
 	log.Warn("reversal not acknowledged, will repeat", zap.Duration("in", backoff), zap.String("error", pan.Scrub(err.Error())))
 	_ = s.store.Queue().Result(ctx, it, store.SAFPending, end.Add(backoff), pan.Scrub(err.Error()))
 }

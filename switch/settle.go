@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kbpay/switch/internal/cli"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
 )
@@ -95,12 +96,14 @@ func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir strin
 // settleMain is `switchd settle --date YYYY-MM-DD [--config FILE] [--out DIR]`.
 func settleMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchd settle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (default: built-in)")
 	date := fs.String("date", time.Now().Format("2006-01-02"), "settlement day YYYY-MM-DD (local time)")
 	out := fs.String("out", "settlement", "folder for the CSV files")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := cli.Parse(fs, args, switchdUsage, stdout, stderr); done {
+		return code
+	}
+	if code, done := cli.NoArgs(fs, stderr); done {
+		return code
 	}
 	day, err := time.ParseInLocation("2006-01-02", *date, time.Local)
 	if err != nil {

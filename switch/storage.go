@@ -21,22 +21,23 @@ import (
 // switchd settle and tools reading a switch's journal use. cfg has its
 // defaults applied (config.Default, config.Load).
 func OpenStore(cfg config.Config) (store.Store, error) {
-	st, _, err := openStore(cfg, nil)
+	st, _, err := openStore(cfg, nil, nil)
 	return st, err
 }
 
-// openStore is OpenStore wrapped with fault when set (tests). It also
-// returns the instance number: cfg.InstanceID, or the one the shared
-// store keeps for cfg.InstanceName when the configuration leaves it out
-// (config.InstanceIDAuto).
-func openStore(cfg config.Config, fault store.Fault) (store.Store, int, error) {
+// openStore is OpenStore wrapped with fault when set (tests), telling
+// onCommit (when set) of each journal commit (the commit-latency metric).
+// It also returns the instance number: cfg.InstanceID, or the one the
+// shared store keeps for cfg.InstanceName when the configuration leaves it
+// out (config.InstanceIDAuto).
+func openStore(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error)) (store.Store, int, error) {
 	inst := store.Instance{Name: cfg.InstanceName, Lease: cfg.Store.Lease}
 	number := cfg.InstanceID
 	var st store.Store
 	switch cfg.Store.Backend {
 	case "embedded":
 		es, err := embedded.Open(embedded.Options{JournalPath: cfg.Journal.Path, VaultPath: cfg.Vault.Path,
-			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst})
+			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -45,7 +46,8 @@ func openStore(cfg config.Config, fault store.Fault) (store.Store, int, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		ps, err := postgres.Open(ctx, postgres.Options{DSN: cfg.Store.ResolvedDSN(os.Getenv), Instance: inst,
-			MaxConns: int32(cfg.Store.MaxConns), StatementTimeout: cfg.Store.StatementTimeout, MigrateAtStart: cfg.Store.MigrateAtStart})
+			MaxConns: int32(cfg.Store.MaxConns), StatementTimeout: cfg.Store.StatementTimeout, MigrateAtStart: cfg.Store.MigrateAtStart,
+			OnCommit: onCommit})
 		if err != nil {
 			return nil, 0, err
 		}

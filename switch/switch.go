@@ -83,7 +83,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Switch{
 		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
-		metrics: newMetrics(reg),
+		metrics: newMetrics(reg, cfg),
 		links:   map[string]*upstream.Link{},
 	}
 	defer func() {
@@ -111,7 +111,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	}
 	s.routes.Store(tbl)
 	instanceNumber := cfg.InstanceID
-	if s.store, instanceNumber, err = openStore(cfg, o.storeFault); err != nil {
+	if s.store, instanceNumber, err = openStore(cfg, o.storeFault, s.metrics.ops.observeCommit); err != nil {
 		return nil, err
 	}
 	if err := s.openTokenService(ctx); err != nil {
@@ -121,7 +121,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, err
 	}
 	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
-	s.safMetrics = newSAFMetrics(reg, s.store.Queue())
+	s.safMetrics = newSAFMetrics(reg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()
 	if err := s.checkKeys(ctx); err != nil {
 		return nil, err

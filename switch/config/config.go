@@ -3,17 +3,13 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/frame"
@@ -436,26 +432,9 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// Parse decodes YAML over the defaults and validates the result.
+// Parse is ParseEnv with the process environment.
 func Parse(raw []byte) (Config, error) {
-	c := Config{InstanceID: InstanceIDAuto} // left out: assigned by the shared store
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("parsing YAML: %w", err)
-	}
-	d := Default()
-	if c.Listeners == nil {
-		c.Listeners = d.Listeners
-	}
-	if c.Routes == nil {
-		c.Routes = d.Routes
-	}
-	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return ParseEnv(raw, os.Getenv)
 }
 
 // Validate reports every problem it finds, one per line.
@@ -494,6 +473,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkAddr(bad, "admin", c.Admin.Addr)
+	c.checkDuplicateAddrs(bad)
 	if t := c.Admin.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		bad("admin.tls: cert_file and key_file are both required")
 	}
@@ -578,6 +558,7 @@ func checkAddr(bad func(string, ...any), where, addr string) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		bad("%s: address %q: %v", where, addr, err)
 	}
+	checkAddrPort(bad, where, addr)
 }
 
 func checkDialect(bad func(string, ...any), where, spec, header string) {

@@ -282,7 +282,9 @@ func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row store.Txn, i
 		return l.release(ctx, row, err)
 	}
 	t.IssuerRequest = req
+	sent := time.Now()
 	resp, err := up.Exchange(ctx, req)
+	t.IssuerTime = time.Since(sent)
 	switch {
 	case err == nil:
 		t.IssuerResponse = resp

@@ -17,6 +17,7 @@ const (
 	OpClaim       = "saf_claim"
 	OpSAFAssign   = "saf_assign"
 	OpSAFResult   = "saf_result"
+	OpSAFAction   = "saf_action" // an operator's SAFDesk action
 	OpProbe       = "probe"
 	OpSequence    = "sequence"
 	OpHeartbeat   = "heartbeat"
@@ -87,6 +88,7 @@ func (s *faulty) do(op string, write func() error) error {
 func (s *faulty) Sales() Sales         { return faultySales{s.Store.Sales(), s} }
 func (s *faulty) GiveBacks() GiveBacks { return faultyGiveBacks{s.Store.GiveBacks(), s} }
 func (s *faulty) Queue() Queue         { return faultyQueue{s.Store.Queue(), s} }
+func (s *faulty) SAFDesk() SAFDesk     { return faultyDesk{s.Store.SAFDesk(), s} }
 func (s *faulty) Tokens() Tokens       { return faultyTokens{s.Store.Tokens(), s} }
 func (s *faulty) Instances() Instances { return faultyInstances{s.Store.Instances(), s} }
 
@@ -151,6 +153,23 @@ func (f faultyQueue) AssignFirstAttempt(ctx context.Context, id int64, stan, txT
 
 func (f faultyQueue) Result(ctx context.Context, it SAFItem, state string, next time.Time, lastErr string) error {
 	return f.s.do(OpSAFResult, func() error { return f.Queue.Result(ctx, it, state, next, lastErr) })
+}
+
+type faultyDesk struct {
+	SAFDesk
+	s *faulty
+}
+
+func (f faultyDesk) RetryNow(ctx context.Context, id int64, who string, expiry time.Duration) (SAFItem, error) {
+	var out SAFItem
+	err := f.s.do(OpSAFAction, func() (err error) { out, err = f.SAFDesk.RetryNow(ctx, id, who, expiry); return err })
+	return out, err
+}
+
+func (f faultyDesk) Resolve(ctx context.Context, id int64, who, reason string) (SAFItem, error) {
+	var out SAFItem
+	err := f.s.do(OpSAFAction, func() (err error) { out, err = f.SAFDesk.Resolve(ctx, id, who, reason); return err })
+	return out, err
 }
 
 type faultyTokens struct {

@@ -39,6 +39,11 @@ var (
 	ErrNotUsable = errors.New("store: token not usable")
 	// ErrFinal: a deleted token stays deleted.
 	ErrFinal = errors.New("store: token is deleted")
+	// ErrSAFState: an operator's SAF action does not apply to the item's
+	// state (resolving an item not in review, retrying a done one).
+	ErrSAFState = errors.New("store: SAF item is not in a state this action applies to")
+	// ErrNoReason: resolving a SAF item needs the operator's reason.
+	ErrNoReason = errors.New("store: resolving a SAF item needs a reason")
 )
 
 // Store hands out the operations of one store handle, bound to one
@@ -47,6 +52,7 @@ type Store interface {
 	Sales() Sales
 	GiveBacks() GiveBacks
 	Queue() Queue
+	SAFDesk() SAFDesk
 	Lookup() Lookup
 	Tokens() Tokens
 	Instances() Instances
@@ -126,11 +132,44 @@ type Queue interface {
 	Depth(ctx context.Context) (int, error)
 }
 
+// SAFDesk is the operators' view of the store-and-forward queue (the
+// admin API, switchctl saf, the saf_items gauge): finding items, and the
+// two actions an operator takes on one. Each action is one step: the
+// item's state is checked and changed, and the transaction's history
+// records who did it and when.
+type SAFDesk interface {
+	// Search lists the items f selects, oldest first.
+	Search(ctx context.Context, f SAFFilter) ([]SAFItem, error)
+	// Get reads one item; ErrNotFound when there is none.
+	Get(ctx context.Context, id int64) (SAFItem, error)
+	// Counts counts the items in each state, every state of SAFStates
+	// present (zero included).
+	Counts(ctx context.Context) (map[string]int, error)
+	// RetryNow makes an item due at once: a pending item skips the rest of
+	// its back-off; one in review goes back to pending, expiring at now
+	// plus expiry. Ownership and lease are left as they are (a lapsed
+	// lease lets any instance claim it). ErrSAFState for any other state,
+	// ErrNotFound. who is the operator.
+	RetryNow(ctx context.Context, id int64, who string, expiry time.Duration) (SAFItem, error)
+	// Resolve closes an item in review (state SAFResolved): the operator
+	// settled it with the issuer outside the switch. The reason and who
+	// become its LastError ("resolved by who: reason"). ErrNoReason when
+	// reason is blank, ErrSAFState when the item is not in review,
+	// ErrNotFound.
+	Resolve(ctx context.Context, id int64, who, reason string) (SAFItem, error)
+}
+
 // Lookup reads the journal: reports, settlement, recovery, the admin API.
 type Lookup interface {
 	Get(ctx context.Context, id int64) (Txn, error)
 	// Events returns a transaction's history ("kind: detail"), oldest first.
 	Events(ctx context.Context, id int64) ([]string, error)
+	// History returns a transaction's history with the time of each
+	// event, oldest first.
+	History(ctx context.Context, id int64) ([]Event, error)
+	// Search lists every instance's transactions f selects, newest first
+	// (the operators' look-up).
+	Search(ctx context.Context, f TxnFilter) ([]Txn, error)
 	// Between lists transactions created in [from, to).
 	Between(ctx context.Context, from, to time.Time) ([]Txn, error)
 	// InState lists every instance's transactions in state s.

@@ -103,7 +103,61 @@ const (
 	SAFPending = "pending"
 	SAFDone    = "done"
 	SAFReview  = "review" // expired unacknowledged: manual review
+	// SAFResolved: an operator closed the item from review (SAFDesk.
+	// Resolve); the money question was settled outside the switch.
+	SAFResolved = "resolved"
 )
+
+// SAFStates are every SAF item state, for filters and gauges.
+var SAFStates = []string{SAFPending, SAFReview, SAFDone, SAFResolved}
+
+// MaxSearch is the most rows one search returns (Lookup.Search,
+// SAFDesk.Search); DefaultSearch is what a search without a limit returns.
+const (
+	MaxSearch     = 1000
+	DefaultSearch = 100
+)
+
+// SearchLimit is limit as a search applies it: DefaultSearch when not
+// positive, at most MaxSearch.
+func SearchLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultSearch
+	}
+	return min(limit, MaxSearch)
+}
+
+// TxnFilter selects transactions for the operators' look-up; empty fields
+// match everything, all fields given must match.
+type TxnFilter struct {
+	RRN        string // DE 37
+	STAN       string // the terminal's DE 11
+	TerminalID string // DE 41
+	MerchantID string // DE 42
+	State      State
+	// From and To bound the creation time: From <= created < To; zero
+	// means unbounded.
+	From, To time.Time
+	// Limit caps the rows returned, newest first (SearchLimit).
+	Limit int
+}
+
+// SAFFilter selects SAF items; empty fields match everything.
+type SAFFilter struct {
+	State string
+	Route string
+	Kind  string // KindReversal or KindRefund
+	TxnID int64
+	// Limit caps the items returned, oldest first (SearchLimit).
+	Limit int
+}
+
+// Event is one entry of a transaction's history.
+type Event struct {
+	At     time.Time
+	Kind   string
+	Detail string
+}
 
 // SAFItem is one queued give-back (reversal or refund) of transaction
 // TxnID.

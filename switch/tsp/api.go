@@ -27,8 +27,26 @@ type TokenJSON struct {
 	UseCount  int               `json:"use_count"`
 }
 
-func toJSON(r store.TokenRecord) TokenJSON {
-	return TokenJSON{Token: r.Token, Kind: r.Kind, Status: r.Status, ExpiresAt: r.ExpiresAt.UTC(),
+// Statuses the API shows beyond the stored ones: an active token that can
+// no longer be used because it was consumed or has lapsed.
+const (
+	StatusUsed    store.TokenStatus = "used"    // a one-time token after its use
+	StatusExpired store.TokenStatus = "expired" // past expires_at
+)
+
+// toJSON shows r as of now: an active token that was consumed or has
+// lapsed says so instead of "active".
+func toJSON(r store.TokenRecord, now time.Time) TokenJSON {
+	status := r.Status
+	if status == store.TokenActive {
+		switch {
+		case r.MaxUses > 0 && r.UseCount >= r.MaxUses:
+			status = StatusUsed
+		case !now.Before(r.ExpiresAt):
+			status = StatusExpired
+		}
+	}
+	return TokenJSON{Token: r.Token, Kind: r.Kind, Status: status, ExpiresAt: r.ExpiresAt.UTC(),
 		MaskedPAN: r.MaskedPAN, Domain: r.Domain, UseCount: r.UseCount}
 }
 
@@ -98,7 +116,7 @@ func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) {
 		s.writeServiceErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toJSON(rec))
+	writeJSON(w, http.StatusCreated, toJSON(rec, s.now()))
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +125,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.writeServiceErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(rec))
+	writeJSON(w, http.StatusOK, toJSON(rec, s.now()))
 }
 
 func (s *Service) handleStatus(to store.TokenStatus) http.HandlerFunc {
@@ -117,7 +135,7 @@ func (s *Service) handleStatus(to store.TokenStatus) http.HandlerFunc {
 			s.writeServiceErr(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, toJSON(rec))
+		writeJSON(w, http.StatusOK, toJSON(rec, s.now()))
 	}
 }
 

@@ -48,6 +48,9 @@ type Link struct {
 	stans   *stanPool
 	rrns    RRNSource
 	onLate  func(route string, msg *iso8583.Message)
+	// closing is set by Close: links closing then are the shutdown, not a
+	// fault, and are logged at info.
+	closing atomic.Bool
 }
 
 // Option adjusts a Link.
@@ -130,6 +133,7 @@ func (l *Link) Start(ctx context.Context) error {
 
 // Close signs off and closes every link.
 func (l *Link) Close(ctx context.Context) error {
+	l.closing.Store(true)
 	return l.pool.CloseCtx(ctx)
 }
 
@@ -222,10 +226,10 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	}
 	start := time.Now()
 	resp, err := conn.Send(req, connection.SendTimeout(timeout))
-	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	if err == nil {
 		err = matches(req, resp)
 	}
+	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name, exchangeOutcome(err)).Observe(time.Since(start).Seconds())
 	if err == nil {
 		l.stans.release(stan)
 		return resp, nil
@@ -298,6 +302,10 @@ func (l *Link) dial(addr string) (*connection.Connection, error) {
 		}),
 		connection.WithConnectionClosedHandler(func(c *connection.Connection) {
 			c.SetStatus(connection.StatusOffline)
+			if l.closing.Load() {
+				l.log.Info("issuer link closed (shutdown)", zap.String("addr", c.Addr()))
+				return
+			}
 			l.log.Warn("issuer link closed", zap.String("addr", c.Addr()))
 		}),
 	)
@@ -427,4 +435,15 @@ func localRRNs() RRNSource {
 	return func() (string, error) {
 		return fmt.Sprintf("99%010d", n.Add(1)%1e10), nil
 	}
+}
+
+// exchangeOutcome names an exchange's result for the latency metric.
+func exchangeOutcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeAnswered
+	case errors.Is(err, connection.ErrSendTimeout):
+		return OutcomeTimedOut
+	}
+	return OutcomeError
 }

@@ -17,16 +17,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		reg: reg,
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "switch", Name: "issuer_duration_seconds",
-			Help:    "Time from sending a request to an issuer to its answer or timeout, by route.",
+			Namespace: "payswitch", Name: "issuer_duration_seconds",
+			Help:    "Time from sending a request to an issuer to its answer or timeout, by route and outcome (answered, timed_out, error).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"route"}),
+		}, []string{"route", "outcome"}),
 		lateResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "issuer_late_responses_total",
+			Namespace: "payswitch", Name: "issuer_late_responses_total",
 			Help: "Issuer answers that arrived after their request timed out, or matched none.",
 		}, []string{"route"}),
 		signOns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "issuer_sign_ons_total",
+			Namespace: "payswitch", Name: "issuer_sign_ons_total",
 			Help: "Successful 0800 sign-ons on issuer links, by route.",
 		}, []string{"route"}),
 	}
@@ -34,9 +34,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Issuer exchange outcomes, the issuer_duration_seconds outcome label.
+const (
+	OutcomeAnswered = "answered"  // an answer came (whatever its DE 39)
+	OutcomeTimedOut = "timed_out" // no answer within the route timeout
+	OutcomeError    = "error"     // the link failed or the answer did not match
+)
+
 func (m *Metrics) register(route string, l *Link) {
+	for _, o := range []string{OutcomeAnswered, OutcomeTimedOut, OutcomeError} {
+		m.upstreamLatency.WithLabelValues(route, o) // alerts have series from the start
+	}
+	m.lateResponses.WithLabelValues(route)
+	m.signOns.WithLabelValues(route)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "switch", Name: "issuer_links_up",
+		Namespace: "payswitch", Name: "issuer_links_up",
 		Help:        "Signed-on links to the issuer route.",
 		ConstLabels: prometheus.Labels{"route": route},
 	}, func() float64 { return float64(l.Up()) }))

@@ -37,6 +37,7 @@ func Open(o Options) (*Store, error) {
 func (s *Store) Sales() store.Sales         { return s.j }
 func (s *Store) GiveBacks() store.GiveBacks { return s.j }
 func (s *Store) Queue() store.Queue         { return s.j }
+func (s *Store) SAFDesk() store.SAFDesk     { return safDesk{s.j} }
 func (s *Store) Lookup() store.Lookup       { return s.j }
 func (s *Store) Instances() store.Instances { return s.j }
 func (s *Store) Tokens() store.Tokens       { return s.v }

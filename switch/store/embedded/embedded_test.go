@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
@@ -235,4 +236,18 @@ func TestFailedWriteIsUnavailable(t *testing.T) {
 	if err := s.Sales().Event(ctx, row.ID, "note", "x"); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("a refused write: %v", err)
 	}
+}
+
+// TestOnCommitSeesEachGroupCommit: OnCommit is told of every commit, with
+// its writes.
+func TestOnCommitSeesEachGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	storetest.OnCommit(t, func(onCommit func(time.Duration, int, error)) store.Store {
+		s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "test"}, OnCommit: onCommit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
 }

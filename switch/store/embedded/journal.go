@@ -38,6 +38,12 @@ type Options struct {
 	// Instance is who this handle records and claims as. Default: name ""
 	// and store.DefaultLease.
 	Instance store.Instance
+	// OnCommit, when set, is told how long each group commit took (begin
+	// to commit, fsync included), how many writes it carried and the error
+	// that failed the whole commit (nil when it committed): the switch's
+	// journal commit metrics. Called from the committer's goroutine: it
+	// must be safe for concurrent use and must not block.
+	OnCommit func(d time.Duration, writes int, err error)
 }
 
 // journal is the SQLite journal with a group-committing writer.
@@ -130,7 +136,7 @@ func failure(err error) error {
 		return err
 	}
 	for _, decided := range []error{store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved, store.ErrLeaseLost,
-		store.ErrLeaseHeld, store.ErrUnavailable, store.ErrDuplicate} {
+		store.ErrLeaseHeld, store.ErrUnavailable, store.ErrDuplicate, store.ErrSAFState} {
 		if errors.Is(err, decided) {
 			return err
 		}
@@ -171,7 +177,13 @@ func (j *journal) commitLoop() {
 }
 
 func (j *journal) commit(batch []*write) {
+	var failed error
+	if j.opts.OnCommit != nil {
+		start := time.Now()
+		defer func() { j.opts.OnCommit(time.Since(start), len(batch), failed) }()
+	}
 	fail := func(err error) {
+		failed = err
 		for _, w := range batch {
 			if w.err == nil {
 				w.err = err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -82,7 +83,16 @@ func (s *Store) commitLoop() {
 // failing write does not fail the others. When the connection fails,
 // every write of the group fails with store.ErrUnavailable.
 func (s *Store) commit(batch []*write) {
+	var failed error
+	start := time.Now()
+	failAll := func(batch []*write, err error) {
+		failed = err
+		failAll(batch, err)
+	}
 	defer func() {
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(time.Since(start), len(batch), failed)
+		}
 		for _, w := range batch {
 			close(w.done)
 		}

@@ -48,6 +48,12 @@ type Options struct {
 	// Open refuses a database whose schema is not this build's (run
 	// `switchd migrate`).
 	MigrateAtStart bool
+	// OnCommit, when set, is told how long each group commit took (one
+	// round trip), how many writes it carried and the error that failed
+	// the whole group (nil when it committed): the journal commit
+	// metrics. Called from the committer: safe for concurrent use, never
+	// blocking.
+	OnCommit func(d time.Duration, writes int, err error)
 }
 
 func (o *Options) setDefaults() {
@@ -238,7 +244,8 @@ func (s *Store) msNow() int64 { return s.now().UnixMilli() }
 // isDomain: err is one of the store's answers, not a database failure.
 func isDomain(err error) bool {
 	for _, e := range []error{store.ErrDuplicate, store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved,
-		store.ErrAmbiguous, store.ErrLeaseHeld, store.ErrLeaseLost, store.ErrNotUsable, store.ErrFinal} {
+		store.ErrAmbiguous, store.ErrLeaseHeld, store.ErrLeaseLost, store.ErrNotUsable, store.ErrFinal,
+		store.ErrSAFState, store.ErrNoReason} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -239,3 +239,18 @@ func TestGroupWithAFailingStatement(t *testing.T) {
 		}
 	}
 }
+
+// TestOnCommitSeesEachGroupCommit: OnCommit is told of every commit with
+// its writes (the journal commit-latency metric on PostgreSQL).
+func TestOnCommitSeesEachGroupCommit(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := freshDatabase(t, srv)
+	storetest.OnCommit(t, func(onCommit func(time.Duration, int, error)) store.Store {
+		s, err := Open(context.Background(), Options{DSN: dsn, Instance: store.Instance{Name: "a"}, OnCommit: onCommit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

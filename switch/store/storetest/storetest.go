@@ -3,7 +3,7 @@
 // contract and typed errors, the atomic steps (a one-time token used
 // once, an amount reserved once across racing cancels, a SAF item claimed
 // by one instance, a lapsed lease taken over, sequence blocks that never
-// overlap) across two handles on the same data, and crash points through
+// overlap, an operator's SAF action) across two handles on the same data, and crash points through
 // store.WithFault (a write that fails leaves nothing of itself) and
 // store.WithLostAcks (a write applied whose caller heard a failure is safe
 // to repeat).
@@ -49,6 +49,9 @@ func Run(t *testing.T, factory Factory) {
 		{"SAFQueue", testSAFQueue},
 		{"SAFClaimedByOneInstance", testSAFClaimedByOneInstance},
 		{"SAFLapsedLeaseIsTakenOver", testSAFLapsedLeaseIsTakenOver},
+		{"SearchAndHistory", testSearchAndHistory},
+		{"SAFDesk", testSAFDesk},
+		{"SAFDeskActionFailsWhole", testSAFDeskActionFailsWhole},
 		{"HeartbeatsAndTakeOver", testHeartbeatsAndTakeOver},
 		{"InFlightIsOwn", testInFlightIsOwn},
 		{"SequenceBlocksNeverOverlap", testSequenceBlocksNeverOverlap},
