@@ -58,16 +58,26 @@ type routeSpec struct {
 }
 
 // freePort returns a loopback address nothing listens on (yet).
+// Ports are handed out once per test process: the kernel may give a port
+// just closed to the next listen on :0, and two of a switchd's addresses
+// must never be the same.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		if _, seen := handedOut.LoadOrStore(addr, true); !seen {
+			return addr
+		}
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
+
+// handedOut are the addresses freePort returned in this test process.
+var handedOut sync.Map
 
 // switchdOption adds to a switchd's configuration: hsm lines inside its
 // hsm block (indented), top YAML at the top level.
