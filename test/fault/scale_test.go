@@ -366,27 +366,34 @@ func takeOverTime(t *testing.T, sw *switchd) (took, leaseUntil time.Time) {
 			continue
 		}
 		var entry struct {
-			TS         float64 `json:"ts"`
-			LeaseUntil any     `json:"lease_until"`
+			TS         any `json:"time"`
+			LeaseUntil any `json:"lease_until"`
 		}
 		if err := json.Unmarshal([]byte(line), &entry); err != nil {
 			t.Fatalf("take-over log line %q: %v", line, err)
 		}
-		took = time.Unix(0, int64(entry.TS*1e9))
-		switch v := entry.LeaseUntil.(type) {
-		case float64:
-			leaseUntil = time.Unix(0, int64(v*1e9))
-		case string:
-			if leaseUntil, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				t.Fatalf("take-over log line %q: lease_until: %v", line, err)
-			}
-		default:
-			t.Fatalf("take-over log line %q has no lease_until", line)
+		if took, err = logTime(entry.TS); err != nil {
+			t.Fatalf("take-over log line %q: ts: %v", line, err)
+		}
+		if leaseUntil, err = logTime(entry.LeaseUntil); err != nil {
+			t.Fatalf("take-over log line %q: lease_until: %v", line, err)
 		}
 		return took, leaseUntil
 	}
 	t.Fatalf("%s never logged a take-over", sw.logPath)
 	return
+}
+
+// logTime reads a time zap logged: ISO 8601 text, or seconds since the
+// epoch as a number.
+func logTime(v any) (time.Time, error) {
+	switch v := v.(type) {
+	case float64:
+		return time.Unix(0, int64(v*1e9)), nil
+	case string:
+		return time.Parse(time.RFC3339Nano, v)
+	}
+	return time.Time{}, fmt.Errorf("not a time: %v", v)
 }
 
 // useOneTimeTokenTwice issues a one-time token on a's admin API and pays
