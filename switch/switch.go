@@ -120,6 +120,9 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	if s.rrns, err = rrn.New(s.store.Instances(), instanceNumber); err != nil {
 		return nil, err
 	}
+	for _, l := range s.links {
+		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
+	}
 	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
 	s.safMetrics = newSAFMetrics(reg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()

@@ -33,6 +33,13 @@ type Store struct {
 	// StatementTimeout bounds each statement on the database (postgres):
 	// a store slower than this is unavailable (new sales 91). Default 5s.
 	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	// STANPartitions splits each route's STAN space among the instances
+	// sharing the store: instance number n sends only STANs s with
+	// s mod STANPartitions == n mod STANPartitions, so two instances never
+	// send one issuer the same DE 11 (hosts recognise repeats by DE 11 +
+	// DE 7). At least the number of instances. Default 1 (embedded: one
+	// instance), 10 with postgres (99,999 STANs per instance and route).
+	STANPartitions int `yaml:"stan_partitions"`
 }
 
 // InstanceIDAuto is Config.InstanceID when the file leaves instance_id
@@ -64,9 +71,16 @@ func (s *Store) setDefaults() {
 	setDuration(&s.Lease, 10*time.Second)
 	setDuration(&s.StatementTimeout, 5*time.Second)
 	s.MaxConns = orDefaultInt(s.MaxConns, 16)
+	if s.Backend == "postgres" {
+		s.STANPartitions = orDefaultInt(s.STANPartitions, 10)
+	}
+	s.STANPartitions = orDefaultInt(s.STANPartitions, 1)
 }
 
 func (s Store) check(bad func(string, ...any)) {
+	if s.STANPartitions < 1 || s.STANPartitions > 100 {
+		bad("store.stan_partitions %d outside 1..100", s.STANPartitions)
+	}
 	switch s.Backend {
 	case "embedded":
 		if s.DSN != "" {

@@ -180,6 +180,11 @@ func (l *Link) Abandon(req *iso8583.Message) {
 	l.stans.release(stan)
 }
 
+// PartitionSTANs makes the route hand out only the STANs n with
+// n mod parts == part: instances sharing a store never send the same DE 11
+// to an issuer. Call it before Start.
+func (l *Link) PartitionSTANs(part, parts int) { l.stans.partition(uint32(part), uint32(parts)) }
+
 // Hold keeps stan owned for a pending give-back that will repeat it (and
 // Release lets it go once the give-back is settled): no new request of
 // the route gets that STAN meanwhile.

@@ -282,6 +282,11 @@ func TestTwoInstancesBehindHAProxy(t *testing.T) {
 				prefixes[row.Owner] = map[string]bool{}
 			}
 			prefixes[row.Owner][row.RRN[:2]] = true
+			// Each instance's issuer STANs lie in its own partition
+			// (instance number mod store.stan_partitions, 10 by default).
+			if n, err := strconv.Atoi(row.IssuerSTAN); err == nil && row.RRN[1:2] != strconv.Itoa(n%10) {
+				t.Errorf("%s sent issuer STAN %s as instance %s: outside its STAN partition", row.Owner, row.IssuerSTAN, row.RRN[:2])
+			}
 		}
 	}
 	if byOwner["sw-a"] == 0 || byOwner["sw-b"] == 0 {
