@@ -265,9 +265,6 @@ func (a *adminServer) safRetry(w http.ResponseWriter, r *http.Request) {
 	if a.safActionFailed(w, id, err) {
 		return
 	}
-	if l, ok := a.sw.links[it.Route]; ok && it.STAN != "" {
-		l.Hold(it.STAN) // released when the item went to review
-	}
 	a.sw.log.Info("SAF item set to retry now", zap.Int64("saf_id", id), zap.Int64("txn", it.TxnID), zap.String("route", it.Route),
 		zap.String("operator", body.Operator))
 	writeJSON(w, http.StatusOK, viewSAF(it))
@@ -288,6 +285,9 @@ func (a *adminServer) safResolve(w http.ResponseWriter, r *http.Request) {
 	if a.safActionFailed(w, id, err) {
 		return
 	}
+	// Settled outside the switch: its STAN is free again (the item kept it
+	// owned through manual review).
+	a.sw.releaseSTAN(it)
 	a.sw.log.Info("SAF item resolved by an operator", zap.Int64("saf_id", id), zap.Int64("txn", it.TxnID), zap.String("route", it.Route),
 		zap.String("operator", body.Operator), zap.String("reason", body.Reason))
 	writeJSON(w, http.StatusOK, viewSAF(it))

@@ -66,16 +66,19 @@ func (s *Switch) runSAF(ctx context.Context) {
 	wg.Wait()
 }
 
-// holdPendingSTANs keeps the STAN of every pending give-back owned by its
-// route (at start, before any request is sent).
+// holdPendingSTANs keeps the STAN of every unsettled give-back (pending,
+// or in manual review: an operator may send it again) owned by its route
+// (at start, before any request is sent).
 func (s *Switch) holdPendingSTANs(ctx context.Context) error {
-	items, err := s.store.Queue().List(ctx, store.SAFPending)
-	if err != nil {
-		return err
-	}
-	for _, it := range items {
-		if l, ok := s.links[it.Route]; ok && it.STAN != "" {
-			l.Hold(it.STAN)
+	for _, state := range []string{store.SAFPending, store.SAFReview} {
+		items, err := s.store.Queue().List(ctx, state)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if l, ok := s.links[it.Route]; ok && it.STAN != "" {
+				l.Hold(it.STAN)
+			}
 		}
 	}
 	return nil
@@ -142,9 +145,9 @@ func (s *Switch) attemptReversal(ctx context.Context, it store.SAFItem) {
 		s.safMetrics.review.Inc()
 		s.safMetrics.attempts.WithLabelValues(it.Route, "review").Inc()
 		log.Error("reversal expired unacknowledged: MANUAL REVIEW", zap.Int64("amount", it.Amount))
-		if err := s.store.Queue().Result(ctx, it, store.SAFReview, now, "expired unacknowledged"); err == nil {
-			s.releaseSTAN(it)
-		}
+		// Its STAN stays owned: an operator may retry it (the same DE 11,
+		// DE 7 and DE 37); it is let go when the item is resolved.
+		_ = s.store.Queue().Result(ctx, it, store.SAFReview, now, "expired unacknowledged")
 		return
 	}
 	err := s.sendReversal(ctx, &it)
