@@ -24,22 +24,18 @@ const (
 
 // Errors never include PIN or PAN digits.
 
-func checkPIN(pin string) error {
-	if len(pin) < minPINLen || len(pin) > maxPINLen {
-		return fmt.Errorf("paycrypto: PIN must be %d to %d digits, got %d characters", minPINLen, maxPINLen, len(pin))
-	}
-	if !allDigits(pin) {
-		return errors.New("paycrypto: PIN must contain only decimal digits")
-	}
-	return nil
-}
+func checkPIN(pin string) error { return checkDigits("PIN", pin, minPINLen, maxPINLen) }
 
-func checkPAN(pan string) error {
-	if len(pan) < minPANLen || len(pan) > maxPANLen {
-		return fmt.Errorf("paycrypto: PAN must be %d to %d digits, got %d characters", minPANLen, maxPANLen, len(pan))
+func checkPAN(pan string) error { return checkDigits("PAN", pan, minPANLen, maxPANLen) }
+
+// checkDigits checks that s (a PIN or PAN, named by what) is min to max
+// decimal digits.
+func checkDigits(what, s string, min, max int) error {
+	if len(s) < min || len(s) > max {
+		return fmt.Errorf("paycrypto: %s must be %d to %d digits, got %d characters", what, min, max, len(s))
 	}
-	if !allDigits(pan) {
-		return errors.New("paycrypto: PAN must contain only decimal digits")
+	if !allDigits(s) {
+		return fmt.Errorf("paycrypto: %s must contain only decimal digits", what)
 	}
 	return nil
 }
@@ -81,17 +77,18 @@ func panFieldISO0(pan string) []byte {
 	return f
 }
 
-// pinDigits checks pin and returns its digit values, which the caller
-// wipes (the string itself cannot be).
-func pinDigits(pin string) ([]byte, error) {
+// withDigits checks pin, runs f on its digit values and wipes them (the
+// string itself cannot be).
+func withDigits(pin string, f func(d []byte) ([]byte, error)) ([]byte, error) {
 	if err := checkPIN(pin); err != nil {
 		return nil, err
 	}
 	d := make([]byte, len(pin))
+	defer Wipe(d)
 	for i := range d {
 		d[i] = pin[i] - '0'
 	}
-	return d, nil
+	return f(d)
 }
 
 // pinString turns PIN digit values into the PIN string and wipes them.
@@ -115,12 +112,7 @@ func pinString(d []byte, err error) (string, error) {
 // PIN field (0, length, PIN digits, F fill) XOR the PAN field (0000 and the
 // 12 rightmost PAN digits excluding the check digit).
 func PINBlockISO0(pin, pan string) ([]byte, error) {
-	d, err := pinDigits(pin)
-	if err != nil {
-		return nil, err
-	}
-	defer Wipe(d)
-	return PINBlockISO0Digits(d, pan)
+	return withDigits(pin, func(d []byte) ([]byte, error) { return PINBlockISO0Digits(d, pan) })
 }
 
 // PINFromISO0 decodes a clear format 0 PIN block bound to pan. Every
@@ -165,12 +157,7 @@ func EncryptISO0(key []byte, pin, pan string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := pinDigits(pin)
-	if err != nil {
-		return nil, err
-	}
-	defer Wipe(d)
-	return EncipherISO0(EncryptBlocks(c), d, pan)
+	return withDigits(pin, func(d []byte) ([]byte, error) { return EncipherISO0(EncryptBlocks(c), d, pan) })
 }
 
 // DecryptISO0 deciphers a format 0 PIN block under key and returns the PIN.
@@ -206,22 +193,19 @@ func EncryptISO4(key []byte, pin, pan string, rnd io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := pinDigits(pin)
-	if err != nil {
-		return nil, err
-	}
-	defer Wipe(d)
-	if err := checkPAN(pan); err != nil {
-		return nil, err
-	}
-	if rnd == nil {
-		rnd = rand.Reader
-	}
-	random := make([]byte, 8)
-	if _, err := io.ReadFull(rnd, random); err != nil {
-		return nil, fmt.Errorf("paycrypto: reading PIN block random fill: %w", err)
-	}
-	return EncipherISO4(EncryptBlocks(c), d, random, pan)
+	return withDigits(pin, func(d []byte) ([]byte, error) {
+		if err := checkPAN(pan); err != nil {
+			return nil, err
+		}
+		if rnd == nil {
+			rnd = rand.Reader
+		}
+		random := make([]byte, 8)
+		if _, err := io.ReadFull(rnd, random); err != nil {
+			return nil, fmt.Errorf("paycrypto: reading PIN block random fill: %w", err)
+		}
+		return EncipherISO4(EncryptBlocks(c), d, random, pan)
+	})
 }
 
 // DecryptISO4 deciphers a format 4 PIN block under key and returns the PIN.
