@@ -529,7 +529,7 @@ func TestOverview(t *testing.T) {
 	}
 	tc.clock.advance(10 * time.Second)
 	tc.src.mu.Lock()
-	routes := append([]RouteState(nil), tc.src.ov.Routes...) // a new overview, as a Source makes
+	routes := append([]RouteState(nil), tc.src.ov.Routes...)             // a new overview, as a Source makes
 	routes[0].Requests, routes[0].Sales, routes[0].Approved = 60, 60, 49 // 50 more, 40 approved
 	tc.src.ov.Routes = routes
 	tc.src.mu.Unlock()
