@@ -337,6 +337,31 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+func TestWrongTokensAreThrottled(t *testing.T) {
+	tc := newTestConsole(t, Config{})
+	for i := range loginBurst {
+		if code, _, _ := tc.do("POST", "/console/login", url.Values{"token": {"guess"}}); code != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d", i, code)
+		}
+	}
+	// Even the right token waits now.
+	if code, _, _ := tc.do("POST", "/console/login", url.Values{"token": {bearer}}); code != http.StatusTooManyRequests {
+		t.Fatalf("after %d wrong tokens: %d", loginBurst, code)
+	}
+	tc.clock.advance(loginEvery)
+	tc.login()
+}
+
+func TestNoticesAreNotTakenFromTheURL(t *testing.T) {
+	tc := newTestConsole(t, Config{})
+	tc.login()
+	for _, q := range []string{"done=Call+555-0100+now&now=review", "done=resolve&item=3&now=Call+555", "done=resolve&item=x&now=done"} {
+		if _, _, body := tc.do("GET", "/console/saf?"+q, nil); strings.Contains(body, "555") || strings.Contains(body, `class="notice"`) {
+			t.Fatalf("%s: a notice from the URL", q)
+		}
+	}
+}
+
 func TestSessionEnds(t *testing.T) {
 	for _, tt := range []struct {
 		name string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +52,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		row := listenerRow{ListenerState: l, TPS: math.NaN(), P99: math.NaN()}
 		if i := slices.IndexFunc(base.ov.Listeners, func(b ListenerState) bool { return b.Name == l.Name }); ok && i >= 0 {
 			b := base.ov.Listeners[i]
-			row.TPS, row.P99 = rate(l.Requests, b.Requests, v.Window), quantile(0.99, l.Latency, b.Latency)
+			row.TPS, row.P99 = perSecond(l.Requests, b.Requests, v.Window), quantile(0.99, l.Latency, b.Latency)
 		}
 		v.Listeners = append(v.Listeners, row)
 	}
@@ -59,7 +60,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		row := routeRow{RouteState: rt, TPS: math.NaN(), Approval: math.NaN(), P99: math.NaN()}
 		if i := slices.IndexFunc(base.ov.Routes, func(b RouteState) bool { return b.Name == rt.Name }); ok && i >= 0 {
 			b := base.ov.Routes[i]
-			row.TPS = rate(rt.Requests, b.Requests, v.Window)
+			row.TPS = perSecond(rt.Requests, b.Requests, v.Window)
 			row.Approval = ratio(rt.Approved, b.Approved, rt.Sales, b.Sales)
 			row.P99 = quantile(0.99, rt.Latency, b.Latency)
 		}
@@ -144,7 +145,7 @@ func (c *Console) transaction(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	c.render(w, http.StatusOK, "transaction", s, pageData{Title: "Transaction " + strconv.FormatInt(id, 10), Nav: "transactions",
-		Notice: r.URL.Query().Get("done"), Data: t})
+		Notice: notice(r.URL.Query()), Data: t})
 }
 
 // safList is the SAF page.
@@ -172,16 +173,12 @@ func (c *Console) saf(w http.ResponseWriter, r *http.Request, s *session) {
 		c.failed(w, r, s, "reading the SAF queue", err)
 		return
 	}
-	notice := ""
-	if done := r.URL.Query().Get("done"); done != "" {
-		notice = done
-	}
-	c.render(w, http.StatusOK, "saf", s, pageData{Title: "Store and forward", Nav: "saf", Notice: notice,
+	c.render(w, http.StatusOK, "saf", s, pageData{Title: "Store and forward", Nav: "saf", Notice: notice(r.URL.Query()),
 		Data: safList{State: state, States: store.SAFStates, Counts: counts, Items: items}})
 }
 
 func (c *Console) safRetry(w http.ResponseWriter, r *http.Request, s *session) {
-	c.safAction(w, r, s, "SAF retry now", func(id int64, who string) (store.SAFItem, error) {
+	c.safAction(w, r, s, "retry", func(id int64, who string) (store.SAFItem, error) {
 		return c.src.Retry(r.Context(), id, who)
 	})
 }
@@ -191,7 +188,7 @@ func (c *Console) safResolve(w http.ResponseWriter, r *http.Request, s *session)
 	if len(reason) > 500 {
 		reason = strings.ToValidUTF8(reason[:500], "")
 	}
-	c.safAction(w, r, s, "SAF resolve", func(id int64, who string) (store.SAFItem, error) {
+	c.safAction(w, r, s, "resolve", func(id int64, who string) (store.SAFItem, error) {
 		return c.src.Resolve(r.Context(), id, who, reason)
 	}, zap.String("reason", reason))
 }
@@ -213,22 +210,42 @@ func (c *Console) safAction(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	switch {
 	case err == nil:
-		c.audit(r, s, what, append(fields, zap.Int64("txn", it.TxnID), zap.String("route", it.Route), zap.String("outcome", it.State))...)
-		msg := what + ": item " + strconv.FormatInt(id, 10) + " is now " + it.State
+		c.audit(r, s, "SAF "+what, append(fields, zap.Int64("txn", it.TxnID), zap.String("route", it.Route), zap.String("outcome", it.State))...)
+		done := "done=" + what + "&item=" + strconv.FormatInt(id, 10) + "&now=" + url.QueryEscape(it.State)
 		if strings.HasPrefix(back, "txn") {
-			http.Redirect(w, r, Prefix+"transactions/"+strconv.FormatInt(it.TxnID, 10)+"?done="+urlQueryEscape(msg), http.StatusSeeOther)
+			http.Redirect(w, r, Prefix+"transactions/"+strconv.FormatInt(it.TxnID, 10)+"?"+done, http.StatusSeeOther)
 			return
 		}
-		http.Redirect(w, r, Prefix+"saf?state="+it.State+"&done="+urlQueryEscape(msg), http.StatusSeeOther)
+		http.Redirect(w, r, Prefix+"saf?state="+url.QueryEscape(it.State)+"&"+done, http.StatusSeeOther)
 	case errors.Is(err, store.ErrNotFound):
-		c.audit(r, s, what+" refused", append(fields, zap.String("why", "no such item"))...)
+		c.audit(r, s, "SAF "+what+" refused", append(fields, zap.String("why", "no such item"))...)
 		c.render(w, http.StatusNotFound, "error", s, pageData{Title: "SAF", Error: "No SAF item " + strconv.FormatInt(id, 10) + "."})
 	case errors.Is(err, store.ErrSAFState), errors.Is(err, store.ErrNoReason):
-		c.audit(r, s, what+" refused", append(fields, zap.String("why", pan.Scrub(err.Error())))...)
+		c.audit(r, s, "SAF "+what+" refused", append(fields, zap.String("why", pan.Scrub(err.Error())))...)
 		c.render(w, http.StatusConflict, "error", s, pageData{Title: "SAF", Error: friendlySAFError(err)})
 	default:
 		c.failed(w, r, s, what, err)
 	}
+}
+
+// notice is the outcome line of the action that redirected here, made
+// from known words only (a crafted link cannot put text on the page).
+func notice(v url.Values) string {
+	now := v.Get("now")
+	if !slices.Contains(store.SAFStates, now) && now != string(store.TokenActive) && now != string(store.TokenSuspended) {
+		return ""
+	}
+	switch what := v.Get("done"); what {
+	case "retry", "resolve":
+		item, err := strconv.ParseInt(v.Get("item"), 10, 64)
+		if err != nil {
+			return ""
+		}
+		return "SAF " + what + ": item " + strconv.FormatInt(item, 10) + " is now " + now + "."
+	case "suspend", "resume":
+		return "Token " + what + ": the token is now " + now + "."
+	}
+	return ""
 }
 
 func friendlySAFError(err error) string {

@@ -46,8 +46,8 @@ func (s *sampler) add(now time.Time, ov Overview) (base sample, ok bool) {
 	return base, ok
 }
 
-// rate is a counter's increase per second over d; NaN without a base.
-func rate(now, then uint64, d time.Duration) float64 {
+// perSecond is a counter's increase per second over d; NaN without a base.
+func perSecond(now, then uint64, d time.Duration) float64 {
 	if d <= 0 || now < then {
 		return math.NaN()
 	}

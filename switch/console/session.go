@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // cookieName is the session cookie.
@@ -39,10 +41,50 @@ type sessions struct {
 	mu   sync.Mutex
 	cfg  Config
 	byID map[string]*session
+	// wrong limits wrong tokens per client address: a burst of
+	// loginBurst, then one every loginEvery.
+	wrong map[string]*rate.Limiter
 }
 
+const (
+	loginBurst = 10
+	loginEvery = 6 * time.Second
+)
+
 func newSessions(cfg Config) *sessions {
-	return &sessions{cfg: cfg, byID: map[string]*session{}}
+	return &sessions{cfg: cfg, byID: map[string]*session{}, wrong: map[string]*rate.Limiter{}}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// mayTry reports whether r's address may try a token now.
+func (ss *sessions) mayTry(r *http.Request, now time.Time) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	l, ok := ss.wrong[clientIP(r)]
+	return !ok || l.TokensAt(now) >= 1
+}
+
+// failed counts a wrong token from r's address.
+func (ss *sessions) failed(r *http.Request, now time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.wrong) > 10000 { // bounded: forget everyone rather than grow
+		clear(ss.wrong)
+	}
+	ip := clientIP(r)
+	l, ok := ss.wrong[ip]
+	if !ok {
+		l = rate.NewLimiter(rate.Every(loginEvery), loginBurst)
+		ss.wrong[ip] = l
+	}
+	l.AllowN(now, 1)
 }
 
 func randomToken() string {
@@ -171,7 +213,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	operator := cleanOperator(r.PostFormValue("operator"))
 	given := r.PostFormValue("token")
+	if !c.sessions.mayTry(r, c.cfg.Now()) {
+		c.audit(r, nil, "login refused", zap.String("operator", operator), zap.String("why", "too many wrong tokens from this address"))
+		c.render(w, http.StatusTooManyRequests, "login", nil, pageData{Title: "Log in", Error: "Too many wrong tokens from this address; wait a minute."})
+		return
+	}
 	if c.cfg.Bearer == "" || subtle.ConstantTimeCompare([]byte(given), []byte(c.cfg.Bearer)) != 1 {
+		c.sessions.failed(r, c.cfg.Now())
 		c.audit(r, nil, "login refused", zap.String("operator", operator))
 		c.render(w, http.StatusUnauthorized, "login", nil, pageData{Title: "Log in", Error: "Wrong admin token."})
 		return

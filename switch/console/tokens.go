@@ -25,11 +25,8 @@ type tokenView struct {
 	CanSusp   bool
 }
 
-// urlQueryEscape escapes a query value.
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
 func (c *Console) tokens(w http.ResponseWriter, r *http.Request, s *session) {
-	d := pageData{Title: "Tokens", Nav: "tokens", Notice: r.URL.Query().Get("done")}
+	d := pageData{Title: "Tokens", Nav: "tokens", Notice: notice(r.URL.Query())}
 	v := tokenView{}
 	if tok := c.sessions.currentToken(s); tok != "" {
 		rec, err := c.src.Token(r.Context(), tok)
@@ -113,10 +110,10 @@ func (c *Console) tokenStatus(w http.ResponseWriter, r *http.Request, s *session
 		c.failed(w, r, s, "changing a token's status", err)
 		return
 	}
-	what := "token suspend"
+	what := "suspend"
 	if to == store.TokenActive {
-		what = "token resume"
+		what = "resume"
 	}
-	c.audit(r, s, what, zap.String("token", pan.Mask(tok)), zap.String("reason", reason), zap.String("outcome", string(rec.Status)))
-	http.Redirect(w, r, Prefix+"tokens?done="+urlQueryEscape(what+": "+string(rec.Status)), http.StatusSeeOther)
+	c.audit(r, s, "token "+what, zap.String("token", pan.Mask(tok)), zap.String("reason", reason), zap.String("outcome", string(rec.Status)))
+	http.Redirect(w, r, Prefix+"tokens?done="+what+"&now="+url.QueryEscape(string(rec.Status)), http.StatusSeeOther)
 }
