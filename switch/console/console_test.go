@@ -540,6 +540,11 @@ func TestTransactionPage(t *testing.T) {
 	if code, _, _ := tc.do("GET", "/console/transactions/8", nil); code != http.StatusNotFound {
 		t.Fatalf("no such transaction: %d", code)
 	}
+	// A card number in the path is not echoed (it parses as a number).
+	if code, _, body := tc.do("GET", "/console/transactions/"+fullPAN2, nil); code != http.StatusNotFound || !strings.Contains(body, "411111******1111") {
+		t.Fatalf("a card number as a transaction: %d", code)
+	}
+	tc.do("POST", "/console/saf/"+fullPAN2+"/retry", url.Values{"csrf": {"forged"}}) // audited as refused
 	tc.noCardData()
 }
 

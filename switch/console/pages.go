@@ -262,6 +262,6 @@ func (c *Console) who(r *http.Request, s *session) string {
 
 // failed answers a source failure: logged (scrubbed), shown without detail.
 func (c *Console) failed(w http.ResponseWriter, r *http.Request, s *session, doing string, err error) {
-	c.log.Error("console: "+doing, zap.String("error", pan.Scrub(err.Error())), zap.String("path", r.URL.Path))
+	c.log.Error("console: "+doing, zap.String("error", pan.Scrub(err.Error())), zap.String("path", scrubCards(r.URL.Path)))
 	c.render(w, http.StatusInternalServerError, "error", s, pageData{Title: "Error", Error: "Internal error while " + doing + "; see the switch's log."})
 }

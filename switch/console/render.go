@@ -88,7 +88,7 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, s *sess
 	if s != nil {
 		d.Operator, d.CSRF = s.operator, s.csrf
 	}
-	d.Error, d.Notice = scrubCards(d.Error), scrubCards(d.Notice)
+	d.Title, d.Error, d.Notice = scrubCards(d.Title), scrubCards(d.Error), scrubCards(d.Notice)
 	var buf bytes.Buffer
 	if err := c.pages[name].Execute(&buf, d); err != nil {
 		c.log.Error("console: rendering a page", zap.String("page", name), zap.String("error", pan.Scrub(err.Error())))

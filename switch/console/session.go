@@ -180,7 +180,7 @@ func (c *Console) action(h func(http.ResponseWriter, *http.Request, *session)) h
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
-			c.audit(r, s, "refused", zap.String("why", "missing or wrong CSRF token"), zap.String("path", r.URL.Path))
+			c.audit(r, s, "refused", zap.String("why", "missing or wrong CSRF token"), zap.String("path", scrubCards(r.URL.Path)))
 			c.render(w, http.StatusForbidden, "error", s, pageData{Title: "Refused",
 				Error: "This form is out of date or did not come from this console (CSRF check failed). Reload the page and try again."})
 			return
