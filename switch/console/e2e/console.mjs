@@ -102,6 +102,7 @@ try {
   const events = await page.locator('#history td.event').allTextContents();
   check(events.length >= 1 && events.some((e) => e.includes('approved')), `the history lists the events (${events.join(', ')})`);
   await noCard(page, 'transaction page');
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-transaction.png', fullPage: true });
 
   // A full card number pasted into the search is searched masked and never echoed.
   await page.click('text=Transactions');
@@ -129,6 +130,7 @@ try {
   check((await page.textContent('.notice')).includes('is now resolved'), 'the item is resolved');
   const resolvedRow = page.locator(`tr[data-saf="${safID}"]`);
   check((await resolvedRow.textContent()).includes('ticket 7'), 'the reason is recorded on the item');
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-saf.png', fullPage: true });
 
   await page.goto(base + '/console/');
   await page.screenshot({ path: screenshot, fullPage: true });
