@@ -50,6 +50,12 @@ func newAdminServer(sw *Switch) (*adminServer, error) {
 	mux.Handle("/v1/tokens/", sw.tokens.API(bearer))
 	a.registerOperations(mux, bearer) // adminops.go: transactions, SAF
 	mux.Handle("GET /v1/reconciliations", requireBearer(bearer, http.HandlerFunc(a.reconciliations)))
+	con, err := a.newConsole(bearer) // the operator console (console.go)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/console/", con)
+	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
 	a.srv = &http.Server{Addr: sw.cfg.Admin.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConf}
 	return a, nil
 }

@@ -135,6 +135,13 @@ type TxnFilter struct {
 	TerminalID string // DE 41
 	MerchantID string // DE 42
 	State      State
+	Route      string // the issuer route
+	RC         string // DE 39 as answered
+	// CardFirst6 and CardLast4 select by the masked card (6+4 digits of
+	// MaskedPAN); each is digits only.
+	CardFirst6, CardLast4 string
+	// OriginalID selects the cancels, refunds and reversals of one sale.
+	OriginalID int64
 	// From and To bound the creation time: From <= created < To; zero
 	// means unbounded.
 	From, To time.Time

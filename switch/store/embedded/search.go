@@ -38,6 +38,11 @@ func (j *journal) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, e
 	w.eq("terminal_id", f.TerminalID, f.TerminalID != "")
 	w.eq("merchant_id", f.MerchantID, f.MerchantID != "")
 	w.eq("state", string(f.State), f.State != "")
+	w.eq("route", f.Route, f.Route != "")
+	w.eq("rc", f.RC, f.RC != "")
+	w.eq("substr(masked_pan, 1, 6)", f.CardFirst6, f.CardFirst6 != "")
+	w.eq("substr(masked_pan, -4)", f.CardLast4, f.CardLast4 != "")
+	w.eq("original_id", f.OriginalID, f.OriginalID != 0)
 	if !f.From.IsZero() {
 		w.conds, w.args = append(w.conds, "created_at >= ?"), append(w.args, f.From.UnixMilli())
 	}

@@ -19,14 +19,18 @@ func testSearchAndHistory(t *testing.T, open Open) {
 	for i, s := range []struct {
 		st                   store.Store
 		stan, term, merchant string
-		rrn                  string
+		rrn, card, route     string
+		ofFirst              bool // a cancel of the first
 	}{
-		{a, "000001", "TERM0001", "M1", "000000000001"},
-		{b, "000002", "TERM0001", "M2", "000000000002"},
-		{a, "000003", "TERM0002", "M1", "000000000003"},
+		{a, "000001", "TERM0001", "M1", "000000000001", "941000******0001", "card-a", false},
+		{b, "000002", "TERM0001", "M2", "000000000002", "941000******0001", "card-a", false},
+		{a, "000003", "TERM0002", "M1", "000000000003", "942000******0001", "card-b", true},
 	} {
 		tx := sale(s.stan)
-		tx.TerminalID, tx.MerchantID, tx.RRN, tx.MaskedPAN = s.term, s.merchant, s.rrn, "941000******0001"
+		tx.TerminalID, tx.MerchantID, tx.RRN, tx.MaskedPAN, tx.Route = s.term, s.merchant, s.rrn, s.card, s.route
+		if s.ofFirst {
+			tx.OriginalID = ids[0]
+		}
 		got, err := s.st.Sales().Begin(ctx, tx)
 		if err != nil {
 			t.Fatal(i, err)
@@ -47,6 +51,12 @@ func testSearchAndHistory(t *testing.T, open Open) {
 		{"by STAN and terminal", store.TxnFilter{STAN: "000002", TerminalID: "TERM0001"}, []int64{ids[1]}},
 		{"by merchant", store.TxnFilter{MerchantID: "M1"}, []int64{ids[2], ids[0]}},
 		{"by state", store.TxnFilter{State: store.Approved}, []int64{ids[1]}},
+		{"by route", store.TxnFilter{Route: "card-b"}, []int64{ids[2]}},
+		{"by response code", store.TxnFilter{RC: "00"}, []int64{ids[1]}},
+		{"by masked card", store.TxnFilter{CardFirst6: "941000", CardLast4: "0001"}, []int64{ids[1], ids[0]}},
+		{"by card's first six", store.TxnFilter{CardFirst6: "942000"}, []int64{ids[2]}},
+		{"by card's last four", store.TxnFilter{CardLast4: "0002"}, nil},
+		{"cancels of a sale", store.TxnFilter{OriginalID: ids[0]}, []int64{ids[2]}},
 		{"limit", store.TxnFilter{Limit: 1}, []int64{ids[2]}},
 		{"time window excludes", store.TxnFilter{From: now.Add(time.Hour)}, nil},
 		{"time window before", store.TxnFilter{To: now.Add(-time.Hour)}, nil},
