@@ -261,7 +261,7 @@ func (a *adminServer) safRetry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	it, err := a.sw.store.SAFDesk().RetryNow(r.Context(), id, who(r, body.Operator), a.sw.cfg.Journal.ReversalExpiry)
+	it, err := a.sw.retrySAF(r.Context(), id, who(r, body.Operator))
 	if a.safActionFailed(w, id, err) {
 		return
 	}
@@ -281,13 +281,10 @@ func (a *adminServer) safResolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "operator and reason are both required to resolve a SAF item")
 		return
 	}
-	it, err := a.sw.store.SAFDesk().Resolve(r.Context(), id, who(r, body.Operator), body.Reason)
+	it, err := a.sw.resolveSAF(r.Context(), id, who(r, body.Operator), body.Reason)
 	if a.safActionFailed(w, id, err) {
 		return
 	}
-	// Settled outside the switch: its STAN is free again (the item kept it
-	// owned through manual review).
-	a.sw.releaseSTAN(it)
 	a.sw.log.Info("SAF item resolved by an operator", zap.Int64("saf_id", id), zap.Int64("txn", it.TxnID), zap.String("route", it.Route),
 		zap.String("operator", body.Operator), zap.String("reason", body.Reason))
 	writeJSON(w, http.StatusOK, viewSAF(it))

@@ -166,21 +166,13 @@ func (c consoleSource) SAF(ctx context.Context, f store.SAFFilter) ([]store.SAFI
 	return items, counts, err
 }
 
-// Retry is the admin API's retry now: the item's STAN is held again by its
-// route (it was released when the item went to review).
+// Retry and Resolve are the admin API's SAF actions.
 func (c consoleSource) Retry(ctx context.Context, id int64, who string) (store.SAFItem, error) {
-	it, err := c.sw.store.SAFDesk().RetryNow(ctx, id, who, c.sw.cfg.Journal.ReversalExpiry)
-	if err != nil {
-		return it, err
-	}
-	if l, ok := c.sw.consoleLinks()[it.Route]; ok && it.STAN != "" {
-		l.Hold(it.STAN)
-	}
-	return it, nil
+	return c.sw.retrySAF(ctx, id, who)
 }
 
 func (c consoleSource) Resolve(ctx context.Context, id int64, who, reason string) (store.SAFItem, error) {
-	return c.sw.store.SAFDesk().Resolve(ctx, id, who, reason)
+	return c.sw.resolveSAF(ctx, id, who, reason)
 }
 
 func (c consoleSource) Token(ctx context.Context, token string) (store.TokenRecord, error) {

@@ -178,6 +178,22 @@ func (s *Switch) attemptReversal(ctx context.Context, it store.SAFItem) {
 	_ = s.store.Queue().Result(ctx, it, store.SAFPending, end.Add(backoff), pan.Scrub(err.Error()))
 }
 
+// retrySAF is an operator's "retry now" (admin API, console): the item
+// keeps the STAN it held through manual review.
+func (s *Switch) retrySAF(ctx context.Context, id int64, who string) (store.SAFItem, error) {
+	return s.store.SAFDesk().RetryNow(ctx, id, who, s.cfg.Journal.ReversalExpiry)
+}
+
+// resolveSAF is an operator closing an item in review (settled outside
+// the switch): its STAN is free again.
+func (s *Switch) resolveSAF(ctx context.Context, id int64, who, reason string) (store.SAFItem, error) {
+	it, err := s.store.SAFDesk().Resolve(ctx, id, who, reason)
+	if err == nil {
+		s.releaseSTAN(it)
+	}
+	return it, err
+}
+
 // releaseSTAN lets the route reuse a settled give-back's STAN.
 func (s *Switch) releaseSTAN(it store.SAFItem) {
 	if l, ok := s.links[it.Route]; ok && it.STAN != "" {
