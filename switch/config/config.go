@@ -286,6 +286,10 @@ type IssuerRoute struct {
 	// or refund by reference) on this route: the SAF stops repeating it.
 	// Default ["00", "25"] (done, and "nothing to give back").
 	SettleCodes []string `yaml:"settle_codes"`
+	// STANQuarantine is how long the STAN of a request that went
+	// unanswered stays owned: a late answer with it must not match a newer
+	// request. At least Timeout. Default max(2 x timeout, 30s).
+	STANQuarantine time.Duration `yaml:"stan_quarantine"`
 }
 
 // Log configures logging.
@@ -391,6 +395,7 @@ func (c *Config) applyDefaults() {
 		r.Header = orDefault(r.Header, "ascii4")
 		r.MaxFrame = orDefaultInt(r.MaxFrame, frame.DefaultMaxLength)
 		setDuration(&r.Timeout, 5*time.Second)
+		setDuration(&r.STANQuarantine, max(2*r.Timeout, 30*time.Second))
 		setDuration(&r.EchoInterval, 30*time.Second)
 		setDuration(&r.ReconnectWait, time.Second)
 		setDuration(&r.MaxReconnectWait, 30*time.Second)
@@ -534,6 +539,9 @@ func (c *Config) Validate() error {
 		}
 		if r.PIN != nil && r.PIN.DUKPT {
 			bad("%s: a zone PIN key cannot be DUKPT", where)
+		}
+		if r.STANQuarantine < r.Timeout {
+			bad("%s: stan_quarantine %s is shorter than the timeout %s: a late answer could match a newer request", where, r.STANQuarantine, r.Timeout)
 		}
 		if r.Timeout < 0 || r.EchoInterval < 0 || r.ReconnectWait < 0 || r.MaxReconnectWait < r.ReconnectWait {
 			bad("%s: durations must be positive and max_reconnect_wait >= reconnect_wait", where)

@@ -199,6 +199,9 @@ func (l *Link) STANsInUse() int { return l.stans.inUse() }
 // quarantine is how long the STAN of an unanswered request stays owned: a
 // late answer with it must not match a newer request.
 func (l *Link) quarantine() time.Duration {
+	if l.cfg.STANQuarantine > 0 {
+		return l.cfg.STANQuarantine
+	}
 	return max(2*l.cfg.Timeout, 30*time.Second)
 }
 

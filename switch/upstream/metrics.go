@@ -52,4 +52,9 @@ func (m *Metrics) register(route string, l *Link) {
 		Help:        "Signed-on links to the issuer route.",
 		ConstLabels: prometheus.Labels{"route": route},
 	}, func() float64 { return float64(l.Up()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "payswitch", Name: "issuer_stans_in_use",
+		Help:        "STANs of the issuer route owned by requests in flight, unanswered requests in quarantine and unsettled give-backs (999,999 / store.stan_partitions is the limit).",
+		ConstLabels: prometheus.Labels{"route": route},
+	}, func() float64 { return float64(l.STANsInUse()) }))
 }
