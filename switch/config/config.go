@@ -163,6 +163,9 @@ type Listener struct {
 	// MAC makes the listener keyed: every request must carry a valid DE 64
 	// (DE 128 with a secondary bitmap), and responses are MAC'd. Default off.
 	MAC *MACKey `yaml:"mac"`
+	// TLS serves the listener over TLS (mutual TLS with client_ca_file).
+	// Default: plain TCP.
+	TLS *ServerTLS `yaml:"tls"`
 }
 
 // PINKey names an HSM PIN key and the ISO 9564 block format under it.
@@ -218,6 +221,13 @@ type IssuerRoute struct {
 	// Addrs are the issuer host addresses; one pooled link is kept per
 	// entry (repeat an address for more links to it). Required.
 	Addrs []string `yaml:"addrs"`
+	// Endpoints are the issuer hosts with priorities and TLS (instead of
+	// Addrs); see links.go.
+	Endpoints []Endpoint `yaml:"endpoints"`
+	// Policy picks among healthy endpoints: priority (default) or round_robin.
+	Policy string `yaml:"policy"`
+	// Breaker is the circuit breaker kept per endpoint.
+	Breaker Breaker `yaml:"breaker"`
 	// Spec is the issuer's dialect. Default issuer87.
 	Spec string `yaml:"spec"`
 	// Header is the issuer's length header. Default ascii4.
@@ -341,6 +351,7 @@ func (c *Config) applyDefaults() {
 		setDuration(&r.ReconnectWait, time.Second)
 		setDuration(&r.MaxReconnectWait, 30*time.Second)
 		setDuration(&r.ConnectTimeout, 5*time.Second)
+		applyRouteLinkDefaults(r)
 	}
 }
 
@@ -426,6 +437,7 @@ func (c *Config) Validate() error {
 			bad("%s: max_connections, max_in_flight and idle_timeout must be positive", where)
 		}
 		checkPIN(bad, where, l.PIN)
+		checkServerTLS(bad, where, l.TLS)
 		if l.MAC != nil {
 			if l.MAC.Key == "" {
 				bad("%s: mac.key is required", where)
@@ -484,12 +496,7 @@ func (c *Config) Validate() error {
 			}
 			bins[b] = r.Name
 		}
-		if len(r.Addrs) == 0 {
-			bad("%s: at least one issuer address is required", where)
-		}
-		for _, a := range r.Addrs {
-			checkAddr(bad, where, a)
-		}
+		checkRouteLinks(bad, where, r)
 		checkDialect(bad, where, r.Spec, r.Header)
 		checkPIN(bad, where, r.PIN)
 		if r.GiveBack != "reversal" && r.GiveBack != "refund" {

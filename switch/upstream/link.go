@@ -4,6 +4,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,12 +38,14 @@ var (
 // the switch; the switch passes its durable per-instance sequence.
 type RRNSource func() (string, error)
 
-// Link is the pool of connections to one issuer route.
+// Link is one issuer route: the pooled connections to each of its
+// endpoints, chosen by the route's policy past open circuit breakers.
 type Link struct {
 	cfg     config.IssuerRoute
 	spec    *iso8583.MessageSpec
 	codec   *frame.Codec
-	pool    *connection.Pool
+	eps     atomic.Pointer[[]*endpoint]
+	turn    atomic.Uint32 // round robin over endpoints
 	log     *zap.Logger
 	metrics *Metrics
 	stans   *stanPool
@@ -74,6 +77,7 @@ func WithFirstSTAN(n uint32) Option {
 
 // New builds the link for one route; Start connects it.
 func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*Link, error) {
+	cfg = cfg.WithLinkDefaults()
 	spec, err := specs.Load(cfg.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
@@ -101,16 +105,15 @@ func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*
 	if l.rrns == nil {
 		l.rrns = localRRNs()
 	}
-	l.pool, err = connection.NewPool(l.dial, cfg.Addrs,
-		connection.PoolMinConnections(0),
-		connection.PoolReconnectWait(cfg.ReconnectWait),
-		connection.PoolMaxReconnectWait(cfg.MaxReconnectWait),
-		connection.PoolConnectionsFilter(func(c *connection.Connection) bool { return c.Status() == connection.StatusOnline }),
-		connection.PoolErrorHandler(func(err error) { l.log.Warn("issuer link", zap.String("error", pan.Scrub(err.Error()))) }),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("route %s: creating pool: %w", cfg.Name, err)
+	var eps []*endpoint
+	for _, ec := range cfg.EndpointList() {
+		e, err := l.newEndpoint(ec)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
+		}
+		eps = append(eps, e)
 	}
+	l.eps.Store(&eps)
 	m.register(cfg.Name, l)
 	return l, nil
 }
@@ -125,21 +128,20 @@ func (l *Link) Spec() *iso8583.MessageSpec { return l.spec }
 // error: the pool keeps reconnecting with back-off and requests meanwhile
 // get ErrUnavailable.
 func (l *Link) Start(ctx context.Context) error {
-	return l.pool.ConnectCtx(ctx)
+	return startEndpoints(ctx, *l.eps.Load())
 }
 
 // Close signs off and closes every link.
 func (l *Link) Close(ctx context.Context) error {
-	return l.pool.CloseCtx(ctx)
+	l.metrics.unregister(l.cfg.Name, l)
+	return closeEndpoints(ctx, *l.eps.Load())
 }
 
-// Up is the number of signed-on links.
+// Up is the number of signed-on links over all endpoints.
 func (l *Link) Up() int {
 	n := 0
-	for _, c := range l.pool.Connections() {
-		if c.Status() == connection.StatusOnline {
-			n++
-		}
+	for _, e := range *l.eps.Load() {
+		n += e.up()
 	}
 	return n
 }
@@ -201,7 +203,10 @@ func (l *Link) quarantine() time.Duration {
 // carries DE 7 or DE 37 they must be the request's. Anything else after
 // the request left is an unknown outcome (ErrNoAnswer, ErrUnusableAnswer):
 // the caller reverses, never retries elsewhere. ErrUnavailable means the
-// request did not leave.
+// request did not leave. The request leaves on the first endpoint in the
+// route's policy order that has a signed-on link and whose circuit
+// breaker admits it; while every such breaker is open it does not leave
+// (ErrUnavailable wrapping ErrBreakerOpen, at once).
 func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Message, error) {
 	if req.GetField(specs.STAN) == nil {
 		if err := l.Assign(req); err != nil {
@@ -209,11 +214,12 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 		}
 	}
 	stan, _ := req.GetString(specs.STAN)
-	conn, err := l.pool.Get()
+	ep, conn, done, err := l.pick()
 	if err != nil {
 		l.stans.release(stan)
-		return nil, ErrUnavailable
+		return nil, err
 	}
+	ep.sent.Add(1)
 	timeout := l.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		if d := time.Until(dl); d < timeout {
@@ -224,7 +230,13 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	resp, err := conn.Send(req, connection.SendTimeout(timeout))
 	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	if err == nil {
+		// The endpoint answered: alive, even if the answer is unusable.
+		ep.answered.Add(1)
+		done(nil)
 		err = matches(req, resp)
+	} else {
+		ep.timeouts.Add(1)
+		done(err)
 	}
 	if err == nil {
 		l.stans.release(stan)
@@ -275,8 +287,15 @@ func normalize(s string) string {
 	return strings.TrimLeft(strings.TrimSpace(s), "0")
 }
 
-func (l *Link) dial(addr string) (*connection.Connection, error) {
-	return connection.New(addr, l.spec, nil, nil,
+func (l *Link) dial(addr string, tlsCfg *tls.Config) (*connection.Connection, error) {
+	var tlsOpt []connection.Option
+	if tlsCfg != nil {
+		tlsOpt = append(tlsOpt, connection.SetTLSConfig(func(c *tls.Config) {
+			c.MinVersion, c.ServerName, c.RootCAs = tlsCfg.MinVersion, tlsCfg.ServerName, tlsCfg.RootCAs
+			c.GetClientCertificate = tlsCfg.GetClientCertificate
+		}))
+	}
+	return connection.New(addr, l.spec, nil, nil, append(tlsOpt,
 		connection.SetMessageReader(l.codec),
 		connection.SetRequestIDGenerator(stanRequestID{}),
 		connection.SetMessageWriter(l.codec),
@@ -300,7 +319,7 @@ func (l *Link) dial(addr string) (*connection.Connection, error) {
 			c.SetStatus(connection.StatusOffline)
 			l.log.Warn("issuer link closed", zap.String("addr", c.Addr()))
 		}),
-	)
+	)...)
 }
 
 func (l *Link) netMgmt(c *connection.Connection, code string, timeout time.Duration) error {
