@@ -23,6 +23,7 @@ import (
 	"github.com/kbpay/switch/switch/frame"
 	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/tlsconf"
 )
 
 // replyTimeout bounds writing one answer to a terminal that stops reading.
@@ -41,6 +42,8 @@ type listener struct {
 	// limits is the per-terminal rate limit: applied before the pipeline
 	// on an unkeyed listener, after MAC verification on a keyed one.
 	limits *pipeline.TerminalLimits
+	// tls is the listener's TLS material (nil: plain TCP).
+	tls *tlsconf.Server
 
 	mu    sync.Mutex
 	conns map[*connection.Connection]struct{}
@@ -57,12 +60,18 @@ func newListener(cfg config.Listener, sw *Switch) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}
-	return &listener{
+	l := &listener{
 		cfg: cfg, spec: spec, header: h, sw: sw,
 		log:    sw.log.With(zap.String("listener", cfg.Name)),
 		limits: pipeline.NewTerminalLimits(cfg.RatePerTerminal),
 		conns:  map[*connection.Connection]struct{}{},
-	}, nil
+	}
+	if cfg.TLS != nil {
+		if l.tls, err = tlsconf.NewServer(*cfg.TLS); err != nil {
+			return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+		}
+	}
+	return l, nil
 }
 
 // keyed reports a listener whose terminals MAC their requests.
@@ -76,7 +85,7 @@ func (l *listener) listen() error {
 	l.ln = ln
 	l.wg.Add(1)
 	go l.acceptLoop()
-	l.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("spec", l.cfg.Spec), zap.String("header", l.cfg.Header))
+	l.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("spec", l.cfg.Spec), zap.String("header", l.cfg.Header), zap.Bool("tls", l.tls != nil))
 	return nil
 }
 
@@ -100,6 +109,11 @@ func (l *listener) acceptLoop() {
 			l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_connections").Inc()
 			l.log.Warn("connection refused: max_connections reached", zap.String("remote", nc.RemoteAddr().String()))
 			_ = nc.Close()
+			continue
+		}
+		if l.tls != nil {
+			l.wg.Add(1)
+			go l.serveTLS(nc, l.tls)
 			continue
 		}
 		if err := l.serveConn(nc); err != nil {

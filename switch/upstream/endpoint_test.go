@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moov-io/iso8583"
+	connection "github.com/moov-io/iso8583-connection"
+
+	"github.com/kbpay/switch/internal/isotest"
+	"github.com/kbpay/switch/internal/tlstest"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
@@ -286,4 +292,59 @@ func TestSilentOneOfTwoAddrsStillApproves(t *testing.T) {
 	if o.unknown > 5 { // the default breaker opens after 5 consecutive timeouts
 		t.Fatalf("%d of 60 sales unanswered with one healthy endpoint", o.unknown)
 	}
+}
+
+func TestEndpointMutualTLS(t *testing.T) {
+	spec := specs.MustLoad(specs.IssuerDialect)
+	serverCA, clientCA, rogueCA := tlstest.NewCA(t, "issuer-ca"), tlstest.NewCA(t, "switch-ca"), tlstest.NewCA(t, "rogue")
+	srv := serverCA.Server(t, "issuer", "issuer.example")
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{srv.TLS(t)}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA.Pool()}
+	addr := scriptedTLSIssuer(t, spec, srvCfg)
+	cases := []struct {
+		name string
+		tls  config.ClientTLS
+		up   bool
+	}{
+		{"client certificate from the CA the issuer trusts", tlsClient(serverCA, clientCA.Client(t, "switch"), "issuer.example"), true},
+		{"client certificate from another CA", tlsClient(serverCA, rogueCA.Client(t, "switch"), "issuer.example"), false},
+		{"issuer certificate for another name", tlsClient(serverCA, clientCA.Client(t, "switch"), "someone-else.example"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLink(t, addr, func(rc *config.IssuerRoute) {
+				rc.Addrs = nil
+				rc.Endpoints = []config.Endpoint{{Addr: addr, Links: 1, TLS: &tc.tls}}
+				rc.Header = "binary2" // isotest frames
+			})
+			if !tc.up {
+				// Failed handshakes are connect failures: they open the breaker.
+				waitFor(t, "the breaker to open on failed handshakes", func() bool { return breakerState(l, addr) == "open" })
+				if _, err := l.Exchange(context.Background(), sale(t, l, "000000000100")); !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("err = %v, want ErrUnavailable", err)
+				}
+				return
+			}
+			waitFor(t, "sign-on over TLS", func() bool { return l.Up() == 1 })
+			resp, err := l.Exchange(context.Background(), sale(t, l, "000000000100"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rc, _ := resp.GetString(specs.ResponseCode); rc != "00" {
+				t.Fatalf("DE 39 %s", rc)
+			}
+		})
+	}
+}
+
+func tlsClient(serverCA *tlstest.CA, p tlstest.Pair, serverName string) config.ClientTLS {
+	return config.ClientTLS{CAFile: serverCA.CertFile, CertFile: p.CertFile, KeyFile: p.KeyFile, ServerName: serverName}
+}
+
+// scriptedTLSIssuer signs on and approves every request, over TLS.
+func scriptedTLSIssuer(t *testing.T, spec *iso8583.MessageSpec, cfg *tls.Config) string {
+	return isotest.ServeTLS(t, spec, cfg, func(c *connection.Connection, req *iso8583.Message) {
+		if !isotest.SignOn(c, spec, req) {
+			_ = c.Reply(isotest.Answer(spec, req, "0210", "00"))
+		}
+	})
 }
