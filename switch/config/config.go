@@ -135,7 +135,8 @@ type Listener struct {
 	Addr string `yaml:"addr"`
 	// Spec is a built-in dialect name or a JSON spec file. Default terminal87.
 	Spec string `yaml:"spec"`
-	// Header is the length header: binary2 (default), ascii4 or bcd2.
+	// Header is the framing: binary2 (default), binary4, ascii4 or bcd2,
+	// each optionally with +tpdu (a 5-byte TPDU, swapped in answers).
 	Header string `yaml:"header"`
 	// MaxFrame is the largest accepted message body in bytes. Default 8192.
 	MaxFrame int `yaml:"max_frame"`
@@ -230,7 +231,7 @@ type IssuerRoute struct {
 	Breaker Breaker `yaml:"breaker"`
 	// Spec is the issuer's dialect. Default issuer87.
 	Spec string `yaml:"spec"`
-	// Header is the issuer's length header. Default ascii4.
+	// Header is the issuer's framing (as a listener's). Default ascii4.
 	Header string `yaml:"header"`
 	// Timeout is how long the switch waits for the issuer's answer before it
 	// answers the terminal 91. Default 5s.
