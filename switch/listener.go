@@ -44,6 +44,8 @@ type listener struct {
 	limits *pipeline.TerminalLimits
 	// tls is the listener's TLS material (nil: plain TCP).
 	tls *tlsconf.Server
+	// maxConns and maxInFlight are cfg's limits as a reload sets them.
+	maxConns, maxInFlight atomic.Int64
 
 	mu    sync.Mutex
 	conns map[*connection.Connection]struct{}
@@ -66,6 +68,8 @@ func newListener(cfg config.Listener, sw *Switch) (*listener, error) {
 		limits: pipeline.NewTerminalLimits(cfg.RatePerTerminal),
 		conns:  map[*connection.Connection]struct{}{},
 	}
+	l.maxConns.Store(int64(cfg.MaxConnections))
+	l.maxInFlight.Store(int64(cfg.MaxInFlight))
 	if cfg.TLS != nil {
 		if l.tls, err = tlsconf.NewServer(*cfg.TLS); err != nil {
 			return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
@@ -105,7 +109,7 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if l.count.Load() >= int64(l.cfg.MaxConnections) {
+		if l.count.Load() >= l.maxConns.Load() {
 			l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_connections").Inc()
 			l.log.Warn("connection refused: max_connections reached", zap.String("remote", nc.RemoteAddr().String()))
 			_ = nc.Close()
@@ -254,7 +258,7 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		l.reply(c, t, start, log)
 		return
 	}
-	if n := inFlight.Add(1); n > int64(l.cfg.MaxInFlight) || !l.sw.txns.enter() {
+	if n := inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.enter() {
 		inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
@@ -267,7 +271,7 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 	gauge.Inc()
 	defer gauge.Dec()
 
-	err := pipeline.Process(l.sw.ctx, l.sw.handler, t, l.sw.classify)
+	err := pipeline.Process(l.sw.ctx, l.sw.currentHandler(), t, l.sw.classify)
 	l.logOutcome(t, err, log)
 	l.reply(c, t, start, log)
 }

@@ -5,6 +5,7 @@ type Option func(*options)
 
 type options struct {
 	journalFault func(op string) error
+	configFile   string // what POST /v1/reload re-reads (WithConfigFile)
 }
 
 // WithJournalFault makes the journal ask fault before every write (see

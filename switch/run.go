@@ -64,7 +64,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sw, err := New(cfg, log, reg)
+	sw, err := New(cfg, log, reg, WithConfigFile(*path))
 	if err != nil {
 		log.Error("switchd not started", zap.Error(err))
 		if errors.Is(err, datadir.ErrInUse) {
@@ -87,7 +87,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case <-ctx.Done():
 			running = false
 		case <-hup:
-			reloadRoutes(sw, *path, log)
+			// Logged and counted by the switch (switch_config_reloads_total).
+			_, _ = sw.ReloadFile(context.Background())
 		}
 	}
 	log.Info("signal received, draining", zap.Duration("drain_timeout", cfg.DrainTimeout))
@@ -117,20 +118,4 @@ func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "switchd: configuration OK (%d listeners, %d routes; %s)\n", len(cfg.Listeners), len(cfg.Routes), mode)
 	return 0
-}
-
-// reloadRoutes re-reads the configuration file on SIGHUP and swaps in its
-// BIN prefixes; anything wrong leaves the running routes as they were.
-func reloadRoutes(sw *Switch, path string, log *zap.Logger) {
-	if path == "" {
-		log.Warn("SIGHUP ignored: switchd runs on the built-in configuration (no --config file)")
-		return
-	}
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = sw.ReloadRoutes(cfg)
-	}
-	if err != nil {
-		log.Error("route reload refused; the running routes stay", zap.Error(err))
-	}
 }

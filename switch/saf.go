@@ -52,7 +52,7 @@ func newSAFMetrics(reg prometheus.Registerer, j *journal.Journal) *safMetrics {
 func (s *Switch) runSAF(ctx context.Context) {
 	defer s.safDone.Done()
 	var wg sync.WaitGroup
-	for name := range s.links {
+	for name := range s.linkMap() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -70,7 +70,7 @@ func (s *Switch) holdPendingSTANs(ctx context.Context) error {
 		return err
 	}
 	for _, it := range items {
-		if l, ok := s.links[it.Route]; ok && it.STAN != "" {
+		if l, ok := s.linkMap()[it.Route]; ok && it.STAN != "" {
 			l.Hold(it.STAN)
 		}
 	}
@@ -148,7 +148,7 @@ func (s *Switch) attemptReversal(ctx context.Context, it journal.SAFItem) {
 
 // releaseSTAN lets the route reuse a settled give-back's STAN.
 func (s *Switch) releaseSTAN(it journal.SAFItem) {
-	if l, ok := s.links[it.Route]; ok && it.STAN != "" {
+	if l, ok := s.linkMap()[it.Route]; ok && it.STAN != "" {
 		l.Release(it.STAN)
 	}
 }
@@ -168,7 +168,7 @@ func (s *Switch) sendReversal(ctx context.Context, it *journal.SAFItem) error {
 			return fmt.Errorf("reading original: %w", err)
 		}
 	}
-	link, ok := s.links[it.Route]
+	link, ok := s.linkMap()[it.Route]
 	if !ok {
 		return fmt.Errorf("route %s is not configured", it.Route)
 	}
@@ -216,7 +216,7 @@ func (s *Switch) sendReversal(ctx context.Context, it *journal.SAFItem) error {
 // settles reports whether an answer settles a give-back on route.
 func (s *Switch) settles(route string, resp *iso8583.Message) error {
 	rc, _ := resp.GetString(specs.ResponseCode)
-	for _, r := range s.cfg.Routes {
+	for _, r := range s.routeList() {
 		if r.Name == route && slices.Contains(r.SettleCodes, rc) {
 			return nil
 		}

@@ -83,3 +83,46 @@ func TestListenerMutualTLS(t *testing.T) {
 		return strings.Contains(h.adminGet(t, "/metrics"), `switch_refused_total{listener="terminal",reason="tls_handshake"} 4`)
 	})
 }
+
+// TestReloadSwapsListenerTLSMaterial: a reload that trusts another client
+// CA admits its terminals from the next handshake, refuses the old CA's
+// new connections, and keeps the connection already open serving.
+func TestReloadSwapsListenerTLSMaterial(t *testing.T) {
+	serverCA, oldCA, newCA := tlstest.NewCA(t, "server-ca"), tlstest.NewCA(t, "old-ca"), tlstest.NewCA(t, "new-ca")
+	srv := serverCA.Server(t, "switch")
+	h := newHarness(t, "", func(c *config.Config) {
+		c.Listeners[0].TLS = &config.ServerTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile, ClientCAFile: oldCA.CertFile}
+	})
+	waitFor(t, 5*time.Second, "links", func() bool { return h.linksUp("card-a") })
+	with := func(p tlstest.Pair) *tls.Config {
+		return &tls.Config{RootCAs: serverCA.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{p.TLS(t)}}
+	}
+	oldClient, newClient := with(oldCA.Client(t, "van")), with(newCA.Client(t, "van"))
+	buy := func(term *terminal.Client) string {
+		res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: "9410000000000005", Amount: 100})
+		if err != nil {
+			return err.Error()
+		}
+		return res.ResponseCode
+	}
+	open, err := tlsTerminal(t, h.addr, oldClient)
+	if err != nil || buy(open) != "00" {
+		t.Fatalf("old CA before the reload: %v", err)
+	}
+	cfg := h.cfg
+	cfg.Listeners = append([]config.Listener(nil), h.cfg.Listeners...)
+	cfg.Listeners[0].TLS = &config.ServerTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile, ClientCAFile: newCA.CertFile}
+	sum, err := h.sw.Reload(context.Background(), cfg)
+	if err != nil || len(sum.Listeners) != 1 {
+		t.Fatalf("reload: %v %+v", err, sum)
+	}
+	if got := buy(open); got != "00" {
+		t.Fatalf("the connection open across the reload: %s", got)
+	}
+	if term, err := tlsTerminal(t, h.addr, newClient); err != nil || buy(term) != "00" {
+		t.Fatalf("new CA after the reload refused: %v", err)
+	}
+	if term, err := tlsTerminal(t, h.addr, oldClient); err == nil && buy(term) == "00" {
+		t.Fatal("old CA's new connection admitted after the reload")
+	}
+}

@@ -209,3 +209,7 @@ func Client(ec config.Endpoint) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// Adopt makes o's material s's for the handshakes that follow: a reload
+// prepares a Server (which can fail) and adopts it (which cannot).
+func (s *Server) Adopt(o *Server) { s.state.Store(o.state.Load()) }

@@ -32,6 +32,11 @@ type endpoint struct {
 	next    atomic.Uint32 // round robin over the endpoint's connections
 
 	sent, answered, timeouts atomic.Uint64
+
+	// inflight counts requests that picked the endpoint and are not done;
+	// retired stops new ones (a reload removed the endpoint).
+	inflight atomic.Int64
+	retired  atomic.Bool
 }
 
 // errConnect is what the breaker records for a failed connect or sign-on.
@@ -123,7 +128,7 @@ func (l *Link) order() []*endpoint {
 	for i := range n {
 		out[i] = (*eps)[(start+i)%n]
 	}
-	if l.cfg.Policy == config.PolicyPriority {
+	if l.Policy() == config.PolicyPriority {
 		sort.SliceStable(out, func(i, j int) bool { return out[i].cfg.Priority < out[j].cfg.Priority })
 	}
 	return out
@@ -131,18 +136,28 @@ func (l *Link) order() []*endpoint {
 
 // pick chooses the endpoint and connection a request leaves on: the first
 // endpoint in policy order that has a signed-on connection and whose
-// breaker admits the request. done reports the outcome to that breaker.
+// breaker admits the request. done reports the outcome to that breaker;
+// the caller ends the request with e.inflight.Add(-1).
 // When none qualifies the request does not leave: ErrUnavailable (wrapping
 // ErrBreakerOpen when breakers were why).
 func (l *Link) pick() (*endpoint, *connection.Connection, func(error), error) {
 	breakerOpen := false
 	for _, e := range l.order() {
+		// Counted before the retired check, so a retiring endpoint waits
+		// for every request that got past it.
+		e.inflight.Add(1)
+		if e.retired.Load() {
+			e.inflight.Add(-1)
+			continue
+		}
 		c := e.conn()
 		if c == nil {
+			e.inflight.Add(-1)
 			continue
 		}
 		done, err := e.breaker.Allow()
 		if err != nil {
+			e.inflight.Add(-1)
 			breakerOpen = true
 			continue
 		}

@@ -46,6 +46,7 @@ type Link struct {
 	codec   *frame.Codec
 	eps     atomic.Pointer[[]*endpoint]
 	turn    atomic.Uint32 // round robin over endpoints
+	policy  atomic.Pointer[string]
 	log     *zap.Logger
 	metrics *Metrics
 	stans   *stanPool
@@ -114,6 +115,7 @@ func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*
 		eps = append(eps, e)
 	}
 	l.eps.Store(&eps)
+	l.policy.Store(&cfg.Policy)
 	m.register(cfg.Name, l)
 	return l, nil
 }
@@ -219,6 +221,7 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 		l.stans.release(stan)
 		return nil, err
 	}
+	defer ep.inflight.Add(-1)
 	ep.sent.Add(1)
 	timeout := l.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
