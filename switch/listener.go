@@ -134,7 +134,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	log := l.log.With(zap.String("remote", remote))
 	ready := make(chan struct{})
 	var conn *connection.Connection
-	var inFlight atomic.Int64
+	link := newVANLink(l.cfg)
 	codec := &frame.Codec{
 		Header: l.header, MaxLength: l.cfg.MaxFrame, Spec: l.spec, WriteTimeout: replyTimeout,
 		KeepRaw: l.keyed(),
@@ -160,7 +160,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 			go c.Close()
 		}),
 		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
-			l.serveMessage(c, msg, codec.TakeRaw(msg), &inFlight, log)
+			l.serveMessage(c, msg, codec.TakeRaw(msg), link, log)
 		}),
 		connection.ErrorHandler(func(err error) {
 			if peerClosed(err) {
@@ -240,7 +240,7 @@ func inputErrorReason(err error) string {
 }
 
 // serveMessage runs one terminal request through the pipeline and replies.
-func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, raw []byte, inFlight *atomic.Int64, log *zap.Logger) {
+func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
 	start := time.Now()
 	mti, _ := msg.GetMTI()
 	if !specs.IsRequest(mti) {
@@ -258,20 +258,25 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		l.reply(c, t, start, log)
 		return
 	}
-	if n := inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.enter() {
-		inFlight.Add(-1)
+	if !l.admit(link, t) { // VAN link: signed on, within its rate (listener_van.go)
+		l.reply(c, t, start, log)
+		return
+	}
+	if n := link.inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.enter() {
+		link.inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
 		l.reply(c, t, start, log)
 		return
 	}
 	defer l.sw.txns.leave()
-	defer inFlight.Add(-1)
+	defer link.inFlight.Add(-1)
 	gauge := l.sw.metrics.inFlight.WithLabelValues(l.cfg.Name)
 	gauge.Inc()
 	defer gauge.Dec()
 
 	err := pipeline.Process(l.sw.ctx, l.sw.currentHandler(), t, l.sw.classify)
+	link.observe(t)
 	l.logOutcome(t, err, log)
 	l.reply(c, t, start, log)
 }

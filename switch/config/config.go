@@ -167,6 +167,13 @@ type Listener struct {
 	// TLS serves the listener over TLS (mutual TLS with client_ca_file).
 	// Default: plain TCP.
 	TLS *ServerTLS `yaml:"tls"`
+	// SignOnRequired makes each connection (a VAN link) sign on (0800, DE
+	// 70 001) before anything but network management is served; until
+	// then, and after a sign-off (002), requests are answered 91.
+	SignOnRequired bool `yaml:"sign_on_required"`
+	// RatePerLink caps requests per second on one connection (bursts of
+	// twice that); more are answered 91 and counted. 0: no cap.
+	RatePerLink int `yaml:"rate_per_link"`
 }
 
 // PINKey names an HSM PIN key and the ISO 9564 block format under it.
