@@ -1,6 +1,7 @@
 package payswitch_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/kbpay/switch/internal/tlstest"
+	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/frame"
@@ -19,7 +21,9 @@ import (
 // a sign-on; dial opens a VAN link to it.
 type vanHarness struct {
 	*harness
-	dial func(t *testing.T) *rawConn
+	dial   func(t *testing.T) *rawConn
+	caFile string       // the CA of the switch's certificate
+	client tlstest.Pair // the VAN's client certificate
 }
 
 func newVANHarness(t *testing.T, van func(*config.Listener)) vanHarness {
@@ -37,7 +41,7 @@ func newVANHarness(t *testing.T, van func(*config.Listener)) vanHarness {
 	})
 	waitFor(t, 5*time.Second, "links", func() bool { return h.linksUp("card-a") && h.linksUp("card-b") })
 	cfg := &tls.Config{RootCAs: serverCA.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{client.TLS(t)}}
-	return vanHarness{harness: h, dial: func(t *testing.T) *rawConn {
+	return vanHarness{harness: h, caFile: serverCA.CertFile, client: client, dial: func(t *testing.T) *rawConn {
 		t.Helper()
 		c, err := tls.Dial("tcp", h.sw.ListenerAddr("van"), cfg)
 		if err != nil {
@@ -150,4 +154,20 @@ func TestVANLinkRateLimit(t *testing.T) {
 	waitFor(t, 5*time.Second, "link_rate refusals counted", func() bool {
 		return strings.Contains(h.adminGet(t, "/metrics"), `switch_refused_total{listener="van",reason="link_rate"}`)
 	})
+}
+
+// TestTermsimVANMode: termsim van opens two mutual-TLS links, signs them
+// on and gets 400 interleaved purchases approved.
+func TestTermsimVANMode(t *testing.T) {
+	h := newVANHarness(t, func(*config.Listener) {})
+	var out, errOut strings.Builder
+	code := terminal.Main(context.Background(), []string{"van", "--switch", h.sw.ListenerAddr("van"),
+		"--tls-ca", h.caFile, "--tls-cert", h.client.CertFile, "--tls-key", h.client.KeyFile, "--tls-server-name", "localhost",
+		"--links", "2", "--requests", "400", "--concurrency", "100", "--pan", cardA, "--pan", cardB, "--timeout", "20s"}, &out, &errOut)
+	if code != terminal.ExitOK || !strings.Contains(out.String(), "DE 39 00: 400") {
+		t.Fatalf("termsim van exited %d:\n%s\n%s", code, out.String(), errOut.String())
+	}
+	if got := len(h.issuers["card-a"].Approvals()) + len(h.issuers["card-b"].Approvals()); got != 400 {
+		t.Fatalf("issuers approved %d", got)
+	}
 }
