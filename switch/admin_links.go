@@ -9,7 +9,7 @@ import (
 )
 
 // linkAPI adds GET /v1/links (each route's endpoints: links signed on,
-// circuit breaker, requests) and POST /v1/reload (re-read the
+// circuit breaker, requests; each listener's connections and sign-ons) and POST /v1/reload (re-read the
 // configuration file and apply it as a diff), both behind the bearer token.
 func (a *adminServer) linkAPI(mux *http.ServeMux, bearer string) {
 	mux.Handle("GET /v1/links", requireBearer(bearer, http.HandlerFunc(a.links)))
@@ -51,8 +51,9 @@ func (s *Switch) Links() []RouteLinks {
 func (a *adminServer) links(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(struct {
-		Routes []RouteLinks `json:"routes"`
-	}{a.sw.Links()})
+		Routes    []RouteLinks    `json:"routes"`
+		Listeners []ListenerLinks `json:"listeners"`
+	}{a.sw.Links(), a.sw.listenerLinks()})
 }
 
 func (a *adminServer) reloadConfig(w http.ResponseWriter, r *http.Request) {

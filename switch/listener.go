@@ -46,6 +46,8 @@ type listener struct {
 	tls *tlsconf.Server
 	// maxConns and maxInFlight are cfg's limits as a reload sets them.
 	maxConns, maxInFlight atomic.Int64
+	// signedOn counts the connections signed on (listener_van.go).
+	signedOn atomic.Int64
 
 	mu    sync.Mutex
 	conns map[*connection.Connection]struct{}
@@ -176,6 +178,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 			l.mu.Unlock()
 			l.count.Add(-1)
 			l.sw.metrics.connections.WithLabelValues(l.cfg.Name).Dec()
+			l.linkClosed(link)
 			log.Debug("connection closed")
 			l.wg.Done()
 		}),
@@ -276,7 +279,7 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 	defer gauge.Dec()
 
 	err := pipeline.Process(l.sw.ctx, l.sw.currentHandler(), t, l.sw.classify)
-	link.observe(t)
+	l.observe(link, t)
 	l.logOutcome(t, err, log)
 	l.reply(c, t, start, log)
 }

@@ -3,6 +3,7 @@ package payswitch
 import (
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/kbpay/switch/specs"
@@ -52,14 +53,64 @@ func (l *listener) admit(v *vanLink, t *pipeline.Txn) bool {
 
 // observe follows the link's sign-on and sign-off once the switch
 // answered them 00.
-func (v *vanLink) observe(t *pipeline.Txn) {
+func (l *listener) observe(v *vanLink, t *pipeline.Txn) {
 	if t.MTI != specs.MTINetworkMgmt || t.Code != codes.Approved {
 		return
 	}
+	var was bool
 	switch code, _ := t.Request.GetString(specs.NetworkMgmtCode); code {
 	case specs.NetMgmtSignOn:
-		v.signedOn.Store(true)
+		if was = v.signedOn.Swap(true); !was {
+			l.signedOn.Add(1)
+		}
 	case specs.NetMgmtSignOff:
-		v.signedOn.Store(false)
+		if was = v.signedOn.Swap(false); was {
+			l.signedOn.Add(-1)
+		}
 	}
+}
+
+// linkClosed forgets a closed connection's sign-on.
+func (l *listener) linkClosed(v *vanLink) {
+	if v.signedOn.Swap(false) {
+		l.signedOn.Add(-1)
+	}
+}
+
+// ListenerLinks is one listener's state in GET /v1/links.
+type ListenerLinks struct {
+	Listener       string `json:"listener"`
+	TLS            bool   `json:"tls"`
+	SignOnRequired bool   `json:"sign_on_required"`
+	Connections    int64  `json:"connections"`
+	SignedOn       int64  `json:"signed_on"`
+}
+
+// listenerLinks reports every listener's connections and sign-ons.
+func (s *Switch) listenerLinks() []ListenerLinks {
+	var out []ListenerLinks
+	for _, l := range s.listeners {
+		out = append(out, ListenerLinks{Listener: l.cfg.Name, TLS: l.tls != nil, SignOnRequired: l.cfg.SignOnRequired,
+			Connections: l.count.Load(), SignedOn: l.signedOn.Load()})
+	}
+	return out
+}
+
+// signedOnCollector exports each listener's signed-on links.
+type signedOnCollector struct {
+	sw   *Switch
+	desc *prometheus.Desc
+}
+
+func (c signedOnCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c signedOnCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.sw.listeners {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(l.signedOn.Load()), l.cfg.Name)
+	}
+}
+
+func registerSignedOn(s *Switch, reg prometheus.Registerer) {
+	reg.MustRegister(signedOnCollector{sw: s, desc: prometheus.NewDesc("switch_listener_links_signed_on",
+		"Connections of the listener signed on (0800 DE 70 001) and not signed off.", []string{"listener"}, nil)})
 }

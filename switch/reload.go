@@ -60,6 +60,7 @@ func (s *Switch) initReload(cfg config.Config, reg prometheus.Registerer, o opti
 	})
 	r.lastOK.Set(1)
 	reg.MustRegister(r.outcomes, r.lastOK)
+	registerSignedOn(s, reg)
 }
 
 func (s *Switch) newLink(rc config.IssuerRoute, opts ...upstream.Option) (*upstream.Link, error) {
