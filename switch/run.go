@@ -37,6 +37,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "settle" {
 		return settleMain(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "keys" {
+		return KeysMain(args[1:], os.Stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("switchd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (default: built-in demo configuration)")

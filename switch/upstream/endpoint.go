@@ -2,11 +2,13 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	connection "github.com/moov-io/iso8583-connection"
 	"github.com/sony/gobreaker/v2"
@@ -26,10 +28,11 @@ var ErrBreakerOpen = errors.New("circuit breaker open")
 // connections and its circuit breaker. The route's STANs are shared by all
 // its endpoints (a give-back may leave on another endpoint than its sale).
 type endpoint struct {
-	cfg     config.Endpoint
-	pool    *connection.Pool
-	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
-	next    atomic.Uint32 // round robin over the endpoint's connections
+	cfg      config.Endpoint
+	tls      *tls.Config // nil: plain TCP
+	pools    atomic.Pointer[connection.Pool]
+	renewing atomic.Bool
+	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	sent, answered, timeouts atomic.Uint64
 
@@ -60,12 +63,26 @@ func (l *Link) newEndpoint(ec config.Endpoint) (*endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", ec.Addr, err)
 	}
+	e.tls = tlsCfg
+	pool, err := l.newPool(e)
+	if err != nil {
+		return nil, err
+	}
+	e.pools.Store(pool)
+	return e, nil
+}
+
+// pool is the endpoint's current pool of links.
+func (e *endpoint) pool() *connection.Pool { return e.pools.Load() }
+
+func (l *Link) newPool(e *endpoint) (*connection.Pool, error) {
+	ec := e.cfg
 	addrs := make([]string, ec.Links)
 	for i := range addrs {
 		addrs[i] = ec.Addr
 	}
-	e.pool, err = connection.NewPool(func(addr string) (*connection.Connection, error) {
-		return l.dial(addr, tlsCfg)
+	pool, err := connection.NewPool(func(addr string) (*connection.Connection, error) {
+		return l.dial(addr, e.tls)
 	}, addrs,
 		connection.PoolMinConnections(0),
 		connection.PoolReconnectWait(l.cfg.ReconnectWait),
@@ -82,7 +99,31 @@ func (l *Link) newEndpoint(ec config.Endpoint) (*endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: creating pool: %w", ec.Addr, err)
 	}
-	return e, nil
+	return pool, nil
+}
+
+// renewPool replaces the endpoint's pool after a link hung (see
+// Link.send): the hung connection can neither close nor be reconnected by
+// its pool, so a new pool takes over the endpoint's links and the old one
+// is closed in the background.
+func (l *Link) renewPool(e *endpoint) {
+	if !e.renewing.CompareAndSwap(false, true) {
+		return
+	}
+	defer e.renewing.Store(false)
+	np, err := l.newPool(e)
+	if err != nil {
+		l.log.Error("renewing a hung issuer endpoint", zap.String("addr", e.cfg.Addr), zap.Error(err))
+		return
+	}
+	_ = np.ConnectCtx(context.Background()) // no minimum: only a closed pool fails
+	old := e.pools.Swap(np)
+	l.log.Warn("issuer endpoint links renewed after a hung connection", zap.String("addr", e.cfg.Addr))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = old.CloseCtx(ctx)
+	}()
 }
 
 // record counts an outcome that did not go through Allow (a connect
@@ -93,24 +134,20 @@ func (e *endpoint) record(err error) {
 	}
 }
 
-// conn returns a signed-on connection of the endpoint, or nil.
+// conn returns a signed-on connection of the endpoint that is not
+// failing, or nil (the pool's round robin).
 func (e *endpoint) conn() *connection.Connection {
-	var online []*connection.Connection
-	for _, c := range e.pool.Connections() {
-		if c.Status() == connection.StatusOnline {
-			online = append(online, c)
-		}
-	}
-	if len(online) == 0 {
+	c, err := e.pool().Get()
+	if err != nil {
 		return nil
 	}
-	return online[int(e.next.Add(1)-1)%len(online)]
+	return c
 }
 
 // up is the number of signed-on connections.
 func (e *endpoint) up() int {
 	n := 0
-	for _, c := range e.pool.Connections() {
+	for _, c := range e.pool().Connections() {
 		if c.Status() == connection.StatusOnline {
 			n++
 		}
@@ -173,7 +210,7 @@ func (l *Link) pick() (*endpoint, *connection.Connection, func(error), error) {
 // retried in the background).
 func startEndpoints(ctx context.Context, eps []*endpoint) error {
 	for _, e := range eps {
-		if err := e.pool.ConnectCtx(ctx); err != nil {
+		if err := e.pool().ConnectCtx(ctx); err != nil {
 			return fmt.Errorf("endpoint %s: %w", e.cfg.Addr, err)
 		}
 	}
@@ -184,7 +221,7 @@ func startEndpoints(ctx context.Context, eps []*endpoint) error {
 func closeEndpoints(ctx context.Context, eps []*endpoint) error {
 	var errs []error
 	for _, e := range eps {
-		if err := e.pool.CloseCtx(ctx); err != nil {
+		if err := e.pool().CloseCtx(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("endpoint %s: %w", e.cfg.Addr, err))
 		}
 	}

@@ -35,6 +35,7 @@ func breakerState(l *Link, addr string) string {
 type outcomes struct {
 	mu                      sync.Mutex
 	approved                map[string]bool // RRNs answered 00
+	unknownRRNs             map[string]bool // RRNs whose outcome is unknown (the caller reverses them)
 	unknown, unavailable, n int
 	other                   []error
 }
@@ -43,7 +44,7 @@ type outcomes struct {
 // of them completed; it returns what each got.
 func runSales(t *testing.T, l *Link, total, conc int, midway func()) *outcomes {
 	t.Helper()
-	o := &outcomes{approved: map[string]bool{}}
+	o := &outcomes{approved: map[string]bool{}, unknownRRNs: map[string]bool{}}
 	var next, done atomic.Int64
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -68,6 +69,8 @@ func runSales(t *testing.T, l *Link, total, conc int, midway func()) *outcomes {
 					o.approved[rrn] = true
 				case errors.Is(err, ErrNoAnswer):
 					o.unknown++
+					rrn, _ := req.GetString(specs.RRN)
+					o.unknownRRNs[rrn] = true
 				case errors.Is(err, ErrUnavailable):
 					o.unavailable++
 				default:
@@ -96,8 +99,9 @@ func approvalsAt(iss ...*issuer.Issuer) map[string]int {
 }
 
 // checkNoneLostOrDuplicated: every sale answered 00 was approved exactly
-// once by exactly one issuer, and the issuers approved nothing else
-// (a silent issuer here does not charge what it leaves unanswered).
+// once by exactly one issuer, and the issuers approved nothing else but
+// sales whose outcome the caller was told is unknown (it reverses them:
+// an issuer that dies after approving, before its answer left).
 func checkNoneLostOrDuplicated(t *testing.T, o *outcomes, iss ...*issuer.Issuer) {
 	t.Helper()
 	if len(o.other) > 0 {
@@ -110,7 +114,7 @@ func checkNoneLostOrDuplicated(t *testing.T, o *outcomes, iss ...*issuer.Issuer)
 		}
 	}
 	for rrn, n := range at {
-		if !o.approved[rrn] {
+		if !o.approved[rrn] && !(o.unknownRRNs[rrn] && n == 1) {
 			t.Errorf("RRN %s approved %d times by an issuer but not answered 00", rrn, n)
 		}
 	}
@@ -315,6 +319,10 @@ func TestEndpointMutualTLS(t *testing.T) {
 				rc.Addrs = nil
 				rc.Endpoints = []config.Endpoint{{Addr: addr, Links: 1, TLS: &tc.tls}}
 				rc.Header = "binary2" // isotest frames
+				// A refused client certificate may only show when the
+				// sign-on goes unanswered: keep each failed attempt short.
+				rc.ConnectTimeout, rc.MaxReconnectWait = time.Second, 50*time.Millisecond
+				rc.Breaker = config.Breaker{Failures: 2, OpenFor: time.Hour, Probes: 1}
 			})
 			if !tc.up {
 				// Failed handshakes are connect failures: they open the breaker.

@@ -230,7 +230,7 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 		}
 	}
 	start := time.Now()
-	resp, err := conn.Send(req, connection.SendTimeout(timeout))
+	resp, err := l.send(ep, conn, req, timeout)
 	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	if err == nil {
 		// The endpoint answered: alive, even if the answer is unusable.
@@ -257,6 +257,44 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	default:
 		// Whether the request left is not known: treat it as unanswered.
 		return nil, fmt.Errorf("route %s STAN %s: sending request: %w (%v)", l.cfg.Name, stan, ErrNoAnswer, err)
+	}
+}
+
+// sendGrace is how long past its timeout a Send may take before the
+// request is given up as hung.
+const sendGrace = 2 * time.Second
+
+// ErrLinkHung is a request whose Send did not return in time: its outcome
+// is unknown (it wraps ErrNoAnswer).
+var ErrLinkHung = fmt.Errorf("issuer link hung: %w", ErrNoAnswer)
+
+// send is conn.Send bounded by a timer of its own. iso8583-connection
+// v0.9.0 can deadlock a Send when the connection fails while an answer or
+// a timeout is being delivered (handleConnectionError holds the pending
+// requests' lock while it sends on an unbuffered channel the Send no
+// longer reads): without the bound that transaction would never be
+// answered. A hung connection cannot close or reconnect, so the
+// endpoint's pool is renewed.
+func (l *Link) send(ep *endpoint, c *connection.Connection, req *iso8583.Message, timeout time.Duration) (*iso8583.Message, error) {
+	type result struct {
+		resp *iso8583.Message
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		resp, err := c.Send(req, connection.SendTimeout(timeout))
+		ch <- result{resp, err}
+	}()
+	t := time.NewTimer(timeout + sendGrace)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.resp, r.err
+	case <-t.C:
+		c.SetStatus(connection.StatusOffline)
+		l.log.Error("issuer link hung: request given up as unanswered, endpoint links renewed", zap.String("addr", c.Addr()))
+		go l.renewPool(ep)
+		return nil, ErrLinkHung
 	}
 }
 
@@ -400,7 +438,16 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 				_ = resp.Field(id, v)
 			}
 		}
-		_ = resp.Field(specs.ResponseCode, "00")
+		// Only what the switch does is acknowledged: a key change (161)
+		// it cannot apply is refused, so the issuer keeps the old key.
+		rc := "00"
+		switch fmt.Sprintf("%03s", code) {
+		case specs.NetMgmtSignOn, specs.NetMgmtSignOff, specs.NetMgmtEcho:
+		default:
+			rc = "12"
+			l.log.Warn("issuer 0800 refused: function not supported", zap.String("addr", c.Addr()), zap.String("code", code))
+		}
+		_ = resp.Field(specs.ResponseCode, rc)
 		if err := c.Reply(resp); err != nil {
 			l.log.Warn("answering issuer 0800", zap.Error(err))
 		}

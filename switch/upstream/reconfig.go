@@ -96,7 +96,7 @@ func (ch *EndpointChange) Empty() bool {
 // Abort drops the endpoints the change built.
 func (ch *EndpointChange) Abort() {
 	for _, e := range ch.added {
-		_ = e.pool.CloseCtx(context.Background())
+		_ = e.pool().CloseCtx(context.Background())
 	}
 }
 
@@ -107,7 +107,7 @@ func (ch *EndpointChange) Abort() {
 func (ch *EndpointChange) Commit(ctx context.Context) {
 	l := ch.l
 	for _, e := range ch.added {
-		_ = e.pool.ConnectCtx(ctx) // with no minimum, only a closed pool fails
+		_ = e.pool().ConnectCtx(ctx) // with no minimum, only a closed pool fails
 	}
 	waitUp(ctx, ch.added, l.cfg.ConnectTimeout)
 	l.eps.Store(&ch.next)
@@ -141,7 +141,7 @@ func (l *Link) retireEndpoint(e *endpoint) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := e.pool.CloseCtx(ctx); err != nil {
+	if err := e.pool().CloseCtx(ctx); err != nil {
 		l.log.Warn("closing a removed issuer endpoint", zap.String("addr", e.cfg.Addr), zap.Error(err))
 	}
 }
