@@ -2,11 +2,16 @@
 GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 10s
+# Version scheme: tags vMAJOR.MINOR.PATCH (docs/operations.md, "Versions");
+# untagged builds say what git describe says.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/kbpay/switch/internal/buildinfo.Version=$(VERSION) -X github.com/kbpay/switch/internal/buildinfo.Commit=$(COMMIT)
 
 .PHONY: build test check bench fuzz demo clean
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 ## test: every unit and end-to-end test, with the race detector.
 test:
@@ -34,8 +39,10 @@ fuzz:
 	  done; done
 
 ## demo: build, start issuersim + switchd on the defaults, run termsim transactions.
+## HSM=payshield puts the PIN/MAC role on the hsmsim payShield emulator.
+HSM ?= software
 demo: build
-	./scripts/demo.sh
+	HSM="$(HSM)" ./scripts/demo.sh
 
 clean:
 	rm -rf bin demo-data

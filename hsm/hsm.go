@@ -1,7 +1,9 @@
 // Package hsm is the boundary around every key the switch uses: PAN
 // encryption and hashing, PIN block translation and MACs, at the level of a
 // payment HSM's host commands. The switch never holds a key; backends
-// (software, pkcs11) implement HSM, and KeyManager where they can.
+// (software, pkcs11, payshield) implement HSM, and KeyManager where they
+// can; a Registry opens them by name for one of two roles (Role: PIN/MAC,
+// data protection), and Instrument adds their latency and error metrics.
 package hsm
 
 import (
@@ -193,8 +195,8 @@ var (
 )
 
 // CheckPINKey checks that a key suits a PINKey: a KSN exactly with a BDK,
-// and the cipher the block format needs (ISO 0: TDES, ISO 4: AES). Both
-// backends call it before they touch the key.
+// and the cipher the block format needs (ISO 0: TDES, ISO 4: AES). Every
+// backend calls it before it touches the key.
 func CheckPINKey(info KeyInfo, pk PINKey) error {
 	switch {
 	case info.Usage == UsageBDK && len(pk.KSN) == 0:
@@ -218,7 +220,7 @@ func CheckPINKey(info KeyInfo, pk PINKey) error {
 }
 
 // CheckMACKey checks that a key suits a MAC algorithm (retail MAC: TDES,
-// CMAC: AES); both backends call it before they touch the key.
+// CMAC: AES); every backend calls it before it touches the key.
 func CheckMACKey(info KeyInfo, alg MACAlgorithm) error {
 	var want Algorithm
 	switch alg {
@@ -257,3 +259,56 @@ func CheckLabel(label string) error {
 	}
 	return nil
 }
+
+// Errors of a device the switch reaches over the network (a payment HSM):
+// the switch answers 91 when it cannot reach it in time and 96 when it
+// answers with an error, and never approves what it could not check.
+var (
+	// ErrHSMUnavailable: no connection to the HSM could be used.
+	ErrHSMUnavailable = errors.New("hsm: HSM unavailable")
+	// ErrHSMTimeout: the HSM did not answer in time.
+	ErrHSMTimeout = errors.New("hsm: HSM did not answer in time")
+	// ErrHSMFault: the HSM answered with an error code (see DeviceError).
+	ErrHSMFault = errors.New("hsm: HSM answered with an error")
+	// ErrClearKeyRefused: the backend imports keys only under a KEK or
+	// as components (ImportWrappedKey), never in clear.
+	ErrClearKeyRefused = fmt.Errorf("hsm: clear key import refused, import under a KEK: %w", ErrUnsupported)
+)
+
+// DeviceError is an HSM's own error code for a command; errors.Is matches
+// ErrHSMFault.
+type DeviceError struct {
+	Backend string // "payshield"
+	Command string // the host command, "CA"
+	Code    string // the device's error code, "15"
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("%s: command %s answered error %s", e.Backend, e.Command, e.Code)
+}
+
+// Is makes errors.Is(err, ErrHSMFault) true.
+func (e *DeviceError) Is(target error) bool { return target == ErrHSMFault }
+
+// ImportWrappedKeyRequest imports a key that arrives encrypted under a
+// key-encryption key the HSM already holds (a ZMK): a TR-31 key block
+// (ANSI X9.143) whose header must agree with Usage and Algorithm.
+type ImportWrappedKeyRequest struct {
+	Label     string
+	Usage     Usage
+	Algorithm Algorithm
+	// KEK is the key-encryption key (UsageKEK) the block is wrapped under.
+	KEK KeyRef
+	// Block is the TR-31 key block, as ASCII.
+	Block string
+}
+
+// WrappedKeyImporter is the optional ability to import keys under a KEK;
+// backends that refuse clear import (ErrClearKeyRefused) offer it.
+type WrappedKeyImporter interface {
+	ImportWrappedKey(ctx context.Context, req ImportWrappedKeyRequest) (KeyInfo, error)
+}
+
+// UsageKEK is a key-encryption key (a zone master key, ZMK): keys are
+// exchanged with other parties and imported under it.
+const UsageKEK Usage = "zmk"

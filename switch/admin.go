@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/tsp"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,9 +48,15 @@ func newAdminServer(sw *Switch) (*adminServer, error) {
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("/v1/tokens", sw.tokens.API(bearer))
 	mux.Handle("/v1/tokens/", sw.tokens.API(bearer))
-	mux.Handle("GET /v1/saf", requireBearer(bearer, http.HandlerFunc(a.safList)))
+	a.registerOperations(mux, bearer) // adminops.go: transactions, SAF
 	mux.Handle("GET /v1/reconciliations", requireBearer(bearer, http.HandlerFunc(a.reconciliations)))
-	a.linkAPI(mux, bearer) // GET /v1/links, POST /v1/reload (admin_links.go)
+	a.linkAPI(mux, bearer)           // GET /v1/links, POST /v1/reload (admin_links.go)
+	con, err := a.newConsole(bearer) // the operator console (console.go)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/console/", con)
+	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
 	a.srv = &http.Server{Addr: sw.cfg.Admin.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConf}
 	return a, nil
 }
@@ -113,9 +118,10 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	body := struct {
 		Ready    bool         `json:"ready"`
 		Draining bool         `json:"draining"`
+		Instance string       `json:"instance"`
 		Journal  string       `json:"journal"`
 		Routes   []routeState `json:"routes"`
-	}{Draining: a.sw.txns.isDraining()}
+	}{Draining: a.sw.txns.isDraining(), Instance: a.sw.store.Instance().Name}
 	journalOK, journalState := a.sw.guard.status()
 	body.Journal = journalState
 	for _, rc := range a.sw.activeRoutes() {
@@ -160,41 +166,6 @@ func (a *adminServer) close(ctx context.Context) error {
 	return a.srv.Shutdown(ctx)
 }
 
-// safList shows the store-and-forward queue: ?state=pending (default),
-// review (expired, waiting for manual review) or done.
-func (a *adminServer) safList(w http.ResponseWriter, r *http.Request) {
-	state := r.URL.Query().Get("state")
-	if state == "" {
-		state = journal.SAFPending
-	}
-	if state != journal.SAFPending && state != journal.SAFReview && state != journal.SAFDone {
-		http.Error(w, `{"error":"state must be pending, review or done"}`, http.StatusBadRequest)
-		return
-	}
-	items, err := a.sw.journal.SAFList(r.Context(), state)
-	if err != nil {
-		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
-		return
-	}
-	type item struct {
-		ID        int64     `json:"id"`
-		TxnID     int64     `json:"txn_id"`
-		Route     string    `json:"route"`
-		Kind      string    `json:"kind"`
-		Amount    int64     `json:"amount"`
-		Attempts  int       `json:"attempts"`
-		NextAt    time.Time `json:"next_at"`
-		ExpiresAt time.Time `json:"expires_at"`
-		LastError string    `json:"last_error,omitempty"`
-	}
-	out := []item{}
-	for _, it := range items {
-		out = append(out, item{it.ID, it.TxnID, it.Route, it.Kind, it.Amount, it.Attempts, it.NextAt.UTC(), it.ExpiresAt.UTC(), it.LastError})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
-}
-
 // requireBearer lets a request through only with the bearer token,
 // compared in constant time (tsp.BearerMatcher).
 func requireBearer(bearer string, h http.Handler) http.Handler {
@@ -211,7 +182,7 @@ func requireBearer(bearer string, h http.Handler) http.Handler {
 // reconciliations lists terminal batches that did not agree with the
 // journal (answered 95), newest first, with the recorded difference.
 func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
-	rows, err := a.sw.journal.Reconciliations(r.Context(), "95", 100)
+	rows, err := a.sw.store.Lookup().Reconciliations(r.Context(), "95", 100)
 	if err != nil {
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 		return
@@ -224,7 +195,7 @@ func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []rec{}
 	for _, t := range rows {
-		ev, _ := a.sw.journal.Events(r.Context(), t.ID)
+		ev, _ := a.sw.store.Lookup().Events(r.Context(), t.ID)
 		out = append(out, rec{t.ID, t.TerminalID, t.CreatedAt.UTC(), ev})
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -83,6 +84,16 @@ func TestAdminTLS(t *testing.T) {
 	}
 	if got := adminGetStatus(t, client, "https://"+sw.AdminAddr()+"/v1/saf", config.DemoAdminToken); got != http.StatusUnauthorized {
 		t.Errorf("HTTPS /v1/saf with the demo token: status %d", got)
+	}
+	// The console's session cookie is Secure on the TLS admin port.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	login, err := client.PostForm("https://"+sw.AdminAddr()+"/console/login", url.Values{"operator": {"alice"}, "token": {testAdminToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = login.Body.Close()
+	if cks := login.Cookies(); login.StatusCode != http.StatusSeeOther || len(cks) != 1 || !cks[0].Secure || !cks[0].HttpOnly || cks[0].SameSite != http.SameSiteStrictMode {
+		t.Errorf("console login over HTTPS: %d, cookies %+v", login.StatusCode, cks)
 	}
 	resp, err := http.Get("http://" + sw.AdminAddr() + "/healthz")
 	if err == nil {

@@ -22,8 +22,8 @@ import (
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
-	"github.com/kbpay/switch/switch/vault"
 )
 
 // Luhn-valid test cards under the demo issuers' BINs.
@@ -165,7 +165,7 @@ func (h *harness) linksUp(route string) bool {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return strings.Contains(string(b), `switch_issuer_links_up{route="`+route+`"} 1`)
+	return strings.Contains(string(b), `payswitch_issuer_links_up{route="`+route+`"} 1`)
 }
 
 func TestEndToEndOutcomes(t *testing.T) {
@@ -435,7 +435,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 
 	var all strings.Builder
 	api := h.tokenAPI()
-	for _, kind := range []vault.Kind{vault.Device, vault.OneTime} {
+	for _, kind := range []store.TokenKind{store.DeviceToken, store.OneTimeToken} {
 		tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: kind})
 		if err != nil {
 			t.Fatal(err)
@@ -451,7 +451,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	if _, err := api.Issue(ctx, "9410000000000006", "3012", tsp.IssueOptions{Kind: vault.Device}); err != nil {
+	if _, err := api.Issue(ctx, "9410000000000006", "3012", tsp.IssueOptions{Kind: store.DeviceToken}); err != nil {
 		all.WriteString(err.Error())
 	}
 
@@ -461,8 +461,8 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), `switch_requests_total{listener="terminal",mti="0200",rc="00",route="card-a"}`) {
-		t.Errorf("requests_total for the approval missing from /metrics:\n%s", grepLines(string(metrics), "switch_requests_total"))
+	if !strings.Contains(string(metrics), `payswitch_requests_total{listener="terminal",mti="0200",rc="00",route="card-a"}`) {
+		t.Errorf("requests_total for the approval missing from /metrics:\n%s", grepLines(string(metrics), "payswitch_requests_total"))
 	}
 	all.Write(metrics)
 	for _, e := range h.logs.All() {

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/specs"
+	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // TestPlainListenerCannotCancelAKeyedTerminalsSale: a MAC'd sale on the
@@ -82,27 +83,29 @@ func TestSameKeyOtherCardIsNotApproved(t *testing.T) {
 // its amount is back on the sale and the cancel is failed, nothing queued.
 // One that got its STAN may have reached the issuer: its repeat is queued.
 func TestRecoveryOfCancelsLeftInFlight(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "journal.db")
-	j, err := journal.Open(path, journal.Options{Durable: true})
+	dir := t.TempDir()
+	files := config.Default()
+	files.Journal.Path, files.Vault.Path = filepath.Join(dir, "journal.db"), filepath.Join(dir, "vault.db")
+	j, err := payswitch.OpenStore(files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	begin := func(row journal.Txn) journal.Txn {
+	begin := func(row store.Txn) store.Txn {
 		t.Helper()
-		r, err := j.Begin(ctx, row)
+		r, err := j.Sales().Begin(ctx, row)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	sale := begin(journal.Txn{Key: journal.Key{TerminalID: "TERM0001", STAN: "000001", TxTime: "1125101500", MTI: "0200"},
+	sale := begin(store.Txn{Key: store.Key{TerminalID: "TERM0001", STAN: "000001", TxTime: "1125101500", MTI: "0200"},
 		Listener: "terminal", ProcCode: "000000", Amount: 10000, Currency: "410", Route: "card-a",
-		IssuerSTAN: "000101", RRN: "512345000101", ApprovalCode: "A1B2C3", RC: "00", State: journal.Approved, Remaining: 3000})
-	cancel := func(stan, issuerSTAN string, amount int64) journal.Txn {
-		return begin(journal.Txn{Key: journal.Key{TerminalID: "TERM0001", STAN: stan, TxTime: "1125101600", MTI: "0400"},
+		IssuerSTAN: "000101", RRN: "512345000101", ApprovalCode: "A1B2C3", RC: "00", State: store.Approved, Remaining: 3000})
+	cancel := func(stan, issuerSTAN string, amount int64) store.Txn {
+		return begin(store.Txn{Key: store.Key{TerminalID: "TERM0001", STAN: stan, TxTime: "1125101600", MTI: "0400"},
 			Listener: "terminal", ProcCode: "000000", Amount: amount, Currency: "410", Route: "card-a",
-			IssuerSTAN: issuerSTAN, IssuerTxTime: "1125101600", State: journal.Forwarded, OriginalID: sale.ID})
+			IssuerSTAN: issuerSTAN, IssuerTxTime: "1125101600", State: store.Forwarded, OriginalID: sale.ID})
 	}
 	neverLeft := cancel("000002", "", 4000)
 	mayHaveLeft := cancel("000003", "000102", 3000)
@@ -111,18 +114,18 @@ func TestRecoveryOfCancelsLeftInFlight(t *testing.T) {
 	}
 
 	h := newHarness(t, "", func(c *config.Config) {
-		c.Journal.Path = path
+		c.Journal.Path = files.Journal.Path
 		c.Journal.SAFInterval = time.Hour // keep the queue as recovery left it
 	})
 	h.stopSwitch(h.sw)
-	j, err = journal.Open(path, journal.Options{Durable: true})
+	j, err = payswitch.OpenStore(files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = j.Close() })
-	get := func(id int64) journal.Txn {
+	get := func(id int64) store.Txn {
 		t.Helper()
-		r, err := j.Get(ctx, id)
+		r, err := j.Lookup().Get(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,13 +134,13 @@ func TestRecoveryOfCancelsLeftInFlight(t *testing.T) {
 	if got := get(sale.ID).Remaining; got != 7000 {
 		t.Fatalf("%d remains of the sale, want 7000 (the cancel that never left restored)", got)
 	}
-	if got := get(neverLeft.ID); got.State != journal.Failed {
+	if got := get(neverLeft.ID); got.State != store.Failed {
 		t.Fatalf("cancel that never left: %s, want failed", got.State)
 	}
-	if got := get(mayHaveLeft.ID); got.State != journal.Answered || got.RC != "00" {
+	if got := get(mayHaveLeft.ID); got.State != store.Answered || got.RC != "00" {
 		t.Fatalf("cancel that may have left: %s %s, want answered 00", got.State, got.RC)
 	}
-	due, err := j.Due(ctx, time.Now().Add(time.Minute), 10)
+	due, err := j.Queue().Claim(ctx, "card-a", time.Now().Add(time.Minute), time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 var errDiskFull = errors.New("no space left on device")
@@ -27,7 +27,7 @@ func (d *diskFull) fault(op string) error {
 	if d.full.Load() {
 		return errDiskFull
 	}
-	if op == journal.OpBegin && d.armed.CompareAndSwap(true, false) {
+	if op == store.OpBegin && d.armed.CompareAndSwap(true, false) {
 		d.full.Store(true) // this write still goes through
 	}
 	return nil
@@ -36,8 +36,9 @@ func (d *diskFull) fault(op string) error {
 func (d *diskFull) heal() { d.full.Store(false) }
 
 type readiness struct {
-	Ready   bool   `json:"ready"`
-	Journal string `json:"journal"`
+	Ready    bool   `json:"ready"`
+	Instance string `json:"instance"`
+	Journal  string `json:"journal"`
 }
 
 func (h *harness) readiness(t *testing.T) readiness {
@@ -69,7 +70,7 @@ func received(is *issuer.Issuer, mtis ...string) int {
 // approval is reversed and the switch is ready again.
 func TestJournalFailsWhileIssuerApproves(t *testing.T) {
 	var disk diskFull
-	h := newHarnessWith(t, []payswitch.Option{payswitch.WithJournalFault(disk.fault)}, "")
+	h := newHarnessWith(t, []payswitch.Option{payswitch.WithStoreFault(disk.fault)}, "")
 	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
 	iss := h.issuers["card-a"]
 	term := h.terminal()
@@ -94,8 +95,8 @@ func TestJournalFailsWhileIssuerApproves(t *testing.T) {
 	if r.Ready || !strings.Contains(r.Journal, "not accepting writes") {
 		t.Fatalf("/readyz while the journal fails: %+v", r)
 	}
-	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, "switch_journal_healthy 0") {
-		t.Errorf("switch_journal_healthy while the journal fails:\n%s", grepLines(m, "switch_journal"))
+	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, "payswitch_journal_healthy 0") {
+		t.Errorf("payswitch_journal_healthy while the journal fails:\n%s", grepLines(m, "payswitch_journal"))
 	}
 	sales := received(iss, specs.MTIFinancialRequest)
 	res, err = term.Purchase(ctx, terminal.Purchase{PAN: cardA, Amount: 1000})
@@ -121,8 +122,8 @@ func TestJournalFailsWhileIssuerApproves(t *testing.T) {
 	waitFor(t, 10*time.Second, "the reversal of 15000 acknowledged in the SAF queue", func() bool {
 		return strings.Contains(h.adminGet(t, "/v1/saf?state=done"), `"amount":15000`)
 	})
-	waitFor(t, 10*time.Second, "switch_journal_healthy 1", func() bool {
-		return strings.Contains(h.adminGet(t, "/metrics"), "switch_journal_healthy 1")
+	waitFor(t, 10*time.Second, "payswitch_journal_healthy 1", func() bool {
+		return strings.Contains(h.adminGet(t, "/metrics"), "payswitch_journal_healthy 1")
 	})
 	res, err = term.Purchase(ctx, terminal.Purchase{PAN: cardA, Amount: 1000})
 	if err != nil || res.ResponseCode != "00" {

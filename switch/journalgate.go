@@ -45,15 +45,15 @@ func newJournalGuard(log *zap.Logger, reg prometheus.Registerer) *journalGuard {
 	g := &journalGuard{
 		log: log, inFlight: map[int64]struct{}{}, held: map[int64]*pipeline.Held{},
 		healthyGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "journal_healthy",
+			Namespace: "payswitch", Name: "journal_healthy",
 			Help: "1 while the journal accepts writes; 0 while it fails and new sales are refused (91).",
 		}),
 		heldGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "journal_held_outcomes",
+			Namespace: "payswitch", Name: "journal_held_outcomes",
 			Help: "Issuer outcomes the journal refused, held in memory until it accepts writes (then reversed or recorded).",
 		}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "switch", Name: "journal_write_failures_total",
+			Namespace: "payswitch", Name: "journal_write_failures_total",
 			Help: "Journal writes of the transaction path that failed.",
 		}),
 	}
@@ -169,14 +169,16 @@ func (g *journalGuard) recovered(failures uint64) bool {
 	return true
 }
 
-// runJournalKeeper probes a failing journal (and settles the outcomes it
-// refused as soon as it takes writes) and, while it is healthy, sweeps for
-// transactions left in flight, until ctx ends.
+// runJournalKeeper heartbeats this instance's lease (heartbeatEvery),
+// probes a failing journal (and settles the outcomes it refused as soon as
+// it takes writes) and, while it is healthy, sweeps for transactions left
+// in flight and takes over lapsed instances' work, until ctx ends.
 func (s *Switch) runJournalKeeper(ctx context.Context) {
 	defer s.keeperDone.Done()
 	tick := time.NewTicker(journalProbeEvery)
 	defer tick.Stop()
-	lastSweep := time.Now()
+	lastSweep, lastBeat := time.Now(), time.Now()
+	beatEvery := heartbeatEvery(s.store.Instance().LeaseOr())
 	for {
 		var now time.Time
 		select {
@@ -188,6 +190,19 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 			return
 		case now = <-tick.C:
 		}
+		beat := false
+		// Half a tick of slack: ticks land a little before or after a
+		// whole multiple, and a beat one tick late can cost a third of the
+		// lease's margin against being taken for dead.
+		if now.Sub(lastBeat) >= beatEvery-journalProbeEvery/2 {
+			// Healthy or not: a store that takes the heartbeat keeps this
+			// instance's work its own; one that does not closes the gate.
+			if err := s.heartbeat(ctx, time.Now()); err == nil {
+				lastBeat, beat = now, true
+			} else if ctx.Err() == nil {
+				s.log.Warn("heartbeat failed", zap.Error(err))
+			}
+		}
 		if ok, _ := s.guard.status(); !ok {
 			s.restoreJournal(ctx)
 			continue
@@ -196,6 +211,13 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 			lastSweep = now
 			if err := s.sweepInFlight(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("sweeping transactions left in flight", zap.Error(err))
+			}
+		} else if beat {
+			// Between sweeps, at each heartbeat: a lapsed peer's work is
+			// taken over within a third of a lease of its lapse.
+			if err := s.takeOverLapsed(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.guard.Failed(err)
+				s.log.Warn("taking over lapsed instances", zap.Error(err))
 			}
 		}
 	}
@@ -206,10 +228,20 @@ func (s *Switch) runJournalKeeper(ctx context.Context) {
 // opens.
 func (s *Switch) restoreJournal(ctx context.Context) {
 	held, failures := s.guard.heldOutcomes()
-	if err := s.journal.Probe(ctx, "journal accepts writes again"); err != nil {
+	if err := s.store.Sales().Probe(ctx, "journal accepts writes again"); err != nil {
 		return
 	}
 	for _, h := range held {
+		if taken, err := s.takenByPeer(ctx, h.Row.ID); err != nil {
+			s.guard.Failed(err)
+			return
+		} else if taken {
+			// This instance's lease lapsed during the outage: the survivor
+			// recovered the row (reversed it), which stands.
+			s.guard.settled(h.Row.ID)
+			s.log.Warn("held outcome dropped: its transaction was taken over by another instance", zap.Int64("txn", h.Row.ID))
+			continue
+		}
 		if err := s.ledger.SettleHeld(ctx, h); err != nil {
 			s.guard.Failed(err)
 			return

@@ -13,10 +13,24 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/switch/config"
 )
+
+// openKeyHSM opens the HSM backends as switchd does at start and returns
+// the PIN/MAC role's, where zone, terminal and MAC keys live, and what
+// closes them all.
+func openKeyHSM(ctx context.Context, cfg config.Config) (hsm.HSM, func() error, error) {
+	s := &Switch{cfg: cfg, log: zap.NewNop(), reg: prometheus.NewRegistry()}
+	if err := s.openHSMs(ctx); err != nil {
+		_ = s.hsms.Close()
+		return nil, nil, err
+	}
+	return s.hsms.PINMAC, s.hsms.Close, nil
+}
 
 // KeysMain is `switchd keys`: the key ceremony without code (see
 // docs/links.md). Clear components are read from in, one per line as
@@ -51,12 +65,12 @@ func KeysMain(args []string, in io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	ctx := context.Background()
-	h, err := openHSM(ctx, cfg, zap.NewNop())
+	h, closeHSMs, err := openKeyHSM(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd keys: %v\n", err)
 		return 1
 	}
-	defer h.Close()
+	defer func() { _ = closeHSMs() }()
 	km, ok := h.(hsm.KeyManager)
 	if !ok {
 		fmt.Fprintln(stderr, "switchd keys: this HSM backend does not manage keys here: use its own console")

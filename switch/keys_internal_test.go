@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/hsm"
@@ -36,12 +37,15 @@ func TestOpenHSMImportsDemoKeysOnlyInDevelopmentMode(t *testing.T) {
 			cfg.HSM.MasterKeyEnv = keyEnv
 			cfg.HSM.KeyStore = filepath.Join(dir, "keystore.json")
 			cfg.HSM.MasterKeyFile = filepath.Join(dir, "master.key")
-			h, err := openHSM(context.Background(), cfg, zap.NewNop())
-			if err != nil {
+			s := &Switch{cfg: cfg, log: zap.NewNop(), reg: prometheus.NewRegistry()}
+			if err := s.openHSMs(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			defer h.Close()
-			keys, err := h.(hsm.KeyManager).Keys(context.Background())
+			defer s.hsms.Close()
+			if s.hsms.PINMAC != s.hsms.Data {
+				t.Errorf("one backend configured, two opened")
+			}
+			keys, err := s.hsms.PINMAC.(hsm.KeyManager).Keys(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

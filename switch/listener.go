@@ -258,18 +258,18 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 	if tid, _ := msg.GetString(specs.TerminalID); !l.keyed() && !l.limits.Allow(tid) {
 		l.sw.refusedOverRate(l.cfg.Name)
 		t.Code, t.Reason = codes.IssuerUnavailable, pipeline.ReasonRateLimit
-		l.reply(c, t, start, log)
+		l.reply(c, t, start, t.Reason, log)
 		return
 	}
 	if !l.admit(link, t) { // VAN link: signed on, within its rate (listener_van.go)
-		l.reply(c, t, start, log)
+		l.reply(c, t, start, t.Reason, log)
 		return
 	}
 	if n := link.inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.enter() {
 		link.inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
-		l.reply(c, t, start, log)
+		l.reply(c, t, start, t.Reason, log)
 		return
 	}
 	defer l.sw.txns.leave()
@@ -281,17 +281,24 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 	err := pipeline.Process(l.sw.ctx, l.sw.currentHandler(), t, l.sw.classify)
 	l.observe(link, t)
 	l.logOutcome(t, err, log)
-	l.reply(c, t, start, log)
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	}
+	l.reply(c, t, start, reason, log)
 }
 
-func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.Time, log *zap.Logger) {
+// reply answers the terminal and logs the transaction's one line.
+func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.Time, reason string, log *zap.Logger) {
 	resp, err := pipeline.Respond(t)
 	if err != nil {
 		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
+		logTransaction(log, t, nil, reason)
 		return
 	}
+	defer logTransaction(log, t, resp, reason)
 	if k, keyed := l.sw.macKeys[l.cfg.Name]; keyed {
-		if err := pipeline.SignResponse(l.sw.ctx, l.sw.hsm, k, resp); err != nil {
+		if err := pipeline.SignResponse(l.sw.ctx, l.sw.pinmac, k, resp); err != nil {
 			// Still answer: an unsigned answer beats a lost one.
 			log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
 		}
@@ -319,11 +326,9 @@ func (l *listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {
 	case errors.As(err, &pe):
 		l.sw.metrics.panics.Inc()
 		log.Error("panic in pipeline, answered 96", append(fields, zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))...)
-	case err != nil:
-		log.Info("transaction declined by the switch", append(fields, zap.String("reason", pan.Scrub(err.Error())))...)
-	default:
-		log.Debug("transaction", fields...)
 	}
+	// Every transaction, declined by the switch or not, gets its info line
+	// from reply (logTransaction).
 }
 
 // formatError answers an undecodable request with DE 39 30, echoing what

@@ -111,6 +111,6 @@ func (c signedOnCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func registerSignedOn(s *Switch, reg prometheus.Registerer) {
-	reg.MustRegister(signedOnCollector{sw: s, desc: prometheus.NewDesc("switch_listener_links_signed_on",
+	reg.MustRegister(signedOnCollector{sw: s, desc: prometheus.NewDesc("payswitch_listener_links_signed_on",
 		"Connections of the listener signed on (0800 DE 70 001) and not signed off.", []string{"listener"}, nil)})
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/config"
 )
 
 // metrics are the switch's own series. Labels are small fixed sets:
@@ -18,41 +19,46 @@ type metrics struct {
 	refused     *prometheus.CounterVec
 	frameErrors *prometheus.CounterVec
 	panics      prometheus.Counter
+	ops         *opsMetrics // build, journal commits, reloads (opsmetrics.go)
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the switch's metrics, the labelled ones created at
+// zero for cfg's listeners and routes.
+func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "requests_total",
+			Namespace: "payswitch", Name: "requests_total",
 			Help: "Terminal requests answered, by listener, request MTI, issuer route and DE 39.",
 		}, []string{"listener", "mti", "route", "rc"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "switch", Name: "request_duration_seconds",
+			Namespace: "payswitch", Name: "request_duration_seconds",
 			Help:    "Time from reading a terminal request to writing its answer.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"listener", "mti"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "in_flight",
+			Namespace: "payswitch", Name: "in_flight",
 			Help: "Terminal requests being processed.",
 		}, []string{"listener"}),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "switch", Name: "connections",
+			Namespace: "payswitch", Name: "connections",
 			Help: "Open terminal/VAN connections.",
 		}, []string{"listener"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "refused_total",
+			Namespace: "payswitch", Name: "refused_total",
 			Help: "Connections refused or requests shed, by reason (max_connections, max_in_flight, rate_limit).",
 		}, []string{"listener", "reason"}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "input_errors_total",
+			Namespace: "payswitch", Name: "input_errors_total",
 			Help: "Bad input from terminals, by reason (undecodable, framing, idle, unexpected_response, ...).",
 		}, []string{"listener", "reason"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "switch", Name: "panics_total",
+			Namespace: "payswitch", Name: "panics_total",
 			Help: "Panics recovered in the pipeline (each answered 96).",
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.connections, m.refused, m.frameErrors, m.panics)
+	m.ops = newOpsMetrics(reg)
+	m.preinit(cfg)
 	return m
 }
 

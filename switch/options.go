@@ -1,17 +1,19 @@
 package payswitch
 
+import "github.com/kbpay/switch/switch/store"
+
 // Option changes how New builds a switch beyond its configuration.
 type Option func(*options)
 
 type options struct {
-	journalFault func(op string) error
-	configFile   string // what POST /v1/reload re-reads (WithConfigFile)
+	storeFault store.Fault
+	configFile string // what POST /v1/reload re-reads (WithConfigFile)
 }
 
-// WithJournalFault makes the journal ask fault before every write (see
-// journal.Options.Fault): a non-nil error fails that write as a failed
-// commit would. For tests that fail the journal in-process (a full disk
+// WithStoreFault wraps the store with store.WithFault: fault is asked
+// before every write and a non-nil error fails that write as a failed
+// commit would. For tests that fail the store in-process (a full disk
 // while the issuer is answering); never set in production.
-func WithJournalFault(fault func(op string) error) Option {
-	return func(o *options) { o.journalFault = fault }
+func WithStoreFault(fault store.Fault) Option {
+	return func(o *options) { o.storeFault = fault }
 }

@@ -119,7 +119,7 @@ func TestSpoofedTerminalCannotStarveKeyedTerminal(t *testing.T) {
 	if refused == 0 {
 		t.Fatal("a keyed terminal over its rate limit was never refused")
 	}
-	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, `switch_refused_total{listener="keyed",reason="rate_limit"}`) {
+	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, `payswitch_refused_total{listener="keyed",reason="rate_limit"}`) {
 		t.Fatal("no refused{reason=rate_limit} series for the keyed listener")
 	}
 }

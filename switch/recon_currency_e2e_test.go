@@ -10,7 +10,6 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
-	"github.com/kbpay/switch/switch/journal"
 )
 
 // TestReconciliationPerCurrency: a terminal sells in KRW (410) and USD
@@ -57,12 +56,12 @@ func TestReconciliationPerCurrency(t *testing.T) {
 		}
 	}
 
-	j, err := journal.Open(h.cfg.Journal.Path, journal.Options{})
+	j, err := payswitch.OpenStore(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	lines, err := payswitch.Settlement(context.Background(), j, time.Now())
+	lines, err := payswitch.Settlement(context.Background(), j.Lookup(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

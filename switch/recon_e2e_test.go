@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
 )
 
 func batchTotals(t *testing.T, term *terminal.Client, sales, salesAmt, cancels, cancelsAmt, refunds, refundsAmt int64) *iso8583.Message {
@@ -76,12 +76,12 @@ func TestReconciliationAndSettlement(t *testing.T) {
 		t.Fatalf("empty next batch answered %s", rc)
 	}
 
-	j, err := journal.Open(h.cfg.Journal.Path, journal.Options{})
+	j, err := payswitch.OpenStore(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	lines, err := payswitch.Settlement(context.Background(), j, time.Now())
+	lines, err := payswitch.Settlement(context.Background(), j.Lookup(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +137,7 @@ func TestSAFManualReview(t *testing.T) {
 	h := newHarness(t, "", func(c *config.Config) {
 		c.Journal.SAFInterval = 50 * time.Millisecond
 		c.Journal.ReversalExpiry = 700 * time.Millisecond
+		c.Routes[0].STANQuarantine = c.Routes[0].Timeout // the unanswered attempts' STANs are let go soon
 	})
 	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
 	h.issuers["card-a"].SetMode(issuer.Silent)
@@ -153,7 +154,40 @@ func TestSAFManualReview(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), "switch_saf_manual_review_total 1") {
+	if !strings.Contains(string(b), "payswitch_saf_manual_review_total 1") {
 		t.Fatal("manual review not counted in /metrics")
 	}
+	// The item keeps its STAN through review (an operator may send it
+	// again with the same DE 11) and lets it go when resolved.
+	waitFor(t, 10*time.Second, "the quarantine of the unanswered sale and attempts", func() bool { return h.stansInUse(t, "card-a") <= 1 })
+	inReview := h.stansInUse(t, "card-a")
+	var items []struct{ ID int64 }
+	_ = json.Unmarshal([]byte(h.adminGet(t, "/v1/saf?state=review")), &items)
+	if code := h.adminCall("POST", fmt.Sprintf("/v1/saf/%d/resolve", items[0].ID),
+		map[string]string{"operator": "test", "reason": "settled with the issuer by phone"}, nil); code != http.StatusOK {
+		t.Fatalf("resolve: HTTP %d", code)
+	}
+	if after := h.stansInUse(t, "card-a"); inReview < 1 || after != inReview-1 {
+		t.Fatalf("card-a STANs in use: %d in review, %d after resolve; want the item's STAN held until resolved", inReview, after)
+	}
+}
+
+// stansInUse reads payswitch_issuer_stans_in_use for route.
+func (h *harness) stansInUse(t *testing.T, route string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + h.sw.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	prefix := `payswitch_issuer_stans_in_use{route="` + route + `"} `
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			n, _ := strconv.Atoi(strings.TrimPrefix(line, prefix))
+			return n
+		}
+	}
+	t.Fatalf("no %s in /metrics", prefix)
+	return 0
 }

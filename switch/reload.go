@@ -40,8 +40,7 @@ type reloadState struct {
 	retired     []*upstream.Link     // links a reload replaced, closing (under mu)
 	linkMetrics *upstream.Metrics
 	configFile  string
-	outcomes    *prometheus.CounterVec
-	lastOK      prometheus.Gauge
+	instance    int // this instance's number: the STAN partition of every link (store.stan_partitions)
 }
 
 func (s *Switch) initReload(cfg config.Config, reg prometheus.Registerer, o options) {
@@ -50,24 +49,22 @@ func (s *Switch) initReload(cfg config.Config, reg prometheus.Registerer, o opti
 	r.configFile = o.configFile
 	routes := slices.Clone(cfg.Routes)
 	r.routes.Store(&routes)
-	r.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "switch", Name: "config_reloads_total",
-		Help: "Configuration reloads (SIGHUP, POST /v1/reload), by outcome (applied, refused).",
-	}, []string{"outcome"})
-	r.lastOK = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "switch", Name: "config_last_reload_successful",
-		Help: "1 when the last configuration reload was applied (or none was tried), 0 when it was refused.",
-	})
-	r.lastOK.Set(1)
-	reg.MustRegister(r.outcomes, r.lastOK)
 	registerSignedOn(s, reg)
 }
 
+// newLink builds a route's link in this instance's STAN partition (New
+// sets the partition once the store has told the instance number; a
+// relinked route's link shares the old one's STANs, partition included).
 func (s *Switch) newLink(rc config.IssuerRoute, opts ...upstream.Option) (*upstream.Link, error) {
-	return upstream.New(rc, s.log, s.reload.linkMetrics, append([]upstream.Option{
+	l, err := upstream.New(rc, s.log, s.reload.linkMetrics, append([]upstream.Option{
 		upstream.WithLateResponseHandler(s.onLateAnswer),
 		upstream.WithRRNs(func() (string, error) { return s.rrns.Next() }),
 	}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	l.PartitionSTANs(s.reload.instance, s.cfg.Store.STANPartitions)
+	return l, nil
 }
 
 // linkMap is the issuer link of every route, including routes a reload
@@ -176,15 +173,13 @@ func (s *Switch) Reload(ctx context.Context, cfg config.Config) (sum ReloadSumma
 	return s.applyReload(ctx, cfg, plan), nil
 }
 
+// reloadOutcome counts and logs a reload's result (payswitch_config_reloads_total
+// and the last-reload gauges, opsmetrics.go).
 func (s *Switch) reloadOutcome(err error) {
+	s.metrics.ops.reloaded(err)
 	if err != nil {
-		s.reload.outcomes.WithLabelValues("refused").Inc()
-		s.reload.lastOK.Set(0)
 		s.log.Error("configuration reload refused; the running configuration stays", zap.Error(err))
-		return
 	}
-	s.reload.outcomes.WithLabelValues("applied").Inc()
-	s.reload.lastOK.Set(1)
 }
 
 // reloadPlan is a checked reload with everything that can fail prepared.
@@ -258,7 +253,7 @@ func (s *Switch) planReload(cfg config.Config) (_ *reloadPlan, err error) {
 	if p.table, err = route.NewTable(bins); err != nil {
 		return nil, err
 	}
-	if err := s.checkRouteKeys(cfg.Routes); err != nil {
+	if err := s.checkRouteKeys(cfg); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -317,23 +312,16 @@ func (s *Switch) planListeners(cfg config.Config, p *reloadPlan) error {
 	return nil
 }
 
-// checkRouteKeys refuses route PIN keys the HSM does not have.
-func (s *Switch) checkRouteKeys(routes []config.IssuerRoute) error {
-	km, ok := s.hsm.(hsm.KeyManager)
-	if !ok {
-		return nil
-	}
-	infos, err := km.Keys(s.ctx)
-	if err != nil {
-		return fmt.Errorf("listing HSM keys: %w", err)
-	}
-	var errs []error
-	for _, r := range routes {
-		if r.PIN != nil && !slices.ContainsFunc(infos, func(k hsm.KeyInfo) bool { return k.Label == r.PIN.Key }) {
-			errs = append(errs, fmt.Errorf("route %s pin.key: HSM has no key %q", r.Name, r.PIN.Key))
+// checkRouteKeys refuses route PIN keys the PIN/MAC HSM lacks or holds
+// with the wrong usage or cipher (the same check as at start).
+func (s *Switch) checkRouteKeys(cfg config.Config) error {
+	var needs []keyNeed
+	for _, n := range roleNeeds(keyNeeds(cfg), false) {
+		if strings.HasPrefix(n.where, "route ") {
+			needs = append(needs, n)
 		}
 	}
-	return errors.Join(errs...)
+	return missingKeys(s.ctx, s.hsms.PINMAC, needs)
 }
 
 // applyReload commits a plan; nothing in it fails.
@@ -364,6 +352,8 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 			})
 		} else {
 			sum.Added = append(sum.Added, name)
+			s.metrics.preinitRoute(s.cfg, name)
+			s.safSeries(name)
 			s.safDone.Add(1)
 			go s.runRouteSAFWorker(name)
 		}

@@ -193,7 +193,7 @@ func TestReloadUnderLoadAddsChangesAndRemovesRoutes(t *testing.T) {
 	checkApprovedOnce(t, load.approved.Load()+1, h.issuers["card-a"], a2, h.issuers["card-b"], cardC)
 
 	m := h.adminGet(t, "/metrics")
-	for _, want := range []string{`switch_config_reloads_total{outcome="applied"} 5`, `switch_config_reloads_total{outcome="refused"} 2`, "switch_config_last_reload_successful 1"} {
+	for _, want := range []string{`payswitch_config_reloads_total{result="applied"} 5`, `payswitch_config_reloads_total{result="refused"} 2`, "payswitch_config_last_reload_successful 1"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(m, "reload"))
 		}

@@ -8,44 +8,59 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/cli"
+
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/datadir"
 )
 
-// NewLogger returns the production JSON logger at the given level (zap's
-// sampling keeps a flood of identical lines from costing throughput).
-func NewLogger(level string) (*zap.Logger, error) {
-	lvl, err := zap.ParseAtomicLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = lvl
-	return zc.Build()
-}
+// NewLogger returns the production JSON logger at the given level, with
+// ISO 8601 times and no stack traces on errors (cli.NewLogger); the one
+// line per transaction is never sampled away.
+func NewLogger(level string) (*zap.Logger, error) { return cli.NewLogger(level, txnLogMessage) }
 
 // Main is switchd: parse flags, load and check the configuration (-t
 // checks and exits), run until SIGINT/SIGTERM, then drain; `switchd settle`
-// writes settlement files instead. It returns the process exit code.
+// writes settlement files instead, `switchd migrate` applies the store's
+// schema migrations. It returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "settle" {
-		return settleMain(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "settle":
+			return settleMain(args[1:], stdout, stderr)
+		case "keys":
+			return KeysMain(args[1:], os.Stdin, stdout, stderr)
+		case "version":
+			if code, done := cli.NoArgs(flagSetOf("switchd version", args[1:]), stderr); done {
+				return code
+			}
+			return cli.Version(stdout, "switchd")
+		case "help":
+			fmt.Fprintln(stdout, switchdUsage)
+			return 0
+		}
 	}
-	if len(args) > 0 && args[0] == "keys" {
-		return KeysMain(args[1:], os.Stdin, stdout, stderr)
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrateMain(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("switchd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "YAML configuration file (default: built-in demo configuration)")
-	check := fs.Bool("t", false, "check the configuration and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	path := fs.String("config", "", "")
+	check := fs.Bool("t", false, "")
+	version := fs.Bool("version", false, "")
+	if code, done := cli.Parse(fs, args, switchdUsage, stdout, stderr); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef(stderr, "switchd", "unknown command %q: want settle, keys, migrate, version or help", fs.Arg(0))
+	}
+	if *version {
+		return cli.Version(stdout, "switchd")
 	}
 	cfg := config.Default()
 	if *path != "" {
@@ -69,16 +84,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sw, err := New(cfg, log, reg, WithConfigFile(*path))
 	if err != nil {
-		log.Error("switchd not started", zap.Error(err))
-		if errors.Is(err, datadir.ErrInUse) {
-			fmt.Fprintf(stderr, "switchd: %v\n", err) // plainly, for whoever started it
-		}
+		// A configuration or start-up problem: plainly, for whoever started it.
+		fmt.Fprintf(stderr, "switchd: not started: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := sw.Start(ctx); err != nil {
-		log.Error("switchd not started", zap.Error(err))
+		fmt.Fprintf(stderr, "switchd: not started: %v\n", err)
 		_ = sw.Shutdown(context.Background())
 		return 1
 	}
@@ -90,7 +103,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case <-ctx.Done():
 			running = false
 		case <-hup:
-			// Logged and counted by the switch (switch_config_reloads_total).
+			// Logged and counted by the switch (payswitch_config_reloads_total).
 			_, _ = sw.ReloadFile(context.Background())
 		}
 	}
@@ -103,16 +116,25 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// checkConfig is switchd -t past loading: the production checks New makes
-// (config.CheckProduction) and the admin certificate, each problem on its
-// own line; exit 1 when there is one.
+// checkConfig is switchd -t past loading: everything that can be known
+// without traffic. Problems (exit 1): the production checks New makes
+// (config.CheckProduction), the admin certificate, routes without a zone
+// PIN key while listeners take PINs, and key labels the HSM lacks or holds
+// with the wrong usage or cipher (the HSM is opened without changing it).
+// Warnings (exit 0): listeners without a terminal PIN key.
 func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
 	err := cfg.CheckProduction(os.Getenv)
 	if _, terr := adminTLS(cfg.Admin); terr != nil {
 		err = errors.Join(err, terr)
 	}
+	pinProblems, warnings := cfg.PINProblems()
+	err = errors.Join(append([]error{err}, pinProblems...)...)
+	err = errors.Join(err, CheckHSMKeys(context.Background(), cfg, os.Getenv))
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "switchd: warning: %s\n", w)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "switchd: configuration not usable: %v\n", err)
+		fmt.Fprintf(stderr, "switchd: configuration not usable:\n%v\n", indent(err.Error()))
 		return 1
 	}
 	mode := "production mode"
@@ -121,4 +143,18 @@ func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "switchd: configuration OK (%d listeners, %d routes; %s)\n", len(cfg.Listeners), len(cfg.Routes), mode)
 	return 0
+}
+
+// indent puts two spaces before every line of s.
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// flagSetOf parses args with no flags defined (for subcommands that take
+// none), so stray arguments are reported.
+func flagSetOf(name string, args []string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_ = fs.Parse(args)
+	return fs
 }

@@ -12,22 +12,23 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kbpay/switch/internal/cli"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // SettlementLine is one settled transaction of an issuer route.
 type SettlementLine struct {
-	Kind string // journal.EntrySale, EntryCancel, EntryRefund
-	Txn  journal.Txn
+	Kind string // store.EntrySale, EntryCancel, EntryRefund
+	Txn  store.Txn
 	// Amount is signed: sales positive, what went back negative.
 	Amount int64
 }
 
 // Settlement builds, per issuer route, the day's approved sales and what
-// cancels and refunds gave back, from the journal (journal.EntryOf: the
+// cancels and refunds gave back, from the journal (store.EntryOf: the
 // same entries as the terminals' batch totals).
-func Settlement(ctx context.Context, j *journal.Journal, day time.Time) (map[string][]SettlementLine, error) {
+func Settlement(ctx context.Context, j store.Lookup, day time.Time) (map[string][]SettlementLine, error) {
 	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, day.Location())
 	txns, err := j.Between(ctx, from, from.AddDate(0, 0, 1))
 	if err != nil {
@@ -35,7 +36,7 @@ func Settlement(ctx context.Context, j *journal.Journal, day time.Time) (map[str
 	}
 	out := map[string][]SettlementLine{}
 	for _, t := range txns {
-		e, ok := journal.EntryOf(t)
+		e, ok := store.EntryOf(t)
 		if !ok {
 			continue
 		}
@@ -46,7 +47,7 @@ func Settlement(ctx context.Context, j *journal.Journal, day time.Time) (map[str
 
 // WriteSettlement writes one CSV per route into dir and returns the paths:
 // the lines, then one total line per currency (counts and net amount,
-// folded by journal.CurrencyTotals like the terminals' batch totals).
+// folded by store.CurrencyTotals like the terminals' batch totals).
 func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
@@ -65,7 +66,7 @@ func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir strin
 		}
 		w := csv.NewWriter(f)
 		_ = w.Write([]string{"type", "txn_id", "time", "terminal_id", "merchant_id", "rrn", "approval_code", "masked_pan", "currency", "amount"})
-		totals := journal.CurrencyTotals{}
+		totals := store.CurrencyTotals{}
 		for _, l := range lines[route] {
 			t := l.Txn
 			totals.Add(t)
@@ -95,12 +96,14 @@ func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir strin
 // settleMain is `switchd settle --date YYYY-MM-DD [--config FILE] [--out DIR]`.
 func settleMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchd settle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (default: built-in)")
 	date := fs.String("date", time.Now().Format("2006-01-02"), "settlement day YYYY-MM-DD (local time)")
 	out := fs.String("out", "settlement", "folder for the CSV files")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := cli.Parse(fs, args, switchdUsage, stdout, stderr); done {
+		return code
+	}
+	if code, done := cli.NoArgs(fs, stderr); done {
+		return code
 	}
 	day, err := time.ParseInLocation("2006-01-02", *date, time.Local)
 	if err != nil {
@@ -114,13 +117,13 @@ func settleMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	j, err := journal.Open(cfg.Journal.Path, journal.Options{})
+	st, err := OpenStore(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
 		return 1
 	}
-	defer j.Close()
-	lines, err := Settlement(context.Background(), j, day)
+	defer st.Close()
+	lines, err := Settlement(context.Background(), st.Lookup(), day)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
 		return 1

@@ -8,16 +8,16 @@ import (
 	"time"
 
 	payswitch "github.com/kbpay/switch/switch"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // TestWriteSettlementTotalsPerCurrency: a route's file ends with one total
 // line per currency (sorted), each with that currency's counts and net;
 // amounts of different currencies are never added together.
 func TestWriteSettlementTotalsPerCurrency(t *testing.T) {
-	txn := func(id int64, mti, currency string, amount, original int64) journal.Txn {
-		return journal.Txn{ID: id, Key: journal.Key{TerminalID: "TERM0001", MTI: mti}, Currency: currency, Amount: amount,
-			OriginalID: original, State: journal.Approved, RC: "00", MaskedPAN: "941000******0005"}
+	txn := func(id int64, mti, currency string, amount, original int64) store.Txn {
+		return store.Txn{ID: id, Key: store.Key{TerminalID: "TERM0001", MTI: mti}, Currency: currency, Amount: amount,
+			OriginalID: original, State: store.Approved, RC: "00", MaskedPAN: "941000******0005"}
 	}
 	lines := map[string][]payswitch.SettlementLine{"card-a": {
 		{Kind: "sale", Txn: txn(1, "0200", "410", 10_000, 0), Amount: 10_000},

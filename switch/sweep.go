@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // minSweepMargin is the least time a transaction gets beyond its route's
@@ -32,13 +32,19 @@ func (s *Switch) inFlightLimit(route string) time.Duration {
 	return timeout + max(minSweepMargin, timeout)
 }
 
-// sweepInFlight recovers transactions left forwarded past their limit
-// (inFlightLimit) as of now, as recovery at start does: a sale is timed
-// out and reversed, a cancel's repeat is queued. A row this process still
-// works on (its request in flight, or its outcome held) is left alone, as
-// is every row younger than its limit.
+// sweepInFlight takes over the work of instances whose heartbeat lapsed
+// (takeOverLapsed) and recovers this instance's transactions left
+// forwarded past their limit (inFlightLimit) as of now, as recovery at
+// start does: a sale is timed out and reversed, a cancel's repeat is
+// queued. A row this process still works on (its request in flight, or
+// its outcome held) is left alone, as is every row younger than its limit
+// and every row of a live peer.
 func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
-	left, err := s.journal.InState(ctx, journal.Forwarded)
+	if err := s.takeOverLapsed(ctx, now); err != nil {
+		s.guard.Failed(err)
+		return err
+	}
+	left, err := s.ownInFlight(ctx)
 	if err != nil {
 		return err
 	}
@@ -55,11 +61,11 @@ func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
 		}
 		// Read it again: once nobody here works on it, whatever its owner
 		// recorded is committed, and must not be overwritten.
-		cur, err := s.journal.Get(ctx, t.ID)
+		cur, err := s.store.Lookup().Get(ctx, t.ID)
 		if err != nil {
 			return fmt.Errorf("reading transaction %d: %w", t.ID, err)
 		}
-		if cur.State != journal.Forwarded {
+		if cur.State != store.Forwarded {
 			continue
 		}
 		if err := s.recoverRow(ctx, cur); err != nil {

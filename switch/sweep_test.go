@@ -3,7 +3,6 @@ package payswitch
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,22 +10,27 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )
 
 // sweepSwitch is the part of a switch the in-flight sweep uses, on a
 // journal of its own, with routes "fast" (400 ms) and "slow" (10 s).
 func sweepSwitch(t *testing.T) *Switch {
 	t.Helper()
-	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = j.Close() })
-	s := &Switch{log: zap.NewNop(), journal: j, guard: newJournalGuard(zap.NewNop(), prometheus.NewRegistry())}
+	return sweepSwitchIn(t, t.TempDir())
+}
+
+// sweepSwitchIn is sweepSwitch on the store in folder dir, as instance
+// "test" (other handles on dir are its peers).
+func sweepSwitchIn(t *testing.T, dir string) *Switch {
+	t.Helper()
+	j := embeddedtest.OpenIn(t, dir)
+	s := &Switch{log: zap.NewNop(), store: j, guard: newJournalGuard(zap.NewNop(), prometheus.NewRegistry())}
 	s.cfg.Routes = []config.IssuerRoute{{Name: "fast", Timeout: 400 * time.Millisecond}, {Name: "slow", Timeout: 10 * time.Second}}
-	s.ledger = pipeline.Ledger{Journal: j, SAFKind: s.giveBackKind, ReversalExpiry: time.Hour}
+	s.ledger = pipeline.LedgerOn(j)
+	s.ledger.SAFKind, s.ledger.ReversalExpiry = s.giveBackKind, time.Hour
 	return s
 }
 
@@ -56,10 +60,10 @@ func TestSweepRecoversOnlyWhatIsLeftInFlight(t *testing.T) {
 	ctx := context.Background()
 	// begin journals a request on route as sent (issuer STAN "9" + the
 	// last five digits of its STAN) or not yet sent (no issuer STAN).
-	begin := func(stan, route string, originalID int64, sent bool) journal.Txn {
+	begin := func(stan, route string, originalID int64, sent bool) store.Txn {
 		t.Helper()
-		row := journal.Txn{Key: journal.Key{TerminalID: "TERM0001", STAN: stan, TxTime: "1125101500", MTI: "0200"},
-			ProcCode: "000000", Amount: 10000, Currency: "410", Route: route, State: journal.Forwarded, OriginalID: originalID,
+		row := store.Txn{Key: store.Key{TerminalID: "TERM0001", STAN: stan, TxTime: "1125101500", MTI: "0200"},
+			ProcCode: "000000", Amount: 10000, Currency: "410", Route: route, State: store.Forwarded, OriginalID: originalID,
 			IssuerSTAN: "9" + stan[1:]}
 		if !sent {
 			row.IssuerSTAN = ""
@@ -67,7 +71,7 @@ func TestSweepRecoversOnlyWhatIsLeftInFlight(t *testing.T) {
 		if originalID > 0 {
 			row.MTI = "0400"
 		}
-		stored, err := s.journal.Begin(ctx, row)
+		stored, err := s.store.Sales().Begin(ctx, row)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,31 +96,31 @@ func TestSweepRecoversOnlyWhatIsLeftInFlight(t *testing.T) {
 	if err := s.sweepInFlight(ctx, now); err != nil {
 		t.Fatal(err)
 	}
-	wantState := func(row journal.Txn, want journal.State) {
+	wantState := func(row store.Txn, want store.State) {
 		t.Helper()
-		got, err := s.journal.Get(ctx, row.ID)
+		got, err := s.store.Lookup().Get(ctx, row.ID)
 		if err != nil || got.State != want {
 			t.Errorf("transaction %s: %s %v, want %s", row.STAN, got.State, err, want)
 		}
 	}
-	wantState(old, journal.TimedOut)
-	wantState(oldCancel, journal.Answered)
-	for _, r := range []journal.Txn{young, slow, worked, held, unsentCancel} {
-		wantState(r, journal.Forwarded)
+	wantState(old, store.TimedOut)
+	wantState(oldCancel, store.Answered)
+	for _, r := range []store.Txn{young, slow, worked, held, unsentCancel} {
+		wantState(r, store.Forwarded)
 	}
-	queued := func() map[int64]journal.SAFItem {
-		items, err := s.journal.SAFList(ctx, journal.SAFPending)
+	queued := func() map[int64]store.SAFItem {
+		items, err := s.store.Queue().List(ctx, store.SAFPending)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := map[int64]journal.SAFItem{}
+		m := map[int64]store.SAFItem{}
 		for _, it := range items {
 			m[it.TxnID] = it
 		}
 		return m
 	}
 	q := queued()
-	if len(q) != 2 || q[old.ID].Kind != journal.KindReversal || q[old.ID].Amount != 10000 || q[oldCancel.ID].Kind != journal.KindReversal {
+	if len(q) != 2 || q[old.ID].Kind != store.KindReversal || q[old.ID].Amount != 10000 || q[oldCancel.ID].Kind != store.KindReversal {
 		t.Fatalf("queued after the sweep: %+v", q)
 	}
 
@@ -125,10 +129,10 @@ func TestSweepRecoversOnlyWhatIsLeftInFlight(t *testing.T) {
 	if err := s.sweepInFlight(ctx, now); err != nil {
 		t.Fatal(err)
 	}
-	wantState(worked, journal.TimedOut)
-	wantState(young, journal.Forwarded)
-	wantState(held, journal.Forwarded)
-	if q := queued(); len(q) != 3 || q[worked.ID].Kind != journal.KindReversal {
+	wantState(worked, store.TimedOut)
+	wantState(young, store.Forwarded)
+	wantState(held, store.Forwarded)
+	if q := queued(); len(q) != 3 || q[worked.ID].Kind != store.KindReversal {
 		t.Fatalf("queued after the second sweep: %+v", q)
 	}
 }

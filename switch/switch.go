@@ -18,13 +18,12 @@ import (
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
-	"github.com/kbpay/switch/switch/vault"
 )
 
 // Switch is one running switchd instance.
@@ -41,14 +40,15 @@ type Switch struct {
 	classify []pipeline.Classifier
 	reload   reloadState // what a configuration reload changes (reload.go)
 
-	hsm     hsm.HSM
-	vault   *vault.SQLite
+	hsm     hsm.HSM   // data role (PANs at rest), instrumented
+	pinmac  hsm.HSM   // PIN/MAC role, instrumented; == hsm when one backend serves both
+	hsms    hsm.Roles // the opened backends, for key checks and Close
 	tokens  *tsp.Service
 	macKeys map[string]pipeline.MACKey
 	pinSrc  map[string]pipeline.PINSource
 	pinDst  map[string]pipeline.PINDest
 
-	journal    *journal.Journal
+	store      store.Store
 	rrns       *rrn.Sequence
 	ledger     pipeline.Ledger
 	safMetrics *safMetrics
@@ -84,7 +84,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Switch{
 		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
-		metrics: newMetrics(reg),
+		metrics: newMetrics(reg, cfg),
 	}
 	defer func() {
 		if err != nil {
@@ -111,36 +111,41 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, fmt.Errorf("building route table: %w", err)
 	}
 	s.routes.Store(tbl)
+	instanceNumber := cfg.InstanceID
+	if s.store, instanceNumber, err = openStore(cfg, o.storeFault, s.metrics.ops.observeCommit); err != nil {
+		return nil, err
+	}
 	if err := s.openTokenService(ctx); err != nil {
 		return nil, err
 	}
-	if s.journal, err = journal.Open(cfg.Journal.Path, journal.Options{Durable: *cfg.Journal.Durable, Fault: o.journalFault}); err != nil {
+	if s.rrns, err = rrn.New(s.store.Instances(), instanceNumber); err != nil {
 		return nil, err
 	}
-	if s.rrns, err = rrn.New(s.journal, cfg.InstanceID); err != nil {
-		return nil, err
+	s.reload.instance = instanceNumber // links a reload adds are partitioned alike (newLink)
+	for _, l := range s.linkMap() {
+		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
 	}
-	s.safMetrics = newSAFMetrics(reg, s.journal)
+	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
+	s.safMetrics = newSAFMetrics(reg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()
 	if err := s.checkKeys(ctx); err != nil {
 		return nil, err
 	}
-	s.ledger = pipeline.Ledger{
-		Journal: s.journal, Cipher: s.hsm, DataKey: cfg.Tokens.DataKey,
-		Classify: s.codeFor,
-		NoAnswer: func(err error) bool {
-			return errors.Is(err, upstream.ErrNoAnswer) || errors.Is(err, pipeline.ErrUnusableAnswer)
-		},
-		Unavailable:    func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) },
-		ReversalExpiry: cfg.Journal.ReversalExpiry,
-		SAFKind:        s.giveBackKind,
-		HoldSTAN: func(route, stan string) {
-			if l, ok := s.linkMap()[route]; ok {
-				l.Hold(stan)
-			}
-		},
-		AuthKey: func(listener string) string { return s.macKeys[listener].Key },
+	s.ledger = pipeline.LedgerOn(s.store)
+	s.ledger.Cipher, s.ledger.DataKey = s.hsm, cfg.Tokens.DataKey
+	s.ledger.Classify = s.codeFor
+	s.ledger.NoAnswer = func(err error) bool {
+		return errors.Is(err, upstream.ErrNoAnswer) || errors.Is(err, pipeline.ErrUnusableAnswer)
 	}
+	s.ledger.Unavailable = func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) }
+	s.ledger.ReversalExpiry = cfg.Journal.ReversalExpiry
+	s.ledger.SAFKind = s.giveBackKind
+	s.ledger.HoldSTAN = func(route, stan string) {
+		if l, ok := s.linkMap()[route]; ok {
+			l.Hold(stan)
+		}
+	}
+	s.ledger.AuthKey = func(listener string) string { return s.macKeys[listener].Key }
 	s.guard = newJournalGuard(log, reg)
 	s.ledger.Guard = s.guard
 	s.setHandler()
@@ -156,6 +161,11 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		{Err: tsp.ErrSuspended, Code: codes.Suspended},
 		{Err: tsp.ErrOutsideDomain, Code: codes.NotPermitted},
 		{Err: hsm.ErrInvalidPINBlock, Code: codes.IncorrectPIN},
+		// A payment HSM that cannot be reached in time: 91, the switch is
+		// inoperative for this; one that answers an error code: 96.
+		{Err: hsm.ErrHSMUnavailable, Code: codes.IssuerUnavailable},
+		{Err: hsm.ErrHSMTimeout, Code: codes.IssuerUnavailable},
+		{Err: hsm.ErrHSMFault, Code: codes.SystemError},
 	}
 	for _, lc := range cfg.Listeners {
 		l, err := newListener(lc, s)
@@ -174,31 +184,24 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 // closeOpened closes what a failed New had opened, newest first.
 func (s *Switch) closeOpened() {
 	s.cancel()
-	if s.journal != nil {
-		_ = s.journal.Close()
+	if s.store != nil {
+		_ = s.store.Close()
 	}
-	if s.vault != nil {
-		_ = s.vault.Close()
-	}
-	if s.hsm != nil {
-		_ = s.hsm.Close()
-	}
+	_ = s.hsms.Close()
 	if s.dataLock != nil {
 		_ = s.dataLock.Release()
 	}
 }
 
-// openTokenService opens the HSM, the vault and the token service; any
-// failure stops the switch from starting half-configured (New closes what was opened when it fails).
+// openTokenService opens the HSM and the token service over the store's
+// vault; any failure stops the switch from starting half-configured (New
+// closes what was opened when it fails).
 func (s *Switch) openTokenService(ctx context.Context) (err error) {
-	if s.hsm, err = openHSM(ctx, s.cfg, s.log); err != nil {
-		return err
-	}
-	if s.vault, err = vault.OpenSQLite(s.cfg.Vault.Path); err != nil {
+	if err = s.openHSMs(ctx); err != nil {
 		return err
 	}
 	s.tokens, err = tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
-		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.vault, s.hsm, s.log)
+		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.store.Tokens(), s.hsm, s.log)
 	if err != nil {
 		return fmt.Errorf("token service: %w", err)
 	}
@@ -208,7 +211,7 @@ func (s *Switch) openTokenService(ctx context.Context) (err error) {
 // stages is THE ordered list of pipeline stages every request passes.
 func (s *Switch) stages() []pipeline.Stage {
 	return []pipeline.Stage{
-		pipeline.VerifyMAC(s.hsm, s.macKeys),
+		pipeline.VerifyMAC(s.pinmac, s.macKeys),
 		pipeline.RateLimit(s.limitsAfterMAC, s.refusedOverRate),
 		pipeline.NetworkManagement(),
 		pipeline.Validate(s.maxICC()),
@@ -217,7 +220,7 @@ func (s *Switch) stages() []pipeline.Stage {
 		pipeline.Record(s.ledger),
 		pipeline.Detokenize(tokenPath{s.tokens}),
 		pipeline.Route(func() pipeline.Router { return s.routes.Load() }),
-		pipeline.TranslatePIN(s.hsm, s.pinSrc, s.pinDst),
+		pipeline.TranslatePIN(s.pinmac, s.pinSrc, s.pinDst),
 		pipeline.Forward(s.link),
 	}
 }
@@ -241,10 +244,10 @@ func (s *Switch) maxICC() map[string]int {
 func (s *Switch) giveBackKind(route string) string {
 	for _, r := range s.routeList() {
 		if r.Name == route && r.GiveBack == "refund" {
-			return journal.KindRefund
+			return store.KindRefund
 		}
 	}
-	return journal.KindReversal
+	return store.KindReversal
 }
 
 func (s *Switch) link(name string) (pipeline.Upstream, bool) {
@@ -319,7 +322,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	s.safDone.Wait()
 	s.keeperDone.Wait()
 	errs := s.closeLinks(ctx)
-	errs = append(errs, s.admin.close(ctx), s.journal.Close(), s.vault.Close(), s.hsm.Close())
+	errs = append(errs, s.admin.close(ctx), s.store.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))

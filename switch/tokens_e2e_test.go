@@ -13,8 +13,8 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
-	"github.com/kbpay/switch/switch/vault"
 )
 
 func (h *harness) tokenAPI() *tsp.Client {
@@ -37,7 +37,7 @@ func TestTokenLifecycleOnThePaymentPath(t *testing.T) {
 	ctx := context.Background()
 	term := h.terminal()
 
-	tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: vault.Device})
+	tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: store.DeviceToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestTokenLifecycleOnThePaymentPath(t *testing.T) {
 	}
 
 	// Domain: a token bound to another merchant is refused with 57.
-	bound, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: vault.Device, Domain: vault.Domain{Merchants: []string{"OTHERMERCHANT01"}}})
+	bound, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: store.DeviceToken, Domain: store.Domain{Merchants: []string{"OTHERMERCHANT01"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestOneTimeTokenIsUsedOnce(t *testing.T) {
 	h := newHarness(t, "")
 	waitFor(t, 5*time.Second, "card-b link", func() bool { return h.linksUp("card-b") })
 	ctx := context.Background()
-	tok, err := h.tokenAPI().Issue(ctx, cardB, "3012", tsp.IssueOptions{Kind: vault.OneTime})
+	tok, err := h.tokenAPI().Issue(ctx, cardB, "3012", tsp.IssueOptions{Kind: store.OneTimeToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func TestVANLinkSignOnAndInterleavedRequests(t *testing.T) {
 	if _, rc := van.exchange(t, netMgmt(t, specs.NetMgmtEcho, "000003")); rc != "00" {
 		t.Fatalf("echo answered %s", rc)
 	}
-	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, `switch_listener_links_signed_on{listener="van"} 1`) {
+	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, `payswitch_listener_links_signed_on{listener="van"} 1`) {
 		t.Fatalf("sign-on not in /metrics:\n%s", grepLines(m, "signed_on"))
 	}
 	if l := h.adminGet(t, "/v1/links"); !strings.Contains(l, `"listener":"van","tls":true,"sign_on_required":true,"connections":1,"signed_on":1`) {
@@ -137,7 +137,7 @@ func TestVANLinkSignOnAndInterleavedRequests(t *testing.T) {
 	if _, rc := van.exchange(t, purchaseMsg(t, cardA, "000005", 100)); rc != "91" {
 		t.Fatalf("sale after sign-off answered %s, want 91", rc)
 	}
-	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, `switch_listener_links_signed_on{listener="van"} 0`) {
+	if m := h.adminGet(t, "/metrics"); !strings.Contains(m, `payswitch_listener_links_signed_on{listener="van"} 0`) {
 		t.Fatalf("sign-off not in /metrics:\n%s", grepLines(m, "signed_on"))
 	}
 }

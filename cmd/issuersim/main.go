@@ -1,8 +1,9 @@
 // Command issuersim runs emulated issuer approval hosts: the three demo
 // issuers by default, or those of a YAML file, until SIGINT or SIGTERM.
-// With --admin it also serves issuer.AdminHandler (ledger with masked PANs,
-// counters, mode, latency distribution, fault and fault schedule switches)
-// on that address. issuersim -h prints the YAML layout (configHelp).
+// It also serves issuer.AdminHandler (ledger with masked PANs, counters,
+// reset, mode, latency distribution, fault and fault schedule switches) on
+// --admin, 127.0.0.1:9100 by default. issuersim --help prints the flags and
+// the YAML layout (configHelp).
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/cli"
 	"github.com/kbpay/switch/simulator/issuer"
 )
 
@@ -58,61 +61,115 @@ const configHelp = `
         - {from: 30s, to: 40s, fault: {garbage_percent: 20}}
 `
 
-func main() { os.Exit(run()) }
+// usage is issuersim --help.
+const usage = `issuersim: emulated issuer approval hosts for the switch.
 
-func run() int {
-	configPath := flag.String("config", "", "YAML file with `issuers: [...]`, layout below (default: card-a, card-b, prepaid on 127.0.0.1:9101-9103)")
-	latency := flag.Duration("latency", 0, "fixed response delay applied to every issuer (overrides the config)")
-	latencyDist := flag.String("latency-dist", "", "response delay distribution for every issuer (overrides the config): `kind,key=duration,...` such as fixed,value=20ms | uniform,min=5ms,max=50ms | lognormal,median=20ms,p99=300ms[,max=2s] | pareto,median=20ms,p99=300ms")
-	seed := flag.Uint64("seed", 0, "seed of the random draws (latency, fault percentages, garbage); issuer i gets seed+i; 0 keeps the config's or a time-based one")
-	modeName := flag.String("mode", "normal", "normal or silent (read financial requests, never answer)")
-	adminAddr := flag.String("admin", "", "serve the admin API (GET /ledger, /stats; POST /issuers/{name}/mode, /latency, /fault, /schedule) on this address, e.g. 127.0.0.1:9100; no authentication, keep it on loopback")
-	flag.Usage = func() {
-		out := flag.CommandLine.Output()
-		fmt.Fprintf(out, "Usage of %s:\n", os.Args[0])
-		flag.PrintDefaults()
-		fmt.Fprint(out, configHelp)
+Usage:
+  issuersim [flags]          run until SIGINT or SIGTERM
+  issuersim version          print version, commit and Go version
+  issuersim help | --help    this text
+
+Flags:
+  --config FILE              issuers YAML, layout below (default: card-a, card-b and
+                             prepaid on 127.0.0.1:9101-9103, BINs 9410, 9420, 9430)
+  --admin ADDR               admin API address (default 127.0.0.1:9100; "off" disables):
+                             GET /ledger, /stats, /issuers/{name}/approvals;
+                             POST /reset, /issuers/{name}/reset (opening balances again),
+                             /issuers/{name}/mode, /latency, /fault, /schedule.
+                             No authentication: keep it on loopback.
+  --mode normal|silent       silent: read financial requests, never answer (default normal)
+  --latency DURATION         fixed response delay for every issuer (overrides the config)
+  --latency-dist SPEC        delay distribution for every issuer: kind,key=duration,...
+                             fixed,value=20ms | uniform,min=5ms,max=50ms |
+                             lognormal,median=20ms,p99=300ms[,max=2s] | pareto,median=20ms,p99=300ms
+  --seed N                   seed of the random draws; issuer i gets N+i (default: the
+                             config's, else time-based)
+  --log-level LEVEL          debug, info, warn or error (default info)
+
+Signals: SIGINT, SIGTERM close the issuers and exit 0.
+Environment: none.
+` + configHelp
+
+// DefaultAdmin is the admin API's address unless --admin says otherwise;
+// termsim run's scenarios expect it there.
+const DefaultAdmin = "127.0.0.1:9100"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is issuersim; it returns the exit status (0 ok, 1 start-up problem,
+// 2 usage or configuration error).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			if len(args) > 1 {
+				return cli.Usagef(stderr, "issuersim version", "unexpected argument %q", args[1])
+			}
+			return cli.Version(stdout, "issuersim")
+		case "help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
 	}
-	flag.Parse()
-
-	log, err := zap.NewProduction()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "issuersim: logger:", err)
-		return 1
+	fs := flag.NewFlagSet("issuersim", flag.ContinueOnError)
+	configPath := fs.String("config", "", "")
+	latency := fs.Duration("latency", 0, "")
+	latencyDist := fs.String("latency-dist", "", "")
+	seed := fs.Uint64("seed", 0, "")
+	modeName := fs.String("mode", "normal", "")
+	adminAddr := fs.String("admin", DefaultAdmin, "")
+	level := fs.String("log-level", "info", "")
+	version := fs.Bool("version", false, "")
+	if code, done := cli.Parse(fs, args, usage, stdout, stderr); done {
+		return code
 	}
-	defer log.Sync() //nolint:errcheck // stderr sync fails on some terminals
-
+	if fs.NArg() > 0 {
+		return cli.Usagef(stderr, "issuersim", "unknown command %q: want version or help", fs.Arg(0))
+	}
+	if *version {
+		return cli.Version(stdout, "issuersim")
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "issuersim: "+format+"\n", a...)
+		return code
+	}
 	mode, err := issuer.ParseMode(*modeName)
 	if err != nil {
-		log.Error("bad --mode", zap.Error(err))
-		return 2
+		return cli.Usagef(stderr, "issuersim", "--mode: %v", err)
 	}
 	cfgs := issuer.DefaultIssuers()
 	if *configPath != "" {
 		if cfgs, err = issuer.LoadConfig(*configPath); err != nil {
-			log.Error("loading config", zap.Error(err))
-			return 2
+			return fail(2, "%v", err)
 		}
 	}
 	set := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["latency"] && set["latency-dist"] {
-		log.Error("use --latency or --latency-dist, not both")
-		return 2
+		return cli.Usagef(stderr, "issuersim", "use --latency or --latency-dist, not both")
 	}
 	var dist issuer.LatencyDist
 	if set["latency-dist"] {
 		if dist, err = issuer.ParseLatencyDist(*latencyDist); err != nil {
-			log.Error("bad --latency-dist", zap.Error(err))
-			return 2
+			return cli.Usagef(stderr, "issuersim", "--latency-dist: %v", err)
 		}
 	}
+	log, err := cli.NewLogger(*level)
+	if err != nil {
+		return cli.Usagef(stderr, "issuersim", "--log-level: %v", err)
+	}
+	defer log.Sync() //nolint:errcheck // stderr sync fails on some terminals
 
 	var running []*issuer.Issuer
 	defer func() {
 		for _, is := range running {
 			if err := is.Close(); err != nil {
-				log.Error("closing issuer", zap.String("issuer", is.Name()), zap.Error(err))
+				log.Warn("closing issuer", zap.String("issuer", is.Name()), zap.Error(err))
 			}
 		}
 	}()
@@ -128,39 +185,42 @@ func run() int {
 		}
 		is, err := issuer.New(cfg, log)
 		if err != nil {
-			log.Error("configuring issuer", zap.Error(err))
-			return 1
+			return fail(2, "configuring issuer %s: %v", cfg.Name, err)
 		}
 		is.SetMode(mode)
 		if err := is.Start(); err != nil {
-			log.Error("starting issuer", zap.Error(err))
-			return 1
+			return fail(1, "starting issuer %s: %v", cfg.Name, err)
 		}
 		running = append(running, is)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if *adminAddr != "" {
-		ln, err := net.Listen("tcp", *adminAddr)
+	if *adminAddr != "off" && *adminAddr != "" {
+		stopAdmin, err := serveAdmin(*adminAddr, running, log)
 		if err != nil {
-			log.Error("admin endpoint", zap.Error(err))
-			return 1
+			return fail(1, "%v", err)
 		}
-		srv := &http.Server{Handler: issuer.AdminHandler(running), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("admin endpoint stopped", zap.Error(err))
-			}
-		}()
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		log.Info("admin endpoint listening", zap.String("addr", ln.Addr().String()))
+		defer stopAdmin()
 	}
 	<-ctx.Done()
-	log.Info("shutting down")
+	log.Info("signal received, shutting down")
 	return 0
+}
+
+// serveAdmin serves issuer.AdminHandler on addr until the returned stop.
+func serveAdmin(addr string, running []*issuer.Issuer, log *zap.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w (--admin off disables it)", err)
+	}
+	srv := &http.Server{Handler: issuer.AdminHandler(running), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin API stopped", zap.Error(err))
+		}
+	}()
+	log.Info("admin API listening", zap.String("addr", ln.Addr().String()))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }

@@ -1,6 +1,7 @@
 package hsmtest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kbpay/switch/hsm"
@@ -12,8 +13,12 @@ import (
 // ZPK, TDES DUKPT and AES DUKPT), retail MAC and CMAC, each serially and
 // in parallel (session pooling shows in the second). open is called once;
 // the backend is closed when b ends.
-func Benchmarks(b *testing.B, open func(b *testing.B) Backend) {
-	e := newEnv(b, open(b))
+func Benchmarks(b *testing.B, open func(b *testing.B) Backend, opts ...Option) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := newEnv(b, open(b), cfg)
 	pan, pin := cards.PAN, "1234"
 	data := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(b, 32))
 	hash := e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(b, 32))
@@ -25,9 +30,12 @@ func Benchmarks(b *testing.B, open func(b *testing.B) Backend) {
 	retail := e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key))
 	cmacKey := e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key))
 
-	enc, err := e.b.EncryptPAN(e.ctx, data, pan)
-	if err != nil {
-		b.Fatal(err)
+	var enc hsm.EncryptedPAN
+	if !cfg.pinMAC {
+		var err error
+		if enc, err = e.b.EncryptPAN(e.ctx, data, pan); err != nil {
+			b.Fatal(err)
+		}
 	}
 	iso0, err := paycrypto.EncryptISO0(unhex(tdesTPK), pin, pan)
 	if err != nil {
@@ -70,6 +78,9 @@ func Benchmarks(b *testing.B, open func(b *testing.B) Backend) {
 		}},
 	}
 	for _, op := range ops {
+		if (cfg.pinMAC && strings.HasSuffix(op.name, "PAN")) || (cfg.noAESDK && op.name == "TranslatePIN/AES-DUKPT") {
+			continue
+		}
 		if err := op.fn(); err != nil {
 			b.Fatalf("%s: %v", op.name, err)
 		}

@@ -242,7 +242,7 @@ func testKeyInfo(t *testing.T, e *env) {
 	}
 	for _, tc := range bad {
 		t.Run("reject "+tc.name, func(t *testing.T) {
-			if info, err := e.b.ImportKey(e.ctx, tc.req); err == nil {
+			if info, err := e.importKey(tc.req); err == nil {
 				t.Errorf("ImportKey accepted it: %+v", info)
 			}
 		})

@@ -76,7 +76,7 @@ func TestLabels(t *testing.T) {
 	seen := map[string]bool{}
 	for _, name := range []string{"a", "Some/Very Long Sub-test Name With Spaces & Symbols!!", "x"} {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, nopBackend{})
+			e := newEnv(t, nopBackend{}, config{})
 			l := e.label("zpk-aes256")
 			if len(l) > 64 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 				t.Errorf("label %q is not 1-64 of [a-z0-9-]", l)

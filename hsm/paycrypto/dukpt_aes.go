@@ -125,12 +125,27 @@ func (u AESKeyUsage) isWorking() bool {
 	return false
 }
 
+// AESKSNLen is the length of an AES DUKPT KSN in bytes.
+const AESKSNLen = 12
+
 const (
-	aesKSNLen       = 12
 	aesKeyIDLen     = 8
 	aesMaxOneBits   = 16 // an originating device never uses a counter with more
 	aesDerivDataLen = 16
 )
+
+// AESKeyTypeOf returns the AES key type of a BDK of keyLen bytes.
+func AESKeyTypeOf(keyLen int) (AESKeyType, error) {
+	switch keyLen {
+	case 16:
+		return AES128, nil
+	case 24:
+		return AES192, nil
+	case 32:
+		return AES256, nil
+	}
+	return 0, fmt.Errorf("paycrypto: an AES DUKPT BDK must be 16, 24 or 32 bytes, got %d", keyLen)
+}
 
 // checkBDK checks that keyType is an AES type and key has its length.
 func checkBDK(key []byte, keyType AESKeyType) error {
@@ -143,29 +158,64 @@ func checkBDK(key []byte, keyType AESKeyType) error {
 	return nil
 }
 
-// aesDerive derives a key of keyType for usage under the AES key, from the
-// 8 trailing bytes of derivation data (initial key ID, or derivation ID and
-// counter).
-func aesDerive(key []byte, usage AESKeyUsage, keyType AESKeyType, tail []byte) ([]byte, error) {
+// AESDerivation is one step of an X9.24-3 walk: the key it derives is
+// Data AES-ECB-enciphered under the key the step before derived (the BDK
+// for the first step), truncated to KeyLen bytes. Data is not secret (it
+// comes from the KSN), so it needs no wiping. A caller that keeps the BDK
+// elsewhere runs the steps there: a PKCS#11 token does each with
+// C_DeriveKey and CKM_AES_ECB_ENCRYPT_DATA, so no key reaches host memory.
+type AESDerivation struct {
+	Usage  AESKeyUsage // KeyDerivationInitialKey, KeyDerivation, or the working key's usage
+	Type   AESKeyType  // the derived key's type
+	KeyLen int         // the derived key's length in bytes
+	Data   []byte      // derivation data: one 16-byte block per 16 bytes of key
+}
+
+// aesDerivation returns the step deriving a key of keyType for usage, from
+// the 8 trailing bytes of derivation data (initial key ID, or derivation
+// ID and counter).
+func aesDerivation(usage AESKeyUsage, keyType AESKeyType, tail []byte) AESDerivation {
+	n := keyType.bits() / 8
+	data := make([]byte, aesDerivDataLen*((n+aesDerivDataLen-1)/aesDerivDataLen))
+	for i := 0; i < len(data); i += aesDerivDataLen {
+		b := data[i : i+aesDerivDataLen]
+		b[0] = 0x01
+		b[1] = byte(i/aesDerivDataLen + 1) // the key block counter
+		binary.BigEndian.PutUint16(b[2:], uint16(usage))
+		binary.BigEndian.PutUint16(b[4:], uint16(keyType))
+		binary.BigEndian.PutUint16(b[6:], uint16(keyType.bits()))
+		copy(b[8:], tail)
+	}
+	return AESDerivation{Usage: usage, Type: keyType, KeyLen: n, Data: data}
+}
+
+// aesDerive runs one step under the AES key; the result is the caller's.
+func aesDerive(key []byte, d AESDerivation) ([]byte, error) {
 	c, err := aesCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	n := keyType.bits() / 8
-	out := make([]byte, 0, 32)
-	data := make([]byte, aesDerivDataLen)
-	data[0] = 0x01
-	binary.BigEndian.PutUint16(data[2:], uint16(usage))
-	binary.BigEndian.PutUint16(data[4:], uint16(keyType))
-	binary.BigEndian.PutUint16(data[6:], uint16(keyType.bits()))
-	copy(data[8:], tail)
-	block := make([]byte, aesDerivDataLen)
-	for i := byte(1); len(out) < n; i++ {
-		data[1] = i
-		c.Encrypt(block, data)
-		out = append(out, block...)
+	out, err := EncryptBlocks(c)(d.Data)
+	if err != nil {
+		return nil, err
 	}
-	return out[:n], nil
+	Wipe(out[d.KeyLen:])
+	return out[:d.KeyLen], nil
+}
+
+// aesWalk runs the steps from key; every key but the last is wiped.
+func aesWalk(key []byte, steps []AESDerivation) ([]byte, error) {
+	for i, d := range steps {
+		next, err := aesDerive(key, d)
+		if i > 0 {
+			Wipe(key)
+		}
+		if err != nil {
+			return nil, err
+		}
+		key = next
+	}
+	return key, nil
 }
 
 // AESInitialKey derives the initial key (same type and length as the BDK)
@@ -177,14 +227,14 @@ func AESInitialKey(bdk, initialKeyID []byte, keyType AESKeyType) ([]byte, error)
 	if len(initialKeyID) != aesKeyIDLen {
 		return nil, fmt.Errorf("paycrypto: AES DUKPT initial key ID must be %d bytes, got %d", aesKeyIDLen, len(initialKeyID))
 	}
-	return aesDerive(bdk, KeyDerivationInitialKey, keyType, initialKeyID)
+	return aesDerive(bdk, aesDerivation(KeyDerivationInitialKey, keyType, initialKeyID))
 }
 
 // aesCounter checks the KSN and returns its transaction counter, which must
 // be non-zero and have at most 16 one bits.
 func aesCounter(ksn []byte) (uint32, error) {
-	if len(ksn) != aesKSNLen {
-		return 0, fmt.Errorf("paycrypto: AES DUKPT KSN must be %d bytes, got %d", aesKSNLen, len(ksn))
+	if len(ksn) != AESKSNLen {
+		return 0, fmt.Errorf("paycrypto: AES DUKPT KSN must be %d bytes, got %d", AESKSNLen, len(ksn))
 	}
 	counter := binary.BigEndian.Uint32(ksn[aesKeyIDLen:])
 	if counter == 0 {
@@ -196,16 +246,16 @@ func aesCounter(ksn []byte) (uint32, error) {
 	return counter, nil
 }
 
-// aesIntermediateKey derives the intermediate derivation key for the KSN's
-// counter from the initial key (of type keyType): one derivation per one
-// bit of the counter, most significant first, each with the derivation ID
-// and the counter bits processed so far.
-func aesIntermediateKey(ik, ksn []byte, keyType AESKeyType) ([]byte, error) {
+// aesIntermediateDerivations returns the steps from the initial key (of
+// type keyType) to the intermediate derivation key for the KSN's counter:
+// one per one bit of the counter, most significant first, each with the
+// derivation ID and the counter bits processed so far.
+func aesIntermediateDerivations(ksn []byte, keyType AESKeyType) ([]AESDerivation, error) {
 	counter, err := aesCounter(ksn)
 	if err != nil {
 		return nil, err
 	}
-	key := ik
+	var steps []AESDerivation
 	tail := make([]byte, 8)
 	copy(tail, ksn[4:8])
 	var working uint32
@@ -215,23 +265,32 @@ func aesIntermediateKey(ik, ksn []byte, keyType AESKeyType) ([]byte, error) {
 		}
 		working |= bit
 		binary.BigEndian.PutUint32(tail[4:], working)
-		if key, err = aesDerive(key, KeyDerivation, keyType, tail); err != nil {
-			return nil, err
-		}
+		steps = append(steps, aesDerivation(KeyDerivation, keyType, tail))
 	}
-	return key, nil
+	return steps, nil
 }
 
-// AESWorkingKey derives the working key of workingType for usage from the
-// BDK (of bdkType) and the 12-byte KSN: the initial key from the KSN's
-// initial key ID, the intermediate derivation key for its counter, then
-// the working key. The counter must be non-zero with at most 16 one bits.
-// A working key may not be stronger than the BDK (strength order TDES2 <
-// TDES3 < AES128 < AES192 < AES256), and usage must be a working key usage
-// (not KeyDerivation or KeyDerivationInitialKey).
-func AESWorkingKey(bdk, ksn []byte, bdkType AESKeyType, usage AESKeyUsage, workingType AESKeyType) ([]byte, error) {
-	if err := checkBDK(bdk, bdkType); err != nil {
+// aesIntermediateKey derives the intermediate derivation key for the KSN's
+// counter from the initial key (of type keyType).
+func aesIntermediateKey(ik, ksn []byte, keyType AESKeyType) ([]byte, error) {
+	steps, err := aesIntermediateDerivations(ksn, keyType)
+	if err != nil {
 		return nil, err
+	}
+	return aesWalk(ik, steps)
+}
+
+// AESDerivations returns the X9.24-3 walk from a BDK of bdkType to the
+// working key of workingType for usage, for the 12-byte KSN: the initial
+// key from the KSN's initial key ID, one intermediate derivation key per
+// one bit of its counter, then the working key (always the last step).
+// The counter must be non-zero with at most 16 one bits. A working key may
+// not be stronger than the BDK (strength order TDES2 < TDES3 < AES128 <
+// AES192 < AES256), and usage must be a working key usage (not
+// KeyDerivation or KeyDerivationInitialKey).
+func AESDerivations(ksn []byte, bdkType AESKeyType, usage AESKeyUsage, workingType AESKeyType) ([]AESDerivation, error) {
+	if !bdkType.isAES() {
+		return nil, fmt.Errorf("paycrypto: AES DUKPT BDK type must be AES128, AES192 or AES256, got %v", bdkType)
 	}
 	if workingType.bits() == 0 {
 		return nil, fmt.Errorf("paycrypto: unknown AES DUKPT working key type %v", workingType)
@@ -242,16 +301,26 @@ func AESWorkingKey(bdk, ksn []byte, bdkType AESKeyType, usage AESKeyUsage, worki
 	if !usage.isWorking() {
 		return nil, fmt.Errorf("paycrypto: %v is not an AES DUKPT working key usage", usage)
 	}
-	if _, err := aesCounter(ksn); err != nil {
-		return nil, err
-	}
-	ik, err := AESInitialKey(bdk, ksn[:aesKeyIDLen], bdkType)
+	intermediate, err := aesIntermediateDerivations(ksn, bdkType)
 	if err != nil {
 		return nil, err
 	}
-	dk, err := aesIntermediateKey(ik, ksn, bdkType)
+	steps := make([]AESDerivation, 0, len(intermediate)+2)
+	steps = append(steps, aesDerivation(KeyDerivationInitialKey, bdkType, ksn[:aesKeyIDLen]))
+	steps = append(steps, intermediate...)
+	return append(steps, aesDerivation(usage, workingType, ksn[4:])), nil
+}
+
+// AESWorkingKey derives the working key of workingType for usage from the
+// BDK (of bdkType) and the 12-byte KSN, along AESDerivations; the initial
+// and intermediate derivation keys are wiped. The caller wipes the result.
+func AESWorkingKey(bdk, ksn []byte, bdkType AESKeyType, usage AESKeyUsage, workingType AESKeyType) ([]byte, error) {
+	if err := checkBDK(bdk, bdkType); err != nil {
+		return nil, err
+	}
+	steps, err := AESDerivations(ksn, bdkType, usage, workingType)
 	if err != nil {
 		return nil, err
 	}
-	return aesDerive(dk, usage, workingType, ksn[4:])
+	return aesWalk(bdk, steps)
 }

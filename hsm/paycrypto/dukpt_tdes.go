@@ -14,8 +14,10 @@ import (
 // from the most significant down, applying the non-reversible key
 // generation process for each.
 
+// TDESKSNLen is the length of a TDES DUKPT KSN in bytes.
+const TDESKSNLen = 10
+
 const (
-	tdesKSNLen       = 10
 	tdesCounterBits  = 21
 	tdesCounterMask  = 1<<tdesCounterBits - 1
 	tdesMaxOneBits   = 10 // an originating device never uses a counter with more
@@ -32,12 +34,24 @@ var (
 	tdesMACRequestVariant = [16]byte{6: 0xFF, 14: 0xFF}
 )
 
-func checkTDESInputs(bdk, ksn []byte) error {
-	if len(bdk) != tdesDoubleKeyLen {
-		return fmt.Errorf("paycrypto: TDES DUKPT BDK must be %d bytes, got %d", tdesDoubleKeyLen, len(bdk))
+// The walk on byte slices. A caller that keeps the BDK elsewhere (a
+// PKCS#11 token) enciphers TDESIPEKInput under the BDK and under
+// TDESBDKVariant of it there, joins the halves into the IPEK, and walks
+// from it here with TDESTransactionKeyFromIPEK or TDESPINKeyFromIPEK. Keys
+// returned are fresh slices the caller wipes (Wipe); the intermediate
+// future keys of the walk are wiped here (crypto/des key schedules cannot
+// be, and are left to the collector). Inputs are never modified.
+
+func checkTDESKey(name string, key []byte) error {
+	if len(key) != tdesDoubleKeyLen {
+		return fmt.Errorf("paycrypto: TDES DUKPT %s must be %d bytes, got %d", name, tdesDoubleKeyLen, len(key))
 	}
-	if len(ksn) != tdesKSNLen {
-		return fmt.Errorf("paycrypto: TDES DUKPT KSN must be %d bytes, got %d", tdesKSNLen, len(ksn))
+	return nil
+}
+
+func checkTDESKSNLen(ksn []byte) error {
+	if len(ksn) != TDESKSNLen {
+		return fmt.Errorf("paycrypto: TDES DUKPT KSN must be %d bytes, got %d", TDESKSNLen, len(ksn))
 	}
 	return nil
 }
@@ -47,33 +61,78 @@ func tdesCounter(ksn []byte) uint32 {
 	return (uint32(ksn[7])<<16 | uint32(ksn[8])<<8 | uint32(ksn[9])) & tdesCounterMask
 }
 
+// CheckTDESKSN checks a KSN a transaction key can be derived for: 10
+// bytes, a non-zero counter with at most 10 one bits (an originating
+// device never uses any other value).
+func CheckTDESKSN(ksn []byte) error {
+	if err := checkTDESKSNLen(ksn); err != nil {
+		return err
+	}
+	counter := tdesCounter(ksn)
+	if counter == 0 {
+		return fmt.Errorf("paycrypto: TDES DUKPT transaction counter is zero")
+	}
+	if n := bits.OnesCount32(counter); n > tdesMaxOneBits {
+		return fmt.Errorf("paycrypto: TDES DUKPT transaction counter %#x has %d one bits, at most %d allowed", counter, n, tdesMaxOneBits)
+	}
+	return nil
+}
+
+// TDESIPEKInput returns the 8 bytes the BDK enciphers into the IPEK's left
+// half, and its variant (TDESBDKVariant) into the right half: the leftmost
+// 8 bytes of the KSN with the counter cleared. It is not secret.
+func TDESIPEKInput(ksn []byte) ([]byte, error) {
+	if err := checkTDESKSNLen(ksn); err != nil {
+		return nil, err
+	}
+	in := make([]byte, 8)
+	copy(in, ksn[:8])
+	in[7] &^= 0x1F // the counter's top 5 bits live in byte 7
+	return in, nil
+}
+
+// TDESBDKVariant returns the 16-byte BDK XOR
+// C0C0C0C000000000C0C0C0C000000000, the key that enciphers the IPEK's
+// right half. The caller wipes it.
+func TDESBDKVariant(bdk []byte) ([]byte, error) {
+	if err := checkTDESKey("BDK", bdk); err != nil {
+		return nil, err
+	}
+	variant := make([]byte, 16)
+	copy(variant, bdk)
+	xorInto(variant, tdesKeyVariant[:])
+	return variant, nil
+}
+
 // TDESIPEK derives the 16-byte initial key (IPEK) from a 16-byte BDK and a
 // 10-byte KSN (its counter is ignored): the left half is the TDES
 // encryption of the leftmost 8 bytes of the counter-cleared KSN under the
 // BDK, the right half the same under the BDK XOR C0C0C0C000000000C0C0C0C000000000.
 func TDESIPEK(bdk, ksn []byte) ([]byte, error) {
-	if err := checkTDESInputs(bdk, ksn); err != nil {
+	if err := checkTDESKey("BDK", bdk); err != nil {
 		return nil, err
 	}
-	var reg [8]byte
-	copy(reg[:], ksn[:8])
-	reg[7] &^= 0x1F // the counter's top 5 bits live in byte 7
-
+	in, err := TDESIPEKInput(ksn)
+	if err != nil {
+		return nil, err
+	}
 	ipek := make([]byte, 16)
-	left, err := tdesCipher(bdk)
+	left, err := NewTDESCipher(bdk)
 	if err != nil {
 		return nil, err
 	}
-	left.Encrypt(ipek[:8], reg[:])
+	left.Encrypt(ipek[:8], in)
 
-	variant := make([]byte, 16)
-	copy(variant, bdk)
-	xorInto(variant, tdesKeyVariant[:])
-	right, err := tdesCipher(variant)
+	variant, err := TDESBDKVariant(bdk)
 	if err != nil {
 		return nil, err
 	}
-	right.Encrypt(ipek[8:], reg[:])
+	defer Wipe(variant)
+	right, err := NewTDESCipher(variant)
+	if err != nil {
+		return nil, err
+	}
+	right.Encrypt(ipek[8:], in)
 	return ipek, nil
 }
 
@@ -82,21 +141,35 @@ func TDESIPEK(bdk, ksn []byte) ([]byte, error) {
 // must be non-zero and have at most 10 one bits, as an originating device
 // never uses any other value.
 func TDESTransactionKey(bdk, ksn []byte) ([]byte, error) {
-	if err := checkTDESInputs(bdk, ksn); err != nil {
+	if err := checkTDESKey("BDK", bdk); err != nil {
 		return nil, err
 	}
-	counter := tdesCounter(ksn)
-	if counter == 0 {
-		return nil, fmt.Errorf("paycrypto: TDES DUKPT transaction counter is zero")
+	if err := CheckTDESKSN(ksn); err != nil {
+		return nil, err
 	}
-	if n := bits.OnesCount32(counter); n > tdesMaxOneBits {
-		return nil, fmt.Errorf("paycrypto: TDES DUKPT transaction counter %#x has %d one bits, at most %d allowed", counter, n, tdesMaxOneBits)
-	}
-	key, err := TDESIPEK(bdk, ksn)
+	ipek, err := TDESIPEK(bdk, ksn)
 	if err != nil {
 		return nil, err
 	}
-	// The KSN register: the rightmost 64 bits of the KSN, counter cleared.
+	defer Wipe(ipek)
+	return TDESTransactionKeyFromIPEK(ipek, ksn)
+}
+
+// TDESTransactionKeyFromIPEK walks from the 16-byte IPEK to the
+// transaction key for the KSN's counter (checked as CheckTDESKSN does):
+// the KSN register (the rightmost 64 bits of the KSN, counter cleared)
+// takes the counter's one bits from the most significant down, and each
+// step applies the non-reversible key generation process.
+func TDESTransactionKeyFromIPEK(ipek, ksn []byte) ([]byte, error) {
+	if err := checkTDESKey("IPEK", ipek); err != nil {
+		return nil, err
+	}
+	if err := CheckTDESKSN(ksn); err != nil {
+		return nil, err
+	}
+	counter := tdesCounter(ksn)
+	key := make([]byte, 16)
+	copy(key, ipek)
 	var reg [8]byte
 	copy(reg[:], ksn[2:])
 	reg[5] &^= 0x1F
@@ -108,10 +181,24 @@ func TDESTransactionKey(bdk, ksn []byte) ([]byte, error) {
 		reg[5] |= byte(bit >> 16)
 		reg[6] |= byte(bit >> 8)
 		reg[7] |= byte(bit)
-		if key, err = nonReversibleKey(key, reg[:]); err != nil {
+		next, err := nonReversibleKey(key, reg[:])
+		Wipe(key)
+		if err != nil {
 			return nil, err
 		}
+		key = next
 	}
+	return key, nil
+}
+
+// TDESPINKeyFromIPEK returns the PIN encryption key for the KSN from the
+// IPEK: the transaction key XOR 00000000000000FF00000000000000FF.
+func TDESPINKeyFromIPEK(ipek, ksn []byte) ([]byte, error) {
+	key, err := TDESTransactionKeyFromIPEK(ipek, ksn)
+	if err != nil {
+		return nil, err
+	}
+	xorInto(key, tdesPINVariant[:])
 	return key, nil
 }
 
@@ -133,12 +220,15 @@ func nonReversibleKey(key, data []byte) ([]byte, error) {
 		return nil
 	}
 	if err := half(key, out[8:]); err != nil {
+		Wipe(out)
 		return nil, err
 	}
 	variant := make([]byte, 16)
+	defer Wipe(variant)
 	copy(variant, key)
 	xorInto(variant, tdesKeyVariant[:])
 	if err := half(variant, out[:8]); err != nil {
+		Wipe(out)
 		return nil, err
 	}
 	return out, nil

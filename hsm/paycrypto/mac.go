@@ -114,7 +114,7 @@ func gfDouble(b []byte) []byte {
 func KCV(alg string, key []byte) ([]byte, error) {
 	switch strings.ToLower(alg) {
 	case "tdes":
-		c, err := tdesCipher(key)
+		c, err := NewTDESCipher(key)
 		if err != nil {
 			return nil, err
 		}

@@ -24,22 +24,18 @@ const (
 
 // Errors never include PIN or PAN digits.
 
-func checkPIN(pin string) error {
-	if len(pin) < minPINLen || len(pin) > maxPINLen {
-		return fmt.Errorf("paycrypto: PIN must be %d to %d digits, got %d characters", minPINLen, maxPINLen, len(pin))
-	}
-	if !allDigits(pin) {
-		return errors.New("paycrypto: PIN must contain only decimal digits")
-	}
-	return nil
-}
+func checkPIN(pin string) error { return checkDigits("PIN", pin, minPINLen, maxPINLen) }
 
-func checkPAN(pan string) error {
-	if len(pan) < minPANLen || len(pan) > maxPANLen {
-		return fmt.Errorf("paycrypto: PAN must be %d to %d digits, got %d characters", minPANLen, maxPANLen, len(pan))
+func checkPAN(pan string) error { return checkDigits("PAN", pan, minPANLen, maxPANLen) }
+
+// checkDigits checks that s (a PIN or PAN, named by what) is min to max
+// decimal digits.
+func checkDigits(what, s string, min, max int) error {
+	if len(s) < min || len(s) > max {
+		return fmt.Errorf("paycrypto: %s must be %d to %d digits, got %d characters", what, min, max, len(s))
 	}
-	if !allDigits(pan) {
-		return errors.New("paycrypto: PAN must contain only decimal digits")
+	if !allDigits(s) {
+		return fmt.Errorf("paycrypto: %s must contain only decimal digits", what)
 	}
 	return nil
 }
@@ -81,59 +77,67 @@ func panFieldISO0(pan string) []byte {
 	return f
 }
 
+// withDigits checks pin, runs f on its digit values and wipes them (the
+// string itself cannot be).
+func withDigits(pin string, f func(d []byte) ([]byte, error)) ([]byte, error) {
+	if err := checkPIN(pin); err != nil {
+		return nil, err
+	}
+	d := make([]byte, len(pin))
+	defer Wipe(d)
+	for i := range d {
+		d[i] = pin[i] - '0'
+	}
+	return f(d)
+}
+
+// pinString turns PIN digit values into the PIN string and wipes them.
+func pinString(d []byte, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	defer Wipe(d)
+	s := make([]byte, len(d))
+	defer Wipe(s)
+	for i, v := range d {
+		s[i] = '0' + v
+	}
+	return string(s), nil
+}
+
+// The string functions below cannot wipe the PIN they take or return; the
+// []byte functions of pinfield.go can, and do the work.
+
 // PINBlockISO0 returns the clear 8-byte ISO 9564-1 format 0 PIN block: the
 // PIN field (0, length, PIN digits, F fill) XOR the PAN field (0000 and the
 // 12 rightmost PAN digits excluding the check digit).
 func PINBlockISO0(pin, pan string) ([]byte, error) {
-	if err := checkPIN(pin); err != nil {
-		return nil, err
-	}
-	if err := checkPAN(pan); err != nil {
-		return nil, err
-	}
-	block := make([]byte, 8)
-	for i := range block {
-		block[i] = 0xFF
-	}
-	setNibble(block, 0, 0)
-	setNibble(block, 1, byte(len(pin)))
-	for i := 0; i < len(pin); i++ {
-		setNibble(block, 2+i, pin[i]-'0')
-	}
-	xorInto(block, panFieldISO0(pan))
-	return block, nil
+	return withDigits(pin, func(d []byte) ([]byte, error) { return PINBlockISO0Digits(d, pan) })
 }
 
 // PINFromISO0 decodes a clear format 0 PIN block bound to pan. Every
 // malformation returns an error wrapping ErrPINBlock.
 func PINFromISO0(block []byte, pan string) (string, error) {
-	if err := checkPAN(pan); err != nil {
-		return "", err
-	}
-	if len(block) != 8 {
-		return "", fmt.Errorf("%w: format 0 block must be 8 bytes, got %d", ErrPINBlock, len(block))
-	}
-	field := make([]byte, 8)
-	copy(field, block)
-	xorInto(field, panFieldISO0(pan))
-	return pinFromField(field, 0, 0xF)
+	return pinString(PINDigitsFromISO0(block, pan))
 }
 
-// tdesCipher returns TDES-EDE for a 16-byte (K1|K2, used as K1|K2|K1) or
-// 24-byte key.
-func tdesCipher(key []byte) (cipher.Block, error) {
-	var k []byte
+// NewTDESCipher returns TDES-EDE for a 16-byte (K1|K2, used as K1|K2|K1)
+// or 24-byte key. It keeps no reference to key; the 24-byte expansion of a
+// 16-byte key is wiped (the cipher's key schedule cannot be, and is left
+// to the collector).
+func NewTDESCipher(key []byte) (cipher.Block, error) {
 	switch len(key) {
 	case 16:
-		k = make([]byte, 0, 24)
+		k := make([]byte, 0, 24)
 		k = append(k, key...)
 		k = append(k, key[:8]...)
+		defer Wipe(k)
+		return des.NewTripleDESCipher(k)
 	case 24:
-		k = key
+		return des.NewTripleDESCipher(key)
 	default:
 		return nil, fmt.Errorf("paycrypto: TDES key must be 16 or 24 bytes, got %d", len(key))
 	}
-	return des.NewTripleDESCipher(k)
 }
 
 // aesCipher returns AES for a 16, 24 or 32-byte key.
@@ -149,48 +153,22 @@ func aesCipher(key []byte) (cipher.Block, error) {
 // EncryptISO0 returns the format 0 PIN block for pin and pan enciphered
 // with TDES-ECB under key (16 or 24 bytes).
 func EncryptISO0(key []byte, pin, pan string) ([]byte, error) {
-	c, err := tdesCipher(key)
+	c, err := NewTDESCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	block, err := PINBlockISO0(pin, pan)
-	if err != nil {
-		return nil, err
-	}
-	c.Encrypt(block, block)
-	return block, nil
+	return withDigits(pin, func(d []byte) ([]byte, error) { return EncipherISO0(EncryptBlocks(c), d, pan) })
 }
 
 // DecryptISO0 deciphers a format 0 PIN block under key and returns the PIN.
 // A wrong key or PAN gives an error wrapping ErrPINBlock (with overwhelming
 // probability).
 func DecryptISO0(key, block []byte, pan string) (string, error) {
-	c, err := tdesCipher(key)
+	c, err := NewTDESCipher(key)
 	if err != nil {
 		return "", err
 	}
-	if len(block) != 8 {
-		return "", fmt.Errorf("%w: format 0 block must be 8 bytes, got %d", ErrPINBlock, len(block))
-	}
-	clear := make([]byte, 8)
-	c.Decrypt(clear, block)
-	return PINFromISO0(clear, pan)
-}
-
-// pinFieldISO4 is the plaintext format 4 PIN field: 4, length, PIN digits,
-// A fill up to nibble 16, then 8 random bytes.
-func pinFieldISO4(pin string, random []byte) []byte {
-	f := make([]byte, 16)
-	for i := 0; i < 8; i++ {
-		f[i] = 0xAA
-	}
-	setNibble(f, 0, 4)
-	setNibble(f, 1, byte(len(pin)))
-	for i := 0; i < len(pin); i++ {
-		setNibble(f, 2+i, pin[i]-'0')
-	}
-	copy(f[8:], random)
-	return f
+	return pinString(DecipherISO0(DecryptBlocks(c), block, pan))
 }
 
 // panFieldISO4 is the plaintext format 4 PAN field: M (PAN length - 12),
@@ -215,24 +193,19 @@ func EncryptISO4(key []byte, pin, pan string, rnd io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPIN(pin); err != nil {
-		return nil, err
-	}
-	if err := checkPAN(pan); err != nil {
-		return nil, err
-	}
-	if rnd == nil {
-		rnd = rand.Reader
-	}
-	random := make([]byte, 8)
-	if _, err := io.ReadFull(rnd, random); err != nil {
-		return nil, fmt.Errorf("paycrypto: reading PIN block random fill: %w", err)
-	}
-	block := pinFieldISO4(pin, random)
-	c.Encrypt(block, block)
-	xorInto(block, panFieldISO4(pan))
-	c.Encrypt(block, block)
-	return block, nil
+	return withDigits(pin, func(d []byte) ([]byte, error) {
+		if err := checkPAN(pan); err != nil {
+			return nil, err
+		}
+		if rnd == nil {
+			rnd = rand.Reader
+		}
+		random := make([]byte, 8)
+		if _, err := io.ReadFull(rnd, random); err != nil {
+			return nil, fmt.Errorf("paycrypto: reading PIN block random fill: %w", err)
+		}
+		return EncipherISO4(EncryptBlocks(c), d, random, pan)
+	})
 }
 
 // DecryptISO4 deciphers a format 4 PIN block under key and returns the PIN.
@@ -244,47 +217,7 @@ func DecryptISO4(key, block []byte, pan string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkPAN(pan); err != nil {
-		return "", err
-	}
-	if len(block) != 16 {
-		return "", fmt.Errorf("%w: format 4 block must be 16 bytes, got %d", ErrPINBlock, len(block))
-	}
-	field := make([]byte, 16)
-	c.Decrypt(field, block)
-	xorInto(field, panFieldISO4(pan))
-	c.Decrypt(field, field)
-	return pinFromFieldISO4(field)
-}
-
-// pinFromFieldISO4 decodes a plaintext format 4 PIN field.
-func pinFromFieldISO4(field []byte) (string, error) { return pinFromField(field, 4, 0xA) }
-
-// pinFromField decodes the first 16 nibbles of a PIN field: control nibble,
-// PIN length, PIN digits, then fill nibbles up to nibble 16 (format 0: F;
-// format 4: A, followed by random nibbles the caller ignores).
-func pinFromField(field []byte, control, fill byte) (string, error) {
-	if c := nibble(field, 0); c != control {
-		return "", fmt.Errorf("%w: control field is %X, want %X", ErrPINBlock, c, control)
-	}
-	n := int(nibble(field, 1))
-	if n < minPINLen || n > maxPINLen {
-		return "", fmt.Errorf("%w: PIN length %d outside %d..%d", ErrPINBlock, n, minPINLen, maxPINLen)
-	}
-	pin := make([]byte, n)
-	for i := 0; i < n; i++ {
-		d := nibble(field, 2+i)
-		if d > 9 {
-			return "", fmt.Errorf("%w: PIN position %d is not a decimal digit", ErrPINBlock, i+1)
-		}
-		pin[i] = '0' + d
-	}
-	for i := 2 + n; i < 16; i++ {
-		if nibble(field, i) != fill {
-			return "", fmt.Errorf("%w: fill nibble %d is not %X", ErrPINBlock, i+1, fill)
-		}
-	}
-	return string(pin), nil
+	return pinString(DecipherISO4(DecryptBlocks(c), block, pan))
 }
 
 // xorInto sets dst[i] ^= src[i] for i < len(dst).

@@ -38,7 +38,9 @@ package pkcs11
 //   - TranslatePIN, static keys: the block is deciphered in the token
 //     (CKM_DES3_ECB, or for ISO 4 two CKM_AES_ECB deciphers with the PAN
 //     field XORed in between, here), decoded and re-encoded here, and
-//     enciphered in the token. The clear PIN block, the ISO 4 intermediate
+//     enciphered in the token. The PIN-field codec is paycrypto's []byte
+//     API (DecipherISO0/4, EncipherISO0/4), given the token's cipher as a
+//     paycrypto.BlockFunc. The clear PIN block, the ISO 4 intermediate
 //     blocks and the PIN digits exist in host memory for the duration of
 //     the call and are wiped (as []byte; the PIN is never a Go string).
 //   - TranslatePIN, TDES DUKPT: the token enciphers the IPEK input under
@@ -46,14 +48,16 @@ package pkcs11
 //     C0C0C0C000000000C0C0C0C000000000, created at import); so the IPEK,
 //     the future keys walked to the KSN's counter, the PIN key, and the
 //     clear PIN block are in host memory (the X9.24-1 walk XORs key
-//     halves, which no SoftHSM2 mechanism does on objects). Byte slices
-//     are wiped; crypto/des key schedules cannot be and are left to the
-//     collector. The BDK itself never leaves the token.
+//     halves, which no SoftHSM2 mechanism does on objects; it is
+//     paycrypto.TDESPINKeyFromIPEK). Byte slices are wiped; crypto/des key
+//     schedules cannot be and are left to the collector. The BDK itself
+//     never leaves the token.
 //   - TranslatePIN, AES DUKPT: entirely in the token. Each X9.24-3 key is
 //     C_DeriveKey with CKM_AES_ECB_ENCRYPT_DATA of the derivation data
-//     under its parent; the initial, intermediate and working keys are
-//     sensitive session objects destroyed after the call. Only the ISO 4
-//     intermediate block and the PIN digits are in host memory, as above.
+//     (paycrypto.AESDerivations lists the steps) under its parent; the
+//     initial, intermediate and working keys are sensitive session
+//     objects destroyed after the call. Only the ISO 4 intermediate block
+//     and the PIN digits are in host memory, as above.
 //   - GenerateMAC/VerifyMAC, CMAC: CKM_AES_CMAC in the token, truncated to
 //     8 bytes here; VerifyMAC compares here in constant time (SoftHSM2
 //     has no CKM_AES_CMAC_GENERAL; the MAC is not secret).

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/hsm/paycrypto"
 )
 
 // key is one version of a key: its description and object handles.
@@ -145,9 +146,11 @@ func (h *HSM) add(ctx context.Context, label string, u hsm.Usage, alg hsm.Algori
 		t := template(o, label, version, u, alg, size)
 		var obj p11.ObjectHandle
 		if material != nil {
-			v := o.value(material)
-			obj, err = h.ctx.CreateObject(s, append(t, p11.NewAttribute(p11.CKA_VALUE, v)))
-			clear(v)
+			var v []byte
+			if v, err = o.value(material); err == nil {
+				obj, err = h.ctx.CreateObject(s, append(t, p11.NewAttribute(p11.CKA_VALUE, v)))
+				paycrypto.Wipe(v)
+			}
 		} else {
 			if o.valueLen > 0 {
 				t = append(t, p11.NewAttribute(p11.CKA_VALUE_LEN, o.valueLen))

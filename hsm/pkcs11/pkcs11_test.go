@@ -5,7 +5,6 @@ package pkcs11
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
 	"crypto/des"
 	"encoding/hex"
 	"errors"
@@ -296,6 +295,64 @@ func TestAESDUKPTLongerBDKs(t *testing.T) {
 	}
 }
 
+// TestTranslatePINUndecodableInputs: a PAN no block can be bound to, or a
+// KSN no key derives from (DUKPT counters zero or with too many one bits),
+// is hsm.ErrInvalidPINBlock, not a module error, on every path through
+// paycrypto; and the session stays usable.
+func TestTranslatePINUndecodableInputs(t *testing.T) {
+	h := mustOpen(t, newToken(t, "kbpay-undecodable"))
+	ctx := context.Background()
+	keys := []hsm.ImportKeyRequest{
+		{Label: "tpk", Usage: hsm.UsageTerminalPIN, Algorithm: hsm.TDES, Material: unhex(t, "0123456789ABCDEFFEDCBA9876543210")},
+		{Label: "zpk", Usage: hsm.UsageZonePIN, Algorithm: hsm.TDES, Material: unhex(t, "FEDCBA98765432100123456789ABCDEF")},
+		{Label: "zpk-aes", Usage: hsm.UsageZonePIN, Algorithm: hsm.AES, Material: unhex(t, "FFEEDDCCBBAA99887766554433221100")},
+		{Label: "bdk", Usage: hsm.UsageBDK, Algorithm: hsm.TDES, Material: unhex(t, "0123456789ABCDEFFEDCBA9876543210")},
+		{Label: "bdk-aes", Usage: hsm.UsageBDK, Algorithm: hsm.AES, Material: unhex(t, "FEDCBA9876543210F1F1F1F1F1F1F1F1")},
+	}
+	for _, k := range keys {
+		if _, err := h.ImportKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pan = "4111111111111111"
+	iso0, _ := paycrypto.EncryptISO0(keys[0].Material, "1234", pan)
+	from := func(label string, f hsm.PINFormat, ksn string) hsm.PINKey {
+		pk := hsm.PINKey{Key: hsm.KeyRef{Label: label}, Format: f}
+		if ksn != "" {
+			pk.KSN = unhex(t, ksn)
+		}
+		return pk
+	}
+	to0, to4 := from("zpk", hsm.ISO0, ""), from("zpk-aes", hsm.ISO4, "")
+	for _, tc := range []struct {
+		name  string
+		block []byte
+		pan   string
+		from  hsm.PINKey
+		to    hsm.PINKey
+	}{
+		{"static, 12-digit PAN", iso0, "411111111111", from("tpk", hsm.ISO0, ""), to0},
+		{"static, non-digit PAN", iso0, "41111111111111a1", from("tpk", hsm.ISO0, ""), to0},
+		{"static to ISO4, 20-digit PAN", iso0, "41111111111111111111", from("tpk", hsm.ISO0, ""), to4},
+		{"TDES DUKPT, 12-digit PAN", iso0, "411111111111", from("bdk", hsm.ISO0, "FFFF9876543210E00001"), to0},
+		{"TDES DUKPT, counter zero", iso0, pan, from("bdk", hsm.ISO0, "FFFF9876543210E00000"), to0},
+		{"TDES DUKPT, 11 one bits", iso0, pan, from("bdk", hsm.ISO0, "FFFF9876543210E007FF"), to0},
+		{"AES DUKPT, counter zero", make([]byte, 16), pan, from("bdk-aes", hsm.ISO4, "123456789012345600000000"), to4},
+		{"AES DUKPT, 17 one bits", make([]byte, 16), pan, from("bdk-aes", hsm.ISO4, "12345678901234560001FFFF"), to4},
+		{"AES DUKPT, 12-digit PAN", make([]byte, 16), "411111111111", from("bdk-aes", hsm.ISO4, "123456789012345600000001"), to4},
+	} {
+		out, err := h.TranslatePIN(ctx, hsm.TranslatePINRequest{PINBlock: tc.block, PAN: tc.pan, From: tc.from, To: tc.to})
+		var moduleErr p11.Error
+		if !errors.Is(err, hsm.ErrInvalidPINBlock) || errors.As(err, &moduleErr) || out != nil {
+			t.Errorf("%s: %X, %v; want hsm.ErrInvalidPINBlock", tc.name, out, err)
+		}
+	}
+	out, err := h.TranslatePIN(ctx, hsm.TranslatePINRequest{PINBlock: iso0, PAN: pan, From: from("tpk", hsm.ISO0, ""), To: to0})
+	if pin, derr := paycrypto.DecryptISO0(keys[1].Material, out, pan); err != nil || derr != nil || pin != "1234" {
+		t.Errorf("a good block after the bad ones: %v, %v", err, derr)
+	}
+}
+
 // TestKeyObjects: every key object is a sensitive, non-extractable token
 // object, and the token itself refuses mechanisms outside the usage.
 func TestKeyObjects(t *testing.T) {
@@ -397,74 +454,6 @@ func TestCloseAndContext(t *testing.T) {
 	}
 	if _, err := h.Keys(ctx); !errors.Is(err, ErrClosed) {
 		t.Errorf("Keys after Close: %v", err)
-	}
-}
-
-// TestPINCodecMatchesPaycrypto: the []byte PIN codecs give paycrypto's
-// blocks and read them back.
-func TestPINCodecMatchesPaycrypto(t *testing.T) {
-	key := unhex(t, "000102030405060708090A0B0C0D0E0F")
-	c, _ := aes.NewCipher(key)
-	random := unhex(t, "A1A2A3A4A5A6A7A8")
-	for _, tc := range []struct{ pin, pan string }{
-		{"1234", "4012345678909"}, {"0000", "4111111111111111"}, {"987654321098", "5413330089010434571"}, {"55555", "378282246310005"},
-	} {
-		digits := make([]byte, len(tc.pin))
-		for i := range digits {
-			digits[i] = tc.pin[i] - '0'
-		}
-		want, _ := paycrypto.PINBlockISO0(tc.pin, tc.pan)
-		got, err := pinBlockISO0(digits, tc.pan)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("ISO0 %s: %X, %v; want %X", tc.pan, got, err, want)
-		}
-		if back, err := pinFromISO0(want, tc.pan); err != nil || !bytes.Equal(back, digits) {
-			t.Errorf("ISO0 decode %s: %v, %v", tc.pan, back, err)
-		}
-		want4, _ := paycrypto.EncryptISO4(key, tc.pin, tc.pan, bytes.NewReader(random))
-		field, err := pinFieldISO4(digits, random)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Encrypt(field, field)
-		xorInto(field, panFieldISO4(tc.pan))
-		c.Encrypt(field, field)
-		if !bytes.Equal(field, want4) {
-			t.Errorf("ISO4 %s: %X, want %X", tc.pan, field, want4)
-		}
-		mid := make([]byte, 16)
-		c.Decrypt(mid, want4)
-		xorInto(mid, panFieldISO4(tc.pan))
-		c.Decrypt(mid, mid)
-		if back, err := pinFromField(mid, 4, 0xA); err != nil || !bytes.Equal(back, digits) {
-			t.Errorf("ISO4 decode %s: %v, %v", tc.pan, back, err)
-		}
-	}
-	bad := []byte{0x14, 0x12, 0x34, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
-	if _, err := pinFromISO0(bad, "4111111111111111"); !errors.Is(err, errPINBlock) {
-		t.Errorf("control nibble 1: %v", err)
-	}
-	if _, err := pinBlockISO0([]byte{1, 2, 3}, "4111111111111111"); !errors.Is(err, errPINBlock) {
-		t.Errorf("3-digit PIN: %v", err)
-	}
-}
-
-// TestTDESDUKPTHostMath: the host half of TDES DUKPT, from the IPEK, gives
-// paycrypto's PIN keys.
-func TestTDESDUKPTHostMath(t *testing.T) {
-	bdk := unhex(t, "0123456789ABCDEFFEDCBA9876543210")
-	for _, ksnHex := range []string{"FFFF9876543210E00001", "FFFF9876543210E00002", "FFFF9876543210E00010",
-		"FFFF9876543210E0FFC0", "FFFF9876543210FFF800", "A1B2C3D4E5F6A7B80FF0"} {
-		ksn := unhex(t, ksnHex)
-		ipek, err := paycrypto.TDESIPEK(bdk, ksn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, wantErr := paycrypto.TDESPINKey(bdk, ksn)
-		got, err := tdesPINKeyFromIPEK(ipek, ksn)
-		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
-			t.Errorf("KSN %s: %X, %v; want %X, %v", ksnHex, got, err, want, wantErr)
-		}
 	}
 }
 

@@ -47,6 +47,8 @@ func AdminHandler(issuers []*Issuer) http.Handler {
 	mux.HandleFunc("POST /issuers/{name}/latency", a.withIssuer(a.setLatency))
 	mux.HandleFunc("POST /issuers/{name}/fault", a.withIssuer(a.setFault))
 	mux.HandleFunc("POST /issuers/{name}/schedule", a.withIssuer(a.setSchedule))
+	mux.HandleFunc("POST /reset", a.reset)
+	mux.HandleFunc("POST /issuers/{name}/reset", a.reset)
 	return mux
 }
 

@@ -66,6 +66,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per-request response `timeout`; a purchase that times out gets a net cancel (0400)")
 	fs.BoolVar(&cfg.NoNetCancel, "no-net-cancel", false, "do not send a 0400 for purchases that timed out")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random `seed` for mix, amounts and Poisson gaps (0: random)")
+	var switchMetrics string
+	fs.StringVar(&switchMetrics, "switch-metrics", "auto", "switch admin `address` whose /metrics split the time into switch and issuer; auto: 127.0.0.1:8580 when --switch is the demo address, else none; \"\": none")
 	fs.StringVar(&reportDir, "report", "", "write report.json and a self-contained report.html into `DIR`")
 	fs.BoolVar(&jsonO, "json", false, "print the report as JSON on stdout instead of the text summary")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
@@ -96,6 +98,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments %q", strings.Join(fs.Args(), " "))
+	}
+	if switchMetrics == "auto" {
+		switchMetrics = ""
+		if cfg.Addr == d.Addr {
+			switchMetrics = DemoSwitchAdmin
+		}
+	}
+	if switchMetrics != "" {
+		cfg.SwitchMetrics = "http://" + strings.TrimPrefix(switchMetrics, "http://") + "/metrics"
 	}
 	m, err := ParseMix(mix)
 	if err != nil {
@@ -157,6 +168,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if ctx.Err() != nil {
 		rep.Notes = append(rep.Notes, "Interrupted before the end of the run.")
 		fmt.Fprintln(stderr, "termsim load: interrupted; summary of what ran:")
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(stderr, "termsim load: %s\n", w)
 	}
 	if jsonO {
 		err = rep.WriteJSON(stdout)

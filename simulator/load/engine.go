@@ -46,6 +46,7 @@ type engine struct {
 	sendCtx context.Context
 	mixCut  [numKinds]int // cumulative weights
 	open    bool
+	routes  routeRecorder // outcomes by card BIN (breakdown.go)
 }
 
 // term is one terminal connection; it reconnects after a link failure.
@@ -138,6 +139,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
+	before, metricsErr := e.scrapeSwitch(ctx)
 	start := time.Now()
 	e.rec = newRecorder(start)
 	stopProgress := e.progress(start)
@@ -151,7 +153,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		t.close()
 	}
 	stopProgress()
-	return e.report(start, end), nil
+	rep := e.report(start, end)
+	e.addSwitchTime(ctx, rep, before, metricsErr)
+	return rep, nil
 }
 
 // dial connects every terminal, a few at a time.
@@ -388,6 +392,10 @@ func (e *engine) do(a arrival, t *term) {
 		e.rec.fail(k, a.intended, time.Now(), false, errBuild)
 		return
 	}
+	card := s.card
+	if k != kindPurchase {
+		card = orig.card
+	}
 	e.rec.sending(k, a.intended, time.Now(), e.open)
 	e.inFlight.Add(1)
 	resp, err := client.Send(e.sendCtx, msg)
@@ -396,6 +404,7 @@ func (e *engine) do(a arrival, t *term) {
 	if err != nil {
 		timeout := errors.Is(err, connection.ErrSendTimeout)
 		e.rec.fail(k, a.intended, done, timeout, errConnection)
+		e.routes.fail(card, timeout)
 		if !timeout {
 			e.cfg.Logger.Warn("request failed", zap.Stringer("type", k), zap.String("terminal", t.id), zap.Error(err))
 			t.broken(client)
@@ -411,6 +420,7 @@ func (e *engine) do(a arrival, t *term) {
 	want, _ := specs.ResponseMTI(reqMTI)
 	approved := codes.Code(rc).IsApproved()
 	e.rec.answer(k, a.intended, done, rc, approved, mti != want)
+	e.routes.answer(card, done.Sub(a.intended), approved)
 	if k == kindPurchase && approved {
 		s.rrn, _ = resp.GetString(specs.RRN)
 		s.auth, _ = resp.GetString(specs.ApprovalCode)

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -17,7 +18,19 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		LatencyChart, ThroughputChart, CodeChart template.HTML
 		PercentileChart                          template.HTML
 		ErrorKinds                               string
+		PercentileRows                           []struct {
+			P  string
+			MS float64
+		}
 	}{R: r}
+	if len(r.Percentiles) > 0 {
+		for _, p := range percentileRows {
+			data.PercentileRows = append(data.PercentileRows, struct {
+				P  string
+				MS float64
+			}{strconv.FormatFloat(p, 'f', -1, 64), r.percentile(p)})
+		}
+	}
 	if r.Run.Mode == "open" {
 		data.Mode = fmt.Sprintf("open loop, %s arrivals at %.1f/s", r.Run.Arrivals, r.Run.Rate)
 	} else {
@@ -58,10 +71,12 @@ svg text{font:11px system-ui,sans-serif;fill:#33404d}
 .note{color:#5b6b7c;font-size:13px}
 </style></head><body>
 <h1>termsim load report</h1>
+{{range .R.Warnings}}<p class="note" style="color:#b00020;font-weight:600">{{.}}</p>{{end}}
 <div class="sub">{{.R.Started.Format "2006-01-02 15:04:05 MST"}} &middot; target {{.R.Target.Addr}} ({{.R.Target.Spec}}, {{.R.Target.Header}}) &middot; {{.Mode}} &middot; {{.R.Run.Terminals}} terminals, {{.R.Run.Link}} &middot; mix {{.R.Run.Mix}}</div>
 <div class="cards">
 {{if .R.TargetTPS}}<div class="card"><b>{{f1 .R.TargetTPS}}</b><span>target TPS</span></div>{{end}}
 <div class="card"><b>{{f1 .R.AchievedTPS}}</b><span>achieved TPS</span></div>
+<div class="card{{if .R.Warnings}} bad{{end}}"><b>{{pct .R.ApprovalRate}}</b><span>purchases approved</span></div>
 <div class="card"><b>{{ms .R.Latency.P50}}</b><span>p50</span></div>
 <div class="card"><b>{{ms .R.Latency.P99}}</b><span>p99</span></div>
 <div class="card"><b>{{ms .R.Latency.P999}}</b><span>p99.9</span></div>
@@ -102,6 +117,18 @@ svg text{font:11px system-ui,sans-serif;fill:#33404d}
 <table>
 <tr><th>DE 39</th><th>meaning</th><th>count</th><th>share</th></tr>
 {{range .R.ResponseCodes}}<tr><td>{{.Code}}</td><td>{{.Meaning}}</td><td class="n">{{.Count}}</td><td class="n">{{pct .Share}}</td></tr>{{end}}
+</table>
+
+{{if .R.ByRoute}}<table>
+<tr><th>route (card BIN)</th><th>sent</th><th>answered</th><th>approved</th><th>approval rate</th><th>timeouts</th><th>errors</th><th>p50</th><th>p99</th></tr>
+{{range .R.ByRoute}}<tr><td>{{.BIN}}</td><td class="n">{{.Sent}}</td><td class="n">{{.Answered}}</td><td class="n">{{.Approved}}</td><td class="n">{{pct .ApprovalRate}}</td><td class="n">{{.Timeouts}}</td><td class="n">{{.Errors}}</td><td class="n">{{ms .P50}}</td><td class="n">{{ms .P99}}</td></tr>{{end}}
+</table>{{end}}
+{{with .R.SwitchTime}}<table>
+<tr><th>switch vs issuer</th><td>mean {{ms .MeanTotalMS}} per answer: {{ms .MeanSwitchMS}} in the switch ({{printf "%.0f" .SwitchPercent}}%), {{ms .MeanIssuerMS}} per issuer call ({{.IssuerCalls}} calls; from {{.Source}})</td></tr>
+</table>{{end}}
+<table>
+<tr><th>percentile</th>{{range .PercentileRows}}<th>p{{.P}}</th>{{end}}</tr>
+<tr><td>ms</td>{{range .PercentileRows}}<td class="n">{{ms .MS}}</td>{{end}}</tr>
 </table>
 
 <h2>Configuration</h2>

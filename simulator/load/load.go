@@ -109,8 +109,13 @@ type Config struct {
 	// Mix chooses the request types. Default 100% purchases.
 	Mix Mix
 	// Cards are the card numbers (or tokens) DE 2 carries; default
-	// DemoCards. Never printed except masked 6+4.
+	// DemoCards, plus generated demo cards when the run needs more money
+	// than they hold. Never printed except masked 6+4.
 	Cards []string
+	// SwitchMetrics is the switch's /metrics URL, scraped before and after
+	// the run to split its time from the issuers' (Report.SwitchTime);
+	// "" skips it.
+	SwitchMetrics string
 	// CardsAreTokens says Cards are tokens (only shown in the report).
 	CardsAreTokens bool
 	// AmountMin..AmountMax is the range of purchase amounts (minor units).
@@ -163,11 +168,11 @@ func (c Config) withDefaults() Config {
 	if c.Mix.total() == 0 {
 		c.Mix = Mix{Purchase: 100}
 	}
-	if len(c.Cards) == 0 {
-		c.Cards = DemoCards
-	}
 	if c.AmountMin == 0 && c.AmountMax == 0 {
 		c.AmountMin, c.AmountMax = DefaultAmountMin, DefaultAmountMax
+	}
+	if len(c.Cards) == 0 {
+		c.Cards = cardsFor(c) // enough demo cards not to run dry
 	}
 	if c.Currency == "" {
 		c.Currency = terminal.DefaultCurrency

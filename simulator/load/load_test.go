@@ -105,7 +105,9 @@ func TestAccuracyStallIsNotHidden(t *testing.T) {
 			if l.P999 < 150 {
 				t.Errorf("p99.9 %.1fms: the requests due at the start of the stall waited ~200ms", l.P999)
 			}
-			if l.P50 > 10 {
+			// Half the stall: well clear of what a busy CI machine adds to
+			// requests the stall did not touch, well below the stall.
+			if l.P50 > float64(stall/time.Millisecond)/2 {
 				t.Errorf("p50 %.1fms: most requests were not affected by the stall", l.P50)
 			}
 			openP99 = max(openP99, l.P99)
@@ -190,9 +192,16 @@ func TestTimeoutSendsNetCancel(t *testing.T) {
 	if len(s.violations) > 0 {
 		t.Errorf("violations: %v", s.violations)
 	}
-	// Timeouts are counted, never recorded as latencies.
-	if ms2d(rep.Latency.Max) >= 200*time.Millisecond {
-		t.Errorf("max latency %.1fms: timed-out requests leaked into the histogram", rep.Latency.Max)
+	// Timeouts are counted, never recorded as latencies: an answered
+	// request waited less than the timeout after it went out, so at most
+	// the timeout plus how late the generator sent it (open-loop latency
+	// counts from the intended send time; a loaded machine adds lag).
+	lag := 0.0
+	if rep.GeneratorLag != nil {
+		lag = rep.GeneratorLag.Max
+	}
+	if ms2d(rep.Latency.Max) >= 200*time.Millisecond+ms2d(lag) {
+		t.Errorf("max latency %.1fms (generator lag max %.1fms): timed-out requests leaked into the histogram", rep.Latency.Max, lag)
 	}
 
 	// A switch that still has the original in flight answers 94: repeat.

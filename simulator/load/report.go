@@ -56,6 +56,16 @@ type Report struct {
 
 	ResponseCodes []CodeCount           `json:"response_codes"`
 	ByType        map[string]TypeCounts `json:"by_type"`
+	// ApprovalRate is the share of answered purchases that were approved.
+	ApprovalRate float64 `json:"approval_rate"`
+	// ByRoute splits the run by the cards' BIN prefix (the issuer route).
+	ByRoute []RouteStats `json:"by_route,omitempty"`
+	// SwitchTime splits the answers' time into switch and issuer time,
+	// from the switch's metrics (nil when they could not be read).
+	SwitchTime *SwitchTime `json:"switch_time,omitempty"`
+	// Warnings say when the figures do not measure what was meant (for
+	// example declines dominating); also at the top of the summary.
+	Warnings []string `json:"warnings,omitempty"`
 	// Series has one entry per second of the run, by completion time.
 	Series []Second `json:"series"`
 	Notes  []string `json:"notes"`
@@ -295,6 +305,13 @@ func (e *engine) report(start, end time.Time) *Report {
 		}
 		return a.Code < b.Code
 	})
+	rep.ByRoute = e.routes.stats()
+	if p := rep.ByType[kindPurchase.String()]; p.Answered > 0 {
+		rep.ApprovalRate = float64(p.Approved) / float64(p.Answered)
+	}
+	if w := declinesDominate(rep); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+	}
 	if e.open {
 		rep.Notes = append(rep.Notes, "Open loop: latency is measured from each request's intended send time (coordinated omission corrected); generator lag is included in it.")
 	} else {
@@ -322,6 +339,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		terms = "terminal"
 	}
 	fmt.Fprintf(&b, "termsim load: %s, %d %s (%s), mix %s, target %s\n", mode, r.Run.Terminals, terms, r.Run.Link, r.Run.Mix, r.Target.Addr)
+	for _, w := range r.Warnings {
+		fmt.Fprintln(&b, w)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "elapsed\t%.2fs\n", r.ElapsedSeconds)
 	if r.TargetTPS > 0 {
@@ -376,6 +396,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	r.writeBreakdowns(&b)
 	if len(r.ResponseCodes) > 0 {
 		b.WriteString("response codes (DE 39)\n")
 		width := 1
@@ -385,6 +406,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		for _, c := range r.ResponseCodes {
 			fmt.Fprintf(&b, "  %-2s  %*d  %5.1f%%  %s\n", c.Code, width, c.Count, 100*c.Share, c.Meaning)
 		}
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintln(&b, w)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

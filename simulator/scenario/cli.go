@@ -60,10 +60,13 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&term, "terminal", d.TerminalID, "default terminal `ID` (DE 41)")
 	fs.StringVar(&merch, "merchant", d.MerchantID, "default merchant `ID` (DE 42)")
 	fs.DurationVar(&timeout, "timeout", d.Timeout, "POS response `timeout`; no answer in time sends the automatic net cancel")
-	fs.Var(&varFiles, "vars", "KEY=VALUE `file` of variables, e.g. demo-cards.env (repeatable)")
+	fs.Var(&varFiles, "vars", "KEY=VALUE `file` of variables (repeatable; default: the *.env files beside the scenarios)")
 	fs.Var(&varArgs, "var", "one variable `KEY=VALUE` (repeatable; overrides --vars)")
-	fs.StringVar(&o.IssuerAdmin, "issuer-admin", "", "issuer emulator admin `address`; without it, scenarios that need it are skipped")
-	fs.StringVar(&o.TokenAdmin, "admin", envAdmin, "switch admin `address` for the token API ($"+tsp.EnvAdmin+"); without it, token scenarios are skipped")
+	if envAdmin == "" {
+		envAdmin = DemoSwitchAdmin
+	}
+	fs.StringVar(&o.IssuerAdmin, "issuer-admin", DemoIssuerAdmin, "issuer emulator admin `address` (\"\": none); scenarios that need it are skipped when nothing answers there")
+	fs.StringVar(&o.TokenAdmin, "admin", envAdmin, "switch admin `address` for the token API ($"+tsp.EnvAdmin+"; \"\": none); token scenarios are skipped when nothing answers there")
 	fs.StringVar(&o.Bearer, "bearer", defaultBearer, "token API bearer `token` ($"+tsp.EnvBearer+", else the demo token)")
 	fs.StringVar(&skip, "skip-requires", "", "comma-separated `requirements` to treat as unmet (issuer_admin, token_api, variables)")
 	fs.StringVar(&junit, "junit", "", "write JUnit XML to `file`")
@@ -98,6 +101,12 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Spec, o.Header, o.TerminalID, o.MerchantID, o.Timeout = spec, header, term, merch, timeout
 	o.Vars = map[string]string{}
+	if len(varFiles) == 0 {
+		varFiles = VarFilesBeside(paths)
+		for _, f := range varFiles {
+			fmt.Fprintf(stderr, "termsim run: variables from %s\n", f)
+		}
+	}
 	for _, f := range varFiles {
 		m, err := LoadVars(f)
 		if err != nil {

@@ -213,7 +213,7 @@ func TestForeignSwitchSkips(t *testing.T) {
 	s := liveStack(t)
 	var stdout, stderr bytes.Buffer
 	code := scenario.Command(context.Background(), append([]string{suiteDir, "--run", "net cancel|token life|issuer timeout|declines"},
-		s.args("--admin", "")...), &stdout, &stderr)
+		s.args("--admin", "", "--issuer-admin", "")...), &stdout, &stderr)
 	out := stdout.String()
 	if code != scenario.ExitPassed {
 		t.Fatalf("exit %d\n%s\n%s", code, out, &stderr)

@@ -141,6 +141,7 @@ type runner struct {
 	pos   map[string]*terminal.POS
 	stans map[string]*terminal.STANGenerator // by terminal ID: shared across its POS values
 	http  *http.Client
+	probe *probes
 }
 
 func newRunner(opts Options) *runner {
@@ -168,6 +169,7 @@ func newRunner(opts Options) *runner {
 		pos:   map[string]*terminal.POS{},
 		stans: map[string]*terminal.STANGenerator{},
 		http:  hc,
+		probe: &probes{http: hc},
 	}
 }
 
@@ -187,13 +189,25 @@ func (r *runner) unmet(req string, lookup Lookup) string {
 		if r.opts.IssuerAdmin == "" {
 			return "requires issuer_admin (no --issuer-admin given)"
 		}
+		if why := r.probe.reachableHTTP(adminURL(r.opts.IssuerAdmin, "/stats")); why != "" {
+			return "requires issuer_admin (" + why + "; issuersim serves it, --issuer-admin ADDR)"
+		}
 	case RequireTokenAPI:
 		if r.opts.TokenAdmin == "" {
 			return "requires token_api (no --admin given)"
 		}
+		if why := r.probe.reachableHTTP(adminURL(r.opts.TokenAdmin, "/healthz")); why != "" {
+			return "requires token_api (" + why + "; switchd's admin API, --admin ADDR)"
+		}
 	default:
-		if v, ok := lookup(strings.ToLower(req)); !ok || v == "" {
-			return "requires " + req + " (variable not defined)"
+		v, ok := lookup(strings.ToLower(req))
+		if !ok || v == "" {
+			return "requires " + req + " (variable not defined: give it with --var " + strings.ToUpper(req) + "=... or a --vars file)"
+		}
+		if isSwitchAddress(req) {
+			if why := r.probe.reachableTCP(v); why != "" {
+				return "requires " + req + " (" + why + ": the target has no such listener)"
+			}
 		}
 	}
 	return ""

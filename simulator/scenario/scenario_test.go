@@ -3,6 +3,9 @@ package scenario
 import (
 	"bytes"
 	"encoding/xml"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -475,18 +478,36 @@ func TestSummaryAndTable(t *testing.T) {
 }
 
 func TestRequirements(t *testing.T) {
-	r := newRunner(Options{IssuerAdmin: "x", Skip: []string{"token_api"}, Vars: map[string]string{"KEYED_SWITCH": "h:1"}})
+	admin := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(admin.Close)
+	keyed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = keyed.Close() })
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = closed.Close() // nothing listens there any more
+	r := newRunner(Options{IssuerAdmin: admin.URL, TokenAdmin: closed.Addr().String(), Skip: []string{"van_switch"},
+		Vars: map[string]string{"KEYED_SWITCH": keyed.Addr().String(), "VAN_SWITCH": keyed.Addr().String(), "OTHER_SWITCH": closed.Addr().String()}})
 	lookup := func(n string) (string, bool) { v, ok := r.opts.Vars[n]; return v, ok }
-	if why := r.unmet("issuer_admin", lookup); why != "" {
-		t.Error(why)
+	tests := []struct{ req, want string }{
+		{"issuer_admin", ""},
+		{"keyed_switch", ""},
+		{"van_switch", "--skip-requires"},
+		{"token_api", "requires token_api (nothing answers at " + closed.Addr().String()},
+		{"other_switch", "requires other_switch (nothing listens at " + closed.Addr().String() + ": the target has no such listener)"},
+		{"mac_key", "requires mac_key (variable not defined: give it with --var MAC_KEY=... or a --vars file)"},
 	}
-	if why := r.unmet("token_api", lookup); !strings.Contains(why, "--skip-requires") {
-		t.Error(why)
+	for _, tt := range tests {
+		why := r.unmet(tt.req, lookup)
+		if (tt.want == "") != (why == "") || !strings.Contains(why, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.req, why, tt.want)
+		}
 	}
-	if why := r.unmet("keyed_switch", lookup); why != "" {
-		t.Error(why)
-	}
-	if why := r.unmet("mac_key", lookup); !strings.Contains(why, "variable not defined") {
-		t.Error(why)
+	if why := newRunner(Options{}).unmet("issuer_admin", lookup); !strings.Contains(why, "no --issuer-admin given") {
+		t.Errorf("no issuer admin: %q", why)
 	}
 }

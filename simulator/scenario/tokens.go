@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
-	"github.com/kbpay/switch/switch/vault"
 )
 
 // tokenClient is the token API client of the run.
@@ -32,11 +32,11 @@ func (sr *scenarioRun) issueToken(ctx context.Context, t TokenSpec) (string, err
 	if err != nil {
 		return "", err
 	}
-	kind := vault.Device
+	kind := store.DeviceToken
 	if t.Kind == "one-time" {
-		kind = vault.OneTime
+		kind = store.OneTimeToken
 	}
-	var dom vault.Domain
+	var dom store.Domain
 	for _, m := range t.Merchants {
 		x, err := get("merchants", m)
 		if err != nil {
@@ -70,12 +70,12 @@ func (sr *scenarioRun) tokenStep(ctx context.Context, a *TokenAction) StepResult
 		got, err = sr.issueToken(ctx, *a.Issue)
 	} else {
 		c := sr.tokenClient()
-		call, arg, verb, status := c.Suspend, a.Suspend, "suspend", vault.Suspended
+		call, arg, verb, status := c.Suspend, a.Suspend, "suspend", store.TokenSuspended
 		switch {
 		case a.Resume != "":
-			call, arg, verb, status = c.Resume, a.Resume, "resume", vault.Active
+			call, arg, verb, status = c.Resume, a.Resume, "resume", store.TokenActive
 		case a.Delete != "":
-			call, arg, verb, status = c.Delete, a.Delete, "delete", vault.Deleted
+			call, arg, verb, status = c.Delete, a.Delete, "delete", store.TokenDeleted
 		}
 		row.Expected = string(status)
 		var tok string

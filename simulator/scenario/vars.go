@@ -57,7 +57,7 @@ func Expand(s string, lookup Lookup) (string, error) {
 			}
 			b.WriteString(d)
 		default:
-			return "", fmt.Errorf("undefined variable ${%s}", name)
+			return "", fmt.Errorf("undefined variable ${%s} (define it in a *.env file beside the scenarios, as simulator/scenarios/demo-cards.env does, or with --var %s=...)", name, strings.ToUpper(name))
 		}
 		i = end
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kbpay/switch/hsm/devkeys"
+	"github.com/kbpay/switch/internal/cli"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/tsp"
 )
@@ -54,10 +55,16 @@ func commands() []command {
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		printUsage(stderr)
+		fmt.Fprintln(stderr, "termsim: no command given (termsim --help lists the commands)")
 		return ExitUsage
 	}
 	switch args[0] {
+	case "version", "--version", "-version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "termsim version: unexpected argument %q\n", args[1])
+			return ExitUsage
+		}
+		return cli.Version(stdout, "termsim")
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			for _, c := range commands() {
@@ -74,8 +81,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "termsim: unknown command %q\n\n", args[0])
-	printUsage(stderr)
+	fmt.Fprintf(stderr, "termsim: unknown command %q (termsim --help lists the commands)\n", args[0])
 	return ExitUsage
 }
 
@@ -85,9 +91,16 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "  help   show this help, or a command's flags: termsim help <command>")
-	fmt.Fprintln(w, "\nExit codes: 0 response received, 1 response code differs from --expect,")
-	fmt.Fprintln(w, "2 usage error, 3 no response (timeout or connection error).")
+	fmt.Fprintln(w, "  version  print version, commit and Go version")
+	fmt.Fprintln(w, "  help   show this help, or a command's flags and defaults: termsim help <command>")
+	fmt.Fprintln(w, "\nDefaults: switch 127.0.0.1:8583, terminal TERM0001, merchant MERCHANT0000001;")
+	fmt.Fprintln(w, "admin APIs 127.0.0.1:8580 (switch) and 127.0.0.1:9100 (issuersim).")
+	fmt.Fprintln(w, "\nEnvironment: SWITCH_ADMIN_ADDR, SWITCH_ADMIN_TOKEN (switch admin API for")
+	fmt.Fprintln(w, "tokens and reconciliation; default the demo address and token).")
+	fmt.Fprintln(w, "\nSignals: SIGINT or SIGTERM stop a run or a load test; a load test still")
+	fmt.Fprintln(w, "writes its report for what ran.")
+	fmt.Fprintln(w, "\nExit codes: 0 response received, 1 response code differs from --expect")
+	fmt.Fprintln(w, "(run: a scenario failed), 2 usage error, 3 no response (timeout or connection error).")
 }
 
 // linkFlags are the flags every subcommand that talks to the switch takes.

@@ -75,7 +75,11 @@ func TestMain_Dispatch(t *testing.T) {
 		wantCode int
 		wantOut  string // substring of stdout, or of stderr when the code is not 0
 	}{
-		{nil, ExitUsage, "Commands:"},
+		{nil, ExitUsage, "termsim: no command given (termsim --help lists the commands)"},
+		{[]string{"version"}, ExitOK, "termsim version "},
+		{[]string{"--version"}, ExitOK, "termsim version "},
+		{[]string{"version", "x"}, ExitUsage, `unexpected argument "x"`},
+		{[]string{"--help"}, ExitOK, "SIGTERM"},
 		{[]string{"help"}, ExitOK, "pay"},
 		{[]string{"--help"}, ExitOK, "Commands:"},
 		{[]string{"help", "pay"}, ExitOK, ""},

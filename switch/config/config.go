@@ -3,17 +3,13 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/frame"
@@ -50,6 +46,12 @@ type Config struct {
 	// a store; it is the first two digits of every RRN the instance assigns,
 	// so RRNs never collide. Default 0.
 	InstanceID int `yaml:"instance_id"`
+	// InstanceName names this switchd in the store: its heartbeat, the
+	// owner of its journal rows and SAF items. Unique among the instances
+	// sharing a store. Default: the host name.
+	InstanceName string `yaml:"instance_name"`
+	// Store selects the store backend and the ownership lease.
+	Store Store `yaml:"store"`
 }
 
 // Journal configures the transaction journal and SAF queue.
@@ -75,8 +77,15 @@ type Journal struct {
 
 // HSM configures the key boundary.
 type HSM struct {
-	// Backend is software (default) or pkcs11.
+	// Backend is software (default) or pkcs11: the data-protection role
+	// (PAN encryption and keyed hashes for the vault and the journal), and
+	// the PIN/MAC role too unless PINMAC names another backend.
 	Backend string `yaml:"backend"`
+	// PINMAC is the backend of the PIN/MAC role (PIN translation, MAC
+	// generation and verification): software, pkcs11 or payshield. Default
+	// "": the data role's backend serves both. Naming the same backend as
+	// Backend shares one instance.
+	PINMAC string `yaml:"pin_mac"`
 	// KeyStore is the software backend's key-store file. Default
 	// <data_dir>/keystore.json.
 	KeyStore string `yaml:"key_store"`
@@ -94,6 +103,36 @@ type HSM struct {
 	GenerateDevMasterKey *bool `yaml:"generate_dev_master_key"`
 	// PKCS11 configures the pkcs11 backend.
 	PKCS11 PKCS11 `yaml:"pkcs11"`
+	// Payshield configures the payshield backend (PIN/MAC role only).
+	Payshield Payshield `yaml:"payshield"`
+}
+
+// Payshield configures a payShield-compatible payment HSM reached over TCP
+// with the host-command protocol (see docs/hsm.md).
+type Payshield struct {
+	// Addr is the HSM's host port. Default 127.0.0.1:1500.
+	Addr string `yaml:"addr"`
+	// KeyStore is the file of the switch's keys as LMK-encrypted key
+	// blocks (never clear keys). Default <data_dir>/payshield-keys.json.
+	KeyStore string `yaml:"key_store"`
+	// HeaderLength is the message header length the HSM is configured
+	// with. Default 4.
+	HeaderLength int `yaml:"header_length"`
+	// Connections is the pool size. Default 2.
+	Connections int `yaml:"connections"`
+	// Pipeline is how many commands may be outstanding on one connection
+	// (answers matched by header). Default 16.
+	Pipeline int `yaml:"pipeline"`
+	// Timeout bounds one command, connection included. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// PINMACBackend is the backend of the PIN/MAC role.
+func (h HSM) PINMACBackend() string {
+	if h.PINMAC == "" {
+		return h.Backend
+	}
+	return h.PINMAC
 }
 
 // PKCS11 configures a PKCS#11 token (SoftHSM2 or a network HSM's library).
@@ -265,6 +304,10 @@ type IssuerRoute struct {
 	// or refund by reference) on this route: the SAF stops repeating it.
 	// Default ["00", "25"] (done, and "nothing to give back").
 	SettleCodes []string `yaml:"settle_codes"`
+	// STANQuarantine is how long the STAN of a request that went
+	// unanswered stays owned: a late answer with it must not match a newer
+	// request. At least Timeout. Default max(2 x timeout, 30s).
+	STANQuarantine time.Duration `yaml:"stan_quarantine"`
 }
 
 // Log configures logging.
@@ -314,6 +357,14 @@ func (c *Config) applyDefaults() {
 	c.HSM.PKCS11.Library = orDefault(c.HSM.PKCS11.Library, "/usr/lib/softhsm/libsofthsm2.so")
 	c.HSM.PKCS11.PINEnv = orDefault(c.HSM.PKCS11.PINEnv, "SWITCH_HSM_PIN")
 	c.HSM.PKCS11.Sessions = orDefaultInt(c.HSM.PKCS11.Sessions, 4)
+	c.HSM.Payshield.Addr = orDefault(c.HSM.Payshield.Addr, "127.0.0.1:1500")
+	c.HSM.Payshield.KeyStore = orDefault(c.HSM.Payshield.KeyStore, filepath.Join(c.DataDir, "payshield-keys.json"))
+	c.HSM.Payshield.HeaderLength = orDefaultInt(c.HSM.Payshield.HeaderLength, 4)
+	c.HSM.Payshield.Connections = orDefaultInt(c.HSM.Payshield.Connections, 2)
+	c.HSM.Payshield.Pipeline = orDefaultInt(c.HSM.Payshield.Pipeline, 16)
+	if c.HSM.Payshield.Timeout == 0 {
+		c.HSM.Payshield.Timeout = 2 * time.Second
+	}
 	c.Tokens.BIN = orDefault(c.Tokens.BIN, "9999")
 	setDuration(&c.Tokens.OneTimeTTL, 3*time.Minute)
 	c.Tokens.DataKey = orDefault(c.Tokens.DataKey, "pan-data")
@@ -328,6 +379,13 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Journal.ReversalExpiry, 24*time.Hour)
 	setDuration(&c.Journal.RetryMax, time.Minute)
 	c.Journal.SAFWorkersPerRoute = orDefaultInt(c.Journal.SAFWorkersPerRoute, 4)
+	c.Store.setDefaults()
+	if c.InstanceID == InstanceIDAuto && c.Store.Backend != "postgres" {
+		c.InstanceID = 0
+	}
+	if c.InstanceName == "" {
+		c.InstanceName = defaultInstanceName()
+	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		l.Spec = orDefault(l.Spec, specs.TerminalDialect)
@@ -355,6 +413,7 @@ func (c *Config) applyDefaults() {
 		r.Header = orDefault(r.Header, "ascii4")
 		r.MaxFrame = orDefaultInt(r.MaxFrame, frame.DefaultMaxLength)
 		setDuration(&r.Timeout, 5*time.Second)
+		setDuration(&r.STANQuarantine, max(2*r.Timeout, 30*time.Second))
 		setDuration(&r.EchoInterval, 30*time.Second)
 		setDuration(&r.ReconnectWait, time.Second)
 		setDuration(&r.MaxReconnectWait, 30*time.Second)
@@ -397,26 +456,9 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// Parse decodes YAML over the defaults and validates the result.
+// Parse is ParseEnv with the process environment.
 func Parse(raw []byte) (Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("parsing YAML: %w", err)
-	}
-	d := Default()
-	if c.Listeners == nil {
-		c.Listeners = d.Listeners
-	}
-	if c.Routes == nil {
-		c.Routes = d.Routes
-	}
-	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return ParseEnv(raw, os.Getenv)
 }
 
 // Validate reports every problem it finds, one per line.
@@ -456,27 +498,22 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkAddr(bad, "admin", c.Admin.Addr)
+	c.checkDuplicateAddrs(bad)
 	if t := c.Admin.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		bad("admin.tls: cert_file and key_file are both required")
 	}
-	if c.InstanceID < 0 || c.InstanceID > 99 {
+	if (c.InstanceID < 0 && !c.InstanceIDFromStore()) || c.InstanceID > 99 {
 		bad("instance_id %d outside 0..99", c.InstanceID)
 	}
+	checkInstanceName(bad, c.InstanceName)
+	c.Store.check(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
 	}
 
-	switch c.HSM.Backend {
-	case "software":
-	case "pkcs11":
-		if c.HSM.PKCS11.TokenLabel == "" {
-			bad("hsm.pkcs11.token_label is required for the pkcs11 backend")
-		}
-	default:
-		bad("hsm.backend %q: want software or pkcs11", c.HSM.Backend)
-	}
+	c.validateHSM(bad)
 	if !isDigits(c.Tokens.BIN) || len(c.Tokens.BIN) > 8 {
 		bad("tokens.bin %q must be 1-8 digits", c.Tokens.BIN)
 	}
@@ -518,6 +555,9 @@ func (c *Config) Validate() error {
 		if r.PIN != nil && r.PIN.DUKPT {
 			bad("%s: a zone PIN key cannot be DUKPT", where)
 		}
+		if r.STANQuarantine < r.Timeout {
+			bad("%s: stan_quarantine %s is shorter than the timeout %s: a late answer could match a newer request", where, r.STANQuarantine, r.Timeout)
+		}
 		if r.Timeout < 0 || r.EchoInterval < 0 || r.ReconnectWait < 0 || r.MaxReconnectWait < r.ReconnectWait {
 			bad("%s: durations must be positive and max_reconnect_wait >= reconnect_wait", where)
 		}
@@ -541,6 +581,7 @@ func checkAddr(bad func(string, ...any), where, addr string) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		bad("%s: address %q: %v", where, addr, err)
 	}
+	checkAddrPort(bad, where, addr)
 }
 
 func checkDialect(bad func(string, ...any), where, spec, header string) {

@@ -43,7 +43,7 @@ routes:
 				t.Errorf("%+v", c.Routes)
 			}
 		}},
-		{name: "unknown key", yaml: "listners: []", wantErr: "field listners not found"},
+		{name: "unknown key", yaml: "listners: []", wantErr: `unknown key "listners" at the top level (did you mean "listeners"?)`},
 		{name: "bad BIN", yaml: "routes: [{name: a, bins: [94x0], addrs: ['127.0.0.1:1']}]", wantErr: "must be 1-11 digits"},
 		{name: "BIN on two routes", yaml: "routes: [{name: a, bins: ['94'], addrs: ['127.0.0.1:1']}, {name: b, bins: ['94'], addrs: ['127.0.0.1:2']}]", wantErr: "already routed to a"},
 		{name: "route without address", yaml: "routes: [{name: a, bins: ['94']}]", wantErr: "at least one issuer address"},

@@ -25,8 +25,8 @@ import (
 // bound to loopback (127.0.0.0/8, ::1 or "localhost") and no real master
 // key is configured: the variable hsm.master_key_env set, an
 // hsm.master_key_file other than the default <data_dir>/master.key,
-// generate_dev_master_key: false, or the pkcs11 backend each mean a real
-// key. getenv reads the environment (os.Getenv outside tests).
+// generate_dev_master_key: false, the pkcs11 backend in either role, or a
+// payshield PIN/MAC backend off loopback each mean a real key. getenv reads the environment (os.Getenv outside tests).
 func (c *Config) DevelopmentMode(getenv func(string) string) (dev bool, reason string) {
 	var why []string
 	for _, l := range c.Listeners {
@@ -49,6 +49,12 @@ func (c *Config) realMasterKey(getenv func(string) string) []string {
 	var why []string
 	if c.HSM.Backend == "pkcs11" {
 		why = append(why, "hsm.backend is pkcs11")
+	}
+	if c.HSM.PINMAC == "pkcs11" {
+		why = append(why, "hsm.pin_mac is pkcs11")
+	}
+	if c.HSM.PINMACBackend() == "payshield" && !IsLoopback(c.HSM.Payshield.Addr) {
+		why = append(why, fmt.Sprintf("hsm.payshield.addr %s is not loopback (a real payment HSM)", c.HSM.Payshield.Addr))
 	}
 	if getenv(c.HSM.MasterKeyEnv) != "" {
 		why = append(why, fmt.Sprintf("hsm.master_key_env %s is set", c.HSM.MasterKeyEnv))

@@ -11,8 +11,8 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // originalRef is what DE 90 names: the original's MTI, STAN and DE 7.
@@ -63,10 +63,10 @@ func Cancel(l Ledger, links func(route string) (Upstream, bool)) Stage {
 				return next.Handle(ctx, t)
 			}
 			key := KeyOf(t)
-			if stored, err := l.Journal.FindByKey(ctx, key); err == nil {
+			if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
 				return l.answerRepeat(ctx, t, stored)
 			}
-			var orig journal.Txn
+			var orig store.Txn
 			var err error
 			if isRefund {
 				orig, err = l.findRefunded(ctx, t)
@@ -89,21 +89,21 @@ func notFound(format string, a ...any) error {
 
 // findCancelled finds the sale (or authorisation) a 0400 names in DE 90,
 // within the cancel's scope and, when the cancel carries DE 49, currency.
-func (l Ledger) findCancelled(ctx context.Context, t *Txn) (journal.Txn, error) {
+func (l Ledger) findCancelled(ctx context.Context, t *Txn) (store.Txn, error) {
 	de90, _ := t.Request.GetString(specs.OriginalData)
 	ref, ok := parseDE90(de90)
 	if !ok {
-		return journal.Txn{}, Declinef(codes.FormatError, "DE 90 is not 42 digits")
+		return store.Txn{}, Declinef(codes.FormatError, "DE 90 is not 42 digits")
 	}
-	orig, err := l.Journal.FindOriginal(ctx, l.scope(t), ref.MTI, ref.STAN, ref.TxTime)
-	if errors.Is(err, journal.ErrNotFound) {
-		return journal.Txn{}, notFound("%s STAN %s at %s in this listener, terminal and merchant", ref.MTI, ref.STAN, ref.TxTime)
+	orig, err := l.GiveBacks.FindOriginal(ctx, l.scope(t), ref.MTI, ref.STAN, ref.TxTime)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Txn{}, notFound("%s STAN %s at %s in this listener, terminal and merchant", ref.MTI, ref.STAN, ref.TxTime)
 	}
 	if err != nil {
-		return journal.Txn{}, err
+		return store.Txn{}, err
 	}
 	if cur, _ := t.Request.GetString(specs.Currency); cur != "" && cur != orig.Currency {
-		return journal.Txn{}, notFound("transaction %d is in another currency", orig.ID)
+		return store.Txn{}, notFound("transaction %d is in another currency", orig.ID)
 	}
 	return orig, nil
 }
@@ -114,48 +114,48 @@ func (l Ledger) findCancelled(ctx context.Context, t *Txn) (journal.Txn, error) 
 // ambiguous: 25, the terminal cannot say which it means (it may refund by
 // a cancel naming the sale in DE 90). An authorisation hold was never
 // captured: nothing to refund, 12.
-func (l Ledger) findRefunded(ctx context.Context, t *Txn) (journal.Txn, error) {
+func (l Ledger) findRefunded(ctx context.Context, t *Txn) (store.Txn, error) {
 	rrn, _ := t.Request.GetString(specs.RRN)
 	auth, _ := t.Request.GetString(specs.ApprovalCode)
 	if rrn == "" || auth == "" {
-		return journal.Txn{}, Declinef(codes.FormatError, "refund without the original's RRN (DE 37) and approval code (DE 38)")
+		return store.Txn{}, Declinef(codes.FormatError, "refund without the original's RRN (DE 37) and approval code (DE 38)")
 	}
-	orig, err := l.Journal.FindSale(ctx, l.scope(t), rrn, auth)
+	orig, err := l.GiveBacks.FindSale(ctx, l.scope(t), rrn, auth)
 	switch {
-	case errors.Is(err, journal.ErrNotFound):
-		return journal.Txn{}, notFound("no approved sale with that RRN and approval code in this listener, terminal and merchant")
-	case errors.Is(err, journal.ErrAmbiguous):
-		return journal.Txn{}, notFound("more than one approved sale with that RRN and approval code")
+	case errors.Is(err, store.ErrNotFound):
+		return store.Txn{}, notFound("no approved sale with that RRN and approval code in this listener, terminal and merchant")
+	case errors.Is(err, store.ErrAmbiguous):
+		return store.Txn{}, notFound("more than one approved sale with that RRN and approval code")
 	case err != nil:
-		return journal.Txn{}, err
+		return store.Txn{}, err
 	}
 	if cur, _ := t.Request.GetString(specs.Currency); cur != orig.Currency {
-		return journal.Txn{}, notFound("transaction %d is in another currency", orig.ID)
+		return store.Txn{}, notFound("transaction %d is in another currency", orig.ID)
 	}
 	if orig.Token == "" && len(orig.PANCiphertext) == 0 {
-		return journal.Txn{}, notFound("transaction %d has no card on record", orig.ID)
+		return store.Txn{}, notFound("transaction %d has no card on record", orig.ID)
 	}
 	same, err := l.sameCard(ctx, t.PAN, orig)
 	if err != nil {
-		return journal.Txn{}, err
+		return store.Txn{}, err
 	}
 	if !same {
-		return journal.Txn{}, notFound("transaction %d was paid with another card", orig.ID)
+		return store.Txn{}, notFound("transaction %d was paid with another card", orig.ID)
 	}
 	if orig.MTI == specs.MTIAuthRequest {
-		return journal.Txn{}, Declinef(codes.InvalidTxn, "transaction %d is an authorisation hold, never captured: cancel it (0400) instead of refunding", orig.ID)
+		return store.Txn{}, Declinef(codes.InvalidTxn, "transaction %d is an authorisation hold, never captured: cancel it (0400) instead of refunding", orig.ID)
 	}
 	return orig, nil
 }
 
 // refuse journals a cancel the switch answers itself without a change.
-func (l Ledger) refuse(ctx context.Context, t *Txn, key journal.Key, err error) error {
+func (l Ledger) refuse(ctx context.Context, t *Txn, key store.Key, err error) error {
 	row := l.requestRow(t, key)
-	row.State, row.RC, row.OriginalID = journal.Answered, string(l.Classify(err)), -1
+	row.State, row.RC, row.OriginalID = store.Answered, string(l.Classify(err)), -1
 	if t.PAN != "" {
 		row.MaskedPAN = pan.Mask(t.PAN)
 	}
-	if _, berr := l.Journal.Begin(ctx, row); berr != nil && !errors.Is(berr, journal.ErrDuplicate) {
+	if _, berr := l.Sales.Begin(ctx, row); berr != nil && !errors.Is(berr, store.ErrDuplicate) {
 		return fmt.Errorf("journaling a refused cancel: %w", berr)
 	}
 	return err
@@ -163,10 +163,10 @@ func (l Ledger) refuse(ctx context.Context, t *Txn, key journal.Key, err error) 
 
 // confirm journals and answers 00 a cancel of a sale that charged nothing
 // (or whose reversal is already queued): nothing to send.
-func (l Ledger) confirm(ctx context.Context, t *Txn, row journal.Txn, reason string) error {
-	row.State, row.RC = journal.Answered, string(codes.Approved)
-	stored, err := l.Journal.Begin(ctx, row)
-	if errors.Is(err, journal.ErrDuplicate) {
+func (l Ledger) confirm(ctx context.Context, t *Txn, row store.Txn, reason string) error {
+	row.State, row.RC = store.Answered, string(codes.Approved)
+	stored, err := l.Sales.Begin(ctx, row)
+	if errors.Is(err, store.ErrDuplicate) {
 		return l.answerRepeat(ctx, t, stored)
 	}
 	if err != nil {
@@ -176,7 +176,7 @@ func (l Ledger) confirm(ctx context.Context, t *Txn, row journal.Txn, reason str
 	return nil
 }
 
-func (l Ledger) giveBack(ctx context.Context, t *Txn, key journal.Key, orig journal.Txn, isRefund bool, links func(string) (Upstream, bool)) error {
+func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.Txn, isRefund bool, links func(string) (Upstream, bool)) error {
 	row := l.requestRow(t, key)
 	// The card is the sale's (also for a repeat to be compared with); the
 	// issuer gets it from the sale's row.
@@ -184,15 +184,15 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key journal.Key, orig jour
 	row.MaskedPAN, row.Token, row.Route, row.RRN, row.OriginalID = orig.MaskedPAN, orig.Token, orig.Route, orig.RRN, orig.ID
 	row.PANKey, row.PANKeyVersion, row.PANCiphertext = orig.PANKey, orig.PANKeyVersion, orig.PANCiphertext
 	switch orig.State {
-	case journal.Approved:
-	case journal.Declined, journal.Failed:
+	case store.Approved:
+	case store.Declined, store.Failed:
 		t.Route = orig.Route
 		return l.confirm(ctx, t, row, "original was not approved: nothing to reverse")
-	case journal.Forwarded:
+	case store.Forwarded:
 		// Still in flight here: its outcome decides what to do. Ask the
 		// terminal to repeat (nothing is journaled, so the repeat is new).
 		return Declinef(codes.Duplicate, "original transaction %d is still in flight: repeat the cancel", orig.ID)
-	case journal.TimedOut:
+	case store.TimedOut:
 		// Outcome unknown: the automatic reversal is already queued.
 		t.Route = orig.Route
 		return l.confirm(ctx, t, row, "original timed out: its reversal is already queued")
@@ -216,11 +216,11 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key journal.Key, orig jour
 	// The cancel row and the amount it takes off the sale are one journal
 	// step: of two concurrent cancels only what remains can be taken, and a
 	// crash leaves both or neither.
-	stored, err := l.Journal.ReserveCancel(ctx, row)
+	stored, err := l.GiveBacks.ReserveCancel(ctx, row)
 	switch {
-	case errors.Is(err, journal.ErrDuplicate):
+	case errors.Is(err, store.ErrDuplicate):
 		return l.answerRepeat(ctx, t, stored)
-	case errors.Is(err, journal.ErrExceeds):
+	case errors.Is(err, store.ErrExceeds):
 		return l.refuse(ctx, t, key, Declinef(codes.InvalidAmount, "cancel of %d is more than remains of transaction %d", amount, orig.ID))
 	case err != nil:
 		return err
@@ -232,7 +232,7 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key journal.Key, orig jour
 // giveBackKind is how the issuer of route is asked to give money back.
 func (l Ledger) giveBackKind(route string, isRefund bool) string {
 	if isRefund {
-		return journal.KindRefund
+		return store.KindRefund
 	}
 	return l.SAFKind(route)
 }
@@ -242,9 +242,9 @@ func (l Ledger) giveBackKind(route string, isRefund bool) string {
 // returned for the terminal's answer. Should the journal fail here, the
 // row stays forwarded without an issuer STAN and RecoverCancel releases it
 // at the next start.
-func (l Ledger) release(ctx context.Context, row journal.Txn, cause error) error {
+func (l Ledger) release(ctx context.Context, row store.Txn, cause error) error {
 	code := l.Classify(cause)
-	if err := l.Journal.ReleaseCancel(ctx, row.ID, journal.Answered, string(code), "not given back: "+cause.Error()); err != nil {
+	if err := l.GiveBacks.ReleaseCancel(ctx, row.ID, store.Answered, string(code), "not given back: "+cause.Error()); err != nil {
 		return errors.Join(cause, fmt.Errorf("releasing the reservation of cancel %d: %w", row.ID, err))
 	}
 	return cause
@@ -254,7 +254,7 @@ func (l Ledger) release(ctx context.Context, row journal.Txn, cause error) error
 // can fail before the request leaves releases the reservation; once the
 // issuer STAN is journaled the request may have left, and an unanswered
 // give-back goes on through the SAF.
-func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row journal.Txn, isRefund bool, links func(string) (Upstream, bool)) error {
+func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row store.Txn, isRefund bool, links func(string) (Upstream, bool)) error {
 	amount := row.Amount
 	up, ok := links(orig.Route)
 	if !ok {
@@ -277,22 +277,24 @@ func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row journal.Txn,
 	// recognises the repeat) instead of sending a second one.
 	stan, _ := req.GetString(specs.STAN)
 	tt, _ := req.GetString(specs.TransmissionDateTime)
-	if err := l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Forwarded, IssuerSTAN: stan, IssuerTxT: tt}, ""); err != nil {
+	if err := l.Sales.Set(ctx, row.ID, store.Update{State: store.Forwarded, IssuerSTAN: stan, IssuerTxT: tt}, ""); err != nil {
 		up.Abandon(req)
 		return l.release(ctx, row, err)
 	}
 	t.IssuerRequest = req
+	sent := time.Now()
 	resp, err := up.Exchange(ctx, req)
+	t.IssuerTime = time.Since(sent)
 	switch {
 	case err == nil:
 		t.IssuerResponse = resp
 		rc, _ := resp.GetString(specs.ResponseCode)
 		t.Code = codes.Code(rc)
 		if !t.Code.IsApproved() {
-			return l.Journal.ReleaseCancel(ctx, row.ID, journal.Answered, rc, "issuer answered "+rc)
+			return l.GiveBacks.ReleaseCancel(ctx, row.ID, store.Answered, rc, "issuer answered "+rc)
 		}
 		auth, _ := resp.GetString(specs.ApprovalCode)
-		return l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Answered, RC: rc, ApprovalCode: auth}, "issuer answered "+rc)
+		return l.Sales.Set(ctx, row.ID, store.Update{State: store.Answered, RC: rc, ApprovalCode: auth}, "issuer answered "+rc)
 	case l.NoAnswer(err) || l.Unavailable(err):
 		// The cancel stands: it goes on through the SAF until acknowledged,
 		// repeating this very message's DE 11 / DE 7.
@@ -301,7 +303,7 @@ func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row journal.Txn,
 			return qerr
 		}
 		t.Code, t.Reason = codes.Approved, "issuer did not answer: cancel queued for store-and-forward"
-		return l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Answered, RC: string(codes.Approved)}, t.Reason)
+		return l.Sales.Set(ctx, row.ID, store.Update{State: store.Answered, RC: string(codes.Approved)}, t.Reason)
 	default:
 		return l.release(ctx, row, err)
 	}
@@ -314,11 +316,11 @@ func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row journal.Txn,
 // With one it may have reached the issuer: its repeat, with the same DE 11
 // and DE 7, is queued in the SAF and the cancel stands (answered 00).
 // queued reports which.
-func (l Ledger) RecoverCancel(ctx context.Context, c journal.Txn) (queued bool, err error) {
+func (l Ledger) RecoverCancel(ctx context.Context, c store.Txn) (queued bool, err error) {
 	if c.IssuerSTAN == "" {
-		err := l.Journal.ReleaseCancel(ctx, c.ID, journal.Failed, string(codes.SystemError),
+		err := l.GiveBacks.ReleaseCancel(ctx, c.ID, store.Failed, string(codes.SystemError),
 			"found in flight after a restart, never sent: amount given back to the sale")
-		if errors.Is(err, journal.ErrNotReserved) {
+		if errors.Is(err, store.ErrNotReserved) {
 			return false, nil // settled meanwhile
 		}
 		return false, err
@@ -328,6 +330,6 @@ func (l Ledger) RecoverCancel(ctx context.Context, c journal.Txn) (queued bool, 
 	if err := l.QueueRepeat(ctx, c, l.giveBackKind(c.Route, c.MTI == specs.MTIFinancialRequest), c.Amount); err != nil {
 		return false, err
 	}
-	return true, l.Journal.Set(ctx, c.ID, journal.Update{State: journal.Answered, RC: string(codes.Approved)},
+	return true, l.Sales.Set(ctx, c.ID, store.Update{State: store.Answered, RC: string(codes.Approved)},
 		"found in flight after a restart: repeat queued")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/moov-io/iso8583"
 
@@ -93,7 +94,9 @@ func Forward(links func(route string) (Upstream, bool)) Stage {
 					return err
 				}
 			}
+			sent := time.Now()
 			resp, err := up.Exchange(ctx, req)
+			t.IssuerTime = time.Since(sent)
 			if err != nil {
 				return err
 			}

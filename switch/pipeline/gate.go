@@ -2,10 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // JournalGuard keeps sales away from a journal that cannot record them.
@@ -36,13 +37,13 @@ type JournalGuard interface {
 // the guard settles it.
 type Held struct {
 	// Row is the request as journaled when it left.
-	Row journal.Txn
+	Row store.Txn
 	// Reverse: the issuer approved, or may have (no answer). The terminal
 	// got 91; the row becomes timed out and a reversal is queued.
 	Reverse bool
 	// Update is what to record otherwise (a decline or a failure, which the
 	// terminal got as it was).
-	Update journal.Update
+	Update store.Update
 	// Event says what happened, for the transaction's history.
 	Event string
 	// ReversalQueued is set once the reversal is durably queued, so a
@@ -57,7 +58,7 @@ type Held struct {
 // error.
 func (l Ledger) SettleHeld(ctx context.Context, h *Held) error {
 	if !h.Reverse {
-		return l.Journal.Set(ctx, h.Row.ID, h.Update, h.Event)
+		return l.Sales.Set(ctx, h.Row.ID, h.Update, h.Event)
 	}
 	if !h.ReversalQueued {
 		if err := l.QueueReversal(ctx, h.Row, h.Row.Amount); err != nil {
@@ -65,7 +66,7 @@ func (l Ledger) SettleHeld(ctx context.Context, h *Held) error {
 		}
 		h.ReversalQueued = true
 	}
-	return l.Journal.Set(ctx, h.Row.ID, journal.Update{State: journal.TimedOut, RC: string(codes.IssuerUnavailable)}, h.Event)
+	return l.Sales.Set(ctx, h.Row.ID, store.Update{State: store.TimedOut, RC: string(codes.IssuerUnavailable)}, h.Event)
 }
 
 // admit refuses a new request with 91 while the journal takes no writes.
@@ -101,26 +102,39 @@ func (l Ledger) notSent(err error) error {
 	return Declinef(codes.IssuerUnavailable, "not sent: journaling the request failed: %v", err)
 }
 
+// unsettled is an outcome the journal refused part-way through settling:
+// hold keeps the Held as it stands (its reversal possibly queued).
+type unsettled struct {
+	held *Held
+	err  error
+}
+
+func (u *unsettled) Error() string { return u.err.Error() }
+func (u *unsettled) Unwrap() error { return u.err }
+
 // hold keeps the outcome of a request that left, which the journal refused
 // (werr), and decides what the terminal hears: never an approval. A sale
 // the issuer approved or did not answer is answered 91 and reversed once
 // the journal takes writes; a decline or failure is answered as it was.
 // Without a guard the outcome cannot be held: 96, as before.
-func (l Ledger) hold(t *Txn, row journal.Txn, err, werr error) error {
+func (l Ledger) hold(t *Txn, row store.Txn, err, werr error) error {
 	if l.Guard == nil {
 		return fmt.Errorf("journaling the outcome: %w", werr)
 	}
 	h := &Held{Row: row}
+	var us *unsettled
 	switch {
+	case errors.As(werr, &us):
+		h = us.held
 	case err == nil && t.Code.IsApproved():
 		h.Reverse, h.Event = true, "issuer approved but the outcome could not be journaled: terminal told 91, reversal queued"
 	case err == nil:
-		h.Update, h.Event = journal.Update{State: journal.Declined, RC: string(t.Code)}, "issuer answered "+string(t.Code)+" (journaled late)"
+		h.Update, h.Event = store.Update{State: store.Declined, RC: string(t.Code)}, "issuer answered "+string(t.Code)+" (journaled late)"
 	case l.NoAnswer(err):
 		h.Reverse, h.Event = true, "no answer from the issuer and the journal failed: terminal told 91, reversal queued"
 	default:
 		code := l.Classify(err)
-		h.Update, h.Event = journal.Update{State: journal.Failed, RC: string(code)}, "failed: "+string(code)+" (journaled late)"
+		h.Update, h.Event = store.Update{State: store.Failed, RC: string(code)}, "failed: "+string(code)+" (journaled late)"
 	}
 	l.Guard.Hold(h, werr)
 	if !h.Reverse {

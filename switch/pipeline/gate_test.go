@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,8 +11,9 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/route"
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )
 
 var (
@@ -71,29 +71,26 @@ func (g *fakeGuard) Hold(h *Held, err error) {
 func guardedLedger(t *testing.T, failOp *atomic.Value, g *fakeGuard) Ledger {
 	t.Helper()
 	failOp.Store("")
-	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{Fault: func(op string) error {
+	j := store.WithFault(embeddedtest.Open(t), func(op string) error {
 		if op == failOp.Load().(string) {
 			return errDiskFull
 		}
 		return nil
-	}})
-	if err != nil {
-		t.Fatal(err)
+	})
+	l := LedgerOn(j)
+	l.Cipher, l.DataKey = fakeCipher{}, "data"
+	l.Classify = func(err error) codes.Code {
+		if errors.Is(err, errNoAnswer) {
+			return codes.IssuerUnavailable
+		}
+		return codes.SystemError
 	}
-	t.Cleanup(func() { _ = j.Close() })
-	return Ledger{Journal: j, Cipher: fakeCipher{}, DataKey: "data",
-		Classify: func(err error) codes.Code {
-			if errors.Is(err, errNoAnswer) {
-				return codes.IssuerUnavailable
-			}
-			return codes.SystemError
-		},
-		NoAnswer:       func(err error) bool { return errors.Is(err, errNoAnswer) },
-		Unavailable:    func(error) bool { return false },
-		ReversalExpiry: time.Hour,
-		SAFKind:        func(string) string { return journal.KindReversal },
-		Guard:          g,
-	}
+	l.NoAnswer = func(err error) bool { return errors.Is(err, errNoAnswer) }
+	l.Unavailable = func(error) bool { return false }
+	l.ReversalExpiry = time.Hour
+	l.SAFKind = func(string) string { return store.KindReversal }
+	l.Guard = g
+	return l
 }
 
 func recordChain(t *testing.T, l Ledger, up *fakeIssuer) Handler {
@@ -126,18 +123,21 @@ func TestRecordWhenTheJournalFails(t *testing.T) {
 		wantHeld   bool // an outcome held
 		wantRevert bool // ... to be reversed
 		wantFailed int  // failures reported to the guard
-		wantState  journal.State
+		wantState  store.State
 	}{
-		{name: "healthy", fields: good, wantCode: codes.Approved, wantSent: true, wantState: journal.Approved},
-		{name: "approval not journaled", fields: good, failOp: journal.OpSet, wantCode: codes.IssuerUnavailable,
-			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: journal.Forwarded},
-		{name: "no answer not journaled", fields: good, upErr: errNoAnswer, failOp: journal.OpSet, wantCode: codes.IssuerUnavailable,
-			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: journal.Forwarded},
-		{name: "no answer: reversal not queued", fields: good, upErr: errNoAnswer, failOp: journal.OpEnqueue, wantCode: codes.IssuerUnavailable,
-			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: journal.TimedOut},
-		{name: "decline not journaled", fields: with(good, specs.Amount, "000000005100"), failOp: journal.OpSet, wantCode: "51",
-			wantSent: true, wantHeld: true, wantFailed: 1, wantState: journal.Forwarded},
-		{name: "request not journaled", fields: good, failOp: journal.OpBegin, wantCode: codes.IssuerUnavailable, wantFailed: 1},
+		{name: "healthy", fields: good, wantCode: codes.Approved, wantSent: true, wantState: store.Approved},
+		{name: "approval not journaled", fields: good, failOp: store.OpSet, wantCode: codes.IssuerUnavailable,
+			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: store.Forwarded},
+		{name: "no answer not journaled", fields: good, upErr: errNoAnswer, failOp: store.OpSet, wantCode: codes.IssuerUnavailable,
+			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: store.Forwarded},
+		// The reversal is queued before the row leaves "forwarded": when
+		// queueing fails the row stays forwarded, so a crash leaves it to
+		// recovery instead of a timed-out sale nobody reverses.
+		{name: "no answer: reversal not queued", fields: good, upErr: errNoAnswer, failOp: store.OpEnqueue, wantCode: codes.IssuerUnavailable,
+			wantSent: true, wantHeld: true, wantRevert: true, wantFailed: 1, wantState: store.Forwarded},
+		{name: "decline not journaled", fields: with(good, specs.Amount, "000000005100"), failOp: store.OpSet, wantCode: "51",
+			wantSent: true, wantHeld: true, wantFailed: 1, wantState: store.Forwarded},
+		{name: "request not journaled", fields: good, failOp: store.OpBegin, wantCode: codes.IssuerUnavailable, wantFailed: 1},
 		{name: "gate closed", fields: good, gateClosed: true, wantCode: codes.IssuerUnavailable},
 	}
 	for _, tt := range tests {
@@ -176,9 +176,9 @@ func TestRecordWhenTheJournalFails(t *testing.T) {
 					t.Errorf("transaction %d still tracked as in flight after its answer", id)
 				}
 			}
-			row, err := l.Journal.FindByKey(context.Background(), KeyOf(txn))
+			row, err := l.Sales.FindByKey(context.Background(), KeyOf(txn))
 			if tt.wantState == "" {
-				if !errors.Is(err, journal.ErrNotFound) {
+				if !errors.Is(err, store.ErrNotFound) {
 					t.Fatalf("journal row %+v %v for a request never sent", row, err)
 				}
 				return
@@ -198,7 +198,7 @@ func TestSettleHeld(t *testing.T) {
 	g := &fakeGuard{tracked: map[int64]bool{}}
 	l := guardedLedger(t, &failOp, g)
 	ctx := context.Background()
-	failOp.Store(journal.OpSet)
+	failOp.Store(store.OpSet)
 	for _, amount := range []string{"000000015000", "000000005100"} {
 		txn := &Txn{Request: request(t, "0200", with(purchase("9410000000000005", amount), specs.STAN, amount[6:])), MTI: "0200"}
 		_ = Process(ctx, recordChain(t, l, &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect)}), txn, nil)
@@ -216,16 +216,16 @@ func TestSettleHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, _ := l.Journal.Get(ctx, approval.Row.ID)
-	if got.State != journal.TimedOut || got.RC != "91" {
+	got, _ := l.Lookup.Get(ctx, approval.Row.ID)
+	if got.State != store.TimedOut || got.RC != "91" {
 		t.Errorf("held approval journaled as %s %s, want timed_out 91", got.State, got.RC)
 	}
-	items, _ := l.Journal.SAFList(ctx, journal.SAFPending)
+	items, _ := l.Queue.List(ctx, store.SAFPending)
 	if len(items) != 1 || items[0].TxnID != approval.Row.ID || items[0].Amount != 15000 {
 		t.Errorf("SAF queue %+v, want one reversal of 15000", items)
 	}
-	got, _ = l.Journal.Get(ctx, decline.Row.ID)
-	if got.State != journal.Declined || got.RC != "51" {
+	got, _ = l.Lookup.Get(ctx, decline.Row.ID)
+	if got.State != store.Declined || got.RC != "51" {
 		t.Errorf("held decline journaled as %s %s, want declined 51", got.State, got.RC)
 	}
 }

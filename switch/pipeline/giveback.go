@@ -9,14 +9,14 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // QueueReversal puts a (new) reversal of amount of sale orig in the SAF
 // queue.
-func (l Ledger) QueueReversal(ctx context.Context, orig journal.Txn, amount int64) error {
+func (l Ledger) QueueReversal(ctx context.Context, orig store.Txn, amount int64) error {
 	now := time.Now()
-	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.SAFKind(orig.Route),
+	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.SAFKind(orig.Route),
 		Amount: amount, NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry)})
 	return err
 }
@@ -25,9 +25,9 @@ func (l Ledger) QueueReversal(ctx context.Context, orig journal.Txn, amount int6
 // have gone) to the issuer as cancel row c: same DE 11, DE 7 and DE 37, so
 // the issuer applies it at most once. The route keeps that STAN owned
 // until the item is settled.
-func (l Ledger) QueueRepeat(ctx context.Context, c journal.Txn, kind string, amount int64) error {
+func (l Ledger) QueueRepeat(ctx context.Context, c store.Txn, kind string, amount int64) error {
 	now := time.Now()
-	_, err := l.Journal.Enqueue(ctx, journal.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
+	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
 		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime})
 	if err == nil && l.HoldSTAN != nil {
 		l.HoldSTAN(c.Route, c.IssuerSTAN)
@@ -42,7 +42,7 @@ func (l Ledger) QueueRepeat(ctx context.Context, c journal.Txn, kind string, amo
 // DE 7) and DE 37 (its RRN), so the host applies the give-back only to a
 // sale that took effect, and at most once (docs/giveback.md). DE 11 and
 // DE 7 are the give-back's own; a repeat must carry the first attempt's.
-func ReversalMessage(up Upstream, orig journal.Txn, realPAN, kind, mti string, amount int64, now time.Time) (*iso8583.Message, error) {
+func ReversalMessage(up Upstream, orig store.Txn, realPAN, kind, mti string, amount int64, now time.Time) (*iso8583.Message, error) {
 	m := iso8583.NewMessage(up.Spec())
 	proc := orig.ProcCode
 	if len(proc) != 6 {
@@ -58,7 +58,7 @@ func ReversalMessage(up Upstream, orig journal.Txn, realPAN, kind, mti string, a
 	}
 	fields[specs.RRN] = orig.RRN
 	fields[specs.OriginalData] = orig.MTI + orig.IssuerSTAN + orig.IssuerTxTime + strings.Repeat("0", 22)
-	if kind == journal.KindRefund {
+	if kind == store.KindRefund {
 		m.MTI(specs.MTIFinancialRequest)
 		fields[specs.ProcessingCode] = "20" + proc[2:]
 	} else {

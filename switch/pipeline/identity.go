@@ -11,8 +11,8 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // authKey is the MAC key label of listener ("" when it is not keyed).
@@ -24,17 +24,17 @@ func (l Ledger) authKey(listener string) string {
 }
 
 // scope is where t may act: its listener, DE 41, DE 42 and MAC key.
-func (l Ledger) scope(t *Txn) journal.Scope {
+func (l Ledger) scope(t *Txn) store.Scope {
 	tid, _ := t.Request.GetString(specs.TerminalID)
 	mid, _ := t.Request.GetString(specs.MerchantID)
-	return journal.Scope{Listener: t.Listener, TerminalID: tid, MerchantID: mid, AuthKey: l.authKey(t.Listener)}
+	return store.Scope{Listener: t.Listener, TerminalID: tid, MerchantID: mid, AuthKey: l.authKey(t.Listener)}
 }
 
 // requestRow is the journal row of request t as received: its key, where
 // it came from (listener, MAC key, merchant), what it asks (processing
 // code, amount, currency) and the hash a repeat must match.
-func (l Ledger) requestRow(t *Txn, key journal.Key) journal.Txn {
-	row := journal.Txn{Key: key, Listener: t.Listener, AuthKey: l.authKey(t.Listener), Amount: amountOf(t),
+func (l Ledger) requestRow(t *Txn, key store.Key) store.Txn {
+	row := store.Txn{Key: key, Listener: t.Listener, AuthKey: l.authKey(t.Listener), Amount: amountOf(t),
 		ContentHash: contentHash(t, l.authKey(t.Listener))}
 	row.MerchantID, _ = t.Request.GetString(specs.MerchantID)
 	row.ProcCode, _ = t.Request.GetString(specs.ProcessingCode)
@@ -74,7 +74,7 @@ func contentHash(t *Txn, authKey string) string {
 // token or a PAN) is row's card: its token when it was paid with one, else
 // its PAN decrypted in the HSM, else (a row the switch refused before it
 // encrypted anything) its masked PAN.
-func (l Ledger) sameCard(ctx context.Context, presented string, row journal.Txn) (bool, error) {
+func (l Ledger) sameCard(ctx context.Context, presented string, row store.Txn) (bool, error) {
 	switch {
 	case row.Token != "":
 		return equal(presented, row.Token), nil
@@ -96,7 +96,7 @@ func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []by
 // content and card), 94 otherwise. A same-key request with other content
 // is never forwarded and never approved. A cancel (0400) carries no card of
 // its own (DE 90 names the sale), so only its content is compared.
-func (l Ledger) answerRepeat(ctx context.Context, t *Txn, stored journal.Txn) error {
+func (l Ledger) answerRepeat(ctx context.Context, t *Txn, stored store.Txn) error {
 	if stored.ContentHash == "" || !equal(stored.ContentHash, contentHash(t, l.authKey(t.Listener))) {
 		return Declinef(codes.Duplicate, "key of transaction %d with other content", stored.ID)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // TestCancelFindsOnlyItsOwnSale: a 0400 acts only on a sale made on the
@@ -88,7 +88,7 @@ func TestRefundMatchesTheSale(t *testing.T) {
 	tests := []struct {
 		name string
 		r    msg
-		sale journal.Txn
+		sale store.Txn
 		want codes.Code
 	}{
 		{"another currency", e.refundOf(orig, testCard, 1000).edit(specs.Currency, "840"), orig, codes.OriginalNotFound},
@@ -221,7 +221,7 @@ func TestCancelErrorsReleaseTheReservation(t *testing.T) {
 				t.Fatalf("%d remains after a cancel that gave nothing back", got)
 			}
 			row := e.row(c)
-			if row.State != journal.Answered || row.RC != string(tt.want) {
+			if row.State != store.Answered || row.RC != string(tt.want) {
 				t.Fatalf("cancel row %s rc %q, want answered %s", row.State, row.RC, tt.want)
 			}
 			// Its repeat gets the same answer and reserves nothing.
@@ -239,9 +239,9 @@ func TestRecoverCancel(t *testing.T) {
 	e := newLedgerEnv(t)
 	ctx := context.Background()
 	orig := e.approvedSale(e.sale(testCard, 10000))
-	reserve := func(stan string, amount int64) journal.Txn {
+	reserve := func(stan string, amount int64) store.Txn {
 		t.Helper()
-		c, err := e.j.ReserveCancel(ctx, journal.Txn{Key: journal.Key{TerminalID: testTID, STAN: stan, TxTime: "1125101600", MTI: "0400"},
+		c, err := e.j.GiveBacks().ReserveCancel(ctx, store.Txn{Key: store.Key{TerminalID: testTID, STAN: stan, TxTime: "1125101600", MTI: "0400"},
 			Listener: plainLn, MerchantID: testMID, Route: "card-a", OriginalID: orig.ID, Amount: amount})
 		if err != nil {
 			t.Fatal(err)
@@ -249,11 +249,11 @@ func TestRecoverCancel(t *testing.T) {
 		return c
 	}
 	neverLeft, mayHaveLeft := reserve("000901", 4000), reserve("000902", 3000)
-	if err := e.j.Set(ctx, mayHaveLeft.ID, journal.Update{State: journal.Forwarded, IssuerSTAN: "000555", IssuerTxT: "1125101601"}, ""); err != nil {
+	if err := e.j.Sales().Set(ctx, mayHaveLeft.ID, store.Update{State: store.Forwarded, IssuerSTAN: "000555", IssuerTxT: "1125101601"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []journal.Txn{neverLeft, mayHaveLeft} {
-		row, _ := e.j.Get(ctx, c.ID)
+	for _, c := range []store.Txn{neverLeft, mayHaveLeft} {
+		row, _ := e.j.Lookup().Get(ctx, c.ID)
 		queued, err := e.ledger.RecoverCancel(ctx, row)
 		if err != nil || queued != (row.IssuerSTAN != "") {
 			t.Fatalf("cancel %d: queued %v, %v", c.ID, queued, err)
@@ -262,18 +262,18 @@ func TestRecoverCancel(t *testing.T) {
 	if got := e.remaining(orig.ID); got != 7000 {
 		t.Fatalf("%d remains, want 7000", got)
 	}
-	if row, _ := e.j.Get(ctx, neverLeft.ID); row.State != journal.Failed {
+	if row, _ := e.j.Lookup().Get(ctx, neverLeft.ID); row.State != store.Failed {
 		t.Fatalf("cancel that never left: %s", row.State)
 	}
-	if row, _ := e.j.Get(ctx, mayHaveLeft.ID); row.State != journal.Answered || row.RC != "00" {
+	if row, _ := e.j.Lookup().Get(ctx, mayHaveLeft.ID); row.State != store.Answered || row.RC != "00" {
 		t.Fatalf("cancel that may have left: %s %s", row.State, row.RC)
 	}
 	// Recovering again changes nothing.
-	row, _ := e.j.Get(ctx, neverLeft.ID)
+	row, _ := e.j.Lookup().Get(ctx, neverLeft.ID)
 	if _, err := e.ledger.RecoverCancel(ctx, row); err != nil || e.remaining(orig.ID) != 7000 {
 		t.Fatalf("second recovery: %v, %d remains", err, e.remaining(orig.ID))
 	}
-	if n, _ := e.j.SAFDepth(ctx); n != 1 {
+	if n, _ := e.j.Queue().Depth(ctx); n != 1 {
 		t.Fatalf("%d SAF items, want the one repeat", n)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +14,9 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/route"
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )
 
 // Cards of the ledger tests (Luhn-valid; the token is in the fake token
@@ -142,7 +142,7 @@ func (fakeTokens) Detokenize(_ context.Context, tok, _, _ string) (string, strin
 // with an in-process issuer on route card-a.
 type ledgerEnv struct {
 	t       *testing.T
-	j       *journal.Journal
+	j       store.Store
 	ledger  Ledger
 	cipher  *xorCipher
 	issuer  *ledgerIssuer
@@ -155,25 +155,20 @@ type ledgerEnv struct {
 
 func newLedgerEnv(t *testing.T, mutate ...func(*Ledger)) *ledgerEnv {
 	t.Helper()
-	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{Durable: false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = j.Close() })
+	j := embeddedtest.Open(t)
 	e := &ledgerEnv{t: t, j: j, cipher: &xorCipher{}, issuer: &ledgerIssuer{spec: specs.MustLoad(specs.IssuerDialect)},
 		keys: map[string]string{keyedLn: "mac-a"}}
 	tbl, err := route.NewTable(map[string][]string{"card-a": {"9410"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ledger = Ledger{
-		Journal: j, Cipher: e.cipher, DataKey: "data-key",
-		NoAnswer:       func(error) bool { return false },
-		Unavailable:    func(error) bool { return false },
-		ReversalExpiry: time.Hour,
-		SAFKind:        func(string) string { return journal.KindReversal },
-		AuthKey:        func(listener string) string { return e.keys[listener] },
-	}
+	e.ledger = LedgerOn(j)
+	e.ledger.Cipher, e.ledger.DataKey = e.cipher, "data-key"
+	e.ledger.NoAnswer = func(error) bool { return false }
+	e.ledger.Unavailable = func(error) bool { return false }
+	e.ledger.ReversalExpiry = time.Hour
+	e.ledger.SAFKind = func(string) string { return store.KindReversal }
+	e.ledger.AuthKey = func(listener string) string { return e.keys[listener] }
 	for _, m := range mutate {
 		m(&e.ledger)
 	}
@@ -224,7 +219,7 @@ func (e *ledgerEnv) sale(card string, amount int64) msg {
 }
 
 // approvedSale sends s and returns its journal row (approved).
-func (e *ledgerEnv) approvedSale(s msg) journal.Txn {
+func (e *ledgerEnv) approvedSale(s msg) store.Txn {
 	e.t.Helper()
 	if rc := e.send(s); rc != codes.Approved {
 		e.t.Fatalf("sale answered %s", rc)
@@ -233,10 +228,10 @@ func (e *ledgerEnv) approvedSale(s msg) journal.Txn {
 }
 
 // row reads the journal row of request m.
-func (e *ledgerEnv) row(m msg) journal.Txn {
+func (e *ledgerEnv) row(m msg) store.Txn {
 	e.t.Helper()
-	k := journal.Key{TerminalID: m.fields[specs.TerminalID], STAN: m.fields[specs.STAN], TxTime: m.fields[specs.TransmissionDateTime], MTI: m.mti}
-	r, err := e.j.FindByKey(context.Background(), k)
+	k := store.Key{TerminalID: m.fields[specs.TerminalID], STAN: m.fields[specs.STAN], TxTime: m.fields[specs.TransmissionDateTime], MTI: m.mti}
+	r, err := e.j.Sales().FindByKey(context.Background(), k)
 	if err != nil {
 		e.t.Fatalf("journal row of %+v: %v", k, err)
 	}
@@ -245,7 +240,7 @@ func (e *ledgerEnv) row(m msg) journal.Txn {
 
 func (e *ledgerEnv) remaining(id int64) int64 {
 	e.t.Helper()
-	r, err := e.j.Get(context.Background(), id)
+	r, err := e.j.Lookup().Get(context.Background(), id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -272,7 +267,7 @@ func (e *ledgerEnv) cancelOf(s msg, actual int64) msg {
 
 // refundOf is a 0200 refund of amount naming sale row orig by RRN and
 // approval code, paid back to card.
-func (e *ledgerEnv) refundOf(orig journal.Txn, card string, amount int64) msg {
+func (e *ledgerEnv) refundOf(orig store.Txn, card string, amount int64) msg {
 	f := purchase(card, fmt.Sprintf("%012d", amount))
 	f[specs.ProcessingCode] = "200000"
 	f[specs.STAN] = e.nextSTAN()

@@ -43,6 +43,9 @@ type Txn struct {
 	// IssuerRequest and IssuerResponse are the issuer leg in its dialect.
 	IssuerRequest  *iso8583.Message
 	IssuerResponse *iso8583.Message
+	// IssuerTime is how long the issuer exchange took (zero when the
+	// request never left).
+	IssuerTime time.Duration
 	// BeforeSend, when set (by the journal stage), runs after the issuer
 	// STAN and RRN are assigned and before the request leaves.
 	BeforeSend func(ctx context.Context) error

@@ -9,7 +9,7 @@ import (
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // Batch totals fields of an 0500 (ISO 8583:1987): sales are debits, their
@@ -41,7 +41,7 @@ func Reconcile(l Ledger) Stage {
 				return next.Handle(ctx, t)
 			}
 			key := KeyOf(t)
-			if stored, err := l.Journal.FindByKey(ctx, key); err == nil {
+			if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
 				return answerStored(t, stored)
 			}
 			sent, err := terminalTotals(t)
@@ -52,11 +52,11 @@ func Reconcile(l Ledger) Stage {
 			if err != nil {
 				return err
 			}
-			batches, err := l.Journal.TerminalTotals(ctx, key.TerminalID)
+			batches, err := l.Lookup.TerminalTotals(ctx, key.TerminalID)
 			if err != nil {
 				return err
 			}
-			row := journal.Txn{Key: key, Listener: t.Listener, State: journal.Answered, RC: string(codes.Approved)}
+			row := store.Txn{Key: key, Listener: t.Listener, State: store.Answered, RC: string(codes.Approved)}
 			diff := ""
 			switch cs := batches.Currencies(); {
 			case currency == "" && len(cs) > 1:
@@ -72,15 +72,15 @@ func Reconcile(l Ledger) Stage {
 			if diff != "" {
 				row.RC = string(codes.ReconcileError)
 			}
-			stored, err := l.Journal.Begin(ctx, row)
-			if errors.Is(err, journal.ErrDuplicate) {
+			stored, err := l.Sales.Begin(ctx, row)
+			if errors.Is(err, store.ErrDuplicate) {
 				return answerStored(t, stored)
 			}
 			if err != nil {
 				return err
 			}
 			if diff != "" {
-				if err := l.Journal.Event(ctx, stored.ID, "reconcile_mismatch", diff); err != nil {
+				if err := l.Sales.Event(ctx, stored.ID, "reconcile_mismatch", diff); err != nil {
 					return err
 				}
 				return Declinef(codes.ReconcileError, "batch totals differ: %s", diff)
@@ -107,7 +107,7 @@ func batchCurrency(t *Txn) (string, error) {
 	return "", nil
 }
 
-func terminalTotals(t *Txn) (journal.Totals, error) {
+func terminalTotals(t *Txn) (store.Totals, error) {
 	get := func(id int) (int64, error) {
 		v, _ := t.Request.GetString(id)
 		if v == "" {
@@ -119,7 +119,7 @@ func terminalTotals(t *Txn) (journal.Totals, error) {
 		}
 		return n, nil
 	}
-	var tt journal.Totals
+	var tt store.Totals
 	var err error
 	for _, f := range []struct {
 		id  int

@@ -10,8 +10,8 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/journal"
 	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // PANCipher encrypts PANs for the journal and decrypts them for reversals.
@@ -20,11 +20,15 @@ type PANCipher interface {
 	DecryptPAN(ctx context.Context, enc hsm.EncryptedPAN) (string, error)
 }
 
-// Ledger is what the journal stages need besides the journal itself.
+// Ledger is what the journal stages need: the store's parts they use
+// (LedgerOn fills them from one store.Store) and the policy around them.
 type Ledger struct {
-	Journal *journal.Journal
-	Cipher  PANCipher
-	DataKey string
+	Sales     store.Sales
+	GiveBacks store.GiveBacks
+	Queue     store.Queue
+	Lookup    store.Lookup
+	Cipher    PANCipher
+	DataKey   string
 	// Classify maps a stage error to DE 39 as Process will (the journal
 	// must record the code the terminal gets).
 	Classify func(error) codes.Code
@@ -37,8 +41,8 @@ type Ledger struct {
 	// ReversalExpiry bounds how long the SAF keeps trying a reversal before
 	// it is flagged for manual review.
 	ReversalExpiry time.Duration
-	// SAFKind is how a route gives money back: journal.KindReversal or
-	// journal.KindRefund.
+	// SAFKind is how a route gives money back: store.KindReversal or
+	// store.KindRefund.
 	SAFKind func(route string) string
 	// HoldSTAN keeps a route's STAN owned for a queued repeat (nil: no
 	// one allocates STANs, as in tests without links).
@@ -52,12 +56,18 @@ type Ledger struct {
 	Guard JournalGuard
 }
 
+// LedgerOn returns a Ledger over the parts of st; the caller sets the
+// policy fields.
+func LedgerOn(st store.Store) Ledger {
+	return Ledger{Sales: st.Sales(), GiveBacks: st.GiveBacks(), Queue: st.Queue(), Lookup: st.Lookup()}
+}
+
 // KeyOf is the duplicate key of a request: terminal ID, STAN, DE 7, MTI.
-func KeyOf(t *Txn) journal.Key {
+func KeyOf(t *Txn) store.Key {
 	tid, _ := t.Request.GetString(specs.TerminalID)
 	stan, _ := t.Request.GetString(specs.STAN)
 	tt, _ := t.Request.GetString(specs.TransmissionDateTime)
-	return journal.Key{TerminalID: tid, STAN: stan, TxTime: tt, MTI: t.MTI}
+	return store.Key{TerminalID: tid, STAN: stan, TxTime: tt, MTI: t.MTI}
 }
 
 func amountOf(t *Txn) int64 {
@@ -69,8 +79,8 @@ func amountOf(t *Txn) int64 {
 // answerStored answers a repeat from its journal row (answerRepeat checked
 // that it is the same request): the stored code, approval code and RRN, or
 // 94 while the original is still in flight.
-func answerStored(t *Txn, stored journal.Txn) error {
-	if stored.State == journal.Forwarded || stored.RC == "" {
+func answerStored(t *Txn, stored store.Txn) error {
+	if stored.State == store.Forwarded || stored.RC == "" {
 		return Declinef(codes.Duplicate, "duplicate of transaction %d still in flight", stored.ID)
 	}
 	t.Code, t.Reason = codes.Code(stored.RC), fmt.Sprintf("duplicate of transaction %d: stored answer", stored.ID)
@@ -94,7 +104,7 @@ func Record(l Ledger) Stage {
 				return next.Handle(ctx, t)
 			}
 			key := KeyOf(t)
-			if stored, err := l.Journal.FindByKey(ctx, key); err == nil {
+			if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
 				return l.answerRepeat(ctx, t, stored)
 			}
 			row := l.requestRow(t, key)
@@ -105,7 +115,7 @@ func Record(l Ledger) Stage {
 				if err != nil {
 					return fmt.Errorf("encrypting PAN for the journal: %w", err)
 				}
-				row.State, row.Route = journal.Forwarded, t.Route
+				row.State, row.Route = store.Forwarded, t.Route
 				row.IssuerSTAN, _ = t.IssuerRequest.GetString(specs.STAN)
 				row.IssuerTxTime, _ = t.IssuerRequest.GetString(specs.TransmissionDateTime)
 				row.RRN, _ = t.IssuerRequest.GetString(specs.RRN)
@@ -114,8 +124,8 @@ func Record(l Ledger) Stage {
 					row.CardExpiry, _ = t.Request.GetString(specs.Expiry)
 				}
 				row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
-				stored, err := l.Journal.Begin(ctx, row)
-				if errors.Is(err, journal.ErrDuplicate) {
+				stored, err := l.Sales.Begin(ctx, row)
+				if errors.Is(err, store.ErrDuplicate) {
 					return Declinef(codes.Duplicate, "duplicate of transaction %d in flight", stored.ID)
 				}
 				if err != nil {
@@ -149,7 +159,7 @@ func Record(l Ledger) Stage {
 	}}
 }
 
-func (l Ledger) outcome(ctx context.Context, t *Txn, row *journal.Txn, err error) error {
+func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) error {
 	var d *Decline
 	if row.ID == 0 {
 		// Never left the switch: record the refusal (once; a repeat finds it).
@@ -162,30 +172,33 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *journal.Txn, err error
 		}
 		// The card as presented, for comparing a repeat with: the token
 		// when there is one (t.PAN is then the card behind it).
-		row.State, row.RC, row.MaskedPAN, row.Token = journal.Failed, string(code), pan.Mask(t.PAN), t.Token
-		if _, berr := l.Journal.Begin(ctx, *row); berr != nil && !errors.Is(berr, journal.ErrDuplicate) {
+		row.State, row.RC, row.MaskedPAN, row.Token = store.Failed, string(code), pan.Mask(t.PAN), t.Token
+		if _, berr := l.Sales.Begin(ctx, *row); berr != nil && !errors.Is(berr, store.ErrDuplicate) {
 			return berr
 		}
 		return nil
 	}
 	switch {
 	case err == nil:
-		u := journal.Update{State: journal.Declined, RC: string(t.Code)}
+		u := store.Update{State: store.Declined, RC: string(t.Code)}
 		if t.Code.IsApproved() {
-			u.State = journal.Approved
+			u.State = store.Approved
 			u.ApprovalCode, _ = t.IssuerResponse.GetString(specs.ApprovalCode)
 			rem := row.Amount
 			u.Remaining = &rem
 		}
-		return l.Journal.Set(ctx, row.ID, u, "issuer answered "+string(t.Code))
+		return l.Sales.Set(ctx, row.ID, u, "issuer answered "+string(t.Code))
 	case l.NoAnswer(err):
-		if serr := l.Journal.Set(ctx, row.ID, journal.Update{State: journal.TimedOut, RC: string(codes.IssuerUnavailable)},
-			"no answer from the issuer: terminal told 91"); serr != nil {
-			return serr
+		// The reversal is queued before the row leaves "forwarded": a
+		// crash in between leaves a row that recovery reverses (again, at
+		// worst), never a timed-out sale nobody reverses.
+		h := &Held{Row: *row, Reverse: true, Event: "no answer from the issuer: terminal told 91, reversal queued"}
+		if serr := l.SettleHeld(ctx, h); serr != nil {
+			return &unsettled{held: h, err: serr}
 		}
-		return l.QueueReversal(ctx, *row, row.Amount)
+		return nil
 	default:
 		code := l.Classify(err)
-		return l.Journal.Set(ctx, row.ID, journal.Update{State: journal.Failed, RC: string(code)}, "failed: "+string(code))
+		return l.Sales.Set(ctx, row.ID, store.Update{State: store.Failed, RC: string(code)}, "failed: "+string(code))
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"sync"
 )
 
-// Blocks durably reserves blocks of a named sequence (the journal).
+// Blocks durably reserves blocks of a named sequence (store.Instances).
 type Blocks interface {
 	ReserveBlock(ctx context.Context, name string, n int64) (first int64, err error)
 }

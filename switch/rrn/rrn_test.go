@@ -2,32 +2,31 @@ package rrn
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/kbpay/switch/switch/journal"
+	"github.com/kbpay/switch/switch/store/embedded"
 )
 
-func openJournal(t *testing.T, path string) *journal.Journal {
+func openStore(t *testing.T, dir string) *embedded.Store {
 	t.Helper()
-	j, err := journal.Open(path, journal.Options{Durable: false})
+	s, err := embedded.OpenDir(dir, embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return j
+	return s
 }
 
 // TestUniqueAcrossRestartsAndGoroutines: RRNs drawn concurrently, then
 // after reopening the journal (a restart), never repeat, and all carry
 // the instance number.
 func TestUniqueAcrossRestartsAndGoroutines(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "journal.db")
+	dir := t.TempDir()
 	seen := map[string]bool{}
 	var mu sync.Mutex
 	for run := 0; run < 2; run++ {
-		j := openJournal(t, path)
-		seq, err := New(j, 7)
+		j := openStore(t, dir)
+		seq, err := New(j.Instances(), 7)
 		if err != nil {
 			t.Fatal(err)
 		}

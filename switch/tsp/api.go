@@ -12,31 +12,49 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/pan"
-	"github.com/kbpay/switch/switch/vault"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // TokenJSON is a token as the provisioning API shows it: never the PAN,
 // only its masked form.
 type TokenJSON struct {
-	Token     string       `json:"token"`
-	Kind      vault.Kind   `json:"kind"`
-	Status    vault.Status `json:"status"`
-	ExpiresAt time.Time    `json:"expires_at"`
-	MaskedPAN string       `json:"masked_pan"`
-	Domain    vault.Domain `json:"domain"`
-	UseCount  int          `json:"use_count"`
+	Token     string            `json:"token"`
+	Kind      store.TokenKind   `json:"kind"`
+	Status    store.TokenStatus `json:"status"`
+	ExpiresAt time.Time         `json:"expires_at"`
+	MaskedPAN string            `json:"masked_pan"`
+	Domain    store.Domain      `json:"domain"`
+	UseCount  int               `json:"use_count"`
 }
 
-func toJSON(r vault.Record) TokenJSON {
-	return TokenJSON{Token: r.Token, Kind: r.Kind, Status: r.Status, ExpiresAt: r.ExpiresAt.UTC(),
+// Statuses the API shows beyond the stored ones: an active token that can
+// no longer be used because it was consumed or has lapsed.
+const (
+	StatusUsed    store.TokenStatus = "used"    // a one-time token after its use
+	StatusExpired store.TokenStatus = "expired" // past expires_at
+)
+
+// toJSON shows r as of now: an active token that was consumed or has
+// lapsed says so instead of "active".
+func toJSON(r store.TokenRecord, now time.Time) TokenJSON {
+	status := r.Status
+	if status == store.TokenActive {
+		switch {
+		case r.MaxUses > 0 && r.UseCount >= r.MaxUses:
+			status = StatusUsed
+		case !now.Before(r.ExpiresAt):
+			status = StatusExpired
+		}
+	}
+	return TokenJSON{Token: r.Token, Kind: r.Kind, Status: status, ExpiresAt: r.ExpiresAt.UTC(),
 		MaskedPAN: r.MaskedPAN, Domain: r.Domain, UseCount: r.UseCount}
 }
 
 type issueJSON struct {
-	PAN    string       `json:"pan"`
-	Expiry string       `json:"expiry"`
-	Kind   vault.Kind   `json:"kind"`
-	Domain vault.Domain `json:"domain"`
+	PAN    string          `json:"pan"`
+	Expiry string          `json:"expiry"`
+	Kind   store.TokenKind `json:"kind"`
+	Domain store.Domain    `json:"domain"`
 }
 
 // maxBody bounds a provisioning request.
@@ -50,9 +68,9 @@ func (s *Service) API(bearer string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/tokens", s.handleIssue)
 	mux.HandleFunc("GET /v1/tokens/{token}", s.handleGet)
-	mux.HandleFunc("POST /v1/tokens/{token}/suspend", s.handleStatus(vault.Suspended))
-	mux.HandleFunc("POST /v1/tokens/{token}/resume", s.handleStatus(vault.Active))
-	mux.HandleFunc("DELETE /v1/tokens/{token}", s.handleStatus(vault.Deleted))
+	mux.HandleFunc("POST /v1/tokens/{token}/suspend", s.handleStatus(store.TokenSuspended))
+	mux.HandleFunc("POST /v1/tokens/{token}/resume", s.handleStatus(store.TokenActive))
+	mux.HandleFunc("DELETE /v1/tokens/{token}", s.handleStatus(store.TokenDeleted))
 	authorized := BearerMatcher(bearer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -91,14 +109,14 @@ func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Kind == "" {
-		req.Kind = vault.Device
+		req.Kind = store.DeviceToken
 	}
 	rec, err := s.Issue(r.Context(), IssueRequest(req))
 	if err != nil {
 		s.writeServiceErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toJSON(rec))
+	writeJSON(w, http.StatusCreated, toJSON(rec, s.now()))
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -107,17 +125,17 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.writeServiceErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(rec))
+	writeJSON(w, http.StatusOK, toJSON(rec, s.now()))
 }
 
-func (s *Service) handleStatus(to vault.Status) http.HandlerFunc {
+func (s *Service) handleStatus(to store.TokenStatus) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec, err := s.SetStatus(r.Context(), r.PathValue("token"), to)
 		if err != nil {
 			s.writeServiceErr(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, toJSON(rec))
+		writeJSON(w, http.StatusOK, toJSON(rec, s.now()))
 	}
 }
 

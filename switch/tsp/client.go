@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/kbpay/switch/switch/vault"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // Client calls the provisioning API (tokenctl, termsim and tests use it).
@@ -31,8 +31,8 @@ func (e *APIError) Error() string { return fmt.Sprintf("provisioning API: %d %s"
 
 // IssueOptions are the optional parts of a token request.
 type IssueOptions struct {
-	Kind   vault.Kind
-	Domain vault.Domain
+	Kind   store.TokenKind
+	Domain store.Domain
 }
 
 // Issue provisions a token; the PAN travels only in the request body.

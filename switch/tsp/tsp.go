@@ -16,7 +16,7 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/switch/pan"
-	"github.com/kbpay/switch/switch/vault"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // Config is the token service's configuration.
@@ -45,14 +45,14 @@ var (
 // Service issues and detokenizes tokens.
 type Service struct {
 	cfg   Config
-	store vault.Store
+	vault store.Tokens
 	hsm   hsm.HSM
 	log   *zap.Logger
 	now   func() time.Time
 }
 
 // New builds the service.
-func New(cfg Config, store vault.Store, h hsm.HSM, log *zap.Logger) (*Service, error) {
+func New(cfg Config, vault store.Tokens, h hsm.HSM, log *zap.Logger) (*Service, error) {
 	if cfg.BIN == "" || strings.Trim(cfg.BIN, "0123456789") != "" || len(cfg.BIN) > 8 {
 		return nil, fmt.Errorf("token BIN %q must be 1-8 digits", cfg.BIN)
 	}
@@ -62,7 +62,7 @@ func New(cfg Config, store vault.Store, h hsm.HSM, log *zap.Logger) (*Service, e
 	if cfg.DataKey == "" || cfg.HashKey == "" {
 		return nil, errors.New("token service needs the data and hash key labels")
 	}
-	return &Service{cfg: cfg, store: store, hsm: h, log: log, now: time.Now}, nil
+	return &Service{cfg: cfg, vault: vault, hsm: h, log: log, now: time.Now}, nil
 }
 
 // IsToken reports whether number lies in the token range.
@@ -72,31 +72,31 @@ func (s *Service) IsToken(number string) bool { return strings.HasPrefix(number,
 type IssueRequest struct {
 	PAN    string
 	Expiry string // card expiry YYMM
-	Kind   vault.Kind
-	Domain vault.Domain
+	Kind   store.TokenKind
+	Domain store.Domain
 }
 
 // Issue creates a token for a card.
-func (s *Service) Issue(ctx context.Context, req IssueRequest) (vault.Record, error) {
+func (s *Service) Issue(ctx context.Context, req IssueRequest) (store.TokenRecord, error) {
 	now := s.now()
 	if err := s.validateIssue(req, now); err != nil {
-		return vault.Record{}, err
+		return store.TokenRecord{}, err
 	}
 	enc, err := s.hsm.EncryptPAN(ctx, hsm.KeyRef{Label: s.cfg.DataKey}, req.PAN)
 	if err != nil {
-		return vault.Record{}, fmt.Errorf("encrypting PAN %s: %w", pan.Mask(req.PAN), err)
+		return store.TokenRecord{}, fmt.Errorf("encrypting PAN %s: %w", pan.Mask(req.PAN), err)
 	}
 	h, err := s.hsm.HashPAN(ctx, hsm.KeyRef{Label: s.cfg.HashKey}, req.PAN)
 	if err != nil {
-		return vault.Record{}, fmt.Errorf("hashing PAN %s: %w", pan.Mask(req.PAN), err)
+		return store.TokenRecord{}, fmt.Errorf("hashing PAN %s: %w", pan.Mask(req.PAN), err)
 	}
-	rec := vault.Record{
+	rec := store.TokenRecord{
 		PANKey: enc.Key.Label, PANKeyVersion: enc.Key.Version, PANCiphertext: enc.Ciphertext,
 		PANHash: h.Hash, HashVersion: h.Key.Version, MaskedPAN: pan.Mask(req.PAN), CardExpiry: req.Expiry,
-		Status: vault.Active, Kind: req.Kind, Domain: req.Domain, CreatedAt: now, UpdatedAt: now,
+		Status: store.TokenActive, Kind: req.Kind, Domain: req.Domain, CreatedAt: now, UpdatedAt: now,
 	}
 	cardEnd := endOfMonth(req.Expiry)
-	if req.Kind == vault.OneTime {
+	if req.Kind == store.OneTimeToken {
 		rec.MaxUses = 1
 		rec.ExpiresAt = now.Add(s.cfg.OneTimeTTL)
 		if cardEnd.Before(rec.ExpiresAt) {
@@ -108,15 +108,15 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (vault.Record, er
 	for attempt := 0; attempt < 8; attempt++ {
 		rec.Token, err = s.newTokenNumber(len(req.PAN))
 		if err != nil {
-			return vault.Record{}, err
+			return store.TokenRecord{}, err
 		}
-		err = s.store.Insert(ctx, rec)
-		if !errors.Is(err, vault.ErrExists) {
+		err = s.vault.Insert(ctx, rec)
+		if !errors.Is(err, store.ErrDuplicate) {
 			break
 		}
 	}
 	if err != nil {
-		return vault.Record{}, fmt.Errorf("storing token: %w", err)
+		return store.TokenRecord{}, fmt.Errorf("storing token: %w", err)
 	}
 	s.log.Info("token issued", zap.String("token", pan.Mask(rec.Token)), zap.String("pan", rec.MaskedPAN),
 		zap.String("kind", string(rec.Kind)), zap.Time("expires_at", rec.ExpiresAt))
@@ -129,7 +129,7 @@ func (s *Service) validateIssue(req IssueRequest, now time.Time) error {
 		return fmt.Errorf("%w: pan must be 13-19 digits and pass the Luhn check", ErrInvalid)
 	case s.IsToken(req.PAN):
 		return fmt.Errorf("%w: pan lies in the token range", ErrInvalid)
-	case req.Kind != vault.Device && req.Kind != vault.OneTime:
+	case req.Kind != store.DeviceToken && req.Kind != store.OneTimeToken:
 		return fmt.Errorf("%w: kind must be device or one-time", ErrInvalid)
 	}
 	end := endOfMonth(req.Expiry)
@@ -181,21 +181,21 @@ func (s *Service) newTokenNumber(n int) (string, error) {
 }
 
 // Get returns a token's record.
-func (s *Service) Get(ctx context.Context, token string) (vault.Record, error) {
-	rec, err := s.store.Get(ctx, token)
-	if errors.Is(err, vault.ErrNotFound) {
+func (s *Service) Get(ctx context.Context, token string) (store.TokenRecord, error) {
+	rec, err := s.vault.Get(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
 		return rec, ErrUnknownToken
 	}
 	return rec, err
 }
 
 // SetStatus suspends, resumes or deletes a token.
-func (s *Service) SetStatus(ctx context.Context, token string, status vault.Status) (vault.Record, error) {
-	rec, err := s.store.SetStatus(ctx, token, status, s.now())
+func (s *Service) SetStatus(ctx context.Context, token string, status store.TokenStatus) (store.TokenRecord, error) {
+	rec, err := s.vault.SetStatus(ctx, token, status, s.now())
 	switch {
-	case errors.Is(err, vault.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return rec, ErrUnknownToken
-	case errors.Is(err, vault.ErrFinal):
+	case errors.Is(err, store.ErrFinal):
 		return rec, ErrFinal
 	case err != nil:
 		return rec, err
@@ -215,15 +215,15 @@ type Use struct {
 type Card struct {
 	PAN    string
 	Expiry string
-	Token  vault.Record
+	Token  store.TokenRecord
 }
 
 // Detokenize checks the token (status, expiry, domain, one-time use),
 // records the use atomically and has the HSM decrypt the PAN.
 func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, error) {
 	now := s.now()
-	rec, err := s.store.Get(ctx, token)
-	if errors.Is(err, vault.ErrNotFound) {
+	rec, err := s.vault.Get(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
 		return Card{}, ErrUnknownToken
 	}
 	if err != nil {
@@ -235,10 +235,10 @@ func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, 
 	if !inDomain(rec.Domain, use) {
 		return Card{}, ErrOutsideDomain
 	}
-	rec, err = s.store.Use(ctx, token, now)
-	if errors.Is(err, vault.ErrNotUsable) {
+	rec, err = s.vault.Use(ctx, token, now)
+	if errors.Is(err, store.ErrNotUsable) {
 		// Lost a race (another use, a suspension): say why from fresh state.
-		cur, gerr := s.store.Get(ctx, token)
+		cur, gerr := s.vault.Get(ctx, token)
 		if gerr != nil {
 			return Card{}, ErrUnknownToken
 		}
@@ -257,11 +257,11 @@ func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, 
 	return Card{PAN: p, Expiry: rec.CardExpiry, Token: rec}, nil
 }
 
-func usable(rec vault.Record, now time.Time) error {
+func usable(rec store.TokenRecord, now time.Time) error {
 	switch {
-	case rec.Status == vault.Deleted:
+	case rec.Status == store.TokenDeleted:
 		return ErrUnknownToken
-	case rec.Status == vault.Suspended:
+	case rec.Status == store.TokenSuspended:
 		return ErrSuspended
 	case !now.Before(rec.ExpiresAt):
 		return ErrTokenExpired
@@ -273,7 +273,7 @@ func usable(rec vault.Record, now time.Time) error {
 
 // inDomain: an empty list allows all; entry modes match by prefix so "05"
 // (chip) allows "051" (chip, PIN capable).
-func inDomain(d vault.Domain, use Use) bool {
+func inDomain(d store.Domain, use Use) bool {
 	if len(d.Merchants) > 0 && !contains(d.Merchants, strings.TrimSpace(use.MerchantID)) {
 		return false
 	}

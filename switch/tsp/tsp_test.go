@@ -15,12 +15,13 @@ import (
 
 	"github.com/kbpay/switch/hsm/software"
 	"github.com/kbpay/switch/switch/pan"
-	"github.com/kbpay/switch/switch/vault"
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )
 
 const card = "9410000000000005"
 
-func newService(t testing.TB) (*Service, *vault.SQLite) {
+func newService(t testing.TB) (*Service, store.Tokens) {
 	t.Helper()
 	dir := t.TempDir()
 	mk := make([]byte, 32)
@@ -32,11 +33,8 @@ func newService(t testing.TB) (*Service, *vault.SQLite) {
 	if _, err := h.EnsureDevKeys(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	v, err := vault.OpenSQLite(filepath.Join(dir, "vault.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = v.Close(); _ = h.Close() })
+	v := embeddedtest.OpenIn(t, dir).Tokens()
+	t.Cleanup(func() { _ = h.Close() })
 	s, err := New(Config{BIN: "9999", DataKey: "pan-data", HashKey: "pan-hash"}, v, h, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +45,7 @@ func newService(t testing.TB) (*Service, *vault.SQLite) {
 func TestIssueStoresOnlyCiphertext(t *testing.T) {
 	s, v := newService(t)
 	ctx := context.Background()
-	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.Device})
+	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: store.DeviceToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +69,7 @@ func TestDetokenizeRules(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return now }
-	issue := func(kind vault.Kind, d vault.Domain) string {
+	issue := func(kind store.TokenKind, d store.Domain) string {
 		rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: kind, Domain: d})
 		if err != nil {
 			t.Fatal(err)
@@ -79,13 +77,13 @@ func TestDetokenizeRules(t *testing.T) {
 		return rec.Token
 	}
 	chip := Use{MerchantID: "MERCHANT0000001", EntryMode: "051"}
-	dev := issue(vault.Device, vault.Domain{Merchants: []string{"MERCHANT0000001"}, EntryModes: []string{"05", "07"}})
-	one := issue(vault.OneTime, vault.Domain{})
-	suspended := issue(vault.Device, vault.Domain{})
-	if _, err := s.SetStatus(ctx, suspended, vault.Suspended); err != nil {
+	dev := issue(store.DeviceToken, store.Domain{Merchants: []string{"MERCHANT0000001"}, EntryModes: []string{"05", "07"}})
+	one := issue(store.OneTimeToken, store.Domain{})
+	suspended := issue(store.DeviceToken, store.Domain{})
+	if _, err := s.SetStatus(ctx, suspended, store.TokenSuspended); err != nil {
 		t.Fatal(err)
 	}
-	expiring := issue(vault.OneTime, vault.Domain{})
+	expiring := issue(store.OneTimeToken, store.Domain{})
 	tests := []struct {
 		name  string
 		token string
@@ -116,13 +114,13 @@ func TestDetokenizeRules(t *testing.T) {
 		})
 	}
 	s.now = func() time.Time { return now }
-	if _, err := s.SetStatus(ctx, dev, vault.Deleted); err != nil {
+	if _, err := s.SetStatus(ctx, dev, store.TokenDeleted); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Detokenize(ctx, dev, chip); !errors.Is(err, ErrUnknownToken) {
 		t.Fatalf("deleted token: %v", err)
 	}
-	if _, err := s.SetStatus(ctx, dev, vault.Active); !errors.Is(err, ErrFinal) {
+	if _, err := s.SetStatus(ctx, dev, store.TokenActive); !errors.Is(err, ErrFinal) {
 		t.Fatalf("resume after delete: %v", err)
 	}
 }
@@ -130,13 +128,13 @@ func TestDetokenizeRules(t *testing.T) {
 func TestIssueValidation(t *testing.T) {
 	s, _ := newService(t)
 	for name, req := range map[string]IssueRequest{
-		"luhn":        {PAN: "9410000000000006", Expiry: "3012", Kind: vault.Device},
-		"short":       {PAN: "941000005", Expiry: "3012", Kind: vault.Device},
-		"token range": {PAN: "9999000000000009", Expiry: "3012", Kind: vault.Device},
-		"expired":     {PAN: card, Expiry: "2001", Kind: vault.Device},
-		"month 13":    {PAN: card, Expiry: "3013", Kind: vault.Device},
+		"luhn":        {PAN: "9410000000000006", Expiry: "3012", Kind: store.DeviceToken},
+		"short":       {PAN: "941000005", Expiry: "3012", Kind: store.DeviceToken},
+		"token range": {PAN: "9999000000000009", Expiry: "3012", Kind: store.DeviceToken},
+		"expired":     {PAN: card, Expiry: "2001", Kind: store.DeviceToken},
+		"month 13":    {PAN: card, Expiry: "3013", Kind: store.DeviceToken},
 		"kind":        {PAN: card, Expiry: "3012", Kind: "forever"},
-		"entry mode":  {PAN: card, Expiry: "3012", Kind: vault.Device, Domain: vault.Domain{EntryModes: []string{"chip"}}},
+		"entry mode":  {PAN: card, Expiry: "3012", Kind: store.DeviceToken, Domain: store.Domain{EntryModes: []string{"chip"}}},
 	} {
 		_, err := s.Issue(context.Background(), req)
 		if !errors.Is(err, ErrInvalid) {
@@ -151,7 +149,7 @@ func TestIssueValidation(t *testing.T) {
 func TestConcurrentOneTimeUse(t *testing.T) {
 	s, _ := newService(t)
 	ctx := context.Background()
-	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.OneTime})
+	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: store.OneTimeToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +179,7 @@ func TestConcurrentOneTimeUse(t *testing.T) {
 func BenchmarkDetokenize(b *testing.B) {
 	s, _ := newService(b)
 	ctx := context.Background()
-	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: vault.Device})
+	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: store.DeviceToken})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -52,6 +52,9 @@ type Link struct {
 	stans   *stanPool
 	rrns    RRNSource
 	onLate  func(route string, msg *iso8583.Message)
+	// closing is set by Close: links closing then are the shutdown, not a
+	// fault, and are logged at info.
+	closing atomic.Bool
 }
 
 // Option adjusts a Link.
@@ -135,6 +138,7 @@ func (l *Link) Start(ctx context.Context) error {
 
 // Close signs off and closes every link.
 func (l *Link) Close(ctx context.Context) error {
+	l.closing.Store(true)
 	l.metrics.unregister(l.cfg.Name, l)
 	return closeEndpoints(ctx, *l.eps.Load())
 }
@@ -180,6 +184,11 @@ func (l *Link) Abandon(req *iso8583.Message) {
 	l.stans.release(stan)
 }
 
+// PartitionSTANs makes the route hand out only the STANs n with
+// n mod parts == part: instances sharing a store never send the same DE 11
+// to an issuer. Call it before Start.
+func (l *Link) PartitionSTANs(part, parts int) { l.stans.partition(uint32(part), uint32(parts)) }
+
 // Hold keeps stan owned for a pending give-back that will repeat it (and
 // Release lets it go once the give-back is settled): no new request of
 // the route gets that STAN meanwhile.
@@ -194,6 +203,9 @@ func (l *Link) STANsInUse() int { return l.stans.inUse() }
 // quarantine is how long the STAN of an unanswered request stays owned: a
 // late answer with it must not match a newer request.
 func (l *Link) quarantine() time.Duration {
+	if l.cfg.STANQuarantine > 0 {
+		return l.cfg.STANQuarantine
+	}
 	return max(2*l.cfg.Timeout, 30*time.Second)
 }
 
@@ -231,7 +243,6 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	}
 	start := time.Now()
 	resp, err := l.send(ep, conn, req, timeout)
-	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	if err == nil {
 		// The endpoint answered: alive, even if the answer is unusable.
 		ep.answered.Add(1)
@@ -241,6 +252,7 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 		ep.timeouts.Add(1)
 		done(err)
 	}
+	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name, exchangeOutcome(err)).Observe(time.Since(start).Seconds())
 	if err == nil {
 		l.stans.release(stan)
 		return resp, nil
@@ -358,6 +370,10 @@ func (l *Link) dial(addr string, tlsCfg *tls.Config) (*connection.Connection, er
 		}),
 		connection.WithConnectionClosedHandler(func(c *connection.Connection) {
 			c.SetStatus(connection.StatusOffline)
+			if l.closing.Load() {
+				l.log.Info("issuer link closed (shutdown)", zap.String("addr", c.Addr()))
+				return
+			}
 			l.log.Warn("issuer link closed", zap.String("addr", c.Addr()))
 		}),
 	)...)
@@ -496,4 +512,15 @@ func localRRNs() RRNSource {
 	return func() (string, error) {
 		return fmt.Sprintf("99%010d", n.Add(1)%1e10), nil
 	}
+}
+
+// exchangeOutcome names an exchange's result for the latency metric.
+func exchangeOutcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeAnswered
+	case errors.Is(err, connection.ErrSendTimeout), errors.Is(err, ErrLinkHung):
+		return OutcomeTimedOut
+	}
+	return OutcomeError
 }

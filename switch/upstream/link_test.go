@@ -154,6 +154,36 @@ func TestSTANPoolWrapsSkipsOwnedAndNeverZero(t *testing.T) {
 	}
 }
 
+// TestSTANPartitionsNeverOverlap: two instances' pools of one route hand
+// out disjoint STANs, each within its partition, also across the wrap.
+func TestSTANPartitionsNeverOverlap(t *testing.T) {
+	a, b := newSTANPool(999_990), newSTANPool(999_990)
+	a.partition(0, 2)
+	b.partition(1, 2)
+	seen := map[string]string{}
+	for i := 0; i < 40; i++ {
+		for name, p := range map[string]*stanPool{"a": a, "b": b} {
+			s, err := p.acquire()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if other, dup := seen[s]; dup {
+				t.Fatalf("STAN %s handed out by %s and %s", s, other, name)
+			}
+			seen[s] = name
+			p.release(s)
+		}
+	}
+	tiny := newSTANPool(0)
+	tiny.partition(0, maxSTAN) // one STAN in the partition: 999999
+	if s, err := tiny.acquire(); err != nil || s != "999999" {
+		t.Fatalf("only STAN of the partition: %s %v", s, err)
+	}
+	if _, err := tiny.acquire(); !errors.Is(err, ErrSTANsExhausted) {
+		t.Fatalf("partition exhausted: err = %v, want ErrSTANsExhausted", err)
+	}
+}
+
 // scriptedIssuer answers every request on the route with answer(req),
 // signing on first; nil answers nothing.
 func scriptedIssuer(t *testing.T, spec *iso8583.MessageSpec, answer func(req *iso8583.Message) *iso8583.Message) string {

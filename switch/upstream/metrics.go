@@ -17,45 +17,59 @@ type Metrics struct {
 	mu    sync.Mutex
 	links map[string]*Link // routes reported by Collect
 
-	linksUp, endpointUp, breakerState, endpointRequests *prometheus.Desc
+	linksUp, stansInUse, endpointUp, breakerState, endpointRequests *prometheus.Desc
 }
 
 // NewMetrics registers the issuer-link metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "switch", Name: "issuer_duration_seconds",
-			Help:    "Time from sending a request to an issuer to its answer or timeout, by route.",
+			Namespace: "payswitch", Name: "issuer_duration_seconds",
+			Help:    "Time from sending a request to an issuer to its answer or timeout, by route and outcome (answered, timed_out, error).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"route"}),
+		}, []string{"route", "outcome"}),
 		lateResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "issuer_late_responses_total",
+			Namespace: "payswitch", Name: "issuer_late_responses_total",
 			Help: "Issuer answers that arrived after their request timed out, or matched none.",
 		}, []string{"route"}),
 		signOns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "issuer_sign_ons_total",
+			Namespace: "payswitch", Name: "issuer_sign_ons_total",
 			Help: "Successful 0800 sign-ons on issuer links, by route.",
 		}, []string{"route"}),
 		breakerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "switch", Name: "issuer_breaker_transitions_total",
+			Namespace: "payswitch", Name: "issuer_breaker_transitions_total",
 			Help: "Circuit breaker state changes per issuer endpoint, by the state entered.",
 		}, []string{"route", "addr", "state"}),
 		links: map[string]*Link{},
-		linksUp: prometheus.NewDesc("switch_issuer_links_up",
+		linksUp: prometheus.NewDesc("payswitch_issuer_links_up",
 			"Signed-on links to the issuer route.", []string{"route"}, nil),
-		endpointUp: prometheus.NewDesc("switch_issuer_endpoint_links_up",
+		stansInUse: prometheus.NewDesc("payswitch_issuer_stans_in_use",
+			"STANs of the issuer route owned by requests in flight, unanswered requests in quarantine and unsettled give-backs (999,999 / store.stan_partitions is the limit).", []string{"route"}, nil),
+		endpointUp: prometheus.NewDesc("payswitch_issuer_endpoint_links_up",
 			"Signed-on links to one issuer endpoint.", []string{"route", "addr"}, nil),
-		breakerState: prometheus.NewDesc("switch_issuer_endpoint_breaker_state",
+		breakerState: prometheus.NewDesc("payswitch_issuer_endpoint_breaker_state",
 			"Circuit breaker of the issuer endpoint: 0 closed, 1 half-open, 2 open.", []string{"route", "addr"}, nil),
-		endpointRequests: prometheus.NewDesc("switch_issuer_endpoint_requests_total",
+		endpointRequests: prometheus.NewDesc("payswitch_issuer_endpoint_requests_total",
 			"Requests sent to one issuer endpoint, by outcome (sent, answered, timeout).", []string{"route", "addr", "outcome"}, nil),
 	}
 	reg.MustRegister(m.upstreamLatency, m.lateResponses, m.signOns, m.breakerChanges, m)
 	return m
 }
 
+// Issuer exchange outcomes, the issuer_duration_seconds outcome label.
+const (
+	OutcomeAnswered = "answered"  // an answer came (whatever its DE 39)
+	OutcomeTimedOut = "timed_out" // no answer within the route timeout
+	OutcomeError    = "error"     // the link failed or the answer did not match
+)
+
 // register reports l's route (replacing a link of the same name: a reload).
 func (m *Metrics) register(route string, l *Link) {
+	for _, o := range []string{OutcomeAnswered, OutcomeTimedOut, OutcomeError} {
+		m.upstreamLatency.WithLabelValues(route, o) // alerts have series from the start
+	}
+	m.lateResponses.WithLabelValues(route)
+	m.signOns.WithLabelValues(route)
 	m.mu.Lock()
 	m.links[route] = l
 	m.mu.Unlock()
@@ -72,7 +86,7 @@ func (m *Metrics) unregister(route string, l *Link) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.linksUp, m.endpointUp, m.breakerState, m.endpointRequests} {
+	for _, d := range []*prometheus.Desc{m.linksUp, m.stansInUse, m.endpointUp, m.breakerState, m.endpointRequests} {
 		ch <- d
 	}
 }
@@ -88,6 +102,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Unlock()
 	for route, l := range links {
 		ch <- prometheus.MustNewConstMetric(m.linksUp, prometheus.GaugeValue, float64(l.Up()), route)
+		ch <- prometheus.MustNewConstMetric(m.stansInUse, prometheus.GaugeValue, float64(l.STANsInUse()), route)
 		for _, e := range *l.eps.Load() {
 			ch <- prometheus.MustNewConstMetric(m.endpointUp, prometheus.GaugeValue, float64(e.up()), route, e.cfg.Addr)
 			ch <- prometheus.MustNewConstMetric(m.breakerState, prometheus.GaugeValue, breakerValue(e.breaker.State()), route, e.cfg.Addr)

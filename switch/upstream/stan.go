@@ -21,31 +21,42 @@ const maxSTAN = 999_999
 // out again, so an answer can only ever match the request it belongs to.
 // Ownership is counted: an in-flight cancel that times out and is queued
 // for repeat is owned twice until both let go.
+//
+// Instances sharing a store each take their own partition of the space
+// (STAN mod parts == part), so two instances never send the same DE 11
+// to one issuer: a host that recognises repeats by DE 11 + DE 7 cannot
+// take one instance's give-back for a repeat of another's.
 type stanPool struct {
-	mu    sync.Mutex
-	last  uint32
-	owned map[uint32]int
+	mu          sync.Mutex
+	last        uint32
+	part, parts uint32
+	owned       map[uint32]int
 }
 
 func newSTANPool(start uint32) *stanPool {
-	return &stanPool{last: start % maxSTAN, owned: map[uint32]int{}}
+	return &stanPool{last: start % maxSTAN, parts: 1, owned: map[uint32]int{}}
 }
 
-// acquire returns the next STAN after the last one handed out that nobody
-// owns, and owns it once.
+// partition restricts the pool to the STANs n with n mod parts == part.
+func (p *stanPool) partition(part, parts uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.part, p.parts = part%max(parts, 1), max(parts, 1)
+}
+
+// acquire returns the next STAN of the pool's partition after the last
+// one handed out that nobody owns, and owns it once.
 func (p *stanPool) acquire() (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.owned) >= maxSTAN {
-		return "", ErrSTANsExhausted
-	}
-	for {
+	for range maxSTAN {
 		p.last = p.last%maxSTAN + 1
-		if p.owned[p.last] == 0 {
+		if p.last%p.parts == p.part && p.owned[p.last] == 0 {
 			p.owned[p.last] = 1
 			return fmt.Sprintf("%06d", p.last), nil
 		}
 	}
+	return "", ErrSTANsExhausted
 }
 
 // hold owns stan once more (a store-and-forward item that will repeat it).

@@ -3,7 +3,6 @@ package fault
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -12,8 +11,7 @@ import (
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/journal"
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // Load shape.
@@ -45,7 +43,21 @@ var routeBINs = []struct {
 // switch has signed on to both.
 func startEnv(t *testing.T, balance int64) *env {
 	t.Helper()
-	e := &env{issuers: map[string]*issuer.Issuer{}}
+	e := &env{}
+	var routes []routeSpec
+	e.issuers, routes = startIssuers(t, balance)
+	e.sw = newSwitchd(t, routes)
+	e.sw.start()
+	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// startIssuers starts the issuer emulators of routeBINs.
+func startIssuers(t *testing.T, balance int64) (map[string]*issuer.Issuer, []routeSpec) {
+	t.Helper()
+	issuers := map[string]*issuer.Issuer{}
 	var routes []routeSpec
 	for _, rb := range routeBINs {
 		is, err := issuer.New(issuer.Config{Name: rb.route, Addr: "127.0.0.1:0", BINs: []string{rb.bin}, DefaultBalance: balance,
@@ -57,15 +69,10 @@ func startEnv(t *testing.T, balance int64) *env {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = is.Close() })
-		e.issuers[rb.route] = is
+		issuers[rb.route] = is
 		routes = append(routes, routeSpec{name: rb.route, bin: rb.bin, issuer: is, refundOnly: rb.refundOnly})
 	}
-	e.sw = newSwitchd(t, routes)
-	e.sw.start()
-	if err := e.sw.waitReady(30*time.Second, "card-a", "card-b", "prepaid"); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return issuers, routes
 }
 
 // ledgerState is every card's issuer balance plus the issuers' decision
@@ -290,7 +297,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 	if r := e.sw.raceReports(); r != "" {
 		t.Errorf("switchd's race detector reported:\n%s", r)
 	}
-	j, err := journal.Open(filepath.Join(e.sw.dataDir, "journal.db"), journal.Options{})
+	j, err := e.sw.openStore()
 	if err != nil {
 		t.Fatalf("opening the journal: %v", err)
 	}
@@ -339,8 +346,8 @@ func TestFaultsUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	for state, n := range map[string]*int{journal.SAFDone: &c.safDone, journal.SAFPending: &c.safPending, journal.SAFReview: &c.safReview} {
-		items, err := j.SAFList(jctx, state)
+	for state, n := range map[string]*int{store.SAFDone: &c.safDone, store.SAFPending: &c.safPending, store.SAFReview: &c.safReview} {
+		items, err := j.Queue().List(jctx, state)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -376,73 +383,10 @@ func TestFaultsUnderLoad(t *testing.T) {
 		t.Errorf("%d sales sent, want %d", c.sent, totalSales)
 	}
 
-	// Invariant 1, per card: the issuer charged exactly what the
-	// terminals were told.
-	want := map[string]int64{}
-	for _, s := range f.sales {
-		want[s.card.pan] += s.charged()
-	}
-	for _, cd := range cards {
-		if got := bigBalance - balances[cd.pan]; got != want[cd.pan] {
-			t.Errorf("%s %s: issuer charged %d in total, terminals were told %d (difference %+d)",
-				cd.route, pan.Mask(cd.pan), got, want[cd.pan], got-want[cd.pan])
-		}
-	}
-
-	// Invariant 1, per sale (amounts are distinct, so each issuer approval
-	// names its sale): explains any difference above.
-	bySale := map[string][]issuer.Approval{}
-	key := func(route string, amount int64) string { return fmt.Sprintf("%s/%d", route, amount) }
-	for route, list := range approvals {
-		for _, a := range list {
-			bySale[key(route, a.Amount)] = append(bySale[key(route, a.Amount)], a)
-		}
-	}
-	for _, s := range f.sales {
-		list := bySale[key(s.card.route, s.amount)]
-		delete(bySale, key(s.card.route, s.amount))
-		var charged int64
-		for _, a := range list {
-			charged += a.Remaining
-			if a.PAN != s.card.pan {
-				t.Errorf("%s: issuer approval on another card %s", s, a.MaskedPAN)
-			}
-		}
-		if len(list) > 1 {
-			t.Errorf("%s: the issuer approved it %d times", s, len(list))
-		}
-		if charged != s.charged() {
-			t.Errorf("%s\n\tthe customer is charged %d, the terminal was told %d\n\tissuer: %s\n\tjournal: %s",
-				s, charged, s.charged(), describeApprovals(list), describeJournal(jctx, j, s))
-		}
-	}
-	for k, list := range bySale {
-		t.Errorf("issuer approval %s matches no sale: %s", k, describeApprovals(list))
-	}
-
-	// Invariant 2: every approval a terminal saw is journaled as approved.
-	for _, s := range f.sales {
-		if !s.approved() {
-			continue
-		}
-		row, err := j.FindByKey(jctx, journal.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
-		if err != nil {
-			t.Errorf("%s: not in the journal: %v", s, err)
-			continue
-		}
-		c.approvedJournal++
-		if row.State != journal.Approved || row.RC != "00" || row.Amount != s.amount {
-			t.Errorf("%s: journal has state %s rc %q amount %d; want approved 00 %d", s, row.State, row.RC, row.Amount, s.amount)
-		}
-		if row.Remaining != s.charged() {
-			// Not asserted: a kill between journaling a cancel and taking
-			// its amount off the sale leaves the sale's remainder high.
-			t.Logf("note: %s: journal remaining %d, terminal expects %d", s, row.Remaining, s.charged())
-		}
-	}
+	c.approvedJournal = checkMoney(t, f.sales, cards, balances, approvals, j)
 	t.Logf("journal: %d of %d terminal-seen approvals found approved", c.approvedJournal, c.approved)
-	if row, err := j.FindByKey(jctx, journal.Key{TerminalID: probe.terminal, STAN: probe.cancel.stan, TxTime: probe.cancel.de7, MTI: specs.MTIReversal}); err == nil {
-		events, _ := j.Events(jctx, row.ID)
+	if row, err := j.Sales().FindByKey(jctx, store.Key{TerminalID: probe.terminal, STAN: probe.cancel.stan, TxTime: probe.cancel.de7, MTI: specs.MTIReversal}); err == nil {
+		events, _ := j.Lookup().Events(jctx, row.ID)
 		t.Logf("probe cancel in the journal: %s", strings.Join(events, " | "))
 	}
 }
@@ -516,7 +460,7 @@ func TestReversalOfSaleStillInFlight(t *testing.T) {
 	charged := balance - cardA.Balance(cd.pan)
 	approvals := cardA.Approvals()
 	e.sw.stop()
-	j, err := journal.Open(filepath.Join(e.sw.dataDir, "journal.db"), journal.Options{})
+	j, err := e.sw.openStore()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,22 +496,22 @@ func describeApprovals(list []issuer.Approval) string {
 
 // describeJournal shows the journal rows of a sale and of its 0400s, with
 // their events.
-func describeJournal(ctx context.Context, j *journal.Journal, s *sale) string {
+func describeJournal(ctx context.Context, j store.Store, s *sale) string {
 	var parts []string
-	show := func(what string, k journal.Key) {
-		row, err := j.FindByKey(ctx, k)
+	show := func(what string, k store.Key) {
+		row, err := j.Sales().FindByKey(ctx, k)
 		if err != nil {
 			parts = append(parts, fmt.Sprintf("%s: %v", what, err))
 			return
 		}
-		events, _ := j.Events(ctx, row.ID)
+		events, _ := j.Lookup().Events(ctx, row.ID)
 		parts = append(parts, fmt.Sprintf("%s #%d state %s rc %q amount %d remaining %d issuer STAN %s; events: %s",
 			what, row.ID, row.State, row.RC, row.Amount, row.Remaining, row.IssuerSTAN, strings.Join(events, " | ")))
 	}
-	show("sale", journal.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
+	show("sale", store.Key{TerminalID: s.terminal, STAN: s.stan, TxTime: s.de7, MTI: specs.MTIFinancialRequest})
 	for what, g := range map[string]*giveBack{"cancel": s.cancel, "reversal": s.reversal} {
 		if g != nil {
-			show(what, journal.Key{TerminalID: s.terminal, STAN: g.stan, TxTime: g.de7, MTI: specs.MTIReversal})
+			show(what, store.Key{TerminalID: s.terminal, STAN: g.stan, TxTime: g.de7, MTI: specs.MTIReversal})
 		}
 	}
 	sort.Strings(parts[1:])

@@ -60,9 +60,9 @@ func TestTenThousandIdleConnections(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	m := regexp.MustCompile(`switch_connections\{listener="terminal"\} (\d+)`).FindSubmatch(b)
+	m := regexp.MustCompile(`payswitch_connections\{listener="terminal"\} (\d+)`).FindSubmatch(b)
 	if m == nil {
-		t.Fatal("switch_connections missing from /metrics")
+		t.Fatal("payswitch_connections missing from /metrics")
 	}
 	if got, _ := strconv.Atoi(string(m[1])); got < n {
 		t.Fatalf("switch counts %d connections, %d are open", got, n+1)

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/simulator/issuer"
+	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // adminToken is the provisioning API's documented demo bearer token, which
@@ -55,20 +58,34 @@ type routeSpec struct {
 }
 
 // freePort returns a loopback address nothing listens on (yet).
+// Ports are handed out once per test process: the kernel may give a port
+// just closed to the next listen on :0, and two of a switchd's addresses
+// must never be the same.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		if _, seen := handedOut.LoadOrStore(addr, true); !seen {
+			return addr
+		}
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
+
+// handedOut are the addresses freePort returned in this test process.
+var handedOut sync.Map
+
+// switchdOption adds to a switchd's configuration: hsm lines inside its
+// hsm block (indented), top YAML at the top level.
+type switchdOption struct{ hsm, top string }
 
 // newSwitchd writes the configuration into a fresh data folder; start runs
 // the process.
-func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
+func newSwitchd(t *testing.T, routes []routeSpec, opts ...switchdOption) *switchd {
 	t.Helper()
 	dir := t.TempDir()
 	s := &switchd{
@@ -89,11 +106,21 @@ func newSwitchd(t *testing.T, routes []routeSpec) *switchd {
 	// An unset variable: the development master key is generated into (and
 	// on restart read back from) the data folder.
 	fmt.Fprintf(&b, "hsm:\n  master_key_env: FAULT_TEST_MASTER_KEY_UNSET\n")
+	for _, o := range opts {
+		b.WriteString(o.hsm)
+	}
+	for _, o := range opts {
+		b.WriteString(o.top)
+	}
 	fmt.Fprintf(&b, "listeners:\n  - name: terminal\n    addr: %q\n  - name: attacker\n    addr: %q\n", s.termAddr, s.attackAddr)
 	b.WriteString("routes:\n")
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  - name: %s\n    bins: [%q]\n    addrs: [%q]\n", r.name, r.bin, r.issuer.Addr())
 		b.WriteString("    timeout: 500ms\n    reconnect_wait: 100ms\n    max_reconnect_wait: 500ms\n")
+		// Time compressed like the waits above: a 1.5 s hang opens the
+		// route's one circuit breaker (every sale 91 at once); the default
+		// 10 s open would outlast the fault by far and starve the marks.
+		b.WriteString("    breaker: {open_for: 1s}\n")
 		if r.refundOnly {
 			b.WriteString("    give_back: refund\n")
 		}
@@ -313,4 +340,14 @@ func (s *switchd) raceReports() string {
 		return ""
 	}
 	return string(b[i:min(len(b), i+16<<10)])
+}
+
+// openStore opens the store of this switchd's configuration (its journal
+// and vault), as switchd settle does; read it once switchd has stopped.
+func (s *switchd) openStore() (store.Store, error) {
+	cfg, err := config.Load(s.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return payswitch.OpenStore(cfg)
 }

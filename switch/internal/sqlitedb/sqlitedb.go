@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+	"modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Sync is SQLite's synchronous setting: NORMAL (fsync at checkpoints) or
@@ -144,4 +145,24 @@ func (d *DB) WQueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 		return d.W.QueryRowContext(ctx, q, args...)
 	}
 	return s.QueryRowContext(ctx, args...)
+}
+
+// TxQuery runs a prepared statement returning rows inside tx.
+func (d *DB) TxQuery(tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	s, err := d.prep(d.W, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Stmt(s).Query(args...)
+}
+
+// IsUnique reports whether err is a UNIQUE or PRIMARY KEY constraint
+// violation (by SQLite's extended result code, not its message).
+func IsUnique(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code()
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }

@@ -7,18 +7,25 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/hsm/pkcs11"
 	"github.com/kbpay/switch/hsm/software"
+	"github.com/kbpay/switch/internal/cli"
 )
 
 // Main is the vaultbench command line.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "version" {
+		if len(args) > 1 {
+			return cli.Usagef(stderr, "vaultbench version", "unexpected argument %q", args[1])
+		}
+		return cli.Version(stdout, "vaultbench")
+	}
 	fs := flag.NewFlagSet("vaultbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o Options
 	fs.IntVar(&o.Tokens, "tokens", 100000, "tokens to load (the source platform had about 2.8 million)")
 	fs.IntVar(&o.Lookups, "lookups", 50000, "detokenizations to time")
@@ -29,12 +36,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lib := fs.String("pkcs11-lib", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module")
 	label := fs.String("token-label", "", "PKCS#11 token label")
 	pinEnv := fs.String("pin-env", "SWITCH_HSM_PIN", "environment variable with the PKCS#11 user PIN")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	version := fs.Bool("version", false, "print version, commit and Go version")
+	if code, done := cli.Parse(fs, args, vaultbenchUsage(fs), stdout, stderr); done {
+		return code
+	}
+	if *version {
+		return cli.Version(stdout, "vaultbench")
+	}
+	if code, done := cli.NoArgs(fs, stderr); done {
+		return code
 	}
 	if o.Tokens < 1 || o.Lookups < 1 || o.Concurrency < 1 || o.Batch < 1 {
-		fmt.Fprintln(stderr, "vaultbench: --tokens, --lookups, --concurrency and --batch must be positive")
-		return 2
+		return cli.Usagef(stderr, "vaultbench", "--tokens, --lookups, --concurrency and --batch must be positive")
 	}
 	if o.Dir == "" {
 		d, err := os.MkdirTemp("", "vaultbench")
@@ -106,4 +119,16 @@ func openBackend(ctx context.Context, name, dir, lib, label, pin string) (backen
 		}
 	}
 	return b, nil
+}
+
+// vaultbenchUsage is --help: the command line and every flag's default.
+func vaultbenchUsage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("vaultbench: load a token vault through an HSM backend and time detokenization.\n\n")
+	b.WriteString("Usage: vaultbench [flags] | vaultbench version\n\nFlags:\n")
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	b.WriteString("\nEnvironment: the variable named by --pin-env (default SWITCH_HSM_PIN) for pkcs11.\n")
+	b.WriteString("Signals: none handled; SIGINT stops it at once.\n")
+	return b.String()
 }

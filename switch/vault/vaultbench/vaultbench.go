@@ -19,8 +19,9 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/embedded"
 	"github.com/kbpay/switch/switch/tsp"
-	"github.com/kbpay/switch/switch/vault"
 )
 
 // Options says how big and how hard.
@@ -65,11 +66,12 @@ func Run(ctx context.Context, h hsm.HSM, o Options, progress io.Writer) (Result,
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(path + suffix)
 	}
-	v, err := vault.OpenSQLite(path)
+	st, err := embedded.OpenDir(o.Dir, embedded.Options{})
 	if err != nil {
 		return Result{}, err
 	}
-	defer v.Close()
+	defer st.Close()
+	v := st.Tokens()
 	res := Result{Tokens: o.Tokens, Lookups: o.Lookups, Concurrency: o.Concurrency}
 
 	start := time.Now()
@@ -129,14 +131,14 @@ func Run(ctx context.Context, h hsm.HSM, o Options, progress io.Writer) (Result,
 	return res, nil
 }
 
-func load(ctx context.Context, h hsm.HSM, v *vault.SQLite, o Options, progress io.Writer) error {
+func load(ctx context.Context, h hsm.HSM, v store.Tokens, o Options, progress io.Writer) error {
 	now := time.Now()
 	expires := now.AddDate(5, 0, 0)
 	type batch struct {
 		from, to int
 	}
 	work := make(chan batch)
-	done := make(chan []vault.Record, 4)
+	done := make(chan []store.TokenRecord, 4)
 	var wg sync.WaitGroup
 	var encErr atomic.Pointer[error]
 	for w := 0; w < 4; w++ {
@@ -144,7 +146,7 @@ func load(ctx context.Context, h hsm.HSM, v *vault.SQLite, o Options, progress i
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				recs := make([]vault.Record, 0, b.to-b.from)
+				recs := make([]store.TokenRecord, 0, b.to-b.from)
 				for i := b.from; i < b.to; i++ {
 					p := cardNumber(i)
 					enc, err := h.EncryptPAN(ctx, hsm.KeyRef{Label: hsm.LabelPANData}, p)
@@ -157,9 +159,9 @@ func load(ctx context.Context, h hsm.HSM, v *vault.SQLite, o Options, progress i
 						encErr.Store(&err)
 						return
 					}
-					recs = append(recs, vault.Record{Token: tokenNumber(i), PANKey: enc.Key.Label, PANKeyVersion: enc.Key.Version,
+					recs = append(recs, store.TokenRecord{Token: tokenNumber(i), PANKey: enc.Key.Label, PANKeyVersion: enc.Key.Version,
 						PANCiphertext: enc.Ciphertext, PANHash: hh.Hash, HashVersion: hh.Key.Version, MaskedPAN: pan.Mask(p),
-						CardExpiry: "3012", ExpiresAt: expires, Status: vault.Active, Kind: vault.Device, CreatedAt: now, UpdatedAt: now})
+						CardExpiry: "3012", ExpiresAt: expires, Status: store.TokenActive, Kind: store.DeviceToken, CreatedAt: now, UpdatedAt: now})
 				}
 				done <- recs
 			}
@@ -175,7 +177,7 @@ func load(ctx context.Context, h hsm.HSM, v *vault.SQLite, o Options, progress i
 	}()
 	loaded := 0
 	for recs := range done {
-		if err := v.InsertBatch(ctx, recs); err != nil {
+		if err := v.InsertMany(ctx, recs); err != nil {
 			return err
 		}
 		loaded += len(recs)

@@ -1,0 +1,93 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/kbpay/switch/switch/internal/sqlitedb"
+	"github.com/kbpay/switch/switch/store"
+)
+
+// ReserveCancel records cancel or refund c (state store.Forwarded) and takes
+// c.Amount off what remains of the approved sale c.OriginalID, in one
+// step: after a crash either both happened or neither. While c stays
+// store.Forwarded it holds that amount; ReleaseCancel gives it back. Errors:
+// store.ErrDuplicate with the stored row when c's key is journaled already,
+// store.ErrExceeds (nothing recorded) when c.Amount is more than remains.
+func (j *journal) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, error) {
+	if c.OriginalID <= 0 || c.Amount <= 0 {
+		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
+	}
+	c.State = store.Forwarded
+	err := j.exec(ctx, store.OpCancel, func(tx *sql.Tx) error {
+		// The row first: a repeat is store.ErrDuplicate even when nothing remains.
+		if err := j.insert(tx, &c); err != nil {
+			return err
+		}
+		now := j.now().UnixMilli()
+		var remaining int64
+		err := j.db.TxQueryRow(tx, `UPDATE txns SET remaining = remaining - ?, updated_at = ?
+			WHERE id = ? AND state = 'approved' AND original_id = 0 AND remaining >= ? RETURNING remaining`,
+			c.Amount, now, c.OriginalID, c.Amount).Scan(&remaining)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrExceeds // the savepoint undoes the insert
+		}
+		if err != nil {
+			return err
+		}
+		_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, c.OriginalID, now, "cancel_reserved",
+			fmt.Sprintf("%d reserved by transaction %d, %d remains", c.Amount, c.ID, remaining))
+		return err
+	})
+	if sqlitedb.IsUnique(err) {
+		return j.duplicateOf(ctx, c.Key)
+	}
+	if err != nil {
+		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, err)
+	}
+	return c, nil
+}
+
+// ReleaseCancel gives the amount reserved by cancel cancelID back to its
+// sale and records the cancel as settled (state st, response code rc), in
+// one step. store.ErrNotReserved when the cancel holds no reservation (it is not
+// store.Forwarded: answered or released already), so a reservation is given back
+// at most once.
+func (j *journal) ReleaseCancel(ctx context.Context, cancelID int64, st store.State, rc, why string) error {
+	err := j.exec(ctx, store.OpRestore, func(tx *sql.Tx) error {
+		now := j.now().UnixMilli()
+		var origID, amount int64
+		err := j.db.TxQueryRow(tx, `UPDATE txns SET state = ?, rc = ?, updated_at = ?
+			WHERE id = ? AND state = 'forwarded' AND original_id > 0 AND owner IN (?, '') RETURNING original_id, amount`,
+			string(st), rc, now, cancelID, j.inst.Name).Scan(&origID, &amount)
+		if errors.Is(err, sql.ErrNoRows) {
+			return j.notOwned(tx, cancelID, store.ErrNotReserved)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := j.db.TxExec(tx, `UPDATE txns SET remaining = MIN(amount, remaining + ?), updated_at = ? WHERE id = ?`,
+			amount, now, origID); err != nil {
+			return err
+		}
+		for _, ev := range []struct {
+			id     int64
+			kind   string
+			detail string
+		}{
+			{origID, "cancel_released", fmt.Sprintf("%d given back by transaction %d: %s", amount, cancelID, why)},
+			{cancelID, string(st), why},
+		} {
+			if _, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, ev.id, now, ev.kind, ev.detail); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("journal: releasing cancel %d: %w", cancelID, err)
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+// Package embedded is the embedded store (store.Store): SQLite files in the
+// data folder, no server. The journal records every transaction's life
+// durably (received, forwarded, answered, timed out, cancelled, reversed)
+// and keeps the store-and-forward queue of give-backs, the durable number
+// sequences and the instances' heartbeats, with group commits so that
+// making each approval durable before the terminal hears it costs little;
+// the vault keeps the tokens. One process uses the files at a time (the
+// switch locks the data folder); two handles in one process share them
+// correctly, which is how store/storetest exercises the many-instance
+// rules.
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kbpay/switch/switch/internal/sqlitedb"
+	"github.com/kbpay/switch/switch/store"
+)
+
+// Options tune the embedded store.
+type Options struct {
+	// JournalPath is the journal's SQLite file (transactions, events, the
+	// SAF queue, sequences, instances). Required.
+	JournalPath string
+	// VaultPath is the token vault's SQLite file. Required.
+	VaultPath string
+	// Durable makes every journal commit fsync (SQLite synchronous=FULL).
+	// Default false; the switch sets it from journal.durable (default
+	// true); false only for the journal-off benchmark.
+	Durable bool
+	// MaxBatch caps how many writes share one commit. Default 256.
+	MaxBatch int
+	// Instance is who this handle records and claims as. Default: name ""
+	// and store.DefaultLease.
+	Instance store.Instance
+	// OnCommit, when set, is told how long each group commit took (begin
+	// to commit, fsync included), how many writes it carried and the error
+	// that failed the whole commit (nil when it committed): the switch's
+	// journal commit metrics. Called from the committer's goroutine: it
+	// must be safe for concurrent use and must not block.
+	OnCommit func(d time.Duration, writes int, err error)
+}
+
+// journal is the SQLite journal with a group-committing writer.
+type journal struct {
+	db      *sqlitedb.DB
+	writes  chan *write
+	stop    chan struct{}
+	stopped sync.WaitGroup
+	opts    Options
+	inst    store.Instance
+	now     func() time.Time
+}
+
+type write struct {
+	op string
+	fn func(*sql.Tx) error
+	// single: fn runs one statement, which SQLite undoes by itself when it
+	// fails, so it needs no savepoint (they cost about a third of a write).
+	single bool
+	err    error
+	done   chan struct{}
+}
+
+// openJournal opens or creates the journal file and starts its committer.
+func openJournal(path string, opts Options) (*journal, error) {
+	sync := sqlitedb.SyncNormal
+	if opts.Durable {
+		sync = sqlitedb.SyncFull
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema+instanceSchema, true)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := migrate(db.W); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("journal: %s: %w", path, err)
+	}
+	inst := opts.Instance
+	inst.Lease = inst.LeaseOr()
+	j := &journal{db: db, writes: make(chan *write, 4096), stop: make(chan struct{}), opts: opts, inst: inst, now: time.Now}
+	j.stopped.Add(1)
+	go j.commitLoop()
+	return j, nil
+}
+
+// Close stops the committer after the writes already submitted and closes
+// the file.
+func (j *journal) Close() error {
+	close(j.stop)
+	j.stopped.Wait()
+	return j.db.Close()
+}
+
+// exec runs fn in a transaction shared with other concurrent writes; it
+// returns once that transaction is committed (fsync'd when Durable).
+// Each fn runs under its own savepoint, so one failing write does not undo
+// the others.
+func (j *journal) exec(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	return j.submit(ctx, &write{op: op, fn: fn, done: make(chan struct{})})
+}
+
+// exec1 is exec for a fn that runs exactly one statement.
+func (j *journal) exec1(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	return j.submit(ctx, &write{op: op, fn: fn, single: true, done: make(chan struct{})})
+}
+
+func (j *journal) submit(ctx context.Context, w *write) error {
+	select {
+	case j.writes <- w:
+	case <-j.stop:
+		return fmt.Errorf("journal: closed: %w", store.ErrUnavailable)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once submitted, wait for the commit even if ctx ends: the caller must
+	// know whether its write is durable.
+	<-w.done
+	return failure(w.err)
+}
+
+// failure marks a write's error that is not a decision (a duplicate key,
+// an amount that exceeds, a lost lease, ...) as store.ErrUnavailable: the
+// file failed (I/O, full disk), nothing of the write is applied.
+func failure(err error) error {
+	switch {
+	case err == nil, sqlitedb.IsUnique(err):
+		return err
+	}
+	for _, decided := range []error{store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved, store.ErrLeaseLost,
+		store.ErrLeaseHeld, store.ErrUnavailable, store.ErrDuplicate, store.ErrSAFState} {
+		if errors.Is(err, decided) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+}
+
+func (j *journal) commitLoop() {
+	defer j.stopped.Done()
+	for {
+		var batch []*write
+		select {
+		case w := <-j.writes:
+			batch = append(batch, w)
+		case <-j.stop:
+			// Drain what was submitted before Close.
+			for {
+				select {
+				case w := <-j.writes:
+					j.commit([]*write{w})
+				default:
+					return
+				}
+			}
+		}
+		// Take whatever else is already waiting: that is the group.
+	more:
+		for len(batch) < j.opts.MaxBatch {
+			select {
+			case w := <-j.writes:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		j.commit(batch)
+	}
+}
+
+func (j *journal) commit(batch []*write) {
+	var failed error
+	if j.opts.OnCommit != nil {
+		start := time.Now()
+		defer func() { j.opts.OnCommit(time.Since(start), len(batch), failed) }()
+	}
+	fail := func(err error) {
+		failed = err
+		for _, w := range batch {
+			if w.err == nil {
+				w.err = err
+			}
+			close(w.done)
+		}
+	}
+	tx, err := j.db.W.Begin()
+	if err != nil {
+		fail(fmt.Errorf("journal: begin: %w: %w", store.ErrUnavailable, err))
+		return
+	}
+	for _, w := range batch {
+		if w.single {
+			w.err = w.fn(tx)
+			continue
+		}
+		if _, err := j.db.TxExec(tx, "SAVEPOINT w"); err != nil {
+			w.err = err
+			continue
+		}
+		if w.err = w.fn(tx); w.err != nil {
+			_, _ = j.db.TxExec(tx, "ROLLBACK TO w")
+		}
+		_, _ = j.db.TxExec(tx, "RELEASE w")
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("journal: commit: %w: %w", store.ErrUnavailable, err))
+		return
+	}
+	for _, w := range batch {
+		close(w.done)
+	}
+}
+
+// Probe makes one small durable write (an event row of transaction 0
+// saying why): it tells whether the journal accepts writes again after a
+// failure.
+func (j *journal) Probe(ctx context.Context, why string) error {
+	return j.exec1(ctx, store.OpProbe, func(tx *sql.Tx) error {
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (0,?,?,?)`, j.now().UnixMilli(), "journal_probe", why)
+		return err
+	})
+}

@@ -1,0 +1,160 @@
+package embedded
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS txns (
+	id              INTEGER PRIMARY KEY,
+	terminal_id     TEXT NOT NULL,
+	stan            TEXT NOT NULL,
+	tx_time         TEXT NOT NULL,
+	mti             TEXT NOT NULL,
+	listener        TEXT NOT NULL,
+	merchant_id     TEXT NOT NULL,
+	proc_code       TEXT NOT NULL,
+	amount          INTEGER NOT NULL,
+	currency        TEXT NOT NULL,
+	masked_pan      TEXT NOT NULL,
+	token           TEXT NOT NULL,
+	pan_key         TEXT NOT NULL,
+	pan_key_version INTEGER NOT NULL,
+	pan_ct          BLOB,
+	card_expiry     TEXT NOT NULL,
+	route           TEXT NOT NULL,
+	issuer_stan     TEXT NOT NULL,
+	issuer_tx_time  TEXT NOT NULL,
+	rrn             TEXT NOT NULL,
+	approval_code   TEXT NOT NULL,
+	rc              TEXT NOT NULL,
+	state           TEXT NOT NULL,
+	remaining       INTEGER NOT NULL,
+	original_id     INTEGER NOT NULL,
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL,
+	auth_key        TEXT NOT NULL DEFAULT '',
+	content_hash    TEXT NOT NULL DEFAULT '',
+	owner           TEXT NOT NULL DEFAULT '',
+	UNIQUE (terminal_id, stan, tx_time, mti)
+);
+CREATE INDEX IF NOT EXISTS txns_rrn ON txns(rrn);
+CREATE INDEX IF NOT EXISTS txns_state ON txns(state);
+CREATE INDEX IF NOT EXISTS txns_issuer ON txns(route, issuer_stan);
+CREATE INDEX IF NOT EXISTS txns_created ON txns(created_at);
+
+CREATE TABLE IF NOT EXISTS events (
+	id      INTEGER PRIMARY KEY,
+	txn_id  INTEGER NOT NULL,
+	at      INTEGER NOT NULL,
+	kind    TEXT NOT NULL,
+	detail  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_txn ON events(txn_id);
+
+CREATE TABLE IF NOT EXISTS saf (
+	id          INTEGER PRIMARY KEY,
+	txn_id      INTEGER NOT NULL,
+	route       TEXT NOT NULL,
+	kind        TEXT NOT NULL,
+	amount      INTEGER NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	next_at     INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	state       TEXT NOT NULL,
+	last_error  TEXT NOT NULL DEFAULT '',
+	stan        TEXT NOT NULL DEFAULT '',
+	tx_time     TEXT NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL,
+	owner       TEXT NOT NULL DEFAULT '',
+	lease_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS saf_due ON saf(state, next_at);
+`
+
+// instanceSchema keeps the instances' heartbeats: an instance owns its
+// in-flight rows while lease_until (Unix ms) is ahead.
+const instanceSchema = `
+CREATE TABLE IF NOT EXISTS instances (
+	name        TEXT PRIMARY KEY,
+	lease_until INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL
+);
+`
+
+// The owner columns need no index: what is looked up by owner is also in
+// flight (txns_state: 'forwarded') or pending (saf_due), a few rows, and an
+// index over owner would cost every write of the hot path.
+
+// sequenceSchema keeps durable counters (the RRN sequence): a block of
+// numbers is reserved before any of them is used, so a restart never
+// hands out a number twice.
+const sequenceSchema = `
+CREATE TABLE IF NOT EXISTS sequences (
+	name TEXT PRIMARY KEY,
+	next INTEGER NOT NULL
+);
+`
+
+// addedColumns are the columns added after the first schema, in order;
+// Open adds those a journal file from an older version lacks.
+var addedColumns = []struct{ table, name, decl string }{
+	// auth_key: the MAC key label of the listener the request came on
+	// ('' on plain listeners); a keyed terminal acts only on its own sales.
+	{"txns", "auth_key", "TEXT NOT NULL DEFAULT ''"},
+	// content_hash: what a repeat of the request must equal besides its
+	// card (see pipeline's content hash); '' on rows from older versions,
+	// whose repeats are answered 94.
+	{"txns", "content_hash", "TEXT NOT NULL DEFAULT ''"},
+	// owner: the instance that recorded the row ('' on rows from before
+	// instances: recovered by whichever instance opens the file).
+	{"txns", "owner", "TEXT NOT NULL DEFAULT ''"},
+	// owner, lease_until: the instance holding a SAF item and until when
+	// (0: claimable by any instance).
+	{"saf", "owner", "TEXT NOT NULL DEFAULT ''"},
+	{"saf", "lease_until", "INTEGER NOT NULL DEFAULT 0"},
+}
+
+// migrate adds the columns an existing journal file lacks.
+func migrate(db *sql.DB) error {
+	have := map[string]map[string]bool{}
+	for _, c := range addedColumns {
+		if have[c.table] == nil {
+			cols, err := columnsOf(db, c.table)
+			if err != nil {
+				return err
+			}
+			have[c.table] = cols
+		}
+		if have[c.table][c.name] {
+			continue
+		}
+		if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.name + ` ` + c.decl); err != nil {
+			return fmt.Errorf("adding column %s.%s: %w", c.table, c.name, err)
+		}
+	}
+	return nil
+}
+
+// columnsOf lists table's columns.
+func columnsOf(db *sql.DB, table string) (map[string]bool, error) {
+	rows, err := db.Query(`SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s columns: %w", table, err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("reading the %s columns: %w", table, err)
+		}
+		have[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the %s columns: %w", table, err)
+	}
+	return have, nil
+}

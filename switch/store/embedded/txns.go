@@ -1,0 +1,312 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kbpay/switch/switch/internal/sqlitedb"
+	"github.com/kbpay/switch/switch/store"
+)
+
+const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount, currency,
+	masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
+	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner`
+
+// Begin records a new request. A request whose store.Key is already journaled
+// returns store.ErrDuplicate with the stored row, so the caller can answer the
+// duplicate from it instead of charging twice.
+func (j *journal) Begin(ctx context.Context, t store.Txn) (store.Txn, error) {
+	err := j.exec1(ctx, store.OpBegin, func(tx *sql.Tx) error { return j.insert(tx, &t) })
+	if sqlitedb.IsUnique(err) {
+		return j.duplicateOf(ctx, t.Key)
+	}
+	if err != nil {
+		return store.Txn{}, fmt.Errorf("journal: recording request: %w", err)
+	}
+	return t, nil
+}
+
+// insert adds t as a new row (one statement) and sets its ID and times.
+func (j *journal) insert(tx *sql.Tx, t *store.Txn) error {
+	now := j.now()
+	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
+	return j.db.TxQueryRow(tx, `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
+		currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
+		rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		t.TerminalID, t.STAN, t.TxTime, t.MTI, t.Listener, t.MerchantID, t.ProcCode, t.Amount, t.Currency,
+		t.MaskedPAN, t.Token, t.PANKey, t.PANKeyVersion, t.PANCiphertext, t.CardExpiry, t.Route, t.IssuerSTAN,
+		t.IssuerTxTime, t.RRN, t.ApprovalCode, t.RC, string(t.State), t.Remaining, t.OriginalID,
+		now.UnixMilli(), now.UnixMilli(), t.AuthKey, t.ContentHash, t.Owner).Scan(&t.ID)
+}
+
+// duplicateOf returns the stored row of key k with store.ErrDuplicate.
+func (j *journal) duplicateOf(ctx context.Context, k store.Key) (store.Txn, error) {
+	stored, err := j.FindByKey(ctx, k)
+	if err != nil {
+		return store.Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
+	}
+	return stored, store.ErrDuplicate
+}
+
+// Set records an update durably (returns after the group commit).
+func (j *journal) Set(ctx context.Context, id int64, u store.Update, event string) error {
+	now := j.now().UnixMilli()
+	err := j.exec(ctx, store.OpSet, func(tx *sql.Tx) error {
+		q := `UPDATE txns SET state = ?, updated_at = ?,
+			route = CASE WHEN ? <> '' THEN ? ELSE route END,
+			issuer_stan = CASE WHEN ? <> '' THEN ? ELSE issuer_stan END,
+			issuer_tx_time = CASE WHEN ? <> '' THEN ? ELSE issuer_tx_time END,
+			rrn = CASE WHEN ? <> '' THEN ? ELSE rrn END,
+			approval_code = CASE WHEN ? <> '' THEN ? ELSE approval_code END,
+			rc = CASE WHEN ? <> '' THEN ? ELSE rc END,
+			masked_pan = CASE WHEN ? <> '' THEN ? ELSE masked_pan END,
+			token = CASE WHEN ? <> '' THEN ? ELSE token END,
+			card_expiry = CASE WHEN ? <> '' THEN ? ELSE card_expiry END,
+			pan_key = CASE WHEN ? <> '' THEN ? ELSE pan_key END,
+			pan_key_version = CASE WHEN ? <> '' THEN ? ELSE pan_key_version END,
+			pan_ct = COALESCE(?, pan_ct),
+			remaining = COALESCE(?, remaining)
+			WHERE id = ? AND owner IN (?, '')`
+		var rem any
+		if u.Remaining != nil {
+			rem = *u.Remaining
+		}
+		var ct any
+		if u.PANCiphertext != nil {
+			ct = u.PANCiphertext
+		}
+		res, err := j.db.TxExec(tx, q, string(u.State), now,
+			u.Route, u.Route, u.IssuerSTAN, u.IssuerSTAN, u.IssuerTxT, u.IssuerTxT, u.RRN, u.RRN,
+			u.ApprovalCode, u.ApprovalCode, u.RC, u.RC, u.MaskedPAN, u.MaskedPAN, u.Token, u.Token,
+			u.CardExpiry, u.CardExpiry, u.PANKey, u.PANKey, u.PANKey, u.PANKeyVersion, ct, rem, id, j.inst.Name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return j.notOwned(tx, id, store.ErrNotFound)
+		}
+		if event != "" {
+			_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, now, string(u.State), event)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("journal: updating transaction %d: %w", id, err)
+	}
+	return nil
+}
+
+// notOwned tells why an owner-checked write to row id touched nothing:
+// store.ErrLeaseLost when the row exists and another instance owns it
+// (it was taken over), else otherwise.
+func (j *journal) notOwned(tx *sql.Tx, id int64, otherwise error) error {
+	var owner string
+	err := j.db.TxQueryRow(tx, `SELECT owner FROM txns WHERE id = ?`, id).Scan(&owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return otherwise
+	case err != nil:
+		return err
+	case owner != "" && owner != j.inst.Name:
+		return fmt.Errorf("transaction %d belongs to instance %q: %w", id, owner, store.ErrLeaseLost)
+	}
+	return otherwise
+}
+
+// Event appends a note to a transaction's history.
+func (j *journal) Event(ctx context.Context, id int64, kind, detail string) error {
+	return j.exec(ctx, store.OpEvent, func(tx *sql.Tx) error {
+		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
+		return err
+	})
+}
+
+// Get reads one transaction.
+func (j *journal) Get(ctx context.Context, id int64) (store.Txn, error) {
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns WHERE id = ?`, id))
+}
+
+// FindByKey finds a request by terminal ID, STAN, DE 7 and MTI.
+func (j *journal) FindByKey(ctx context.Context, k store.Key) (store.Txn, error) {
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
+		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ?`, k.TerminalID, k.STAN, k.TxTime, k.MTI))
+}
+
+// FindOriginal finds the sale or authorisation a cancel names (DE 90's
+// MTI, STAN and DE 7) within scope s: another listener's, terminal's,
+// merchant's or MAC key's transaction is store.ErrNotFound, like one that does
+// not exist.
+func (j *journal) FindOriginal(ctx context.Context, s store.Scope, mti, stan, txTime string) (store.Txn, error) {
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
+		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ? AND original_id = 0
+		AND listener = ? AND merchant_id = ? AND auth_key = ?`,
+		s.TerminalID, stan, txTime, mti, s.Listener, s.MerchantID, s.AuthKey))
+}
+
+// FindSale finds the approved sale (or authorisation) with this RRN and
+// approval code within scope s, for a refund: store.ErrNotFound when there is
+// none, store.ErrAmbiguous when more than one matches.
+func (j *journal) FindSale(ctx context.Context, s store.Scope, rrn, approvalCode string) (store.Txn, error) {
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns
+		WHERE rrn = ? AND approval_code = ? AND state = 'approved' AND original_id = 0
+		AND listener = ? AND terminal_id = ? AND merchant_id = ? AND auth_key = ? ORDER BY id LIMIT 2`,
+		rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
+	if err != nil {
+		return store.Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
+	}
+	found, err := collect(rows)
+	switch {
+	case err != nil:
+		return store.Txn{}, err
+	case len(found) == 0:
+		return store.Txn{}, store.ErrNotFound
+	case len(found) > 1:
+		return store.Txn{}, store.ErrAmbiguous
+	}
+	return found[0], nil
+}
+
+// FindByIssuerSTAN finds the transaction sent on route with issuer STAN.
+func (j *journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (store.Txn, error) {
+	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
+		WHERE route = ? AND issuer_stan = ? ORDER BY id DESC LIMIT 1`, route, stan))
+}
+
+// InState lists transactions in a state (recovery, reports).
+func (j *journal) InState(ctx context.Context, s store.State) ([]store.Txn, error) {
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s))
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing %s: %w", s, err)
+	}
+	return collect(rows)
+}
+
+// InFlight lists this instance's forwarded transactions and those from
+// before instances (owner "").
+func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`, j.inst.Name)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing in-flight transactions of %q: %w", j.inst.Name, err)
+	}
+	return collect(rows)
+}
+
+// Between lists transactions created in [from, to).
+func (j *journal) Between(ctx context.Context, from, to time.Time) ([]store.Txn, error) {
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
+		from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing transactions: %w", err)
+	}
+	return collect(rows)
+}
+
+func collect(rows *sql.Rows) ([]store.Txn, error) {
+	defer rows.Close()
+	var out []store.Txn
+	for rows.Next() {
+		t, err := scanTxn(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTxn(row scanner) (store.Txn, error) {
+	var t store.Txn
+	var state string
+	var created, updated int64
+	err := row.Scan(&t.ID, &t.TerminalID, &t.STAN, &t.TxTime, &t.MTI, &t.Listener, &t.MerchantID, &t.ProcCode, &t.Amount,
+		&t.Currency, &t.MaskedPAN, &t.Token, &t.PANKey, &t.PANKeyVersion, &t.PANCiphertext, &t.CardExpiry, &t.Route,
+		&t.IssuerSTAN, &t.IssuerTxTime, &t.RRN, &t.ApprovalCode, &t.RC, &state, &t.Remaining, &t.OriginalID, &created, &updated,
+		&t.AuthKey, &t.ContentHash, &t.Owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Txn{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Txn{}, fmt.Errorf("journal: reading transaction: %w", err)
+	}
+	t.State = store.State(state)
+	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	return t, nil
+}
+
+// TerminalTotals are terminalID's open batches, one per currency: what it
+// did after its last agreed reconciliation in that currency (an 0500
+// answered 00 closes the batch of its currency, one journaled without a
+// currency closes them all; a mismatch leaves it open), counted by EntryOf.
+func (j *journal) TerminalTotals(ctx context.Context, terminalID string) (store.CurrencyTotals, error) {
+	closed, err := j.closedBatches(ctx, terminalID)
+	if err != nil {
+		return nil, err
+	}
+	// Each currency's rows after its own close, or the last close of all.
+	after, args := "", []any{terminalID}
+	for cur, id := range closed {
+		if cur != "" {
+			after += " WHEN ? THEN ?"
+			args = append(args, cur, max(id, closed[""]))
+		}
+	}
+	if after == "" {
+		after = "?"
+	} else {
+		after = "CASE currency" + after + " ELSE ? END"
+	}
+	args = append(args, closed[""])
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE terminal_id = ? AND id > `+after+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
+	}
+	txns, err := collect(rows)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
+	}
+	totals := store.CurrencyTotals{}
+	for _, t := range txns {
+		totals.Add(t)
+	}
+	return totals, nil
+}
+
+// closedBatches returns, per currency, the ID of terminalID's last agreed
+// 0500 ("" for those journaled without a currency).
+func (j *journal) closedBatches(ctx context.Context, terminalID string) (map[string]int64, error) {
+	rows, err := j.db.Query(ctx, `SELECT currency, MAX(id) FROM txns WHERE terminal_id = ? AND mti = '0500' AND rc = '00' GROUP BY currency`,
+		terminalID)
+	if err != nil {
+		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
+	}
+	defer rows.Close()
+	closed := map[string]int64{}
+	for rows.Next() {
+		var cur string
+		var id int64
+		if err := rows.Scan(&cur, &id); err != nil {
+			return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
+		}
+		closed[cur] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
+	}
+	return closed, nil
+}
+
+// Reconciliations lists 0500 rows answered with rc (e.g. "95" for the
+// mismatches), newest first, with their recorded differences.
+func (j *journal) Reconciliations(ctx context.Context, rc string, limit int) ([]store.Txn, error) {
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE mti = '0500' AND rc = ? ORDER BY id DESC LIMIT ?`, rc, limit)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing reconciliations: %w", err)
+	}
+	return collect(rows)
+}
