@@ -50,6 +50,7 @@ func newAdminServer(sw *Switch) (*adminServer, error) {
 	mux.Handle("/v1/tokens/", sw.tokens.API(bearer))
 	a.registerOperations(mux, bearer) // adminops.go: transactions, SAF
 	mux.Handle("GET /v1/reconciliations", requireBearer(bearer, http.HandlerFunc(a.reconciliations)))
+	a.linkAPI(mux, bearer)           // GET /v1/links, POST /v1/reload (admin_links.go)
 	con, err := a.newConsole(bearer) // the operator console (console.go)
 	if err != nil {
 		return nil, err
@@ -123,8 +124,8 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	}{Draining: a.sw.txns.isDraining(), Instance: a.sw.store.Instance().Name}
 	journalOK, journalState := a.sw.guard.status()
 	body.Journal = journalState
-	for _, rc := range a.sw.cfg.Routes {
-		body.Routes = append(body.Routes, routeState{Name: rc.Name, LinksUp: a.sw.links[rc.Name].Up()})
+	for _, rc := range a.sw.activeRoutes() {
+		body.Routes = append(body.Routes, routeState{Name: rc.Name, LinksUp: a.sw.linkMap()[rc.Name].Up()})
 	}
 	body.Ready = !body.Draining && journalOK
 	w.Header().Set("Content-Type", "application/json")

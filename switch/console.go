@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/console"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
@@ -30,8 +31,8 @@ func (a *adminServer) newConsole(bearer string) (*console.Console, error) {
 }
 
 // consoleLinks are the issuer links by route (one place to follow a
-// change of how the switch keeps them).
-func (s *Switch) consoleLinks() map[string]*upstream.Link { return s.links }
+// change of how the switch keeps them: a reload swaps the map).
+func (s *Switch) consoleLinks() map[string]*upstream.Link { return s.linkMap() }
 
 func (c consoleSource) Overview(ctx context.Context) (console.Overview, error) {
 	s := c.sw
@@ -62,14 +63,9 @@ func (c consoleSource) Overview(ctx context.Context) (console.Overview, error) {
 		ov.Listeners = append(ov.Listeners, st)
 	}
 	links := s.consoleLinks()
-	for _, rc := range s.cfg.Routes {
-		st := console.RouteState{Name: rc.Name, BINs: rc.BINs, Links: len(rc.Addrs)}
-		if l, ok := links[rc.Name]; ok {
-			st.LinksUp = l.Up()
-		}
-		for _, addr := range rc.Addrs {
-			st.Endpoints = append(st.Endpoints, console.EndpointState{Addr: addr, LinksUp: -1, Links: 1})
-		}
+	for _, rc := range s.activeRoutes() {
+		st := console.RouteState{Name: rc.Name, BINs: rc.BINs}
+		st.Endpoints, st.LinksUp, st.Links = routeEndpoints(rc, links[rc.Name])
 		for _, x := range m["payswitch_requests_total"] {
 			if label(x, "route") != rc.Name {
 				continue
@@ -90,6 +86,24 @@ func (c consoleSource) Overview(ctx context.Context) (console.Overview, error) {
 		return ov, fmt.Errorf("counting SAF items: %w", err)
 	}
 	return ov, nil
+}
+
+// routeEndpoints is the state of each endpoint of a route's running link
+// (as configured, state unknown, when the route has no link), with the
+// signed-on and configured links over all of them.
+func routeEndpoints(rc config.IssuerRoute, l *upstream.Link) (eps []console.EndpointState, up, links int) {
+	if l == nil {
+		for _, ec := range rc.EndpointList() {
+			eps = append(eps, console.EndpointState{Addr: ec.Addr, LinksUp: -1, Links: max(ec.Links, 1)})
+			links += max(ec.Links, 1)
+		}
+		return eps, 0, links
+	}
+	for _, e := range l.Endpoints() {
+		eps = append(eps, console.EndpointState{Addr: e.Addr, LinksUp: e.LinksUp, Links: e.Links, Breaker: e.Breaker})
+		links += e.Links
+	}
+	return eps, l.Up(), links
 }
 
 func indexMetrics(fams []*dto.MetricFamily) map[string][]*dto.Metric {

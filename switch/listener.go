@@ -23,6 +23,7 @@ import (
 	"github.com/kbpay/switch/switch/frame"
 	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/tlsconf"
 )
 
 // replyTimeout bounds writing one answer to a terminal that stops reading.
@@ -41,6 +42,12 @@ type listener struct {
 	// limits is the per-terminal rate limit: applied before the pipeline
 	// on an unkeyed listener, after MAC verification on a keyed one.
 	limits *pipeline.TerminalLimits
+	// tls is the listener's TLS material (nil: plain TCP).
+	tls *tlsconf.Server
+	// maxConns and maxInFlight are cfg's limits as a reload sets them.
+	maxConns, maxInFlight atomic.Int64
+	// signedOn counts the connections signed on (listener_van.go).
+	signedOn atomic.Int64
 
 	mu    sync.Mutex
 	conns map[*connection.Connection]struct{}
@@ -57,12 +64,20 @@ func newListener(cfg config.Listener, sw *Switch) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}
-	return &listener{
+	l := &listener{
 		cfg: cfg, spec: spec, header: h, sw: sw,
 		log:    sw.log.With(zap.String("listener", cfg.Name)),
 		limits: pipeline.NewTerminalLimits(cfg.RatePerTerminal),
 		conns:  map[*connection.Connection]struct{}{},
-	}, nil
+	}
+	l.maxConns.Store(int64(cfg.MaxConnections))
+	l.maxInFlight.Store(int64(cfg.MaxInFlight))
+	if cfg.TLS != nil {
+		if l.tls, err = tlsconf.NewServer(*cfg.TLS); err != nil {
+			return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+		}
+	}
+	return l, nil
 }
 
 // keyed reports a listener whose terminals MAC their requests.
@@ -76,7 +91,7 @@ func (l *listener) listen() error {
 	l.ln = ln
 	l.wg.Add(1)
 	go l.acceptLoop()
-	l.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("spec", l.cfg.Spec), zap.String("header", l.cfg.Header))
+	l.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("spec", l.cfg.Spec), zap.String("header", l.cfg.Header), zap.Bool("tls", l.tls != nil))
 	return nil
 }
 
@@ -96,10 +111,15 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if l.count.Load() >= int64(l.cfg.MaxConnections) {
+		if l.count.Load() >= l.maxConns.Load() {
 			l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_connections").Inc()
 			l.log.Warn("connection refused: max_connections reached", zap.String("remote", nc.RemoteAddr().String()))
 			_ = nc.Close()
+			continue
+		}
+		if l.tls != nil {
+			l.wg.Add(1)
+			go l.serveTLS(nc, l.tls)
 			continue
 		}
 		if err := l.serveConn(nc); err != nil {
@@ -116,7 +136,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	log := l.log.With(zap.String("remote", remote))
 	ready := make(chan struct{})
 	var conn *connection.Connection
-	var inFlight atomic.Int64
+	link := newVANLink(l.cfg)
 	codec := &frame.Codec{
 		Header: l.header, MaxLength: l.cfg.MaxFrame, Spec: l.spec, WriteTimeout: replyTimeout,
 		KeepRaw: l.keyed(),
@@ -142,7 +162,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 			go c.Close()
 		}),
 		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
-			l.serveMessage(c, msg, codec.TakeRaw(msg), &inFlight, log)
+			l.serveMessage(c, msg, codec.TakeRaw(msg), link, log)
 		}),
 		connection.ErrorHandler(func(err error) {
 			if peerClosed(err) {
@@ -158,6 +178,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 			l.mu.Unlock()
 			l.count.Add(-1)
 			l.sw.metrics.connections.WithLabelValues(l.cfg.Name).Dec()
+			l.linkClosed(link)
 			log.Debug("connection closed")
 			l.wg.Done()
 		}),
@@ -222,7 +243,7 @@ func inputErrorReason(err error) string {
 }
 
 // serveMessage runs one terminal request through the pipeline and replies.
-func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, raw []byte, inFlight *atomic.Int64, log *zap.Logger) {
+func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
 	start := time.Now()
 	mti, _ := msg.GetMTI()
 	if !specs.IsRequest(mti) {
@@ -240,20 +261,25 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		l.reply(c, t, start, t.Reason, log)
 		return
 	}
-	if n := inFlight.Add(1); n > int64(l.cfg.MaxInFlight) || !l.sw.txns.enter() {
-		inFlight.Add(-1)
+	if !l.admit(link, t) { // VAN link: signed on, within its rate (listener_van.go)
+		l.reply(c, t, start, t.Reason, log)
+		return
+	}
+	if n := link.inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.enter() {
+		link.inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
 		l.reply(c, t, start, t.Reason, log)
 		return
 	}
 	defer l.sw.txns.leave()
-	defer inFlight.Add(-1)
+	defer link.inFlight.Add(-1)
 	gauge := l.sw.metrics.inFlight.WithLabelValues(l.cfg.Name)
 	gauge.Inc()
 	defer gauge.Dec()
 
-	err := pipeline.Process(l.sw.ctx, l.sw.handler, t, l.sw.classify)
+	err := pipeline.Process(l.sw.ctx, l.sw.currentHandler(), t, l.sw.classify)
+	l.observe(link, t)
 	l.logOutcome(t, err, log)
 	reason := ""
 	if err != nil {

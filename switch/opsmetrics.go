@@ -36,7 +36,7 @@ func newOpsMetrics(reg prometheus.Registerer) *opsMetrics {
 		}, []string{"result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "payswitch", Name: "config_reloads_total",
-			Help: "Configuration reloads (SIGHUP), by result (applied, refused).",
+			Help: "Configuration reloads (SIGHUP, POST /v1/reload), by result (applied, refused).",
 		}, []string{"result"}),
 		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "payswitch", Name: "config_last_reload_timestamp_seconds",
@@ -83,14 +83,10 @@ func (m *opsMetrics) reloaded(err error) {
 // routes at zero, so that alerts over rates and ratios have series before
 // the first event.
 func (m *metrics) preinit(cfg config.Config) {
-	routes := []string{"none"}
-	for _, r := range cfg.Routes {
-		routes = append(routes, r.Name)
-	}
 	for _, l := range cfg.Listeners {
 		m.inFlight.WithLabelValues(l.Name)
 		m.connections.WithLabelValues(l.Name)
-		for _, reason := range []string{"max_connections", "max_in_flight", "rate_limit"} {
+		for _, reason := range []string{"max_connections", "max_in_flight", "rate_limit", "link_rate", "not_signed_on", "tls_handshake"} {
 			m.refused.WithLabelValues(l.Name, reason)
 		}
 		for _, reason := range []string{"undecodable", "zero_length", "too_long", "bad_header", "slow_frame", "read_error", "idle", "unexpected_response"} {
@@ -98,10 +94,21 @@ func (m *metrics) preinit(cfg config.Config) {
 		}
 		for _, mti := range []string{"0100", "0200", "0400"} {
 			m.duration.WithLabelValues(l.Name, mti)
-			for _, route := range routes {
-				for _, rc := range []string{"00", "05", "51", "55", "91", "96"} {
-					m.requests.WithLabelValues(l.Name, mti, route, rc)
-				}
+		}
+	}
+	m.preinitRoute(cfg, "none")
+	for _, r := range cfg.Routes {
+		m.preinitRoute(cfg, r.Name)
+	}
+}
+
+// preinitRoute creates the request series of one route (at start, and
+// for a route a reload adds) on every listener.
+func (m *metrics) preinitRoute(cfg config.Config, route string) {
+	for _, l := range cfg.Listeners {
+		for _, mti := range []string{"0100", "0200", "0400"} {
+			for _, rc := range []string{"00", "05", "51", "55", "91", "96"} {
+				m.requests.WithLabelValues(l.Name, mti, route, rc)
 			}
 		}
 	}

@@ -1,6 +1,8 @@
 package payswitch
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,10 +14,10 @@ import (
 	"github.com/kbpay/switch/switch/config"
 )
 
-// TestReloadResultMetrics: a SIGHUP reload the switch refuses is counted
-// and flips the last-reload gauge to 0.
+// TestReloadResultMetrics: a reload (SIGHUP, POST /v1/reload) the switch
+// refuses is counted and flips the last-reload gauge to 0.
 func TestReloadResultMetrics(t *testing.T) {
-	sw := &Switch{metrics: newMetrics(prometheus.NewRegistry(), config.Default())}
+	sw := &Switch{metrics: newMetrics(prometheus.NewRegistry(), config.Default()), log: zap.NewNop()}
 	ops := sw.metrics.ops
 	if got := value(t, ops.reloadValid); got != 1 {
 		t.Fatalf("before any reload: %v", got)
@@ -24,7 +26,10 @@ func TestReloadResultMetrics(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("listners: []\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reloadRoutes(sw, bad, zap.NewNop())
+	sw.reload.configFile = bad
+	if _, err := sw.ReloadFile(context.Background()); !errors.Is(err, ErrReloadRefused) {
+		t.Fatalf("reload of a bad file: %v", err)
+	}
 	if got := value(t, ops.reloads.WithLabelValues("refused")); got != 1 {
 		t.Errorf("refused reloads %v", got)
 	}

@@ -7,6 +7,7 @@ type Option func(*options)
 
 type options struct {
 	storeFault store.Fault
+	configFile string // what POST /v1/reload re-reads (WithConfigFile)
 }
 
 // WithStoreFault wraps the store with store.WithFault: fault is asked

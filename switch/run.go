@@ -34,6 +34,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "settle":
 			return settleMain(args[1:], stdout, stderr)
+		case "keys":
+			return KeysMain(args[1:], os.Stdin, stdout, stderr)
 		case "version":
 			if code, done := cli.NoArgs(flagSetOf("switchd version", args[1:]), stderr); done {
 				return code
@@ -55,7 +57,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() > 0 {
-		return cli.Usagef(stderr, "switchd", "unknown command %q: want settle, version or help", fs.Arg(0))
+		return cli.Usagef(stderr, "switchd", "unknown command %q: want settle, keys, migrate, version or help", fs.Arg(0))
 	}
 	if *version {
 		return cli.Version(stdout, "switchd")
@@ -80,7 +82,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sw, err := New(cfg, log, reg)
+	sw, err := New(cfg, log, reg, WithConfigFile(*path))
 	if err != nil {
 		// A configuration or start-up problem: plainly, for whoever started it.
 		fmt.Fprintf(stderr, "switchd: not started: %v\n", err)
@@ -101,7 +103,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case <-ctx.Done():
 			running = false
 		case <-hup:
-			reloadRoutes(sw, *path, log)
+			// Logged and counted by the switch (payswitch_config_reloads_total).
+			_, _ = sw.ReloadFile(context.Background())
 		}
 	}
 	log.Info("signal received, draining", zap.Duration("drain_timeout", cfg.DrainTimeout))
@@ -145,25 +148,6 @@ func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
 // indent puts two spaces before every line of s.
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
-}
-
-// reloadRoutes re-reads the configuration file on SIGHUP and swaps in its
-// BIN prefixes; anything wrong leaves the running routes as they were.
-func reloadRoutes(sw *Switch, path string, log *zap.Logger) {
-	if path == "" {
-		log.Warn("SIGHUP ignored: switchd runs on the built-in configuration (no --config file)")
-		return
-	}
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = sw.ReloadRoutes(cfg)
-	}
-	sw.metrics.ops.reloaded(err)
-	if err != nil {
-		log.Error("route reload refused; the running routes stay", zap.Error(err))
-		return
-	}
-	log.Info("routes reloaded", zap.String("config", path))
 }
 
 // flagSetOf parses args with no flags defined (for subcommands that take

@@ -53,10 +53,8 @@ func newSAFMetrics(reg prometheus.Registerer, q store.Queue, desk store.SAFDesk)
 func (s *Switch) runSAF(ctx context.Context) {
 	defer s.safDone.Done()
 	var wg sync.WaitGroup
-	for name := range s.links {
-		for _, result := range []string{"acknowledged", "retry", "review"} {
-			s.safMetrics.attempts.WithLabelValues(name, result) // alerts have series from the start
-		}
+	for name := range s.linkMap() {
+		s.safSeries(name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -64,6 +62,14 @@ func (s *Switch) runSAF(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// safSeries creates the give-back attempt series of a route at zero:
+// alerts have series from the start (and from a reload that adds it).
+func (s *Switch) safSeries(route string) {
+	for _, result := range []string{"acknowledged", "retry", "review"} {
+		s.safMetrics.attempts.WithLabelValues(route, result)
+	}
 }
 
 // holdPendingSTANs keeps the STAN of every unsettled give-back (pending,
@@ -76,7 +82,7 @@ func (s *Switch) holdPendingSTANs(ctx context.Context) error {
 			return err
 		}
 		for _, it := range items {
-			if l, ok := s.links[it.Route]; ok && it.STAN != "" {
+			if l, ok := s.linkMap()[it.Route]; ok && it.STAN != "" {
 				l.Hold(it.STAN)
 			}
 		}
@@ -131,7 +137,7 @@ func (s *Switch) runRouteSAF(ctx context.Context, route string) {
 // store.lease plus route's timeout, so one attempt ends inside its claim.
 func (s *Switch) safClaimLease(route string) time.Duration {
 	lease := s.cfg.Store.Lease
-	for _, r := range s.cfg.Routes {
+	for _, r := range s.routeList() {
 		if r.Name == route {
 			lease += r.Timeout
 		}
@@ -196,7 +202,7 @@ func (s *Switch) resolveSAF(ctx context.Context, id int64, who, reason string) (
 
 // releaseSTAN lets the route reuse a settled give-back's STAN.
 func (s *Switch) releaseSTAN(it store.SAFItem) {
-	if l, ok := s.links[it.Route]; ok && it.STAN != "" {
+	if l, ok := s.linkMap()[it.Route]; ok && it.STAN != "" {
 		l.Release(it.STAN)
 	}
 }
@@ -216,7 +222,7 @@ func (s *Switch) sendReversal(ctx context.Context, it *store.SAFItem) error {
 			return fmt.Errorf("reading original: %w", err)
 		}
 	}
-	link, ok := s.links[it.Route]
+	link, ok := s.linkMap()[it.Route]
 	if !ok {
 		return fmt.Errorf("route %s is not configured", it.Route)
 	}
@@ -264,7 +270,7 @@ func (s *Switch) sendReversal(ctx context.Context, it *store.SAFItem) error {
 // settles reports whether an answer settles a give-back on route.
 func (s *Switch) settles(route string, resp *iso8583.Message) error {
 	rc, _ := resp.GetString(specs.ResponseCode)
-	for _, r := range s.cfg.Routes {
+	for _, r := range s.routeList() {
 		if r.Name == route && slices.Contains(r.SettleCodes, rc) {
 			return nil
 		}

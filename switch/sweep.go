@@ -20,7 +20,7 @@ const minSweepMargin = 5 * time.Second
 // longest of the configured routes.
 func (s *Switch) inFlightLimit(route string) time.Duration {
 	var timeout, longest time.Duration
-	for _, r := range s.cfg.Routes {
+	for _, r := range s.routeList() {
 		longest = max(longest, r.Timeout)
 		if r.Name == route {
 			timeout = r.Timeout

@@ -35,9 +35,10 @@ type Switch struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	routes   atomic.Pointer[route.Table]
-	links    map[string]*upstream.Link
-	handler  pipeline.Handler
+	linkSet  atomic.Pointer[map[string]*upstream.Link] // by route; see linkMap
+	handler  atomic.Pointer[pipeline.Handler]          // see currentHandler
 	classify []pipeline.Classifier
+	reload   reloadState // what a configuration reload changes (reload.go)
 
 	hsm     hsm.HSM   // data role (PANs at rest), instrumented
 	pinmac  hsm.HSM   // PIN/MAC role, instrumented; == hsm when one backend serves both
@@ -84,7 +85,6 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	s := &Switch{
 		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
 		metrics: newMetrics(reg, cfg),
-		links:   map[string]*upstream.Link{},
 	}
 	defer func() {
 		if err != nil {
@@ -95,16 +95,17 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, err
 	}
 	bins := map[string][]string{}
-	linkMetrics := upstream.NewMetrics(reg)
+	s.initReload(cfg, reg, o)
+	links := map[string]*upstream.Link{}
 	for _, rc := range cfg.Routes {
 		bins[rc.Name] = rc.BINs
-		l, err := upstream.New(rc, log, linkMetrics, upstream.WithLateResponseHandler(s.onLateAnswer),
-			upstream.WithRRNs(func() (string, error) { return s.rrns.Next() }))
+		l, err := s.newLink(rc)
 		if err != nil {
 			return nil, err
 		}
-		s.links[rc.Name] = l
+		links[rc.Name] = l
 	}
+	s.linkSet.Store(&links)
 	tbl, err := route.NewTable(bins)
 	if err != nil {
 		return nil, fmt.Errorf("building route table: %w", err)
@@ -120,7 +121,8 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	if s.rrns, err = rrn.New(s.store.Instances(), instanceNumber); err != nil {
 		return nil, err
 	}
-	for _, l := range s.links {
+	s.reload.instance = instanceNumber // links a reload adds are partitioned alike (newLink)
+	for _, l := range s.linkMap() {
 		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
 	}
 	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
@@ -139,14 +141,14 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	s.ledger.ReversalExpiry = cfg.Journal.ReversalExpiry
 	s.ledger.SAFKind = s.giveBackKind
 	s.ledger.HoldSTAN = func(route, stan string) {
-		if l, ok := s.links[route]; ok {
+		if l, ok := s.linkMap()[route]; ok {
 			l.Hold(stan)
 		}
 	}
 	s.ledger.AuthKey = func(listener string) string { return s.macKeys[listener].Key }
 	s.guard = newJournalGuard(log, reg)
 	s.ledger.Guard = s.guard
-	s.handler = pipeline.Chain(s.stages(), pipeline.Done)
+	s.setHandler()
 	s.classify = []pipeline.Classifier{
 		{Err: route.ErrNoRoute, Code: codes.NoRoute},
 		{Err: upstream.ErrUnavailable, Code: codes.IssuerUnavailable},
@@ -240,7 +242,7 @@ func (s *Switch) maxICC() map[string]int {
 }
 
 func (s *Switch) giveBackKind(route string) string {
-	for _, r := range s.cfg.Routes {
+	for _, r := range s.routeList() {
 		if r.Name == route && r.GiveBack == "refund" {
 			return store.KindRefund
 		}
@@ -249,7 +251,7 @@ func (s *Switch) giveBackKind(route string) string {
 }
 
 func (s *Switch) link(name string) (pipeline.Upstream, bool) {
-	l, ok := s.links[name]
+	l, ok := s.linkMap()[name]
 	return l, ok
 }
 
@@ -261,7 +263,7 @@ func (s *Switch) Start(ctx context.Context) error {
 	if err := s.holdPendingSTANs(ctx); err != nil {
 		return fmt.Errorf("reading the store-and-forward queue: %w", err)
 	}
-	for _, l := range s.links {
+	for _, l := range s.linkMap() {
 		if err := l.Start(ctx); err != nil {
 			return fmt.Errorf("starting route %s: %w", l.Name(), err)
 		}
@@ -282,7 +284,7 @@ func (s *Switch) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	s.log.Info("switch started", zap.Int("listeners", len(s.listeners)), zap.Int("routes", len(s.links)))
+	s.log.Info("switch started", zap.Int("listeners", len(s.listeners)), zap.Int("routes", len(s.linkMap())))
 	return nil
 }
 
@@ -319,12 +321,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	s.cancel()
 	s.safDone.Wait()
 	s.keeperDone.Wait()
-	var errs []error
-	for _, l := range s.links {
-		if err := l.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs := s.closeLinks(ctx)
 	errs = append(errs, s.admin.close(ctx), s.store.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
@@ -399,29 +396,9 @@ func (t *txnTracker) wait(ctx context.Context) bool {
 	}
 }
 
-// ReloadRoutes swaps in the BIN prefixes of cfg's routes (what SIGHUP
-// reloads). Routes are matched by name to the running issuer links; adding
-// or removing a route, or changing its addresses or dialect, needs a
-// restart and is refused here without changing anything.
+// ReloadRoutes applies cfg as a diff of the running configuration (what
+// SIGHUP and POST /v1/reload do): see Reload.
 func (s *Switch) ReloadRoutes(cfg config.Config) error {
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("reload: invalid configuration: %w", err)
-	}
-	bins := map[string][]string{}
-	for _, r := range cfg.Routes {
-		if _, ok := s.links[r.Name]; !ok {
-			return fmt.Errorf("reload: route %s is new: adding routes needs a restart", r.Name)
-		}
-		bins[r.Name] = r.BINs
-	}
-	if len(bins) != len(s.links) {
-		return errors.New("reload: a route was removed: removing routes needs a restart")
-	}
-	tbl, err := route.NewTable(bins)
-	if err != nil {
-		return fmt.Errorf("reload: %w", err)
-	}
-	s.routes.Store(tbl)
-	s.log.Info("routes reloaded", zap.Int("routes", len(bins)))
-	return nil
+	_, err := s.Reload(context.Background(), cfg)
+	return err
 }

@@ -9,6 +9,9 @@ Usage:
                                     included) without starting; exit 1 on a problem
   switchd settle [--date YYYY-MM-DD] [--config FILE] [--out DIR]
                                     write the day's settlement CSV files
+  switchd keys list|import|rotate --config FILE ...
+                                    key ceremony: list keys, import a key from
+                                    2-3 components with KCVs, rotate (docs/links.md)
   switchd version | --version       print version, commit and Go version
   switchd help | --help             this text
 
@@ -22,8 +25,10 @@ Flags:
 Signals:
   SIGTERM, SIGINT stop accepting, let in-flight transactions finish within
                   drain_timeout (default 10s), then exit 0
-  SIGHUP          re-read --config and swap in the routes' BIN prefixes; a bad
-                  file leaves the running routes as they are
+  SIGHUP          re-read --config and apply it as a diff (routes, endpoints,
+                  listener limits and TLS; POST /v1/reload does the same); a bad
+                  or restart-only change is refused whole and the running
+                  configuration stays (docs/links.md)
 
 Environment (names are the defaults; the configuration can rename them):
   SWITCH_ADMIN_TOKEN  admin API bearer token (required outside development mode)

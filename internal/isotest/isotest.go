@@ -4,6 +4,7 @@
 package isotest
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"testing"
@@ -22,9 +23,18 @@ type Handler func(c *connection.Connection, msg *iso8583.Message)
 // listener and the connections when the test ends. It returns the address.
 func Serve(t testing.TB, spec *iso8583.MessageSpec, handle Handler) string {
 	t.Helper()
+	return ServeTLS(t, spec, nil, handle)
+}
+
+// ServeTLS is Serve over TLS with cfg (nil: plain TCP).
+func ServeTLS(t testing.TB, spec *iso8583.MessageSpec, cfg *tls.Config, handle Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
 	}
 	codec := &frame.Codec{Header: frame.Binary2, Spec: spec}
 	var (

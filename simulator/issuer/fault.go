@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/switch/frame"
 )
 
 // Fault injects the failures the switch's net-cancel (망취소) and
@@ -178,11 +180,11 @@ func (is *Issuer) garbageFrame() []byte {
 	if body[0] >= '0' && body[0] <= '9' {
 		body[0] |= 0x80
 	}
-	out, err := is.header.Append(make([]byte, 0, is.header.Size()+len(body)), len(body))
+	out, err := frame.AppendFrame(is.header, nil, body)
 	if err != nil {
 		return nil // unreachable: 64 bytes fit every header
 	}
-	return append(out, body...)
+	return out
 }
 
 // otherSTAN returns a six-digit STAN other than stan (numerically).

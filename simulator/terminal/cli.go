@@ -40,6 +40,7 @@ func commands() []command {
 	return []command{
 		{"pay", "send one 0200 purchase and print the response", RunPay},
 		{"ready", "wait until a switch is ready and every issuer route is signed on", RunReady},
+		{"van", "a VAN: few signed-on links (TLS, mutual TLS) carrying many interleaved purchases", RunVAN},
 		{"run", "run scenario files (YAML): pass/fail table, JUnit XML, exit 1 on any failure", runScenarios},
 		{"token", "provision and manage tokens (same commands as tokenctl)", tsp.CtlMain},
 		// simulator/load builds on this package, so cmd/termsim dispatches load itself.
@@ -113,7 +114,7 @@ func (l *linkFlags) register(fs *flag.FlagSet) {
 	d := DefaultOptions()
 	fs.StringVar(&l.addr, "switch", d.Addr, "switch `address` host:port")
 	fs.StringVar(&l.spec, "spec", d.Spec, "message `dialect`: built-in name or JSON spec file")
-	fs.StringVar(&l.header, "header", d.Header, "length `header`: binary2, ascii4 or bcd2")
+	fs.StringVar(&l.header, "header", d.Header, "`framing`: binary2, binary4, ascii4 or bcd2, optionally +tpdu")
 	fs.StringVar(&l.terminal, "terminal", d.TerminalID, "terminal `ID` (DE 41, up to 8 characters)")
 	fs.StringVar(&l.merchant, "merchant", d.MerchantID, "merchant `ID` (DE 42, up to 15 characters)")
 	fs.DurationVar(&l.timeout, "timeout", d.Timeout, "connect and response `timeout`")

@@ -3,6 +3,7 @@ package terminal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -63,6 +64,10 @@ type Options struct {
 	// an initial key (IPEK) derived from the BDK, never the BDK itself;
 	// this is a simulator.
 	DUKPTBDK []byte
+	// TLS, when set, connects over TLS with it (its Certificates for
+	// mutual TLS, RootCAs and ServerName to check the switch). Default:
+	// plain TCP.
+	TLS *tls.Config
 }
 
 // DefaultOptions returns the options of a terminal on the local switch's
@@ -232,7 +237,14 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 			log.Warn("undecodable message from switch", zap.String("mti", e.MTI), zap.Error(e.Err))
 		},
 	}
-	conn, err := connection.New(opts.Addr, spec, nil, nil,
+	var tlsOpt []connection.Option
+	if t := opts.TLS; t != nil {
+		tlsOpt = append(tlsOpt, connection.SetTLSConfig(func(c *tls.Config) {
+			c.Certificates, c.RootCAs, c.ServerName = t.Certificates, t.RootCAs, t.ServerName
+			c.GetClientCertificate = t.GetClientCertificate
+		}))
+	}
+	conn, err := connection.New(opts.Addr, spec, nil, nil, append(tlsOpt,
 		connection.SetMessageReader(codec),
 		connection.SetMessageWriter(codec),
 		connection.SendTimeout(opts.Timeout),
@@ -247,7 +259,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 			log.Warn("unmatched message from switch (late response or unsolicited)",
 				zap.String("mti", mti), zap.String("stan", NormalizeSTAN(stan)))
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("terminal: creating connection to switch %s: %w", opts.Addr, err)
 	}

@@ -174,7 +174,8 @@ type Listener struct {
 	Addr string `yaml:"addr"`
 	// Spec is a built-in dialect name or a JSON spec file. Default terminal87.
 	Spec string `yaml:"spec"`
-	// Header is the length header: binary2 (default), ascii4 or bcd2.
+	// Header is the framing: binary2 (default), binary4, ascii4 or bcd2,
+	// each optionally with +tpdu (a 5-byte TPDU, swapped in answers).
 	Header string `yaml:"header"`
 	// MaxFrame is the largest accepted message body in bytes. Default 8192.
 	MaxFrame int `yaml:"max_frame"`
@@ -202,6 +203,16 @@ type Listener struct {
 	// MAC makes the listener keyed: every request must carry a valid DE 64
 	// (DE 128 with a secondary bitmap), and responses are MAC'd. Default off.
 	MAC *MACKey `yaml:"mac"`
+	// TLS serves the listener over TLS (mutual TLS with client_ca_file).
+	// Default: plain TCP.
+	TLS *ServerTLS `yaml:"tls"`
+	// SignOnRequired makes each connection (a VAN link) sign on (0800, DE
+	// 70 001) before anything but network management is served; until
+	// then, and after a sign-off (002), requests are answered 91.
+	SignOnRequired bool `yaml:"sign_on_required"`
+	// RatePerLink caps requests per second on one connection (bursts of
+	// twice that); more are answered 91 and counted. 0: no cap.
+	RatePerLink int `yaml:"rate_per_link"`
 }
 
 // PINKey names an HSM PIN key and the ISO 9564 block format under it.
@@ -257,9 +268,16 @@ type IssuerRoute struct {
 	// Addrs are the issuer host addresses; one pooled link is kept per
 	// entry (repeat an address for more links to it). Required.
 	Addrs []string `yaml:"addrs"`
+	// Endpoints are the issuer hosts with priorities and TLS (instead of
+	// Addrs); see links.go.
+	Endpoints []Endpoint `yaml:"endpoints"`
+	// Policy picks among healthy endpoints: priority (default) or round_robin.
+	Policy string `yaml:"policy"`
+	// Breaker is the circuit breaker kept per endpoint.
+	Breaker Breaker `yaml:"breaker"`
 	// Spec is the issuer's dialect. Default issuer87.
 	Spec string `yaml:"spec"`
-	// Header is the issuer's length header. Default ascii4.
+	// Header is the issuer's framing (as a listener's). Default ascii4.
 	Header string `yaml:"header"`
 	// Timeout is how long the switch waits for the issuer's answer before it
 	// answers the terminal 91. Default 5s.
@@ -400,6 +418,7 @@ func (c *Config) applyDefaults() {
 		setDuration(&r.ReconnectWait, time.Second)
 		setDuration(&r.MaxReconnectWait, 30*time.Second)
 		setDuration(&r.ConnectTimeout, 5*time.Second)
+		applyRouteLinkDefaults(r)
 	}
 }
 
@@ -468,6 +487,7 @@ func (c *Config) Validate() error {
 			bad("%s: max_connections, max_in_flight and idle_timeout must be positive", where)
 		}
 		checkPIN(bad, where, l.PIN)
+		checkServerTLS(bad, where, l.TLS)
 		if l.MAC != nil {
 			if l.MAC.Key == "" {
 				bad("%s: mac.key is required", where)
@@ -521,12 +541,7 @@ func (c *Config) Validate() error {
 			}
 			bins[b] = r.Name
 		}
-		if len(r.Addrs) == 0 {
-			bad("%s: at least one issuer address is required", where)
-		}
-		for _, a := range r.Addrs {
-			checkAddr(bad, where, a)
-		}
+		checkRouteLinks(bad, where, r)
 		checkDialect(bad, where, r.Spec, r.Header)
 		checkPIN(bad, where, r.PIN)
 		if r.GiveBack != "reversal" && r.GiveBack != "refund" {

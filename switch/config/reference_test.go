@@ -43,8 +43,9 @@ func keyPaths(t reflect.Type, prefix string) []string {
 	return out
 }
 
-// commentedKey is a key line commented out in the example ("# tls:").
-var commentedKey = regexp.MustCompile(`(?m)^(\s*)# ?(\s*)([a-z_0-9]+:.*)$`)
+// commentedKey is a key line commented out in the example ("# tls:"),
+// the first key of a list item included ("#   - addr: ...").
+var commentedKey = regexp.MustCompile(`(?m)^(\s*)# ?(\s*)((?:- )?[a-z_0-9]+:.*)$`)
 
 // hasPath reports whether the YAML node holds the dotted path (for a
 // list, in any of its items).

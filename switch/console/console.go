@@ -84,8 +84,9 @@ type RouteState struct {
 	Latency   Histogram // issuer round trips
 }
 
-// EndpointState is one issuer address of a route. Fields the switch does
-// not know (per-endpoint link state, circuit breaker) are empty.
+// EndpointState is one issuer endpoint of a route: its signed-on links
+// and circuit breaker (unknown, -1 and "", for a route without a running
+// link).
 type EndpointState struct {
 	Addr    string
 	LinksUp int // -1: unknown

@@ -1,31 +1,24 @@
-// Package frame reads and writes length-prefixed ISO 8583 frames (2-byte
-// binary, 4-byte ASCII or 2-byte BCD length headers) with a maximum length,
-// and plugs into iso8583-connection as its MessageReader and MessageWriter.
+// Package frame reads and writes framed ISO 8583 messages (a length header
+// — 2- or 4-byte binary, 4-byte ASCII, 2-byte BCD — optionally followed by
+// a TPDU) with a maximum length, and plugs into iso8583-connection as its
+// MessageReader and MessageWriter. Headers are moov-io network.Header
+// values, so any other framing plugs in through the Header interface.
 package frame
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
 	"github.com/moov-io/iso8583"
-)
+	"github.com/moov-io/iso8583/network"
 
-// Header is the kind of length header in front of each message.
-type Header int
-
-const (
-	// Binary2 is a 2-byte big-endian binary length (the terminal default).
-	Binary2 Header = iota + 1
-	// ASCII4 is a 4-digit ASCII decimal length.
-	ASCII4
-	// BCD2 is a 2-byte packed BCD length (0-9999).
-	BCD2
+	"github.com/kbpay/switch/switch/frame/netheader"
 )
 
 // DefaultMaxLength is the largest message body accepted unless configured.
@@ -35,126 +28,40 @@ const DefaultMaxLength = 8192
 // the byte stream can no longer be trusted.
 var (
 	ErrZeroLength = errors.New("zero-length frame")
-	ErrTooLong    = errors.New("frame longer than the maximum")
-	ErrBadHeader  = errors.New("malformed length header")
+	ErrTooLong    = netheader.ErrTooLong
+	ErrBadHeader  = netheader.ErrBadHeader
 )
-
-// ParseHeader maps a configuration name (binary2, ascii4, bcd2) to a Header.
-func ParseHeader(name string) (Header, error) {
-	switch name {
-	case "binary2", "":
-		return Binary2, nil
-	case "ascii4":
-		return ASCII4, nil
-	case "bcd2":
-		return BCD2, nil
-	}
-	return 0, fmt.Errorf("unknown length header %q (want binary2, ascii4 or bcd2)", name)
-}
-
-// String returns the configuration name of h.
-func (h Header) String() string {
-	switch h {
-	case Binary2:
-		return "binary2"
-	case ASCII4:
-		return "ascii4"
-	case BCD2:
-		return "bcd2"
-	}
-	return fmt.Sprintf("header(%d)", int(h))
-}
-
-// Size is the number of bytes of the header.
-func (h Header) Size() int {
-	if h == ASCII4 {
-		return 4
-	}
-	return 2
-}
-
-// Limit is the largest length the header can express.
-func (h Header) Limit() int {
-	switch h {
-	case Binary2:
-		return 65535
-	default:
-		return 9999
-	}
-}
-
-// Decode parses a header of h.Size() bytes.
-func (h Header) Decode(b []byte) (int, error) {
-	if len(b) != h.Size() {
-		return 0, fmt.Errorf("%w: %d bytes, want %d", ErrBadHeader, len(b), h.Size())
-	}
-	switch h {
-	case Binary2:
-		return int(binary.BigEndian.Uint16(b)), nil
-	case ASCII4:
-		n := 0
-		for _, c := range b {
-			if c < '0' || c > '9' {
-				return 0, fmt.Errorf("%w: ascii4 header %q is not 4 digits", ErrBadHeader, b)
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, nil
-	case BCD2:
-		n := 0
-		for _, c := range b {
-			hi, lo := c>>4, c&0x0f
-			if hi > 9 || lo > 9 {
-				return 0, fmt.Errorf("%w: bcd2 header % x is not BCD", ErrBadHeader, b)
-			}
-			n = n*100 + int(hi)*10 + int(lo)
-		}
-		return n, nil
-	}
-	return 0, fmt.Errorf("%w: unknown header kind %d", ErrBadHeader, int(h))
-}
-
-// Append appends the header for a body of n bytes to dst.
-func (h Header) Append(dst []byte, n int) ([]byte, error) {
-	if n < 0 || n > h.Limit() {
-		return dst, fmt.Errorf("%w: %d bytes do not fit a %s header", ErrTooLong, n, h)
-	}
-	switch h {
-	case Binary2:
-		return binary.BigEndian.AppendUint16(dst, uint16(n)), nil
-	case ASCII4:
-		return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10)), nil
-	case BCD2:
-		return append(dst, byte((n/1000)<<4|(n/100%10)), byte((n/10%10)<<4|(n%10))), nil
-	}
-	return dst, fmt.Errorf("%w: unknown header kind %d", ErrBadHeader, int(h))
-}
 
 // ReadFrame reads one header and body from r. maxLen <= 0 means the header's
 // own limit.
 func ReadFrame(r io.Reader, h Header, maxLen int) ([]byte, error) {
-	var hb [4]byte
-	if _, err := io.ReadFull(r, hb[:h.Size()]); err != nil {
-		return nil, fmt.Errorf("reading length header: %w", err)
+	_, body, err := readFrame(r, h, maxLen)
+	return body, err
+}
+
+func readFrame(r io.Reader, h Header, maxLen int) (network.Header, []byte, error) {
+	hdr := h.New()
+	if _, err := hdr.ReadFrom(r); err != nil {
+		return nil, nil, err
 	}
-	n, err := h.Decode(hb[:h.Size()])
-	if err != nil {
-		return nil, err
-	}
+	n := hdr.Length()
 	if n == 0 {
-		return nil, ErrZeroLength
+		return nil, nil, ErrZeroLength
+	}
+	if n < 0 {
+		return nil, nil, fmt.Errorf("%w: negative length %d", ErrBadHeader, n)
 	}
 	if maxLen <= 0 {
 		maxLen = h.Limit()
 	}
 	if n > maxLen {
-		return nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLong, n, maxLen)
+		return nil, nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLong, n, maxLen)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("reading %d-byte frame body: %w", n, err)
+		return nil, nil, fmt.Errorf("reading %d-byte frame body: %w", n, err)
 	}
-	return body, nil
+	return hdr, body, nil
 }
 
 // UndecodableError is a frame that arrived whole but did not unpack with the
@@ -181,6 +88,7 @@ func (e *UndecodableError) Error() string {
 // Codec frames and unpacks messages of one spec. It implements
 // connection.MessageReader and connection.MessageWriter.
 type Codec struct {
+	// Header is the framing (default Binary2).
 	Header    Header
 	MaxLength int
 	Spec      *iso8583.MessageSpec
@@ -208,6 +116,28 @@ type Codec struct {
 	// the entry never keeps its message alive, and a cleanup attached to
 	// the message deletes it on every path, taken or not.
 	raw sync.Map // weak.Pointer[iso8583.Message] -> []byte
+	// received is the last network header read that an answer must
+	// echo (a TPDU), for the headers of what is written next.
+	received atomic.Pointer[network.Header]
+}
+
+func (c *Codec) header() Header {
+	if c.Header == nil {
+		return Binary2
+	}
+	return c.Header
+}
+
+// read reads one frame and remembers its header when answers echo it.
+func (c *Codec) read(r io.Reader) ([]byte, error) {
+	hdr, body, err := readFrame(r, c.header(), c.MaxLength)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := hdr.(Answerer); ok {
+		c.received.Store(&hdr)
+	}
+	return body, nil
 }
 
 // TakeRaw returns and forgets the frame body msg was unpacked from (nil
@@ -256,7 +186,7 @@ var ErrSlowFrame = errors.New("frame not completed in time (slow sender)")
 func (c *Codec) readFrame(r io.Reader) ([]byte, error) {
 	br, ok := r.(interface{ Peek(int) ([]byte, error) })
 	if c.Conn == nil || c.FrameTimeout <= 0 || !ok {
-		return ReadFrame(r, c.Header, c.MaxLength)
+		return c.read(r)
 	}
 	// Wait for the first byte without a deadline (idleness is the
 	// connection's idle timeout's business), then give the frame its time.
@@ -264,7 +194,7 @@ func (c *Codec) readFrame(r io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("reading length header: %w", err)
 	}
 	_ = c.Conn.SetReadDeadline(time.Now().Add(c.FrameTimeout))
-	body, err := ReadFrame(r, c.Header, c.MaxLength)
+	body, err := c.read(r)
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	var ne interface{ Timeout() bool }
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
@@ -330,10 +260,11 @@ func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
 	if c.MaxLength > 0 && len(packed) > c.MaxLength {
 		return nil, fmt.Errorf("%w: packed message is %d > %d bytes", ErrTooLong, len(packed), c.MaxLength)
 	}
-	out := make([]byte, 0, c.Header.Size()+len(packed))
-	out, err = c.Header.Append(out, len(packed))
-	if err != nil {
-		return nil, err
+	hdr := c.header().New()
+	if a, ok := hdr.(Answerer); ok {
+		if got := c.received.Load(); got != nil {
+			a.AnswerTo(*got)
+		}
 	}
-	return append(out, packed...), nil
+	return appendFrame(c.header(), hdr, packed)
 }

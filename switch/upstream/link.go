@@ -4,6 +4,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,12 +38,15 @@ var (
 // the switch; the switch passes its durable per-instance sequence.
 type RRNSource func() (string, error)
 
-// Link is the pool of connections to one issuer route.
+// Link is one issuer route: the pooled connections to each of its
+// endpoints, chosen by the route's policy past open circuit breakers.
 type Link struct {
 	cfg     config.IssuerRoute
 	spec    *iso8583.MessageSpec
 	codec   *frame.Codec
-	pool    *connection.Pool
+	eps     atomic.Pointer[[]*endpoint]
+	turn    atomic.Uint32 // round robin over endpoints
+	policy  atomic.Pointer[string]
 	log     *zap.Logger
 	metrics *Metrics
 	stans   *stanPool
@@ -77,6 +81,7 @@ func WithFirstSTAN(n uint32) Option {
 
 // New builds the link for one route; Start connects it.
 func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*Link, error) {
+	cfg = cfg.WithLinkDefaults()
 	spec, err := specs.Load(cfg.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
@@ -104,16 +109,16 @@ func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*
 	if l.rrns == nil {
 		l.rrns = localRRNs()
 	}
-	l.pool, err = connection.NewPool(l.dial, cfg.Addrs,
-		connection.PoolMinConnections(0),
-		connection.PoolReconnectWait(cfg.ReconnectWait),
-		connection.PoolMaxReconnectWait(cfg.MaxReconnectWait),
-		connection.PoolConnectionsFilter(func(c *connection.Connection) bool { return c.Status() == connection.StatusOnline }),
-		connection.PoolErrorHandler(func(err error) { l.log.Warn("issuer link", zap.String("error", pan.Scrub(err.Error()))) }),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("route %s: creating pool: %w", cfg.Name, err)
+	var eps []*endpoint
+	for _, ec := range cfg.EndpointList() {
+		e, err := l.newEndpoint(ec)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
+		}
+		eps = append(eps, e)
 	}
+	l.eps.Store(&eps)
+	l.policy.Store(&cfg.Policy)
 	m.register(cfg.Name, l)
 	return l, nil
 }
@@ -128,22 +133,21 @@ func (l *Link) Spec() *iso8583.MessageSpec { return l.spec }
 // error: the pool keeps reconnecting with back-off and requests meanwhile
 // get ErrUnavailable.
 func (l *Link) Start(ctx context.Context) error {
-	return l.pool.ConnectCtx(ctx)
+	return startEndpoints(ctx, *l.eps.Load())
 }
 
 // Close signs off and closes every link.
 func (l *Link) Close(ctx context.Context) error {
 	l.closing.Store(true)
-	return l.pool.CloseCtx(ctx)
+	l.metrics.unregister(l.cfg.Name, l)
+	return closeEndpoints(ctx, *l.eps.Load())
 }
 
-// Up is the number of signed-on links.
+// Up is the number of signed-on links over all endpoints.
 func (l *Link) Up() int {
 	n := 0
-	for _, c := range l.pool.Connections() {
-		if c.Status() == connection.StatusOnline {
-			n++
-		}
+	for _, e := range *l.eps.Load() {
+		n += e.up()
 	}
 	return n
 }
@@ -213,7 +217,10 @@ func (l *Link) quarantine() time.Duration {
 // carries DE 7 or DE 37 they must be the request's. Anything else after
 // the request left is an unknown outcome (ErrNoAnswer, ErrUnusableAnswer):
 // the caller reverses, never retries elsewhere. ErrUnavailable means the
-// request did not leave.
+// request did not leave. The request leaves on the first endpoint in the
+// route's policy order that has a signed-on link and whose circuit
+// breaker admits it; while every such breaker is open it does not leave
+// (ErrUnavailable wrapping ErrBreakerOpen, at once).
 func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Message, error) {
 	if req.GetField(specs.STAN) == nil {
 		if err := l.Assign(req); err != nil {
@@ -221,11 +228,13 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 		}
 	}
 	stan, _ := req.GetString(specs.STAN)
-	conn, err := l.pool.Get()
+	ep, conn, done, err := l.pick()
 	if err != nil {
 		l.stans.release(stan)
-		return nil, ErrUnavailable
+		return nil, err
 	}
+	defer ep.inflight.Add(-1)
+	ep.sent.Add(1)
 	timeout := l.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		if d := time.Until(dl); d < timeout {
@@ -233,9 +242,15 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 		}
 	}
 	start := time.Now()
-	resp, err := conn.Send(req, connection.SendTimeout(timeout))
+	resp, err := l.send(ep, conn, req, timeout)
 	if err == nil {
+		// The endpoint answered: alive, even if the answer is unusable.
+		ep.answered.Add(1)
+		done(nil)
 		err = matches(req, resp)
+	} else {
+		ep.timeouts.Add(1)
+		done(err)
 	}
 	l.metrics.upstreamLatency.WithLabelValues(l.cfg.Name, exchangeOutcome(err)).Observe(time.Since(start).Seconds())
 	if err == nil {
@@ -254,6 +269,44 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	default:
 		// Whether the request left is not known: treat it as unanswered.
 		return nil, fmt.Errorf("route %s STAN %s: sending request: %w (%v)", l.cfg.Name, stan, ErrNoAnswer, err)
+	}
+}
+
+// sendGrace is how long past its timeout a Send may take before the
+// request is given up as hung.
+const sendGrace = 2 * time.Second
+
+// ErrLinkHung is a request whose Send did not return in time: its outcome
+// is unknown (it wraps ErrNoAnswer).
+var ErrLinkHung = fmt.Errorf("issuer link hung: %w", ErrNoAnswer)
+
+// send is conn.Send bounded by a timer of its own. iso8583-connection
+// v0.9.0 can deadlock a Send when the connection fails while an answer or
+// a timeout is being delivered (handleConnectionError holds the pending
+// requests' lock while it sends on an unbuffered channel the Send no
+// longer reads): without the bound that transaction would never be
+// answered. A hung connection cannot close or reconnect, so the
+// endpoint's pool is renewed.
+func (l *Link) send(ep *endpoint, c *connection.Connection, req *iso8583.Message, timeout time.Duration) (*iso8583.Message, error) {
+	type result struct {
+		resp *iso8583.Message
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		resp, err := c.Send(req, connection.SendTimeout(timeout))
+		ch <- result{resp, err}
+	}()
+	t := time.NewTimer(timeout + sendGrace)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.resp, r.err
+	case <-t.C:
+		c.SetStatus(connection.StatusOffline)
+		l.log.Error("issuer link hung: request given up as unanswered, endpoint links renewed", zap.String("addr", c.Addr()))
+		go l.renewPool(ep)
+		return nil, ErrLinkHung
 	}
 }
 
@@ -287,8 +340,15 @@ func normalize(s string) string {
 	return strings.TrimLeft(strings.TrimSpace(s), "0")
 }
 
-func (l *Link) dial(addr string) (*connection.Connection, error) {
-	return connection.New(addr, l.spec, nil, nil,
+func (l *Link) dial(addr string, tlsCfg *tls.Config) (*connection.Connection, error) {
+	var tlsOpt []connection.Option
+	if tlsCfg != nil {
+		tlsOpt = append(tlsOpt, connection.SetTLSConfig(func(c *tls.Config) {
+			c.MinVersion, c.ServerName, c.RootCAs = tlsCfg.MinVersion, tlsCfg.ServerName, tlsCfg.RootCAs
+			c.GetClientCertificate = tlsCfg.GetClientCertificate
+		}))
+	}
+	return connection.New(addr, l.spec, nil, nil, append(tlsOpt,
 		connection.SetMessageReader(l.codec),
 		connection.SetRequestIDGenerator(stanRequestID{}),
 		connection.SetMessageWriter(l.codec),
@@ -316,7 +376,7 @@ func (l *Link) dial(addr string) (*connection.Connection, error) {
 			}
 			l.log.Warn("issuer link closed", zap.String("addr", c.Addr()))
 		}),
-	)
+	)...)
 }
 
 func (l *Link) netMgmt(c *connection.Connection, code string, timeout time.Duration) error {
@@ -394,7 +454,16 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 				_ = resp.Field(id, v)
 			}
 		}
-		_ = resp.Field(specs.ResponseCode, "00")
+		// Only what the switch does is acknowledged: a key change (161)
+		// it cannot apply is refused, so the issuer keeps the old key.
+		rc := "00"
+		switch fmt.Sprintf("%03s", code) {
+		case specs.NetMgmtSignOn, specs.NetMgmtSignOff, specs.NetMgmtEcho:
+		default:
+			rc = "12"
+			l.log.Warn("issuer 0800 refused: function not supported", zap.String("addr", c.Addr()), zap.String("code", code))
+		}
+		_ = resp.Field(specs.ResponseCode, rc)
 		if err := c.Reply(resp); err != nil {
 			l.log.Warn("answering issuer 0800", zap.Error(err))
 		}
@@ -450,7 +519,7 @@ func exchangeOutcome(err error) string {
 	switch {
 	case err == nil:
 		return OutcomeAnswered
-	case errors.Is(err, connection.ErrSendTimeout):
+	case errors.Is(err, connection.ErrSendTimeout), errors.Is(err, ErrLinkHung):
 		return OutcomeTimedOut
 	}
 	return OutcomeError

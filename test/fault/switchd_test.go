@@ -117,6 +117,10 @@ func newSwitchd(t *testing.T, routes []routeSpec, opts ...switchdOption) *switch
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  - name: %s\n    bins: [%q]\n    addrs: [%q]\n", r.name, r.bin, r.issuer.Addr())
 		b.WriteString("    timeout: 500ms\n    reconnect_wait: 100ms\n    max_reconnect_wait: 500ms\n")
+		// Time compressed like the waits above: a 1.5 s hang opens the
+		// route's one circuit breaker (every sale 91 at once); the default
+		// 10 s open would outlast the fault by far and starve the marks.
+		b.WriteString("    breaker: {open_for: 1s}\n")
 		if r.refundOnly {
 			b.WriteString("    give_back: refund\n")
 		}
