@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,13 +16,9 @@ type safDesk struct{ j *journal }
 
 // Search lists the SAF items f selects, oldest first.
 func (d safDesk) Search(ctx context.Context, f store.SAFFilter) ([]store.SAFItem, error) {
-	var w where
-	w.eq("state", f.State, f.State != "")
-	w.eq("route", f.Route, f.Route != "")
-	w.eq("kind", f.Kind, f.Kind != "")
-	w.eq("txn_id", f.TxnID, f.TxnID != 0)
-	rows, err := d.j.db.Query(ctx, `SELECT `+safColumns+` FROM saf`+w.sql()+` ORDER BY id LIMIT ?`,
-		append(w.args, store.SearchLimit(f.Limit))...)
+	where, args := store.Where(f.Conditions(), sqliteColumn, sqlitePlaceholder)
+	rows, err := d.j.db.Query(ctx, `SELECT `+safColumns+` FROM saf`+where+` ORDER BY id LIMIT ?`,
+		append(args, store.SearchLimit(f.Limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: searching SAF items: %w", err)
 	}
@@ -48,10 +43,7 @@ func (d safDesk) Get(ctx context.Context, id int64) (store.SAFItem, error) {
 
 // Counts counts the items in each state.
 func (d safDesk) Counts(ctx context.Context) (map[string]int, error) {
-	out := map[string]int{}
-	for _, s := range store.SAFStates {
-		out[s] = 0
-	}
+	out := store.ZeroSAFCounts()
 	rows, err := d.j.db.Query(ctx, `SELECT state, count(*) FROM saf GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("journal: counting SAF items: %w", err)
@@ -71,12 +63,13 @@ func (d safDesk) Counts(ctx context.Context) (map[string]int, error) {
 // RetryNow makes an item due at once (a review item pending again, with a
 // new expiry).
 func (d safDesk) RetryNow(ctx context.Context, id int64, who string, expiry time.Duration) (store.SAFItem, error) {
-	return d.act(ctx, id, []string{store.SAFPending, store.SAFReview}, func(tx *sql.Tx, it store.SAFItem, now time.Time) (string, string, error) {
-		_, err := d.j.db.TxExec(tx, `UPDATE saf SET state = 'pending', next_at = ?,
+	return d.act(ctx, id, func(it store.SAFItem) store.SAFAction { return store.RetryNowAction(it, who) },
+		func(tx *sql.Tx, now time.Time) error {
+			_, err := d.j.db.TxExec(tx, `UPDATE saf SET state = 'pending', next_at = ?,
 			expires_at = CASE WHEN state = 'review' THEN ? ELSE expires_at END, updated_at = ? WHERE id = ?`,
-			now.UnixMilli(), now.Add(expiry).UnixMilli(), now.UnixMilli(), id)
-		return "reversal_retry_now", fmt.Sprintf("%s of %d on %s (was %s): retry now, by %s", it.Kind, it.Amount, it.Route, it.State, who), err
-	})
+				now.UnixMilli(), now.Add(expiry).UnixMilli(), now.UnixMilli(), id)
+			return err
+		})
 }
 
 // Resolve closes an item in review.
@@ -84,18 +77,19 @@ func (d safDesk) Resolve(ctx context.Context, id int64, who, reason string) (sto
 	if strings.TrimSpace(reason) == "" {
 		return store.SAFItem{}, fmt.Errorf("journal: SAF item %d: %w", id, store.ErrNoReason)
 	}
-	return d.act(ctx, id, []string{store.SAFReview}, func(tx *sql.Tx, it store.SAFItem, now time.Time) (string, string, error) {
-		note := fmt.Sprintf("resolved by %s: %s", who, reason)
-		_, err := d.j.db.TxExec(tx, `UPDATE saf SET state = 'resolved', last_error = ?, updated_at = ? WHERE id = ?`, note, now.UnixMilli(), id)
-		return "reversal_resolved", fmt.Sprintf("%s of %d on %s %s", it.Kind, it.Amount, it.Route, note), err
-	})
+	return d.act(ctx, id, func(it store.SAFItem) store.SAFAction { return store.ResolveAction(it, who, reason) },
+		func(tx *sql.Tx, now time.Time) error {
+			_, err := d.j.db.TxExec(tx, `UPDATE saf SET state = 'resolved', last_error = ?, updated_at = ? WHERE id = ?`,
+				store.ResolveNote(who, reason), now.UnixMilli(), id)
+			return err
+		})
 }
 
-// act runs one operator action on item id in one journal step: the item
-// must be in one of states; change updates it and names the event added
-// to the transaction's history.
-func (d safDesk) act(ctx context.Context, id int64, states []string,
-	change func(tx *sql.Tx, it store.SAFItem, now time.Time) (kind, detail string, err error)) (store.SAFItem, error) {
+// act runs one operator action on item id in one journal step: action
+// says which states allow it and what history event it records, apply
+// changes the item.
+func (d safDesk) act(ctx context.Context, id int64, action func(store.SAFItem) store.SAFAction,
+	apply func(tx *sql.Tx, now time.Time) error) (store.SAFItem, error) {
 	err := d.j.exec(ctx, store.OpSAFAction, func(tx *sql.Tx) error {
 		rows, err := d.j.db.TxQuery(tx, `SELECT `+safColumns+` FROM saf WHERE id = ?`, id)
 		if err != nil {
@@ -108,16 +102,15 @@ func (d safDesk) act(ctx context.Context, id int64, states []string,
 		if len(items) == 0 {
 			return store.ErrNotFound
 		}
-		it := items[0]
-		if !slices.Contains(states, it.State) {
-			return fmt.Errorf("item is %s, want %s: %w", it.State, strings.Join(states, " or "), store.ErrSAFState)
-		}
-		now := d.j.now()
-		kind, detail, err := change(tx, it, now)
-		if err != nil {
+		a := action(items[0])
+		if err := a.Check(items[0]); err != nil {
 			return err
 		}
-		_, err = d.j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, it.TxnID, now.UnixMilli(), kind, detail)
+		now := d.j.now()
+		if err := apply(tx, now); err != nil {
+			return err
+		}
+		_, err = d.j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, items[0].TxnID, now.UnixMilli(), a.Kind, a.Detail)
 		return err
 	})
 	if err != nil {

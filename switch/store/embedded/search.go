@@ -3,54 +3,29 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kbpay/switch/switch/store"
 )
 
-// where builds a WHERE clause of equalities: each condition given is
-// added with its argument.
-type where struct {
-	conds []string
-	args  []any
+// sqliteColumn renders a search column in SQLite.
+func sqliteColumn(c string) string {
+	switch c {
+	case store.CardFirst6Column:
+		return "substr(masked_pan, 1, 6)"
+	case store.CardLast4Column:
+		return "substr(masked_pan, -4)"
+	}
+	return c
 }
 
-func (w *where) eq(col string, v any, given bool) {
-	if given {
-		w.conds = append(w.conds, col+" = ?")
-		w.args = append(w.args, v)
-	}
-}
-
-func (w *where) sql() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return ` WHERE ` + strings.Join(w.conds, " AND ")
-}
+func sqlitePlaceholder(int) string { return "?" }
 
 // Search lists the transactions f selects, newest first.
 func (j *journal) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, error) {
-	var w where
-	w.eq("rrn", f.RRN, f.RRN != "")
-	w.eq("stan", f.STAN, f.STAN != "")
-	w.eq("terminal_id", f.TerminalID, f.TerminalID != "")
-	w.eq("merchant_id", f.MerchantID, f.MerchantID != "")
-	w.eq("state", string(f.State), f.State != "")
-	w.eq("route", f.Route, f.Route != "")
-	w.eq("rc", f.RC, f.RC != "")
-	w.eq("substr(masked_pan, 1, 6)", f.CardFirst6, f.CardFirst6 != "")
-	w.eq("substr(masked_pan, -4)", f.CardLast4, f.CardLast4 != "")
-	w.eq("original_id", f.OriginalID, f.OriginalID != 0)
-	if !f.From.IsZero() {
-		w.conds, w.args = append(w.conds, "created_at >= ?"), append(w.args, f.From.UnixMilli())
-	}
-	if !f.To.IsZero() {
-		w.conds, w.args = append(w.conds, "created_at < ?"), append(w.args, f.To.UnixMilli())
-	}
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns`+w.sql()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, store.SearchLimit(f.Limit))...)
+	where, args := store.Where(f.Conditions(), sqliteColumn, sqlitePlaceholder)
+	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns`+where+` ORDER BY id DESC LIMIT ?`,
+		append(args, store.SearchLimit(f.Limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: searching transactions: %w", err)
 	}

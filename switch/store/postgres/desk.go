@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -12,50 +11,30 @@ import (
 	"github.com/kbpay/switch/switch/store"
 )
 
-// filter builds a WHERE clause of conditions with numbered arguments.
-type filter struct {
-	conds []string
-	args  []any
+// pgColumn renders a search column in PostgreSQL.
+func pgColumn(c string) string {
+	switch c {
+	case store.CardFirst6Column:
+		return "left(masked_pan, 6)"
+	case store.CardLast4Column:
+		return "right(masked_pan, 4)"
+	}
+	return c
 }
 
-// add appends cond (with "?" standing for the next argument) when given.
-func (f *filter) add(cond string, v any, given bool) {
-	if !given {
-		return
-	}
-	f.args = append(f.args, v)
-	f.conds = append(f.conds, strings.Replace(cond, "?", fmt.Sprintf("$%d", len(f.args)), 1))
-}
+func pgPlaceholder(n int) string { return fmt.Sprintf("$%d", n) }
 
-// sql is the WHERE clause and a LIMIT of limit.
-func (f *filter) sql(limit int) string {
-	where := ""
-	if len(f.conds) > 0 {
-		where = " WHERE " + strings.Join(f.conds, " AND ")
-	}
-	f.args = append(f.args, limit)
-	return fmt.Sprintf("%s LIMIT $%d", where, len(f.args))
+// search renders conds and the limit for a query ordered by order.
+func search(conds []store.Condition, order string, limit int) (string, []any) {
+	where, args := store.Where(conds, pgColumn, pgPlaceholder)
+	args = append(args, limit)
+	return fmt.Sprintf("%s ORDER BY %s LIMIT $%d", where, order, len(args)), args
 }
 
 // Search lists the transactions f selects, newest first.
 func (s *Store) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, error) {
-	var w filter
-	w.add("rrn = ?", f.RRN, f.RRN != "")
-	w.add("stan = ?", f.STAN, f.STAN != "")
-	w.add("terminal_id = ?", f.TerminalID, f.TerminalID != "")
-	w.add("merchant_id = ?", f.MerchantID, f.MerchantID != "")
-	w.add("state = ?", string(f.State), f.State != "")
-	w.add("route = ?", f.Route, f.Route != "")
-	w.add("rc = ?", f.RC, f.RC != "")
-	w.add("left(masked_pan, 6) = ?", f.CardFirst6, f.CardFirst6 != "")
-	w.add("right(masked_pan, 4) = ?", f.CardLast4, f.CardLast4 != "")
-	w.add("original_id = ?", f.OriginalID, f.OriginalID != 0)
-	w.add("created_at >= ?", f.From.UnixMilli(), !f.From.IsZero())
-	w.add("created_at < ?", f.To.UnixMilli(), !f.To.IsZero())
-	limit := store.SearchLimit(f.Limit)
-	where := w.sql(limit)
-	where = strings.Replace(where, " LIMIT", " ORDER BY id DESC LIMIT", 1)
-	return s.many(ctx, `SELECT `+txnColumns+` FROM txns`+where, w.args...)
+	tail, args := search(f.Conditions(), "id DESC", store.SearchLimit(f.Limit))
+	return s.many(ctx, `SELECT `+txnColumns+` FROM txns`+tail, args...)
 }
 
 // History returns a transaction's events with their times, oldest first.
@@ -91,15 +70,10 @@ type safDesk struct{ s *Store }
 
 // Search lists the SAF items f selects, oldest first.
 func (d safDesk) Search(ctx context.Context, f store.SAFFilter) ([]store.SAFItem, error) {
-	var w filter
-	w.add("state = ?", f.State, f.State != "")
-	w.add("route = ?", f.Route, f.Route != "")
-	w.add("kind = ?", f.Kind, f.Kind != "")
-	w.add("txn_id = ?", f.TxnID, f.TxnID != 0)
-	where := strings.Replace(w.sql(store.SearchLimit(f.Limit)), " LIMIT", " ORDER BY id LIMIT", 1)
+	tail, args := search(f.Conditions(), "id", store.SearchLimit(f.Limit))
 	ctx, cancel := d.s.ctxFor(ctx)
 	defer cancel()
-	rows, err := d.s.pool.Query(ctx, `SELECT `+safColumns+` FROM saf`+where, w.args...)
+	rows, err := d.s.pool.Query(ctx, `SELECT `+safColumns+` FROM saf`+tail, args...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: searching SAF items: %w", unavailable(err))
 	}
@@ -126,10 +100,7 @@ func (d safDesk) Get(ctx context.Context, id int64) (store.SAFItem, error) {
 
 // Counts counts the items in each state.
 func (d safDesk) Counts(ctx context.Context) (map[string]int, error) {
-	out := map[string]int{}
-	for _, st := range store.SAFStates {
-		out[st] = 0
-	}
+	out := store.ZeroSAFCounts()
 	ctx, cancel := d.s.ctxFor(ctx)
 	defer cancel()
 	rows, err := d.s.pool.Query(ctx, `SELECT state, count(*) FROM saf GROUP BY state`)
@@ -154,12 +125,13 @@ func (d safDesk) Counts(ctx context.Context) (map[string]int, error) {
 // RetryNow makes an item due at once (a review item pending again, with a
 // new expiry).
 func (d safDesk) RetryNow(ctx context.Context, id int64, who string, expiry time.Duration) (store.SAFItem, error) {
-	return d.act(ctx, id, []string{store.SAFPending, store.SAFReview}, func(tx pgx.Tx, it store.SAFItem, now int64) (string, string, error) {
-		_, err := tx.Exec(ctx, `UPDATE saf SET state = 'pending', next_at = $1,
+	return d.act(ctx, id, func(it store.SAFItem) store.SAFAction { return store.RetryNowAction(it, who) },
+		func(tx pgx.Tx, now int64) error {
+			_, err := tx.Exec(ctx, `UPDATE saf SET state = 'pending', next_at = $1,
 			expires_at = CASE WHEN state = 'review' THEN $2 ELSE expires_at END, updated_at = $1 WHERE id = $3`,
-			now, now+expiry.Milliseconds(), id)
-		return "reversal_retry_now", fmt.Sprintf("%s of %d on %s (was %s): retry now, by %s", it.Kind, it.Amount, it.Route, it.State, who), err
-	})
+				now, now+expiry.Milliseconds(), id)
+			return err
+		})
 }
 
 // Resolve closes an item in review.
@@ -167,18 +139,19 @@ func (d safDesk) Resolve(ctx context.Context, id int64, who, reason string) (sto
 	if strings.TrimSpace(reason) == "" {
 		return store.SAFItem{}, fmt.Errorf("journal: SAF item %d: %w", id, store.ErrNoReason)
 	}
-	return d.act(ctx, id, []string{store.SAFReview}, func(tx pgx.Tx, it store.SAFItem, now int64) (string, string, error) {
-		note := fmt.Sprintf("resolved by %s: %s", who, reason)
-		_, err := tx.Exec(ctx, `UPDATE saf SET state = 'resolved', last_error = $1, updated_at = $2 WHERE id = $3`, note, now, id)
-		return "reversal_resolved", fmt.Sprintf("%s of %d on %s %s", it.Kind, it.Amount, it.Route, note), err
-	})
+	return d.act(ctx, id, func(it store.SAFItem) store.SAFAction { return store.ResolveAction(it, who, reason) },
+		func(tx pgx.Tx, now int64) error {
+			_, err := tx.Exec(ctx, `UPDATE saf SET state = 'resolved', last_error = $1, updated_at = $2 WHERE id = $3`,
+				store.ResolveNote(who, reason), now, id)
+			return err
+		})
 }
 
-// act runs one operator action on item id in one transaction: the item,
-// locked, must be in one of states; change updates it and names the event
-// added to the transaction's history.
-func (d safDesk) act(ctx context.Context, id int64, states []string,
-	change func(tx pgx.Tx, it store.SAFItem, now int64) (kind, detail string, err error)) (store.SAFItem, error) {
+// act runs one operator action on item id in one transaction, the item
+// locked: action says which states allow it and what history event it
+// records, apply changes the item.
+func (d safDesk) act(ctx context.Context, id int64, action func(store.SAFItem) store.SAFAction,
+	apply func(tx pgx.Tx, now int64) error) (store.SAFItem, error) {
 	err := d.s.inTx(ctx, store.OpSAFAction, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+safColumns+` FROM saf WHERE id = $1 FOR UPDATE`, id)
 		if err != nil {
@@ -191,16 +164,15 @@ func (d safDesk) act(ctx context.Context, id int64, states []string,
 		if len(items) == 0 {
 			return store.ErrNotFound
 		}
-		it := items[0]
-		if !slices.Contains(states, it.State) {
-			return fmt.Errorf("item is %s, want %s: %w", it.State, strings.Join(states, " or "), store.ErrSAFState)
-		}
-		now := d.s.msNow()
-		kind, detail, err := change(tx, it, now)
-		if err != nil {
+		a := action(items[0])
+		if err := a.Check(items[0]); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, insertEvent, it.TxnID, now, kind, detail)
+		now := d.s.msNow()
+		if err := apply(tx, now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, insertEvent, items[0].TxnID, now, a.Kind, a.Detail)
 		return err
 	})
 	if err != nil {
