@@ -36,8 +36,9 @@ func WithConfigFile(path string) Option {
 type reloadState struct {
 	mu          sync.Mutex // one reload at a time
 	routes      atomic.Pointer[[]config.IssuerRoute]
-	removed     []config.IssuerRoute // routes taken out of the BIN table; their links stay (under mu)
-	retired     []*upstream.Link     // links a reload replaced, closing (under mu)
+	mappings    atomic.Pointer[map[string]config.Mapping] // per route, removed routes' kept (their give-backs)
+	removed     []config.IssuerRoute                      // routes taken out of the BIN table; their links stay (under mu)
+	retired     []*upstream.Link                          // links a reload replaced, closing (under mu)
 	linkMetrics *upstream.Metrics
 	configFile  string
 	instance    int // this instance's number: the STAN partition of every link (store.stan_partitions)
@@ -49,6 +50,7 @@ func (s *Switch) initReload(cfg config.Config, reg prometheus.Registerer, o opti
 	r.configFile = o.configFile
 	routes := slices.Clone(cfg.Routes)
 	r.routes.Store(&routes)
+	s.storeMappings(cfg.Routes)
 	registerSignedOn(s, reg)
 }
 
@@ -93,6 +95,28 @@ func (s *Switch) routeList() []config.IssuerRoute {
 	removed := s.reload.removed
 	s.reload.mu.Unlock()
 	return append(slices.Clone(s.activeRoutes()), removed...)
+}
+
+// storeMappings puts the mapping rules of routes in force for the next
+// request (a removed route's stay, for its give-backs).
+func (s *Switch) storeMappings(routes []config.IssuerRoute) {
+	m := map[string]config.Mapping{}
+	if old := s.reload.mappings.Load(); old != nil {
+		m = maps.Clone(*old)
+	}
+	for _, r := range routes {
+		m[r.Name] = r.Mapping
+	}
+	s.reload.mappings.Store(&m)
+}
+
+// mapped is link l of route with the route's mapping rules.
+func (s *Switch) mapped(route string, l pipeline.Upstream) pipeline.Upstream {
+	var m config.Mapping
+	if ms := s.reload.mappings.Load(); ms != nil {
+		m = (*ms)[route]
+	}
+	return pipeline.MappedUpstream{Upstream: l, Mapping: m}
 }
 
 func (s *Switch) currentHandler() pipeline.Handler { return *s.handler.Load() }
@@ -384,6 +408,7 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 	s.reload.removed = kept
 	routes := slices.Clone(cfg.Routes)
 	s.reload.routes.Store(&routes)
+	s.storeMappings(cfg.Routes)
 	// Copy on write: requests in flight keep the chain and keys they started with.
 	dst := maps.Clone(s.pinDst)
 	for _, r := range cfg.Routes {

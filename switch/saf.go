@@ -234,7 +234,7 @@ func (s *Switch) sendReversal(ctx context.Context, it *store.SAFItem) error {
 	if it.Attempts > 0 {
 		mti = specs.MTIReversalRepeat
 	}
-	req, err := pipeline.ReversalMessage(link, orig, realPAN, it.Kind, mti, it.Amount, time.Now())
+	req, err := pipeline.ReversalMessage(s.mapped(it.Route, link), orig, realPAN, it.Kind, mti, it.Amount, time.Now())
 	if err != nil {
 		return err
 	}

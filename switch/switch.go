@@ -252,7 +252,10 @@ func (s *Switch) giveBackKind(route string) string {
 
 func (s *Switch) link(name string) (pipeline.Upstream, bool) {
 	l, ok := s.linkMap()[name]
-	return l, ok
+	if !ok {
+		return nil, false
+	}
+	return s.mapped(name, l), true
 }
 
 // Start connects the issuer links (an issuer that is down keeps being

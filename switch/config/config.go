@@ -308,6 +308,9 @@ type IssuerRoute struct {
 	// unanswered stays owned: a late answer with it must not match a newer
 	// request. At least Timeout. Default max(2 x timeout, 30s).
 	STANQuarantine time.Duration `yaml:"stan_quarantine"`
+	// Mapping picks the fields that travel, constant fields and a DE 39
+	// mapping (mapping.go); applies live on reload.
+	Mapping Mapping `yaml:"mapping"`
 }
 
 // Log configures logging.
@@ -542,6 +545,7 @@ func (c *Config) Validate() error {
 			bins[b] = r.Name
 		}
 		checkRouteLinks(bad, where, r)
+		checkMapping(bad, where, r.Mapping)
 		checkDialect(bad, where, r.Spec, r.Header)
 		checkPIN(bad, where, r.PIN)
 		if r.GiveBack != "reversal" && r.GiveBack != "refund" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/config"
 )
 
 // Upstream is the link to one issuer approval host.
@@ -35,24 +36,31 @@ var ErrUnusableAnswer = errors.New("unusable issuer answer: outcome unknown")
 // issuer link, DE 2 carries the real PAN, the PIN block goes only as
 // translated to the zone key (with its KSN dropped), and the terminal's MACs
 // are checked here, never forwarded (a MAC belongs to one link's key).
-var switchOwned = map[int]bool{
-	specs.PAN: true, specs.STAN: true, specs.RRN: true, specs.ResponseCode: true,
-	specs.MAC: true, specs.MAC2: true, 1: true, specs.PINBlock: true, KSNField: true,
-}
+var switchOwned = func() map[int]bool {
+	owned := map[int]bool{}
+	for _, id := range config.SwitchOwnedFields {
+		owned[id] = true
+	}
+	return owned
+}()
 
 // MapToIssuer builds the issuer-dialect request for t: same MTI, every field
-// the terminal sent that the issuer's dialect defines (except those the
-// switch owns), and DE 2 = t.PAN.
-func MapToIssuer(t *Txn, spec *iso8583.MessageSpec) (*iso8583.Message, error) {
+// the terminal sent that the issuer's dialect defines and the route's
+// mapping lets travel (except those the switch owns), the mapping's
+// constants, and DE 2 = t.PAN.
+func MapToIssuer(t *Txn, spec *iso8583.MessageSpec, m config.Mapping) (*iso8583.Message, error) {
 	out := iso8583.NewMessage(spec)
 	out.MTI(t.MTI)
 	for id := range t.Request.GetFields() {
-		if id == 0 || switchOwned[id] {
+		if id == 0 || switchOwned[id] || !travels(m, id) {
 			continue
 		}
 		if err := CopyField(out, t.Request, id); err != nil {
 			return nil, fmt.Errorf("mapping DE %d: %w", id, err)
 		}
+	}
+	if err := setConstants(out, m); err != nil {
+		return nil, err
 	}
 	if t.PAN != "" {
 		if err := out.Field(specs.PAN, t.PAN); err != nil {
@@ -79,7 +87,8 @@ func Forward(links func(route string) (Upstream, bool)) Stage {
 			if !ok {
 				return Declinef(codes.NoRoute, "route %s has no issuer link", t.Route)
 			}
-			req, err := MapToIssuer(t, up.Spec())
+			m := mappingOf(up)
+			req, err := MapToIssuer(t, up.Spec(), m)
 			if err != nil {
 				return err
 			}
@@ -105,7 +114,7 @@ func Forward(links func(route string) (Upstream, bool)) Stage {
 				return err
 			}
 			rc, _ := resp.GetString(specs.ResponseCode)
-			t.Code = codes.Code(rc)
+			t.Code = mapCode(m, codes.Code(rc))
 			return next.Handle(ctx, t)
 		})
 	}}

@@ -42,6 +42,7 @@ func (l Ledger) QueueRepeat(ctx context.Context, c store.Txn, kind string, amoun
 // DE 7) and DE 37 (its RRN), so the host applies the give-back only to a
 // sale that took effect, and at most once (docs/giveback.md). DE 11 and
 // DE 7 are the give-back's own; a repeat must carry the first attempt's.
+// The route's constant fields (up's mapping) go on give-backs too.
 func ReversalMessage(up Upstream, orig store.Txn, realPAN, kind, mti string, amount int64, now time.Time) (*iso8583.Message, error) {
 	m := iso8583.NewMessage(up.Spec())
 	proc := orig.ProcCode
@@ -72,6 +73,9 @@ func ReversalMessage(up Upstream, orig store.Txn, realPAN, kind, mti string, amo
 		if err := m.Field(id, v); err != nil {
 			return nil, fmt.Errorf("building %s DE %d: %w", kind, id, err)
 		}
+	}
+	if err := setConstants(m, mappingOf(up)); err != nil {
+		return nil, fmt.Errorf("building %s: %w", kind, err)
 	}
 	return m, nil
 }

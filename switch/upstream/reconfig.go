@@ -33,6 +33,7 @@ func SameLinkSettings(a, b config.IssuerRoute) bool {
 	strip := func(r config.IssuerRoute) config.IssuerRoute {
 		r = r.WithLinkDefaults()
 		r.BINs, r.Addrs, r.Endpoints, r.PIN, r.GiveBack, r.SettleCodes, r.Policy = nil, nil, nil, nil, "", nil, ""
+		r.Mapping = config.Mapping{} // applied per request (the switch's route mappings)
 		return r
 	}
 	return reflect.DeepEqual(strip(a), strip(b))
