@@ -48,9 +48,11 @@ type listener struct {
 	maxConns, maxInFlight atomic.Int64
 	// signedOn counts the connections signed on (listener_van.go).
 	signedOn atomic.Int64
+	// signOffSTAN numbers the switch's own 0800 sign-offs at shutdown.
+	signOffSTAN atomic.Int64
 
 	mu    sync.Mutex
-	conns map[*connection.Connection]struct{}
+	conns map[*connection.Connection]*vanLink
 	count atomic.Int64
 	wg    sync.WaitGroup // accept loop and open connections
 }
@@ -68,7 +70,7 @@ func newListener(cfg config.Listener, sw *Switch) (*listener, error) {
 		cfg: cfg, spec: spec, header: h, sw: sw,
 		log:    sw.log.With(zap.String("listener", cfg.Name)),
 		limits: pipeline.NewTerminalLimits(cfg.RatePerTerminal),
-		conns:  map[*connection.Connection]struct{}{},
+		conns:  map[*connection.Connection]*vanLink{},
 	}
 	l.maxConns.Store(int64(cfg.MaxConnections))
 	l.maxInFlight.Store(int64(cfg.MaxInFlight))
@@ -191,7 +193,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 	}
 	conn = c
 	l.mu.Lock()
-	l.conns[c] = struct{}{}
+	l.conns[c] = link
 	l.mu.Unlock()
 	close(ready)
 	log.Debug("connection accepted")
@@ -205,7 +207,10 @@ func (l *listener) serveConn(nc net.Conn) error {
 // of the connection dropping it.
 type inboundIDs struct{ n atomic.Uint64 }
 
-func (g *inboundIDs) GenerateRequestID(*iso8583.Message) (string, error) {
+func (g *inboundIDs) GenerateRequestID(m *iso8583.Message) (string, error) {
+	if id, ok := netMgmtID(m); ok { // the switch's own 0800 sign-off and its 0810
+		return id, nil
+	}
 	return "inbound-" + strconv.FormatUint(g.n.Add(1), 10), nil
 }
 

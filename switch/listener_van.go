@@ -1,7 +1,15 @@
 package payswitch
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	connection "github.com/moov-io/iso8583-connection"
+	"go.uber.org/zap"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -113,4 +121,70 @@ func (c signedOnCollector) Collect(ch chan<- prometheus.Metric) {
 func registerSignedOn(s *Switch, reg prometheus.Registerer) {
 	reg.MustRegister(signedOnCollector{sw: s, desc: prometheus.NewDesc("payswitch_listener_links_signed_on",
 		"Connections of the listener signed on (0800 DE 70 001) and not signed off.", []string{"listener"}, nil)})
+}
+
+// linkSignOffTimeout bounds waiting for a VAN's 0810 to the switch's
+// sign-off: a VAN that does not answer does not hold up the drain.
+const linkSignOffTimeout = 2 * time.Second
+
+// netMgmtID matches the switch's own 0800 to its 0810 by STAN. Only
+// answers are matched (moov looks up answer-class messages alone), so a
+// VAN's own 0800 requests still reach the inbound handler.
+func netMgmtID(m *iso8583.Message) (string, bool) {
+	mti, _ := m.GetMTI()
+	if mti != specs.MTINetworkMgmt && mti != specs.MTINetworkMgmtRsp {
+		return "", false
+	}
+	stan, _ := m.GetString(specs.STAN)
+	return "netmgmt-" + stan, true
+}
+
+// signOffLinks sends every signed-on connection of the listener an 0800
+// with DE 70 002 (the switch signs off) and waits up to
+// linkSignOffTimeout (or ctx) for the answers. Run at shutdown once the
+// in-flight transactions are answered, before the connections close.
+func (l *listener) signOffLinks(ctx context.Context) {
+	l.mu.Lock()
+	var links []*connection.Connection
+	for c, v := range l.conns {
+		if v.signedOn.Load() {
+			links = append(links, c)
+		}
+	}
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.signOff(ctx, c)
+		}()
+	}
+	wg.Wait()
+}
+
+func (l *listener) signOff(ctx context.Context, c *connection.Connection) {
+	timeout := linkSignOffTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if timeout <= 0 {
+		return
+	}
+	m := iso8583.NewMessage(l.spec)
+	m.MTI(specs.MTINetworkMgmt)
+	stan := fmt.Sprintf("%06d", l.signOffSTAN.Add(1)%1000000)
+	for id, v := range map[int]string{specs.TransmissionDateTime: time.Now().UTC().Format("0102150405"), specs.STAN: stan, specs.NetworkMgmtCode: specs.NetMgmtSignOff} {
+		if err := m.Field(id, v); err != nil {
+			l.log.Warn("building link sign-off", zap.Error(err))
+			return
+		}
+	}
+	resp, err := c.Send(m, connection.SendTimeout(timeout))
+	if err != nil {
+		l.log.Warn("link sign-off not answered", zap.Error(err))
+		return
+	}
+	rc, _ := resp.GetString(specs.ResponseCode)
+	l.log.Info("link signed off", zap.String("rc", rc))
 }

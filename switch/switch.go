@@ -306,7 +306,8 @@ func (s *Switch) ListenerAddr(name string) string {
 func (s *Switch) AdminAddr() string { return s.admin.addr() }
 
 // Shutdown drains: it stops accepting, waits (up to ctx) for in-flight
-// transactions to be answered, then closes terminal connections, stops the
+// transactions to be answered, then signs off the signed-on VAN links
+// (0800 DE 70 002), closes terminal connections, stops the
 // SAF worker, signs off the issuer links and closes the stores. Calling it
 // again returns the first result.
 func (s *Switch) Shutdown(ctx context.Context) error {
@@ -319,6 +320,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	s.stopListeners()
 	drained := s.txns.wait(ctx)
 	for _, l := range s.listeners {
+		l.signOffLinks(ctx) // listener_van.go
 		l.closeAll(ctx)
 	}
 	s.cancel()

@@ -32,6 +32,7 @@ const configHelp = `
   issuers:
     - name: card-a
       addr: 127.0.0.1:9101
+      addrs: [127.0.0.1:9111]   # more endpoints of this issuer (one ledger)
       bins: ["9410"]
       default_balance: 1000000
       balances: {"<card number>": 50000}   # a Luhn-valid PAN under bins
@@ -73,9 +74,10 @@ Flags:
   --config FILE              issuers YAML, layout below (default: card-a, card-b and
                              prepaid on 127.0.0.1:9101-9103, BINs 9410, 9420, 9430)
   --admin ADDR               admin API address (default 127.0.0.1:9100; "off" disables):
-                             GET /ledger, /stats, /issuers/{name}/approvals;
+                             GET /ledger, /stats, /issuers/{name}/approvals, /endpoints;
                              POST /reset, /issuers/{name}/reset (opening balances again),
-                             /issuers/{name}/mode, /latency, /fault, /schedule.
+                             /issuers/{name}/mode, /latency, /fault, /schedule,
+                             /issuers/{name}/endpoints/{index|addr}/down, .../silent?on=true|false.
                              No authentication: keep it on loopback.
   --mode normal|silent       silent: read financial requests, never answer (default normal)
   --latency DURATION         fixed response delay for every issuer (overrides the config)

@@ -47,6 +47,9 @@ func AdminHandler(issuers []*Issuer) http.Handler {
 	mux.HandleFunc("POST /issuers/{name}/latency", a.withIssuer(a.setLatency))
 	mux.HandleFunc("POST /issuers/{name}/fault", a.withIssuer(a.setFault))
 	mux.HandleFunc("POST /issuers/{name}/schedule", a.withIssuer(a.setSchedule))
+	mux.HandleFunc("GET /issuers/{name}/endpoints", a.withIssuer(a.endpoints))
+	mux.HandleFunc("POST /issuers/{name}/endpoints/{endpoint}/down", a.withIssuer(a.takeDown))
+	mux.HandleFunc("POST /issuers/{name}/endpoints/{endpoint}/silent", a.withIssuer(a.setSilent))
 	mux.HandleFunc("POST /reset", a.reset)
 	mux.HandleFunc("POST /issuers/{name}/reset", a.reset)
 	return mux
@@ -260,4 +263,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// endpoints lists the issuer's endpoints (index, address, down, silent).
+func (a *admin) endpoints(w http.ResponseWriter, _ *http.Request, is *Issuer) {
+	writeJSON(w, http.StatusOK, is.Endpoints())
+}
+
+// takeDown closes one endpoint, named by index or address.
+func (a *admin) takeDown(w http.ResponseWriter, r *http.Request, is *Issuer) {
+	a.endpointAction(w, is, is.TakeDown(r.PathValue("endpoint")))
+}
+
+// setSilent makes one endpoint silent (on=true, the default) or answer
+// again (on=false).
+func (a *admin) setSilent(w http.ResponseWriter, r *http.Request, is *Issuer) {
+	on := r.URL.Query().Get("on") != "false"
+	a.endpointAction(w, is, is.SetSilent(r.PathValue("endpoint"), on))
+}
+
+func (a *admin) endpointAction(w http.ResponseWriter, is *Issuer, err error) {
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, is.Endpoints())
 }

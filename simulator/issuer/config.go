@@ -31,6 +31,9 @@ type Config struct {
 	Name string `yaml:"name"`
 	// Addr is the TCP listen address; 127.0.0.1:0 picks a free port.
 	Addr string `yaml:"addr"`
+	// Addrs are more endpoints of the same issuer (one ledger): each
+	// listens too and can be taken down or made silent on its own.
+	Addrs []string `yaml:"addrs,omitempty"`
 	// BINs are the card number prefixes the issuer owns. Every Luhn-valid
 	// PAN under one of them is an account.
 	BINs []string `yaml:"bins"`
@@ -138,6 +141,11 @@ func (c Config) validate() error {
 	}
 	if c.Addr == "" {
 		return fmt.Errorf("issuer %q: listen address is empty", c.Name)
+	}
+	for i, a := range c.Addrs {
+		if a == "" {
+			return fmt.Errorf("issuer %q: addrs[%d] is empty", c.Name, i)
+		}
 	}
 	if len(c.BINs) == 0 {
 		return fmt.Errorf("issuer %q: no BIN prefixes", c.Name)

@@ -89,12 +89,14 @@ type Issuer struct {
 
 	stop chan struct{} // closed by Close: aborts latency waits and back-offs
 
-	mu       sync.Mutex // guards the fields below
-	ln       net.Listener
-	sessions map[*session]struct{}
-	nextID   uint64
-	started  bool
-	closing  bool
+	mu sync.Mutex // guards the fields below
+	ln net.Listener
+	// endpoints are the listen addresses, Config.Addr first (endpoints.go).
+	endpoints []*endpoint
+	sessions  map[*session]struct{}
+	nextID    uint64
+	started   bool
+	closing   bool
 
 	handlers sync.WaitGroup // inbound message handlers in flight
 	loops    sync.WaitGroup // accept loop and session supervisors
@@ -123,6 +125,7 @@ func New(cfg Config, log *zap.Logger) (*Issuer, error) {
 		log = zap.NewNop()
 	}
 	cfg.BINs = append([]string(nil), cfg.BINs...)
+	cfg.Addrs = append([]string(nil), cfg.Addrs...)
 	cfg.PINs = maps.Clone(cfg.PINs)
 	if cfg.Reversals != nil {
 		cfg.Reversals = Bool(*cfg.Reversals)
@@ -170,20 +173,21 @@ func (is *Issuer) Start() error {
 	case is.started:
 		return fmt.Errorf("issuer %q: already started", is.cfg.Name)
 	}
-	ln, err := net.Listen("tcp", is.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("issuer %q: listening on %s: %w", is.cfg.Name, is.cfg.Addr, err)
+	if err := is.listenAll(); err != nil { // endpoints.go
+		return err
 	}
-	is.ln, is.started = ln, true
+	is.started = true
 	is.faultMu.Lock()
 	if is.schedOnStart {
 		is.schedEpoch = is.clock() // the configured schedule counts from Start
 	}
 	is.faultMu.Unlock()
-	is.loops.Add(1)
-	go is.acceptLoop(ln)
+	for _, ep := range is.endpoints {
+		is.loops.Add(1)
+		go is.acceptLoop(ep)
+	}
 	is.log.Info("issuer listening",
-		zap.String("addr", ln.Addr().String()), zap.Strings("bins", is.cfg.BINs),
+		zap.Strings("addrs", is.addrsLocked()), zap.Strings("bins", is.cfg.BINs),
 		zap.String("spec", is.cfg.Spec), zap.String("header", is.header.String()),
 		zap.Stringer("mode", is.Mode()), zap.Stringer("latency", is.LatencyDist()),
 		zap.Bool("reversals", is.reversals), zap.Uint64("seed", is.Seed()))
@@ -200,6 +204,14 @@ func (is *Issuer) Addr() string {
 	return is.cfg.Addr
 }
 
+func (is *Issuer) addrsLocked() []string {
+	out := make([]string, 0, len(is.endpoints))
+	for _, ep := range is.endpoints {
+		out = append(out, ep.addr)
+	}
+	return out
+}
+
 // Close stops listening, lets responses being written finish, closes every
 // connection and returns once all of the issuer's goroutines have ended.
 // Requests waiting out their latency are dropped unanswered. Close is
@@ -212,14 +224,14 @@ func (is *Issuer) Close() error {
 		return nil
 	}
 	is.closing = true
-	ln := is.ln
+	ln, eps := is.ln, is.endpoints
 	is.mu.Unlock()
 
 	close(is.stop)
 	var err error
-	if ln != nil {
-		if cerr := ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-			err = fmt.Errorf("issuer %q: closing listener: %w", is.cfg.Name, cerr)
+	for _, ep := range eps {
+		if cerr := ep.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && !ep.down.Load() {
+			err = errors.Join(err, fmt.Errorf("issuer %q: closing listener %s: %w", is.cfg.Name, ep.addr, cerr))
 		}
 	}
 	// No handler starts after closing is set; those running either reply
@@ -330,8 +342,9 @@ func (is *Issuer) enterHandler() bool {
 }
 
 // acceptLoop accepts connections until the listener is closed.
-func (is *Issuer) acceptLoop(ln net.Listener) {
+func (is *Issuer) acceptLoop(ep *endpoint) {
 	defer is.loops.Done()
+	ln := ep.ln
 	backoff := time.Duration(0)
 	for {
 		conn, err := ln.Accept()
@@ -352,7 +365,7 @@ func (is *Issuer) acceptLoop(ln net.Listener) {
 			continue
 		}
 		backoff = 0
-		is.serve(conn)
+		is.serve(conn, ep)
 	}
 }
 

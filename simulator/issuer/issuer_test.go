@@ -70,9 +70,15 @@ func newIssuer(t testing.TB, log *zap.Logger, mutate func(*Config)) *Issuer {
 // dial connects a switch-side client in the issuer dialect.
 func dial(t testing.TB, is *Issuer) *connection.Connection {
 	t.Helper()
+	return dialAddr(t, is.Addr())
+}
+
+// dialAddr connects a switch-side client to one endpoint of an issuer.
+func dialAddr(t testing.TB, addr string) *connection.Connection {
+	t.Helper()
 	spec := specs.MustLoad(specs.IssuerDialect)
 	codec := &frame.Codec{Header: frame.ASCII4, Spec: spec}
-	c, err := connection.New(is.Addr(), spec, nil, nil,
+	c, err := connection.New(addr, spec, nil, nil,
 		connection.SetMessageReader(codec), connection.SetMessageWriter(codec),
 		connection.SendTimeout(5*time.Second), connection.SetRequestIDGenerator(numericSTAN{}))
 	if err != nil {

@@ -31,6 +31,7 @@ var errUndecodable = errors.New("undecodable frame")
 
 // session is one accepted connection.
 type session struct {
+	ep       *endpoint // the endpoint it came in on
 	id       uint64
 	remote   string
 	conn     net.Conn
@@ -48,15 +49,15 @@ type session struct {
 func (s *session) readerExited() { s.readerOnce.Do(func() { close(s.readerDone) }) }
 
 // serve registers an accepted connection and starts its supervisor.
-func (is *Issuer) serve(conn net.Conn) {
+func (is *Issuer) serve(conn net.Conn, ep *endpoint) {
 	is.mu.Lock()
-	if is.closing {
+	if is.closing || ep.down.Load() {
 		is.mu.Unlock()
 		conn.Close()
 		return
 	}
 	is.nextID++
-	s := &session{id: is.nextID, remote: conn.RemoteAddr().String(), conn: conn, readerDone: make(chan struct{})}
+	s := &session{ep: ep, id: is.nextID, remote: conn.RemoteAddr().String(), conn: conn, readerDone: make(chan struct{})}
 	is.sessions[s] = struct{}{}
 	is.loops.Add(1)
 	is.mu.Unlock()
@@ -103,6 +104,9 @@ func (is *Issuer) run(s *session) {
 // own goroutine per message, so requests on one link are served
 // concurrently.
 func (is *Issuer) handleInbound(c *connection.Connection, req *iso8583.Message, s *session, log *zap.Logger) {
+	if s.ep.silent.Load() { // endpoints.go: read, neither applied nor answered
+		return
+	}
 	if !is.enterHandler() {
 		return
 	}
