@@ -312,3 +312,47 @@ type WrappedKeyImporter interface {
 // UsageKEK is a key-encryption key (a zone master key, ZMK): keys are
 // exchanged with other parties and imported under it.
 const UsageKEK Usage = "zmk"
+
+// ImportUnderKEKRequest imports a key exchanged with another party in the
+// variant-free form issuers send in a key-change 0800 (DE 70 = 161): the
+// key encrypted with TDES in ECB mode under a TDES zone master key (KEK,
+// UsageKEK) the HSM already holds, with its key check value. The KCV is
+// mandatory: a key whose KCV does not match is refused (ErrKCVMismatch)
+// and nothing is stored.
+type ImportUnderKEKRequest struct {
+	KEK       KeyRef
+	Label     string
+	Usage     Usage
+	Algorithm Algorithm
+	// Wrapped is the key (16 or 24 bytes) encrypted under the KEK.
+	Wrapped []byte
+	// KCV is the clear key's check value (3 bytes or more; the first 3
+	// are compared).
+	KCV []byte
+}
+
+// KeyImporter is the optional ability to import a key sent under a zone
+// master key (ImportUnderKEKRequest); the clear key exists only inside the
+// HSM. Backends without it leave ImportUnderKEK to answer ErrUnsupported.
+type KeyImporter interface {
+	ImportUnderKEK(ctx context.Context, req ImportUnderKEKRequest) (KeyInfo, error)
+}
+
+// ErrKCVMismatch: an imported key's check value is not the one sent with it.
+var ErrKCVMismatch = errors.New("hsm: key check value does not match")
+
+// ImportUnderKEK imports req with b's KeyImporter (looking through
+// Instrument's wrapper), or answers ErrUnsupported when b has none.
+func ImportUnderKEK(ctx context.Context, b HSM, req ImportUnderKEKRequest) (KeyInfo, error) {
+	for b != nil {
+		if ki, ok := b.(KeyImporter); ok {
+			return ki.ImportUnderKEK(ctx, req)
+		}
+		u, ok := b.(interface{ Unwrap() HSM })
+		if !ok {
+			break
+		}
+		b = u.Unwrap()
+	}
+	return KeyInfo{}, fmt.Errorf("import key %q under %q: %w", req.Label, req.KEK.Label, ErrUnsupported)
+}

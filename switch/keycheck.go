@@ -68,6 +68,9 @@ func keyNeeds(cfg config.Config) []keyNeed {
 	for _, r := range cfg.Routes {
 		if r.PIN != nil {
 			needs = append(needs, keyNeed{"route " + r.Name + " pin.key", r.PIN.Key, hsm.UsageZonePIN, pinFits(*r.PIN)})
+			if r.PIN.ZMK != "" {
+				needs = append(needs, keyNeed{"route " + r.Name + " pin.zmk", r.PIN.ZMK, hsm.UsageKEK, nil})
+			}
 		}
 	}
 	return needs

@@ -48,7 +48,7 @@ func KeysMain(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (default: built-in)")
 	label := fs.String("label", "", "key `label` (import, rotate)")
-	usage := fs.String("usage", "", "key `usage` for import: zpk, tpk, bdk or mac")
+	usage := fs.String("usage", "", "key `usage` for import: zpk, zmk, tpk, bdk or mac")
 	alg := fs.String("algorithm", "tdes", "`algorithm` for import: tdes or aes")
 	n := fs.Int("components", 0, "clear components to read from stdin (2 or 3), each \"<hex> <kcv>\"")
 	kcv := fs.String("kcv", "", "expected `KCV` of the combined key (import)")
@@ -112,8 +112,8 @@ func importComponents(ctx context.Context, km hsm.KeyManager, in io.Reader, w io
 	switch {
 	case req.Label == "":
 		return errors.New("--label is required")
-	case req.Usage != hsm.UsageZonePIN && req.Usage != hsm.UsageTerminalPIN && req.Usage != hsm.UsageBDK && req.Usage != hsm.UsageMAC:
-		return fmt.Errorf("--usage %q: want zpk, tpk, bdk or mac", req.Usage)
+	case req.Usage != hsm.UsageZonePIN && req.Usage != hsm.UsageKEK && req.Usage != hsm.UsageTerminalPIN && req.Usage != hsm.UsageBDK && req.Usage != hsm.UsageMAC:
+		return fmt.Errorf("--usage %q: want zpk, zmk, tpk, bdk or mac", req.Usage)
 	case n < 2 || n > 3:
 		return fmt.Errorf("--components %d: a key ceremony takes 2 or 3 components", n)
 	}

@@ -61,6 +61,7 @@ func (s *Switch) newLink(rc config.IssuerRoute, opts ...upstream.Option) (*upstr
 	l, err := upstream.New(rc, s.log, s.reload.linkMetrics, append([]upstream.Option{
 		upstream.WithLateResponseHandler(s.onLateAnswer),
 		upstream.WithRRNs(func() (string, error) { return s.rrns.Next() }),
+		upstream.WithKeyExchange(func() hsm.HSM { return s.hsms.PINMAC }),
 	}, opts...)...)
 	if err != nil {
 		return nil, err

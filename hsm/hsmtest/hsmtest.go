@@ -91,6 +91,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend, opts ...Option) {
 		{"MAC/Retail", testRetailMAC},
 		{"MAC/CMAC", testCMAC},
 		{"MAC/Mismatch", testMACMismatch},
+		{"KeyExchange", testKeyExchange},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tc := range tests {

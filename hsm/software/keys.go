@@ -28,6 +28,7 @@ var keySizes = map[hsm.Usage]map[hsm.Algorithm][]int{
 	hsm.UsageZonePIN:     {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
 	hsm.UsageBDK:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
 	hsm.UsageMAC:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
+	hsm.UsageKEK:         {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
 }
 
 // checkKey checks that material fits usage and algorithm. A usage and
@@ -101,6 +102,58 @@ func (h *HSM) ImportKey(ctx context.Context, req hsm.ImportKeyRequest) (hsm.KeyI
 	info, _, err := h.add(req.Label, req.Usage, req.Algorithm, material, false, "imported")
 	if err != nil {
 		return hsm.KeyInfo{}, fmt.Errorf("software hsm: import key %q: %w", req.Label, err)
+	}
+	return info, nil
+}
+
+// ImportUnderKEK decrypts req.Wrapped under the TDES zone master key
+// req.KEK (TDES ECB, paycrypto.DecryptKeyECB), checks its KCV against
+// req.KCV and adds it as a new version of req.Label. A key whose KCV does
+// not match wraps hsm.ErrKCVMismatch and is not stored.
+func (h *HSM) ImportUnderKEK(ctx context.Context, req hsm.ImportUnderKEKRequest) (hsm.KeyInfo, error) {
+	fail := func(err error) (hsm.KeyInfo, error) {
+		return hsm.KeyInfo{}, fmt.Errorf("software hsm: import key %q under %q: %w", req.Label, req.KEK.Label, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if req.Algorithm != hsm.TDES {
+		return fail(fmt.Errorf("a key under a ZMK in ECB form is TDES, not %s: %w", req.Algorithm, hsm.ErrUnsupported))
+	}
+	if len(req.KCV) < 3 {
+		return fail(fmt.Errorf("a key check value of at least 3 bytes is required, got %d: %w", len(req.KCV), hsm.ErrKCVMismatch))
+	}
+	h.mu.RLock()
+	zmk, err := h.lookup(req.KEK, hsm.UsageKEK)
+	var kekMaterial []byte
+	if err == nil {
+		if zmk.info.Algorithm != hsm.TDES {
+			err = fmt.Errorf("ZMK is %s, the ECB form needs TDES: %w", zmk.info.Algorithm, hsm.ErrWrongUsage)
+		} else {
+			kekMaterial = slices.Clone(zmk.material)
+		}
+	}
+	h.mu.RUnlock()
+	if err != nil {
+		return fail(err)
+	}
+	material, err := paycrypto.DecryptKeyECB(kekMaterial, req.Wrapped)
+	clear(kekMaterial)
+	if err != nil {
+		return fail(err)
+	}
+	check, err := kcv(req.Algorithm, material)
+	if err != nil {
+		clear(material)
+		return fail(err)
+	}
+	if !hmac.Equal(check, req.KCV[:3]) {
+		clear(material)
+		return fail(fmt.Errorf("KCV %X sent, key has another: %w", req.KCV[:3], hsm.ErrKCVMismatch))
+	}
+	info, _, err := h.add(req.Label, req.Usage, req.Algorithm, material, false, "imported under "+req.KEK.Label)
+	if err != nil {
+		return fail(err)
 	}
 	return info, nil
 }

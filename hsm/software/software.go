@@ -58,8 +58,9 @@ type HSM struct {
 }
 
 var (
-	_ hsm.HSM        = (*HSM)(nil)
-	_ hsm.KeyManager = (*HSM)(nil)
+	_ hsm.HSM         = (*HSM)(nil)
+	_ hsm.KeyManager  = (*HSM)(nil)
+	_ hsm.KeyImporter = (*HSM)(nil)
 )
 
 // key is one version of a key: its description, clear material and the

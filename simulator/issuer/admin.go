@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,6 +33,9 @@ import (
 //	POST /issuers/{name}/schedule       JSON body, windows counting from now ([] clears):
 //	                                    [{"from": "10s", "to": "15s", "fault": {"drop_percent": 100}},
 //	                                     {"from": "30s", "to": "40s", "fault": {"garbage_percent": 20}}]
+//	POST /issuers/{name}/keychange?zpk=<32 or 48 hex digits>[&wrong_kcv=true]
+//	                                    sends an 0800/161 with the new ZPK under the
+//	                                    configured zmk; {"rc": the switch's DE 39}
 //
 // The POST endpoints answer with the issuer's status.
 func AdminHandler(issuers []*Issuer) http.Handler {
@@ -50,6 +54,7 @@ func AdminHandler(issuers []*Issuer) http.Handler {
 	mux.HandleFunc("GET /issuers/{name}/endpoints", a.withIssuer(a.endpoints))
 	mux.HandleFunc("POST /issuers/{name}/endpoints/{endpoint}/down", a.withIssuer(a.takeDown))
 	mux.HandleFunc("POST /issuers/{name}/endpoints/{endpoint}/silent", a.withIssuer(a.setSilent))
+	mux.HandleFunc("POST /issuers/{name}/keychange", a.withIssuer(a.keyChange))
 	mux.HandleFunc("POST /reset", a.reset)
 	mux.HandleFunc("POST /issuers/{name}/reset", a.reset)
 	return mux
@@ -141,6 +146,20 @@ func (a *admin) approvals(w http.ResponseWriter, _ *http.Request, is *Issuer) {
 		list[i].PAN = "" // json:"-" already; belt and braces
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+func (a *admin) keyChange(w http.ResponseWriter, r *http.Request, is *Issuer) {
+	zpk, err := hex.DecodeString(r.URL.Query().Get("zpk"))
+	if err != nil || (len(zpk) != 16 && len(zpk) != 24) {
+		writeError(w, http.StatusBadRequest, "zpk must be 32 or 48 hex digits")
+		return
+	}
+	rc, err := is.ChangeKey(zpk, r.URL.Query().Get("wrong_kcv") == "true")
+	if err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"rc": rc})
 }
 
 func (a *admin) setMode(w http.ResponseWriter, r *http.Request, is *Issuer) {

@@ -66,6 +66,10 @@ type Config struct {
 	// bytes, TDES): PIN blocks (DE 52) arrive as ISO 9564 format 0 under it
 	// ("" means devkeys.ZPKHex).
 	ZPK string `yaml:"zpk"`
+	// ZMK is the clear zone master key shared with the switch, hex (16 or
+	// 24 bytes, TDES): ChangeKey sends a new ZPK under it ("" means no key
+	// exchange).
+	ZMK string `yaml:"zmk"`
 	// PIN is every account's PIN: 4-12 digits ("" means devkeys.DemoPIN).
 	PIN string `yaml:"pin"`
 	// PINs overrides the PIN of single PANs.
@@ -185,6 +189,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("issuer %q: balance override for %s is negative", c.Name, pan.Mask(p))
 		}
 	}
+	if _, err := c.zmk(); err != nil {
+		return fmt.Errorf("issuer %q: %w", c.Name, err)
+	}
 	if _, err := c.zpk(); err != nil {
 		return fmt.Errorf("issuer %q: %w", c.Name, err)
 	}
@@ -212,6 +219,18 @@ func (c Config) zpk() ([]byte, error) {
 	}
 	if len(k) != 16 && len(k) != 24 {
 		return nil, fmt.Errorf("zpk must be 16 or 24 bytes (32 or 48 hex digits) of TDES key, got %d bytes", len(k))
+	}
+	return k, nil
+}
+
+// zmk decodes the zone master key (nil when none is configured).
+func (c Config) zmk() ([]byte, error) {
+	if c.ZMK == "" {
+		return nil, nil
+	}
+	k, err := hex.DecodeString(c.ZMK)
+	if err != nil || (len(k) != 16 && len(k) != 24) {
+		return nil, errors.New("zmk must be 32 or 48 hex digits of TDES key")
 	}
 	return k, nil
 }
@@ -250,6 +269,7 @@ func (c Config) owns(p string) bool {
 //	    spec: issuer87              # built-in dialect or a JSON spec path
 //	    header: ascii4              # binary2, ascii4 or bcd2
 //	    zpk: <32 or 48 hex digits>  # clear zone PIN key
+//	    zmk: <32 or 48 hex digits>  # clear zone master key: key changes (ChangeKey)
 //	    pin: "1234"
 //	    pins: {"<card number>": "0000"}
 //	    reversals: true             # false: refunds only (prepaid)

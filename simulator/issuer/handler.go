@@ -265,7 +265,7 @@ func (is *Issuer) pinMatches(req *iso8583.Message, card string) bool {
 	if err != nil {
 		return false
 	}
-	got, err := paycrypto.DecryptISO0(is.zpk, block, card)
+	got, err := paycrypto.DecryptISO0(*is.zpk.Load(), block, card)
 	if err != nil {
 		is.log.Debug("PIN block does not decode", zap.String("pan", pan.Mask(card)))
 		return false

@@ -64,7 +64,7 @@ type Issuer struct {
 	header frame.Header
 	log    *zap.Logger
 	ledger *ledger
-	zpk    []byte // clear zone PIN key (DE 52 arrives under it)
+	zpk    atomic.Pointer[[]byte] // clear zone PIN key (DE 52 arrives under it); ChangeKey replaces it
 	now    func() time.Time
 	// reversals: the host takes 0400/0420/0421 (Config.AcceptsReversals).
 	reversals bool
@@ -136,7 +136,6 @@ func New(cfg Config, log *zap.Logger) (*Issuer, error) {
 		header:    header,
 		log:       log.With(zap.String("issuer", cfg.Name)),
 		ledger:    newLedger(cfg.DefaultBalance, cfg.Balances),
-		zpk:       zpk,
 		now:       time.Now,
 		rng:       newLockedRand(cfg.Seed),
 		clock:     time.Now,
@@ -144,6 +143,7 @@ func New(cfg Config, log *zap.Logger) (*Issuer, error) {
 		stop:      make(chan struct{}),
 		sessions:  make(map[*session]struct{}),
 	}
+	is.zpk.Store(&zpk)
 	is.cfg.Balances = nil // the ledger holds its own copy
 	dist := FixedLatency(cfg.Latency)
 	if cfg.LatencyDist.Kind != "" {

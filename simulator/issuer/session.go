@@ -35,6 +35,7 @@ type session struct {
 	id       uint64
 	remote   string
 	conn     net.Conn
+	link     atomic.Pointer[connection.Connection] // set once the connection is built (ChangeKey sends on it)
 	signedOn atomic.Bool
 
 	readerDone chan struct{} // closed when the read loop got its last error
@@ -88,6 +89,7 @@ func (is *Issuer) run(s *session) {
 		s.conn.Close()
 		return
 	}
+	s.link.Store(c)
 	log.Info("connection accepted")
 	<-c.Done()
 	t := time.NewTimer(readLoopGrace)

@@ -223,6 +223,11 @@ type PINKey struct {
 	Format int `yaml:"format"`
 	// DUKPT means Key is a BDK and each block's KSN travels in DE 62.
 	DUKPT bool `yaml:"dukpt"`
+	// ZMK, on a route only, is the HSM label of the zone master key
+	// (zmk usage) shared with the issuer: it enables dynamic key exchange,
+	// the issuer's 0800 (DE 70 161) sending a new zone PIN key under it
+	// (docs/links.md). Default none: a key change is answered 12.
+	ZMK string `yaml:"zmk"`
 }
 
 // MACKey names an HSM MAC key and algorithm.
@@ -490,6 +495,9 @@ func (c *Config) Validate() error {
 			bad("%s: max_connections, max_in_flight and idle_timeout must be positive", where)
 		}
 		checkPIN(bad, where, l.PIN)
+		if l.PIN != nil && l.PIN.ZMK != "" {
+			bad("%s: pin.zmk is for routes: a terminal key is not exchanged over the link", where)
+		}
 		checkServerTLS(bad, where, l.TLS)
 		if l.MAC != nil {
 			if l.MAC.Key == "" {

@@ -15,6 +15,7 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/frame"
@@ -52,6 +53,7 @@ type Link struct {
 	stans   *stanPool
 	rrns    RRNSource
 	onLate  func(route string, msg *iso8583.Message)
+	keys    func() hsm.HSM // WithKeyExchange: imports issuers' zone PIN keys
 	// closing is set by Close: links closing then are the shutdown, not a
 	// fault, and are logged at info.
 	closing atomic.Bool
@@ -459,6 +461,8 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 		rc := "00"
 		switch fmt.Sprintf("%03s", code) {
 		case specs.NetMgmtSignOn, specs.NetMgmtSignOff, specs.NetMgmtEcho:
+		case specs.NetMgmtKeyChange:
+			rc = l.keyChange(msg)
 		default:
 			rc = "12"
 			l.log.Warn("issuer 0800 refused: function not supported", zap.String("addr", c.Addr()), zap.String("code", code))
