@@ -20,9 +20,7 @@ test:
 ## check: vet, staticcheck, govulncheck (needs its online database: it says so
 ## and goes on when it cannot reach it; CI does not run it), then the tests.
 check:
-	$(GO) vet $$($(GO) list $(PKGS) | grep -v /switch/frame/netheader)
-	# moov-io's network.Header counts in int, not io.ReaderFrom's int64.
-	$(GO) vet -stdmethods=false ./switch/frame/netheader
+	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 	-$(GO) run golang.org/x/vuln/cmd/govulncheck@latest $(PKGS) || echo "govulncheck could not complete (no access to vuln.go.dev?)"
 	$(MAKE) test

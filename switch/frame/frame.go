@@ -1,7 +1,7 @@
 // Package frame reads and writes framed ISO 8583 messages (a length header
 // — 2- or 4-byte binary, 4-byte ASCII, 2-byte BCD — optionally followed by
 // a TPDU) with a maximum length, and plugs into iso8583-connection as its
-// MessageReader and MessageWriter. Headers are moov-io network.Header
+// MessageReader and MessageWriter. Headers are moov-io netheader.Message
 // values, so any other framing plugs in through the Header interface.
 package frame
 
@@ -16,7 +16,6 @@ import (
 	"weak"
 
 	"github.com/moov-io/iso8583"
-	"github.com/moov-io/iso8583/network"
 
 	"github.com/kbpay/switch/switch/frame/netheader"
 )
@@ -39,9 +38,9 @@ func ReadFrame(r io.Reader, h Header, maxLen int) ([]byte, error) {
 	return body, err
 }
 
-func readFrame(r io.Reader, h Header, maxLen int) (network.Header, []byte, error) {
+func readFrame(r io.Reader, h Header, maxLen int) (netheader.Message, []byte, error) {
 	hdr := h.New()
-	if _, err := hdr.ReadFrom(r); err != nil {
+	if _, err := hdr.ReadHeader(r); err != nil {
 		return nil, nil, err
 	}
 	n := hdr.Length()
@@ -118,7 +117,7 @@ type Codec struct {
 	raw sync.Map // weak.Pointer[iso8583.Message] -> []byte
 	// received is the last network header read that an answer must
 	// echo (a TPDU), for the headers of what is written next.
-	received atomic.Pointer[network.Header]
+	received atomic.Pointer[netheader.Message]
 }
 
 func (c *Codec) header() Header {

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/moov-io/iso8583/network"
-
 	"github.com/kbpay/switch/switch/frame/netheader"
 )
 
-// Header is a framing (a moov-io network.Header factory); see netheader.
+// Header is a framing (a moov-io netheader.Message factory); see netheader.
 type Header = netheader.Header
 
 // Framings and their parts, from netheader.
@@ -40,14 +38,14 @@ func AppendFrame(h Header, dst, body []byte) ([]byte, error) {
 	return append(dst, out...), nil
 }
 
-func appendFrame(h Header, hdr network.Header, body []byte) ([]byte, error) {
+func appendFrame(h Header, hdr netheader.Message, body []byte) ([]byte, error) {
 	if len(body) > h.Limit() {
 		return nil, fmt.Errorf("%w: %d bytes do not fit a %s header", ErrTooLong, len(body), h)
 	}
 	hdr.SetLength(len(body))
 	var buf bytes.Buffer
 	buf.Grow(8 + len(body))
-	if _, err := hdr.WriteTo(&buf); err != nil {
+	if _, err := hdr.WriteHeader(&buf); err != nil {
 		return nil, fmt.Errorf("writing %s header: %w", h, err)
 	}
 	buf.Write(body)

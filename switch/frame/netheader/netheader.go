@@ -1,10 +1,6 @@
-// Package netheader holds the switch's framings as moov-io network.Header
-// implementations: length headers (2- and 4-byte binary, 4-byte ASCII,
-// 2-byte BCD) and a TPDU after the length.
-//
-// moov-io's network.Header counts bytes in int where io.ReaderFrom and
-// io.WriterTo use int64, so go vet's stdmethods check is off for this
-// package only (see the Makefile).
+// Package netheader holds the switch's framings as Message headers shaped
+// like moov-io's network.Header: length headers (2- and 4-byte binary,
+// 4-byte ASCII, 2-byte BCD) and a TPDU after the length.
 package netheader
 
 import (
@@ -14,24 +10,37 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/moov-io/iso8583/network"
 )
 
-// Errors a header's ReadFrom or Append returns.
+// Message is one message's framing header: moov-io's network.Header with
+// its ReadFrom/WriteTo named ReadHeader/WriteHeader (moov counts bytes in
+// int, and go vet keeps those two names for io.ReaderFrom/io.WriterTo's
+// int64 signatures).
+type Message interface {
+	// WriteHeader writes the encoded header to w.
+	WriteHeader(w io.Writer) (int, error)
+	// ReadHeader reads the header from r.
+	ReadHeader(r io.Reader) (int, error)
+	// SetLength sets the length of the message body.
+	SetLength(length int)
+	// Length is the length of the message body.
+	Length() int
+}
+
+// Errors a header's ReadHeader or Append returns.
 var (
 	ErrTooLong   = errors.New("frame longer than the maximum")
 	ErrBadHeader = errors.New("malformed length header")
 )
 
 // Header is a framing: what goes in front of each message on the wire.
-// New makes the moov-io network.Header of one message; any implementation
+// New makes the moov-io Message of one message; any implementation
 // plugs in (Parse knows the built-in ones).
 type Header interface {
 	// String is the configuration name.
 	String() string
 	// New returns an empty header for one message.
-	New() network.Header
+	New() Message
 	// Limit is the largest message body the framing can carry.
 	Limit() int
 }
@@ -40,7 +49,7 @@ type Header interface {
 // answers (a TPDU, with destination and source swapped). A Codec gives
 // each header it writes the last such header it read.
 type Answerer interface {
-	AnswerTo(received network.Header)
+	AnswerTo(received Message)
 }
 
 // Length is a plain length header of one encoding.
@@ -176,9 +185,9 @@ func (h Length) Append(dst []byte, n int) ([]byte, error) {
 }
 
 // New returns a network header of this encoding.
-func (h Length) New() network.Header { return &lengthHeader{h: h} }
+func (h Length) New() Message { return &lengthHeader{h: h} }
 
-// lengthHeader is one message's length header (network.Header).
+// lengthHeader is one message's length header (Message).
 type lengthHeader struct {
 	h Length
 	n int
@@ -187,7 +196,7 @@ type lengthHeader struct {
 func (l *lengthHeader) SetLength(n int) { l.n = n }
 func (l *lengthHeader) Length() int     { return l.n }
 
-func (l *lengthHeader) WriteTo(w io.Writer) (int, error) {
+func (l *lengthHeader) WriteHeader(w io.Writer) (int, error) {
 	b, err := l.h.Append(nil, l.n)
 	if err != nil {
 		return 0, err
@@ -195,7 +204,7 @@ func (l *lengthHeader) WriteTo(w io.Writer) (int, error) {
 	return w.Write(b)
 }
 
-func (l *lengthHeader) ReadFrom(r io.Reader) (int, error) {
+func (l *lengthHeader) ReadHeader(r io.Reader) (int, error) {
 	var b [4]byte
 	k, err := io.ReadFull(r, b[:l.h.Size()])
 	if err != nil {
@@ -230,7 +239,7 @@ func (t TPDU) String() string { return t.Length.String() + "+tpdu" }
 func (t TPDU) Limit() int { return t.Length.Limit() - TPDUSize }
 
 // New returns a TPDU network header carrying t.Initiate until AnswerTo.
-func (t TPDU) New() network.Header {
+func (t TPDU) New() Message {
 	init := t.Initiate
 	if init == ([TPDUSize]byte{}) {
 		init = DefaultTPDU
@@ -240,7 +249,7 @@ func (t TPDU) New() network.Header {
 
 // TPDUHeader is one message's length header and TPDU.
 type TPDUHeader struct {
-	length network.Header
+	length Message
 	// TPDU is the ID, destination NII and source NII as on the wire.
 	TPDU [TPDUSize]byte
 }
@@ -251,20 +260,20 @@ func (h *TPDUHeader) SetLength(n int) { h.length.SetLength(n + TPDUSize) }
 // Length is the body length (the wire length less the TPDU).
 func (h *TPDUHeader) Length() int { return h.length.Length() - TPDUSize }
 
-// WriteTo writes the length and the TPDU.
-func (h *TPDUHeader) WriteTo(w io.Writer) (int, error) {
+// WriteHeader writes the length and the TPDU.
+func (h *TPDUHeader) WriteHeader(w io.Writer) (int, error) {
 	var buf bytes.Buffer
-	if _, err := h.length.WriteTo(&buf); err != nil {
+	if _, err := h.length.WriteHeader(&buf); err != nil {
 		return 0, err
 	}
 	buf.Write(h.TPDU[:])
 	return w.Write(buf.Bytes())
 }
 
-// ReadFrom reads the length and the TPDU; a length shorter than a TPDU
+// ReadHeader reads the length and the TPDU; a length shorter than a TPDU
 // is malformed.
-func (h *TPDUHeader) ReadFrom(r io.Reader) (int, error) {
-	n, err := h.length.ReadFrom(r)
+func (h *TPDUHeader) ReadHeader(r io.Reader) (int, error) {
+	n, err := h.length.ReadHeader(r)
 	if err != nil {
 		return n, err
 	}
@@ -280,7 +289,7 @@ func (h *TPDUHeader) ReadFrom(r io.Reader) (int, error) {
 
 // AnswerTo takes the TPDU of the message answered, destination and
 // source swapped.
-func (h *TPDUHeader) AnswerTo(received network.Header) {
+func (h *TPDUHeader) AnswerTo(received Message) {
 	if got, ok := received.(*TPDUHeader); ok {
 		t := got.TPDU
 		h.TPDU = [TPDUSize]byte{t[0], t[3], t[4], t[1], t[2]}

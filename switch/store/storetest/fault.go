@@ -74,7 +74,7 @@ func testFaultFailsWritesWhole(t *testing.T, open Open) {
 	if pending, _ := s.Queue().List(ctx, store.SAFPending); len(pending) != 1 || pending[0].STAN != "" || pending[0].Attempts != 0 {
 		t.Fatalf("a failed SAF write was applied: %+v", pending)
 	}
-	tok := token("9999000000000002", store.OneTimeToken)
+	tok := token(tokens.OneTime, store.OneTimeToken)
 	if err := s.Tokens().Insert(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func testLostAcksAreSafeToRepeat(t *testing.T, open Open) {
 		get(t, s, sold.ID).Remaining != 10000 {
 		t.Fatalf("repeat of a release: %v, %d remains", err, get(t, s, sold.ID).Remaining)
 	}
-	tok := token("9999000000000002", store.OneTimeToken)
+	tok := token(tokens.OneTime, store.OneTimeToken)
 	if err := s.Tokens().Insert(ctx, tok); err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func testContentAndOwnerAreKept(t *testing.T, open Open) {
 	s := as(open, instA)
 	in := store.Txn{Key: store.Key{TerminalID: "TERM0009", STAN: "000123", TxTime: "1125101500", MTI: "0100"},
 		Listener: "keyed", MerchantID: "M1", ProcCode: "000000", Amount: 4321, Currency: "840", MaskedPAN: "941000******0005",
-		Token: "9999000000000001", PANKey: "pan-data", PANKeyVersion: 3, PANCiphertext: []byte{1, 2, 3}, CardExpiry: "3012",
+		Token: tokens.Device, PANKey: "pan-data", PANKeyVersion: 3, PANCiphertext: []byte{1, 2, 3}, CardExpiry: "3012",
 		Route: "card-b", IssuerSTAN: "000777", IssuerTxTime: "1125101501", RRN: "071234567890", State: store.Forwarded,
 		AuthKey: "mac-a", ContentHash: "h1", Owner: "someone-else"}
 	row, err := s.Sales().Begin(ctx, in)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,7 +30,7 @@ func token(tok string, kind store.TokenKind) store.TokenRecord {
 // found by its PAN hash, counted; bulk inserts are one step.
 func testTokensInsertGetAndStatus(t *testing.T, open Open) {
 	s := as(open, instA).Tokens()
-	r := token("9999000000000001", store.DeviceToken)
+	r := token(tokens.Device, store.DeviceToken)
 	if err := s.Insert(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func testTokensInsertGetAndStatus(t *testing.T, open Open) {
 		got.Kind != store.DeviceToken || string(got.PANCiphertext) != "\x01\x02\x03" {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
-	if _, err := s.Get(ctx, "9999000000000019"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Get(ctx, tokens.Unknown); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing token: %v", err)
 	}
 	steps := []struct {
@@ -57,21 +58,21 @@ func testTokensInsertGetAndStatus(t *testing.T, open Open) {
 			t.Fatalf("status %s, want %s", got.Status, st.to)
 		}
 	}
-	if _, err := s.SetStatus(ctx, "9999000000000019", store.TokenSuspended, t0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SetStatus(ctx, tokens.Unknown, store.TokenSuspended, t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("status of a missing token: %v", err)
 	}
 	if hits, err := s.FindByPANHash(ctx, r.PANHash); err != nil || len(hits) != 1 {
 		t.Fatalf("FindByPANHash = %d, %v", len(hits), err)
 	}
-	batch := []store.TokenRecord{token("9999000000000027", store.DeviceToken), token("9999000000000035", store.OneTimeToken)}
+	batch := []store.TokenRecord{token(tokens.BatchA, store.DeviceToken), token(tokens.BatchB, store.OneTimeToken)}
 	if err := s.InsertMany(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	bad := []store.TokenRecord{token("9999000000000043", store.DeviceToken), token("9999000000000027", store.DeviceToken)}
+	bad := []store.TokenRecord{token(tokens.BatchBad, store.DeviceToken), token(tokens.BatchA, store.DeviceToken)}
 	if err := s.InsertMany(ctx, bad); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("batch with a duplicate: %v", err)
 	}
-	if _, err := s.Get(ctx, "9999000000000043"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Get(ctx, tokens.BatchBad); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a failed batch was applied in part: %v", err)
 	}
 	if n, err := s.Count(ctx); err != nil || n != 3 {
@@ -84,7 +85,7 @@ func testTokensInsertGetAndStatus(t *testing.T, open Open) {
 // never (ErrNotUsable).
 func testTokenUseRules(t *testing.T, open Open) {
 	s := as(open, instA).Tokens()
-	dev, one := token("9999000000000001", store.DeviceToken), token("9999000000000002", store.OneTimeToken)
+	dev, one := token(tokens.Device, store.DeviceToken), token(tokens.OneTime, store.OneTimeToken)
 	for _, r := range []store.TokenRecord{dev, one} {
 		if err := s.Insert(ctx, r); err != nil {
 			t.Fatal(err)
@@ -108,7 +109,7 @@ func testTokenUseRules(t *testing.T, open Open) {
 	if _, err := s.Use(ctx, dev.Token, t0); !errors.Is(err, store.ErrNotUsable) {
 		t.Fatalf("use while suspended: %v", err)
 	}
-	if _, err := s.Use(ctx, "9999000000000019", t0); !errors.Is(err, store.ErrNotUsable) && !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Use(ctx, tokens.Unknown, t0); !errors.Is(err, store.ErrNotUsable) && !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("use of a missing token: %v", err)
 	}
 }
@@ -118,7 +119,9 @@ func testTokenUseRules(t *testing.T, open Open) {
 func testOneTimeTokenUsedOnce(t *testing.T, open Open) {
 	a, b := as(open, instA).Tokens(), as(open, instB).Tokens()
 	for round := 0; round < 5; round++ {
-		tok := token("99990000000001"+string(rune('0'+round))+"0", store.OneTimeToken)
+		// One fresh token per round: the one-time fixture token with its
+		// last two digits replaced by the round.
+		tok := token(fmt.Sprintf("%s%02d", tokens.OneTime[:len(tokens.OneTime)-2], 10+round), store.OneTimeToken)
 		if err := a.Insert(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
