@@ -9,7 +9,7 @@ import (
 // KeyBlockHeader is the X9.143 (TR-31) header a key of this usage and
 // algorithm carries when it travels as a key block (under a payment HSM's
 // LMK or a ZMK): P0 for PIN keys (TPK and ZPK alike), B0 for BDKs, M3 /
-// M6 for retail-MAC / CMAC keys, K0 for KEKs, D0 and M7 for the PAN data
+// M6 for retail-MAC / CMAC keys, K0 for KEKs (AES, or TDES for ZPKs exchanged in ECB form), D0 and M7 for the PAN data
 // and hash keys. ErrWrongUsage for a usage and algorithm that do not go
 // together.
 func KeyBlockHeader(u Usage, alg Algorithm) (paycrypto.KeyBlockHeader, error) {
@@ -41,7 +41,9 @@ func KeyBlockHeader(u Usage, alg Algorithm) (paycrypto.KeyBlockHeader, error) {
 			ok = false
 		}
 	case UsageKEK:
-		h.Usage, h.ModeOfUse, ok = "K0", 'B', alg == AES
+		// A TDES ZMK is the one key exchanges in ECB form (an
+		// issuer's 0800/161) are made under.
+		h.Usage, h.ModeOfUse, ok = "K0", 'B', alg == AES || alg == TDES
 	case UsagePANData:
 		h.Usage, h.ModeOfUse, ok = "D0", 'B', alg == AES
 	case UsagePANHash:

@@ -42,6 +42,8 @@ func (s *Server) execute(cmd hostcmd.Command) (string, []byte) {
 		return s.generateKey(c)
 	case *hostcmd.ImportKey:
 		return s.importKey(c)
+	case *hostcmd.ImportZPK:
+		return s.importZPK(c)
 	case *hostcmd.KeyCheckValue:
 		h, key, code := s.unwrap(c.Key, hostcmd.SourceKeyError)
 		if code != hostcmd.OK {

@@ -1,5 +1,5 @@
 // Package hsm is a payShield-compatible host-command emulator for tests
-// and demos: NC, CA, CC, G0, M6, M8, A0, A6 and BU over TCP with the
+// and demos: NC, CA, CC, G0, M6, M8, A0, A6, FA and BU over TCP with the
 // payShield framing (2-byte big-endian length, a configurable header the
 // answer echoes), keys under a public test LMK as X9.143 (TR-31) version D
 // key blocks, the cryptography of hsm/paycrypto, and faults (latency,
@@ -224,9 +224,9 @@ func (s *Server) Handle(msg []byte, f *Faults) []byte {
 	default:
 		resp.Error, resp.Body = s.execute(cmd)
 	}
-	if resp.Error != hostcmd.OK {
+	if resp.Error != hostcmd.OK && (code != "FA" || resp.Error != hostcmd.ParityAdvice) {
 		s.stats.Errors.Add(1)
-		resp.Body = nil
+		resp.Body = nil // FA's parity advice alone keeps its fields
 	}
 	return hostcmd.EncodeResponse(resp)
 }

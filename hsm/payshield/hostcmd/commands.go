@@ -41,6 +41,8 @@ func newCommand(code string) Command {
 		return &GenerateKey{}
 	case "A6":
 		return &ImportKey{}
+	case "FA":
+		return &ImportZPK{}
 	case "BU":
 		return &KeyCheckValue{}
 	}

@@ -33,6 +33,8 @@ func commands() []Command {
 		&GenerateKey{Mode: '1', KeyType: "FFF", Scheme: 'S', ZMK: lmk(block), Attr: KeyAttributes{Usage: "M6", Algorithm: "A3", ModeOfUse: 'C', Version: "01", Exportability: 'E'}},
 		&ImportKey{KeyType: "FFF", ZMK: lmk(block), Key: Key{Scheme: 'R', Block: block}, Scheme: 'S'},
 		&KeyCheckValue{KeyTypeCode: "FF", LengthFlag: 'F', Key: lmk(block)},
+		&ImportZPK{ZMK: lmk(block), ZPK: "X" + strings.Repeat("0123456789ABCDEF", 2), KeySchemeLMK: 'S', KCVType: '1', ModeOfUse: 'B', Version: "00", Exportability: 'E'},
+		&ImportZPK{ZMK: lmk(block), ZPK: "Y" + strings.Repeat("FEDCBA9876543210", 3), KeySchemeLMK: 'S', KCVType: '1', ModeOfUse: 'B', Version: "01", Exportability: 'N'},
 	}
 }
 

@@ -8,8 +8,9 @@ import (
 const (
 	OK                 = "00"
 	VerificationFailed = "01" // M8: the MAC does not verify
+	ParityAdvice       = "01" // FA: the ZPK lacked odd parity, forced on the output; advice only, the answer's fields follow
 	SourceKeyError     = "10" // source key parity error / does not verify under the LMK
-	DestKeyError       = "11" // destination key parity error
+	DestKeyError       = "11" // destination key parity error (FA: the ZPK under the ZMK is all zeros)
 	InputDataError     = "15" // error in input data
 	PINBlockError      = "20" // PIN block does not contain valid values
 	InvalidFormatCode  = "23" // invalid PIN block format code
