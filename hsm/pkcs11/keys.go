@@ -4,6 +4,7 @@ package pkcs11
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"slices"
 	"sort"
@@ -81,13 +82,33 @@ func (h *HSM) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (hsm.
 // add creates the objects of the next version of label, from material or
 // (material nil) by generation, computes the KCV in the token and makes the
 // version current.
-func (h *HSM) add(ctx context.Context, label string, u hsm.Usage, alg hsm.Algorithm, size int, material []byte) (_ hsm.KeyInfo, err error) {
+func (h *HSM) add(ctx context.Context, label string, u hsm.Usage, alg hsm.Algorithm, size int, material []byte) (hsm.KeyInfo, error) {
+	return h.addFrom(ctx, label, u, alg, size, keySource{material: material})
+}
+
+// keySource is where a new key version's value comes from: clear material,
+// an unwrap in the token (see ImportUnderKEK) or, both nil, generation.
+type keySource struct {
+	material []byte
+	// unwrap creates the key object from template t in session s.
+	unwrap func(s p11.SessionHandle, t []*p11.Attribute) (p11.ObjectHandle, error)
+	// kcv, when set, is the check value the new version must have: on a
+	// mismatch its objects are destroyed (hsm.ErrKCVMismatch).
+	kcv []byte
+}
+
+// addFrom is add from any keySource.
+func (h *HSM) addFrom(ctx context.Context, label string, u hsm.Usage, alg hsm.Algorithm, size int, src keySource) (_ hsm.KeyInfo, err error) {
+	material := src.material
 	if err := checkKey(label, u, alg, size); err != nil {
 		return hsm.KeyInfo{}, err
 	}
 	sp, err := specs(u, alg, size)
 	if err != nil {
 		return hsm.KeyInfo{}, err
+	}
+	if u == hsm.UsageKEK {
+		sp[0].attrs = h.kekAttrs(sp[0].attrs)
 	}
 	s, err := h.get(ctx)
 	if err != nil {
@@ -130,7 +151,7 @@ func (h *HSM) add(ctx context.Context, label string, u hsm.Usage, alg hsm.Algori
 			}
 		}
 	}()
-	if material == nil && k.tdesMAC() {
+	if material == nil && src.unwrap == nil && k.tdesMAC() {
 		var objs []p11.ObjectHandle
 		objs, err = h.deriveTDESMAC(s, template(sp[0], label, version, u, alg, size), template(sp[1], label, version, u, alg, size))
 		created = append(created, objs...)
@@ -145,7 +166,9 @@ func (h *HSM) add(ctx context.Context, label string, u hsm.Usage, alg hsm.Algori
 		}
 		t := template(o, label, version, u, alg, size)
 		var obj p11.ObjectHandle
-		if material != nil {
+		if src.unwrap != nil {
+			obj, err = src.unwrap(s, t)
+		} else if material != nil {
 			var v []byte
 			if v, err = o.value(material); err == nil {
 				obj, err = h.ctx.CreateObject(s, append(t, p11.NewAttribute(p11.CKA_VALUE, v)))
@@ -171,12 +194,19 @@ func (h *HSM) add(ctx context.Context, label string, u hsm.Usage, alg hsm.Algori
 	if k.info.KCV, err = h.kcv(s, k); err != nil {
 		return hsm.KeyInfo{}, fmt.Errorf("computing the KCV of version %d: %w", version, err)
 	}
+	if src.kcv != nil && subtle.ConstantTimeCompare(k.info.KCV, src.kcv[:3]) != 1 {
+		err = fmt.Errorf("KCV %X sent, the key has another: %w", src.kcv[:3], hsm.ErrKCVMismatch)
+		return hsm.KeyInfo{}, err
+	}
 
 	h.mu.Lock()
 	h.insert(h.keys, k)
 	h.mu.Unlock()
 	how := "imported"
-	if material == nil {
+	switch {
+	case src.unwrap != nil:
+		how = "imported under a ZMK"
+	case material == nil:
 		how = "generated"
 	}
 	h.log.Info("key "+how, zap.String("token", h.token), zap.String("label", label), zap.Int("version", version),

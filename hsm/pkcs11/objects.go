@@ -94,6 +94,10 @@ func specs(u hsm.Usage, alg hsm.Algorithm, size int) ([]objectSpec, error) {
 		}, nil
 	case u == hsm.UsageMAC && alg == hsm.AES:
 		return []objectSpec{aes([]uint{p11.CKA_SIGN, p11.CKA_VERIFY})}, nil
+	case u == hsm.UsageKEK && alg == hsm.TDES:
+		// Unwraps keys sent under it (CKM_DES3_ECB); encrypts for its
+		// KCV. HSM.kekAttrs adds CKA_DECRYPT on tokens that cannot unwrap.
+		return []objectSpec{tdes(p11.CKA_ENCRYPT, p11.CKA_UNWRAP)}, nil
 	}
 	return nil, fmt.Errorf("algorithm %q for usage %s: %w", alg, u, hsm.ErrWrongUsage)
 }
@@ -107,6 +111,7 @@ var keySizes = map[hsm.Usage]map[hsm.Algorithm][]int{
 	hsm.UsageZonePIN:     {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
 	hsm.UsageBDK:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
 	hsm.UsageMAC:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
+	hsm.UsageKEK:         {hsm.TDES: {16, 24}},
 }
 
 func checkKey(label string, u hsm.Usage, alg hsm.Algorithm, size int) error {

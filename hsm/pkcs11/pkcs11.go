@@ -41,6 +41,9 @@ type HSM struct {
 	once     sync.Once
 	closeErr error
 
+	unwrapOnce sync.Once // unwrapTDES: see unwrapsTDES
+	unwrapTDES bool
+
 	wmu  sync.Mutex   // serialises ImportKey, GenerateKey and reloads
 	mu   sync.RWMutex // guards keys
 	keys map[string]*versions
