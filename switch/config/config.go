@@ -300,6 +300,8 @@ type IssuerRoute struct {
 	// PIN is the issuer's zone PIN key: PIN blocks are translated to it.
 	// Default zpk-demo, format 0.
 	PIN *PINKey `yaml:"pin"`
+	// KeyExchange schedules switch-initiated key changes (keyexchange.go).
+	KeyExchange *KeyExchange `yaml:"key_exchange"`
 	// GiveBack is how this host gives money back for cancels and net
 	// cancels: "reversal" (0400/0420/0421, card issuers; default) or
 	// "refund" (0200 with processing code 20: gift certificate and local
@@ -567,6 +569,7 @@ func (c *Config) Validate() error {
 		if r.PIN != nil && r.PIN.DUKPT {
 			bad("%s: a zone PIN key cannot be DUKPT", where)
 		}
+		checkKeyExchange(bad, where, r)
 		if r.STANQuarantine < r.Timeout {
 			bad("%s: stan_quarantine %s is shorter than the timeout %s: a late answer could match a newer request", where, r.STANQuarantine, r.Timeout)
 		}
