@@ -45,11 +45,23 @@ func FormatKeyExchange(wrapped, kcv []byte) string {
 	return fmt.Sprintf("%X%X", wrapped, kcv[:3])
 }
 
-// keyChange applies an issuer's key change and returns the DE 39 answer:
+// keyChange applies an issuer's key change (applyKeyChange) and counts
+// it in issuer_key_changes_total.
+func (l *Link) keyChange(msg *iso8583.Message) string {
+	rc := l.applyKeyChange(msg)
+	outcome := KeyChangeImported
+	if rc != "00" {
+		outcome = KeyChangeRefused
+	}
+	l.metrics.keyChanges.changes.WithLabelValues(l.cfg.Name, outcome).Inc()
+	return rc
+}
+
+// applyKeyChange applies an issuer's key change and returns the DE 39 answer:
 // 00 when the new key is current, 12 when the route takes no key changes
 // or the HSM cannot import under a ZMK, 30 when the key does not import
 // (wrong form or KCV, unknown ZMK). The old key stays current on failure.
-func (l *Link) keyChange(msg *iso8583.Message) string {
+func (l *Link) applyKeyChange(msg *iso8583.Message) string {
 	pin := l.cfg.PIN
 	var h hsm.HSM
 	if l.keys != nil {

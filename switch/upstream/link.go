@@ -54,6 +54,8 @@ type Link struct {
 	rrns    RRNSource
 	onLate  func(route string, msg *iso8583.Message)
 	keys    func() hsm.HSM // WithKeyExchange: imports issuers' zone PIN keys
+	clock   Clock          // key-change schedule (keyschedule.go)
+	sched   *keySchedule
 	// closing is set by Close: links closing then are the shutdown, not a
 	// fault, and are logged at info.
 	closing atomic.Bool
@@ -135,12 +137,17 @@ func (l *Link) Spec() *iso8583.MessageSpec { return l.spec }
 // error: the pool keeps reconnecting with back-off and requests meanwhile
 // get ErrUnavailable.
 func (l *Link) Start(ctx context.Context) error {
-	return startEndpoints(ctx, *l.eps.Load())
+	if err := startEndpoints(ctx, *l.eps.Load()); err != nil {
+		return err
+	}
+	l.startKeySchedule()
+	return nil
 }
 
 // Close signs off and closes every link.
 func (l *Link) Close(ctx context.Context) error {
 	l.closing.Store(true)
+	l.stopKeySchedule()
 	l.metrics.unregister(l.cfg.Name, l)
 	return closeEndpoints(ctx, *l.eps.Load())
 }

@@ -13,6 +13,7 @@ type Metrics struct {
 	lateResponses   *prometheus.CounterVec
 	signOns         *prometheus.CounterVec
 	breakerChanges  *prometheus.CounterVec
+	keyChanges      keyChangeMetrics
 
 	mu    sync.Mutex
 	links map[string]*Link // routes reported by Collect
@@ -52,7 +53,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		endpointRequests: prometheus.NewDesc("payswitch_issuer_endpoint_requests_total",
 			"Requests sent to one issuer endpoint, by outcome (sent, answered, timeout).", []string{"route", "addr", "outcome"}, nil),
 	}
-	reg.MustRegister(m.upstreamLatency, m.lateResponses, m.signOns, m.breakerChanges, m)
+	m.keyChanges = newKeyChangeMetrics()
+	reg.MustRegister(append(m.keyChanges.collectors(), m.upstreamLatency, m.lateResponses, m.signOns, m.breakerChanges, m)...)
 	return m
 }
 
