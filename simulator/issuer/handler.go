@@ -188,8 +188,9 @@ func (is *Issuer) networkManagement(rec Received, s *session) codes.Code {
 			is.log.Info("link signed off", zap.Uint64("conn", s.id), zap.String("remote", s.remote))
 		}
 	case specs.NetMgmtEcho:
+	case specs.NetMgmtKeyChange:
+		return is.keyRequest()
 	default:
-		// Key change (161) needs keys the emulator does not hold.
 		return codes.InvalidTxn
 	}
 	return codes.Approved

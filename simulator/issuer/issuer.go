@@ -59,13 +59,14 @@ func ParseMode(s string) (Mode, error) {
 
 // Issuer is one emulated issuer approval host.
 type Issuer struct {
-	cfg    Config
-	spec   *iso8583.MessageSpec
-	header frame.Header
-	log    *zap.Logger
-	ledger *ledger
-	zpk    atomic.Pointer[[]byte] // clear zone PIN key (DE 52 arrives under it); ChangeKey replaces it
-	now    func() time.Time
+	cfg         Config
+	spec        *iso8583.MessageSpec
+	header      frame.Header
+	log         *zap.Logger
+	ledger      *ledger
+	zpk         atomic.Pointer[[]byte] // clear zone PIN key (DE 52 arrives under it); ChangeKey replaces it
+	keyRequests atomic.Int64           // the switch's key requests taken (keyRequest)
+	now         func() time.Time
 	// reversals: the host takes 0400/0420/0421 (Config.AcceptsReversals).
 	reversals bool
 	stats     counters

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
 )
 
 // ErrNoKeyExchange: the issuer has no zone master key (Config.ZMK) or no
@@ -81,3 +83,30 @@ func (is *Issuer) signedOnLink() *connection.Connection {
 	}
 	return nil
 }
+
+// keyRequest answers the switch's key request (0800, DE 70 161 without a
+// key: its routes[].key_exchange schedule): with a ZMK configured, 00,
+// and right after a key change with a fresh random double-length ZPK
+// (ChangeKey, on its own goroutine so the 0810 goes first); without one,
+// 12.
+func (is *Issuer) keyRequest() codes.Code {
+	if zmk, err := is.cfg.zmk(); err != nil || zmk == nil {
+		is.log.Warn("key request refused: no zmk configured")
+		return codes.InvalidTxn
+	}
+	key := make([]byte, 16)
+	if _, err := rand.Read(key); err != nil {
+		return codes.SystemError
+	}
+	is.keyRequests.Add(1)
+	go func() {
+		if _, err := is.ChangeKey(key, false); err != nil {
+			is.log.Warn("key change after the switch's key request failed", zap.Error(err))
+		}
+	}()
+	return codes.Approved
+}
+
+// KeyRequests is how many key requests (0800/161 from the switch) the
+// issuer took.
+func (is *Issuer) KeyRequests() int64 { return is.keyRequests.Load() }
