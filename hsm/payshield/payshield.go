@@ -10,7 +10,8 @@
 // AES-256 LMK, presented with the payShield key-block prefix 'S'; keys
 // exchanged under a ZMK are version D blocks under an AES ZMK, prefix
 // 'R'. Clear keys are refused (hsm.ErrClearKeyRefused): keys enter
-// generated (A0), imported under a ZMK (A6, ImportWrappedKey) or as LMK
+// generated (A0), imported under a ZMK (A6, ImportWrappedKey; FA for a
+// zone PIN key an issuer sends under a TDES ZMK, ImportUnderKEK) or as LMK
 // blocks from a key ceremony (ImportLMKKey).
 package payshield
 

@@ -25,6 +25,13 @@ package pkcs11
 // not have). ImportKey passes clear material to C_CreateObject: the
 // material is in host memory by definition; the copies made here are
 // zeroed. KCVs are computed in the token, at creation and at Open.
+// ImportUnderKEK (an issuer's key change, a ZPK under a TDES ZMK in ECB
+// form) uses C_UnwrapKey with CKM_DES3_ECB when the token lists
+// CKF_UNWRAP for it, so the key never leaves the token; SoftHSM2 does not
+// (it unwraps with AES key wrap and RSA only), and there the ZPK is
+// deciphered under the ZMK in the token (C_Decrypt, the ZMK then carrying
+// CKA_DECRYPT) and created with C_CreateObject: it is in host memory for
+// those two calls and wiped (keyexchange.go).
 //
 // Operations, and what necessarily crosses into host memory:
 //
