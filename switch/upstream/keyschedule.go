@@ -81,7 +81,11 @@ type keySchedule struct {
 // one and the link takes key changes (WithKeyExchange).
 func (l *Link) startKeySchedule() {
 	every := l.cfg.KeyExchangeEvery()
-	if every <= 0 || l.keys == nil || l.cfg.PIN == nil || l.cfg.PIN.ZMK == "" || l.sched != nil {
+	if every <= 0 || l.cfg.PIN == nil || l.cfg.PIN.ZMK == "" || l.sched != nil {
+		return
+	}
+	if l.keys == nil {
+		l.log.Warn("key_exchange set but the link takes no key changes (no HSM given): no scheduled key change")
 		return
 	}
 	if l.clock == nil {
