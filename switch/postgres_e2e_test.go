@@ -17,6 +17,7 @@ import (
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/switchd"
 )
 
 // TestPostgresOutageClosesTheGate: a switch on the PostgreSQL store whose
@@ -88,7 +89,7 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := payswitch.Main([]string{"migrate", "--config", path}, &out, &errOut); code != 0 {
+	if code := switchd.Main([]string{"migrate", "--config", path}, &out, &errOut); code != 0 {
 		t.Fatalf("switchd migrate exited %d: %s", code, errOut.String())
 	}
 	if !strings.Contains(out.String(), "schema version") || strings.Contains(out.String()+errOut.String(), password(dsn)) {

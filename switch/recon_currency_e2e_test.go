@@ -10,6 +10,7 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/settle"
 )
 
 // TestReconciliationPerCurrency: a terminal sells in KRW (410) and USD
@@ -61,11 +62,11 @@ func TestReconciliationPerCurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	lines, err := payswitch.Settlement(context.Background(), j.Lookup(), time.Now())
+	lines, err := settle.Lines(context.Background(), j.Lookup(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths, err := payswitch.WriteSettlement(lines, time.Now(), t.TempDir())
+	paths, err := settle.Write(lines, time.Now(), t.TempDir())
 	if err != nil || len(paths) != 1 {
 		t.Fatalf("settlement files %v %v", paths, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/tlsconf"
@@ -340,13 +341,13 @@ func (s *Switch) planListeners(cfg config.Config, p *reloadPlan) error {
 // checkRouteKeys refuses route PIN keys the PIN/MAC HSM lacks or holds
 // with the wrong usage or cipher (the same check as at start).
 func (s *Switch) checkRouteKeys(cfg config.Config) error {
-	var needs []keyNeed
-	for _, n := range roleNeeds(keyNeeds(cfg), false) {
-		if strings.HasPrefix(n.where, "route ") {
+	var needs []keyring.Need
+	for _, n := range keyring.ForRole(keyring.Needs(cfg), false) {
+		if strings.HasPrefix(n.Where, "route ") {
 			needs = append(needs, n)
 		}
 	}
-	return missingKeys(s.ctx, s.hsms.PINMAC, needs)
+	return keyring.Missing(s.ctx, s.hsms.PINMAC, needs)
 }
 
 // applyReload commits a plan; nothing in it fails.

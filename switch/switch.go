@@ -16,8 +16,10 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/admin"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
+	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
@@ -57,7 +59,7 @@ type Switch struct {
 	keeperDone sync.WaitGroup
 
 	listeners []*listener
-	admin     *adminServer
+	admin     *admin.Server
 	txns      txnTracker
 	dataLock  *datadir.Lock // held from New until Shutdown
 
@@ -128,7 +130,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
 	s.safMetrics = newSAFMetrics(reg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()
-	if err := s.checkKeys(ctx); err != nil {
+	if err := keyring.Check(ctx, cfg, s.hsms); err != nil {
 		return nil, err
 	}
 	s.ledger = pipeline.LedgerOn(s.store)
@@ -174,10 +176,10 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		}
 		s.listeners = append(s.listeners, l)
 	}
-	if s.admin, err = newAdminServer(s); err != nil {
+	if s.admin, err = admin.New(adminView{s}, admin.Deps{Config: cfg, Log: log, Metrics: reg, Store: s.store, Tokens: s.tokens}); err != nil {
 		return nil, err
 	}
-	logMode(cfg, log)
+	admin.LogMode(cfg, log)
 	return s, nil
 }
 
@@ -197,9 +199,11 @@ func (s *Switch) closeOpened() {
 // vault; any failure stops the switch from starting half-configured (New
 // closes what was opened when it fails).
 func (s *Switch) openTokenService(ctx context.Context) (err error) {
-	if err = s.openHSMs(ctx); err != nil {
+	h, err := keyring.Open(ctx, s.cfg, s.log, s.reg)
+	if err != nil {
 		return err
 	}
+	s.hsms, s.hsm, s.pinmac = h.Roles, h.Data, h.PINMAC
 	s.tokens, err = tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
 		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.store.Tokens(), s.hsm, s.log)
 	if err != nil {
@@ -278,7 +282,7 @@ func (s *Switch) Start(ctx context.Context) error {
 	go s.runSAF(s.ctx)
 	s.keeperDone.Add(1)
 	go s.runJournalKeeper(s.ctx)
-	if err := s.admin.listen(); err != nil {
+	if err := s.admin.Listen(); err != nil {
 		return err
 	}
 	for _, l := range s.listeners {
@@ -303,7 +307,7 @@ func (s *Switch) ListenerAddr(name string) string {
 }
 
 // AdminAddr returns the bound admin address.
-func (s *Switch) AdminAddr() string { return s.admin.addr() }
+func (s *Switch) AdminAddr() string { return s.admin.Addr() }
 
 // Shutdown drains: it stops accepting, waits (up to ctx) for in-flight
 // transactions to be answered, then signs off the signed-on VAN links
@@ -327,7 +331,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	s.safDone.Wait()
 	s.keeperDone.Wait()
 	errs := s.closeLinks(ctx)
-	errs = append(errs, s.admin.close(ctx), s.store.Close(), s.hsms.Close())
+	errs = append(errs, s.admin.Close(ctx), s.store.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))
