@@ -20,6 +20,7 @@ import (
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
 	"github.com/kbpay/switch/switch/keyring"
+	"github.com/kbpay/switch/switch/lifecycle"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
@@ -32,7 +33,6 @@ import (
 type Switch struct {
 	cfg      config.Config
 	log      *zap.Logger
-	reg      *prometheus.Registry
 	metrics  *metrics
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -71,7 +71,9 @@ type Switch struct {
 // process's logger and metrics registry (tests pass their own). It first
 // locks the data folder (and the journal's and vault's folders): a folder
 // in use by another switchd fails with datadir.ErrInUse before any store is
-// opened. Whatever New opened before failing is closed again.
+// opened. New builds the components through one cleanup list
+// (lifecycle.Cleanup): whatever it opened before failing is closed again,
+// newest first, and the metrics it registered on reg are unregistered.
 func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...Option) (_ *Switch, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
@@ -84,20 +86,32 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		opt(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	start := lifecycle.New(reg, o.startFault)
+	treg := start.Registerer() // what New registers, Undo unregisters
 	s := &Switch{
-		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
-		metrics: newMetrics(reg, cfg),
+		cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		metrics: newMetrics(treg, cfg),
 	}
 	defer func() {
 		if err != nil {
-			s.closeOpened()
+			cancel()
+			if uerr := start.Undo(); uerr != nil {
+				log.Warn("closing what a failed start opened", zap.Error(uerr))
+			}
 		}
 	}()
+	if err = start.Step("lock the data folder"); err != nil {
+		return nil, err
+	}
 	if s.dataLock, err = datadir.Acquire(cfg.DataDir, filepath.Dir(cfg.Journal.Path), filepath.Dir(cfg.Vault.Path)); err != nil {
 		return nil, err
 	}
+	start.Opened("data folder lock", s.dataLock.Release)
+	if err = start.Step("build the issuer links"); err != nil {
+		return nil, err
+	}
 	bins := map[string][]string{}
-	s.initReload(cfg, reg, o)
+	s.initReload(cfg, treg, o)
 	links := map[string]*upstream.Link{}
 	for _, rc := range cfg.Routes {
 		bins[rc.Name] = rc.BINs
@@ -105,6 +119,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		if err != nil {
 			return nil, err
 		}
+		start.Opened("route "+rc.Name, func() error { return l.Close(context.Background()) })
 		links[rc.Name] = l
 	}
 	s.linkSet.Store(&links)
@@ -113,11 +128,21 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, fmt.Errorf("building route table: %w", err)
 	}
 	s.routes.Store(tbl)
+	if err = start.Step("open the store"); err != nil {
+		return nil, err
+	}
 	instanceNumber := cfg.InstanceID
 	if s.store, instanceNumber, err = openStore(cfg, o.storeFault, s.metrics.ops.observeCommit); err != nil {
 		return nil, err
 	}
-	if err := s.openTokenService(ctx); err != nil {
+	start.Opened("store", s.store.Close)
+	if err = start.Step("open the HSMs and the token service"); err != nil {
+		return nil, err
+	}
+	if err := s.openTokenService(ctx, start); err != nil {
+		return nil, err
+	}
+	if err = start.Step("number RRNs"); err != nil {
 		return nil, err
 	}
 	if s.rrns, err = rrn.New(s.store.Instances(), instanceNumber); err != nil {
@@ -128,8 +153,11 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
 	}
 	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
-	s.safMetrics = newSAFMetrics(reg, s.store.Queue(), s.store.SAFDesk())
+	s.safMetrics = newSAFMetrics(treg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()
+	if err = start.Step("check the HSM keys"); err != nil {
+		return nil, err
+	}
 	if err := keyring.Check(ctx, cfg, s.hsms); err != nil {
 		return nil, err
 	}
@@ -148,7 +176,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		}
 	}
 	s.ledger.AuthKey = func(listener string) string { return s.macKeys[listener].Key }
-	s.guard = newJournalGuard(log, reg)
+	s.guard = newJournalGuard(log, treg)
 	s.ledger.Guard = s.guard
 	s.setHandler()
 	s.classify = []pipeline.Classifier{
@@ -169,12 +197,18 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		{Err: hsm.ErrHSMTimeout, Code: codes.IssuerUnavailable},
 		{Err: hsm.ErrHSMFault, Code: codes.SystemError},
 	}
+	if err = start.Step("build the listeners"); err != nil {
+		return nil, err
+	}
 	for _, lc := range cfg.Listeners {
 		l, err := newListener(lc, s)
 		if err != nil {
 			return nil, err
 		}
 		s.listeners = append(s.listeners, l)
+	}
+	if err = start.Step("build the admin endpoint"); err != nil {
+		return nil, err
 	}
 	if s.admin, err = admin.New(adminView{s}, admin.Deps{Config: cfg, Log: log, Metrics: reg, Store: s.store, Tokens: s.tokens}); err != nil {
 		return nil, err
@@ -183,26 +217,15 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	return s, nil
 }
 
-// closeOpened closes what a failed New had opened, newest first.
-func (s *Switch) closeOpened() {
-	s.cancel()
-	if s.store != nil {
-		_ = s.store.Close()
-	}
-	_ = s.hsms.Close()
-	if s.dataLock != nil {
-		_ = s.dataLock.Release()
-	}
-}
-
 // openTokenService opens the HSM and the token service over the store's
 // vault; any failure stops the switch from starting half-configured (New
 // closes what was opened when it fails).
-func (s *Switch) openTokenService(ctx context.Context) (err error) {
-	h, err := keyring.Open(ctx, s.cfg, s.log, s.reg)
+func (s *Switch) openTokenService(ctx context.Context, start *lifecycle.Cleanup) (err error) {
+	h, err := keyring.Open(ctx, s.cfg, s.log, start.Registerer())
 	if err != nil {
 		return err
 	}
+	start.Opened("HSMs", h.Roles.Close)
 	s.hsms, s.hsm, s.pinmac = h.Roles, h.Data, h.PINMAC
 	s.tokens, err = tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
 		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.store.Tokens(), s.hsm, s.log)
