@@ -19,6 +19,7 @@ import (
 	"github.com/kbpay/switch/switch/admin"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
+	"github.com/kbpay/switch/switch/journalgate"
 	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/lifecycle"
 	"github.com/kbpay/switch/switch/pipeline"
@@ -55,7 +56,7 @@ type Switch struct {
 	ledger     pipeline.Ledger
 	safMetrics *safMetrics
 	safDone    sync.WaitGroup
-	guard      *journalGuard
+	guard      *journalgate.Guard
 	keeperDone sync.WaitGroup
 
 	listeners []*listener
@@ -176,7 +177,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		}
 	}
 	s.ledger.AuthKey = func(listener string) string { return s.macKeys[listener].Key }
-	s.guard = newJournalGuard(log, treg)
+	s.guard = journalgate.New(log, treg)
 	s.ledger.Guard = s.guard
 	s.setHandler()
 	s.classify = []pipeline.Classifier{
