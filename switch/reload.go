@@ -202,7 +202,7 @@ func (s *Switch) Reload(ctx context.Context, cfg config.Config) (sum ReloadSumma
 // reloadOutcome counts and logs a reload's result (payswitch_config_reloads_total
 // and the last-reload gauges, opsmetrics.go).
 func (s *Switch) reloadOutcome(err error) {
-	s.metrics.ops.reloaded(err)
+	s.metrics.ops.Reloaded(err)
 	if err != nil {
 		s.log.Error("configuration reload refused; the running configuration stays", zap.Error(err))
 	}

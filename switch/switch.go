@@ -133,7 +133,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, err
 	}
 	instanceNumber := cfg.InstanceID
-	if s.store, instanceNumber, err = openStore(cfg, o.storeFault, s.metrics.ops.observeCommit); err != nil {
+	if s.store, instanceNumber, err = openStore(cfg, o.storeFault, s.metrics.ops.ObserveCommit); err != nil {
 		return nil, err
 	}
 	start.Opened("store", s.store.Close)
