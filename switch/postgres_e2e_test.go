@@ -14,8 +14,8 @@ import (
 	"github.com/kbpay/switch/internal/pgtest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/switchd"
 )
@@ -64,7 +64,7 @@ func TestPostgresOutageClosesTheGate(t *testing.T) {
 	if err != nil || res.ResponseCode != "00" {
 		t.Fatalf("a sale once the database is back: %+v %v", res, err)
 	}
-	st, err := payswitch.OpenStore(h.cfg)
+	st, err := storage.Open(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestMigrateCommand(t *testing.T) {
 		if !cfg.InstanceIDFromStore() {
 			t.Fatalf("instance_id %d without instance_id in the file", cfg.InstanceID)
 		}
-		st, err := payswitch.OpenStore(cfg)
+		st, err := storage.Open(cfg)
 		if err != nil {
 			t.Fatalf("opening the migrated store as %s: %v", name, err)
 		}

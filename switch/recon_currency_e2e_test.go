@@ -9,8 +9,8 @@ import (
 
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/settle"
+	"github.com/kbpay/switch/switch/storage"
 )
 
 // TestReconciliationPerCurrency: a terminal sells in KRW (410) and USD
@@ -57,7 +57,7 @@ func TestReconciliationPerCurrency(t *testing.T) {
 		}
 	}
 
-	j, err := payswitch.OpenStore(h.cfg)
+	j, err := storage.Open(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,9 @@ import (
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/settle"
+	"github.com/kbpay/switch/switch/storage"
 )
 
 func batchTotals(t *testing.T, term *terminal.Client, sales, salesAmt, cancels, cancelsAmt, refunds, refundsAmt int64) *iso8583.Message {
@@ -77,7 +77,7 @@ func TestReconciliationAndSettlement(t *testing.T) {
 		t.Fatalf("empty next batch answered %s", rc)
 	}
 
-	j, err := payswitch.OpenStore(h.cfg)
+	j, err := storage.Open(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

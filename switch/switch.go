@@ -25,6 +25,7 @@ import (
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
+	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
@@ -133,7 +134,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, err
 	}
 	instanceNumber := cfg.InstanceID
-	if s.store, instanceNumber, err = openStore(cfg, o.storeFault, s.metrics.ops.ObserveCommit); err != nil {
+	if s.store, instanceNumber, err = storage.OpenWith(cfg, o.storeFault, s.metrics.ops.ObserveCommit); err != nil {
 		return nil, err
 	}
 	start.Opened("store", s.store.Close)
@@ -153,7 +154,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	for _, l := range s.linkMap() {
 		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
 	}
-	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
+	s.log.Info("store open", storage.LogFields(cfg, instanceNumber)...)
 	s.safMetrics = newSAFMetrics(treg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()
 	if err = start.Step("check the HSM keys"); err != nil {

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/internal/cli"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/settle"
+	"github.com/kbpay/switch/switch/storage"
 )
 
 // settleMain is `switchd settle --date YYYY-MM-DD [--config FILE] [--out DIR]`.
@@ -37,7 +37,7 @@ func settleMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	st, err := payswitch.OpenStore(cfg)
+	st, err := storage.Open(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
 		return 1

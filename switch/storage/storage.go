@@ -1,4 +1,5 @@
-package payswitch
+// Package storage opens the store the configuration names: embedded files or PostgreSQL.
+package storage
 
 import (
 	"context"
@@ -14,21 +15,21 @@ import (
 	"github.com/kbpay/switch/switch/store/postgres"
 )
 
-// OpenStore opens the store cfg configures (store.backend and its files or
+// Open opens the store cfg configures (store.backend and its files or
 // DSN) as instance cfg.InstanceName with lease store.lease: what switchd,
 // switchd settle and tools reading a switch's journal use. cfg has its
 // defaults applied (config.Default, config.Load).
-func OpenStore(cfg config.Config) (store.Store, error) {
-	st, _, err := openStore(cfg, nil, nil)
+func Open(cfg config.Config) (store.Store, error) {
+	st, _, err := OpenWith(cfg, nil, nil)
 	return st, err
 }
 
-// openStore is OpenStore wrapped with fault when set (tests), telling
+// OpenWith is Open wrapped with fault when set (tests), telling
 // onCommit (when set) of each journal commit (the commit-latency metric).
 // It also returns the instance number: cfg.InstanceID, or the one the
 // shared store keeps for cfg.InstanceName when the configuration leaves it
 // out (config.InstanceIDAuto).
-func openStore(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error)) (store.Store, int, error) {
+func OpenWith(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error)) (store.Store, int, error) {
 	inst := store.Instance{Name: cfg.InstanceName, Lease: cfg.Store.Lease}
 	number := cfg.InstanceID
 	var st store.Store
@@ -62,9 +63,9 @@ func openStore(cfg config.Config, fault store.Fault, onCommit func(time.Duration
 	return store.WithFault(st, fault), number, nil
 }
 
-// storeFields describe the store for the start-up log line; the DSN's
+// LogFields describe the store for the start-up log line; the DSN's
 // password is masked.
-func storeFields(cfg config.Config, number int) []zap.Field {
+func LogFields(cfg config.Config, number int) []zap.Field {
 	fs := []zap.Field{zap.String("backend", cfg.Store.Backend), zap.String("instance", cfg.InstanceName),
 		zap.Int("instance_number", number), zap.Duration("lease", cfg.Store.Lease)}
 	if cfg.Store.Backend == "postgres" {
