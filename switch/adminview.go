@@ -14,7 +14,7 @@ type adminView struct{ s *Switch }
 
 var _ admin.Switch = adminView{}
 
-func (v adminView) Draining() bool                     { return v.s.txns.isDraining() }
+func (v adminView) Draining() bool                     { return v.s.txns.Draining() }
 func (v adminView) Journal() (bool, string)            { return v.s.guard.Status() }
 func (v adminView) ActiveRoutes() []config.IssuerRoute { return v.s.activeRoutes() }
 func (v adminView) Links() map[string]*upstream.Link   { return v.s.linkMap() }

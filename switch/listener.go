@@ -271,14 +271,14 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		l.reply(c, t, start, t.Reason, log)
 		return
 	}
-	if n := link.inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.enter() {
+	if n := link.inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.Enter() {
 		link.inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
 		l.reply(c, t, start, t.Reason, log)
 		return
 	}
-	defer l.sw.txns.leave()
+	defer l.sw.txns.Leave()
 	defer link.inFlight.Add(-1)
 	gauge := l.sw.metrics.inFlight.WithLabelValues(l.cfg.Name)
 	gauge.Inc()

@@ -19,6 +19,7 @@ import (
 	"github.com/kbpay/switch/switch/admin"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
+	"github.com/kbpay/switch/switch/drain"
 	"github.com/kbpay/switch/switch/journalgate"
 	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/lifecycle"
@@ -62,7 +63,7 @@ type Switch struct {
 
 	listeners []*listener
 	admin     *admin.Server
-	txns      txnTracker
+	txns      drain.Tracker
 	dataLock  *datadir.Lock // held from New until Shutdown
 
 	shutdownOnce sync.Once
@@ -345,9 +346,9 @@ func (s *Switch) Shutdown(ctx context.Context) error {
 }
 
 func (s *Switch) shutdown(ctx context.Context) error {
-	s.txns.drain()
+	s.txns.Drain()
 	s.stopListeners()
-	drained := s.txns.wait(ctx)
+	drained := s.txns.Wait(ctx)
 	for _, l := range s.listeners {
 		l.signOffLinks(ctx) // listener_van.go
 		l.closeAll(ctx)
@@ -368,65 +369,6 @@ func (s *Switch) shutdown(ctx context.Context) error {
 func (s *Switch) stopListeners() {
 	for _, l := range s.listeners {
 		l.stopAccepting()
-	}
-}
-
-// txnTracker counts in-flight transactions so a drain can wait for them.
-type txnTracker struct {
-	mu       sync.Mutex
-	n        int
-	draining bool
-	idle     chan struct{} // closed when n drops to 0 while draining
-}
-
-func (t *txnTracker) enter() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.draining {
-		return false
-	}
-	t.n++
-	return true
-}
-
-func (t *txnTracker) leave() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n--
-	if t.n == 0 && t.idle != nil {
-		close(t.idle)
-		t.idle = nil
-	}
-}
-
-func (t *txnTracker) drain() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.draining = true
-}
-
-func (t *txnTracker) isDraining() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.draining
-}
-
-func (t *txnTracker) wait(ctx context.Context) bool {
-	t.mu.Lock()
-	if t.n == 0 {
-		t.mu.Unlock()
-		return true
-	}
-	if t.idle == nil {
-		t.idle = make(chan struct{})
-	}
-	ch := t.idle
-	t.mu.Unlock()
-	select {
-	case <-ch:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
