@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/specs"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 )
 
@@ -86,7 +86,7 @@ func TestRecoveryOfCancelsLeftInFlight(t *testing.T) {
 	dir := t.TempDir()
 	files := config.Default()
 	files.Journal.Path, files.Vault.Path = filepath.Join(dir, "journal.db"), filepath.Join(dir, "vault.db")
-	j, err := payswitch.OpenStore(files)
+	j, err := storage.Open(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestRecoveryOfCancelsLeftInFlight(t *testing.T) {
 		c.Journal.SAFInterval = time.Hour // keep the queue as recovery left it
 	})
 	h.stopSwitch(h.sw)
-	j, err = payswitch.OpenStore(files)
+	j, err = storage.Open(files)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 )
 
@@ -71,13 +72,13 @@ func TestRunningSwitchTakesOverALapsedPeer(t *testing.T) {
 	ctx := context.Background()
 	peerCfg := h.cfg
 	peerCfg.InstanceName = "dead"
-	dead, err := payswitch.OpenStore(peerCfg)
+	dead, err := storage.Open(peerCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dead.Close()
 	peerCfg.InstanceName = "alive"
-	alive, err := payswitch.OpenStore(peerCfg)
+	alive, err := storage.Open(peerCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,12 +163,12 @@ func TestHeartbeatFailureClosesTheGate(t *testing.T) {
 	if err := s.heartbeat(ctx, time.Now()); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("heartbeat on an unreachable store: %v", err)
 	}
-	if ok, reason := s.guard.status(); ok || s.guard.Admit() == nil {
+	if ok, reason := s.guard.Status(); ok || s.guard.Admit() == nil {
 		t.Fatalf("gate open after a failed heartbeat: %s", reason)
 	}
 	failing.Store(false)
 	s.restoreJournal(ctx)
-	if ok, reason := s.guard.status(); !ok {
+	if ok, reason := s.guard.Status(); !ok {
 		t.Fatalf("gate still closed once the store takes writes: %s", reason)
 	}
 }
@@ -196,10 +196,10 @@ func TestHeldOutcomeOfATakenOverRowIsDropped(t *testing.T) {
 	if err != nil || got.State != store.TimedOut || got.Owner != "survivor" {
 		t.Fatalf("row after the outage: %s owner %q %v; want the survivor's timed out", got.State, got.Owner, err)
 	}
-	if held, _ := s.guard.heldOutcomes(); len(held) != 0 {
+	if held, _ := s.guard.Held(); len(held) != 0 {
 		t.Fatalf("%d outcomes still held", len(held))
 	}
-	if ok, reason := s.guard.status(); !ok {
+	if ok, reason := s.guard.Status(); !ok {
 		t.Fatalf("gate closed: %s", reason)
 	}
 }
@@ -239,7 +239,7 @@ func TestPeerBackBeforeTakeOverIsLeftAlone(t *testing.T) {
 	if err := s.sweepInFlight(ctx, now.Add(time.Second)); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
-	if ok, reason := s.guard.status(); !ok {
+	if ok, reason := s.guard.Status(); !ok {
 		t.Fatalf("gate closed: %s", reason)
 	}
 	if got, _ := s.store.Lookup().Get(ctx, sale.ID); got.State != store.Forwarded || got.Owner != "peer" {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/kbpay/switch/hsm/paycrypto"
-	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/keyring"
 )
 
 func kcvHex(t *testing.T, key []byte) string {
@@ -38,7 +38,7 @@ func TestKeyCeremony(t *testing.T) {
 	}
 	run := func(stdin string, args ...string) (int, string) {
 		var out, errOut strings.Builder
-		code := payswitch.KeysMain(append(args, "--config", file), strings.NewReader(stdin), &out, &errOut)
+		code := keyring.Main(append(args, "--config", file), strings.NewReader(stdin), &out, &errOut)
 		return code, out.String() + errOut.String()
 	}
 	importArgs := []string{"import", "--label", "zpk-partner", "--usage", "zpk", "--algorithm", "tdes", "--components", "3"}

@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/keyring"
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/simulator/issuer"
@@ -51,7 +51,7 @@ func TestIssuerKeyExchange(t *testing.T) {
 			subtle.XORBytes(other, key, half)
 			stdin := fmt.Sprintf("%X %s\n%X %s\n", half, kcvHex(t, half), other, kcvHex(t, other))
 			var out strings.Builder
-			if code := payswitch.KeysMain([]string{"import", "--config", file, "--label", k.label, "--usage", k.usage,
+			if code := keyring.Main([]string{"import", "--config", file, "--label", k.label, "--usage", k.usage,
 				"--algorithm", "tdes", "--components", "2", "--kcv", kcvHex(t, key)}, strings.NewReader(stdin), &out, &out); code != 0 {
 				t.Fatalf("key ceremony %s: exit %d\n%s", k.label, code, out.String())
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/tlsconf"
+	"github.com/kbpay/switch/switch/txnlog"
 )
 
 // replyTimeout bounds writing one answer to a terminal that stops reading.
@@ -270,14 +271,14 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		l.reply(c, t, start, t.Reason, log)
 		return
 	}
-	if n := link.inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.enter() {
+	if n := link.inFlight.Add(1); n > l.maxInFlight.Load() || !l.sw.txns.Enter() {
 		link.inFlight.Add(-1)
 		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
 		l.reply(c, t, start, t.Reason, log)
 		return
 	}
-	defer l.sw.txns.leave()
+	defer l.sw.txns.Leave()
 	defer link.inFlight.Add(-1)
 	gauge := l.sw.metrics.inFlight.WithLabelValues(l.cfg.Name)
 	gauge.Inc()
@@ -298,10 +299,10 @@ func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.T
 	resp, err := pipeline.Respond(t)
 	if err != nil {
 		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
-		logTransaction(log, t, nil, reason)
+		txnlog.Write(log, t, nil, reason)
 		return
 	}
-	defer logTransaction(log, t, resp, reason)
+	defer txnlog.Write(log, t, resp, reason)
 	if k, keyed := l.sw.macKeys[l.cfg.Name]; keyed {
 		if err := pipeline.SignResponse(l.sw.ctx, l.sw.pinmac, k, resp); err != nil {
 			// Still answer: an unsigned answer beats a lost one.
@@ -333,7 +334,7 @@ func (l *listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {
 		log.Error("panic in pipeline, answered 96", append(fields, zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))...)
 	}
 	// Every transaction, declined by the switch or not, gets its info line
-	// from reply (logTransaction).
+	// from reply (txnlog.Write).
 }
 
 // formatError answers an undecodable request with DE 39 30, echoing what

@@ -1,11 +1,16 @@
 package payswitch
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/opsmetrics"
+	"github.com/kbpay/switch/switch/store"
 )
 
 // metrics are the switch's own series. Labels are small fixed sets:
@@ -19,7 +24,7 @@ type metrics struct {
 	refused     *prometheus.CounterVec
 	frameErrors *prometheus.CounterVec
 	panics      prometheus.Counter
-	ops         *opsMetrics // build, journal commits, reloads (opsmetrics.go)
+	ops         *opsmetrics.Ops // build, journal commits, reloads
 }
 
 // newMetrics registers the switch's metrics, the labelled ones created at
@@ -57,7 +62,7 @@ func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.connections, m.refused, m.frameErrors, m.panics)
-	m.ops = newOpsMetrics(reg)
+	m.ops = opsmetrics.New(reg)
 	m.preinit(cfg)
 	return m
 }
@@ -80,4 +85,67 @@ func rcLabel(c codes.Code) string {
 		return string(c)
 	}
 	return "other"
+}
+
+// preinit creates the labelled series of the configured listeners and
+// routes at zero, so that alerts over rates and ratios have series before
+// the first event.
+func (m *metrics) preinit(cfg config.Config) {
+	for _, l := range cfg.Listeners {
+		m.inFlight.WithLabelValues(l.Name)
+		m.connections.WithLabelValues(l.Name)
+		for _, reason := range []string{"max_connections", "max_in_flight", "rate_limit", "link_rate", "not_signed_on", "tls_handshake"} {
+			m.refused.WithLabelValues(l.Name, reason)
+		}
+		for _, reason := range []string{"undecodable", "zero_length", "too_long", "bad_header", "slow_frame", "read_error", "idle", "unexpected_response"} {
+			m.frameErrors.WithLabelValues(l.Name, reason)
+		}
+		for _, mti := range []string{"0100", "0200", "0400"} {
+			m.duration.WithLabelValues(l.Name, mti)
+		}
+	}
+	m.preinitRoute(cfg, "none")
+	for _, r := range cfg.Routes {
+		m.preinitRoute(cfg, r.Name)
+	}
+}
+
+// preinitRoute creates the request series of one route (at start, and
+// for a route a reload adds) on every listener.
+func (m *metrics) preinitRoute(cfg config.Config, route string) {
+	for _, l := range cfg.Listeners {
+		for _, mti := range []string{"0100", "0200", "0400"} {
+			for _, rc := range []string{"00", "05", "51", "55", "91", "96"} {
+				m.requests.WithLabelValues(l.Name, mti, route, rc)
+			}
+		}
+	}
+}
+
+// safStateCollector reports the SAF queue by state from the store at each
+// scrape, so the numbers are right after a restart too.
+type safStateCollector struct {
+	desk store.SAFDesk
+	desc *prometheus.Desc
+}
+
+func newSAFStateCollector(desk store.SAFDesk) *safStateCollector {
+	return &safStateCollector{desk: desk, desc: prometheus.NewDesc("payswitch_saf_items",
+		"Store-and-forward give-backs by state: pending (being repeated), review (expired: manual review), done, resolved (closed by an operator).",
+		[]string{"state"}, nil)}
+}
+
+func (c *safStateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *safStateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.desk.Counts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, state := range store.SAFStates {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
+	}
 }

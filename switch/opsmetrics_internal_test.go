@@ -17,9 +17,9 @@ import (
 // TestReloadResultMetrics: a reload (SIGHUP, POST /v1/reload) the switch
 // refuses is counted and flips the last-reload gauge to 0.
 func TestReloadResultMetrics(t *testing.T) {
-	sw := &Switch{metrics: newMetrics(prometheus.NewRegistry(), config.Default()), log: zap.NewNop()}
-	ops := sw.metrics.ops
-	if got := value(t, ops.reloadValid); got != 1 {
+	reg := prometheus.NewRegistry()
+	sw := &Switch{metrics: newMetrics(reg, config.Default()), log: zap.NewNop()}
+	if got := value(t, reg, "payswitch_config_last_reload_successful", ""); got != 1 {
 		t.Fatalf("before any reload: %v", got)
 	}
 	bad := filepath.Join(t.TempDir(), "switchd.yaml")
@@ -30,26 +30,48 @@ func TestReloadResultMetrics(t *testing.T) {
 	if _, err := sw.ReloadFile(context.Background()); !errors.Is(err, ErrReloadRefused) {
 		t.Fatalf("reload of a bad file: %v", err)
 	}
-	if got := value(t, ops.reloads.WithLabelValues("refused")); got != 1 {
+	if got := value(t, reg, "payswitch_config_reloads_total", "refused"); got != 1 {
 		t.Errorf("refused reloads %v", got)
 	}
-	if got := value(t, ops.reloadValid); got != 0 {
+	if got := value(t, reg, "payswitch_config_last_reload_successful", ""); got != 0 {
 		t.Errorf("last reload successful %v after a refused one", got)
 	}
-	if got := value(t, ops.lastReload); got == 0 {
+	if got := value(t, reg, "payswitch_config_last_reload_timestamp_seconds", ""); got == 0 {
 		t.Error("no reload time")
 	}
 }
 
-// value reads a gauge's or counter's current value.
-func value(t *testing.T, m prometheus.Metric) float64 {
+// value reads the gauge or counter named name from reg (the series whose
+// result label is result, when given).
+func value(t *testing.T, reg prometheus.Gatherer, name, result string) float64 {
 	t.Helper()
-	var d dto.Metric
-	if err := m.Write(&d); err != nil {
+	fams, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Counter != nil {
-		return d.Counter.GetValue()
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if result != "" && !hasLabel(m, "result", result) {
+				continue
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return m.Gauge.GetValue()
+		}
 	}
-	return d.Gauge.GetValue()
+	t.Fatalf("no series %s %s", name, result)
+	return 0
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
 }

@@ -14,9 +14,10 @@ import (
 	"github.com/kbpay/switch/internal/pgtest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/switchd"
 )
 
 // TestPostgresOutageClosesTheGate: a switch on the PostgreSQL store whose
@@ -63,7 +64,7 @@ func TestPostgresOutageClosesTheGate(t *testing.T) {
 	if err != nil || res.ResponseCode != "00" {
 		t.Fatalf("a sale once the database is back: %+v %v", res, err)
 	}
-	st, err := payswitch.OpenStore(h.cfg)
+	st, err := storage.Open(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := payswitch.Main([]string{"migrate", "--config", path}, &out, &errOut); code != 0 {
+	if code := switchd.Main([]string{"migrate", "--config", path}, &out, &errOut); code != 0 {
 		t.Fatalf("switchd migrate exited %d: %s", code, errOut.String())
 	}
 	if !strings.Contains(out.String(), "schema version") || strings.Contains(out.String()+errOut.String(), password(dsn)) {
@@ -102,7 +103,7 @@ func TestMigrateCommand(t *testing.T) {
 		if !cfg.InstanceIDFromStore() {
 			t.Fatalf("instance_id %d without instance_id in the file", cfg.InstanceID)
 		}
-		st, err := payswitch.OpenStore(cfg)
+		st, err := storage.Open(cfg)
 		if err != nil {
 			t.Fatalf("opening the migrated store as %s: %v", name, err)
 		}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/settle"
+	"github.com/kbpay/switch/switch/storage"
 )
 
 // TestReconciliationPerCurrency: a terminal sells in KRW (410) and USD
@@ -56,16 +57,16 @@ func TestReconciliationPerCurrency(t *testing.T) {
 		}
 	}
 
-	j, err := payswitch.OpenStore(h.cfg)
+	j, err := storage.Open(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	lines, err := payswitch.Settlement(context.Background(), j.Lookup(), time.Now())
+	lines, err := settle.Lines(context.Background(), j.Lookup(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths, err := payswitch.WriteSettlement(lines, time.Now(), t.TempDir())
+	paths, err := settle.Write(lines, time.Now(), t.TempDir())
 	if err != nil || len(paths) != 1 {
 		t.Fatalf("settlement files %v %v", paths, err)
 	}

@@ -17,8 +17,9 @@ import (
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/settle"
+	"github.com/kbpay/switch/switch/storage"
 )
 
 func batchTotals(t *testing.T, term *terminal.Client, sales, salesAmt, cancels, cancelsAmt, refunds, refundsAmt int64) *iso8583.Message {
@@ -76,12 +77,12 @@ func TestReconciliationAndSettlement(t *testing.T) {
 		t.Fatalf("empty next batch answered %s", rc)
 	}
 
-	j, err := payswitch.OpenStore(h.cfg)
+	j, err := storage.Open(h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	lines, err := payswitch.Settlement(context.Background(), j.Lookup(), time.Now())
+	lines, err := settle.Lines(context.Background(), j.Lookup(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestReconciliationAndSettlement(t *testing.T) {
 	if net["card-a"] != 1000+2000-600 || net["card-b"] != 3000 {
 		t.Fatalf("settlement nets %v", net)
 	}
-	paths, err := payswitch.WriteSettlement(lines, time.Now(), t.TempDir())
+	paths, err := settle.Write(lines, time.Now(), t.TempDir())
 	if err != nil || len(paths) != 2 {
 		t.Fatalf("settlement files %v %v", paths, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/tlsconf"
@@ -201,7 +202,7 @@ func (s *Switch) Reload(ctx context.Context, cfg config.Config) (sum ReloadSumma
 // reloadOutcome counts and logs a reload's result (payswitch_config_reloads_total
 // and the last-reload gauges, opsmetrics.go).
 func (s *Switch) reloadOutcome(err error) {
-	s.metrics.ops.reloaded(err)
+	s.metrics.ops.Reloaded(err)
 	if err != nil {
 		s.log.Error("configuration reload refused; the running configuration stays", zap.Error(err))
 	}
@@ -340,13 +341,13 @@ func (s *Switch) planListeners(cfg config.Config, p *reloadPlan) error {
 // checkRouteKeys refuses route PIN keys the PIN/MAC HSM lacks or holds
 // with the wrong usage or cipher (the same check as at start).
 func (s *Switch) checkRouteKeys(cfg config.Config) error {
-	var needs []keyNeed
-	for _, n := range roleNeeds(keyNeeds(cfg), false) {
-		if strings.HasPrefix(n.where, "route ") {
+	var needs []keyring.Need
+	for _, n := range keyring.ForRole(keyring.Needs(cfg), false) {
+		if strings.HasPrefix(n.Where, "route ") {
 			needs = append(needs, n)
 		}
 	}
-	return missingKeys(s.ctx, s.hsms.PINMAC, needs)
+	return keyring.Missing(s.ctx, s.hsms.PINMAC, needs)
 }
 
 // applyReload commits a plan; nothing in it fails.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/switchd"
 )
 
 // TestSIGHUPReloadsTheConfigFile runs switchd's Main on a file, adds a
@@ -26,7 +26,7 @@ func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "switchd.yaml")
 	writeConfig(t, file, cfg)
 	exit := make(chan int, 1)
-	go func() { exit <- payswitch.Main([]string{"--config", file}, io.Discard, io.Discard) }()
+	go func() { exit <- switchd.Main([]string{"--config", file}, io.Discard, io.Discard) }()
 	links := func() string {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+cfg.Admin.Addr+"/v1/links", nil)
 		req.Header.Set("Authorization", "Bearer "+config.DemoAdminToken)

@@ -49,7 +49,7 @@ func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
 		return err
 	}
 	for _, t := range left {
-		if now.Sub(t.CreatedAt) < s.inFlightLimit(t.Route) || s.guard.busy(t.ID) {
+		if now.Sub(t.CreatedAt) < s.inFlightLimit(t.Route) || s.guard.Busy(t.ID) {
 			continue
 		}
 		if t.OriginalID > 0 && t.IssuerSTAN == "" {

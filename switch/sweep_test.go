@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/journalgate"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
@@ -27,7 +28,7 @@ func sweepSwitch(t *testing.T) *Switch {
 func sweepSwitchIn(t *testing.T, dir string) *Switch {
 	t.Helper()
 	j := embeddedtest.OpenIn(t, dir)
-	s := &Switch{log: zap.NewNop(), store: j, guard: newJournalGuard(zap.NewNop(), prometheus.NewRegistry())}
+	s := &Switch{log: zap.NewNop(), store: j, guard: journalgate.New(zap.NewNop(), prometheus.NewRegistry())}
 	s.cfg.Routes = []config.IssuerRoute{{Name: "fast", Timeout: 400 * time.Millisecond}, {Name: "slow", Timeout: 10 * time.Second}}
 	s.ledger = pipeline.LedgerOn(j)
 	s.ledger.SAFKind, s.ledger.ReversalExpiry = s.giveBackKind, time.Hour

@@ -16,11 +16,17 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/admin"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
+	"github.com/kbpay/switch/switch/drain"
+	"github.com/kbpay/switch/switch/journalgate"
+	"github.com/kbpay/switch/switch/keyring"
+	"github.com/kbpay/switch/switch/lifecycle"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
+	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
@@ -30,7 +36,6 @@ import (
 type Switch struct {
 	cfg      config.Config
 	log      *zap.Logger
-	reg      *prometheus.Registry
 	metrics  *metrics
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -53,12 +58,12 @@ type Switch struct {
 	ledger     pipeline.Ledger
 	safMetrics *safMetrics
 	safDone    sync.WaitGroup
-	guard      *journalGuard
+	guard      *journalgate.Guard
 	keeperDone sync.WaitGroup
 
 	listeners []*listener
-	admin     *adminServer
-	txns      txnTracker
+	admin     *admin.Server
+	txns      drain.Tracker
 	dataLock  *datadir.Lock // held from New until Shutdown
 
 	shutdownOnce sync.Once
@@ -69,7 +74,9 @@ type Switch struct {
 // process's logger and metrics registry (tests pass their own). It first
 // locks the data folder (and the journal's and vault's folders): a folder
 // in use by another switchd fails with datadir.ErrInUse before any store is
-// opened. Whatever New opened before failing is closed again.
+// opened. New builds the components through one cleanup list
+// (lifecycle.Cleanup): whatever it opened before failing is closed again,
+// newest first, and the metrics it registered on reg are unregistered.
 func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...Option) (_ *Switch, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
@@ -82,20 +89,32 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		opt(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	start := lifecycle.New(reg, o.startFault)
+	treg := start.Registerer() // what New registers, Undo unregisters
 	s := &Switch{
-		cfg: cfg, log: log, reg: reg, ctx: ctx, cancel: cancel,
-		metrics: newMetrics(reg, cfg),
+		cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		metrics: newMetrics(treg, cfg),
 	}
 	defer func() {
 		if err != nil {
-			s.closeOpened()
+			cancel()
+			if uerr := start.Undo(); uerr != nil {
+				log.Warn("closing what a failed start opened", zap.Error(uerr))
+			}
 		}
 	}()
+	if err = start.Step("lock the data folder"); err != nil {
+		return nil, err
+	}
 	if s.dataLock, err = datadir.Acquire(cfg.DataDir, filepath.Dir(cfg.Journal.Path), filepath.Dir(cfg.Vault.Path)); err != nil {
 		return nil, err
 	}
+	start.Opened("data folder lock", s.dataLock.Release)
+	if err = start.Step("build the issuer links"); err != nil {
+		return nil, err
+	}
 	bins := map[string][]string{}
-	s.initReload(cfg, reg, o)
+	s.initReload(cfg, treg, o)
 	links := map[string]*upstream.Link{}
 	for _, rc := range cfg.Routes {
 		bins[rc.Name] = rc.BINs
@@ -103,6 +122,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		if err != nil {
 			return nil, err
 		}
+		start.Opened("route "+rc.Name, func() error { return l.Close(context.Background()) })
 		links[rc.Name] = l
 	}
 	s.linkSet.Store(&links)
@@ -111,11 +131,21 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, fmt.Errorf("building route table: %w", err)
 	}
 	s.routes.Store(tbl)
-	instanceNumber := cfg.InstanceID
-	if s.store, instanceNumber, err = openStore(cfg, o.storeFault, s.metrics.ops.observeCommit); err != nil {
+	if err = start.Step("open the store"); err != nil {
 		return nil, err
 	}
-	if err := s.openTokenService(ctx); err != nil {
+	instanceNumber := cfg.InstanceID
+	if s.store, instanceNumber, err = storage.OpenWith(cfg, o.storeFault, s.metrics.ops.ObserveCommit); err != nil {
+		return nil, err
+	}
+	start.Opened("store", s.store.Close)
+	if err = start.Step("open the HSMs and the token service"); err != nil {
+		return nil, err
+	}
+	if err := s.openTokenService(ctx, start); err != nil {
+		return nil, err
+	}
+	if err = start.Step("number RRNs"); err != nil {
 		return nil, err
 	}
 	if s.rrns, err = rrn.New(s.store.Instances(), instanceNumber); err != nil {
@@ -125,10 +155,13 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	for _, l := range s.linkMap() {
 		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
 	}
-	s.log.Info("store open", storeFields(cfg, instanceNumber)...)
-	s.safMetrics = newSAFMetrics(reg, s.store.Queue(), s.store.SAFDesk())
+	s.log.Info("store open", storage.LogFields(cfg, instanceNumber)...)
+	s.safMetrics = newSAFMetrics(treg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()
-	if err := s.checkKeys(ctx); err != nil {
+	if err = start.Step("check the HSM keys"); err != nil {
+		return nil, err
+	}
+	if err := keyring.Check(ctx, cfg, s.hsms); err != nil {
 		return nil, err
 	}
 	s.ledger = pipeline.LedgerOn(s.store)
@@ -146,7 +179,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		}
 	}
 	s.ledger.AuthKey = func(listener string) string { return s.macKeys[listener].Key }
-	s.guard = newJournalGuard(log, reg)
+	s.guard = journalgate.New(log, treg)
 	s.ledger.Guard = s.guard
 	s.setHandler()
 	s.classify = []pipeline.Classifier{
@@ -167,6 +200,9 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		{Err: hsm.ErrHSMTimeout, Code: codes.IssuerUnavailable},
 		{Err: hsm.ErrHSMFault, Code: codes.SystemError},
 	}
+	if err = start.Step("build the listeners"); err != nil {
+		return nil, err
+	}
 	for _, lc := range cfg.Listeners {
 		l, err := newListener(lc, s)
 		if err != nil {
@@ -174,32 +210,26 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		}
 		s.listeners = append(s.listeners, l)
 	}
-	if s.admin, err = newAdminServer(s); err != nil {
+	if err = start.Step("build the admin endpoint"); err != nil {
 		return nil, err
 	}
-	logMode(cfg, log)
+	if s.admin, err = admin.New(adminView{s}, admin.Deps{Config: cfg, Log: log, Metrics: reg, Store: s.store, Tokens: s.tokens}); err != nil {
+		return nil, err
+	}
+	admin.LogMode(cfg, log)
 	return s, nil
-}
-
-// closeOpened closes what a failed New had opened, newest first.
-func (s *Switch) closeOpened() {
-	s.cancel()
-	if s.store != nil {
-		_ = s.store.Close()
-	}
-	_ = s.hsms.Close()
-	if s.dataLock != nil {
-		_ = s.dataLock.Release()
-	}
 }
 
 // openTokenService opens the HSM and the token service over the store's
 // vault; any failure stops the switch from starting half-configured (New
 // closes what was opened when it fails).
-func (s *Switch) openTokenService(ctx context.Context) (err error) {
-	if err = s.openHSMs(ctx); err != nil {
+func (s *Switch) openTokenService(ctx context.Context, start *lifecycle.Cleanup) (err error) {
+	h, err := keyring.Open(ctx, s.cfg, s.log, start.Registerer())
+	if err != nil {
 		return err
 	}
+	start.Opened("HSMs", h.Roles.Close)
+	s.hsms, s.hsm, s.pinmac = h.Roles, h.Data, h.PINMAC
 	s.tokens, err = tsp.New(tsp.Config{BIN: s.cfg.Tokens.BIN, OneTimeTTL: s.cfg.Tokens.OneTimeTTL,
 		DataKey: s.cfg.Tokens.DataKey, HashKey: s.cfg.Tokens.HashKey}, s.store.Tokens(), s.hsm, s.log)
 	if err != nil {
@@ -278,7 +308,7 @@ func (s *Switch) Start(ctx context.Context) error {
 	go s.runSAF(s.ctx)
 	s.keeperDone.Add(1)
 	go s.runJournalKeeper(s.ctx)
-	if err := s.admin.listen(); err != nil {
+	if err := s.admin.Listen(); err != nil {
 		return err
 	}
 	for _, l := range s.listeners {
@@ -303,7 +333,7 @@ func (s *Switch) ListenerAddr(name string) string {
 }
 
 // AdminAddr returns the bound admin address.
-func (s *Switch) AdminAddr() string { return s.admin.addr() }
+func (s *Switch) AdminAddr() string { return s.admin.Addr() }
 
 // Shutdown drains: it stops accepting, waits (up to ctx) for in-flight
 // transactions to be answered, then signs off the signed-on VAN links
@@ -316,9 +346,9 @@ func (s *Switch) Shutdown(ctx context.Context) error {
 }
 
 func (s *Switch) shutdown(ctx context.Context) error {
-	s.txns.drain()
+	s.txns.Drain()
 	s.stopListeners()
-	drained := s.txns.wait(ctx)
+	drained := s.txns.Wait(ctx)
 	for _, l := range s.listeners {
 		l.signOffLinks(ctx) // listener_van.go
 		l.closeAll(ctx)
@@ -327,7 +357,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	s.safDone.Wait()
 	s.keeperDone.Wait()
 	errs := s.closeLinks(ctx)
-	errs = append(errs, s.admin.close(ctx), s.store.Close(), s.hsms.Close())
+	errs = append(errs, s.admin.Close(ctx), s.store.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
 		errs = append(errs, errors.New("drain timed out with transactions in flight"))
@@ -339,65 +369,6 @@ func (s *Switch) shutdown(ctx context.Context) error {
 func (s *Switch) stopListeners() {
 	for _, l := range s.listeners {
 		l.stopAccepting()
-	}
-}
-
-// txnTracker counts in-flight transactions so a drain can wait for them.
-type txnTracker struct {
-	mu       sync.Mutex
-	n        int
-	draining bool
-	idle     chan struct{} // closed when n drops to 0 while draining
-}
-
-func (t *txnTracker) enter() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.draining {
-		return false
-	}
-	t.n++
-	return true
-}
-
-func (t *txnTracker) leave() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n--
-	if t.n == 0 && t.idle != nil {
-		close(t.idle)
-		t.idle = nil
-	}
-}
-
-func (t *txnTracker) drain() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.draining = true
-}
-
-func (t *txnTracker) isDraining() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.draining
-}
-
-func (t *txnTracker) wait(ctx context.Context) bool {
-	t.mu.Lock()
-	if t.n == 0 {
-		t.mu.Unlock()
-		return true
-	}
-	if t.idle == nil {
-		t.idle = make(chan struct{})
-	}
-	ch := t.idle
-	t.mu.Unlock()
-	select {
-	case <-ch:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -4,9 +4,9 @@ package main
 import (
 	"os"
 
-	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/switchd"
 )
 
 func main() {
-	os.Exit(payswitch.Main(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(switchd.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/simulator/issuer"
-	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 )
 
@@ -349,5 +349,5 @@ func (s *switchd) openStore() (store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return payswitch.OpenStore(cfg)
+	return storage.Open(cfg)
 }

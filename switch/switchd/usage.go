@@ -1,4 +1,4 @@
-package payswitch
+package switchd
 
 // switchdUsage is `switchd --help`.
 const switchdUsage = `switchd: the ISO 8583 payment switch.

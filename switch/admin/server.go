@@ -1,4 +1,5 @@
-package payswitch
+// Package admin is the switch's admin HTTP endpoint: metrics, health, the operators' API and console.
+package admin
 
 import (
 	"context"
@@ -11,59 +12,110 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/kbpay/switch/switch/upstream"
 )
 
-// adminServer serves /metrics, /healthz and /readyz, and the bearer-token
+// Switch is what the admin endpoint needs from the running switch.
+type Switch interface {
+	// Draining reports whether the switch stopped taking transactions.
+	Draining() bool
+	// Journal reports whether the journal takes writes, and its state in words.
+	Journal() (ok bool, state string)
+	// ActiveRoutes are the routes in the BIN table.
+	ActiveRoutes() []config.IssuerRoute
+	// Links are the running issuer links by route, those a reload removed
+	// from the BIN table (kept for give-backs) included.
+	Links() map[string]*upstream.Link
+	// Listeners are the terminal listeners now.
+	Listeners() []Listener
+	// ListenerLinks is each listener's connections and sign-ons, as GET
+	// /v1/links shows them (JSON).
+	ListenerLinks() any
+	// ReloadFile re-reads the configuration file and applies it; the
+	// result is the JSON body of an applied reload.
+	ReloadFile(ctx context.Context) (any, error)
+	// RetrySAF and ResolveSAF are the operators' SAF actions.
+	RetrySAF(ctx context.Context, id int64, who string) (store.SAFItem, error)
+	ResolveSAF(ctx context.Context, id int64, who, reason string) (store.SAFItem, error)
+}
+
+// Listener is one terminal listener's state.
+type Listener struct {
+	Name        string
+	Addr        string // bound address (configured until bound)
+	Connections int64
+}
+
+// Store is the part of the store the admin endpoint reads.
+type Store interface {
+	Instance() store.Instance
+	Lookup() store.Lookup
+	SAFDesk() store.SAFDesk
+}
+
+// Deps are the admin endpoint's parts besides the switch.
+type Deps struct {
+	Config  config.Config
+	Log     *zap.Logger
+	Metrics prometheus.Gatherer // served on /metrics, read by the console
+	Store   Store
+	Tokens  *tsp.Service
+}
+
+// Server serves /metrics, /healthz and /readyz, and the bearer-token
 // guarded provisioning, SAF and reconciliation APIs; over HTTPS when
 // admin.tls is configured.
-type adminServer struct {
+type Server struct {
 	srv *http.Server
 	ln  net.Listener
-	sw  *Switch
+	sw  Switch
+	Deps
 	tls *tls.Config // nil: plain HTTP
 }
 
-func newAdminServer(sw *Switch) (*adminServer, error) {
-	bearer, err := adminBearer(sw.cfg, os.Getenv, sw.log)
+// New builds the admin endpoint (Listen binds it).
+func New(sw Switch, d Deps) (*Server, error) {
+	bearer, err := Bearer(d.Config, os.Getenv, d.Log)
 	if err != nil {
 		return nil, err
 	}
-	tlsConf, err := adminTLS(sw.cfg.Admin)
+	tlsConf, err := TLSConfig(d.Config.Admin)
 	if err != nil {
 		return nil, err
 	}
-	a := &adminServer{sw: sw, tls: tlsConf}
+	a := &Server{sw: sw, Deps: d, tls: tlsConf}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(sw.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
-	mux.Handle("/v1/tokens", sw.tokens.API(bearer))
-	mux.Handle("/v1/tokens/", sw.tokens.API(bearer))
-	a.registerOperations(mux, bearer) // adminops.go: transactions, SAF
+	mux.Handle("/v1/tokens", d.Tokens.API(bearer))
+	mux.Handle("/v1/tokens/", d.Tokens.API(bearer))
+	a.registerOperations(mux, bearer) // ops.go: transactions, SAF
 	mux.Handle("GET /v1/reconciliations", requireBearer(bearer, http.HandlerFunc(a.reconciliations)))
-	a.linkAPI(mux, bearer)           // GET /v1/links, POST /v1/reload (admin_links.go)
+	a.linkAPI(mux, bearer)           // GET /v1/links, POST /v1/reload (links.go)
 	con, err := a.newConsole(bearer) // the operator console (console.go)
 	if err != nil {
 		return nil, err
 	}
 	mux.Handle("/console/", con)
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
-	a.srv = &http.Server{Addr: sw.cfg.Admin.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConf}
+	a.srv = &http.Server{Addr: d.Config.Admin.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConf}
 	return a, nil
 }
 
-// logMode says which mode the switch runs in, and warns about an admin
+// LogMode says which mode the switch runs in, and warns about an admin
 // endpoint that serves plain HTTP off loopback.
-func logMode(cfg config.Config, log *zap.Logger) {
+func LogMode(cfg config.Config, log *zap.Logger) {
 	dev, reason := cfg.DevelopmentMode(os.Getenv)
 	if dev {
 		log.Warn("DEVELOPMENT mode: the demo admin token and the public demo keys are allowed; binding anything off loopback or configuring a master key switches them off",
@@ -77,10 +129,10 @@ func logMode(cfg config.Config, log *zap.Logger) {
 	}
 }
 
-// adminBearer is the admin APIs' bearer token: the variable named by
+// Bearer is the admin APIs' bearer token: the variable named by
 // admin.bearer_token_env, or the public demo token in development mode
 // only (config.CheckProduction has already refused anything else).
-func adminBearer(cfg config.Config, getenv func(string) string, log *zap.Logger) (string, error) {
+func Bearer(cfg config.Config, getenv func(string) string, log *zap.Logger) (string, error) {
 	if bearer := getenv(cfg.Admin.BearerTokenEnv); bearer != "" {
 		return bearer, nil
 	}
@@ -92,9 +144,9 @@ func adminBearer(cfg config.Config, getenv func(string) string, log *zap.Logger)
 	return config.DemoAdminToken, nil
 }
 
-// adminTLS loads admin.tls's certificate and key; nil without admin.tls.
+// TLSConfig loads admin.tls's certificate and key; nil without admin.tls.
 // switchd -t runs it too, so a bad certificate is reported before start.
-func adminTLS(cfg config.Admin) (*tls.Config, error) {
+func TLSConfig(cfg config.Admin) (*tls.Config, error) {
 	if cfg.TLS == nil {
 		return nil, nil
 	}
@@ -110,7 +162,7 @@ func adminTLS(cfg config.Admin) (*tls.Config, error) {
 // signed-on links; a route that is down does not make the instance
 // unready, since other issuers still work. While the journal fails, sales
 // are refused (91), so the instance is unready and "journal" says why.
-func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
+func (a *Server) ready(w http.ResponseWriter, _ *http.Request) {
 	type routeState struct {
 		Name    string `json:"name"`
 		LinksUp int    `json:"links_up"`
@@ -121,11 +173,12 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 		Instance string       `json:"instance"`
 		Journal  string       `json:"journal"`
 		Routes   []routeState `json:"routes"`
-	}{Draining: a.sw.txns.isDraining(), Instance: a.sw.store.Instance().Name}
-	journalOK, journalState := a.sw.guard.status()
+	}{Draining: a.sw.Draining(), Instance: a.Store.Instance().Name}
+	journalOK, journalState := a.sw.Journal()
 	body.Journal = journalState
-	for _, rc := range a.sw.activeRoutes() {
-		body.Routes = append(body.Routes, routeState{Name: rc.Name, LinksUp: a.sw.linkMap()[rc.Name].Up()})
+	links := a.sw.Links()
+	for _, rc := range a.sw.ActiveRoutes() {
+		body.Routes = append(body.Routes, routeState{Name: rc.Name, LinksUp: links[rc.Name].Up()})
 	}
 	body.Ready = !body.Draining && journalOK
 	w.Header().Set("Content-Type", "application/json")
@@ -135,7 +188,8 @@ func (a *adminServer) ready(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func (a *adminServer) listen() error {
+// Listen binds the admin address and serves it in the background.
+func (a *Server) Listen() error {
 	ln, err := net.Listen("tcp", a.srv.Addr)
 	if err != nil {
 		return fmt.Errorf("admin endpoint: %w", err)
@@ -146,20 +200,22 @@ func (a *adminServer) listen() error {
 	a.ln = ln
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.sw.log.Sugar().Errorw("admin endpoint stopped", "error", err)
+			a.Log.Sugar().Errorw("admin endpoint stopped", "error", err)
 		}
 	}()
 	return nil
 }
 
-func (a *adminServer) addr() string {
+// Addr is the bound address ("" before Listen).
+func (a *Server) Addr() string {
 	if a.ln == nil {
 		return ""
 	}
 	return a.ln.Addr().String()
 }
 
-func (a *adminServer) close(ctx context.Context) error {
+// Close stops serving (the server is not to be used again).
+func (a *Server) Close(ctx context.Context) error {
 	if a.ln == nil {
 		return nil
 	}
@@ -181,8 +237,8 @@ func requireBearer(bearer string, h http.Handler) http.Handler {
 
 // reconciliations lists terminal batches that did not agree with the
 // journal (answered 95), newest first, with the recorded difference.
-func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
-	rows, err := a.sw.store.Lookup().Reconciliations(r.Context(), "95", 100)
+func (a *Server) reconciliations(w http.ResponseWriter, r *http.Request) {
+	rows, err := a.Store.Lookup().Reconciliations(r.Context(), "95", 100)
 	if err != nil {
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 		return
@@ -195,7 +251,7 @@ func (a *adminServer) reconciliations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []rec{}
 	for _, t := range rows {
-		ev, _ := a.sw.store.Lookup().Events(r.Context(), t.ID)
+		ev, _ := a.Store.Lookup().Events(r.Context(), t.ID)
 		out = append(out, rec{t.ID, t.TerminalID, t.CreatedAt.UTC(), ev})
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -1,4 +1,6 @@
-package payswitch
+// Package keyring opens the switch's HSM backends by name (the backend registry),
+// provisions the development keys, checks the configured key labels and runs the key ceremony.
+package keyring
 
 import (
 	"context"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/hsm"
@@ -18,11 +21,10 @@ import (
 	"github.com/kbpay/switch/hsm/pkcs11"
 	"github.com/kbpay/switch/hsm/software"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/pipeline"
 )
 
-// hsmBackends is the registry of the HSM backends switchd can open.
-func hsmBackends() *hsm.Registry {
+// Backends is the registry of the HSM backends switchd can open.
+func Backends() *hsm.Registry {
 	r := hsm.NewRegistry()
 	software.Register(r)
 	pkcs11.Register(r)
@@ -72,23 +74,34 @@ func hsmOptions(cfg config.Config, dev bool, reason string, log *zap.Logger) map
 	}
 }
 
-// openHSMs opens the backend of each role (one when the configuration
-// names the same for both) and returns them instrumented with metrics in
-// s.hsm (data) and s.pinmac (PIN/MAC); s.hsms holds the opened backends
-// for key checks and Close. In development mode (see
-// config.DevelopmentMode) a missing software master key is generated into
-// its file and the public demo PIN and MAC keys are imported into the
-// PIN/MAC backend: the development path, announced loudly. Outside it
-// neither happens, whatever labels the configuration names.
-// generate_dev_master_key also creates the random PAN data and hash keys
-// when they are missing.
-func (s *Switch) openHSMs(ctx context.Context) error {
-	cfg, log := s.cfg, s.log
+// HSMs are the opened backends of both roles and their instrumented views.
+type HSMs struct {
+	Roles  hsm.Roles // the opened backends, for key checks and Close
+	Data   hsm.HSM   // data role (PANs at rest), instrumented
+	PINMAC hsm.HSM   // PIN/MAC role, instrumented; == Data when one backend serves both
+}
+
+// Open opens the backend of each role (one when the configuration
+// names the same for both) and instruments them with metrics registered
+// on reg. In development mode (see config.DevelopmentMode) a missing
+// software master key is generated into its file and the public demo PIN
+// and MAC keys are imported into the PIN/MAC backend: the development
+// path, announced loudly. Outside it neither happens, whatever labels the
+// configuration names. generate_dev_master_key also creates the random PAN
+// data and hash keys when they are missing. A failed Open closes what it
+// opened.
+func Open(ctx context.Context, cfg config.Config, log *zap.Logger, reg prometheus.Registerer) (_ HSMs, err error) {
+	var out HSMs
+	defer func() {
+		if err != nil {
+			_ = out.Roles.Close()
+		}
+	}()
 	dev, reason := cfg.DevelopmentMode(os.Getenv)
-	reg := hsmBackends()
+	backends := Backends()
 	opts := hsmOptions(cfg, dev, reason, log)
 	open := func(name string, role hsm.Role) (hsm.HSM, error) {
-		if err := reg.Check(name, role); err != nil {
+		if err := backends.Check(name, role); err != nil {
 			return nil, err
 		}
 		o, err := opts[name]()
@@ -98,34 +111,33 @@ func (s *Switch) openHSMs(ctx context.Context) error {
 		if sw, ok := o.(software.Options); ok {
 			defer clear(sw.MasterKey)
 		}
-		return reg.Open(ctx, name, role, o, hsm.Deps{Log: log.With(zap.String("hsm", name)), Metrics: s.reg})
+		return backends.Open(ctx, name, role, o, hsm.Deps{Log: log.With(zap.String("hsm", name)), Metrics: reg})
 	}
 	dataName, pinName := cfg.HSM.Backend, cfg.HSM.PINMACBackend()
-	var err error
 	if dataName == pinName {
-		if s.hsms.Data, err = open(dataName, hsm.RoleData|hsm.RolePINMAC); err != nil {
-			return err
+		if out.Roles.Data, err = open(dataName, hsm.RoleData|hsm.RolePINMAC); err != nil {
+			return out, err
 		}
-		s.hsms.PINMAC = s.hsms.Data
+		out.Roles.PINMAC = out.Roles.Data
 	} else {
-		if s.hsms.Data, err = open(dataName, hsm.RoleData); err != nil {
-			return err
+		if out.Roles.Data, err = open(dataName, hsm.RoleData); err != nil {
+			return out, err
 		}
-		if s.hsms.PINMAC, err = open(pinName, hsm.RolePINMAC); err != nil {
-			return err
+		if out.Roles.PINMAC, err = open(pinName, hsm.RolePINMAC); err != nil {
+			return out, err
 		}
 		log.Info("HSM roles split", zap.String("data", dataName), zap.String("pin_mac", pinName))
 	}
-	if err := ensureDevKeys(ctx, s.hsms, *cfg.HSM.GenerateDevMasterKey, dev, log); err != nil {
-		return err
+	if err := ensureDevKeys(ctx, out.Roles, *cfg.HSM.GenerateDevMasterKey, dev, log); err != nil {
+		return out, err
 	}
-	m := hsm.NewMetrics(s.reg)
-	s.hsm = hsm.Instrument(s.hsms.Data, dataName, m)
-	s.pinmac = s.hsm
+	m := hsm.NewMetrics(reg)
+	out.Data = hsm.Instrument(out.Roles.Data, dataName, m)
+	out.PINMAC = out.Data
 	if pinName != dataName {
-		s.pinmac = hsm.Instrument(s.hsms.PINMAC, pinName, m)
+		out.PINMAC = hsm.Instrument(out.Roles.PINMAC, pinName, m)
 	}
-	return nil
+	return out, nil
 }
 
 // devKeyMaker is a backend that can create the random PAN keys itself
@@ -212,39 +224,18 @@ func ensureDevMasterKey(path string) (bool, error) {
 	return true, nil
 }
 
-// securityKeys builds the per-listener MAC and PIN keys and the per-route
-// zone PIN keys from the configuration.
-func (s *Switch) securityKeys() {
-	s.macKeys = map[string]pipeline.MACKey{}
-	s.pinSrc = map[string]pipeline.PINSource{}
-	s.pinDst = map[string]pipeline.PINDest{}
-	for _, l := range s.cfg.Listeners {
-		if l.MAC != nil {
-			s.macKeys[l.Name] = pipeline.MACKey{Key: l.MAC.Key, Algorithm: hsm.MACAlgorithm(l.MAC.Algorithm)}
-		}
-		if l.PIN != nil {
-			s.pinSrc[l.Name] = pipeline.PINSource{Key: l.PIN.Key, Format: hsm.PINFormat(l.PIN.Format), DUKPT: l.PIN.DUKPT}
-		}
-	}
-	for _, r := range s.cfg.Routes {
-		if r.PIN != nil {
-			s.pinDst[r.Name] = pipeline.PINDest{Key: r.PIN.Key, Format: hsm.PINFormat(r.PIN.Format)}
-		}
-	}
-}
-
-// checkKeys refuses to start when a configured key label is missing from
+// Check refuses to start when a configured key label is missing from
 // the backend of its role, when that backend can list its keys, or is of
 // the wrong usage or cipher there (a zone key of the wrong kind would
 // decline every PIN transaction).
-func (s *Switch) checkKeys(ctx context.Context) error {
-	needs := keyNeeds(s.cfg)
-	return errors.Join(missingKeys(ctx, s.hsms.Data, roleNeeds(needs, true)), missingKeys(ctx, s.hsms.PINMAC, roleNeeds(needs, false)))
+func Check(ctx context.Context, cfg config.Config, roles hsm.Roles) error {
+	needs := Needs(cfg)
+	return errors.Join(Missing(ctx, roles.Data, ForRole(needs, true)), Missing(ctx, roles.PINMAC, ForRole(needs, false)))
 }
 
-// missingKeys checks needs against the keys h holds; nil when h cannot
+// Missing checks needs against the keys h holds; nil when h cannot
 // list its keys.
-func missingKeys(ctx context.Context, h hsm.HSM, needs []keyNeed) error {
+func Missing(ctx context.Context, h hsm.HSM, needs []Need) error {
 	km, ok := h.(hsm.KeyManager)
 	if !ok {
 		return nil

@@ -1,4 +1,4 @@
-package payswitch
+package admin
 
 import (
 	"encoding/json"
@@ -26,7 +26,7 @@ import (
 // Cards appear masked (6+4) only; times are RFC 3339 UTC.
 
 // registerOperations adds the look-up and SAF action routes to mux.
-func (a *adminServer) registerOperations(mux *http.ServeMux, bearer string) {
+func (a *Server) registerOperations(mux *http.ServeMux, bearer string) {
 	guard := func(h http.HandlerFunc) http.Handler { return requireBearer(bearer, h) }
 	mux.Handle("GET /v1/transactions", guard(a.txnSearch))
 	mux.Handle("GET /v1/transactions/{id}", guard(a.txnGet))
@@ -91,20 +91,20 @@ func viewSAF(it store.SAFItem) safView {
 }
 
 // view builds a row's view with its history and SAF items.
-func (a *adminServer) view(r *http.Request, t store.Txn) (txnView, error) {
+func (a *Server) view(r *http.Request, t store.Txn) (txnView, error) {
 	v := txnView{ID: t.ID, Listener: t.Listener, MTI: t.MTI, ProcCode: t.ProcCode, TerminalID: t.TerminalID,
 		MerchantID: t.MerchantID, STAN: t.STAN, TxTime: t.TxTime, Card: t.MaskedPAN, Amount: t.Amount, Currency: t.Currency,
 		Remaining: t.Remaining, Route: t.Route, IssuerSTAN: t.IssuerSTAN, RRN: t.RRN, ApprovalCode: t.ApprovalCode, RC: t.RC,
 		State: string(t.State), OriginalID: t.OriginalID, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
 		ElapsedMS: t.UpdatedAt.Sub(t.CreatedAt).Milliseconds(), Events: []eventView{}}
-	events, err := a.sw.store.Lookup().History(r.Context(), t.ID)
+	events, err := a.Store.Lookup().History(r.Context(), t.ID)
 	if err != nil {
 		return v, err
 	}
 	for _, e := range events {
 		v.Events = append(v.Events, eventView{e.At.UTC(), e.Kind, e.Detail})
 	}
-	items, err := a.sw.store.SAFDesk().Search(r.Context(), store.SAFFilter{TxnID: t.ID})
+	items, err := a.Store.SAFDesk().Search(r.Context(), store.SAFFilter{TxnID: t.ID})
 	if err != nil {
 		return v, err
 	}
@@ -117,7 +117,7 @@ func (a *adminServer) view(r *http.Request, t store.Txn) (txnView, error) {
 var txnStates = []store.State{store.Forwarded, store.Approved, store.Declined, store.TimedOut, store.Failed, store.Answered}
 
 // txnSearch: GET /v1/transactions.
-func (a *adminServer) txnSearch(w http.ResponseWriter, r *http.Request) {
+func (a *Server) txnSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.TxnFilter{RRN: q.Get("rrn"), STAN: q.Get("stan"), TerminalID: q.Get("terminal"), MerchantID: q.Get("merchant"),
 		State: store.State(q.Get("state"))}
@@ -142,7 +142,7 @@ func (a *adminServer) txnSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, strings.Join(errs, "; "))
 		return
 	}
-	rows, err := a.sw.store.Lookup().Search(r.Context(), f)
+	rows, err := a.Store.Lookup().Search(r.Context(), f)
 	if err != nil {
 		a.internalError(w, "searching transactions", err)
 		return
@@ -160,13 +160,13 @@ func (a *adminServer) txnSearch(w http.ResponseWriter, r *http.Request) {
 }
 
 // txnGet: GET /v1/transactions/{id}.
-func (a *adminServer) txnGet(w http.ResponseWriter, r *http.Request) {
+func (a *Server) txnGet(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "id must be a number")
 		return
 	}
-	t, err := a.sw.store.Lookup().Get(r.Context(), id)
+	t, err := a.Store.Lookup().Get(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no transaction %d", id))
 		return
@@ -184,7 +184,7 @@ func (a *adminServer) txnGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // safSearch: GET /v1/saf. state defaults to pending; "all" lists every state.
-func (a *adminServer) safSearch(w http.ResponseWriter, r *http.Request) {
+func (a *Server) safSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.SAFFilter{State: q.Get("state"), Route: q.Get("route"), Kind: q.Get("kind")}
 	var errs []string
@@ -209,7 +209,7 @@ func (a *adminServer) safSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, strings.Join(errs, "; "))
 		return
 	}
-	items, err := a.sw.store.SAFDesk().Search(r.Context(), f)
+	items, err := a.Store.SAFDesk().Search(r.Context(), f)
 	if err != nil {
 		a.internalError(w, "reading the SAF queue", err)
 		return
@@ -256,23 +256,23 @@ func who(r *http.Request, operator string) string {
 
 // safRetry: POST /v1/saf/{id}/retry. A pending item is tried at once; an
 // item in manual review goes back to pending with a fresh expiry.
-func (a *adminServer) safRetry(w http.ResponseWriter, r *http.Request) {
+func (a *Server) safRetry(w http.ResponseWriter, r *http.Request) {
 	id, body, ok := readSAFAction(w, r)
 	if !ok {
 		return
 	}
-	it, err := a.sw.retrySAF(r.Context(), id, who(r, body.Operator))
+	it, err := a.sw.RetrySAF(r.Context(), id, who(r, body.Operator))
 	if a.safActionFailed(w, id, err) {
 		return
 	}
-	a.sw.log.Info("SAF item set to retry now", zap.Int64("saf_id", id), zap.Int64("txn", it.TxnID), zap.String("route", it.Route),
+	a.Log.Info("SAF item set to retry now", zap.Int64("saf_id", id), zap.Int64("txn", it.TxnID), zap.String("route", it.Route),
 		zap.String("operator", body.Operator))
 	writeJSON(w, http.StatusOK, viewSAF(it))
 }
 
 // safResolve: POST /v1/saf/{id}/resolve, for items in manual review; the
 // operator and the reason are mandatory and recorded.
-func (a *adminServer) safResolve(w http.ResponseWriter, r *http.Request) {
+func (a *Server) safResolve(w http.ResponseWriter, r *http.Request) {
 	id, body, ok := readSAFAction(w, r)
 	if !ok {
 		return
@@ -281,17 +281,17 @@ func (a *adminServer) safResolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "operator and reason are both required to resolve a SAF item")
 		return
 	}
-	it, err := a.sw.resolveSAF(r.Context(), id, who(r, body.Operator), body.Reason)
+	it, err := a.sw.ResolveSAF(r.Context(), id, who(r, body.Operator), body.Reason)
 	if a.safActionFailed(w, id, err) {
 		return
 	}
-	a.sw.log.Info("SAF item resolved by an operator", zap.Int64("saf_id", id), zap.Int64("txn", it.TxnID), zap.String("route", it.Route),
+	a.Log.Info("SAF item resolved by an operator", zap.Int64("saf_id", id), zap.Int64("txn", it.TxnID), zap.String("route", it.Route),
 		zap.String("operator", body.Operator), zap.String("reason", body.Reason))
 	writeJSON(w, http.StatusOK, viewSAF(it))
 }
 
 // safActionFailed answers a failed action and reports whether it did.
-func (a *adminServer) safActionFailed(w http.ResponseWriter, id int64, err error) bool {
+func (a *Server) safActionFailed(w http.ResponseWriter, id int64, err error) bool {
 	switch {
 	case err == nil:
 		return false
@@ -307,8 +307,8 @@ func (a *adminServer) safActionFailed(w http.ResponseWriter, id int64, err error
 	return true
 }
 
-func (a *adminServer) internalError(w http.ResponseWriter, doing string, err error) {
-	a.sw.log.Error("admin API: "+doing, zap.Error(err))
+func (a *Server) internalError(w http.ResponseWriter, doing string, err error) {
+	a.Log.Error("admin API: "+doing, zap.Error(err))
 	writeError(w, http.StatusInternalServerError, "internal error")
 }
 

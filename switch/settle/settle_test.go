@@ -1,4 +1,4 @@
-package payswitch_test
+package settle_test
 
 import (
 	"encoding/csv"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/settle"
 	"github.com/kbpay/switch/switch/store"
 )
 
@@ -19,7 +19,7 @@ func TestWriteSettlementTotalsPerCurrency(t *testing.T) {
 		return store.Txn{ID: id, Key: store.Key{TerminalID: "TERM0001", MTI: mti}, Currency: currency, Amount: amount,
 			OriginalID: original, State: store.Approved, RC: "00", MaskedPAN: "941000******0005"}
 	}
-	lines := map[string][]payswitch.SettlementLine{"card-a": {
+	lines := map[string][]settle.Line{"card-a": {
 		{Kind: "sale", Txn: txn(1, "0200", "410", 10_000, 0), Amount: 10_000},
 		{Kind: "sale", Txn: txn(2, "0200", "840", 10, 0), Amount: 10},
 		{Kind: "sale", Txn: txn(3, "0200", "840", 25, 0), Amount: 25},
@@ -27,7 +27,7 @@ func TestWriteSettlementTotalsPerCurrency(t *testing.T) {
 		{Kind: "refund", Txn: txn(5, "0200", "840", 5, 3), Amount: -5},
 	}}
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	paths, err := payswitch.WriteSettlement(lines, day, t.TempDir())
+	paths, err := settle.Write(lines, day, t.TempDir())
 	if err != nil || len(paths) != 1 {
 		t.Fatalf("settlement files %v %v", paths, err)
 	}

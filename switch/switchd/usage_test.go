@@ -1,11 +1,11 @@
-package payswitch_test
+package switchd_test
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 
-	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/switchd"
 )
 
 // TestMainCommandLine: version and help never start the daemon; unknown
@@ -30,7 +30,7 @@ func TestMainCommandLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out bytes.Buffer
-			if code := payswitch.Main(tt.args, &out, &out); code != tt.code {
+			if code := switchd.Main(tt.args, &out, &out); code != tt.code {
 				t.Errorf("exit %d, want %d: %s", code, tt.code, out.String())
 			}
 			if !strings.Contains(out.String(), tt.want) {

@@ -1,4 +1,5 @@
-package payswitch
+// Package txnlog writes the one log line every answered request gets, card data masked.
+package txnlog
 
 import (
 	"time"
@@ -11,13 +12,13 @@ import (
 	"github.com/kbpay/switch/switch/pipeline"
 )
 
-// logTransaction writes the one info line every answered request gets:
+// Write writes the one info line every answered request gets:
 // where it came from, what it was, the masked card, where it went, the
 // answer and how long the switch and the issuer took (milliseconds; the
 // switch's time excludes the issuer's). reason says why when the switch
 // decided the answer itself. Card data appears masked (6+4) only. log
 // carries the listener and the remote address already.
-func logTransaction(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, reason string) {
+func Write(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, reason string) {
 	total := time.Since(t.Received)
 	get := func(m *iso8583.Message, id int) string {
 		if m == nil {
@@ -52,10 +53,10 @@ func logTransaction(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, rea
 	if reason != "" {
 		fields = append(fields, zap.String("reason", pan.Scrub(reason)))
 	}
-	log.Info(txnLogMessage, fields...)
+	log.Info(Message, fields...)
 }
 
-// txnLogMessage is the message of the one line per transaction.
-const txnLogMessage = "transaction"
+// Message is the message of the one line per transaction.
+const Message = "transaction"
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

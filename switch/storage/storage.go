@@ -1,10 +1,9 @@
-package payswitch
+// Package storage opens the store the configuration names: embedded files or PostgreSQL.
+package storage
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -16,21 +15,21 @@ import (
 	"github.com/kbpay/switch/switch/store/postgres"
 )
 
-// OpenStore opens the store cfg configures (store.backend and its files or
+// Open opens the store cfg configures (store.backend and its files or
 // DSN) as instance cfg.InstanceName with lease store.lease: what switchd,
 // switchd settle and tools reading a switch's journal use. cfg has its
 // defaults applied (config.Default, config.Load).
-func OpenStore(cfg config.Config) (store.Store, error) {
-	st, _, err := openStore(cfg, nil, nil)
+func Open(cfg config.Config) (store.Store, error) {
+	st, _, err := OpenWith(cfg, nil, nil)
 	return st, err
 }
 
-// openStore is OpenStore wrapped with fault when set (tests), telling
+// OpenWith is Open wrapped with fault when set (tests), telling
 // onCommit (when set) of each journal commit (the commit-latency metric).
 // It also returns the instance number: cfg.InstanceID, or the one the
 // shared store keeps for cfg.InstanceName when the configuration leaves it
 // out (config.InstanceIDAuto).
-func openStore(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error)) (store.Store, int, error) {
+func OpenWith(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error)) (store.Store, int, error) {
 	inst := store.Instance{Name: cfg.InstanceName, Lease: cfg.Store.Lease}
 	number := cfg.InstanceID
 	var st store.Store
@@ -64,47 +63,9 @@ func openStore(cfg config.Config, fault store.Fault, onCommit func(time.Duration
 	return store.WithFault(st, fault), number, nil
 }
 
-// migrateMain is `switchd migrate --config F`: it applies the schema
-// migrations the configured PostgreSQL store lacks (the deploy's
-// migration Job) and exits. The embedded store needs none.
-func migrateMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("switchd migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "YAML configuration file")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg := config.Default()
-	if *path != "" {
-		var err error
-		if cfg, err = config.Load(*path); err != nil {
-			fmt.Fprintf(stderr, "switchd migrate: %v\n", err)
-			return 1
-		}
-	}
-	if cfg.Store.Backend != "postgres" {
-		fmt.Fprintf(stdout, "switchd migrate: store.backend %s has no schema migrations\n", cfg.Store.Backend)
-		return 0
-	}
-	dsn := cfg.Store.ResolvedDSN(os.Getenv)
-	if dsn == "" {
-		fmt.Fprintf(stderr, "switchd migrate: no DSN (store.dsn or $%s)\n", cfg.Store.DSNEnv)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	applied, err := postgres.Migrate(ctx, dsn)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchd migrate: %s: %v\n", postgres.MaskDSN(dsn), err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "switchd migrate: %s at schema version %d (applied %v)\n", postgres.MaskDSN(dsn), postgres.Latest(), applied)
-	return 0
-}
-
-// storeFields describe the store for the start-up log line; the DSN's
+// LogFields describe the store for the start-up log line; the DSN's
 // password is masked.
-func storeFields(cfg config.Config, number int) []zap.Field {
+func LogFields(cfg config.Config, number int) []zap.Field {
 	fs := []zap.Field{zap.String("backend", cfg.Store.Backend), zap.String("instance", cfg.InstanceName),
 		zap.Int("instance_number", number), zap.Duration("lease", cfg.Store.Lease)}
 	if cfg.Store.Backend == "postgres" {

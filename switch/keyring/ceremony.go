@@ -1,4 +1,4 @@
-package payswitch
+package keyring
 
 import (
 	"bufio"
@@ -24,22 +24,21 @@ import (
 // the PIN/MAC role's, where zone, terminal and MAC keys live, and what
 // closes them all.
 func openKeyHSM(ctx context.Context, cfg config.Config) (hsm.HSM, func() error, error) {
-	s := &Switch{cfg: cfg, log: zap.NewNop(), reg: prometheus.NewRegistry()}
-	if err := s.openHSMs(ctx); err != nil {
-		_ = s.hsms.Close()
+	h, err := Open(ctx, cfg, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
 		return nil, nil, err
 	}
-	return s.hsms.PINMAC, s.hsms.Close, nil
+	return h.Roles.PINMAC, h.Roles.Close, nil
 }
 
-// KeysMain is `switchd keys`: the key ceremony without code (see
+// Main is `switchd keys`: the key ceremony without code (see
 // docs/links.md). Clear components are read from in, one per line as
 // "<hex> <kcv>", never from the command line (shell history, ps).
 //
 //	switchd keys list    --config F
 //	switchd keys import  --config F --label L --usage zpk --algorithm tdes --components 3 [--kcv K] < components
 //	switchd keys rotate  --config F --label L [--size N]
-func KeysMain(args []string, in io.Reader, stdout, stderr io.Writer) int {
+func Main(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "usage: switchd keys list|import|rotate [flags]")
 		return 2

@@ -1,54 +1,51 @@
-package payswitch
+// Package settle builds the day's settlement files per issuer route from the journal.
+package settle
 
 import (
 	"context"
 	"encoding/csv"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
 
-	"github.com/kbpay/switch/internal/cli"
-	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
 )
 
-// SettlementLine is one settled transaction of an issuer route.
-type SettlementLine struct {
+// Line is one settled transaction of an issuer route.
+type Line struct {
 	Kind string // store.EntrySale, EntryCancel, EntryRefund
 	Txn  store.Txn
 	// Amount is signed: sales positive, what went back negative.
 	Amount int64
 }
 
-// Settlement builds, per issuer route, the day's approved sales and what
+// Lines builds, per issuer route, the day's approved sales and what
 // cancels and refunds gave back, from the journal (store.EntryOf: the
 // same entries as the terminals' batch totals).
-func Settlement(ctx context.Context, j store.Lookup, day time.Time) (map[string][]SettlementLine, error) {
+func Lines(ctx context.Context, j store.Lookup, day time.Time) (map[string][]Line, error) {
 	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, day.Location())
 	txns, err := j.Between(ctx, from, from.AddDate(0, 0, 1))
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]SettlementLine{}
+	out := map[string][]Line{}
 	for _, t := range txns {
 		e, ok := store.EntryOf(t)
 		if !ok {
 			continue
 		}
-		out[t.Route] = append(out[t.Route], SettlementLine{Kind: e.Kind, Txn: t, Amount: e.Net()})
+		out[t.Route] = append(out[t.Route], Line{Kind: e.Kind, Txn: t, Amount: e.Net()})
 	}
 	return out, nil
 }
 
-// WriteSettlement writes one CSV per route into dir and returns the paths:
+// Write writes one CSV per route into dir and returns the paths:
 // the lines, then one total line per currency (counts and net amount,
 // folded by store.CurrencyTotals like the terminals' batch totals).
-func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir string) ([]string, error) {
+func Write(lines map[string][]Line, day time.Time, dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -91,53 +88,4 @@ func WriteSettlement(lines map[string][]SettlementLine, day time.Time, dir strin
 		paths = append(paths, path)
 	}
 	return paths, nil
-}
-
-// settleMain is `switchd settle --date YYYY-MM-DD [--config FILE] [--out DIR]`.
-func settleMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("switchd settle", flag.ContinueOnError)
-	path := fs.String("config", "", "YAML configuration file (default: built-in)")
-	date := fs.String("date", time.Now().Format("2006-01-02"), "settlement day YYYY-MM-DD (local time)")
-	out := fs.String("out", "settlement", "folder for the CSV files")
-	if code, done := cli.Parse(fs, args, switchdUsage, stdout, stderr); done {
-		return code
-	}
-	if code, done := cli.NoArgs(fs, stderr); done {
-		return code
-	}
-	day, err := time.ParseInLocation("2006-01-02", *date, time.Local)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchd settle: --date %q is not YYYY-MM-DD\n", *date)
-		return 2
-	}
-	cfg := config.Default()
-	if *path != "" {
-		if cfg, err = config.Load(*path); err != nil {
-			fmt.Fprintf(stderr, "switchd settle: %v\n", err)
-			return 1
-		}
-	}
-	st, err := OpenStore(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
-		return 1
-	}
-	defer st.Close()
-	lines, err := Settlement(context.Background(), st.Lookup(), day)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
-		return 1
-	}
-	paths, err := WriteSettlement(lines, day, *out)
-	if err != nil {
-		fmt.Fprintf(stderr, "switchd settle: %v\n", err)
-		return 1
-	}
-	for _, p := range paths {
-		fmt.Fprintln(stdout, p)
-	}
-	if len(paths) == 0 {
-		fmt.Fprintf(stdout, "switchd settle: nothing settled on %s\n", *date)
-	}
-	return 0
 }

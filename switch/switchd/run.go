@@ -1,4 +1,5 @@
-package payswitch
+// Package switchd is the switchd command line: run the switch, -t, settle, migrate, keys, version.
+package switchd
 
 import (
 	"context"
@@ -16,14 +17,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/internal/cli"
-
+	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/admin"
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/keyring"
+	"github.com/kbpay/switch/switch/txnlog"
 )
 
 // NewLogger returns the production JSON logger at the given level, with
 // ISO 8601 times and no stack traces on errors (cli.NewLogger); the one
 // line per transaction is never sampled away.
-func NewLogger(level string) (*zap.Logger, error) { return cli.NewLogger(level, txnLogMessage) }
+func NewLogger(level string) (*zap.Logger, error) { return cli.NewLogger(level, txnlog.Message) }
 
 // Main is switchd: parse flags, load and check the configuration (-t
 // checks and exits), run until SIGINT/SIGTERM, then drain; `switchd settle`
@@ -35,7 +39,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case "settle":
 			return settleMain(args[1:], stdout, stderr)
 		case "keys":
-			return KeysMain(args[1:], os.Stdin, stdout, stderr)
+			return keyring.Main(args[1:], os.Stdin, stdout, stderr)
 		case "version":
 			if code, done := cli.NoArgs(flagSetOf("switchd version", args[1:]), stderr); done {
 				return code
@@ -82,7 +86,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sw, err := New(cfg, log, reg, WithConfigFile(*path))
+	sw, err := payswitch.New(cfg, log, reg, payswitch.WithConfigFile(*path))
 	if err != nil {
 		// A configuration or start-up problem: plainly, for whoever started it.
 		fmt.Fprintf(stderr, "switchd: not started: %v\n", err)
@@ -126,12 +130,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // Warnings (exit 0): listeners without a terminal PIN key.
 func checkConfig(cfg config.Config, stdout, stderr io.Writer) int {
 	err := cfg.CheckProduction(os.Getenv)
-	if _, terr := adminTLS(cfg.Admin); terr != nil {
+	if _, terr := admin.TLSConfig(cfg.Admin); terr != nil {
 		err = errors.Join(err, terr)
 	}
 	pinProblems, warnings := cfg.PINProblems()
 	err = errors.Join(append([]error{err}, pinProblems...)...)
-	err = errors.Join(err, CheckHSMKeys(context.Background(), cfg, os.Getenv))
+	err = errors.Join(err, keyring.CheckConfigured(context.Background(), cfg, os.Getenv))
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "switchd: warning: %s\n", w)
 	}

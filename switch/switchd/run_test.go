@@ -1,4 +1,4 @@
-package payswitch_test
+package switchd_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/hsm/software"
-	payswitch "github.com/kbpay/switch/switch"
+	"github.com/kbpay/switch/switch/switchd"
 )
 
 // TestCheckConfigReportsProductionGaps: `switchd -t` names what a switch
@@ -77,7 +77,7 @@ listeners: [{name: terminal, addr: "127.0.0.1:99999"}, {name: van, addr: "127.0.
 				args = append(args, "--config", path)
 			}
 			var out bytes.Buffer
-			code := payswitch.Main(args, &out, &out)
+			code := switchd.Main(args, &out, &out)
 			if code != tt.wantCode {
 				t.Errorf("exit %d, want %d; output:\n%s", code, tt.wantCode, out.String())
 			}

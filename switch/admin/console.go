@@ -1,4 +1,4 @@
-package payswitch
+package admin
 
 import (
 	"context"
@@ -20,50 +20,43 @@ import (
 // reads it: state from the listeners, links and the metrics registry,
 // transactions and SAF items from the store, tokens from the token
 // service.
-type consoleSource struct{ sw *Switch }
+type consoleSource struct{ a *Server }
 
 var _ console.Source = consoleSource{}
 
 // newConsole builds the console served at /console/ on the admin port.
-func (a *adminServer) newConsole(bearer string) (*console.Console, error) {
-	return console.New(consoleSource{a.sw}, console.Config{Bearer: bearer, Secure: a.tls != nil},
-		a.sw.log.Named("console"))
+func (a *Server) newConsole(bearer string) (*console.Console, error) {
+	return console.New(consoleSource{a}, console.Config{Bearer: bearer, Secure: a.tls != nil},
+		a.Log.Named("console"))
 }
 
-// consoleLinks are the issuer links by route (one place to follow a
-// change of how the switch keeps them: a reload swaps the map).
-func (s *Switch) consoleLinks() map[string]*upstream.Link { return s.linkMap() }
-
 func (c consoleSource) Overview(ctx context.Context) (console.Overview, error) {
-	s := c.sw
-	journalOK, journalState := s.guard.status()
-	ov := console.Overview{Instance: s.store.Instance().Name, Draining: s.txns.isDraining(), Journal: journalState}
+	a := c.a
+	journalOK, journalState := a.sw.Journal()
+	ov := console.Overview{Instance: a.Store.Instance().Name, Draining: a.sw.Draining(), Journal: journalState}
 	ov.Ready = journalOK && !ov.Draining
-	fams, err := s.reg.Gather()
+	fams, err := a.Metrics.Gather()
 	if err != nil {
 		return ov, fmt.Errorf("gathering metrics: %w", err)
 	}
 	m := indexMetrics(fams)
-	for _, l := range s.listeners {
-		st := console.ListenerState{Name: l.cfg.Name, Addr: l.cfg.Addr, Connections: l.count.Load()}
-		if l.ln != nil {
-			st.Addr = l.ln.Addr().String()
-		}
+	for _, l := range a.sw.Listeners() {
+		st := console.ListenerState{Name: l.Name, Addr: l.Addr, Connections: l.Connections}
 		for _, x := range m["payswitch_in_flight"] {
-			if label(x, "listener") == l.cfg.Name {
+			if label(x, "listener") == l.Name {
 				st.InFlight += int64(x.GetGauge().GetValue())
 			}
 		}
 		for _, x := range m["payswitch_requests_total"] {
-			if label(x, "listener") == l.cfg.Name {
+			if label(x, "listener") == l.Name {
 				st.Requests += uint64(x.GetCounter().GetValue())
 			}
 		}
-		st.Latency = mergeHistograms(m["payswitch_request_duration_seconds"], "listener", l.cfg.Name)
+		st.Latency = mergeHistograms(m["payswitch_request_duration_seconds"], "listener", l.Name)
 		ov.Listeners = append(ov.Listeners, st)
 	}
-	links := s.consoleLinks()
-	for _, rc := range s.activeRoutes() {
+	links := a.sw.Links()
+	for _, rc := range a.sw.ActiveRoutes() {
 		st := console.RouteState{Name: rc.Name, BINs: rc.BINs}
 		st.Endpoints, st.LinksUp, st.Links = routeEndpoints(rc, links[rc.Name])
 		for _, x := range m["payswitch_requests_total"] {
@@ -82,7 +75,7 @@ func (c consoleSource) Overview(ctx context.Context) (console.Overview, error) {
 		st.Latency = mergeHistograms(m["payswitch_issuer_duration_seconds"], "route", rc.Name)
 		ov.Routes = append(ov.Routes, st)
 	}
-	if ov.SAF, err = s.store.SAFDesk().Counts(ctx); err != nil {
+	if ov.SAF, err = a.Store.SAFDesk().Counts(ctx); err != nil {
 		return ov, fmt.Errorf("counting SAF items: %w", err)
 	}
 	return ov, nil
@@ -150,11 +143,11 @@ func mergeHistograms(xs []*dto.Metric, key, value string) console.Histogram {
 }
 
 func (c consoleSource) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, error) {
-	return c.sw.store.Lookup().Search(ctx, f)
+	return c.a.Store.Lookup().Search(ctx, f)
 }
 
 func (c consoleSource) Transaction(ctx context.Context, id int64) (console.Transaction, error) {
-	look := c.sw.store.Lookup()
+	look := c.a.Store.Lookup()
 	t, err := look.Get(ctx, id)
 	if err != nil {
 		return console.Transaction{}, err
@@ -163,7 +156,7 @@ func (c consoleSource) Transaction(ctx context.Context, id int64) (console.Trans
 	if out.History, err = look.History(ctx, id); err != nil {
 		return out, err
 	}
-	if out.SAF, err = c.sw.store.SAFDesk().Search(ctx, store.SAFFilter{TxnID: id}); err != nil {
+	if out.SAF, err = c.a.Store.SAFDesk().Search(ctx, store.SAFFilter{TxnID: id}); err != nil {
 		return out, err
 	}
 	out.Cancels, err = look.Search(ctx, store.TxnFilter{OriginalID: id, Limit: store.MaxSearch})
@@ -171,7 +164,7 @@ func (c consoleSource) Transaction(ctx context.Context, id int64) (console.Trans
 }
 
 func (c consoleSource) SAF(ctx context.Context, f store.SAFFilter) ([]store.SAFItem, map[string]int, error) {
-	desk := c.sw.store.SAFDesk()
+	desk := c.a.Store.SAFDesk()
 	items, err := desk.Search(ctx, f)
 	if err != nil {
 		return nil, nil, err
@@ -182,15 +175,15 @@ func (c consoleSource) SAF(ctx context.Context, f store.SAFFilter) ([]store.SAFI
 
 // Retry and Resolve are the admin API's SAF actions.
 func (c consoleSource) Retry(ctx context.Context, id int64, who string) (store.SAFItem, error) {
-	return c.sw.retrySAF(ctx, id, who)
+	return c.a.sw.RetrySAF(ctx, id, who)
 }
 
 func (c consoleSource) Resolve(ctx context.Context, id int64, who, reason string) (store.SAFItem, error) {
-	return c.sw.resolveSAF(ctx, id, who, reason)
+	return c.a.sw.ResolveSAF(ctx, id, who, reason)
 }
 
 func (c consoleSource) Token(ctx context.Context, token string) (store.TokenRecord, error) {
-	rec, err := c.sw.tokens.Get(ctx, token)
+	rec, err := c.a.Tokens.Get(ctx, token)
 	return rec, tokenErr(err)
 }
 
@@ -198,7 +191,7 @@ func (c consoleSource) SetTokenStatus(ctx context.Context, token string, to stor
 	if !slices.Contains([]store.TokenStatus{store.TokenActive, store.TokenSuspended}, to) {
 		return store.TokenRecord{}, fmt.Errorf("console: token status %q: %w", to, tsp.ErrInvalid)
 	}
-	rec, err := c.sw.tokens.SetStatus(ctx, token, to)
+	rec, err := c.a.Tokens.SetStatus(ctx, token, to)
 	return rec, tokenErr(err)
 }
 

@@ -1,4 +1,4 @@
-package payswitch
+package keyring
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 	"github.com/kbpay/switch/switch/config"
 )
 
-// TestOpenHSMImportsDemoKeysOnlyInDevelopmentMode checks openHSM on its
+// TestOpenImportsDemoKeysOnlyInDevelopmentMode checks Open on its
 // own (New refuses demo labels outside development mode before it gets
 // here): the default configuration names the demo keys, and only the
 // development run may import them.
-func TestOpenHSMImportsDemoKeysOnlyInDevelopmentMode(t *testing.T) {
+func TestOpenImportsDemoKeysOnlyInDevelopmentMode(t *testing.T) {
 	const keyEnv = "DEVMODE_INTERNAL_TEST_MASTER_KEY"
 	tests := []struct {
 		name      string
@@ -37,15 +37,15 @@ func TestOpenHSMImportsDemoKeysOnlyInDevelopmentMode(t *testing.T) {
 			cfg.HSM.MasterKeyEnv = keyEnv
 			cfg.HSM.KeyStore = filepath.Join(dir, "keystore.json")
 			cfg.HSM.MasterKeyFile = filepath.Join(dir, "master.key")
-			s := &Switch{cfg: cfg, log: zap.NewNop(), reg: prometheus.NewRegistry()}
-			if err := s.openHSMs(context.Background()); err != nil {
+			h, err := Open(context.Background(), cfg, zap.NewNop(), prometheus.NewRegistry())
+			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.hsms.Close()
-			if s.hsms.PINMAC != s.hsms.Data {
+			defer h.Roles.Close()
+			if h.Roles.PINMAC != h.Roles.Data {
 				t.Errorf("one backend configured, two opened")
 			}
-			keys, err := s.hsms.PINMAC.(hsm.KeyManager).Keys(context.Background())
+			keys, err := h.Roles.PINMAC.(hsm.KeyManager).Keys(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package payswitch
+package admin
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 // linkAPI adds GET /v1/links (each route's endpoints: links signed on,
 // circuit breaker, requests; each listener's connections and sign-ons) and POST /v1/reload (re-read the
 // configuration file and apply it as a diff), both behind the bearer token.
-func (a *adminServer) linkAPI(mux *http.ServeMux, bearer string) {
+func (a *Server) linkAPI(mux *http.ServeMux, bearer string) {
 	mux.Handle("GET /v1/links", requireBearer(bearer, http.HandlerFunc(a.links)))
 	mux.Handle("POST /v1/reload", requireBearer(bearer, http.HandlerFunc(a.reloadConfig)))
 }
@@ -25,14 +25,14 @@ type RouteLinks struct {
 	Endpoints []upstream.EndpointStatus `json:"endpoints"`
 }
 
-// Links reports every route's endpoints, sorted by route.
-func (s *Switch) Links() []RouteLinks {
+// routeLinks reports every route's endpoints, sorted by route.
+func (a *Server) routeLinks() []RouteLinks {
 	active := map[string]bool{}
-	for _, r := range s.activeRoutes() {
+	for _, r := range a.sw.ActiveRoutes() {
 		active[r.Name] = true
 	}
 	var out []RouteLinks
-	for name, l := range s.linkMap() {
+	for name, l := range a.sw.Links() {
 		out = append(out, RouteLinks{Route: name, Active: active[name], Policy: l.Policy(),
 			LinksUp: l.Up(), Endpoints: l.Endpoints()})
 	}
@@ -48,15 +48,15 @@ func (s *Switch) Links() []RouteLinks {
 	return out
 }
 
-func (a *adminServer) links(w http.ResponseWriter, _ *http.Request) {
+func (a *Server) links(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(struct {
-		Routes    []RouteLinks    `json:"routes"`
-		Listeners []ListenerLinks `json:"listeners"`
-	}{a.sw.Links(), a.sw.listenerLinks()})
+		Routes    []RouteLinks `json:"routes"`
+		Listeners any          `json:"listeners"`
+	}{a.routeLinks(), a.sw.ListenerLinks()})
 }
 
-func (a *adminServer) reloadConfig(w http.ResponseWriter, r *http.Request) {
+func (a *Server) reloadConfig(w http.ResponseWriter, r *http.Request) {
 	sum, err := a.sw.ReloadFile(r.Context())
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
@@ -64,8 +64,5 @@ func (a *adminServer) reloadConfig(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 		return
 	}
-	_ = json.NewEncoder(w).Encode(struct {
-		Applied bool `json:"applied"`
-		ReloadSummary
-	}{true, sum})
+	_ = json.NewEncoder(w).Encode(sum)
 }

@@ -1,4 +1,4 @@
-package payswitch
+package keyring
 
 import (
 	"context"
@@ -15,21 +15,21 @@ import (
 	"github.com/kbpay/switch/switch/config"
 )
 
-// keyNeed is one HSM key the configuration names and what it must be.
-type keyNeed struct {
-	where string // "route card-a pin.key"
-	label string
-	usage hsm.Usage
+// Need is one HSM key the configuration names and what it must be.
+type Need struct {
+	Where string // "route card-a pin.key"
+	Label string
+	Usage hsm.Usage
 	fits  func(hsm.KeyInfo) error // algorithm check; nil: any
 }
 
 // data says whether the key lives on the data role's backend (the PAN
 // keys) rather than the PIN/MAC role's.
-func (n keyNeed) data() bool { return n.usage == hsm.UsagePANData || n.usage == hsm.UsagePANHash }
+func (n Need) data() bool { return n.Usage == hsm.UsagePANData || n.Usage == hsm.UsagePANHash }
 
-// roleNeeds are the needs of one HSM role: data (PAN keys) or PIN/MAC.
-func roleNeeds(needs []keyNeed, data bool) []keyNeed {
-	var out []keyNeed
+// ForRole are the needs of one HSM role: data (PAN keys) or PIN/MAC.
+func ForRole(needs []Need, data bool) []Need {
+	var out []Need
 	for _, n := range needs {
 		if n.data() == data {
 			out = append(out, n)
@@ -38,11 +38,11 @@ func roleNeeds(needs []keyNeed, data bool) []keyNeed {
 	return out
 }
 
-// keyNeeds lists every key label the configuration names.
-func keyNeeds(cfg config.Config) []keyNeed {
-	needs := []keyNeed{
-		{where: "tokens.data_key", label: cfg.Tokens.DataKey, usage: hsm.UsagePANData},
-		{where: "tokens.hash_key", label: cfg.Tokens.HashKey, usage: hsm.UsagePANHash},
+// Needs lists every key label the configuration names.
+func Needs(cfg config.Config) []Need {
+	needs := []Need{
+		{Where: "tokens.data_key", Label: cfg.Tokens.DataKey, Usage: hsm.UsagePANData},
+		{Where: "tokens.hash_key", Label: cfg.Tokens.HashKey, Usage: hsm.UsagePANHash},
 	}
 	pinFits := func(p config.PINKey) func(hsm.KeyInfo) error {
 		pk := hsm.PINKey{Format: hsm.PINFormat(p.Format)}
@@ -57,19 +57,19 @@ func keyNeeds(cfg config.Config) []keyNeed {
 			if l.PIN.DUKPT {
 				usage = hsm.UsageBDK
 			}
-			needs = append(needs, keyNeed{"listener " + l.Name + " pin.key", l.PIN.Key, usage, pinFits(*l.PIN)})
+			needs = append(needs, Need{"listener " + l.Name + " pin.key", l.PIN.Key, usage, pinFits(*l.PIN)})
 		}
 		if l.MAC != nil {
 			alg := hsm.MACAlgorithm(l.MAC.Algorithm)
-			needs = append(needs, keyNeed{"listener " + l.Name + " mac.key", l.MAC.Key, hsm.UsageMAC,
+			needs = append(needs, Need{"listener " + l.Name + " mac.key", l.MAC.Key, hsm.UsageMAC,
 				func(info hsm.KeyInfo) error { return hsm.CheckMACKey(info, alg) }})
 		}
 	}
 	for _, r := range cfg.Routes {
 		if r.PIN != nil {
-			needs = append(needs, keyNeed{"route " + r.Name + " pin.key", r.PIN.Key, hsm.UsageZonePIN, pinFits(*r.PIN)})
+			needs = append(needs, Need{"route " + r.Name + " pin.key", r.PIN.Key, hsm.UsageZonePIN, pinFits(*r.PIN)})
 			if r.PIN.ZMK != "" {
-				needs = append(needs, keyNeed{"route " + r.Name + " pin.zmk", r.PIN.ZMK, hsm.UsageKEK, nil})
+				needs = append(needs, Need{"route " + r.Name + " pin.zmk", r.PIN.ZMK, hsm.UsageKEK, nil})
 			}
 		}
 	}
@@ -78,7 +78,7 @@ func keyNeeds(cfg config.Config) []keyNeed {
 
 // checkKeyInfos reports each key of needs the HSM lacks or holds with the
 // wrong usage or cipher (the current version counts).
-func checkKeyInfos(needs []keyNeed, infos []hsm.KeyInfo) error {
+func checkKeyInfos(needs []Need, infos []hsm.KeyInfo) error {
 	current := map[string]hsm.KeyInfo{}
 	for _, k := range infos {
 		if k.Version >= current[k.Label].Version {
@@ -87,28 +87,28 @@ func checkKeyInfos(needs []keyNeed, infos []hsm.KeyInfo) error {
 	}
 	var errs []error
 	for _, n := range needs {
-		info, ok := current[n.label]
+		info, ok := current[n.Label]
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("%s: HSM has no key %q", n.where, n.label))
-		case info.Usage != n.usage:
-			errs = append(errs, fmt.Errorf("%s: HSM key %q is a %s key, want %s", n.where, n.label, info.Usage, n.usage))
+			errs = append(errs, fmt.Errorf("%s: HSM has no key %q", n.Where, n.Label))
+		case info.Usage != n.Usage:
+			errs = append(errs, fmt.Errorf("%s: HSM key %q is a %s key, want %s", n.Where, n.Label, info.Usage, n.Usage))
 		case n.fits != nil:
 			if err := n.fits(info); err != nil {
-				errs = append(errs, fmt.Errorf("%s: HSM key %q: %w", n.where, n.label, err))
+				errs = append(errs, fmt.Errorf("%s: HSM key %q: %w", n.Where, n.Label, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// CheckHSMKeys is switchd -t's look into the HSM: it opens the configured
+// CheckConfigured is switchd -t's look into the HSM: it opens the configured
 // backend without changing it (no key store or master key is created, no
 // key imported) and checks every configured label with checkKeyInfos. The
 // keys switchd would create at start (the demo keys in development mode,
 // the PAN keys with generate_dev_master_key) count as present; a missing
 // key store is an empty one.
-func CheckHSMKeys(ctx context.Context, cfg config.Config, getenv func(string) string) error {
+func CheckConfigured(ctx context.Context, cfg config.Config, getenv func(string) string) error {
 	dev, _ := cfg.DevelopmentMode(getenv)
 	var infos []hsm.KeyInfo
 	switch cfg.HSM.Backend {
@@ -151,14 +151,14 @@ func CheckHSMKeys(ctx context.Context, cfg config.Config, getenv func(string) st
 		return fmt.Errorf("unknown HSM backend %q", cfg.HSM.Backend)
 	}
 	infos = append(infos, keysCreatedAtStart(cfg, dev, infos)...)
-	needs := keyNeeds(cfg)
+	needs := Needs(cfg)
 	if cfg.HSM.PINMACBackend() != cfg.HSM.Backend {
-		needs = roleNeeds(needs, true)
+		needs = ForRole(needs, true)
 	}
 	return checkKeyInfos(needs, infos)
 }
 
-// keysCreatedAtStart are the keys openHSM would add: the demo keys in
+// keysCreatedAtStart are the keys Open would add: the demo keys in
 // development mode and the PAN keys with generate_dev_master_key.
 func keysCreatedAtStart(cfg config.Config, dev bool, have []hsm.KeyInfo) []hsm.KeyInfo {
 	present := map[string]bool{}

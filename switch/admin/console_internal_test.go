@@ -1,4 +1,4 @@
-package payswitch
+package admin
 
 import (
 	"context"

@@ -1,0 +1,64 @@
+package opsmetrics_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kbpay/switch/switch/opsmetrics"
+)
+
+// TestSeries: the reload and commit series exist at zero from the start,
+// a refused reload flips the last-reload gauge to 0 and an applied one
+// back to 1, and commits are counted by result.
+func TestSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := opsmetrics.New(reg)
+	for name, want := range map[string]int{
+		"payswitch_build_info": 1, "payswitch_config_reloads_total": 2, "payswitch_journal_commit_duration_seconds": 2,
+		"payswitch_config_last_reload_successful": 1, "payswitch_config_last_reload_timestamp_seconds": 1,
+	} {
+		if got := len(family(t, reg, name).GetMetric()); got != want {
+			t.Errorf("%s: %d series, want %d", name, got, want)
+		}
+	}
+	valid := func() float64 {
+		return family(t, reg, "payswitch_config_last_reload_successful").GetMetric()[0].GetGauge().GetValue()
+	}
+	m.Reloaded(errors.New("bad file"))
+	if got := valid(); got != 0 {
+		t.Errorf("after a refused reload: %v", got)
+	}
+	m.Reloaded(nil)
+	if got := valid(); got != 1 {
+		t.Errorf("after an applied reload: %v", got)
+	}
+	m.ObserveCommit(time.Millisecond, 3, nil)
+	m.ObserveCommit(time.Millisecond, 1, errors.New("fsync"))
+	var commits uint64
+	for _, x := range family(t, reg, "payswitch_journal_commit_duration_seconds").GetMetric() {
+		commits += x.GetHistogram().GetSampleCount()
+	}
+	if commits != 2 {
+		t.Errorf("%d commits observed, want 2", commits)
+	}
+}
+
+// family is the metric family name gathered from reg.
+func family(t *testing.T, reg prometheus.Gatherer, name string) *dto.MetricFamily {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
+}
