@@ -58,14 +58,29 @@ type journal struct {
 }
 
 type write struct {
-	op string
-	fn func(*sql.Tx) error
-	// single: fn runs one statement, which SQLite undoes by itself when it
-	// fails, so it needs no savepoint (they cost about a third of a write).
-	single bool
-	err    error
-	done   chan struct{}
+	op   string
+	fn   func(*sql.Tx) error
+	undo undo
+	err  error
+	done chan struct{}
 }
+
+// undo is how a write that fails is undone without undoing its group.
+type undo uint8
+
+const (
+	// bySavepoint: fn may fail after it wrote something; it runs under a
+	// savepoint, rolled back when it fails.
+	bySavepoint undo = iota
+	// byStatement: fn runs one statement, which SQLite undoes by itself
+	// when it fails. No savepoint (they cost about a third of a write).
+	byStatement
+	// byCheck: fn refuses (a decided error: a duplicate, a lost lease, ...)
+	// before it writes anything, so a refusal needs no undoing; any other
+	// failure (the file's) makes the committer roll the group back and run
+	// it again with a savepoint per write.
+	byCheck
+)
 
 // openJournal opens or creates the journal file and starts its committer.
 func openJournal(path string, opts Options) (*journal, error) {
@@ -110,7 +125,13 @@ func (j *journal) exec(ctx context.Context, op string, fn func(*sql.Tx) error) e
 
 // exec1 is exec for a fn that runs exactly one statement.
 func (j *journal) exec1(ctx context.Context, op string, fn func(*sql.Tx) error) error {
-	return j.submit(ctx, &write{op: op, fn: fn, single: true, done: make(chan struct{})})
+	return j.submit(ctx, &write{op: op, fn: fn, undo: byStatement, done: make(chan struct{})})
+}
+
+// execChecked is exec for a fn that returns its decided errors (see
+// decided) before its first write: it runs without a savepoint.
+func (j *journal) execChecked(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	return j.submit(ctx, &write{op: op, fn: fn, undo: byCheck, done: make(chan struct{})})
 }
 
 func (j *journal) submit(ctx context.Context, w *write) error {
@@ -131,17 +152,25 @@ func (j *journal) submit(ctx context.Context, w *write) error {
 // an amount that exceeds, a lost lease, ...) as store.ErrUnavailable: the
 // file failed (I/O, full disk), nothing of the write is applied.
 func failure(err error) error {
-	switch {
-	case err == nil, sqlitedb.IsUnique(err):
+	if err == nil || decided(err) {
 		return err
 	}
-	for _, decided := range []error{store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved, store.ErrLeaseLost,
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+}
+
+// decided reports whether err is a write's refusal on the data (not a
+// failure of the file).
+func decided(err error) bool {
+	if sqlitedb.IsUnique(err) {
+		return true
+	}
+	for _, d := range []error{errKeyTaken, store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved, store.ErrLeaseLost,
 		store.ErrLeaseHeld, store.ErrUnavailable, store.ErrDuplicate, store.ErrSAFState} {
-		if errors.Is(err, decided) {
-			return err
+		if errors.Is(err, d) {
+			return true
 		}
 	}
-	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	return false
 }
 
 func (j *journal) commitLoop() {
@@ -176,29 +205,47 @@ func (j *journal) commitLoop() {
 	}
 }
 
+// commit runs batch as one transaction (one fsync when Durable) and tells
+// each write's caller. A write's refusal fails that write only; a failed
+// commit fails them all.
 func (j *journal) commit(batch []*write) {
 	var failed error
 	if j.opts.OnCommit != nil {
 		start := time.Now()
 		defer func() { j.opts.OnCommit(time.Since(start), len(batch), failed) }()
 	}
-	fail := func(err error) {
-		failed = err
-		for _, w := range batch {
-			if w.err == nil {
-				w.err = err
-			}
-			close(w.done)
-		}
-	}
-	tx, err := j.db.W.Begin()
-	if err != nil {
-		fail(fmt.Errorf("journal: begin: %w: %w", store.ErrUnavailable, err))
-		return
+	failed = j.run(batch, false)
+	if errors.Is(failed, errRedo) {
+		failed = j.run(batch, true)
 	}
 	for _, w := range batch {
-		if w.single {
+		if w.err == nil {
+			w.err = failed
+		}
+		close(w.done)
+	}
+}
+
+// errRedo: a write run without a savepoint failed on the file; its group
+// was rolled back to be run again with savepoints.
+var errRedo = errors.New("journal: group to run again with savepoints")
+
+// run runs batch in one transaction and commits it, setting each write's
+// error. Unless safely, byCheck writes run without savepoints, and one
+// failing with an undecided error rolls everything back: errRedo.
+func (j *journal) run(batch []*write, safely bool) error {
+	tx, err := j.db.W.Begin()
+	if err != nil {
+		return fmt.Errorf("journal: begin: %w: %w", store.ErrUnavailable, err)
+	}
+	for _, w := range batch {
+		w.err = nil
+		if w.undo == byStatement || w.undo == byCheck && !safely {
 			w.err = w.fn(tx)
+			if w.err != nil && w.undo == byCheck && !decided(w.err) {
+				_ = tx.Rollback()
+				return errRedo
+			}
 			continue
 		}
 		if _, err := j.db.TxExec(tx, "SAVEPOINT w"); err != nil {
@@ -211,12 +258,9 @@ func (j *journal) commit(batch []*write) {
 		_, _ = j.db.TxExec(tx, "RELEASE w")
 	}
 	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("journal: commit: %w: %w", store.ErrUnavailable, err))
-		return
+		return fmt.Errorf("journal: commit: %w: %w", store.ErrUnavailable, err)
 	}
-	for _, w := range batch {
-		close(w.done)
-	}
+	return nil
 }
 
 // Probe makes one small durable write (an event row of transaction 0

@@ -44,7 +44,7 @@ func owned(res sql.Result) error {
 func (j *journal) Enqueue(ctx context.Context, it store.SAFItem) (int64, error) {
 	now := j.now()
 	var id int64
-	err := j.exec(ctx, store.OpEnqueue, func(tx *sql.Tx) error {
+	err := j.execChecked(ctx, store.OpEnqueue, func(tx *sql.Tx) error {
 		if err := j.db.TxQueryRow(tx, `INSERT INTO saf (txn_id, route, kind, amount, attempts, next_at, expires_at, state, stan, tx_time,
 			created_at, updated_at, owner, lease_until) VALUES (?,?,?,?,0,?,?,'pending',?,?,?,?,?,?) RETURNING id`, it.TxnID, it.Route, it.Kind, it.Amount,
 			it.NextAt.UnixMilli(), it.ExpiresAt.UnixMilli(), it.STAN, it.TxTime, now.UnixMilli(), now.UnixMilli(),
