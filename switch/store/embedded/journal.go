@@ -223,7 +223,7 @@ func (j *journal) commitLoop() {
 
 // commit runs batch as one transaction (one fsync when Durable) and tells
 // each write's caller. A write's refusal fails that write only; a failed
-// commit fails them all.
+// commit fails them all with store.ErrUnavailable.
 func (j *journal) commit(batch []*write) {
 	var failed error
 	if j.opts.OnCommit != nil {
@@ -235,7 +235,9 @@ func (j *journal) commit(batch []*write) {
 		failed = j.run(batch, true)
 	}
 	for _, w := range batch {
-		if w.err == nil {
+		if failed != nil {
+			// Even a refusal: what it was decided on may not have been
+			// committed (a duplicate of a request of the same group).
 			w.err = failed
 		}
 		close(w.done)
