@@ -126,14 +126,18 @@ func (j *journal) FindOriginal(ctx context.Context, s store.Scope, mti, stan, tx
 		s.TerminalID, stan, txTime, mti, s.Listener, s.MerchantID, s.AuthKey))
 }
 
+// findSaleQuery selects by RRN, approval code and scope: "rrn <> ”" lets
+// txns_rrn_given serve it, "+state" keeps SQLite from reading every
+// approved row through txns_state instead.
+const findSaleQuery = `SELECT ` + txnColumns + ` FROM txns
+	WHERE rrn = ? AND rrn <> '' AND approval_code = ? AND +state = 'approved' AND original_id = 0
+	AND listener = ? AND terminal_id = ? AND merchant_id = ? AND auth_key = ? ORDER BY id LIMIT 2`
+
 // FindSale finds the approved sale (or authorisation) with this RRN and
 // approval code within scope s, for a refund: store.ErrNotFound when there is
 // none, store.ErrAmbiguous when more than one matches.
 func (j *journal) FindSale(ctx context.Context, s store.Scope, rrn, approvalCode string) (store.Txn, error) {
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns
-		WHERE rrn = ? AND approval_code = ? AND state = 'approved' AND original_id = 0
-		AND listener = ? AND terminal_id = ? AND merchant_id = ? AND auth_key = ? ORDER BY id LIMIT 2`,
-		rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
+	rows, err := j.db.Query(ctx, findSaleQuery, rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
 	if err != nil {
 		return store.Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
 	}
@@ -149,10 +153,14 @@ func (j *journal) FindSale(ctx context.Context, s store.Scope, rrn, approvalCode
 	return found[0], nil
 }
 
+// findByIssuerSTANQuery selects by route and issuer STAN; "issuer_stan <>
+// ”" lets txns_issuer_given serve it.
+const findByIssuerSTANQuery = `SELECT ` + txnColumns + ` FROM txns
+	WHERE route = ? AND issuer_stan = ? AND issuer_stan <> '' ORDER BY id DESC LIMIT 1`
+
 // FindByIssuerSTAN finds the transaction sent on route with issuer STAN.
 func (j *journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (store.Txn, error) {
-	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
-		WHERE route = ? AND issuer_stan = ? ORDER BY id DESC LIMIT 1`, route, stan))
+	return scanTxn(j.db.QueryRow(ctx, findByIssuerSTANQuery, route, stan))
 }
 
 // InState lists transactions in a state (recovery, reports).
