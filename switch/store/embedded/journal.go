@@ -197,7 +197,7 @@ func (j *journal) commitLoop() {
 			}
 		}
 		// Let the writers that are about to submit (those the last commit
-		// woke run their next write) do so while more keep coming, then
+		// woke, with their next write) do so while more keep coming, then
 		// take whatever is waiting: that is the group. Bigger groups cost
 		// fewer commits per write; a yield with nobody else to run returns
 		// at once, so an idle switch waits for nothing.
