@@ -26,6 +26,9 @@ const (
 	SyncFull   Sync = "FULL"
 )
 
+// readers is the size of the reader pool.
+const readers = 8
+
 // DB is one SQLite file: W is the single writer (SQLite has one), R a pool
 // of readers (WAL lets them run alongside the writer).
 type DB struct {
@@ -60,6 +63,7 @@ func Open(path string, sync Sync, schema string, prepareConn bool) (*DB, error) 
 	if prepareConn {
 		w.SetMaxOpenConns(2)
 	}
+	w.SetMaxIdleConns(2)
 	if _, err := w.Exec(schema); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("creating schema in %s: %w", path, err)
@@ -69,7 +73,11 @@ func Open(path string, sync Sync, schema string, prepareConn bool) (*DB, error) 
 		_ = w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(8)
+	// Every reader stays open once opened: database/sql keeps 2 idle by
+	// default and would close the others after each read and open them
+	// again (the file opened anew, every statement prepared again).
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
 	return &DB{W: w, R: r}, nil
 }
 

@@ -21,27 +21,36 @@ func (j *journal) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, er
 		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
 	}
 	c.State = store.Forwarded
-	err := j.exec(ctx, store.OpCancel, func(tx *sql.Tx) error {
-		// The row first: a repeat is store.ErrDuplicate even when nothing remains.
-		if err := j.insert(tx, &c); err != nil {
+	err := j.execChecked(ctx, store.OpCancel, func(tx *sql.Tx) error {
+		// The refusals first, before anything is written; a repeat is
+		// store.ErrDuplicate even when nothing remains.
+		var remaining int64
+		err := j.db.TxQueryRow(tx, `SELECT remaining FROM txns WHERE id = ? AND state = 'approved' AND original_id = 0`,
+			c.OriginalID).Scan(&remaining)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		now := j.now().UnixMilli()
-		var remaining int64
-		err := j.db.TxQueryRow(tx, `UPDATE txns SET remaining = remaining - ?, updated_at = ?
-			WHERE id = ? AND state = 'approved' AND original_id = 0 AND remaining >= ? RETURNING remaining`,
-			c.Amount, now, c.OriginalID, c.Amount).Scan(&remaining)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrExceeds // the savepoint undoes the insert
+		if err != nil || remaining < c.Amount {
+			return j.refusedCancel(tx, c.Key)
 		}
+		if err := j.insert(tx, &c); err != nil {
+			return err // errKeyTaken: nothing written
+		}
+		now := j.now().UnixMilli()
+		res, err := j.db.TxExec(tx, `UPDATE txns SET remaining = remaining - ?, updated_at = ? WHERE id = ? AND remaining >= ?`,
+			c.Amount, now, c.OriginalID, c.Amount)
 		if err != nil {
 			return err
 		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			// Checked above in this transaction: not a refusal but a fault.
+			return fmt.Errorf("the sale's remaining amount changed under the reservation (%d rows, %v)", n, err)
+		}
 		_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, c.OriginalID, now, "cancel_reserved",
-			fmt.Sprintf("%d reserved by transaction %d, %d remains", c.Amount, c.ID, remaining))
+			fmt.Sprintf("%d reserved by transaction %d, %d remains", c.Amount, c.ID, remaining-c.Amount))
 		return err
 	})
-	if sqlitedb.IsUnique(err) {
+	if errors.Is(err, errKeyTaken) || sqlitedb.IsUnique(err) {
 		return j.duplicateOf(ctx, c.Key)
 	}
 	if err != nil {
@@ -50,13 +59,28 @@ func (j *journal) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, er
 	return c, nil
 }
 
+// refusedCancel is why cancel key k cannot reserve: errKeyTaken when k is
+// journaled already, else store.ErrExceeds.
+func (j *journal) refusedCancel(tx *sql.Tx, k store.Key) error {
+	var one int
+	err := j.db.TxQueryRow(tx, `SELECT 1 FROM txns WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ?`,
+		k.TerminalID, k.STAN, k.TxTime, k.MTI).Scan(&one)
+	switch {
+	case err == nil:
+		return errKeyTaken
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrExceeds
+	}
+	return err
+}
+
 // ReleaseCancel gives the amount reserved by cancel cancelID back to its
 // sale and records the cancel as settled (state st, response code rc), in
 // one step. store.ErrNotReserved when the cancel holds no reservation (it is not
 // store.Forwarded: answered or released already), so a reservation is given back
 // at most once.
 func (j *journal) ReleaseCancel(ctx context.Context, cancelID int64, st store.State, rc, why string) error {
-	err := j.exec(ctx, store.OpRestore, func(tx *sql.Tx) error {
+	err := j.execChecked(ctx, store.OpRestore, func(tx *sql.Tx) error {
 		now := j.now().UnixMilli()
 		var origID, amount int64
 		err := j.db.TxQueryRow(tx, `UPDATE txns SET state = ?, rc = ?, updated_at = ?

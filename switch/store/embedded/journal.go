@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -58,14 +59,29 @@ type journal struct {
 }
 
 type write struct {
-	op string
-	fn func(*sql.Tx) error
-	// single: fn runs one statement, which SQLite undoes by itself when it
-	// fails, so it needs no savepoint (they cost about a third of a write).
-	single bool
-	err    error
-	done   chan struct{}
+	op   string
+	fn   func(*sql.Tx) error
+	undo undo
+	err  error
+	done chan struct{}
 }
+
+// undo is how a write that fails is undone without undoing its group.
+type undo uint8
+
+const (
+	// bySavepoint: fn may fail after it wrote something; it runs under a
+	// savepoint, rolled back when it fails.
+	bySavepoint undo = iota
+	// byStatement: fn runs one statement, which SQLite undoes by itself
+	// when it fails. No savepoint (they cost about a third of a write).
+	byStatement
+	// byCheck: fn refuses (a decided error: a duplicate, a lost lease, ...)
+	// before it writes anything, so a refusal needs no undoing; any other
+	// failure (the file's) makes the committer roll the group back and run
+	// it again with a savepoint per write.
+	byCheck
+)
 
 // openJournal opens or creates the journal file and starts its committer.
 func openJournal(path string, opts Options) (*journal, error) {
@@ -110,7 +126,13 @@ func (j *journal) exec(ctx context.Context, op string, fn func(*sql.Tx) error) e
 
 // exec1 is exec for a fn that runs exactly one statement.
 func (j *journal) exec1(ctx context.Context, op string, fn func(*sql.Tx) error) error {
-	return j.submit(ctx, &write{op: op, fn: fn, single: true, done: make(chan struct{})})
+	return j.submit(ctx, &write{op: op, fn: fn, undo: byStatement, done: make(chan struct{})})
+}
+
+// execChecked is exec for a fn that returns its decided errors (see
+// decided) before its first write: it runs without a savepoint.
+func (j *journal) execChecked(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	return j.submit(ctx, &write{op: op, fn: fn, undo: byCheck, done: make(chan struct{})})
 }
 
 func (j *journal) submit(ctx context.Context, w *write) error {
@@ -131,18 +153,30 @@ func (j *journal) submit(ctx context.Context, w *write) error {
 // an amount that exceeds, a lost lease, ...) as store.ErrUnavailable: the
 // file failed (I/O, full disk), nothing of the write is applied.
 func failure(err error) error {
-	switch {
-	case err == nil, sqlitedb.IsUnique(err):
+	if err == nil || decided(err) {
 		return err
-	}
-	for _, decided := range []error{store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved, store.ErrLeaseLost,
-		store.ErrLeaseHeld, store.ErrUnavailable, store.ErrDuplicate, store.ErrSAFState} {
-		if errors.Is(err, decided) {
-			return err
-		}
 	}
 	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
+
+// decided reports whether err is a write's refusal on the data (not a
+// failure of the file).
+func decided(err error) bool {
+	if sqlitedb.IsUnique(err) {
+		return true
+	}
+	for _, d := range []error{errKeyTaken, store.ErrNotFound, store.ErrExceeds, store.ErrNotReserved, store.ErrLeaseLost,
+		store.ErrLeaseHeld, store.ErrUnavailable, store.ErrDuplicate, store.ErrSAFState} {
+		if errors.Is(err, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxYields bounds how often the committer lets writers run before it
+// takes its group.
+const maxYields = 4
 
 func (j *journal) commitLoop() {
 	defer j.stopped.Done()
@@ -162,7 +196,18 @@ func (j *journal) commitLoop() {
 				}
 			}
 		}
-		// Take whatever else is already waiting: that is the group.
+		// Let the writers that are about to submit (those the last commit
+		// woke, with their next write) do so while more keep coming, then
+		// take whatever is waiting: that is the group. Bigger groups cost
+		// fewer commits per write; a yield with nobody else to run returns
+		// at once, so an idle switch waits for nothing.
+		for range maxYields {
+			n := len(j.writes)
+			runtime.Gosched()
+			if len(j.writes) == n {
+				break
+			}
+		}
 	more:
 		for len(batch) < j.opts.MaxBatch {
 			select {
@@ -176,29 +221,49 @@ func (j *journal) commitLoop() {
 	}
 }
 
+// commit runs batch as one transaction (one fsync when Durable) and tells
+// each write's caller. A write's refusal fails that write only; a failed
+// commit fails them all with store.ErrUnavailable.
 func (j *journal) commit(batch []*write) {
 	var failed error
 	if j.opts.OnCommit != nil {
 		start := time.Now()
 		defer func() { j.opts.OnCommit(time.Since(start), len(batch), failed) }()
 	}
-	fail := func(err error) {
-		failed = err
-		for _, w := range batch {
-			if w.err == nil {
-				w.err = err
-			}
-			close(w.done)
-		}
-	}
-	tx, err := j.db.W.Begin()
-	if err != nil {
-		fail(fmt.Errorf("journal: begin: %w: %w", store.ErrUnavailable, err))
-		return
+	failed = j.run(batch, false)
+	if errors.Is(failed, errRedo) {
+		failed = j.run(batch, true)
 	}
 	for _, w := range batch {
-		if w.single {
+		if failed != nil {
+			// Even a refusal: what it was decided on may not have been
+			// committed (a duplicate of a request of the same group).
+			w.err = failed
+		}
+		close(w.done)
+	}
+}
+
+// errRedo: a write run without a savepoint failed on the file; its group
+// was rolled back to be run again with savepoints.
+var errRedo = errors.New("journal: group to run again with savepoints")
+
+// run runs batch in one transaction and commits it, setting each write's
+// error. Unless safely, byCheck writes run without savepoints, and one
+// failing with an undecided error rolls everything back: errRedo.
+func (j *journal) run(batch []*write, safely bool) error {
+	tx, err := j.db.W.Begin()
+	if err != nil {
+		return fmt.Errorf("journal: begin: %w: %w", store.ErrUnavailable, err)
+	}
+	for _, w := range batch {
+		w.err = nil
+		if w.undo == byStatement || w.undo == byCheck && !safely {
 			w.err = w.fn(tx)
+			if w.err != nil && w.undo == byCheck && !decided(w.err) {
+				_ = tx.Rollback()
+				return errRedo
+			}
 			continue
 		}
 		if _, err := j.db.TxExec(tx, "SAVEPOINT w"); err != nil {
@@ -211,12 +276,9 @@ func (j *journal) commit(batch []*write) {
 		_, _ = j.db.TxExec(tx, "RELEASE w")
 	}
 	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("journal: commit: %w: %w", store.ErrUnavailable, err))
-		return
+		return fmt.Errorf("journal: commit: %w: %w", store.ErrUnavailable, err)
 	}
-	for _, w := range batch {
-		close(w.done)
-	}
+	return nil
 }
 
 // Probe makes one small durable write (an event row of transaction 0

@@ -16,7 +16,7 @@ const safColumns = `id, txn_id, route, kind, amount, attempts, next_at, expires_
 // AssignFirstAttempt durably records the DE 11 / DE 7 of an item's first
 // attempt, while this instance owns it.
 func (j *journal) AssignFirstAttempt(ctx context.Context, id int64, stan, txTime string) error {
-	err := j.exec(ctx, store.OpSAFAssign, func(tx *sql.Tx) error {
+	err := j.exec1(ctx, store.OpSAFAssign, func(tx *sql.Tx) error {
 		res, err := j.db.TxExec(tx, `UPDATE saf SET stan = ?, tx_time = ? WHERE id = ? AND owner = ?`, stan, txTime, id, j.inst.Name)
 		if err != nil {
 			return err
@@ -44,7 +44,7 @@ func owned(res sql.Result) error {
 func (j *journal) Enqueue(ctx context.Context, it store.SAFItem) (int64, error) {
 	now := j.now()
 	var id int64
-	err := j.exec(ctx, store.OpEnqueue, func(tx *sql.Tx) error {
+	err := j.execChecked(ctx, store.OpEnqueue, func(tx *sql.Tx) error {
 		if err := j.db.TxQueryRow(tx, `INSERT INTO saf (txn_id, route, kind, amount, attempts, next_at, expires_at, state, stan, tx_time,
 			created_at, updated_at, owner, lease_until) VALUES (?,?,?,?,0,?,?,'pending',?,?,?,?,?,?) RETURNING id`, it.TxnID, it.Route, it.Kind, it.Amount,
 			it.NextAt.UnixMilli(), it.ExpiresAt.UnixMilli(), it.STAN, it.TxTime, now.UnixMilli(), now.UnixMilli(),
@@ -141,7 +141,7 @@ func (j *journal) Result(ctx context.Context, it store.SAFItem, state string, ne
 	if state == store.SAFPending {
 		lease = next.Add(j.inst.Lease).UnixMilli()
 	}
-	err := j.exec(ctx, store.OpSAFResult, func(tx *sql.Tx) error {
+	err := j.execChecked(ctx, store.OpSAFResult, func(tx *sql.Tx) error {
 		res, err := j.db.TxExec(tx, `UPDATE saf SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ?, updated_at = ?,
 			lease_until = ? WHERE id = ? AND owner = ?`, state, next.UnixMilli(), lastErr, now, lease, it.ID, j.inst.Name)
 		if err != nil {

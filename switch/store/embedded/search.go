@@ -21,11 +21,29 @@ func sqliteColumn(c string) string {
 
 func sqlitePlaceholder(int) string { return "?" }
 
+// searchStatement is the query of Search.
+func searchStatement(f store.TxnFilter) (string, []any) {
+	column := sqliteColumn
+	if f.RRN != "" {
+		// By RRN through txns_rrn_given, not through txns_state.
+		column = func(c string) string {
+			if c == "state" {
+				return "+state"
+			}
+			return sqliteColumn(c)
+		}
+	}
+	where, args := store.Where(f.Conditions(), column, sqlitePlaceholder)
+	if f.RRN != "" {
+		where += " AND rrn <> ''" // lets txns_rrn_given serve it
+	}
+	return `SELECT ` + txnColumns + ` FROM txns` + where + ` ORDER BY id DESC LIMIT ?`, append(args, store.SearchLimit(f.Limit))
+}
+
 // Search lists the transactions f selects, newest first.
 func (j *journal) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, error) {
-	where, args := store.Where(f.Conditions(), sqliteColumn, sqlitePlaceholder)
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns`+where+` ORDER BY id DESC LIMIT ?`,
-		append(args, store.SearchLimit(f.Limit))...)
+	q, args := searchStatement(f)
+	rows, err := j.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: searching transactions: %w", err)
 	}

@@ -17,10 +17,12 @@ const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, 
 
 // Begin records a new request. A request whose store.Key is already journaled
 // returns store.ErrDuplicate with the stored row, so the caller can answer the
-// duplicate from it instead of charging twice.
+// duplicate from it instead of charging twice: the unique key decides, no
+// look-up comes first, and of requests racing with one key exactly one is
+// recorded.
 func (j *journal) Begin(ctx context.Context, t store.Txn) (store.Txn, error) {
 	err := j.exec1(ctx, store.OpBegin, func(tx *sql.Tx) error { return j.insert(tx, &t) })
-	if sqlitedb.IsUnique(err) {
+	if errors.Is(err, errKeyTaken) || sqlitedb.IsUnique(err) {
 		return j.duplicateOf(ctx, t.Key)
 	}
 	if err != nil {
@@ -29,18 +31,20 @@ func (j *journal) Begin(ctx context.Context, t store.Txn) (store.Txn, error) {
 	return t, nil
 }
 
-// insert adds t as a new row (one statement) and sets its ID and times.
+// errKeyTaken: insert found its key journaled already and wrote nothing.
+var errKeyTaken = errors.New("journal: key journaled already")
+
+// insert adds t as a new row (one statement) and sets its ID and times;
+// errKeyTaken, with nothing written, when t's key is journaled already.
 func (j *journal) insert(tx *sql.Tx, t *store.Txn) error {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
-	return j.db.TxQueryRow(tx, `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
-		currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-		rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
-		t.TerminalID, t.STAN, t.TxTime, t.MTI, t.Listener, t.MerchantID, t.ProcCode, t.Amount, t.Currency,
-		t.MaskedPAN, t.Token, t.PANKey, t.PANKeyVersion, t.PANCiphertext, t.CardExpiry, t.Route, t.IssuerSTAN,
-		t.IssuerTxTime, t.RRN, t.ApprovalCode, t.RC, string(t.State), t.Remaining, t.OriginalID,
-		now.UnixMilli(), now.UnixMilli(), t.AuthKey, t.ContentHash, t.Owner).Scan(&t.ID)
+	q, args := insertStatement(t)
+	err := j.db.TxQueryRow(tx, q, args...).Scan(&t.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errKeyTaken
+	}
+	return err
 }
 
 // duplicateOf returns the stored row of key k with store.ErrDuplicate.
@@ -55,34 +59,9 @@ func (j *journal) duplicateOf(ctx context.Context, k store.Key) (store.Txn, erro
 // Set records an update durably (returns after the group commit).
 func (j *journal) Set(ctx context.Context, id int64, u store.Update, event string) error {
 	now := j.now().UnixMilli()
-	err := j.exec(ctx, store.OpSet, func(tx *sql.Tx) error {
-		q := `UPDATE txns SET state = ?, updated_at = ?,
-			route = CASE WHEN ? <> '' THEN ? ELSE route END,
-			issuer_stan = CASE WHEN ? <> '' THEN ? ELSE issuer_stan END,
-			issuer_tx_time = CASE WHEN ? <> '' THEN ? ELSE issuer_tx_time END,
-			rrn = CASE WHEN ? <> '' THEN ? ELSE rrn END,
-			approval_code = CASE WHEN ? <> '' THEN ? ELSE approval_code END,
-			rc = CASE WHEN ? <> '' THEN ? ELSE rc END,
-			masked_pan = CASE WHEN ? <> '' THEN ? ELSE masked_pan END,
-			token = CASE WHEN ? <> '' THEN ? ELSE token END,
-			card_expiry = CASE WHEN ? <> '' THEN ? ELSE card_expiry END,
-			pan_key = CASE WHEN ? <> '' THEN ? ELSE pan_key END,
-			pan_key_version = CASE WHEN ? <> '' THEN ? ELSE pan_key_version END,
-			pan_ct = COALESCE(?, pan_ct),
-			remaining = COALESCE(?, remaining)
-			WHERE id = ? AND owner IN (?, '')`
-		var rem any
-		if u.Remaining != nil {
-			rem = *u.Remaining
-		}
-		var ct any
-		if u.PANCiphertext != nil {
-			ct = u.PANCiphertext
-		}
-		res, err := j.db.TxExec(tx, q, string(u.State), now,
-			u.Route, u.Route, u.IssuerSTAN, u.IssuerSTAN, u.IssuerTxT, u.IssuerTxT, u.RRN, u.RRN,
-			u.ApprovalCode, u.ApprovalCode, u.RC, u.RC, u.MaskedPAN, u.MaskedPAN, u.Token, u.Token,
-			u.CardExpiry, u.CardExpiry, u.PANKey, u.PANKey, u.PANKey, u.PANKeyVersion, ct, rem, id, j.inst.Name)
+	q, args := setStatement(u, now, id, j.inst.Name)
+	err := j.execChecked(ctx, store.OpSet, func(tx *sql.Tx) error {
+		res, err := j.db.TxExec(tx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -119,7 +98,7 @@ func (j *journal) notOwned(tx *sql.Tx, id int64, otherwise error) error {
 
 // Event appends a note to a transaction's history.
 func (j *journal) Event(ctx context.Context, id int64, kind, detail string) error {
-	return j.exec(ctx, store.OpEvent, func(tx *sql.Tx) error {
+	return j.exec1(ctx, store.OpEvent, func(tx *sql.Tx) error {
 		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
 		return err
 	})
@@ -147,14 +126,18 @@ func (j *journal) FindOriginal(ctx context.Context, s store.Scope, mti, stan, tx
 		s.TerminalID, stan, txTime, mti, s.Listener, s.MerchantID, s.AuthKey))
 }
 
+// findSaleQuery selects by RRN, approval code and scope: "rrn <> ”" lets
+// txns_rrn_given serve it, "+state" keeps SQLite from reading every
+// approved row through txns_state instead.
+const findSaleQuery = `SELECT ` + txnColumns + ` FROM txns
+	WHERE rrn = ? AND rrn <> '' AND approval_code = ? AND +state = 'approved' AND original_id = 0
+	AND listener = ? AND terminal_id = ? AND merchant_id = ? AND auth_key = ? ORDER BY id LIMIT 2`
+
 // FindSale finds the approved sale (or authorisation) with this RRN and
 // approval code within scope s, for a refund: store.ErrNotFound when there is
 // none, store.ErrAmbiguous when more than one matches.
 func (j *journal) FindSale(ctx context.Context, s store.Scope, rrn, approvalCode string) (store.Txn, error) {
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns
-		WHERE rrn = ? AND approval_code = ? AND state = 'approved' AND original_id = 0
-		AND listener = ? AND terminal_id = ? AND merchant_id = ? AND auth_key = ? ORDER BY id LIMIT 2`,
-		rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
+	rows, err := j.db.Query(ctx, findSaleQuery, rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
 	if err != nil {
 		return store.Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
 	}
@@ -170,10 +153,14 @@ func (j *journal) FindSale(ctx context.Context, s store.Scope, rrn, approvalCode
 	return found[0], nil
 }
 
+// findByIssuerSTANQuery selects by route and issuer STAN; "issuer_stan <>
+// ”" lets txns_issuer_given serve it.
+const findByIssuerSTANQuery = `SELECT ` + txnColumns + ` FROM txns
+	WHERE route = ? AND issuer_stan = ? AND issuer_stan <> '' ORDER BY id DESC LIMIT 1`
+
 // FindByIssuerSTAN finds the transaction sent on route with issuer STAN.
 func (j *journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (store.Txn, error) {
-	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
-		WHERE route = ? AND issuer_stan = ? ORDER BY id DESC LIMIT 1`, route, stan))
+	return scanTxn(j.db.QueryRow(ctx, findByIssuerSTANQuery, route, stan))
 }
 
 // InState lists transactions in a state (recovery, reports).

@@ -41,6 +41,8 @@ func Run(t *testing.T, factory Factory) {
 	}{
 		{"BeginDuplicateAndOutcome", testBeginDuplicateAndOutcome},
 		{"ContentAndOwnerAreKept", testContentAndOwnerAreKept},
+		{"ConcurrentBeginOneWins", testConcurrentBeginOneWins},
+		{"RefusalsInAGroupFailOnlyThemselves", testRefusalsInAGroupFailOnlyThemselves},
 		{"ReserveAndReleaseCancel", testReserveAndReleaseCancel},
 		{"ConcurrentCancelsNeverExceed", testConcurrentCancelsNeverExceed},
 		{"FindersStayInScope", testFindersStayInScope},

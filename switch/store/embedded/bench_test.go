@@ -1,0 +1,91 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kbpay/switch/switch/store"
+)
+
+// BenchmarkSale measures one sale's journal work as the switch does it:
+// the request recorded before it leaves (Begin, optionally after the
+// duplicate look-up FindByKey the Record stage used to make) and its
+// outcome settled before the terminal hears it (Set), from 16 and 64
+// concurrent transactions, with sync FULL (fsync per commit) and NORMAL.
+// Besides ns/op and allocs it reports cpu-µs/sale: the process's user +
+// system CPU over the run divided by the sales (the switch's target is
+// ≤50 µs per transaction for all of switchd).
+func BenchmarkSale(b *testing.B) {
+	for _, lookup := range []bool{false, true} {
+		for _, durable := range []bool{true, false} {
+			for _, par := range []int{16, 64} {
+				name := fmt.Sprintf("sync=%s/inflight=%d", map[bool]string{true: "FULL", false: "NORMAL"}[durable], par)
+				if lookup {
+					name = "findbykey+" + name
+				}
+				b.Run(name, func(b *testing.B) { benchSale(b, durable, par, lookup) })
+			}
+		}
+	}
+}
+
+func benchSale(b *testing.B, durable bool, par int, lookup bool) {
+	var commits atomic.Int64
+	s, err := OpenDir(b.TempDir(), Options{Durable: durable, Instance: store.Instance{Name: "test"},
+		OnCommit: func(time.Duration, int, error) { commits.Add(1) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	var seq atomic.Int64
+	procs := max(1, testingProcs())
+	b.SetParallelism((par + procs - 1) / procs)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	commits.Store(0)
+	b.RunParallel(func(pb *testing.PB) {
+		rem := int64(10000)
+		for pb.Next() {
+			n := seq.Add(1)
+			r := sale(fmt.Sprintf("%06d", n%999999+1))
+			r.TerminalID = fmt.Sprintf("T%07d", n/999999)
+			if lookup {
+				if _, err := s.Sales().FindByKey(ctx, r.Key); err != store.ErrNotFound {
+					b.Errorf("FindByKey of a new key: %v", err)
+					return
+				}
+			}
+			row, err := s.Sales().Begin(ctx, r)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := s.Sales().Set(ctx, row.ID, store.Update{State: store.Approved, RC: "00", RRN: "512345000001",
+				ApprovalCode: "A1B2C3", Remaining: &rem}, "approved"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/sale")
+	b.ReportMetric(float64(2*b.N)/float64(max(1, commits.Load())), "writes/commit")
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func testingProcs() int { return runtime.GOMAXPROCS(0) }

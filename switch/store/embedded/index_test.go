@@ -1,0 +1,88 @@
+package embedded
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kbpay/switch/switch/store"
+)
+
+// TestLookupsUseThePartialIndexes: the look-ups by RRN and by issuer STAN
+// are served by the indexes that hold only rows with one (a request is
+// recorded without them), not by a scan of the journal.
+func TestLookupsUseThePartialIndexes(t *testing.T) {
+	s := open(t, false)
+	search, searchArgs := searchStatement(store.TxnFilter{RRN: "512345000001", TerminalID: "TERM0001", State: store.Approved})
+	for _, tc := range []struct {
+		name, q, index string
+		args           []any
+	}{
+		{"FindSale", findSaleQuery, "txns_rrn_given", []any{"512345000001", "A1B2C3", "pos", "TERM0001", "M1", ""}},
+		{"FindByIssuerSTAN", findByIssuerSTANQuery, "txns_issuer_given", []any{"card-a", "000555"}},
+		{"Search by RRN", search, "txns_rrn_given", searchArgs},
+	} {
+		if plan := queryPlan(t, s.j.db.R, tc.q, tc.args...); !strings.Contains(plan, tc.index) {
+			t.Errorf("%s: plan %q does not use %s", tc.name, plan, tc.index)
+		}
+	}
+}
+
+// TestOpenDropsTheOldIndexes: a journal file with the indexes over every
+// row loses them when opened and gets the partial ones.
+func TestOpenDropsTheOldIndexes(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(schema + `CREATE INDEX txns_rrn ON txns(rrn); CREATE INDEX txns_issuer ON txns(route, issuer_stan);`); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "new"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	rows, err := s.j.db.R.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'txns' AND name LIKE 'txns_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		have[name] = true
+	}
+	if have["txns_rrn"] || have["txns_issuer"] || !have["txns_rrn_given"] || !have["txns_issuer_given"] {
+		t.Fatalf("indexes after open: %v", have)
+	}
+}
+
+// queryPlan is SQLite's plan for q, its steps joined.
+func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) string {
+	t.Helper()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(steps, "; ")
+}
