@@ -130,10 +130,10 @@ func (l Ledger) hold(t *Txn, row store.Txn, err, werr error) error {
 		h.Reverse, h.Event = true, "issuer approved but the outcome could not be journaled: terminal told 91, reversal queued"
 	case err == nil:
 		h.Update, h.Event = store.Update{State: store.Declined, RC: string(t.Code)}, "issuer answered "+string(t.Code)+" (journaled late)"
-	case l.NoAnswer(err):
+	case NoAnswer(err):
 		h.Reverse, h.Event = true, "no answer from the issuer and the journal failed: terminal told 91, reversal queued"
 	default:
-		code := l.Classify(err)
+		code := codeOf(err)
 		h.Update, h.Event = store.Update{State: store.Failed, RC: string(code)}, "failed: "+string(code)+" (journaled late)"
 	}
 	l.Guard.Hold(h, werr)

@@ -28,11 +28,11 @@ type MACVerifier interface {
 // present) from terminals on keyed listeners; the MAC covers the message as
 // sent, up to the MAC field. A missing or wrong MAC is answered 63 and the
 // message goes no further.
-func VerifyMAC(h MACVerifier, keys map[string]MACKey) Stage {
+func VerifyMAC(h MACVerifier) Stage {
 	return Stage{Name: "mac", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			k, keyed := keys[t.Listener]
-			if !keyed {
+			k := t.Policy.MAC
+			if k == nil {
 				return next.Handle(ctx, t)
 			}
 			macField := specs.MAC
@@ -113,19 +113,19 @@ const KSNField = 62
 // TranslatePIN re-encrypts DE 52 from the listener's terminal key (or
 // DUKPT) to the route's zone PIN key in the HSM, bound to the real PAN
 // (after detokenization). The PIN never exists in the switch in clear.
-func TranslatePIN(h PINTranslator, src map[string]PINSource, dst map[string]PINDest) Stage {
+func TranslatePIN(h PINTranslator) Stage {
 	return Stage{Name: "pin", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			block, _ := t.Request.GetBytes(specs.PINBlock)
 			if len(block) == 0 {
 				return next.Handle(ctx, t)
 			}
-			from, ok := src[t.Listener]
-			if !ok {
+			from := t.Policy.PIN
+			if from == nil {
 				return Declinef(codes.InvalidTxn, "listener %s accepts no PIN blocks (no PIN key configured)", t.Listener)
 			}
-			to, ok := dst[t.Route]
-			if !ok {
+			to := t.Issuer.PIN
+			if to == nil {
 				return Declinef(codes.InvalidTxn, "route %s has no zone PIN key", t.Route)
 			}
 			req := hsm.TranslatePINRequest{

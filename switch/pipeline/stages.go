@@ -46,14 +46,10 @@ const MaxICCData = 255
 // Validate checks that the request is a supported MTI with its mandatory
 // fields, numeric where ISO says so, a positive amount and a Luhn-valid card
 // number, and sets t.PAN.
-func Validate(maxICC map[string]int) Stage {
+func Validate() Stage {
 	return Stage{Name: "validate", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			limit, ok := maxICC[t.Listener]
-			if !ok {
-				limit = MaxICCData
-			}
-			if err := validate(t, limit); err != nil {
+			if err := validate(t, t.Policy.maxICC()); err != nil {
 				return err
 			}
 			return next.Handle(ctx, t)
@@ -138,20 +134,20 @@ func digits(s string) bool {
 	return s != ""
 }
 
-// Router finds the issuer route for a card.
-type Router interface {
-	Lookup(pan string) (string, error)
-}
-
-// Route picks the issuer route by the longest BIN prefix of t.PAN.
-func Route(r func() Router) Stage {
+// Route picks the issuer route by the longest BIN prefix of t.PAN and
+// resolves its policy and link once (Txn.Issuer).
+func Route(r Routes) Stage {
 	return Stage{Name: "route", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			name, err := r().Lookup(t.PAN)
+			name, err := r.Lookup(t.PAN)
 			if err != nil {
 				return fmt.Errorf("BIN %s: %w", t.PAN[:min(6, len(t.PAN))], err)
 			}
-			t.Route = name
+			rt, ok := r.Route(name)
+			if !ok {
+				return Declinef(codes.NoRoute, "route %s has no issuer link", name)
+			}
+			t.Route, t.Issuer = name, rt
 			return next.Handle(ctx, t)
 		})
 	}}
