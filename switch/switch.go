@@ -131,12 +131,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	s.ledger = pipeline.LedgerOn(s.store)
 	s.ledger.Cipher, s.ledger.DataKey = s.hsm, cfg.Tokens.DataKey
 	s.ledger.ReversalExpiry = cfg.Journal.ReversalExpiry
-	s.ledger.SAFKind = s.giveBackKind
-	s.ledger.HoldSTAN = func(route, stan string) {
-		if l, ok := s.linkMap()[route]; ok {
-			l.Hold(stan)
-		}
-	}
+	s.ledger.Routes = issuerRoutes{s}
 	s.guard = newJournalGuard(log, reg)
 	s.ledger.Guard = s.guard
 	s.publishZoneKeys()
@@ -182,15 +177,6 @@ func (s *Switch) openTokenService(ctx context.Context) (err error) {
 		return fmt.Errorf("token service: %w", err)
 	}
 	return nil
-}
-
-func (s *Switch) giveBackKind(route string) string {
-	for _, r := range s.routeList() {
-		if r.Name == route && r.GiveBack == "refund" {
-			return store.KindRefund
-		}
-	}
-	return store.KindReversal
 }
 
 // Start connects the issuer links (an issuer that is down keeps being

@@ -34,11 +34,11 @@ func cancelAmount(t *Txn, remaining int64) (int64, error) {
 		return remaining, nil
 	}
 	if len(de95) < 12 || !digits(de95[:12]) {
-		return 0, Declinef(codes.FormatError, "DE 95 does not start with a 12-digit amount")
+		return 0, Declinef(ErrFormat, "DE 95 does not start with a 12-digit amount")
 	}
 	actual, _ := strconv.ParseInt(de95[:12], 10, 64)
 	if actual >= remaining {
-		return 0, Declinef(codes.InvalidAmount, "DE 95 leaves %d of %d remaining: nothing to cancel", actual, remaining)
+		return 0, Declinef(ErrInvalidAmount, "DE 95 leaves %d of %d remaining: nothing to cancel", actual, remaining)
 	}
 	return remaining - actual, nil
 }
@@ -94,7 +94,7 @@ func GiveBack(l Ledger, routes Routes) Stage {
 // notFound is the answer for every original outside the request's reach:
 // the terminal cannot tell "not there" from "not yours".
 func notFound(format string, a ...any) error {
-	return Declinef(codes.OriginalNotFound, "no matching original: "+format, a...)
+	return Declinef(ErrOriginalNotFound, "no matching original: "+format, a...)
 }
 
 // findCancelled finds the sale (or authorisation) a 0400 names in DE 90,
@@ -103,7 +103,7 @@ func (l Ledger) findCancelled(ctx context.Context, t *Txn) (store.Txn, error) {
 	de90, _ := t.Request.GetString(specs.OriginalData)
 	ref, ok := parseDE90(de90)
 	if !ok {
-		return store.Txn{}, Declinef(codes.FormatError, "DE 90 is not 42 digits")
+		return store.Txn{}, Declinef(ErrFormat, "DE 90 is not 42 digits")
 	}
 	orig, err := l.GiveBacks.FindOriginal(ctx, l.scope(t), ref.MTI, ref.STAN, ref.TxTime)
 	if errors.Is(err, store.ErrNotFound) {
@@ -128,7 +128,7 @@ func (l Ledger) findRefunded(ctx context.Context, t *Txn) (store.Txn, error) {
 	rrn, _ := t.Request.GetString(specs.RRN)
 	auth, _ := t.Request.GetString(specs.ApprovalCode)
 	if rrn == "" || auth == "" {
-		return store.Txn{}, Declinef(codes.FormatError, "refund without the original's RRN (DE 37) and approval code (DE 38)")
+		return store.Txn{}, Declinef(ErrFormat, "refund without the original's RRN (DE 37) and approval code (DE 38)")
 	}
 	orig, err := l.GiveBacks.FindSale(ctx, l.scope(t), rrn, auth)
 	switch {
@@ -153,7 +153,7 @@ func (l Ledger) findRefunded(ctx context.Context, t *Txn) (store.Txn, error) {
 		return store.Txn{}, notFound("transaction %d was paid with another card", orig.ID)
 	}
 	if orig.MTI == specs.MTIAuthRequest {
-		return store.Txn{}, Declinef(codes.InvalidTxn, "transaction %d is an authorisation hold, never captured: cancel it (0400) instead of refunding", orig.ID)
+		return store.Txn{}, Declinef(ErrInvalidTxn, "transaction %d is an authorisation hold, never captured: cancel it (0400) instead of refunding", orig.ID)
 	}
 	return orig, nil
 }
@@ -204,23 +204,23 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.
 	case store.Forwarded:
 		// Still in flight here: its outcome decides what to do. Ask the
 		// terminal to repeat (nothing is journaled, so the repeat is new).
-		return false, Declinef(codes.Duplicate, "original transaction %d is still in flight: repeat the cancel", orig.ID)
+		return false, Declinef(ErrDuplicate, "original transaction %d is still in flight: repeat the cancel", orig.ID)
 	case store.TimedOut:
 		// Outcome unknown: the automatic reversal is already queued.
 		t.Route = orig.Route
 		return false, l.confirm(ctx, t, row, "original timed out: its reversal is already queued")
 	default:
-		return false, l.refuse(ctx, t, key, Declinef(codes.InvalidTxn, "transaction %d is not a sale", orig.ID))
+		return false, l.refuse(ctx, t, key, Declinef(ErrInvalidTxn, "transaction %d is not a sale", orig.ID))
 	}
 	amount, err := cancelAmount(t, orig.Remaining)
 	if isRefund {
 		amount = amountOf(t)
 		if amount <= 0 {
-			err = Declinef(codes.InvalidAmount, "refund amount is zero")
+			err = Declinef(ErrInvalidAmount, "refund amount is zero")
 		}
 	}
 	if err == nil && amount <= 0 {
-		err = Declinef(codes.InvalidAmount, "nothing remains of transaction %d to cancel", orig.ID)
+		err = Declinef(ErrInvalidAmount, "nothing remains of transaction %d to cancel", orig.ID)
 	}
 	if err != nil {
 		return false, l.refuse(ctx, t, key, err)
@@ -234,7 +234,7 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.
 	case errors.Is(err, store.ErrDuplicate):
 		return false, l.answerRepeat(ctx, t, stored)
 	case errors.Is(err, store.ErrExceeds):
-		return false, l.refuse(ctx, t, key, Declinef(codes.InvalidAmount, "cancel of %d is more than remains of transaction %d", amount, orig.ID))
+		return false, l.refuse(ctx, t, key, Declinef(ErrInvalidAmount, "cancel of %d is more than remains of transaction %d", amount, orig.ID))
 	case err != nil:
 		return false, err
 	}
@@ -242,12 +242,23 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.
 	return l.prepareGiveBack(ctx, t, orig, stored, isRefund, routes)
 }
 
+// routeOf is the policy of route name (a journaled row's), or a route
+// that takes reversals and has no link when it is not known.
+func (l Ledger) routeOf(name string) IssuerRoute {
+	if l.Routes != nil {
+		if rt, ok := l.Routes.Route(name); ok {
+			return rt
+		}
+	}
+	return IssuerRoute{Name: name, GiveBack: store.KindReversal}
+}
+
 // giveBackKind is how the issuer of route is asked to give money back.
 func (l Ledger) giveBackKind(route string, isRefund bool) string {
 	if isRefund {
 		return store.KindRefund
 	}
-	return l.SAFKind(route)
+	return l.routeOf(route).GiveBack
 }
 
 // release gives back what cancel row reserved and journals it answered

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/kbpay/switch/specs/codes"
 )
 
 // Role marks a stage whose place in a list is money safety.
@@ -152,7 +150,7 @@ func (d *Dispatcher) Handle(ctx context.Context, t *Txn) error {
 	}
 	h, ok := d.chains[ListKey{Class: class, Instrument: inst}]
 	if !ok {
-		return Declinef(codes.InvalidTxn, "no stage list for %s paid by %s", class, inst)
+		return Declinef(ErrInvalidTxn, "no stage list for %s paid by %s", class, inst)
 	}
 	return h.Handle(ctx, t)
 }

@@ -113,7 +113,7 @@ func TestStageTimer(t *testing.T) {
 	up := &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect)}
 	d, err := NewDispatcher(map[ListKey][]Stage{
 		{ClassSale, InstrumentCard}: {Validate(), Route(testRoutes{up: up}), {Name: "refuse", Wrap: func(Handler) Handler {
-			return HandlerFunc(func(context.Context, *Txn) error { return Declinef(codes.InvalidTxn, "refused") })
+			return HandlerFunc(func(context.Context, *Txn) error { return Declinef(ErrInvalidTxn, "refused") })
 		}}, TakeAnswer()},
 	}, NewStageTimer(reg))
 	if err != nil {

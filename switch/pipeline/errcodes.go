@@ -10,6 +10,21 @@ import (
 	"github.com/kbpay/switch/switch/upstream"
 )
 
+// Refusals the switch decides itself (a stage's Declinef names one).
+var (
+	ErrInvalidTxn       = errors.New("invalid transaction")
+	ErrInvalidAmount    = errors.New("invalid amount")
+	ErrInvalidCard      = errors.New("invalid card number")
+	ErrOriginalNotFound = errors.New("original not found")
+	ErrFormat           = errors.New("format error")
+	ErrSecurity         = errors.New("security violation")
+	// ErrNotSent: the request did not go to the issuer (journal gate
+	// closed, journal failed, outcome held): 91, as for an issuer down.
+	ErrNotSent      = errors.New("not sent to the issuer")
+	ErrDuplicate    = errors.New("duplicate")
+	ErrTotalsDiffer = errors.New("batch totals differ")
+)
+
 // errorCode is one row of the error table: an error family and the DE 39
 // the terminal gets for it.
 type errorCode struct {
@@ -17,10 +32,19 @@ type errorCode struct {
 	Code codes.Code
 }
 
-// errorCodes is THE table from errors to DE 39, for every error that is not
-// a stage's *Decline (which carries its code): Process answers the terminal
-// with it and the journal records the same code (CodeOf).
+// errorCodes is THE table from errors to DE 39: Process answers the
+// terminal with it and the journal records the same code (CodeOf). The
+// first family err belongs to decides.
 var errorCodes = []errorCode{
+	{ErrInvalidTxn, codes.InvalidTxn},
+	{ErrInvalidAmount, codes.InvalidAmount},
+	{ErrInvalidCard, codes.InvalidCard},
+	{ErrOriginalNotFound, codes.OriginalNotFound},
+	{ErrFormat, codes.FormatError},
+	{ErrSecurity, codes.SecurityViolation},
+	{ErrNotSent, codes.IssuerUnavailable},
+	{ErrDuplicate, codes.Duplicate},
+	{ErrTotalsDiffer, codes.ReconcileError},
 	{route.ErrNoRoute, codes.NoRoute},
 	{upstream.ErrUnavailable, codes.IssuerUnavailable},
 	{upstream.ErrNoAnswer, codes.IssuerUnavailable},
@@ -39,17 +63,21 @@ var errorCodes = []errorCode{
 	{hsm.ErrHSMFault, codes.SystemError},
 }
 
-// CodeOf is the DE 39 for err and the reason logged with it: a *Decline's
-// own code, else the error table's, else 96.
+// CodeOf is the DE 39 for err from the error table (96 for anything not
+// in it) and the reason logged with it: a *Decline's own reason, else the
+// family's name.
 func CodeOf(err error) (codes.Code, string) {
 	var d *Decline
-	if errors.As(err, &d) {
-		return d.Code, d.Reason
-	}
 	for _, c := range errorCodes {
 		if errors.Is(err, c.Err) {
+			if errors.As(err, &d) {
+				return c.Code, d.Reason
+			}
 			return c.Code, c.Err.Error()
 		}
+	}
+	if errors.As(err, &d) {
+		return codes.SystemError, d.Reason
 	}
 	return codes.SystemError, "system error"
 }

@@ -81,7 +81,6 @@ func guardedLedger(t *testing.T, failOp *atomic.Value, g *fakeGuard) Ledger {
 	l := LedgerOn(j)
 	l.Cipher, l.DataKey = fakeCipher{}, "data"
 	l.ReversalExpiry = time.Hour
-	l.SAFKind = func(string) string { return store.KindReversal }
 	l.Guard = g
 	return l
 }

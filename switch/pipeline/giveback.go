@@ -16,7 +16,7 @@ import (
 // queue.
 func (l Ledger) QueueReversal(ctx context.Context, orig store.Txn, amount int64) error {
 	now := time.Now()
-	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.SAFKind(orig.Route),
+	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.giveBackKind(orig.Route, false),
 		Amount: amount, NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry)})
 	return err
 }
@@ -29,8 +29,10 @@ func (l Ledger) QueueRepeat(ctx context.Context, c store.Txn, kind string, amoun
 	now := time.Now()
 	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
 		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime})
-	if err == nil && l.HoldSTAN != nil {
-		l.HoldSTAN(c.Route, c.IssuerSTAN)
+	if err == nil {
+		if up := l.routeOf(c.Route).Link; up != nil {
+			hold(up, c.IssuerSTAN)
+		}
 	}
 	return err
 }

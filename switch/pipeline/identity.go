@@ -10,7 +10,6 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/store"
 )
@@ -90,7 +89,7 @@ func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []by
 // its own (DE 90 names the sale), so only its content is compared.
 func (l Ledger) answerRepeat(ctx context.Context, t *Txn, stored store.Txn) error {
 	if stored.ContentHash == "" || !equal(stored.ContentHash, contentHash(t, t.Policy.authKey())) {
-		return Declinef(codes.Duplicate, "key of transaction %d with other content", stored.ID)
+		return Declinef(ErrDuplicate, "key of transaction %d with other content", stored.ID)
 	}
 	if t.MTI != specs.MTIReversal {
 		same, err := l.sameCard(ctx, t.PAN, stored)
@@ -98,7 +97,7 @@ func (l Ledger) answerRepeat(ctx context.Context, t *Txn, stored store.Txn) erro
 			return err
 		}
 		if !same {
-			return Declinef(codes.Duplicate, "key of transaction %d with another card", stored.ID)
+			return Declinef(ErrDuplicate, "key of transaction %d with another card", stored.ID)
 		}
 	}
 	return answerStored(t, stored)

@@ -160,7 +160,7 @@ func newLedgerEnv(t *testing.T, mutate ...func(*Ledger)) *ledgerEnv {
 	e.ledger = LedgerOn(j)
 	e.ledger.Cipher, e.ledger.DataKey = e.cipher, "data-key"
 	e.ledger.ReversalExpiry = time.Hour
-	e.ledger.SAFKind = func(string) string { return store.KindReversal }
+	e.ledger.Routes = testRoutes{up: e.issuer, gone: func() bool { return e.noRoute }}
 	for _, m := range mutate {
 		m(&e.ledger)
 	}

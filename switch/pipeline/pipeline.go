@@ -112,18 +112,23 @@ func Chain(stages []Stage, final Handler) Handler {
 // Done is the end of every chain: it does nothing.
 var Done Handler = HandlerFunc(func(context.Context, *Txn) error { return nil })
 
-// Decline is a stage's decision to answer with a specific code.
+// Decline is a stage's decision to refuse a request: Err is the refusal
+// (one of the Err... families of errcodes.go, which the error table maps
+// to DE 39), Reason says why (a log field, never card data).
 type Decline struct {
-	Code   codes.Code
+	Err    error
 	Reason string
 }
 
-func (d *Decline) Error() string { return fmt.Sprintf("%s: %s", d.Code, d.Reason) }
+func (d *Decline) Error() string { return fmt.Sprintf("%v: %s", d.Err, d.Reason) }
 
-// Declinef returns a *Decline with a formatted reason. The reason is logged:
-// it must never carry card data.
-func Declinef(code codes.Code, format string, a ...any) error {
-	return &Decline{Code: code, Reason: fmt.Sprintf(format, a...)}
+// Unwrap is the refusal family.
+func (d *Decline) Unwrap() error { return d.Err }
+
+// Declinef returns a *Decline of family err with a formatted reason. The
+// reason is logged: it must never carry card data.
+func Declinef(err error, format string, a ...any) error {
+	return &Decline{Err: err, Reason: fmt.Sprintf(format, a...)}
 }
 
 // PanicError is a recovered panic in a stage.

@@ -32,12 +32,10 @@ type Ledger struct {
 	// ReversalExpiry bounds how long the SAF keeps trying a reversal before
 	// it is flagged for manual review.
 	ReversalExpiry time.Duration
-	// SAFKind is how a route gives money back: store.KindReversal or
-	// store.KindRefund.
-	SAFKind func(route string) string
-	// HoldSTAN keeps a route's STAN owned for a queued repeat (nil: no
-	// one allocates STANs, as in tests without links).
-	HoldSTAN func(route, stan string)
+	// Routes resolves a journaled row's route by name (its give-back kind,
+	// and its link to keep a queued repeat's STAN owned); nil: every route
+	// takes reversals and nobody allocates STANs (tests without links).
+	Routes Routes
 	// Guard, when set, refuses new sales while the journal fails and holds
 	// outcomes it could not record (see JournalGuard). Nil: none.
 	Guard JournalGuard
@@ -68,7 +66,7 @@ func amountOf(t *Txn) int64 {
 // 94 while the original is still in flight.
 func answerStored(t *Txn, stored store.Txn) error {
 	if stored.State == store.Forwarded || stored.RC == "" {
-		return Declinef(codes.Duplicate, "duplicate of transaction %d still in flight", stored.ID)
+		return Declinef(ErrDuplicate, "duplicate of transaction %d still in flight", stored.ID)
 	}
 	t.Code, t.Reason = codes.Code(stored.RC), fmt.Sprintf("duplicate of transaction %d: stored answer", stored.ID)
 	t.ApprovalCode, t.RRN = stored.ApprovalCode, stored.RRN
@@ -153,7 +151,7 @@ func RecordSale(l Ledger) Stage {
 		row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
 		stored, err := l.Sales.Begin(ctx, row)
 		if errors.Is(err, store.ErrDuplicate) {
-			return Declinef(codes.Duplicate, "duplicate of transaction %d in flight", stored.ID)
+			return Declinef(ErrDuplicate, "duplicate of transaction %d in flight", stored.ID)
 		}
 		if err != nil {
 			t.leg.beginErr = err
@@ -166,10 +164,9 @@ func RecordSale(l Ledger) Stage {
 }
 
 func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) error {
-	var d *Decline
 	if row.ID == 0 {
 		// Never left the switch: record the refusal (once; a repeat finds it).
-		if errors.As(err, &d) && d.Code == codes.Duplicate {
+		if errors.Is(err, ErrDuplicate) {
 			return nil
 		}
 		code := t.Code

@@ -10,7 +10,6 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/specs/codes"
 )
 
 // MACKey is a keyed listener's MAC key and algorithm.
@@ -41,14 +40,14 @@ func VerifyMAC(h MACVerifier) Stage {
 			}
 			mac, _ := t.Request.GetBytes(macField)
 			if len(mac) != 8 || len(t.Raw) < 8 {
-				return Declinef(codes.SecurityViolation, "keyed terminal sent no DE %d MAC", macField)
+				return Declinef(ErrSecurity, "keyed terminal sent no DE %d MAC", macField)
 			}
 			err := h.VerifyMAC(ctx, hsm.VerifyMACRequest{
 				MACRequest: hsm.MACRequest{Key: hsm.KeyRef{Label: k.Key}, Algorithm: k.Algorithm, Data: t.Raw[:len(t.Raw)-8]},
 				MAC:        mac,
 			})
 			if errors.Is(err, hsm.ErrMACMismatch) {
-				return Declinef(codes.SecurityViolation, "DE %d MAC does not verify", macField)
+				return Declinef(ErrSecurity, "DE %d MAC does not verify", macField)
 			}
 			if err != nil {
 				return fmt.Errorf("verifying MAC: %w", err)
@@ -122,11 +121,11 @@ func TranslatePIN(h PINTranslator) Stage {
 			}
 			from := t.Policy.PIN
 			if from == nil {
-				return Declinef(codes.InvalidTxn, "listener %s accepts no PIN blocks (no PIN key configured)", t.Listener)
+				return Declinef(ErrInvalidTxn, "listener %s accepts no PIN blocks (no PIN key configured)", t.Listener)
 			}
 			to := t.Issuer.PIN
 			if to == nil {
-				return Declinef(codes.InvalidTxn, "route %s has no zone PIN key", t.Route)
+				return Declinef(ErrInvalidTxn, "route %s has no zone PIN key", t.Route)
 			}
 			req := hsm.TranslatePINRequest{
 				PINBlock: block, PAN: t.PAN,
@@ -137,7 +136,7 @@ func TranslatePIN(h PINTranslator) Stage {
 				ksnHex, _ := t.Request.GetString(KSNField)
 				ksn, err := hex.DecodeString(ksnHex)
 				if err != nil || (len(ksn) != 10 && len(ksn) != 12) {
-					return Declinef(codes.FormatError, "DUKPT PIN block without a valid KSN in DE %d", KSNField)
+					return Declinef(ErrFormat, "DUKPT PIN block without a valid KSN in DE %d", KSNField)
 				}
 				req.From.KSN = ksn
 			}
