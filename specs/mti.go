@@ -53,3 +53,9 @@ func ResponseMTI(mti string) (string, error) {
 	b[3] = '0'
 	return string(b), nil
 }
+
+// Transaction types: the first two digits of DE 3 (processing code).
+const (
+	ProcPurchase = "00"
+	ProcRefund   = "20"
+)

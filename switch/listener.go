@@ -43,6 +43,9 @@ type listener struct {
 	// limits is the per-terminal rate limit: applied before the pipeline
 	// on an unkeyed listener, after MAC verification on a keyed one.
 	limits *pipeline.TerminalLimits
+	// policy is what the listener decides for every request (its keys,
+	// limits, DE 55 cap), carried by each Txn.
+	policy pipeline.ListenerPolicy
 	// tls is the listener's TLS material (nil: plain TCP).
 	tls *tlsconf.Server
 	// maxConns and maxInFlight are cfg's limits as a reload sets them.
@@ -73,6 +76,7 @@ func newListener(cfg config.Listener, sw *Switch) (*listener, error) {
 		limits: pipeline.NewTerminalLimits(cfg.RatePerTerminal),
 		conns:  map[*connection.Connection]*vanLink{},
 	}
+	l.policy = listenerPolicy(cfg, l.limits)
 	l.maxConns.Store(int64(cfg.MaxConnections))
 	l.maxInFlight.Store(int64(cfg.MaxInFlight))
 	if cfg.TLS != nil {
@@ -257,7 +261,7 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 		log.Warn("ignoring a non-request message from a terminal", zap.String("mti", mtiLabel(mti)))
 		return
 	}
-	t := &pipeline.Txn{Listener: l.cfg.Name, Received: start, Request: msg, MTI: mti, Raw: raw}
+	t := &pipeline.Txn{Listener: l.cfg.Name, Policy: l.policy, Received: start, Request: msg, MTI: mti, Raw: raw}
 	// A keyed listener limits in the pipeline, once the MAC verified: DE 41
 	// of a request nobody authenticated yet must not spend a terminal's
 	// allowance.
@@ -284,7 +288,7 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 	gauge.Inc()
 	defer gauge.Dec()
 
-	err := pipeline.Process(l.sw.ctx, l.sw.currentHandler(), t, l.sw.classify)
+	err := pipeline.Process(l.sw.ctx, l.sw.dispatch, t)
 	l.observe(link, t)
 	l.logOutcome(t, err, log)
 	reason := ""
@@ -303,8 +307,8 @@ func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.T
 		return
 	}
 	defer txnlog.Write(log, t, resp, reason)
-	if k, keyed := l.sw.macKeys[l.cfg.Name]; keyed {
-		if err := pipeline.SignResponse(l.sw.ctx, l.sw.pinmac, k, resp); err != nil {
+	if k := l.policy.MAC; k != nil {
+		if err := pipeline.SignResponse(l.sw.ctx, l.sw.pinmac, *k, resp); err != nil {
 			// Still answer: an unsigned answer beats a lost one.
 			log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
 		}
@@ -395,18 +399,6 @@ func (l *listener) closeAll(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
-}
-
-// limitsAfterMAC returns the per-terminal limits of a keyed listener,
-// which the pipeline applies once the MAC verified (pipeline.RateLimit);
-// nil for an unkeyed listener, which limits before the pipeline.
-func (s *Switch) limitsAfterMAC(listener string) *pipeline.TerminalLimits {
-	for _, l := range s.listeners {
-		if l.cfg.Name == listener && l.keyed() {
-			return l.limits
-		}
-	}
-	return nil
 }
 
 // refusedOverRate counts a request refused by a per-terminal limit.

@@ -100,7 +100,7 @@ func (m *metrics) preinit(cfg config.Config) {
 		for _, reason := range []string{"undecodable", "zero_length", "too_long", "bad_header", "slow_frame", "read_error", "idle", "unexpected_response"} {
 			m.frameErrors.WithLabelValues(l.Name, reason)
 		}
-		for _, mti := range []string{"0100", "0200", "0400"} {
+		for _, mti := range watchedMTIs {
 			m.duration.WithLabelValues(l.Name, mti)
 		}
 	}
@@ -110,13 +110,20 @@ func (m *metrics) preinit(cfg config.Config) {
 	}
 }
 
+// watchedMTIs and watchedCodes are the request series created at start.
+var (
+	watchedMTIs  = []string{specs.MTIAuthRequest, specs.MTIFinancialRequest, specs.MTIReversal}
+	watchedCodes = []codes.Code{codes.Approved, codes.DoNotHonour, codes.InsufficientFunds,
+		codes.IncorrectPIN, codes.IssuerUnavailable, codes.SystemError}
+)
+
 // preinitRoute creates the request series of one route (at start, and
 // for a route a reload adds) on every listener.
 func (m *metrics) preinitRoute(cfg config.Config, route string) {
 	for _, l := range cfg.Listeners {
-		for _, mti := range []string{"0100", "0200", "0400"} {
-			for _, rc := range []string{"00", "05", "51", "55", "91", "96"} {
-				m.requests.WithLabelValues(l.Name, mti, route, rc)
+		for _, mti := range watchedMTIs {
+			for _, rc := range watchedCodes {
+				m.requests.WithLabelValues(l.Name, mti, route, string(rc))
 			}
 		}
 	}

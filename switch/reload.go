@@ -121,13 +121,6 @@ func (s *Switch) mapped(route string, l pipeline.Upstream) pipeline.Upstream {
 	return pipeline.MappedUpstream{Upstream: l, Mapping: m}
 }
 
-func (s *Switch) currentHandler() pipeline.Handler { return *s.handler.Load() }
-
-func (s *Switch) setHandler() {
-	h := pipeline.Chain(s.stages(), pipeline.Done)
-	s.handler.Store(&h)
-}
-
 // closeLinks signs off every link, retired ones included.
 func (s *Switch) closeLinks(ctx context.Context) []error {
 	var errs []error
@@ -420,7 +413,7 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 		}
 	}
 	s.pinDst = dst
-	s.setHandler()
+	s.publishZoneKeys()
 	s.routes.Store(p.table)
 	s.log.Info("configuration reloaded", zap.Strings("routes_added", sum.Added), zap.Strings("routes_removed", sum.Removed),
 		zap.Strings("routes_relinked", sum.Replaced), zap.Strings("routes_endpoints_changed", sum.Endpoints),

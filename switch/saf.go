@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/store"
@@ -210,6 +210,9 @@ func (s *Switch) releaseSTAN(it store.SAFItem) {
 // sendReversal sends one attempt and returns nil when the issuer settled
 // it: the response MTI of the request with DE 11 (and DE 7 / DE 37 where
 // present) of this give-back, and a DE 39 among the route's settle codes.
+// It goes down the queued give-back stage list, the issuer leg every
+// request to an issuer takes: the first attempt's DE 11 and DE 7 are
+// journaled before it leaves and fixed for every repeat.
 func (s *Switch) sendReversal(ctx context.Context, it *store.SAFItem) error {
 	txn, err := s.store.Lookup().Get(ctx, it.TxnID)
 	if err != nil {
@@ -222,7 +225,7 @@ func (s *Switch) sendReversal(ctx context.Context, it *store.SAFItem) error {
 			return fmt.Errorf("reading original: %w", err)
 		}
 	}
-	link, ok := s.linkMap()[it.Route]
+	rt, ok := issuerRoutes{s}.Route(it.Route)
 	if !ok {
 		return fmt.Errorf("route %s is not configured", it.Route)
 	}
@@ -234,48 +237,21 @@ func (s *Switch) sendReversal(ctx context.Context, it *store.SAFItem) error {
 	if it.Attempts > 0 {
 		mti = specs.MTIReversalRepeat
 	}
-	req, err := pipeline.ReversalMessage(s.mapped(it.Route, link), orig, realPAN, it.Kind, mti, it.Amount, time.Now())
+	req, err := pipeline.ReversalMessage(rt.Link, orig, realPAN, it.Kind, mti, it.Amount, time.Now())
 	if err != nil {
 		return err
 	}
-	if it.STAN == "" {
-		// First attempt: fix DE 11 and DE 7 for every repeat, durably, and
-		// keep the STAN owned until the item is settled.
-		if err := link.Assign(req); err != nil {
-			return err
-		}
-		stan, _ := req.GetString(specs.STAN)
-		tt, _ := req.GetString(specs.TransmissionDateTime)
-		if err := s.store.Queue().AssignFirstAttempt(ctx, it.ID, stan, tt); err != nil {
-			link.Abandon(req)
-			return err
-		}
-		it.STAN, it.TxTime = stan, tt
-		link.Hold(stan)
-	} else {
-		if err := errors.Join(req.Field(specs.STAN, it.STAN), req.Field(specs.TransmissionDateTime, it.TxTime)); err != nil {
-			return fmt.Errorf("setting the first attempt's DE 11 and DE 7: %w", err)
-		}
-		// Exchange ends one ownership of the STAN; the item's own hold
-		// stays until it is settled.
-		link.Hold(it.STAN)
+	t := &pipeline.Txn{QueuedID: it.ID, Route: it.Route, Issuer: rt, IssuerRequest: req}
+	t.MTI, _ = req.GetMTI()
+	if it.STAN != "" {
+		t.Repeat = &pipeline.IssuerIDs{STAN: it.STAN, TxTime: it.TxTime}
 	}
-	resp, err := link.Exchange(ctx, req)
-	if err != nil {
-		return err
+	err = s.dispatch.Handle(ctx, t)
+	if it.STAN == "" && t.RequestRecorded {
+		it.STAN, _ = req.GetString(specs.STAN)
+		it.TxTime, _ = req.GetString(specs.TransmissionDateTime)
 	}
-	return s.settles(it.Route, resp)
-}
-
-// settles reports whether an answer settles a give-back on route.
-func (s *Switch) settles(route string, resp *iso8583.Message) error {
-	rc, _ := resp.GetString(specs.ResponseCode)
-	for _, r := range s.routeList() {
-		if r.Name == route && slices.Contains(r.SettleCodes, rc) {
-			return nil
-		}
-	}
-	return fmt.Errorf("issuer answered %q, not a settle code of route %s", rc, route)
+	return err
 }
 
 // recoverInFlight runs at start, before any request is taken: it
@@ -347,7 +323,7 @@ func (s *Switch) onLateAnswer(route string, msg *iso8583.Message) {
 		return
 	}
 	detail := "late issuer answer " + rc
-	if rc == "00" && t.State == store.TimedOut {
+	if codes.Code(rc).IsApproved() && t.State == store.TimedOut {
 		detail += ": late approval, reversal already queued"
 	}
 	_ = s.store.Sales().Event(context.Background(), t.ID, "late_answer", strings.TrimSpace(detail))

@@ -31,7 +31,7 @@ func sweepSwitchIn(t *testing.T, dir string) *Switch {
 	s := &Switch{log: zap.NewNop(), store: j, guard: journalgate.New(zap.NewNop(), prometheus.NewRegistry())}
 	s.cfg.Routes = []config.IssuerRoute{{Name: "fast", Timeout: 400 * time.Millisecond}, {Name: "slow", Timeout: 10 * time.Second}}
 	s.ledger = pipeline.LedgerOn(j)
-	s.ledger.SAFKind, s.ledger.ReversalExpiry = s.giveBackKind, time.Hour
+	s.ledger.ReversalExpiry = time.Hour
 	return s
 }
 

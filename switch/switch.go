@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/hsm"
-	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/admin"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/datadir"
@@ -40,18 +39,16 @@ type Switch struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	routes   atomic.Pointer[route.Table]
-	linkSet  atomic.Pointer[map[string]*upstream.Link] // by route; see linkMap
-	handler  atomic.Pointer[pipeline.Handler]          // see currentHandler
-	classify []pipeline.Classifier
-	reload   reloadState // what a configuration reload changes (reload.go)
+	linkSet  atomic.Pointer[map[string]*upstream.Link]   // by route; see linkMap
+	dispatch *pipeline.Dispatcher                        // the stage lists (dispatch.go)
+	zoneKeys atomic.Pointer[map[string]pipeline.PINDest] // pinDst in force (publishZoneKeys)
+	reload   reloadState                                 // what a configuration reload changes (reload.go)
 
-	hsm     hsm.HSM   // data role (PANs at rest), instrumented
-	pinmac  hsm.HSM   // PIN/MAC role, instrumented; == hsm when one backend serves both
-	hsms    hsm.Roles // the opened backends, for key checks and Close
-	tokens  *tsp.Service
-	macKeys map[string]pipeline.MACKey
-	pinSrc  map[string]pipeline.PINSource
-	pinDst  map[string]pipeline.PINDest
+	hsm    hsm.HSM   // data role (PANs at rest), instrumented
+	pinmac hsm.HSM   // PIN/MAC role, instrumented; == hsm when one backend serves both
+	hsms   hsm.Roles // the opened backends, for key checks and Close
+	tokens *tsp.Service
+	pinDst map[string]pipeline.PINDest // by route; read through zoneKeys
 
 	store      store.Store
 	rrns       *rrn.Sequence
@@ -166,39 +163,13 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	}
 	s.ledger = pipeline.LedgerOn(s.store)
 	s.ledger.Cipher, s.ledger.DataKey = s.hsm, cfg.Tokens.DataKey
-	s.ledger.Classify = s.codeFor
-	s.ledger.NoAnswer = func(err error) bool {
-		return errors.Is(err, upstream.ErrNoAnswer) || errors.Is(err, pipeline.ErrUnusableAnswer)
-	}
-	s.ledger.Unavailable = func(err error) bool { return errors.Is(err, upstream.ErrUnavailable) }
 	s.ledger.ReversalExpiry = cfg.Journal.ReversalExpiry
-	s.ledger.SAFKind = s.giveBackKind
-	s.ledger.HoldSTAN = func(route, stan string) {
-		if l, ok := s.linkMap()[route]; ok {
-			l.Hold(stan)
-		}
-	}
-	s.ledger.AuthKey = func(listener string) string { return s.macKeys[listener].Key }
+	s.ledger.Routes = issuerRoutes{s}
 	s.guard = journalgate.New(log, treg)
 	s.ledger.Guard = s.guard
-	s.setHandler()
-	s.classify = []pipeline.Classifier{
-		{Err: route.ErrNoRoute, Code: codes.NoRoute},
-		{Err: upstream.ErrUnavailable, Code: codes.IssuerUnavailable},
-		{Err: upstream.ErrNoAnswer, Code: codes.IssuerUnavailable},
-		{Err: pipeline.ErrUnusableAnswer, Code: codes.IssuerUnavailable},
-		{Err: upstream.ErrSTANsExhausted, Code: codes.IssuerUnavailable},
-		{Err: tsp.ErrUnknownToken, Code: codes.InvalidCard},
-		{Err: tsp.ErrTokenExpired, Code: codes.ExpiredToken},
-		{Err: tsp.ErrTokenUsed, Code: codes.ExpiredToken},
-		{Err: tsp.ErrSuspended, Code: codes.Suspended},
-		{Err: tsp.ErrOutsideDomain, Code: codes.NotPermitted},
-		{Err: hsm.ErrInvalidPINBlock, Code: codes.IncorrectPIN},
-		// A payment HSM that cannot be reached in time: 91, the switch is
-		// inoperative for this; one that answers an error code: 96.
-		{Err: hsm.ErrHSMUnavailable, Code: codes.IssuerUnavailable},
-		{Err: hsm.ErrHSMTimeout, Code: codes.IssuerUnavailable},
-		{Err: hsm.ErrHSMFault, Code: codes.SystemError},
+	s.publishZoneKeys()
+	if s.dispatch, err = s.newDispatcher(treg); err != nil {
+		return nil, fmt.Errorf("building the stage lists: %w", err)
 	}
 	if err = start.Step("build the listeners"); err != nil {
 		return nil, err
@@ -236,56 +207,6 @@ func (s *Switch) openTokenService(ctx context.Context, start *lifecycle.Cleanup)
 		return fmt.Errorf("token service: %w", err)
 	}
 	return nil
-}
-
-// stages is THE ordered list of pipeline stages every request passes.
-func (s *Switch) stages() []pipeline.Stage {
-	return []pipeline.Stage{
-		pipeline.VerifyMAC(s.pinmac, s.macKeys),
-		pipeline.RateLimit(s.limitsAfterMAC, s.refusedOverRate),
-		pipeline.NetworkManagement(),
-		pipeline.Validate(s.maxICC()),
-		pipeline.Reconcile(s.ledger),
-		pipeline.Cancel(s.ledger, s.link),
-		pipeline.Record(s.ledger),
-		pipeline.Detokenize(tokenPath{s.tokens}),
-		pipeline.Route(func() pipeline.Router { return s.routes.Load() }),
-		pipeline.TranslatePIN(s.pinmac, s.pinSrc, s.pinDst),
-		pipeline.Forward(s.link),
-	}
-}
-
-// codeFor maps an error to DE 39 as Process does (the journal records the
-// code the terminal gets).
-func (s *Switch) codeFor(err error) codes.Code {
-	t := &pipeline.Txn{}
-	_ = pipeline.Process(context.Background(), pipeline.HandlerFunc(func(context.Context, *pipeline.Txn) error { return err }), t, s.classify)
-	return t.Code
-}
-
-func (s *Switch) maxICC() map[string]int {
-	m := map[string]int{}
-	for _, l := range s.cfg.Listeners {
-		m[l.Name] = l.MaxICCData
-	}
-	return m
-}
-
-func (s *Switch) giveBackKind(route string) string {
-	for _, r := range s.routeList() {
-		if r.Name == route && r.GiveBack == "refund" {
-			return store.KindRefund
-		}
-	}
-	return store.KindReversal
-}
-
-func (s *Switch) link(name string) (pipeline.Upstream, bool) {
-	l, ok := s.linkMap()[name]
-	if !ok {
-		return nil, false
-	}
-	return s.mapped(name, l), true
 }
 
 // Start connects the issuer links (an issuer that is down keeps being

@@ -31,6 +31,12 @@ const (
 	SystemError       Code = "96"
 )
 
+// Issuer codes the switch watches (metrics series created at start).
+const (
+	DoNotHonour       Code = "05"
+	InsufficientFunds Code = "51"
+)
+
 // Info describes one response code.
 type Info struct {
 	Code     Code   `json:"code"`

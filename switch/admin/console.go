@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kbpay/switch/specs/codes"
 	"slices"
 
 	dto "github.com/prometheus/client_model/go"
@@ -67,7 +68,7 @@ func (c consoleSource) Overview(ctx context.Context) (console.Overview, error) {
 			st.Requests += n
 			if mti := label(x, "mti"); mti == specs.MTIAuthRequest || mti == specs.MTIFinancialRequest {
 				st.Sales += n
-				if label(x, "rc") == "00" {
+				if label(x, "rc") == string(codes.Approved) {
 					st.Approved += n
 				}
 			}

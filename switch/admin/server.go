@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kbpay/switch/specs/codes"
 	"net"
 	"net/http"
 	"os"
@@ -238,7 +239,7 @@ func requireBearer(bearer string, h http.Handler) http.Handler {
 // reconciliations lists terminal batches that did not agree with the
 // journal (answered 95), newest first, with the recorded difference.
 func (a *Server) reconciliations(w http.ResponseWriter, r *http.Request) {
-	rows, err := a.Store.Lookup().Reconciliations(r.Context(), "95", 100)
+	rows, err := a.Store.Lookup().Reconciliations(r.Context(), string(codes.ReconcileError), 100)
 	if err != nil {
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 		return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/frame"
 )
 
@@ -418,7 +419,7 @@ func (c *Config) applyDefaults() {
 		r.Spec = orDefault(r.Spec, specs.IssuerDialect)
 		r.GiveBack = orDefault(r.GiveBack, "reversal")
 		if len(r.SettleCodes) == 0 {
-			r.SettleCodes = []string{"00", "25"}
+			r.SettleCodes = []string{string(codes.Approved), string(codes.OriginalNotFound)}
 		}
 		r.Header = orDefault(r.Header, "ascii4")
 		r.MaxFrame = orDefaultInt(r.MaxFrame, frame.DefaultMaxLength)

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
 )
 
 // Mapping is how a route's issuer-leg request is built from the
@@ -57,7 +58,7 @@ func checkMapping(bad func(string, ...any), where string, m Mapping) {
 		if len(from) != 2 || len(to) != 2 {
 			bad("%s: mapping.response_codes %q: %q: codes are two characters", where, from, to)
 		}
-		if from == "00" || to == "00" {
+		if codes.Code(from).IsApproved() || codes.Code(to).IsApproved() {
 			bad("%s: mapping.response_codes %q: %q: nothing maps to or from 00 (the approval decision is the issuer's)", where, from, to)
 		}
 	}

@@ -34,18 +34,25 @@ func cancelAmount(t *Txn, remaining int64) (int64, error) {
 		return remaining, nil
 	}
 	if len(de95) < 12 || !digits(de95[:12]) {
-		return 0, Declinef(codes.FormatError, "DE 95 does not start with a 12-digit amount")
+		return 0, Declinef(ErrFormat, "DE 95 does not start with a 12-digit amount")
 	}
 	actual, _ := strconv.ParseInt(de95[:12], 10, 64)
 	if actual >= remaining {
-		return 0, Declinef(codes.InvalidAmount, "DE 95 leaves %d of %d remaining: nothing to cancel", actual, remaining)
+		return 0, Declinef(ErrInvalidAmount, "DE 95 leaves %d of %d remaining: nothing to cancel", actual, remaining)
 	}
 	return remaining - actual, nil
 }
 
-// Cancel handles what gives money back: a merchant cancel or a lost-response
-// reversal (0400 naming the sale in DE 90, partial with DE 95) and a refund
-// (0200 with processing code 20 naming the sale by RRN and approval code).
+// isRefund reports whether t is a refund: a 0200 with transaction type 20.
+func isRefund(t *Txn) bool {
+	proc, _ := t.Request.GetString(specs.ProcessingCode)
+	return t.MTI == specs.MTIFinancialRequest && strings.HasPrefix(proc, specs.ProcRefund)
+}
+
+// GiveBack handles what gives money back (the outcome stage of the
+// give-back list): a merchant cancel or a lost-response reversal (0400
+// naming the sale in DE 90, partial with DE 95) and a refund (0200 with
+// processing code 20 naming the sale by RRN and approval code).
 // The original is found in the journal only within the request's listener,
 // terminal, merchant and MAC key, in its currency (and, for a refund, to
 // its card); anything else is 25, exactly as for a sale that does not
@@ -53,22 +60,21 @@ func cancelAmount(t *Txn, remaining int64) (int64, error) {
 // a same-key request with other content 94; the issuer gets the original
 // PAN from the journal, also when the sale was paid with a one-time token
 // that is consumed; a sale that was declined or never reached the issuer
-// is answered 00 without bothering the issuer.
-func Cancel(l Ledger, links func(route string) (Upstream, bool)) Stage {
-	return Stage{Name: "cancel", Wrap: func(next Handler) Handler {
+// is answered 00 without bothering the issuer. The cancel row and the
+// amount it reserves are one journal step; the issuer leg after this stage
+// sends the give-back, and its outcome is journaled here before the
+// terminal hears it.
+func GiveBack(l Ledger, routes Routes) Stage {
+	return Stage{Name: "giveback", Role: RoleRecordOutcome, Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			proc, _ := t.Request.GetString(specs.ProcessingCode)
-			isRefund := t.MTI == specs.MTIFinancialRequest && strings.HasPrefix(proc, "20")
-			if t.MTI != specs.MTIReversal && !isRefund {
-				return next.Handle(ctx, t)
-			}
+			refund := isRefund(t)
 			key := KeyOf(t)
 			if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
 				return l.answerRepeat(ctx, t, stored)
 			}
 			var orig store.Txn
 			var err error
-			if isRefund {
+			if refund {
 				orig, err = l.findRefunded(ctx, t)
 			} else {
 				orig, err = l.findCancelled(ctx, t)
@@ -76,7 +82,11 @@ func Cancel(l Ledger, links func(route string) (Upstream, bool)) Stage {
 			if err != nil {
 				return l.refuse(ctx, t, key, err)
 			}
-			return l.giveBack(ctx, t, key, orig, isRefund, links)
+			sending, err := l.giveBack(ctx, t, key, orig, refund, routes)
+			if !sending {
+				return err
+			}
+			return l.giveBackOutcome(ctx, t, next.Handle(ctx, t))
 		})
 	}}
 }
@@ -84,7 +94,7 @@ func Cancel(l Ledger, links func(route string) (Upstream, bool)) Stage {
 // notFound is the answer for every original outside the request's reach:
 // the terminal cannot tell "not there" from "not yours".
 func notFound(format string, a ...any) error {
-	return Declinef(codes.OriginalNotFound, "no matching original: "+format, a...)
+	return Declinef(ErrOriginalNotFound, "no matching original: "+format, a...)
 }
 
 // findCancelled finds the sale (or authorisation) a 0400 names in DE 90,
@@ -93,7 +103,7 @@ func (l Ledger) findCancelled(ctx context.Context, t *Txn) (store.Txn, error) {
 	de90, _ := t.Request.GetString(specs.OriginalData)
 	ref, ok := parseDE90(de90)
 	if !ok {
-		return store.Txn{}, Declinef(codes.FormatError, "DE 90 is not 42 digits")
+		return store.Txn{}, Declinef(ErrFormat, "DE 90 is not 42 digits")
 	}
 	orig, err := l.GiveBacks.FindOriginal(ctx, l.scope(t), ref.MTI, ref.STAN, ref.TxTime)
 	if errors.Is(err, store.ErrNotFound) {
@@ -118,7 +128,7 @@ func (l Ledger) findRefunded(ctx context.Context, t *Txn) (store.Txn, error) {
 	rrn, _ := t.Request.GetString(specs.RRN)
 	auth, _ := t.Request.GetString(specs.ApprovalCode)
 	if rrn == "" || auth == "" {
-		return store.Txn{}, Declinef(codes.FormatError, "refund without the original's RRN (DE 37) and approval code (DE 38)")
+		return store.Txn{}, Declinef(ErrFormat, "refund without the original's RRN (DE 37) and approval code (DE 38)")
 	}
 	orig, err := l.GiveBacks.FindSale(ctx, l.scope(t), rrn, auth)
 	switch {
@@ -143,7 +153,7 @@ func (l Ledger) findRefunded(ctx context.Context, t *Txn) (store.Txn, error) {
 		return store.Txn{}, notFound("transaction %d was paid with another card", orig.ID)
 	}
 	if orig.MTI == specs.MTIAuthRequest {
-		return store.Txn{}, Declinef(codes.InvalidTxn, "transaction %d is an authorisation hold, never captured: cancel it (0400) instead of refunding", orig.ID)
+		return store.Txn{}, Declinef(ErrInvalidTxn, "transaction %d is an authorisation hold, never captured: cancel it (0400) instead of refunding", orig.ID)
 	}
 	return orig, nil
 }
@@ -151,7 +161,7 @@ func (l Ledger) findRefunded(ctx context.Context, t *Txn) (store.Txn, error) {
 // refuse journals a cancel the switch answers itself without a change.
 func (l Ledger) refuse(ctx context.Context, t *Txn, key store.Key, err error) error {
 	row := l.requestRow(t, key)
-	row.State, row.RC, row.OriginalID = store.Answered, string(l.Classify(err)), -1
+	row.State, row.RC, row.OriginalID = store.Answered, string(codeOf(err)), -1
 	if t.PAN != "" {
 		row.MaskedPAN = pan.Mask(t.PAN)
 	}
@@ -176,7 +186,10 @@ func (l Ledger) confirm(ctx context.Context, t *Txn, row store.Txn, reason strin
 	return nil
 }
 
-func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.Txn, isRefund bool, links func(string) (Upstream, bool)) error {
+// giveBack answers a give-back of orig the switch can answer itself, or
+// reserves its amount and prepares the issuer request (sending: the
+// issuer leg goes on).
+func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.Txn, isRefund bool, routes Routes) (sending bool, err error) {
 	row := l.requestRow(t, key)
 	// The card is the sale's (also for a repeat to be compared with); the
 	// issuer gets it from the sale's row.
@@ -187,30 +200,30 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.
 	case store.Approved:
 	case store.Declined, store.Failed:
 		t.Route = orig.Route
-		return l.confirm(ctx, t, row, "original was not approved: nothing to reverse")
+		return false, l.confirm(ctx, t, row, "original was not approved: nothing to reverse")
 	case store.Forwarded:
 		// Still in flight here: its outcome decides what to do. Ask the
 		// terminal to repeat (nothing is journaled, so the repeat is new).
-		return Declinef(codes.Duplicate, "original transaction %d is still in flight: repeat the cancel", orig.ID)
+		return false, Declinef(ErrDuplicate, "original transaction %d is still in flight: repeat the cancel", orig.ID)
 	case store.TimedOut:
 		// Outcome unknown: the automatic reversal is already queued.
 		t.Route = orig.Route
-		return l.confirm(ctx, t, row, "original timed out: its reversal is already queued")
+		return false, l.confirm(ctx, t, row, "original timed out: its reversal is already queued")
 	default:
-		return l.refuse(ctx, t, key, Declinef(codes.InvalidTxn, "transaction %d is not a sale", orig.ID))
+		return false, l.refuse(ctx, t, key, Declinef(ErrInvalidTxn, "transaction %d is not a sale", orig.ID))
 	}
 	amount, err := cancelAmount(t, orig.Remaining)
 	if isRefund {
 		amount = amountOf(t)
 		if amount <= 0 {
-			err = Declinef(codes.InvalidAmount, "refund amount is zero")
+			err = Declinef(ErrInvalidAmount, "refund amount is zero")
 		}
 	}
 	if err == nil && amount <= 0 {
-		err = Declinef(codes.InvalidAmount, "nothing remains of transaction %d to cancel", orig.ID)
+		err = Declinef(ErrInvalidAmount, "nothing remains of transaction %d to cancel", orig.ID)
 	}
 	if err != nil {
-		return l.refuse(ctx, t, key, err)
+		return false, l.refuse(ctx, t, key, err)
 	}
 	row.Amount = amount
 	// The cancel row and the amount it takes off the sale are one journal
@@ -219,14 +232,25 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.
 	stored, err := l.GiveBacks.ReserveCancel(ctx, row)
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
-		return l.answerRepeat(ctx, t, stored)
+		return false, l.answerRepeat(ctx, t, stored)
 	case errors.Is(err, store.ErrExceeds):
-		return l.refuse(ctx, t, key, Declinef(codes.InvalidAmount, "cancel of %d is more than remains of transaction %d", amount, orig.ID))
+		return false, l.refuse(ctx, t, key, Declinef(ErrInvalidAmount, "cancel of %d is more than remains of transaction %d", amount, orig.ID))
 	case err != nil:
-		return err
+		return false, err
 	}
 	t.Route = orig.Route
-	return l.sendGiveBack(ctx, t, orig, stored, isRefund, links)
+	return l.prepareGiveBack(ctx, t, orig, stored, isRefund, routes)
+}
+
+// routeOf is the policy of route name (a journaled row's), or a route
+// that takes reversals and has no link when it is not known.
+func (l Ledger) routeOf(name string) IssuerRoute {
+	if l.Routes != nil {
+		if rt, ok := l.Routes.Route(name); ok {
+			return rt
+		}
+	}
+	return IssuerRoute{Name: name, GiveBack: store.KindReversal}
 }
 
 // giveBackKind is how the issuer of route is asked to give money back.
@@ -234,7 +258,7 @@ func (l Ledger) giveBackKind(route string, isRefund bool) string {
 	if isRefund {
 		return store.KindRefund
 	}
-	return l.SAFKind(route)
+	return l.routeOf(route).GiveBack
 }
 
 // release gives back what cancel row reserved and journals it answered
@@ -243,63 +267,74 @@ func (l Ledger) giveBackKind(route string, isRefund bool) string {
 // row stays forwarded without an issuer STAN and RecoverCancel releases it
 // at the next start.
 func (l Ledger) release(ctx context.Context, row store.Txn, cause error) error {
-	code := l.Classify(cause)
+	code := codeOf(cause)
 	if err := l.GiveBacks.ReleaseCancel(ctx, row.ID, store.Answered, string(code), "not given back: "+cause.Error()); err != nil {
 		return errors.Join(cause, fmt.Errorf("releasing the reservation of cancel %d: %w", row.ID, err))
 	}
 	return cause
 }
 
-// sendGiveBack sends the give-back that cancel row reserved. Every way it
-// can fail before the request leaves releases the reservation; once the
-// issuer STAN is journaled the request may have left, and an unanswered
-// give-back goes on through the SAF.
-func (l Ledger) sendGiveBack(ctx context.Context, t *Txn, orig, row store.Txn, isRefund bool, links func(string) (Upstream, bool)) error {
-	amount := row.Amount
-	up, ok := links(orig.Route)
+// prepareGiveBack builds the issuer request of the give-back that cancel
+// row reserved. Every way it can fail before the request leaves releases
+// the reservation (here, or in giveBackOutcome for the issuer leg).
+func (l Ledger) prepareGiveBack(ctx context.Context, t *Txn, orig, row store.Txn, isRefund bool, routes Routes) (bool, error) {
+	rt, ok := routes.Route(orig.Route)
 	if !ok {
-		return l.release(ctx, row, fmt.Errorf("route %s of transaction %d is gone", orig.Route, orig.ID))
+		return false, l.release(ctx, row, fmt.Errorf("route %s of transaction %d is gone", orig.Route, orig.ID))
 	}
 	realPAN, err := l.Cipher.DecryptPAN(ctx, hsm.EncryptedPAN{Key: hsm.KeyRef{Label: orig.PANKey, Version: orig.PANKeyVersion}, Ciphertext: orig.PANCiphertext})
 	if err != nil {
-		return l.release(ctx, row, fmt.Errorf("decrypting the original's PAN: %w", err))
+		return false, l.release(ctx, row, fmt.Errorf("decrypting the original's PAN: %w", err))
 	}
-	kind := l.giveBackKind(orig.Route, isRefund)
-	req, err := ReversalMessage(up, orig, realPAN, kind, specs.MTIReversal, amount, time.Now())
+	kind := rt.GiveBack
+	if isRefund {
+		kind = store.KindRefund
+	}
+	req, err := ReversalMessage(rt.Link, orig, realPAN, kind, specs.MTIReversal, row.Amount, time.Now())
 	if err != nil {
-		return l.release(ctx, row, err)
+		return false, l.release(ctx, row, err)
 	}
-	if err := up.Assign(req); err != nil {
-		return l.release(ctx, row, fmt.Errorf("assigning the issuer STAN: %w", err))
-	}
-	// Journal the issuer-leg DE 11 / DE 7 before it leaves: if this switch
-	// dies now, the recovery repeats exactly this reversal (the issuer
-	// recognises the repeat) instead of sending a second one.
-	stan, _ := req.GetString(specs.STAN)
-	tt, _ := req.GetString(specs.TransmissionDateTime)
-	if err := l.Sales.Set(ctx, row.ID, store.Update{State: store.Forwarded, IssuerSTAN: stan, IssuerTxT: tt}, ""); err != nil {
-		up.Abandon(req)
-		return l.release(ctx, row, err)
-	}
-	t.IssuerRequest = req
-	sent := time.Now()
-	resp, err := up.Exchange(ctx, req)
-	t.IssuerTime = time.Since(sent)
+	t.Issuer, t.IssuerRequest = rt, req
+	t.leg.row, t.leg.orig, t.leg.kind, t.leg.amount = row, orig, kind, row.Amount
+	return true, nil
+}
+
+// RecordGiveBack journals the give-back's issuer-leg DE 11 / DE 7 before
+// it leaves: if this switch dies now, the recovery repeats exactly this
+// give-back (the issuer recognises the repeat) instead of sending a second.
+func RecordGiveBack(l Ledger) Stage {
+	return recordRequest("record-giveback", func(ctx context.Context, t *Txn) error {
+		stan, _ := t.IssuerRequest.GetString(specs.STAN)
+		tt, _ := t.IssuerRequest.GetString(specs.TransmissionDateTime)
+		if err := l.Sales.Set(ctx, t.leg.row.ID, store.Update{State: store.Forwarded, IssuerSTAN: stan, IssuerTxT: tt}, ""); err != nil {
+			return err
+		}
+		t.leg.row.IssuerSTAN, t.leg.row.IssuerTxTime = stan, tt
+		return nil
+	})
+}
+
+// giveBackOutcome journals how the issuer leg of a give-back ended (err:
+// what it returned). Before the request was journaled nothing left: the
+// reservation is released. An unanswered give-back goes on through the
+// SAF, repeating this very message's DE 11 / DE 7.
+func (l Ledger) giveBackOutcome(ctx context.Context, t *Txn, err error) error {
+	row := t.leg.row
 	switch {
+	case !t.RequestRecorded:
+		return l.release(ctx, row, err)
 	case err == nil:
-		t.IssuerResponse = resp
-		rc, _ := resp.GetString(specs.ResponseCode)
+		rc, _ := t.IssuerResponse.GetString(specs.ResponseCode)
 		t.Code = codes.Code(rc)
 		if !t.Code.IsApproved() {
 			return l.GiveBacks.ReleaseCancel(ctx, row.ID, store.Answered, rc, "issuer answered "+rc)
 		}
-		auth, _ := resp.GetString(specs.ApprovalCode)
+		auth, _ := t.IssuerResponse.GetString(specs.ApprovalCode)
 		return l.Sales.Set(ctx, row.ID, store.Update{State: store.Answered, RC: rc, ApprovalCode: auth}, "issuer answered "+rc)
-	case l.NoAnswer(err) || l.Unavailable(err):
-		// The cancel stands: it goes on through the SAF until acknowledged,
-		// repeating this very message's DE 11 / DE 7.
-		row.Route, row.IssuerSTAN, row.IssuerTxTime = orig.Route, stan, tt
-		if qerr := l.QueueRepeat(ctx, row, kind, amount); qerr != nil {
+	case NoAnswer(err) || Unavailable(err):
+		// The cancel stands: it goes on through the SAF until acknowledged.
+		row.Route = t.leg.orig.Route
+		if qerr := l.QueueRepeat(ctx, row, t.leg.kind, t.leg.amount); qerr != nil {
 			return qerr
 		}
 		t.Code, t.Reason = codes.Approved, "issuer did not answer: cancel queued for store-and-forward"

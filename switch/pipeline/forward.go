@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/moov-io/iso8583"
@@ -78,43 +79,121 @@ func MapToIssuer(t *Txn, spec *iso8583.MessageSpec, m config.Mapping) (*iso8583.
 	return out, nil
 }
 
-// Forward sends the transaction to its route's issuer and takes DE 39 (and
-// the approval code, RRN, ...) from the answer.
-func Forward(links func(route string) (Upstream, bool)) Stage {
-	return Stage{Name: "forward", Wrap: func(next Handler) Handler {
+// MapRequest builds the issuer-dialect request of a sale on its route.
+func MapRequest() Stage {
+	return Stage{Name: "map", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			up, ok := links(t.Route)
-			if !ok {
-				return Declinef(codes.NoRoute, "route %s has no issuer link", t.Route)
-			}
-			m := mappingOf(up)
-			req, err := MapToIssuer(t, up.Spec(), m)
+			req, err := MapToIssuer(t, t.Issuer.Link.Spec(), mappingOf(t.Issuer.Link))
 			if err != nil {
 				return err
 			}
 			t.IssuerRequest = req
-			if err := up.Assign(req); err != nil {
+			return next.Handle(ctx, t)
+		})
+	}}
+}
+
+// stanHolder is a link that keeps a STAN owned beyond one exchange.
+type stanHolder interface{ Hold(stan string) }
+
+// hold keeps stan owned on up when up can.
+func hold(up Upstream, stan string) {
+	if h, ok := up.(stanHolder); ok {
+		h.Hold(stan)
+	}
+}
+
+// AssignIDs sets the issuer-leg STAN and RRN on t.IssuerRequest: new ones
+// from the link (the STAN is the request's until its exchange ends or it is
+// abandoned), or for a repeat the first attempt's DE 11 and DE 7, held for
+// this exchange.
+func AssignIDs() Stage {
+	return Stage{Name: "assign", Role: RoleAssign, Wrap: func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, t *Txn) error {
+			if r := t.Repeat; r != nil {
+				if err := errors.Join(t.IssuerRequest.Field(specs.STAN, r.STAN),
+					t.IssuerRequest.Field(specs.TransmissionDateTime, r.TxTime)); err != nil {
+					return fmt.Errorf("setting the first attempt's DE 11 and DE 7: %w", err)
+				}
+				// The exchange ends one ownership of the STAN; a queued
+				// item's own hold stays until it is settled.
+				hold(t.Issuer.Link, r.STAN)
+				return next.Handle(ctx, t)
+			}
+			if err := t.Issuer.Link.Assign(t.IssuerRequest); err != nil {
+				return fmt.Errorf("assigning the issuer STAN: %w", err)
+			}
+			return next.Handle(ctx, t)
+		})
+	}}
+}
+
+// recordRequest is a list's record stage: record journals t's issuer
+// request durably; when it cannot, the request does not leave (a new STAN
+// is given up) and the error goes back to the outcome stage.
+func recordRequest(name string, record func(ctx context.Context, t *Txn) error) Stage {
+	return Stage{Name: name, Role: RoleRecordRequest, Wrap: func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, t *Txn) error {
+			if err := record(ctx, t); err != nil {
+				if t.Repeat == nil {
+					t.Issuer.Link.Abandon(t.IssuerRequest)
+				}
 				return err
 			}
-			if t.BeforeSend != nil {
-				// Journal the request durably before it can be approved.
-				if err := t.BeforeSend(ctx); err != nil {
-					up.Abandon(req)
-					return err
-				}
-			}
+			t.RequestRecorded = true
+			return next.Handle(ctx, t)
+		})
+	}}
+}
+
+// Forward sends t.IssuerRequest on its route's link and waits for the
+// answer within the route's timeout. The only stage that sends to an
+// issuer.
+func Forward() Stage {
+	return Stage{Name: "forward", Role: RoleSend, Wrap: func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			sent := time.Now()
-			resp, err := up.Exchange(ctx, req)
+			resp, err := t.Issuer.Link.Exchange(ctx, t.IssuerRequest)
 			t.IssuerTime = time.Since(sent)
 			if err != nil {
 				return err
 			}
 			t.IssuerResponse = resp
-			if err := checkAnswer(t.MTI, resp); err != nil {
+			return next.Handle(ctx, t)
+		})
+	}}
+}
+
+// TakeAnswer takes a sale's DE 39 from the issuer's answer (mapped by the
+// route's rules); an answer the switch cannot act on leaves the outcome
+// unknown (ErrUnusableAnswer).
+func TakeAnswer() Stage {
+	return Stage{Name: "answer", Wrap: func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, t *Txn) error {
+			if err := checkAnswer(t.MTI, t.IssuerResponse); err != nil {
 				return err
 			}
-			rc, _ := resp.GetString(specs.ResponseCode)
-			t.Code = mapCode(m, codes.Code(rc))
+			rc, _ := t.IssuerResponse.GetString(specs.ResponseCode)
+			t.Code = mapCode(mappingOf(t.Issuer.Link), codes.Code(rc))
+			return next.Handle(ctx, t)
+		})
+	}}
+}
+
+// ErrNotSettled is an answer to a queued give-back outside its route's
+// settle codes: the item is tried again.
+var ErrNotSettled = errors.New("not a settle code")
+
+// Settles accepts a queued give-back's answer only with a DE 39 among the
+// route's settle codes.
+func Settles() Stage {
+	return Stage{Name: "settles", Wrap: func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, t *Txn) error {
+			rc, _ := t.IssuerResponse.GetString(specs.ResponseCode)
+			if !slices.Contains(t.Issuer.SettleCodes, rc) {
+				return fmt.Errorf("issuer answered %q, %w of route %s", rc, ErrNotSettled, t.Issuer.Name)
+			}
+			t.Code = codes.Code(rc)
 			return next.Handle(ctx, t)
 		})
 	}}

@@ -10,7 +10,7 @@ import (
 )
 
 // JournalGuard keeps sales away from a journal that cannot record them.
-// The switch implements it (probe, readiness, metrics); Record consults it
+// The switch implements it (probe, readiness, metrics); JournalSale consults it
 // when Ledger.Guard is set.
 //
 // The contract: a request is only sent to the issuer while Admit is nil; a
@@ -75,7 +75,7 @@ func (l Ledger) admit() error {
 		return nil
 	}
 	if err := l.Guard.Admit(); err != nil {
-		return Declinef(codes.IssuerUnavailable, "not sent: %v", err)
+		return Declinef(ErrNotSent, "not sent: %v", err)
 	}
 	return nil
 }
@@ -99,7 +99,7 @@ func (l Ledger) journalFailed(err error) {
 // could not record it (and reports the failure).
 func (l Ledger) notSent(err error) error {
 	l.journalFailed(err)
-	return Declinef(codes.IssuerUnavailable, "not sent: journaling the request failed: %v", err)
+	return Declinef(ErrNotSent, "not sent: journaling the request failed: %v", err)
 }
 
 // unsettled is an outcome the journal refused part-way through settling:
@@ -130,10 +130,10 @@ func (l Ledger) hold(t *Txn, row store.Txn, err, werr error) error {
 		h.Reverse, h.Event = true, "issuer approved but the outcome could not be journaled: terminal told 91, reversal queued"
 	case err == nil:
 		h.Update, h.Event = store.Update{State: store.Declined, RC: string(t.Code)}, "issuer answered "+string(t.Code)+" (journaled late)"
-	case l.NoAnswer(err):
+	case NoAnswer(err):
 		h.Reverse, h.Event = true, "no answer from the issuer and the journal failed: terminal told 91, reversal queued"
 	default:
-		code := l.Classify(err)
+		code := codeOf(err)
 		h.Update, h.Event = store.Update{State: store.Failed, RC: string(code)}, "failed: "+string(code)+" (journaled late)"
 	}
 	l.Guard.Hold(h, werr)
@@ -142,5 +142,5 @@ func (l Ledger) hold(t *Txn, row store.Txn, err, werr error) error {
 	}
 	// The terminal must not see the issuer's approval code with its 91.
 	t.IssuerResponse = nil
-	return Declinef(codes.IssuerUnavailable, "outcome not journaled (%v): held, reversal to follow", werr)
+	return Declinef(ErrNotSent, "outcome not journaled (%v): held, reversal to follow", werr)
 }

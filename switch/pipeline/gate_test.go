@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,14 +12,14 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
+	"github.com/kbpay/switch/switch/upstream"
 )
 
 var (
 	errDiskFull = errors.New("no space left on device")
-	errNoAnswer = errors.New("no answer")
+	errNoAnswer = fmt.Errorf("no answer: %w", upstream.ErrNoAnswer)
 )
 
 type fakeCipher struct{}
@@ -79,31 +80,13 @@ func guardedLedger(t *testing.T, failOp *atomic.Value, g *fakeGuard) Ledger {
 	})
 	l := LedgerOn(j)
 	l.Cipher, l.DataKey = fakeCipher{}, "data"
-	l.Classify = func(err error) codes.Code {
-		if errors.Is(err, errNoAnswer) {
-			return codes.IssuerUnavailable
-		}
-		return codes.SystemError
-	}
-	l.NoAnswer = func(err error) bool { return errors.Is(err, errNoAnswer) }
-	l.Unavailable = func(error) bool { return false }
 	l.ReversalExpiry = time.Hour
-	l.SAFKind = func(string) string { return store.KindReversal }
 	l.Guard = g
 	return l
 }
 
 func recordChain(t *testing.T, l Ledger, up *fakeIssuer) Handler {
-	tbl, err := route.NewTable(map[string][]string{"card-a": {"9410"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Chain([]Stage{
-		Validate(nil),
-		Record(l),
-		Route(func() Router { return tbl }),
-		Forward(func(string) (Upstream, bool) { return up, true }),
-	}, Done)
+	return testLists(t, l, testRoutes{up: up})
 }
 
 // TestRecordWhenTheJournalFails: an outcome the journal refuses is never an
@@ -151,7 +134,7 @@ func TestRecordWhenTheJournalFails(t *testing.T) {
 			failOp.Store(tt.failOp)
 			up := &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect), err: tt.upErr}
 			txn := &Txn{Request: request(t, "0200", tt.fields), MTI: "0200", Received: time.Now()}
-			_ = Process(context.Background(), recordChain(t, l, up), txn, nil)
+			_ = Process(context.Background(), recordChain(t, l, up), txn)
 			if txn.Code != tt.wantCode {
 				t.Fatalf("code = %s (%s), want %s", txn.Code, txn.Reason, tt.wantCode)
 			}
@@ -201,7 +184,7 @@ func TestSettleHeld(t *testing.T) {
 	failOp.Store(store.OpSet)
 	for _, amount := range []string{"000000015000", "000000005100"} {
 		txn := &Txn{Request: request(t, "0200", with(purchase("9410000000000005", amount), specs.STAN, amount[6:])), MTI: "0200"}
-		_ = Process(ctx, recordChain(t, l, &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect)}), txn, nil)
+		_ = Process(ctx, recordChain(t, l, &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect)}), txn)
 	}
 	if len(g.held) != 2 || !g.held[0].Reverse || g.held[1].Reverse {
 		t.Fatalf("held %+v", g.held)

@@ -16,7 +16,7 @@ import (
 // queue.
 func (l Ledger) QueueReversal(ctx context.Context, orig store.Txn, amount int64) error {
 	now := time.Now()
-	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.SAFKind(orig.Route),
+	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.giveBackKind(orig.Route, false),
 		Amount: amount, NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry)})
 	return err
 }
@@ -29,8 +29,10 @@ func (l Ledger) QueueRepeat(ctx context.Context, c store.Txn, kind string, amoun
 	now := time.Now()
 	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
 		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime})
-	if err == nil && l.HoldSTAN != nil {
-		l.HoldSTAN(c.Route, c.IssuerSTAN)
+	if err == nil {
+		if up := l.routeOf(c.Route).Link; up != nil {
+			hold(up, c.IssuerSTAN)
+		}
 	}
 	return err
 }
@@ -47,7 +49,7 @@ func ReversalMessage(up Upstream, orig store.Txn, realPAN, kind, mti string, amo
 	m := iso8583.NewMessage(up.Spec())
 	proc := orig.ProcCode
 	if len(proc) != 6 {
-		proc = "000000"
+		proc = specs.ProcPurchase + "0000"
 	}
 	fields := map[int]string{
 		specs.PAN: realPAN, specs.Amount: fmt.Sprintf("%012d", amount),
@@ -61,7 +63,7 @@ func ReversalMessage(up Upstream, orig store.Txn, realPAN, kind, mti string, amo
 	fields[specs.OriginalData] = orig.MTI + orig.IssuerSTAN + orig.IssuerTxTime + strings.Repeat("0", 22)
 	if kind == store.KindRefund {
 		m.MTI(specs.MTIFinancialRequest)
-		fields[specs.ProcessingCode] = "20" + proc[2:]
+		fields[specs.ProcessingCode] = specs.ProcRefund + proc[2:]
 	} else {
 		m.MTI(mti)
 		fields[specs.ProcessingCode] = proc
@@ -78,4 +80,22 @@ func ReversalMessage(up Upstream, orig store.Txn, realPAN, kind, mti string, amo
 		return nil, fmt.Errorf("building %s: %w", kind, err)
 	}
 	return m, nil
+}
+
+// RecordQueued journals a queued give-back's first attempt: its DE 11 and
+// DE 7 are fixed for every repeat, durably, and the STAN stays owned until
+// the item is settled. A repeat (Txn.Repeat) carries them already.
+func RecordQueued(q store.Queue) Stage {
+	return recordRequest("record-queued", func(ctx context.Context, t *Txn) error {
+		if t.Repeat != nil {
+			return nil
+		}
+		stan, _ := t.IssuerRequest.GetString(specs.STAN)
+		tt, _ := t.IssuerRequest.GetString(specs.TransmissionDateTime)
+		if err := q.AssignFirstAttempt(ctx, t.QueuedID, stan, tt); err != nil {
+			return err
+		}
+		hold(t.Issuer.Link, stan)
+		return nil
+	})
 }

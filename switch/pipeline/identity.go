@@ -10,32 +10,23 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/store"
 )
-
-// authKey is the MAC key label of listener ("" when it is not keyed).
-func (l Ledger) authKey(listener string) string {
-	if l.AuthKey == nil {
-		return ""
-	}
-	return l.AuthKey(listener)
-}
 
 // scope is where t may act: its listener, DE 41, DE 42 and MAC key.
 func (l Ledger) scope(t *Txn) store.Scope {
 	tid, _ := t.Request.GetString(specs.TerminalID)
 	mid, _ := t.Request.GetString(specs.MerchantID)
-	return store.Scope{Listener: t.Listener, TerminalID: tid, MerchantID: mid, AuthKey: l.authKey(t.Listener)}
+	return store.Scope{Listener: t.Listener, TerminalID: tid, MerchantID: mid, AuthKey: t.Policy.authKey()}
 }
 
 // requestRow is the journal row of request t as received: its key, where
 // it came from (listener, MAC key, merchant), what it asks (processing
 // code, amount, currency) and the hash a repeat must match.
 func (l Ledger) requestRow(t *Txn, key store.Key) store.Txn {
-	row := store.Txn{Key: key, Listener: t.Listener, AuthKey: l.authKey(t.Listener), Amount: amountOf(t),
-		ContentHash: contentHash(t, l.authKey(t.Listener))}
+	row := store.Txn{Key: key, Listener: t.Listener, AuthKey: t.Policy.authKey(), Amount: amountOf(t),
+		ContentHash: contentHash(t, t.Policy.authKey())}
 	row.MerchantID, _ = t.Request.GetString(specs.MerchantID)
 	row.ProcCode, _ = t.Request.GetString(specs.ProcessingCode)
 	row.Currency, _ = t.Request.GetString(specs.Currency)
@@ -97,8 +88,8 @@ func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []by
 // is never forwarded and never approved. A cancel (0400) carries no card of
 // its own (DE 90 names the sale), so only its content is compared.
 func (l Ledger) answerRepeat(ctx context.Context, t *Txn, stored store.Txn) error {
-	if stored.ContentHash == "" || !equal(stored.ContentHash, contentHash(t, l.authKey(t.Listener))) {
-		return Declinef(codes.Duplicate, "key of transaction %d with other content", stored.ID)
+	if stored.ContentHash == "" || !equal(stored.ContentHash, contentHash(t, t.Policy.authKey())) {
+		return Declinef(ErrDuplicate, "key of transaction %d with other content", stored.ID)
 	}
 	if t.MTI != specs.MTIReversal {
 		same, err := l.sameCard(ctx, t.PAN, stored)
@@ -106,7 +97,7 @@ func (l Ledger) answerRepeat(ctx context.Context, t *Txn, stored store.Txn) erro
 			return err
 		}
 		if !same {
-			return Declinef(codes.Duplicate, "key of transaction %d with another card", stored.ID)
+			return Declinef(ErrDuplicate, "key of transaction %d with another card", stored.ID)
 		}
 	}
 	return answerStored(t, stored)

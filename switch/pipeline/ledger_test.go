@@ -14,7 +14,6 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )
@@ -158,35 +157,14 @@ func newLedgerEnv(t *testing.T, mutate ...func(*Ledger)) *ledgerEnv {
 	j := embeddedtest.Open(t)
 	e := &ledgerEnv{t: t, j: j, cipher: &xorCipher{}, issuer: &ledgerIssuer{spec: specs.MustLoad(specs.IssuerDialect)},
 		keys: map[string]string{keyedLn: "mac-a"}}
-	tbl, err := route.NewTable(map[string][]string{"card-a": {"9410"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.ledger = LedgerOn(j)
 	e.ledger.Cipher, e.ledger.DataKey = e.cipher, "data-key"
-	e.ledger.NoAnswer = func(error) bool { return false }
-	e.ledger.Unavailable = func(error) bool { return false }
 	e.ledger.ReversalExpiry = time.Hour
-	e.ledger.SAFKind = func(string) string { return store.KindReversal }
-	e.ledger.AuthKey = func(listener string) string { return e.keys[listener] }
+	e.ledger.Routes = testRoutes{up: e.issuer, gone: func() bool { return e.noRoute }}
 	for _, m := range mutate {
 		m(&e.ledger)
 	}
-	classify := []Classifier{{Err: route.ErrNoRoute, Code: codes.NoRoute}}
-	e.ledger.Classify = func(err error) codes.Code {
-		txn := &Txn{}
-		_ = Process(context.Background(), HandlerFunc(func(context.Context, *Txn) error { return err }), txn, classify)
-		return txn.Code
-	}
-	links := func(name string) (Upstream, bool) { return e.issuer, name == "card-a" && !e.noRoute }
-	e.h = Chain([]Stage{
-		Validate(nil),
-		Cancel(e.ledger, links),
-		Record(e.ledger),
-		Detokenize(fakeTokens{}),
-		Route(func() Router { return tbl }),
-		Forward(links),
-	}, Done)
+	e.h = testLists(t, e.ledger, testRoutes{up: e.issuer, gone: func() bool { return e.noRoute }}, "mac")
 	return e
 }
 
@@ -201,7 +179,10 @@ type msg struct {
 func (e *ledgerEnv) send(m msg) codes.Code {
 	e.t.Helper()
 	txn := &Txn{Request: request(e.t, m.mti, m.fields), MTI: m.mti, Listener: m.listener, Received: time.Now()}
-	_ = Process(context.Background(), e.h, txn, nil)
+	if key := e.keys[m.listener]; key != "" {
+		txn.Policy.MAC = &MACKey{Key: key}
+	}
+	_ = Process(context.Background(), e.h, txn)
 	return txn.Code
 }
 

@@ -68,3 +68,6 @@ func mapCode(m config.Mapping, rc codes.Code) codes.Code {
 	}
 	return codes.Code(to)
 }
+
+// Hold keeps stan owned on the link beyond one exchange, when it can.
+func (m MappedUpstream) Hold(stan string) { hold(m.Upstream, stan) }

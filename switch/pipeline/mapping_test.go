@@ -51,11 +51,10 @@ func TestRouteMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect)}
-			h := Chain([]Stage{Forward(func(string) (Upstream, bool) {
-				return MappedUpstream{Upstream: up, Mapping: tt.mapping}, true
-			})}, Done)
-			txn := &Txn{Request: request(t, "0200", tt.fields), MTI: "0200", PAN: tt.fields[specs.PAN], Route: "card-a", Received: time.Now()}
-			if err := Process(context.Background(), h, txn, nil); err != nil {
+			h := Chain([]Stage{MapRequest(), AssignIDs(), Forward(), TakeAnswer()}, Done)
+			txn := &Txn{Request: request(t, "0200", tt.fields), MTI: "0200", PAN: tt.fields[specs.PAN], Route: "card-a", Received: time.Now(),
+				Issuer: IssuerRoute{Name: "card-a", Link: MappedUpstream{Upstream: up, Mapping: tt.mapping}}}
+			if err := Process(context.Background(), h, txn); err != nil {
 				t.Fatal(err)
 			}
 			if txn.Code != tt.wantCode {

@@ -5,7 +5,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -38,17 +37,29 @@ type Txn struct {
 	// card was a token; CardExpiry is then the real card's expiry (YYMM).
 	Token      string
 	CardExpiry string
-	// Route is the chosen issuer route's name.
-	Route string
+	// Policy is the listener's policy, resolved once when the listener
+	// builds the Txn: stages read it instead of looking the listener up.
+	Policy ListenerPolicy
+	// Route is the chosen issuer route's name; Issuer is that route's
+	// policy and link, resolved once by the stage that picks the route.
+	Route  string
+	Issuer IssuerRoute
+	// Repeat, when set, fixes the issuer-leg DE 11 and DE 7 of a give-back
+	// that repeats an earlier attempt (AssignIDs sets them instead of
+	// taking a new STAN).
+	Repeat *IssuerIDs
+	// QueuedID is the store-and-forward item a queued give-back is an
+	// attempt of (the SAF worker's Txn only).
+	QueuedID int64
+	// RequestRecorded is set once the issuer request is journaled durably
+	// (by the list's record stage): from then on it may have left.
+	RequestRecorded bool
 	// IssuerRequest and IssuerResponse are the issuer leg in its dialect.
 	IssuerRequest  *iso8583.Message
 	IssuerResponse *iso8583.Message
 	// IssuerTime is how long the issuer exchange took (zero when the
 	// request never left).
 	IssuerTime time.Duration
-	// BeforeSend, when set (by the journal stage), runs after the issuer
-	// STAN and RRN are assigned and before the request leaves.
-	BeforeSend func(ctx context.Context) error
 	// ApprovalCode and RRN answer a duplicate from the journal when there
 	// is no issuer response to take them from.
 	ApprovalCode, RRN string
@@ -56,7 +67,17 @@ type Txn struct {
 	// switch decided it itself (a log field, never card data).
 	Code   codes.Code
 	Reason string
+
+	// leg is the journal's state of this transaction, shared by the
+	// list's record stages (see RecordSale, GiveBack).
+	leg legState
+	// nested is how long the stage after the running one took (stage
+	// timing, see Dispatcher).
+	nested time.Duration
 }
+
+// IssuerIDs are the issuer-leg DE 11 and DE 7 of an earlier attempt.
+type IssuerIDs struct{ STAN, TxTime string }
 
 // Handler processes a transaction. A stage that decides the answer sets
 // t.Code (and returns nil) or returns an error that Code maps to DE 39.
@@ -72,8 +93,10 @@ func (f HandlerFunc) Handle(ctx context.Context, t *Txn) error { return f(ctx, t
 
 // Stage is one named step; Wrap returns a handler that does the step and
 // calls next to go on (or returns without calling it to stop the chain).
+// Role marks the stages whose order is money safety (see CheckOrder).
 type Stage struct {
 	Name string
+	Role Role
 	Wrap func(next Handler) Handler
 }
 
@@ -89,18 +112,23 @@ func Chain(stages []Stage, final Handler) Handler {
 // Done is the end of every chain: it does nothing.
 var Done Handler = HandlerFunc(func(context.Context, *Txn) error { return nil })
 
-// Decline is a stage's decision to answer with a specific code.
+// Decline is a stage's decision to refuse a request: Err is the refusal
+// (one of the Err... families of errcodes.go, which the error table maps
+// to DE 39), Reason says why (a log field, never card data).
 type Decline struct {
-	Code   codes.Code
+	Err    error
 	Reason string
 }
 
-func (d *Decline) Error() string { return fmt.Sprintf("%s: %s", d.Code, d.Reason) }
+func (d *Decline) Error() string { return fmt.Sprintf("%v: %s", d.Err, d.Reason) }
 
-// Declinef returns a *Decline with a formatted reason. The reason is logged:
-// it must never carry card data.
-func Declinef(code codes.Code, format string, a ...any) error {
-	return &Decline{Code: code, Reason: fmt.Sprintf(format, a...)}
+// Unwrap is the refusal family.
+func (d *Decline) Unwrap() error { return d.Err }
+
+// Declinef returns a *Decline of family err with a formatted reason. The
+// reason is logged: it must never carry card data.
+func Declinef(err error, format string, a ...any) error {
+	return &Decline{Err: err, Reason: fmt.Sprintf(format, a...)}
 }
 
 // PanicError is a recovered panic in a stage.
@@ -111,17 +139,11 @@ type PanicError struct {
 
 func (p *PanicError) Error() string { return fmt.Sprintf("panic in pipeline: %v", p.Value) }
 
-// Classifier maps errors that are not *Decline (timeouts, no route, ...) to
-// response codes; the switch registers one per error family.
-type Classifier struct {
-	Err  error
-	Code codes.Code
-}
-
 // Process runs h on t, recovering a panic, and settles t.Code: from a
-// stage's Decline, from the classifiers, or 96 for anything unexpected. It
-// returns the error (nil when a stage set the code itself) for logging.
-func Process(ctx context.Context, h Handler, t *Txn, classify []Classifier) (err error) {
+// stage's Decline, else from the error table (CodeOf), 96 for anything
+// unexpected. It returns the error (nil when a stage set the code itself)
+// for logging.
+func Process(ctx context.Context, h Handler, t *Txn) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &PanicError{Value: r, Stack: debug.Stack()}
@@ -135,17 +157,6 @@ func Process(ctx context.Context, h Handler, t *Txn, classify []Classifier) (err
 		}
 		return nil
 	}
-	var d *Decline
-	if errors.As(err, &d) {
-		t.Code, t.Reason = d.Code, d.Reason
-		return err
-	}
-	for _, c := range classify {
-		if errors.Is(err, c.Err) {
-			t.Code, t.Reason = c.Code, c.Err.Error()
-			return err
-		}
-	}
-	t.Code, t.Reason = codes.SystemError, "system error"
+	t.Code, t.Reason = CodeOf(err)
 	return err
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/route"
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/upstream"
 )
 
 // fakeIssuer answers like an issuer would, from the request's amount.
@@ -49,20 +53,53 @@ func (f *fakeIssuer) Exchange(_ context.Context, req *iso8583.Message) (*iso8583
 	return resp, nil
 }
 
-var errUpstreamDown = errors.New("down")
+var errUpstreamDown = fmt.Errorf("down: %w", upstream.ErrUnavailable)
 
-func newChain(t testing.TB, up *fakeIssuer) (Handler, []Classifier) {
+// testRoutes routes BIN 9410 to route card-a on link up (no route while
+// gone reports true).
+type testRoutes struct {
+	up   Upstream
+	gone func() bool
+}
+
+var testTable = func() *route.Table {
 	tbl, err := route.NewTable(map[string][]string{"card-a": {"9410"}})
+	if err != nil {
+		panic(err)
+	}
+	return tbl
+}()
+
+func (r testRoutes) Lookup(pan string) (string, error) { return testTable.Lookup(pan) }
+
+func (r testRoutes) Route(name string) (IssuerRoute, bool) {
+	ok := name == "card-a" && (r.gone == nil || !r.gone())
+	return IssuerRoute{Name: name, Link: r.up, GiveBack: store.KindReversal}, ok
+}
+
+// testLists is the dispatcher over the card stage lists without the
+// stages named in skip (the tests' terminals send no MACs).
+func testLists(t testing.TB, l Ledger, routes Routes, skip ...string) Handler {
+	t.Helper()
+	lists := CardLists(Deps{Ledger: l, Tokens: fakeTokens{}, Routes: routes, Queue: l.Queue})
+	for k, stages := range lists {
+		lists[k] = slices.DeleteFunc(slices.Clone(stages), func(s Stage) bool { return slices.Contains(skip, s.Name) })
+	}
+	d, err := NewDispatcher(lists, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := Chain([]Stage{
+	return d
+}
+
+// newChain is the sale path without the journal.
+func newChain(t testing.TB, up *fakeIssuer) Handler {
+	return Chain([]Stage{
 		NetworkManagement(),
-		Validate(nil),
-		Route(func() Router { return tbl }),
-		Forward(func(name string) (Upstream, bool) { return up, name == "card-a" }),
+		Validate(),
+		Route(testRoutes{up: up}),
+		MapRequest(), AssignIDs(), Forward(), TakeAnswer(),
 	}, Done)
-	return h, []Classifier{{Err: route.ErrNoRoute, Code: codes.NoRoute}, {Err: errUpstreamDown, Code: codes.IssuerUnavailable}}
 }
 
 func request(t testing.TB, mti string, fields map[int]string) *iso8583.Message {
@@ -127,9 +164,9 @@ func TestPipelineOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect), err: tt.upErr}
-			h, classify := newChain(t, up)
+			h := newChain(t, up)
 			txn := &Txn{Request: request(t, tt.mti, tt.fields), MTI: tt.mti, Received: time.Now()}
-			_ = Process(context.Background(), h, txn, classify)
+			_ = Process(context.Background(), h, txn)
 			if txn.Code != tt.wantCode {
 				t.Fatalf("code = %s (%s), want %s", txn.Code, txn.Reason, tt.wantCode)
 			}
@@ -155,11 +192,11 @@ func TestPipelineOutcomes(t *testing.T) {
 
 func TestMappingToIssuer(t *testing.T) {
 	up := &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect)}
-	h, classify := newChain(t, up)
+	h := newChain(t, up)
 	req := request(t, "0200", with(purchase("9410000000000005", "000000015000"), specs.MAC, ""))
 	_ = req.BinaryField(specs.MAC, []byte{1, 2, 3, 4, 5, 6, 7, 8})
 	txn := &Txn{Request: req, MTI: "0200"}
-	if err := Process(context.Background(), h, txn, classify); err != nil {
+	if err := Process(context.Background(), h, txn); err != nil {
 		t.Fatal(err)
 	}
 	got := up.got
@@ -189,7 +226,7 @@ func TestPanicIsAnswered96(t *testing.T) {
 		return HandlerFunc(func(context.Context, *Txn) error { panic("stage bug") })
 	}}
 	txn := &Txn{Request: request(t, "0200", purchase("9410000000000005", "000000000001")), MTI: "0200"}
-	err := Process(context.Background(), Chain([]Stage{boom}, Done), txn, nil)
+	err := Process(context.Background(), Chain([]Stage{boom}, Done), txn)
 	var pe *PanicError
 	if !errors.As(err, &pe) || txn.Code != codes.SystemError {
 		t.Fatalf("err %v code %s", err, txn.Code)
@@ -201,12 +238,12 @@ func TestPanicIsAnswered96(t *testing.T) {
 // (the issuer answers in-process, no network).
 func BenchmarkPipeline(b *testing.B) {
 	up := &fakeIssuer{spec: specs.MustLoad(specs.IssuerDialect)}
-	h, classify := newChain(b, up)
+	h := newChain(b, up)
 	fields := purchase("9410000000000005", "000000015000")
 	b.ReportAllocs()
 	for b.Loop() {
 		txn := &Txn{Request: request(b, "0200", fields), MTI: "0200"}
-		if err := Process(context.Background(), h, txn, classify); err != nil || txn.Code != codes.Approved {
+		if err := Process(context.Background(), h, txn); err != nil || txn.Code != codes.Approved {
 			b.Fatal(err, txn.Code)
 		}
 		resp, err := Respond(txn)

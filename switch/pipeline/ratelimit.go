@@ -51,14 +51,14 @@ func (tl *TerminalLimits) Allow(terminalID string) bool {
 // RateLimit applies a listener's per-terminal limit inside the pipeline:
 // placed right after VerifyMAC, a keyed listener counts only requests whose
 // MAC verified, so a sender without the key cannot spend a keyed terminal's
-// allowance by putting its terminal ID in DE 41. limitsFor returns the
-// limits of a listener that limits here (nil: the request goes on; an
-// unkeyed listener limits before the pipeline instead). A request over the
-// limit is answered 91 and refused is called with its listener.
-func RateLimit(limitsFor func(listener string) *TerminalLimits, refused func(listener string)) Stage {
+// allowance by putting its terminal ID in DE 41. The limits are the
+// listener policy's (nil: the request goes on; an unkeyed listener limits
+// before the pipeline instead). A request over the limit is answered 91
+// and refused is called with its listener.
+func RateLimit(refused func(listener string)) Stage {
 	return Stage{Name: "ratelimit", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			lim := limitsFor(t.Listener)
+			lim := t.Policy.Limits
 			if lim == nil {
 				return next.Handle(ctx, t)
 			}

@@ -16,12 +16,6 @@ func TestRateLimitStage(t *testing.T) {
 	var refused []string
 	passed := 0
 	h := Chain([]Stage{RateLimit(
-		func(listener string) *TerminalLimits {
-			if listener == "keyed" {
-				return keyed
-			}
-			return nil
-		},
 		func(listener string) { refused = append(refused, listener) },
 	)}, HandlerFunc(func(_ context.Context, t *Txn) error {
 		passed++
@@ -42,7 +36,10 @@ func TestRateLimitStage(t *testing.T) {
 	}
 	for i, tt := range tests {
 		txn := &Txn{Listener: tt.listener, MTI: "0200", Request: request(t, "0200", map[int]string{specs.TerminalID: tt.terminal})}
-		if err := Process(context.Background(), h, txn, nil); err != nil {
+		if tt.listener == "keyed" {
+			txn.Policy.Limits = keyed // the keyed listener limits here
+		}
+		if err := Process(context.Background(), h, txn); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 		if txn.Code != tt.want {

@@ -83,7 +83,7 @@ func Reconcile(l Ledger) Stage {
 				if err := l.Sales.Event(ctx, stored.ID, "reconcile_mismatch", diff); err != nil {
 					return err
 				}
-				return Declinef(codes.ReconcileError, "batch totals differ: %s", diff)
+				return Declinef(ErrTotalsDiffer, "batch totals differ: %s", diff)
 			}
 			t.Code = codes.Approved
 			return nil
@@ -100,7 +100,7 @@ func batchCurrency(t *Txn) (string, error) {
 			continue
 		}
 		if len(v) != 3 || !digits(v) {
-			return "", Declinef(codes.FormatError, "DE %d currency is not a 3-digit ISO 4217 code", id)
+			return "", Declinef(ErrFormat, "DE %d currency is not a 3-digit ISO 4217 code", id)
 		}
 		return v, nil
 	}
@@ -115,7 +115,7 @@ func terminalTotals(t *Txn) (store.Totals, error) {
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return 0, Declinef(codes.FormatError, "DE %d is not a count or amount", id)
+			return 0, Declinef(ErrFormat, "DE %d is not a count or amount", id)
 		}
 		return n, nil
 	}

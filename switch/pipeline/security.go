@@ -10,7 +10,6 @@ import (
 
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/specs/codes"
 )
 
 // MACKey is a keyed listener's MAC key and algorithm.
@@ -28,11 +27,11 @@ type MACVerifier interface {
 // present) from terminals on keyed listeners; the MAC covers the message as
 // sent, up to the MAC field. A missing or wrong MAC is answered 63 and the
 // message goes no further.
-func VerifyMAC(h MACVerifier, keys map[string]MACKey) Stage {
+func VerifyMAC(h MACVerifier) Stage {
 	return Stage{Name: "mac", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			k, keyed := keys[t.Listener]
-			if !keyed {
+			k := t.Policy.MAC
+			if k == nil {
 				return next.Handle(ctx, t)
 			}
 			macField := specs.MAC
@@ -41,14 +40,14 @@ func VerifyMAC(h MACVerifier, keys map[string]MACKey) Stage {
 			}
 			mac, _ := t.Request.GetBytes(macField)
 			if len(mac) != 8 || len(t.Raw) < 8 {
-				return Declinef(codes.SecurityViolation, "keyed terminal sent no DE %d MAC", macField)
+				return Declinef(ErrSecurity, "keyed terminal sent no DE %d MAC", macField)
 			}
 			err := h.VerifyMAC(ctx, hsm.VerifyMACRequest{
 				MACRequest: hsm.MACRequest{Key: hsm.KeyRef{Label: k.Key}, Algorithm: k.Algorithm, Data: t.Raw[:len(t.Raw)-8]},
 				MAC:        mac,
 			})
 			if errors.Is(err, hsm.ErrMACMismatch) {
-				return Declinef(codes.SecurityViolation, "DE %d MAC does not verify", macField)
+				return Declinef(ErrSecurity, "DE %d MAC does not verify", macField)
 			}
 			if err != nil {
 				return fmt.Errorf("verifying MAC: %w", err)
@@ -113,20 +112,20 @@ const KSNField = 62
 // TranslatePIN re-encrypts DE 52 from the listener's terminal key (or
 // DUKPT) to the route's zone PIN key in the HSM, bound to the real PAN
 // (after detokenization). The PIN never exists in the switch in clear.
-func TranslatePIN(h PINTranslator, src map[string]PINSource, dst map[string]PINDest) Stage {
+func TranslatePIN(h PINTranslator) Stage {
 	return Stage{Name: "pin", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			block, _ := t.Request.GetBytes(specs.PINBlock)
 			if len(block) == 0 {
 				return next.Handle(ctx, t)
 			}
-			from, ok := src[t.Listener]
-			if !ok {
-				return Declinef(codes.InvalidTxn, "listener %s accepts no PIN blocks (no PIN key configured)", t.Listener)
+			from := t.Policy.PIN
+			if from == nil {
+				return Declinef(ErrInvalidTxn, "listener %s accepts no PIN blocks (no PIN key configured)", t.Listener)
 			}
-			to, ok := dst[t.Route]
-			if !ok {
-				return Declinef(codes.InvalidTxn, "route %s has no zone PIN key", t.Route)
+			to := t.Issuer.PIN
+			if to == nil {
+				return Declinef(ErrInvalidTxn, "route %s has no zone PIN key", t.Route)
 			}
 			req := hsm.TranslatePINRequest{
 				PINBlock: block, PAN: t.PAN,
@@ -137,7 +136,7 @@ func TranslatePIN(h PINTranslator, src map[string]PINSource, dst map[string]PIND
 				ksnHex, _ := t.Request.GetString(KSNField)
 				ksn, err := hex.DecodeString(ksnHex)
 				if err != nil || (len(ksn) != 10 && len(ksn) != 12) {
-					return Declinef(codes.FormatError, "DUKPT PIN block without a valid KSN in DE %d", KSNField)
+					return Declinef(ErrFormat, "DUKPT PIN block without a valid KSN in DE %d", KSNField)
 				}
 				req.From.KSN = ksn
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/route"
 )
 
 // NetworkManagement answers a terminal's or VAN's 0800 (sign-on, sign-off,
@@ -26,7 +27,7 @@ func NetworkManagement() Stage {
 				t.Code = codes.Approved
 				return nil
 			}
-			return Declinef(codes.InvalidTxn, "unsupported network management code %q", code)
+			return Declinef(ErrInvalidTxn, "unsupported network management code %q", code)
 		})
 	}}
 }
@@ -46,14 +47,10 @@ const MaxICCData = 255
 // Validate checks that the request is a supported MTI with its mandatory
 // fields, numeric where ISO says so, a positive amount and a Luhn-valid card
 // number, and sets t.PAN.
-func Validate(maxICC map[string]int) Stage {
+func Validate() Stage {
 	return Stage{Name: "validate", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			limit, ok := maxICC[t.Listener]
-			if !ok {
-				limit = MaxICCData
-			}
-			if err := validate(t, limit); err != nil {
+			if err := validate(t, t.Policy.maxICC()); err != nil {
 				return err
 			}
 			return next.Handle(ctx, t)
@@ -64,17 +61,17 @@ func Validate(maxICC map[string]int) Stage {
 func validate(t *Txn, maxICC int) error {
 	required, ok := mandatory[t.MTI]
 	if !ok {
-		return Declinef(codes.InvalidTxn, "MTI %s not supported", t.MTI)
+		return Declinef(ErrInvalidTxn, "MTI %s not supported", t.MTI)
 	}
 	for _, id := range required {
 		if t.Request.GetField(id) == nil {
-			return Declinef(codes.FormatError, "mandatory DE %d missing", id)
+			return Declinef(ErrFormat, "mandatory DE %d missing", id)
 		}
 	}
 	for _, id := range specs.Numeric {
 		v, _ := t.Request.GetString(id)
 		if !digits(v) && v != "" {
-			return Declinef(codes.FormatError, "DE %d is not numeric", id)
+			return Declinef(ErrFormat, "DE %d is not numeric", id)
 		}
 	}
 	if t.MTI == specs.MTIReversal || t.MTI == specs.MTIReconciliation {
@@ -84,14 +81,14 @@ func validate(t *Txn, maxICC int) error {
 	}
 	amount, _ := t.Request.GetString(specs.Amount)
 	if strings.Trim(amount, "0") == "" {
-		return Declinef(codes.InvalidAmount, "amount is zero")
+		return Declinef(ErrInvalidAmount, "amount is zero")
 	}
 	if cur, _ := t.Request.GetString(specs.Currency); len(cur) != 3 || !digits(cur) {
-		return Declinef(codes.FormatError, "DE 49 currency is not a 3-digit ISO 4217 code")
+		return Declinef(ErrFormat, "DE 49 currency is not a 3-digit ISO 4217 code")
 	}
 	if icc, _ := t.Request.GetBytes(specs.ICCData); len(icc) > 0 {
 		if err := CheckICC(icc, maxICC); err != nil {
-			return Declinef(codes.FormatError, "DE 55: %v", err)
+			return Declinef(ErrFormat, "DE 55: %v", err)
 		}
 	}
 	p, err := cardNumber(t.Request)
@@ -99,7 +96,7 @@ func validate(t *Txn, maxICC int) error {
 		return err
 	}
 	if !pan.Luhn(p) || len(p) < 12 {
-		return Declinef(codes.InvalidCard, "card number fails the Luhn check")
+		return Declinef(ErrInvalidCard, "card number fails the Luhn check")
 	}
 	t.PAN = p
 	return nil
@@ -114,19 +111,19 @@ func cardNumber(m *iso8583.Message) (string, error) {
 	if track != "" {
 		i := strings.IndexAny(track, "=D")
 		if i < 0 {
-			return "", Declinef(codes.FormatError, "track 2 has no field separator")
+			return "", Declinef(ErrFormat, "track 2 has no field separator")
 		}
 		fromTrack = track[:i]
 	}
 	switch {
 	case de2 != "" && fromTrack != "" && de2 != fromTrack:
-		return "", Declinef(codes.FormatError, "DE 2 and track 2 name different cards")
+		return "", Declinef(ErrFormat, "DE 2 and track 2 name different cards")
 	case de2 != "":
 		return de2, nil
 	case fromTrack != "":
 		return fromTrack, nil
 	}
-	return "", Declinef(codes.FormatError, "no card number (DE 2 or DE 35)")
+	return "", Declinef(ErrFormat, "no card number (DE 2 or DE 35)")
 }
 
 func digits(s string) bool {
@@ -138,20 +135,20 @@ func digits(s string) bool {
 	return s != ""
 }
 
-// Router finds the issuer route for a card.
-type Router interface {
-	Lookup(pan string) (string, error)
-}
-
-// Route picks the issuer route by the longest BIN prefix of t.PAN.
-func Route(r func() Router) Stage {
+// Route picks the issuer route by the longest BIN prefix of t.PAN and
+// resolves its policy and link once (Txn.Issuer).
+func Route(r Routes) Stage {
 	return Stage{Name: "route", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			name, err := r().Lookup(t.PAN)
+			name, err := r.Lookup(t.PAN)
 			if err != nil {
 				return fmt.Errorf("BIN %s: %w", t.PAN[:min(6, len(t.PAN))], err)
 			}
-			t.Route = name
+			rt, ok := r.Route(name)
+			if !ok {
+				return Declinef(route.ErrNoRoute, "route %s has no issuer link", name)
+			}
+			t.Route, t.Issuer = name, rt
 			return next.Handle(ctx, t)
 		})
 	}}

@@ -1,0 +1,71 @@
+package payswitch
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/store"
+)
+
+// newDispatcher builds the stage lists (pipeline.CardLists) over the
+// switch's parts; the order of every list is checked here, at start.
+func (s *Switch) newDispatcher(reg prometheus.Registerer) (*pipeline.Dispatcher, error) {
+	return pipeline.NewDispatcher(pipeline.CardLists(pipeline.Deps{
+		HSM:      s.pinmac,
+		Ledger:   s.ledger,
+		Tokens:   tokenPath{s.tokens},
+		Routes:   issuerRoutes{s},
+		Queue:    s.store.Queue(),
+		OverRate: s.refusedOverRate,
+	}), pipeline.NewStageTimer(reg))
+}
+
+// issuerRoutes resolves routes for the pipeline from the configuration in
+// force (a reload swaps the table, links and keys it reads).
+type issuerRoutes struct{ s *Switch }
+
+func (r issuerRoutes) Lookup(pan string) (string, error) { return r.s.routes.Load().Lookup(pan) }
+
+func (r issuerRoutes) Route(name string) (pipeline.IssuerRoute, bool) {
+	l, ok := r.s.linkMap()[name]
+	if !ok {
+		return pipeline.IssuerRoute{}, false
+	}
+	rt := pipeline.IssuerRoute{Name: name, Link: r.s.mapped(name, l), GiveBack: store.KindReversal}
+	if zpk, ok := (*r.s.zoneKeys.Load())[name]; ok {
+		rt.PIN = &zpk
+	}
+	for _, rc := range r.s.routeList() {
+		if rc.Name == name {
+			rt.SettleCodes = rc.SettleCodes
+			if rc.GiveBack == store.KindRefund {
+				rt.GiveBack = store.KindRefund
+			}
+		}
+	}
+	return rt, true
+}
+
+// listenerPolicy is what lc decides for every request: resolved once, when
+// the listener is built, and carried by each Txn.
+func listenerPolicy(lc config.Listener, limits *pipeline.TerminalLimits) pipeline.ListenerPolicy {
+	p := pipeline.ListenerPolicy{Instrument: pipeline.InstrumentCard, MaxICC: lc.MaxICCData}
+	if lc.MAC != nil {
+		p.MAC = &pipeline.MACKey{Key: lc.MAC.Key, Algorithm: hsm.MACAlgorithm(lc.MAC.Algorithm)}
+		// A keyed listener limits in the pipeline, once the MAC verified.
+		p.Limits = limits
+	}
+	if lc.PIN != nil {
+		p.PIN = &pipeline.PINSource{Key: lc.PIN.Key, Format: hsm.PINFormat(lc.PIN.Format), DUKPT: lc.PIN.DUKPT}
+	}
+	return p
+}
+
+// publishZoneKeys puts the routes' zone PIN keys in force for the next
+// request (copy on write: requests in flight keep theirs).
+func (s *Switch) publishZoneKeys() {
+	m := s.pinDst
+	s.zoneKeys.Store(&m)
+}

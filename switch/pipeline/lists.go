@@ -1,0 +1,67 @@
+package pipeline
+
+import "github.com/kbpay/switch/switch/store"
+
+// Deps is what the stage lists are built from.
+type Deps struct {
+	HSM interface {
+		MACVerifier
+		PINTranslator
+	}
+	Ledger Ledger
+	Tokens Detokenizer
+	Routes Routes
+	// Queue takes a queued give-back's first DE 11 / DE 7 durably.
+	Queue store.Queue
+	// OverRate counts a request refused by its terminal's rate limit.
+	OverRate func(listener string)
+}
+
+// issuerLeg is THE way to the issuer, shared by every list that sends:
+// assign the issuer STAN/RRN, journal the request (record, the list's own
+// record stage) before it leaves, send it and wait for the answer.
+func issuerLeg(record Stage) []Stage {
+	return []Stage{AssignIDs(), record, Forward()}
+}
+
+func list(parts ...[]Stage) []Stage {
+	var out []Stage
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// CardLists are the stage lists for cards (and tokens standing for them),
+// one per message class, in order: stages[0] runs first. A stage with
+// "(outcome)" wraps the stages after it and journals what they return
+// before the terminal hears it. A new instrument is a new set of lists
+// keyed by its name, not new branches in these.
+func CardLists(x Deps) map[ListKey][]Stage {
+	entry := []Stage{VerifyMAC(x.HSM), RateLimit(x.OverRate)}
+	card := func(c Class) ListKey { return ListKey{Class: c, Instrument: InstrumentCard} }
+	return map[ListKey][]Stage{
+		card(ClassNetwork):   list(entry, []Stage{NetworkManagement()}),
+		card(ClassReconcile): list(entry, []Stage{Validate(), Reconcile(x.Ledger)}),
+		card(ClassOther):     list(entry, []Stage{Validate()}), // refuses the MTI
+		card(ClassSale): list(entry, []Stage{
+			Validate(),
+			JournalSale(x.Ledger), // (outcome) repeat -> stored answer; gate; outcome journaled
+			Detokenize(x.Tokens),
+			Route(x.Routes),
+			TranslatePIN(x.HSM),
+			MapRequest(),
+		}, issuerLeg(RecordSale(x.Ledger)), []Stage{
+			TakeAnswer(), // DE 39 from the issuer's answer, mapped per route
+		}),
+		card(ClassGiveBack): list(entry, []Stage{
+			Validate(),
+			GiveBack(x.Ledger, x.Routes), // (outcome) find the original, reserve, build; outcome journaled
+		}, issuerLeg(RecordGiveBack(x.Ledger))),
+		// The SAF worker's attempt at a queued give-back: no terminal; the
+		// worker journals the attempt's result.
+		card(ClassQueued): list(issuerLeg(RecordQueued(x.Queue)), []Stage{
+			Settles(), // the route's settle codes
+		}),
+	}
+}
