@@ -25,8 +25,9 @@ import (
 // loopback issuer that answers at once, from 16 or 64 requests in
 // flight. Besides ns/op and allocs/op it reports write syscalls per round
 // trip: wsys/op for the whole process (read from /proc/self/io, so the
-// issuer's writes and the runtime's own are in it) and issuer-writes/op,
-// the issuer's part (it writes the answers it has ready together).
+// issuer's writes and the runtime's own are in it), issuer-writes/op,
+// the issuer's part (it writes the answers it has ready together), and
+// link-writes/op, the link's own socket writes.
 func BenchmarkLinkRoundTrip(b *testing.B) {
 	for _, inFlight := range []int{16, 64} {
 		b.Run(fmt.Sprintf("inflight=%d", inFlight), func(b *testing.B) {
@@ -44,7 +45,7 @@ func BenchmarkLinkRoundTrip(b *testing.B) {
 			var wg sync.WaitGroup
 			b.ReportAllocs()
 			b.ResetTimer()
-			sys0, w0 := writeSyscalls(b), issuerWrites.Load()
+			sys0, w0, l0 := writeSyscalls(b), issuerWrites.Load(), linkWrites(l)
 			for w := range inFlight {
 				wg.Add(1)
 				go func() {
@@ -64,8 +65,23 @@ func BenchmarkLinkRoundTrip(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(writeSyscalls(b)-sys0)/float64(b.N), "wsys/op")
 			b.ReportMetric(float64(issuerWrites.Load()-w0)/float64(b.N), "issuer-writes/op")
+			b.ReportMetric(float64(linkWrites(l)-l0)/float64(b.N), "link-writes/op")
 		})
 	}
+}
+
+// linkWrites counts the writes of the link's connections (each frame
+// writer counts the writes it makes).
+func linkWrites(l *Link) uint64 {
+	var n uint64
+	for _, e := range *l.eps.Load() {
+		for _, c := range e.pool().Connections() {
+			if w := wireOf(c); w != nil {
+				n += w.out.Writes()
+			}
+		}
+	}
+	return n
 }
 
 // writeSyscalls is the process's count of write system calls so far.
