@@ -209,7 +209,8 @@ func (c *Codec) read(r io.Reader) (*[]byte, error) {
 		return nil, err
 	}
 	if _, ok := hdr.(Answerer); ok {
-		c.received.Store(&hdr)
+		kept := hdr // only this copy escapes (a plain length header is never kept)
+		c.received.Store(&kept)
 	}
 	return body, nil
 }

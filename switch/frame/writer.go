@@ -50,13 +50,6 @@ func NewWriter(c *Codec, dst io.Writer) *Writer {
 	return &Writer{codec: c, timeout: c.WriteTimeout, dst: dst}
 }
 
-// Attached reports whether the writer has its destination.
-func (w *Writer) Attached() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.dst != nil
-}
-
 // Writes is how many writes went to the destination.
 func (w *Writer) Writes() uint64 { return w.writes.Load() }
 

@@ -134,6 +134,9 @@ func (e *endpoint) up() int {
 func (l *Link) order() []*endpoint {
 	eps := l.eps.Load()
 	n := len(*eps)
+	if n == 1 {
+		return *eps // read only: nothing to order
+	}
 	out := make([]*endpoint, n)
 	start := int(l.turn.Add(1)-1) % max(n, 1)
 	for i := range n {

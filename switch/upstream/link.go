@@ -344,7 +344,7 @@ func (l *Link) dial(addr string, tlsCfg *tls.Config) (*connection.Connection, er
 		connection.PingHandler(l.echo),
 		// No traffic at all (not even echo answers) for this long: the
 		// link is dead even if TCP has not noticed.
-		connection.ReadTimeout(noTraffic/4),
+		connection.ReadTimeout(max(noTraffic/4, time.Millisecond)),
 		connection.ReadTimeoutHandler(func(c *connection.Connection) {
 			if w.idleFor() >= noTraffic {
 				c.TriggerFailure(errors.New("no traffic from issuer"))
