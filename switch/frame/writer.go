@@ -16,6 +16,15 @@ import (
 // more is written and the connection is closed.
 var ErrWriterFailed = errors.New("connection write failed earlier")
 
+// MaxBacklog is how many bytes of frames may wait behind a write in
+// progress: past it the peer is taken as no longer reading and the
+// connection is closed (the write in progress is bounded by the write
+// timeout; this bounds the memory meanwhile).
+const MaxBacklog = 4 << 20
+
+// ErrBacklog is a connection closed because its peer stopped reading.
+var ErrBacklog = errors.New("peer not reading: frames waiting past the backlog limit")
+
 // Writer writes the messages of many senders to one connection, the
 // frames that are ready together in one write: a sender that finds a
 // write in progress appends its frame and returns, and the sender doing
@@ -88,6 +97,17 @@ func (w *Writer) WriteMessage(dst io.Writer, msg *iso8583.Message) error {
 // progress, writes what is pending; it unlocks w.mu.
 func (w *Writer) enqueueLocked(packed []byte) error {
 	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	if w.flushing && len(w.pending)+len(packed) > MaxBacklog {
+		// The peer stopped reading: give it up rather than buffer without end.
+		w.err = fmt.Errorf("%w: %w", ErrWriterFailed, ErrBacklog)
+		w.pending = nil
+		if c, ok := w.dst.(io.Closer); ok {
+			_ = c.Close()
+		}
 		err := w.err
 		w.mu.Unlock()
 		return err

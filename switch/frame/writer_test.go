@@ -136,6 +136,36 @@ func TestWriterFailureClosesAndSticks(t *testing.T) {
 	}
 }
 
+// TestWriterGivesUpAPeerThatStopsReading: frames piling up behind a
+// write that does not complete close the connection past MaxBacklog
+// instead of growing without end.
+func TestWriterGivesUpAPeerThatStopsReading(t *testing.T) {
+	c := terminalCodec(t)
+	dst := &gatedConn{gate: make(chan struct{}), inside: make(chan struct{})}
+	w := NewWriter(c, dst)
+	first := make(chan error, 1)
+	go func() { first <- w.Send(terminalMessage(t, c, "000001")) }()
+	<-dst.inside
+	var err error
+	for i := 0; err == nil; i++ {
+		if i > 2*MaxBacklog/10 {
+			t.Fatal("backlog never refused")
+		}
+		err = w.Send(terminalMessage(t, c, "000002"))
+	}
+	if !errors.Is(err, ErrBacklog) {
+		t.Fatalf("err = %v, want ErrBacklog", err)
+	}
+	dst.mu.Lock()
+	closed := dst.closed
+	dst.mu.Unlock()
+	if !closed {
+		t.Fatal("connection of a peer that stopped reading left open")
+	}
+	close(dst.gate)
+	<-first
+}
+
 // TestWriterAttachesLibraryConnection: without a destination Send
 // refuses; the library's first WriteMessage attaches its connection.
 func TestWriterAttachesLibraryConnection(t *testing.T) {
