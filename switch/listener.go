@@ -141,24 +141,25 @@ func (l *listener) acceptLoop() {
 func (l *listener) serveConn(nc net.Conn) error {
 	remote := nc.RemoteAddr().String()
 	log := l.log.With(zap.String("remote", remote))
-	ready := make(chan struct{})
-	var conn *connection.Connection
 	link := newVANLink(l.cfg)
+	// out writes every answer of the connection (and the library's own
+	// writes), the ones ready together in one write.
+	var out *frame.Writer
 	codec := &frame.Codec{
 		Header: l.header, MaxLength: l.cfg.MaxFrame, Spec: l.spec, WriteTimeout: replyTimeout,
 		KeepRaw: l.keyed(),
 		Conn:    nc, FrameTimeout: l.cfg.FrameTimeout,
 		OnUndecodable: func(ue *frame.UndecodableError) {
-			<-ready
-			l.formatError(conn, ue, log)
+			l.formatError(out, ue, log)
 		},
 	}
+	out = frame.NewWriter(codec, nc)
 	l.count.Add(1)
 	l.wg.Add(1)
 	l.sw.metrics.connections.WithLabelValues(l.cfg.Name).Inc()
 	c, err := connection.NewFrom(nc, l.spec, nil, nil,
 		connection.SetMessageReader(codec),
-		connection.SetMessageWriter(codec),
+		connection.SetMessageWriter(out),
 		connection.SetRequestIDGenerator(&inboundIDs{}),
 		connection.SendTimeout(replyTimeout),
 		connection.IdleTime(time.Hour), // the switch does not ping terminals
@@ -169,7 +170,7 @@ func (l *listener) serveConn(nc net.Conn) error {
 			go c.Close()
 		}),
 		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
-			l.serveMessage(c, msg, codec.TakeRaw(msg), link, log)
+			l.serveMessage(out, msg, codec.TakeRaw(msg), link, log)
 		}),
 		connection.ErrorHandler(func(err error) {
 			if peerClosed(err) {
@@ -196,11 +197,9 @@ func (l *listener) serveConn(nc net.Conn) error {
 		l.sw.metrics.connections.WithLabelValues(l.cfg.Name).Dec()
 		return fmt.Errorf("wrapping connection from %s: %w", remote, err)
 	}
-	conn = c
 	l.mu.Lock()
 	l.conns[c] = link
 	l.mu.Unlock()
-	close(ready)
 	log.Debug("connection accepted")
 	return nil
 }
@@ -253,7 +252,7 @@ func inputErrorReason(err error) string {
 }
 
 // serveMessage runs one terminal request through the pipeline and replies.
-func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
+func (l *listener) serveMessage(c *frame.Writer, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
 	start := time.Now()
 	mti, _ := msg.GetMTI()
 	if !specs.IsRequest(mti) {
@@ -299,7 +298,7 @@ func (l *listener) serveMessage(c *connection.Connection, msg *iso8583.Message, 
 }
 
 // reply answers the terminal and logs the transaction's one line.
-func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.Time, reason string, log *zap.Logger) {
+func (l *listener) reply(c *frame.Writer, t *pipeline.Txn, start time.Time, reason string, log *zap.Logger) {
 	resp, err := pipeline.Respond(t)
 	if err != nil {
 		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
@@ -313,7 +312,7 @@ func (l *listener) reply(c *connection.Connection, t *pipeline.Txn, start time.T
 			log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
 		}
 	}
-	if err := c.Reply(resp); err != nil {
+	if err := c.Send(resp); err != nil {
 		log.Warn("writing response", zap.String("stan", stanOf(t.Request)), zap.Error(err))
 		return
 	}
@@ -343,7 +342,7 @@ func (l *listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {
 
 // formatError answers an undecodable request with DE 39 30, echoing what
 // could be read (STAN, terminal ID, ...) so the terminal can match it.
-func (l *listener) formatError(c *connection.Connection, ue *frame.UndecodableError, log *zap.Logger) {
+func (l *listener) formatError(c *frame.Writer, ue *frame.UndecodableError, log *zap.Logger) {
 	l.sw.metrics.frameErrors.WithLabelValues(l.cfg.Name, "undecodable").Inc()
 	log.Warn("undecodable message", zap.String("mti", mtiLabel(ue.MTI)), zap.String("reason", pan.Scrub(ue.Err.Error())))
 	rmti, err := specs.ResponseMTI(ue.MTI)
@@ -358,12 +357,12 @@ func (l *listener) formatError(c *connection.Connection, ue *frame.UndecodableEr
 		}
 	}
 	_ = resp.Field(specs.ResponseCode, string(codes.FormatError))
-	if err := c.Reply(resp); err != nil {
+	if err := c.Send(resp); err != nil {
 		// A partial field that does not pack: answer with MTI and DE 39 only.
 		bare := iso8583.NewMessage(l.spec)
 		bare.MTI(rmti)
 		_ = bare.Field(specs.ResponseCode, string(codes.FormatError))
-		if err := c.Reply(bare); err != nil {
+		if err := c.Send(bare); err != nil {
 			log.Warn("answering format error", zap.Error(err))
 		}
 	}

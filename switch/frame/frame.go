@@ -39,11 +39,34 @@ func ReadFrame(r io.Reader, h Header, maxLen int) ([]byte, error) {
 }
 
 func readFrame(r io.Reader, h Header, maxLen int) (netheader.Message, []byte, error) {
-	hdr := h.New()
-	if _, err := hdr.ReadHeader(r); err != nil {
+	hdr, body, err := readPooled(r, h, maxLen)
+	if err != nil {
 		return nil, nil, err
 	}
-	n := hdr.Length()
+	return hdr, *body, nil
+}
+
+// readPooled reads one frame into a body buffer from the pool (release
+// it with putBody once nothing refers to it). The header is nil for a
+// plain length header read from a buffered reader (the common case,
+// read without allocating).
+func readPooled(r io.Reader, h Header, maxLen int) (netheader.Message, *[]byte, error) {
+	var (
+		hdr netheader.Message
+		n   int
+	)
+	if l, ok := h.(Length); ok && isPeeker(r) {
+		var err error
+		if n, err = readLength(r.(peeker), l); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		hdr = h.New()
+		if _, err := hdr.ReadHeader(r); err != nil {
+			return nil, nil, err
+		}
+		n = hdr.Length()
+	}
 	if n == 0 {
 		return nil, nil, ErrZeroLength
 	}
@@ -56,11 +79,62 @@ func readFrame(r io.Reader, h Header, maxLen int) (netheader.Message, []byte, er
 	if n > maxLen {
 		return nil, nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLong, n, maxLen)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
+	body := getBody(n)
+	if _, err := io.ReadFull(r, *body); err != nil {
+		putBody(body)
 		return nil, nil, fmt.Errorf("reading %d-byte frame body: %w", n, err)
 	}
 	return hdr, body, nil
+}
+
+// peeker is a buffered reader (iso8583-connection reads through a
+// bufio.Reader): a length header is decoded in its buffer.
+type peeker interface {
+	Peek(int) ([]byte, error)
+	Discard(int) (int, error)
+}
+
+func isPeeker(r io.Reader) bool {
+	_, ok := r.(peeker)
+	return ok
+}
+
+// readLength reads and decodes a length header in r's buffer.
+func readLength(r peeker, l Length) (int, error) {
+	b, err := r.Peek(l.Size())
+	if err != nil {
+		if len(b) > 0 && errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // as io.ReadFull reports a cut header
+		}
+		return 0, fmt.Errorf("reading length header: %w", err)
+	}
+	n, err := l.Decode(b)
+	_, _ = r.Discard(len(b))
+	return n, err
+}
+
+// bodies are frame body buffers reused between reads: a body is given
+// back once its message is unpacked (every field decoder copies) unless
+// it is kept (KeepRaw) or held by an error.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledBody bounds the buffers kept: one rare huge frame must not pin
+// its buffer in the pool.
+const maxPooledBody = 16 << 10
+
+func getBody(n int) *[]byte {
+	b := bodies.Get().(*[]byte)
+	if cap(*b) < n {
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+func putBody(b *[]byte) {
+	if cap(*b) <= maxPooledBody {
+		bodies.Put(b)
+	}
 }
 
 // UndecodableError is a frame that arrived whole but did not unpack with the
@@ -127,14 +201,16 @@ func (c *Codec) header() Header {
 	return c.Header
 }
 
-// read reads one frame and remembers its header when answers echo it.
-func (c *Codec) read(r io.Reader) ([]byte, error) {
-	hdr, body, err := readFrame(r, c.header(), c.MaxLength)
+// read reads one frame (into a pooled buffer) and remembers its header
+// when answers echo it.
+func (c *Codec) read(r io.Reader) (*[]byte, error) {
+	hdr, body, err := readPooled(r, c.header(), c.MaxLength)
 	if err != nil {
 		return nil, err
 	}
 	if _, ok := hdr.(Answerer); ok {
-		c.received.Store(&hdr)
+		kept := hdr // only this copy escapes (a plain length header is never kept)
+		c.received.Store(&kept)
 	}
 	return body, nil
 }
@@ -159,14 +235,17 @@ func (c *Codec) keepRaw(msg *iso8583.Message, body []byte) {
 // ReadMessage reads and unpacks one message.
 func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 	for {
-		body, err := c.readFrame(r)
+		buf, err := c.readFrame(r)
 		if err != nil {
 			return nil, err
 		}
+		body := *buf
 		msg, err := c.Unpack(body)
 		if err == nil {
 			if c.KeepRaw {
 				c.keepRaw(msg, body)
+			} else {
+				putBody(buf)
 			}
 			return msg, nil
 		}
@@ -182,7 +261,7 @@ func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 // ErrSlowFrame is a frame that did not complete within FrameTimeout.
 var ErrSlowFrame = errors.New("frame not completed in time (slow sender)")
 
-func (c *Codec) readFrame(r io.Reader) ([]byte, error) {
+func (c *Codec) readFrame(r io.Reader) (*[]byte, error) {
 	br, ok := r.(interface{ Peek(int) ([]byte, error) })
 	if c.Conn == nil || c.FrameTimeout <= 0 || !ok {
 		return c.read(r)
@@ -252,6 +331,15 @@ func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
 
 // Pack returns header and packed body of msg.
 func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
+	packed, err := c.packBody(msg)
+	if err != nil {
+		return nil, err
+	}
+	return c.appendFrame(nil, packed)
+}
+
+// packBody packs msg within MaxLength.
+func (c *Codec) packBody(msg *iso8583.Message) ([]byte, error) {
 	packed, err := msg.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("packing message: %w", err)
@@ -259,11 +347,28 @@ func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
 	if c.MaxLength > 0 && len(packed) > c.MaxLength {
 		return nil, fmt.Errorf("%w: packed message is %d > %d bytes", ErrTooLong, len(packed), c.MaxLength)
 	}
-	hdr := c.header().New()
+	return packed, nil
+}
+
+// appendFrame appends the header for packed, and packed, to dst.
+func (c *Codec) appendFrame(dst, packed []byte) ([]byte, error) {
+	h := c.header()
+	if l, ok := h.(Length); ok { // no per-message header state: no allocation
+		out, err := l.Append(dst, len(packed))
+		if err != nil {
+			return dst, err
+		}
+		return append(out, packed...), nil
+	}
+	hdr := h.New()
 	if a, ok := hdr.(Answerer); ok {
 		if got := c.received.Load(); got != nil {
 			a.AnswerTo(*got)
 		}
 	}
-	return appendFrame(c.header(), hdr, packed)
+	out, err := appendFrame(h, hdr, packed)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, out...), nil
 }

@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -46,13 +47,21 @@ func TestReadFrameRejects(t *testing.T) {
 		{"truncated header", Binary2, []byte{0}, 100, io.ErrUnexpectedEOF},
 		{"empty stream", ASCII4, nil, 100, io.EOF},
 	}
+	// A buffered reader (as iso8583-connection reads) takes the header
+	// from its buffer: the same refusals either way.
+	readers := map[string]func([]byte) io.Reader{
+		"plain":    func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"buffered": func(b []byte) io.Reader { return bufio.NewReader(bytes.NewReader(b)) },
+	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ReadFrame(bytes.NewReader(tt.input), tt.header, tt.max)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
-			}
-		})
+		for rname, reader := range readers {
+			t.Run(tt.name+"/"+rname, func(t *testing.T) {
+				_, err := ReadFrame(reader(tt.input), tt.header, tt.max)
+				if !errors.Is(err, tt.want) {
+					t.Fatalf("err = %v, want %v", err, tt.want)
+				}
+			})
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	connection "github.com/moov-io/iso8583-connection"
 	"github.com/sony/gobreaker/v2"
@@ -28,11 +27,10 @@ var ErrBreakerOpen = errors.New("circuit breaker open")
 // connections and its circuit breaker. The route's STANs are shared by all
 // its endpoints (a give-back may leave on another endpoint than its sale).
 type endpoint struct {
-	cfg      config.Endpoint
-	tls      *tls.Config // nil: plain TCP
-	pools    atomic.Pointer[connection.Pool]
-	renewing atomic.Bool
-	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cfg     config.Endpoint
+	tls     *tls.Config // nil: plain TCP
+	pools   atomic.Pointer[connection.Pool]
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	sent, answered, timeouts atomic.Uint64
 
@@ -102,30 +100,6 @@ func (l *Link) newPool(e *endpoint) (*connection.Pool, error) {
 	return pool, nil
 }
 
-// renewPool replaces the endpoint's pool after a link hung (see
-// Link.send): the hung connection can neither close nor be reconnected by
-// its pool, so a new pool takes over the endpoint's links and the old one
-// is closed in the background.
-func (l *Link) renewPool(e *endpoint) {
-	if !e.renewing.CompareAndSwap(false, true) {
-		return
-	}
-	defer e.renewing.Store(false)
-	np, err := l.newPool(e)
-	if err != nil {
-		l.log.Error("renewing a hung issuer endpoint", zap.String("addr", e.cfg.Addr), zap.Error(err))
-		return
-	}
-	_ = np.ConnectCtx(context.Background()) // no minimum: only a closed pool fails
-	old := e.pools.Swap(np)
-	l.log.Warn("issuer endpoint links renewed after a hung connection", zap.String("addr", e.cfg.Addr))
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = old.CloseCtx(ctx)
-	}()
-}
-
 // record counts an outcome that did not go through Allow (a connect
 // failure): it trips the breaker like a timeout.
 func (e *endpoint) record(err error) {
@@ -160,6 +134,9 @@ func (e *endpoint) up() int {
 func (l *Link) order() []*endpoint {
 	eps := l.eps.Load()
 	n := len(*eps)
+	if n == 1 {
+		return *eps // read only: nothing to order
+	}
 	out := make([]*endpoint, n)
 	start := int(l.turn.Add(1)-1) % max(n, 1)
 	for i := range n {

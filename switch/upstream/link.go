@@ -251,7 +251,7 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 		}
 	}
 	start := time.Now()
-	resp, err := l.send(ep, conn, req, timeout)
+	resp, err := l.send(conn, req, timeout)
 	if err == nil {
 		// The endpoint answered: alive, even if the answer is unusable.
 		ep.answered.Add(1)
@@ -281,42 +281,21 @@ func (l *Link) Exchange(ctx context.Context, req *iso8583.Message) (*iso8583.Mes
 	}
 }
 
-// sendGrace is how long past its timeout a Send may take before the
-// request is given up as hung.
-const sendGrace = 2 * time.Second
-
-// ErrLinkHung is a request whose Send did not return in time: its outcome
-// is unknown (it wraps ErrNoAnswer).
-var ErrLinkHung = fmt.Errorf("issuer link hung: %w", ErrNoAnswer)
-
-// send is conn.Send bounded by a timer of its own. iso8583-connection
-// v0.9.0 can deadlock a Send when the connection fails while an answer or
-// a timeout is being delivered (handleConnectionError holds the pending
-// requests' lock while it sends on an unbuffered channel the Send no
-// longer reads): without the bound that transaction would never be
-// answered. A hung connection cannot close or reconnect, so the
-// endpoint's pool is renewed.
-func (l *Link) send(ep *endpoint, c *connection.Connection, req *iso8583.Message, timeout time.Duration) (*iso8583.Message, error) {
-	type result struct {
-		resp *iso8583.Message
-		err  error
+// send is the exchange on the connection's wire (see wire).
+func (l *Link) send(c *connection.Connection, req *iso8583.Message, timeout time.Duration) (*iso8583.Message, error) {
+	w := wireOf(c)
+	if w == nil {
+		return nil, fmt.Errorf("connection to %s has no wire", c.Addr())
 	}
-	ch := make(chan result, 1)
-	go func() {
-		resp, err := c.Send(req, connection.SendTimeout(timeout))
-		ch <- result{resp, err}
-	}()
-	t := time.NewTimer(timeout + sendGrace)
-	defer t.Stop()
-	select {
-	case r := <-ch:
-		return r.resp, r.err
-	case <-t.C:
-		c.SetStatus(connection.StatusOffline)
-		l.log.Error("issuer link hung: request given up as unanswered, endpoint links renewed", zap.String("addr", c.Addr()))
-		go l.renewPool(ep)
-		return nil, ErrLinkHung
+	return w.exchange(c, req, timeout)
+}
+
+// reply answers an issuer's request on c's wire.
+func (l *Link) reply(c *connection.Connection, resp *iso8583.Message) error {
+	if w := wireOf(c); w != nil {
+		return w.write(c, resp)
 	}
+	return c.Reply(resp)
 }
 
 // matches checks that resp answers req: the response MTI of req's class,
@@ -357,19 +336,26 @@ func (l *Link) dial(addr string, tlsCfg *tls.Config) (*connection.Connection, er
 			c.GetClientCertificate = tlsCfg.GetClientCertificate
 		}))
 	}
+	w := newWire(l.codec)
+	// The library's read timer only sees what the wire does not take (the
+	// answers go to their requests), so it ticks more often and the
+	// handler judges by the wire's own last read.
+	noTraffic := 2*l.cfg.EchoInterval + l.cfg.Timeout
 	return connection.New(addr, l.spec, nil, nil, append(tlsOpt,
-		connection.SetMessageReader(l.codec),
+		connection.SetMessageReader(w),
 		connection.SetRequestIDGenerator(stanRequestID{}),
-		connection.SetMessageWriter(l.codec),
+		connection.SetMessageWriter(w.out),
 		connection.ConnectTimeout(l.cfg.ConnectTimeout),
 		connection.SendTimeout(l.cfg.Timeout),
 		connection.IdleTime(l.cfg.EchoInterval),
 		connection.PingHandler(l.echo),
 		// No traffic at all (not even echo answers) for this long: the
 		// link is dead even if TCP has not noticed.
-		connection.ReadTimeout(2*l.cfg.EchoInterval+l.cfg.Timeout),
+		connection.ReadTimeout(max(noTraffic/4, time.Millisecond)),
 		connection.ReadTimeoutHandler(func(c *connection.Connection) {
-			c.TriggerFailure(errors.New("no traffic from issuer"))
+			if w.idleFor() >= noTraffic {
+				c.TriggerFailure(errors.New("no traffic from issuer"))
+			}
 		}),
 		connection.OnConnectCtx(l.signOn),
 		connection.OnCloseCtx(l.signOff),
@@ -405,7 +391,7 @@ func (l *Link) netMgmt(c *connection.Connection, code string, timeout time.Durat
 			return fmt.Errorf("building 0800: %w", err)
 		}
 	}
-	resp, err := c.Send(msg, connection.SendTimeout(timeout))
+	resp, err := l.send(c, msg, timeout)
 	if err != nil {
 		return fmt.Errorf("0800 %s: %w", code, err)
 	}
@@ -431,6 +417,11 @@ func (l *Link) signOff(ctx context.Context, c *connection.Connection) error {
 }
 
 func (l *Link) echo(c *connection.Connection) {
+	// The library pings when it wrote nothing for the echo interval, but
+	// requests leave through the wire: not idle if they did.
+	if w := wireOf(c); w != nil && w.wroteWithin(l.cfg.EchoInterval) {
+		return
+	}
 	if err := l.netMgmt(c, specs.NetMgmtEcho, l.cfg.Timeout); err != nil {
 		l.log.Warn("echo failed, dropping link", zap.String("addr", c.Addr()), zap.Error(err))
 		c.TriggerFailure(fmt.Errorf("echo: %w", err))
@@ -475,7 +466,7 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 			l.log.Warn("issuer 0800 refused: function not supported", zap.String("addr", c.Addr()), zap.String("code", code))
 		}
 		_ = resp.Field(specs.ResponseCode, rc)
-		if err := c.Reply(resp); err != nil {
+		if err := l.reply(c, resp); err != nil {
 			l.log.Warn("answering issuer 0800", zap.Error(err))
 		}
 		return
@@ -530,7 +521,7 @@ func exchangeOutcome(err error) string {
 	switch {
 	case err == nil:
 		return OutcomeAnswered
-	case errors.Is(err, connection.ErrSendTimeout), errors.Is(err, ErrLinkHung):
+	case errors.Is(err, connection.ErrSendTimeout):
 		return OutcomeTimedOut
 	}
 	return OutcomeError

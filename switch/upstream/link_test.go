@@ -32,7 +32,7 @@ func startIssuer(t *testing.T) *issuer.Issuer {
 	return is
 }
 
-func newLink(t *testing.T, addr string, mutate func(*config.IssuerRoute), opts ...Option) *Link {
+func newLink(t testing.TB, addr string, mutate func(*config.IssuerRoute), opts ...Option) *Link {
 	t.Helper()
 	c := config.Default()
 	rc := c.Routes[0]
@@ -53,7 +53,7 @@ func newLink(t *testing.T, addr string, mutate func(*config.IssuerRoute), opts .
 	return l
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -64,7 +64,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func sale(t *testing.T, l *Link, amount string) *iso8583.Message {
+func sale(t testing.TB, l *Link, amount string) *iso8583.Message {
 	m := iso8583.NewMessage(l.Spec())
 	m.MTI("0200")
 	for id, v := range map[int]string{specs.PAN: "9410000000000005", specs.ProcessingCode: "000000", specs.Amount: amount,

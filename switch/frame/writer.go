@@ -1,0 +1,156 @@
+package frame
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moov-io/iso8583"
+)
+
+// ErrWriterFailed is what a Writer returns once a write on its
+// connection failed: the byte stream may hold a torn frame, so nothing
+// more is written and the connection is closed.
+var ErrWriterFailed = errors.New("connection write failed earlier")
+
+// MaxBacklog is how many bytes of frames may wait behind a write in
+// progress: past it the peer is taken as no longer reading and the
+// connection is closed (the write in progress is bounded by the write
+// timeout; this bounds the memory meanwhile).
+const MaxBacklog = 4 << 20
+
+// ErrBacklog is a connection closed because its peer stopped reading.
+var ErrBacklog = errors.New("peer not reading: frames waiting past the backlog limit")
+
+// Writer writes the messages of many senders to one connection, the
+// frames that are ready together in one write: a sender that finds a
+// write in progress appends its frame and returns, and the sender doing
+// the write writes everything pending before it returns. A lone frame
+// leaves at once in its own write (nothing waits on a timer to batch).
+//
+// A sender whose frame was left to another's write gets nil even if that
+// write then fails; the failure closes the connection (so its reader
+// ends and whatever waits for answers on it learns the link is gone),
+// and every later WriteMessage returns the error.
+//
+// Writer is also an iso8583-connection MessageWriter, so the messages the
+// connection library writes itself take the same path.
+type Writer struct {
+	codec   *Codec
+	timeout time.Duration
+
+	mu       sync.Mutex
+	dst      io.Writer
+	pending  []byte // frames waiting for the next write
+	spare    []byte // the buffer of the last write, reused
+	flushing bool
+	err      error
+
+	writes atomic.Uint64
+}
+
+// NewWriter writes c's frames to dst (nil: the first WriteMessage of the
+// connection library attaches its connection), each write bounded by c's
+// WriteTimeout on a destination with write deadlines.
+func NewWriter(c *Codec, dst io.Writer) *Writer {
+	return &Writer{codec: c, timeout: c.WriteTimeout, dst: dst}
+}
+
+// Writes is how many writes went to the destination.
+func (w *Writer) Writes() uint64 { return w.writes.Load() }
+
+// ErrNotAttached is a write before the writer has a destination.
+var ErrNotAttached = errors.New("frame writer has no connection yet")
+
+// Send packs msg and writes its frame, with any others ready.
+func (w *Writer) Send(msg *iso8583.Message) error {
+	packed, err := w.codec.packBody(msg)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.dst == nil {
+		w.mu.Unlock()
+		return ErrNotAttached
+	}
+	return w.enqueueLocked(packed)
+}
+
+// WriteMessage is Send for iso8583-connection: dst, the library's
+// connection, becomes the destination if the writer has none.
+func (w *Writer) WriteMessage(dst io.Writer, msg *iso8583.Message) error {
+	packed, err := w.codec.packBody(msg)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.dst == nil {
+		w.dst = dst
+	}
+	return w.enqueueLocked(packed)
+}
+
+// enqueueLocked appends the frame of packed and, unless a write is in
+// progress, writes what is pending; it unlocks w.mu.
+func (w *Writer) enqueueLocked(packed []byte) error {
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	if w.flushing && len(w.pending)+len(packed) > MaxBacklog {
+		// The peer stopped reading: give it up rather than buffer without end.
+		w.err = fmt.Errorf("%w: %w", ErrWriterFailed, ErrBacklog)
+		w.pending = nil
+		if c, ok := w.dst.(io.Closer); ok {
+			_ = c.Close()
+		}
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	var err error
+	if w.pending, err = w.codec.appendFrame(w.pending, packed); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	if w.flushing {
+		w.mu.Unlock()
+		return nil // the write in progress takes it next
+	}
+	w.flushing = true
+	for len(w.pending) > 0 && w.err == nil {
+		batch := w.pending
+		w.pending = w.spare[:0]
+		dst := w.dst
+		w.mu.Unlock()
+		err := w.write(dst, batch)
+		w.mu.Lock()
+		w.spare = batch[:0]
+		if err != nil {
+			w.err = fmt.Errorf("%w: %w", ErrWriterFailed, err)
+			w.pending = nil
+			if c, ok := dst.(io.Closer); ok {
+				_ = c.Close()
+			}
+			w.flushing = false
+			w.mu.Unlock()
+			return fmt.Errorf("writing frame: %w", err)
+		}
+	}
+	w.flushing = false
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *Writer) write(dst io.Writer, b []byte) error {
+	if d, ok := dst.(interface{ SetWriteDeadline(time.Time) error }); ok && w.timeout > 0 {
+		_ = d.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+	w.writes.Add(1)
+	_, err := dst.Write(b)
+	return err
+}
