@@ -124,7 +124,7 @@ func (o Options) withDefaults() Options {
 
 // Run performs the benchmark and returns its results. Every process it
 // starts is stopped before it returns.
-func Run(ctx context.Context, o Options) (*Results, error) {
+func Run(ctx context.Context, o Options) (res *Results, err error) {
 	o = o.withDefaults()
 	for _, p := range o.Paths {
 		if !knownPath(p) {
@@ -146,21 +146,26 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		if err != nil {
 			return nil, fmt.Errorf("work folder: %w", err)
 		}
-		defer os.RemoveAll(dir)
 		o.WorkDir = dir
+		// Kept when the run fails: the error names the logs in it.
+		defer func() {
+			if err == nil {
+				_ = os.RemoveAll(dir)
+			}
+		}()
 	} else if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work folder: %w", err)
 	}
-	res := newResults(o)
+	res = newResults(o)
+	defer res.finish()
 	for _, path := range o.Paths {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
 		if err := runPath(ctx, o, path, res); err != nil {
-			return res, fmt.Errorf("path %s: %w", path, err)
+			return res, fmt.Errorf("path %s: %w (configurations and logs in %s)", path, err, filepath.Join(o.WorkDir, path))
 		}
 	}
-	res.finish()
 	return res, nil
 }
 
