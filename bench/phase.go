@@ -50,8 +50,8 @@ func runPath(ctx context.Context, o Options, path string, res *Results) error {
 			return fmt.Errorf("%s: %w", l.Name, err)
 		}
 		res.add(ph)
-		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn  unanswered %d\n",
-			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, ph.Unanswered)
+		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn  unanswered %d  generator lag p99 %.2f ms\n",
+			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, ph.Unanswered, ph.GeneratorLagP99)
 	}
 	if path == PathPAN && o.Idle > 0 {
 		idle, ph, err := idlePhase(ctx, o, t)

@@ -58,6 +58,10 @@ type Phase struct {
 	P99  float64 `json:"p99_ms"`
 	P999 float64 `json:"p99_9_ms"`
 	Max  float64 `json:"max_ms"`
+	// GeneratorLagP99 is how late (p99, ms) the open loop put requests on
+	// the wire after their intended time; it is inside the latencies, and
+	// large values mean the load generator itself was short of CPU.
+	GeneratorLagP99 float64 `json:"generator_lag_p99_ms,omitempty"`
 
 	Sent     int64 `json:"sent"`
 	Answered int64 `json:"answered"`
@@ -117,6 +121,9 @@ func (p *Phase) fromReport(rep *load.Report) {
 	p.TPS = rep.AchievedTPS
 	p.P50, p.P99, p.P999, p.Max = rep.Latency.P50, rep.Latency.P99, rep.Latency.P999, rep.Latency.Max
 	p.Sent, p.Answered = rep.Sent, rep.Answered
+	if rep.GeneratorLag != nil {
+		p.GeneratorLagP99 = rep.GeneratorLag.P99
+	}
 	p.Unanswered = rep.Sent - rep.Answered + rep.Unsent
 	p.ResponseCodes = map[string]int64{}
 	for _, c := range rep.ResponseCodes {
