@@ -28,8 +28,9 @@ func main() {
 	os.Exit(code)
 }
 
+// env is the variable's value when it is set (even to ""), else def.
 func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
+	if v, ok := os.LookupEnv(name); ok {
 		return v
 	}
 	return def
