@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kbpay/switch/internal/buildinfo.Version=$(VERSION) -X github.com/kbpay/switch/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: build test check bench fuzz demo clean
+.PHONY: build test check bench gobench fuzz demo clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
@@ -25,8 +25,17 @@ check:
 	-$(GO) run golang.org/x/vuln/cmd/govulncheck@latest $(PKGS) || echo "govulncheck could not complete (no access to vuln.go.dev?)"
 	$(MAKE) test
 
-## bench: the pipeline and round-trip benchmarks (switch vs direct vs raw relay).
-bench:
+## bench: the end-to-end benchmark in one run (bench/README.md): issuersim,
+## benchrelay and switchd from bin/ on 127.0.0.1, five paths (direct, bare
+## relay, switch with PANs, with tokens, journal without fsync) at closed
+## 16/64 and open 1,000/5,000 TPS; a table on stdout and bench/results.json.
+## BENCH_DURATION (per phase, default 10s), BENCH_IDLE=10000 (idle
+## connections phase), BENCH_PATHS, BENCH_PROFILE=DIR (switchd CPU profile).
+bench: build
+	./bin/switchbench
+
+## gobench: the go test benchmarks (pipeline, round trip in one process, HSMs, journal).
+gobench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (the seed corpus always runs in `make test`).

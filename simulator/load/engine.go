@@ -295,13 +295,16 @@ func (e *engine) runOpen(ctx context.Context, start time.Time) time.Time {
 }
 
 // runClosed keeps cfg.Closed requests in flight: each worker sends its
-// next request when the previous one is answered (or failed).
+// next request when the previous one is answered (or failed). With one
+// request outstanding per terminal (POS) each worker owns a terminal;
+// over VAN links request n goes on terminal n mod Terminals, so every
+// terminal ID carries traffic even when Closed < Terminals.
 func (e *engine) runClosed(ctx context.Context, start time.Time) time.Time {
 	end := start.Add(e.cfg.Duration)
 	var seq atomic.Uint64
 	var wg sync.WaitGroup
 	for w := 0; w < e.cfg.Closed; w++ {
-		t := e.terms[w%len(e.terms)]
+		own := e.terms[w%len(e.terms)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -310,6 +313,10 @@ func (e *engine) runClosed(ctx context.Context, start time.Time) time.Time {
 				now := time.Now()
 				if (e.cfg.Count > 0 && n >= uint64(e.cfg.Count)) || !now.Before(end) {
 					return
+				}
+				t := own
+				if !e.cfg.OneOutstanding {
+					t = e.terms[n%uint64(len(e.terms))]
 				}
 				e.rec.offer(now)
 				e.do(arrival{seq: n, intended: now}, t)

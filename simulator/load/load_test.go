@@ -305,3 +305,24 @@ func TestConfigValidation(t *testing.T) {
 		t.Errorf("nothing listening: %v, want ErrConnect", err)
 	}
 }
+
+// A closed loop over VAN links spreads its requests over every terminal,
+// not only the first Closed ones: a switch's per-terminal limits and
+// per-terminal state see many terminal IDs, as in production.
+func TestClosedLoopSpreadsOverTerminals(t *testing.T) {
+	s := startSynth(t, 0)
+	rep := run(t, Config{Addr: s.addr, Closed: 2, Terminals: 8, Count: 80})
+	if rep.Answered != 80 {
+		t.Fatalf("answered %d of 80", rep.Answered)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tids) != 8 {
+		t.Fatalf("requests came from %d terminal IDs (%v), want all 8", len(s.tids), s.tids)
+	}
+	for tid, n := range s.tids {
+		if n != 10 {
+			t.Errorf("terminal %s sent %d requests, want 10 (round robin)", tid, n)
+		}
+	}
+}

@@ -49,6 +49,7 @@ type synth struct {
 	refunds    int               // refunds that named an approved sale
 	violations []string
 	mtis       map[string]int
+	tids       map[string]int // requests by terminal ID (DE 41)
 }
 
 type synthSale struct {
@@ -62,7 +63,7 @@ func startSynth(t *testing.T, delay time.Duration) *synth {
 	t.Helper()
 	s := &synth{
 		spec: specs.MustLoad(specs.TerminalDialect), delay: delay,
-		sales: map[string]*synthSale{}, byRRN: map[string]*synthSale{}, dropped: map[string]bool{}, asked: map[string]string{}, mtis: map[string]int{},
+		sales: map[string]*synthSale{}, byRRN: map[string]*synthSale{}, dropped: map[string]bool{}, asked: map[string]string{}, mtis: map[string]int{}, tids: map[string]int{},
 	}
 	s.addr = isotest.Serve(t, s.spec, s.handle)
 	return s
@@ -86,6 +87,7 @@ func (s *synth) handle(c *connection.Connection, req *iso8583.Message) {
 
 	s.mu.Lock()
 	s.mtis[mti]++
+	s.tids[tid]++
 	switch {
 	case mti == "0200" && strings.HasPrefix(get(specs.ProcessingCode), "20"):
 		sale := s.byRRN[get(specs.RRN)]

@@ -1,0 +1,232 @@
+// Package bench is `make bench`: one run that starts the project's own
+// processes (issuersim, benchrelay, switchd from bin/) on 127.0.0.1, drives
+// each path with the load generator (simulator/load) closed at 16 and 64
+// in flight and open at 1,000 and 5,000 TPS, measures the middle process
+// (relay or switch) from /proc, stops everything by itself, and reports a
+// table and bench/results.json. See bench/README.md.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/kbpay/switch/simulator/load"
+)
+
+// Paths, in the order they run; Direct is the reference of every ratio.
+const (
+	PathDirect  = "direct"         // load generator -> issuer emulator (terminal dialect)
+	PathRelay   = "relay"          // -> benchrelay (one multiplexed issuer link) -> issuer
+	PathPAN     = "switch-pan"     // -> switchd, durable journal, card numbers
+	PathToken   = "switch-token"   // -> switchd, durable journal, device tokens
+	PathNoFsync = "switch-nofsync" // -> switchd, journal without fsync, card numbers
+)
+
+// AllPaths are the five paths of a full run.
+var AllPaths = []string{PathDirect, PathRelay, PathPAN, PathToken, PathNoFsync}
+
+// Load is one load shape: Closed requests in flight, or Rate arrivals per
+// second (open loop, latency from each intended send time).
+type Load struct {
+	Name   string
+	Closed int
+	Rate   float64
+}
+
+// DefaultLoads are the four loads of a full run.
+var DefaultLoads = []Load{
+	{Name: "closed-16", Closed: 16},
+	{Name: "closed-64", Closed: 64},
+	{Name: "open-1000", Rate: 1000},
+	{Name: "open-5000", Rate: 5000},
+}
+
+// addedP99Load is the load whose p99 minus the direct path's is reported
+// as what the switch (or relay) adds.
+const addedP99Load = "open-5000"
+
+// Defaults of Options.
+const (
+	DefaultDuration  = 10 * time.Second
+	DefaultWarmup    = 2 * time.Second
+	DefaultTerminals = 256
+	DefaultCards     = 1000
+	DefaultTokens    = 500
+	// RatePerTerminal is the bench switchd's per-terminal limit (requests
+	// per second per DE 41, bursts of twice that): on, but far above what
+	// one of DefaultTerminals terminal IDs sends at the highest load.
+	RatePerTerminal = 1000
+)
+
+// Options configure one run.
+type Options struct {
+	// Bin holds switchd, issuersim and benchrelay (make build).
+	Bin string
+	// WorkDir receives configurations, data folders and process logs;
+	// "" means a temporary folder, removed at the end.
+	WorkDir string
+	// Duration is each phase's length; Warmup precedes each path's first
+	// phase and is not measured.
+	Duration, Warmup time.Duration
+	// Paths and Loads select what runs; nil means all.
+	Paths []string
+	Loads []Load
+	// Terminals is how many terminal connections (each its own DE 41)
+	// every phase spreads its requests over.
+	Terminals int
+	// Cards (and Tokens for the token path) are the distinct card numbers
+	// the load uses; the issuer's opening balance never runs out.
+	Cards, Tokens int
+	// Idle, when > 0, adds a phase on the PAN path: Idle idle terminal
+	// connections held open while the closed-64 load runs.
+	Idle int
+	// ProfileDir, when set, takes a CPU profile of switchd on the PAN path
+	// during closed-64 into ProfileDir/switch-pan-cpu.pprof (switchd's
+	// SWITCHD_PPROF_ADDR; the profiler costs a little throughput).
+	ProfileDir string
+	// Log receives progress lines; nil means none.
+	Log io.Writer
+}
+
+func (o Options) withDefaults() Options {
+	if o.Duration <= 0 {
+		o.Duration = DefaultDuration
+	}
+	if o.Warmup <= 0 {
+		o.Warmup = DefaultWarmup
+	}
+	if len(o.Paths) == 0 {
+		o.Paths = AllPaths
+	}
+	if len(o.Loads) == 0 {
+		o.Loads = DefaultLoads
+	}
+	if o.Terminals <= 0 {
+		o.Terminals = DefaultTerminals
+	}
+	if o.Cards <= 0 {
+		o.Cards = DefaultCards
+	}
+	if o.Tokens <= 0 {
+		o.Tokens = DefaultTokens
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+// Run performs the benchmark and returns its results. Every process it
+// starts is stopped before it returns.
+func Run(ctx context.Context, o Options) (res *Results, err error) {
+	o = o.withDefaults()
+	for _, p := range o.Paths {
+		if !knownPath(p) {
+			return nil, fmt.Errorf("unknown path %q: want one of %v", p, AllPaths)
+		}
+	}
+	for _, name := range []string{"switchd", "issuersim", "benchrelay"} {
+		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil && needs(o.Paths, name) {
+			return nil, fmt.Errorf("%s not built (make build): %w", name, err)
+		}
+	}
+	if o.Idle > 0 {
+		if err := raiseNoFile(uint64(o.Idle + 4*o.Terminals + 1024)); err != nil {
+			return nil, err
+		}
+	}
+	if o.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "switchbench-")
+		if err != nil {
+			return nil, fmt.Errorf("work folder: %w", err)
+		}
+		o.WorkDir = dir
+		// Kept when the run fails: the error names the logs in it.
+		defer func() {
+			if err == nil {
+				_ = os.RemoveAll(dir)
+			}
+		}()
+	} else if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	res = newResults(o)
+	defer res.finish()
+	for _, path := range o.Paths {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if err := runPath(ctx, o, path, res); err != nil {
+			return res, fmt.Errorf("path %s: %w (configurations and logs in %s)", path, err, filepath.Join(o.WorkDir, path))
+		}
+	}
+	return res, nil
+}
+
+func knownPath(p string) bool {
+	for _, k := range AllPaths {
+		if p == k {
+			return true
+		}
+	}
+	return false
+}
+
+// needs reports whether any of paths runs binary name.
+func needs(paths []string, name string) bool {
+	for _, p := range paths {
+		switch {
+		case name == "issuersim":
+			return true
+		case name == "benchrelay" && p == PathRelay:
+			return true
+		case name == "switchd" && (p == PathPAN || p == PathToken || p == PathNoFsync):
+			return true
+		}
+	}
+	return false
+}
+
+// raiseNoFile raises this process's open-file limit (inherited by the
+// processes it starts) to at least want, up to the hard limit.
+func raiseNoFile(want uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
+	}
+	if lim.Max < want {
+		return fmt.Errorf("RLIMIT_NOFILE hard limit %d is below the %d descriptors the idle phase needs (raise it with ulimit -Hn as root, or lower BENCH_IDLE)", lim.Max, want)
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("raising RLIMIT_NOFILE to %d: %w", lim.Max, err)
+	}
+	return nil
+}
+
+// loadConfig is the load generator's configuration of one phase.
+func loadConfig(o Options, t *target, l Load, prefix string, d time.Duration, seed uint64) load.Config {
+	return load.Config{
+		Addr:           t.addr,
+		Closed:         l.Closed,
+		Rate:           l.Rate,
+		Duration:       d,
+		Terminals:      o.Terminals,
+		TerminalPrefix: prefix,
+		Cards:          t.cards,
+		CardsAreTokens: t.tokens,
+		AmountMin:      100,
+		AmountMax:      999,
+		NoNetCancel:    true, // a timeout is counted, not compensated: keep phases independent
+		Seed:           seed,
+	}
+}
+
+// errNotServing is returned when a path's warm-up was not answered.
+var errNotServing = errors.New("the path does not serve approvals")

@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildBinaries builds the named commands into a temporary folder.
+func buildBinaries(t *testing.T, names ...string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the processes with")
+	}
+	dir := t.TempDir()
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "github.com/kbpay/switch/cmd/"+n)
+	}
+	cmd := exec.Command(goBin, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// A smoke run of the harness: the direct and relay paths with 1 s phases
+// against real issuersim and benchrelay processes, every figure present and
+// every process stopped. (The switch paths run in `make bench`.)
+func TestHarnessSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildBinaries(t, "issuersim", "benchrelay")
+	var log bytes.Buffer
+	res, err := Run(context.Background(), Options{
+		Bin: bin, WorkDir: t.TempDir(), Duration: time.Second, Warmup: 500 * time.Millisecond,
+		Paths: []string{PathDirect, PathRelay}, Loads: []Load{{Name: "closed-16", Closed: 16}, {Name: "open-200", Rate: 200}},
+		Terminals: 8, Cards: 20, Log: &log,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if len(res.Phases) != 4 {
+		t.Fatalf("%d phases, want 4", len(res.Phases))
+	}
+	for _, p := range res.Phases {
+		if p.Answered == 0 || p.Unanswered != 0 || p.Approved != p.Answered || p.P99 <= 0 {
+			t.Errorf("%s %s: answered %d approved %d unanswered %d p99 %.2f", p.Path, p.Load, p.Answered, p.Approved, p.Unanswered, p.P99)
+		}
+		if p.Path == PathRelay && (p.CPUSeconds <= 0 && p.PeakRSSMiB <= 0 || p.TPSRatio == 0) {
+			t.Errorf("relay %s: CPU %.3f s, peak RSS %.1f MiB, TPS ratio %.2f: want them measured", p.Load, p.CPUSeconds, p.PeakRSSMiB, p.TPSRatio)
+		}
+	}
+	var table, js bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "| relay") {
+		t.Errorf("table lacks the relay rows:\n%s", table.String())
+	}
+	if err := res.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Phases) != 4 {
+		t.Fatalf("results JSON does not read back: %v", err)
+	}
+}
+
+func TestRunRefusesUnknownPath(t *testing.T) {
+	_, err := Run(context.Background(), Options{Bin: os.TempDir(), Paths: []string{"nowhere"}})
+	if err == nil || !strings.Contains(err.Error(), "unknown path") {
+		t.Fatalf("got %v, want an unknown-path error", err)
+	}
+}

@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       time.Duration
+		bad        bool
+	}{
+		{"plain", "1234 (switchd) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0", 3 * time.Second, false},
+		{"name with spaces and parens", "77 (a) b (c)) R 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 0 0 0", 100 * time.Millisecond, false},
+		{"no name", "1234 switchd S 1", 0, true},
+		{"short", "1 (x) S 1 2 3", 0, true},
+		{"not a number", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 x 3 0", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(tc.stat))
+			if (err != nil) != tc.bad {
+				t.Fatalf("error %v, want error %t", err, tc.bad)
+			}
+			if got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseStatusKB(t *testing.T) {
+	status := "Name:\tswitchd\nVmPeak:\t  900000 kB\nVmHWM:\t   51234 kB\nVmRSS:\t   40960 kB\n"
+	for field, want := range map[string]int64{"VmHWM": 51234, "VmRSS": 40960} {
+		got, err := parseStatusKB([]byte(status), field)
+		if err != nil || got != want {
+			t.Errorf("%s: got %d, %v; want %d", field, got, err, want)
+		}
+	}
+	if _, err := parseStatusKB([]byte(status), "VmSwap"); err == nil {
+		t.Error("a missing field must be an error")
+	}
+}
+
+// The harness reads its own process like a child's.
+func TestProcOfSelf(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	if _, err := cpuTime(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	hwm, err := memKB(os.Getpid(), "VmHWM")
+	if err != nil || hwm <= 0 {
+		t.Fatalf("VmHWM %d, %v", hwm, err)
+	}
+}

@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kbpay/switch/simulator/load"
+)
+
+// Results are one run; bench/results.json is this struct. Latencies are in
+// milliseconds.
+type Results struct {
+	Tool      string    `json:"tool"`
+	Command   string    `json:"command"`
+	Started   time.Time `json:"started"`
+	ElapsedS  float64   `json:"elapsed_s"`
+	Host      Host      `json:"host"`
+	PhaseS    float64   `json:"phase_s"`
+	WarmupS   float64   `json:"warmup_s"`
+	Terminals int       `json:"terminals"`
+	Cards     int       `json:"cards"`
+	Tokens    int       `json:"tokens"`
+	// RatePerTerminal is the switch listener's per-terminal limit (req/s).
+	RatePerTerminal int     `json:"rate_per_terminal"`
+	Phases          []Phase `json:"phases"`
+	// SwitchAddedP99 is, at open-5000, each path's p99 minus the direct
+	// path's (ms): what the relay or switch adds at the tail.
+	SwitchAddedP99 map[string]float64 `json:"added_p99_ms_at_open_5000,omitempty"`
+	Idle           *Idle              `json:"idle,omitempty"`
+	Notes          []string           `json:"notes"`
+}
+
+// Host describes the machine.
+type Host struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go"`
+	OS        string `json:"os"`
+	Load      string `json:"loadavg_at_start,omitempty"`
+}
+
+// Phase is one load on one path.
+type Phase struct {
+	Path      string  `json:"path"`
+	Load      string  `json:"load"`
+	Closed    int     `json:"closed,omitempty"`
+	TargetTPS float64 `json:"target_tps,omitempty"`
+	Terminals int     `json:"terminals"`
+	DurationS float64 `json:"duration_s"`
+
+	TPS  float64 `json:"tps"`
+	P50  float64 `json:"p50_ms"`
+	P99  float64 `json:"p99_ms"`
+	P999 float64 `json:"p99_9_ms"`
+	Max  float64 `json:"max_ms"`
+	// GeneratorLagP99 is how late (p99, ms) the open loop put requests on
+	// the wire after their intended time; it is inside the latencies, and
+	// large values mean the load generator itself was short of CPU.
+	GeneratorLagP99 float64 `json:"generator_lag_p99_ms,omitempty"`
+
+	Sent     int64 `json:"sent"`
+	Answered int64 `json:"answered"`
+	Approved int64 `json:"approved"`
+	// Unanswered counts timeouts, failed sends and open-loop arrivals
+	// never sent because the path had not kept up.
+	Unanswered    int64            `json:"unanswered"`
+	ResponseCodes map[string]int64 `json:"response_codes"`
+
+	// CPUPerTxnUS is the middle process's (relay or switchd) user+system
+	// CPU over the phase per answered transaction; 0 on the direct path.
+	CPUPerTxnUS float64 `json:"cpu_us_per_txn,omitempty"`
+	CPUSeconds  float64 `json:"cpu_s,omitempty"`
+	// PeakRSSMiB is the middle process's VmHWM: reset at the phase's start
+	// when PeakRSSPerPhase, else since the process started.
+	PeakRSSMiB      float64 `json:"peak_rss_mib,omitempty"`
+	PeakRSSPerPhase bool    `json:"peak_rss_per_phase,omitempty"`
+	// IssuerCPUPerTxnUS is the issuer emulator's CPU per transaction.
+	IssuerCPUPerTxnUS float64 `json:"issuer_cpu_us_per_txn"`
+
+	// Ratios to the direct path under the same load (0 when it did not run).
+	TPSRatio  float64 `json:"tps_ratio_to_direct,omitempty"`
+	P50Ratio  float64 `json:"p50_ratio_to_direct,omitempty"`
+	P99Ratio  float64 `json:"p99_ratio_to_direct,omitempty"`
+	P999Ratio float64 `json:"p99_9_ratio_to_direct,omitempty"`
+	// CPURatioToRelay is CPUPerTxnUS over the bare relay's, same load.
+	CPURatioToRelay float64 `json:"cpu_ratio_to_relay,omitempty"`
+}
+
+// Idle is the idle-connection phase's memory figures.
+type Idle struct {
+	Connections      int     `json:"connections"`
+	OpenSeconds      float64 `json:"open_s"`
+	RSSBeforeMiB     float64 `json:"rss_before_mib"`
+	RSSWithIdleMiB   float64 `json:"rss_with_idle_mib"`
+	KiBPerConnection float64 `json:"kib_per_connection"`
+	StillOpen        int     `json:"still_open_after_load"`
+}
+
+func newResults(o Options) *Results {
+	r := &Results{Tool: "switchbench", Command: "make bench", Started: time.Now().UTC(),
+		Host:   Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
+		PhaseS: o.Duration.Seconds(), WarmupS: o.Warmup.Seconds(), Terminals: o.Terminals, Cards: o.Cards, Tokens: o.Tokens,
+		RatePerTerminal: RatePerTerminal}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		r.Host.Load = strings.TrimSpace(string(b))
+	}
+	r.Notes = []string{
+		"All processes (load generator, issuer emulator, relay or switchd) share this machine's CPUs; compare ratios within one run.",
+		"Closed loops send each request when the previous one of the same worker is answered; open loops count latency from each request's intended send time.",
+		"CPU per transaction is the middle process's utime+stime (/proc/<pid>/stat) over the phase divided by the answered transactions.",
+	}
+	return r
+}
+
+func (p *Phase) fromReport(rep *load.Report) {
+	p.TPS = rep.AchievedTPS
+	p.P50, p.P99, p.P999, p.Max = rep.Latency.P50, rep.Latency.P99, rep.Latency.P999, rep.Latency.Max
+	p.Sent, p.Answered = rep.Sent, rep.Answered
+	if rep.GeneratorLag != nil {
+		p.GeneratorLagP99 = rep.GeneratorLag.P99
+	}
+	p.Unanswered = rep.Sent - rep.Answered + rep.Unsent
+	p.ResponseCodes = map[string]int64{}
+	for _, c := range rep.ResponseCodes {
+		p.ResponseCodes[c.Code] = c.Count
+		if c.Code == "00" {
+			p.Approved = c.Count
+		}
+	}
+}
+
+func (r *Results) add(p Phase) { r.Phases = append(r.Phases, p) }
+
+// finish fills in the ratios and the added p99.
+func (r *Results) finish() {
+	r.ElapsedS = time.Since(r.Started).Seconds()
+	find := func(path, l string) *Phase {
+		for i := range r.Phases {
+			if r.Phases[i].Path == path && r.Phases[i].Load == l {
+				return &r.Phases[i]
+			}
+		}
+		return nil
+	}
+	div := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	for i := range r.Phases {
+		p := &r.Phases[i]
+		if d := find(PathDirect, p.Load); d != nil {
+			p.TPSRatio, p.P50Ratio = div(p.TPS, d.TPS), div(p.P50, d.P50)
+			p.P99Ratio, p.P999Ratio = div(p.P99, d.P99), div(p.P999, d.P999)
+		}
+		if rl := find(PathRelay, p.Load); rl != nil && p.Path != PathDirect {
+			p.CPURatioToRelay = div(p.CPUPerTxnUS, rl.CPUPerTxnUS)
+		}
+	}
+	if d := find(PathDirect, addedP99Load); d != nil {
+		r.SwitchAddedP99 = map[string]float64{}
+		for _, path := range AllPaths[1:] {
+			if p := find(path, addedP99Load); p != nil {
+				r.SwitchAddedP99[path] = p.P99 - d.P99
+			}
+		}
+	}
+}
+
+// WriteJSON writes the results as indented JSON.
+func (r *Results) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	return nil
+}
+
+// WriteFile writes the results as JSON to path.
+func (r *Results) WriteFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	if err := r.WriteJSON(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// WriteTable writes the results as a Markdown table (readable as text).
+func (r *Results) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintf(tw, "| %s |\n", strings.Join(cells, "\t| ")) }
+	row("path", "load", "TPS", "p50 ms", "p99 ms", "p99.9 ms", "CPU µs/txn", "peak RSS MiB", "TPS ×direct", "p50 ×direct", "p99 ×direct", "p99.9 ×direct", "CPU ×relay", "unanswered", "not 00")
+	row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
+	f := func(v float64, prec int) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.*f", prec, v)
+	}
+	for _, p := range r.Phases {
+		row(p.Path, p.Load, fmt.Sprintf("%.0f", p.TPS), f(p.P50, 2), f(p.P99, 2), f(p.P999, 2),
+			f(p.CPUPerTxnUS, 1), f(p.PeakRSSMiB, 1), f(p.TPSRatio, 2), f(p.P50Ratio, 2), f(p.P99Ratio, 2), f(p.P999Ratio, 2),
+			f(p.CPURatioToRelay, 2), fmt.Sprint(p.Unanswered), fmt.Sprint(p.Answered-p.Approved))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.SwitchAddedP99) > 0 {
+		fmt.Fprintf(w, "\nAdded p99 at %s (path p99 - direct p99):", addedP99Load)
+		for _, path := range AllPaths[1:] {
+			if v, ok := r.SwitchAddedP99[path]; ok {
+				fmt.Fprintf(w, " %s %+.2f ms;", path, v)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if r.Idle != nil {
+		fmt.Fprintf(w, "\n%d idle terminal connections on switchd: RSS %.1f MiB -> %.1f MiB (%.1f KiB each), %d still open after the load\n",
+			r.Idle.Connections, r.Idle.RSSBeforeMiB, r.Idle.RSSWithIdleMiB, r.Idle.KiBPerConnection, r.Idle.StillOpen)
+	}
+	_, err := fmt.Fprintf(w, "\n%d CPUs, %s, load average at start %s; phases of %.0f s, %d terminal IDs, per-terminal limit %d/s on the switch\n",
+		r.Host.CPUs, r.Host.GoVersion, r.Host.Load, r.PhaseS, r.Terminals, r.RatePerTerminal)
+	return err
+}
