@@ -16,12 +16,12 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/frame"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 )

@@ -12,7 +12,7 @@ import (
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
 
-	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/iso/frame"
 )
 
 // Handler answers (or not) one inbound message, typically with c.Reply.

@@ -21,9 +21,9 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // fixedNow is the issuer's clock in tests: November 2025.

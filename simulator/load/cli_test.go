@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 )
 
 func TestMainCLI(t *testing.T) {

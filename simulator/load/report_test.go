@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 )
 
 // closedAddr returns a loopback address with nothing listening.

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/scenario"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // Card-data exposures: a full card or token number of our ranges, track 2

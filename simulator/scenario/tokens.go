@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/tsp"
 )

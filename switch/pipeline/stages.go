@@ -7,9 +7,9 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // NetworkManagement answers a terminal's or VAN's 0800 (sign-on, sign-off,
