@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kbpay/switch/internal/hosttool"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	payswitch "github.com/kbpay/switch/switch"
@@ -297,8 +298,7 @@ routes:
 // waitFor polls the registry until cond holds, for at most a minute.
 func waitFor(t *testing.T, what string, cond func(map[string]*dto.MetricFamily) bool, reg *prometheus.Registry) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testnet.Eventually(t, time.Minute, what, func() bool {
 		gathered, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)
@@ -307,14 +307,8 @@ func waitFor(t *testing.T, what string, cond func(map[string]*dto.MetricFamily) 
 		for _, f := range gathered {
 			families[f.GetName()] = f
 		}
-		if cond(families) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cond(families)
+	})
 }
 
 var (

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
@@ -46,27 +47,15 @@ func benchIssuer(b *testing.B, spec, header string) *issuer.Issuer {
 
 // relay copies bytes both ways between each accepted connection and target.
 func relay(b *testing.B, target string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-			go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+	return testnet.Serve(b, testnet.Listen(b), func(c net.Conn) {
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		defer u.Close()
+		go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
+		_, _ = io.Copy(c, u)
+	}).Addr()
 }
 
 func benchSwitch(b *testing.B, issuerAddr string, durable bool) string {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
@@ -58,16 +59,12 @@ func startIssuer(t *testing.T, name, addr, bin string) *issuer.Issuer {
 	return is
 }
 
-// freeAddr returns a loopback address nothing listens on (yet).
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
+// freeAddr and waitFor are testnet's, under the names this package's tests
+// (and the branches adding to them) use.
+var (
+	freeAddr = testnet.FreeAddr
+	waitFor  = testnet.Eventually
+)
 
 // newHarness starts card-a and card-b issuers (unless cardAAddr names an
 // address where card-a is not running yet) and a switch routed to them.
@@ -144,18 +141,6 @@ func (h *harness) terminal() *terminal.Client {
 	}
 	h.t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func (h *harness) linksUp(route string) bool {

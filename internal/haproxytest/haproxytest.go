@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/internal/hosttool"
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 // Generous bounds for a loaded 2-core CI machine.
@@ -83,7 +84,7 @@ func Start(t testing.TB, backends []Backend, opts Options) *Proxy {
 	}
 	p := &Proxy{Dir: t.TempDir()}
 	for attempt := 1; ; attempt++ {
-		p.Addr = fmt.Sprintf("127.0.0.1:%d", hosttool.FreePort(t))
+		p.Addr = testnet.FreeAddr(t)
 		if err := p.writeConfig(backends, opts); err != nil {
 			t.Fatalf("haproxytest: %v", err)
 		}
@@ -276,16 +277,16 @@ func (p *Proxy) ServerStatus() (map[string]string, error) {
 // timeout passes, and fails t then.
 func (p *Proxy) WaitStatus(t testing.TB, name, want string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last map[string]string
-	var err error
-	for time.Now().Before(deadline) {
-		if last, err = p.ServerStatus(); err == nil && last[name] == want {
-			return
+	testnet.EventuallyOK(t, timeout, "haproxytest: server "+name+" "+want, func() error {
+		status, err := p.ServerStatus()
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("haproxytest: server %s not %s within %v (statuses %v, %v)", name, want, timeout, last, err)
+		if status[name] != want {
+			return fmt.Errorf("statuses %v", status)
+		}
+		return nil
+	})
 }
 
 // Stop ends haproxy (SIGTERM: a hard stop that closes every proxied

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 // Link is a TCP relay to a server that a test can cut and restore: the
@@ -28,10 +30,7 @@ type Link struct {
 // NewLink relays to s until t ends.
 func (s *Server) NewLink(t testing.TB) *Link {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("pgtest: link listener: %v", err)
-	}
+	ln := testnet.Listen(t)
 	l := &Link{Addr: ln.Addr().String(), target: s.Addr, ln: ln, conns: map[net.Conn]struct{}{}}
 	l.wg.Add(1)
 	go l.accept()

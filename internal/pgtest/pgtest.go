@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kbpay/switch/internal/hosttool"
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 // Generous bounds: a loaded 2-core CI machine running several test
@@ -118,7 +119,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("pgtest: %v", err)
 	}
 	for attempt := 1; ; attempt++ {
-		port := hosttool.FreePort(t)
+		port := testnet.FreePort(t)
 		err := s.run(postgres, cred, port, o.settings)
 		if err == nil {
 			break

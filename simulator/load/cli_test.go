@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 func TestMainCLI(t *testing.T) {
@@ -48,7 +49,7 @@ func TestMainCLI(t *testing.T) {
 		{"bad mix", []string{"--rate", "1", "--duration", "1s", "--mix", "purchase=90,void=10"}, ExitUsage, nil, []string{"void"}},
 		{"two card sources", []string{"--rate", "1", "--duration", "1s", "--pans", pansFile, "--cards", "3"}, ExitUsage, nil, []string{"one of --pans"}},
 		{"bad pan file", []string{"--rate", "1", "--duration", "1s", "--pans", badFile}, ExitUsage, nil, []string{"line 2"}},
-		{"nothing listening", []string{"--switch", closedAddr(t), "--rate", "1", "--duration", "1s", "--timeout", "1s"}, ExitNoConnect, nil, []string{"cannot connect"}},
+		{"nothing listening", []string{"--switch", testnet.FreeAddr(t), "--rate", "1", "--duration", "1s", "--timeout", "1s"}, ExitNoConnect, nil, []string{"cannot connect"}},
 		{"timeouts exit 1", []string{"--switch", s.addr, "--rate", "20", "--count", "10", "--timeout", "1ms", "--no-net-cancel"}, ExitFailures, []string{"timeouts"}, nil},
 		{"stray argument", []string{"--rate", "1", "--duration", "1s", "extra"}, ExitUsage, nil, []string{"unexpected arguments"}},
 		{"help", []string{"-h"}, ExitOK, nil, []string{"Usage: termsim load", "--allow-remote", "FORBIDS"}},

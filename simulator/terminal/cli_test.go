@@ -5,11 +5,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 func TestRunPay(t *testing.T) {
 	fs := startFakeSwitch(t)
-	closed := closedAddr(t)
+	closed := testnet.FreeAddr(t)
 	tests := []struct {
 		name       string
 		args       []string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -294,7 +295,7 @@ func TestPINValidation(t *testing.T) {
 		t.Errorf("DUKPT purchase without PIN: %v", err)
 	}
 	// Dial refuses bad keys as configuration errors.
-	if _, err := Dial(context.Background(), Options{Addr: closedAddr(t), PINKey: []byte{1, 2, 3}}); !errors.Is(err, ErrConfig) {
+	if _, err := Dial(context.Background(), Options{Addr: testnet.FreeAddr(t), PINKey: []byte{1, 2, 3}}); !errors.Is(err, ErrConfig) {
 		t.Errorf("Dial with a 3-byte PIN key: %v, want ErrConfig", err)
 	}
 }
@@ -390,7 +391,7 @@ func TestRunPayPINTokenWarning(t *testing.T) {
 }
 
 func TestRunPayPINUsageErrors(t *testing.T) {
-	closed := closedAddr(t)
+	closed := testnet.FreeAddr(t)
 	tests := []struct {
 		name    string
 		args    []string

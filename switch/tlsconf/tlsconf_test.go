@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/internal/tlstest"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -16,25 +17,10 @@ import (
 // each handshake.
 func serve(t *testing.T, s *Server) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_ = c.(*tls.Conn).Handshake()
-				_, _ = c.Read(make([]byte, 1)) // hold until the client closes
-				_ = c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.Serve(t, tls.NewListener(testnet.Listen(t), s.Config()), func(c net.Conn) {
+		_ = c.(*tls.Conn).Handshake()
+		_, _ = c.Read(make([]byte, 1)) // hold until the client closes
+	}).Addr()
 }
 
 // serverCN dials addr and returns the CN of the certificate it served.

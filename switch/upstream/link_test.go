@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/internal/isotest"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
@@ -53,15 +54,10 @@ func newLink(t *testing.T, addr string, mutate func(*config.IssuerRoute), opts .
 	return l
 }
 
+// waitFor is testnet.Eventually with this package's five seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testnet.Eventually(t, 5*time.Second, what, cond)
 }
 
 func sale(t *testing.T, l *Link, amount string) *iso8583.Message {

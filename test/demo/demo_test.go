@@ -9,7 +9,6 @@ package demo
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,17 +19,8 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/hsm/devkeys"
+	"github.com/kbpay/switch/internal/testnet"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // build compiles the commands into dir.
 func build(t *testing.T, dir string, cmds ...string) {
@@ -122,8 +112,8 @@ func TestShippedSuiteAgainstDefaults(t *testing.T) {
 	}
 	dir := t.TempDir()
 	build(t, dir, "switchd", "issuersim", "termsim")
-	issuers := map[string]string{"card-a": freePort(t), "card-b": freePort(t), "prepaid": freePort(t)}
-	issuerAdmin, switchAdmin, terminalAddr, vanAddr := freePort(t), freePort(t), freePort(t), freePort(t)
+	issuers := map[string]string{"card-a": testnet.FreeAddr(t), "card-b": testnet.FreeAddr(t), "prepaid": testnet.FreeAddr(t)}
+	issuerAdmin, switchAdmin, terminalAddr, vanAddr := testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t)
 
 	var iss strings.Builder
 	iss.WriteString("issuers:\n")
@@ -160,7 +150,7 @@ routes:
 		t.Fatal(err)
 	}
 	run := exec.Command(filepath.Join(dir, "termsim"), "run", suite, "--switch", terminalAddr, "--admin", switchAdmin,
-		"--issuer-admin", issuerAdmin, "--var", "van_switch="+vanAddr, "--var", "keyed_switch="+freePort(t))
+		"--issuer-admin", issuerAdmin, "--var", "van_switch="+vanAddr, "--var", "keyed_switch="+testnet.FreeAddr(t))
 	run.Env = cleanEnv()
 	out, err := run.CombinedOutput()
 	if err != nil {
