@@ -69,9 +69,7 @@ type Proxy struct {
 	// Dir holds haproxy.cfg, admin.sock and haproxy.log.
 	Dir string
 
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	proc *hosttool.Process
 }
 
 // Start writes a configuration balancing over backends, runs haproxy in
@@ -186,31 +184,22 @@ var errPortTaken = errors.New("port taken")
 // answers and its frontend accepts. If the test binary dies, the kernel
 // sends haproxy SIGTERM.
 func (p *Proxy) run(bin string) error {
-	logf, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("opening the haproxy log: %w", err)
-	}
-	defer logf.Close()
 	cmd := exec.Command(bin, "-db", "-f", p.configPath())
 	cmd.Dir = p.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running %s: %w", bin, err)
+	proc, err := hosttool.Start(cmd, p.logPath())
+	if err != nil {
+		return err
 	}
-	p.cmd, p.exited = cmd, make(chan struct{})
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
+	p.proc = proc
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
-		case <-p.exited:
+		case <-p.proc.Exited():
 			if strings.Contains(p.logTail(), "cannot bind socket") {
 				return fmt.Errorf("%s: %w", p.Addr, errPortTaken)
 			}
-			return fmt.Errorf("haproxy exited at start: %v", p.waitErr)
+			return fmt.Errorf("haproxy exited at start: %v", p.proc.WaitErr())
 		default:
 		}
 		_, err := p.Command("show info")
@@ -293,23 +282,10 @@ func (p *Proxy) WaitStatus(t testing.TB, name, want string, timeout time.Duratio
 // connection, as a crashed balancer would) and waits for it; stopping
 // again is a no-op.
 func (p *Proxy) Stop() error {
-	if p.cmd == nil {
-		return nil
+	if p.proc.Stop(syscall.SIGTERM, stopTimeout) {
+		return fmt.Errorf("haproxy on %s did not stop within %v: killed", p.Addr, stopTimeout)
 	}
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-	return fmt.Errorf("haproxy on %s did not stop within %v: killed", p.Addr, stopTimeout)
+	return nil
 }
 
 func (p *Proxy) configPath() string { return filepath.Join(p.Dir, "haproxy.cfg") }
