@@ -24,7 +24,7 @@ import (
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // Luhn-valid test cards under the demo issuers' BINs.
@@ -421,7 +421,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 	var all strings.Builder
 	api := h.tokenAPI()
 	for _, kind := range []store.TokenKind{store.DeviceToken, store.OneTimeToken} {
-		tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: kind})
+		tok, err := api.Issue(ctx, cardA, "3012", tokenapi.IssueOptions{Kind: kind})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,7 +436,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	if _, err := api.Issue(ctx, "9410000000000006", "3012", tsp.IssueOptions{Kind: store.DeviceToken}); err != nil {
+	if _, err := api.Issue(ctx, "9410000000000006", "3012", tokenapi.IssueOptions{Kind: store.DeviceToken}); err != nil {
 		all.WriteString(err.Error())
 	}
 

@@ -18,7 +18,7 @@ import (
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // outcome of one hostile input.
@@ -186,7 +186,7 @@ func hostileCatalogue() []hostileCase {
 		}, want: outcome{rc: "00"}},
 		{name: "unknown token", input: msg(map[int]string{specs.PAN: "9999000000000009"}), want: outcome{rc: "14"}},
 		{name: "suspended token", send: func(t *testing.T, h *harness, rc *rawConn) {
-			tok, err := h.tokenAPI().Issue(context.Background(), cardA, "3012", tsp.IssueOptions{Kind: store.DeviceToken})
+			tok, err := h.tokenAPI().Issue(context.Background(), cardA, "3012", tokenapi.IssueOptions{Kind: store.DeviceToken})
 			if err != nil {
 				t.Fatal(err)
 			}
