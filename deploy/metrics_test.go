@@ -20,6 +20,7 @@ import (
 	"github.com/kbpay/switch/internal/hosttool"
 	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
@@ -230,14 +231,7 @@ func (s seriesInfo) check(name string, labels []string) error {
 // included), types from the gathered families.
 func liveSeries(t *testing.T) seriesInfo {
 	t.Helper()
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(t, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}})
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 data_dir: %q
 admin: {addr: "127.0.0.1:0"}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
@@ -33,15 +34,8 @@ import (
 // Each reports ns/op (throughput) and the p50/p99 round trip.
 
 func benchIssuer(b *testing.B, spec, header string) *issuer.Issuer {
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"},
-		DefaultBalance: 1 << 60, Spec: spec, Header: header}, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(b, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"},
+		DefaultBalance: 1 << 60, Spec: spec, Header: header})
 	return is
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
@@ -48,15 +49,7 @@ type harness struct {
 
 func startIssuer(t *testing.T, name, addr, bin string) *issuer.Issuer {
 	t.Helper()
-	is, err := issuer.New(issuer.Config{Name: name, Addr: addr, BINs: []string{bin}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
-	return is
+	return issuertest.Start(t, issuer.Config{Name: name, Addr: addr, BINs: []string{bin}})
 }
 
 // freeAddr and waitFor are testnet's, under the names this package's tests

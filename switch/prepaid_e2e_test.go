@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -19,15 +20,8 @@ const (
 // the card issuers, routed with give_back: refund.
 func prepaidHarness(t *testing.T) (*harness, *issuer.Issuer) {
 	t.Helper()
-	pre, err := issuer.New(issuer.Config{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"},
-		Reversals: issuer.Bool(false), Balances: map[string]int64{giftLow: 1000}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pre.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pre.Close() })
+	pre := issuertest.Start(t, issuer.Config{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"},
+		Reversals: issuer.Bool(false), Balances: map[string]int64{giftLow: 1000}})
 	h := newHarness(t, "", func(c *config.Config) {
 		c.Journal.SAFInterval = 50 * time.Millisecond
 		c.Journal.RetryMax = 200 * time.Millisecond

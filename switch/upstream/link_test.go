@@ -16,20 +16,14 @@ import (
 	"github.com/kbpay/switch/internal/isotest"
 	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 )
 
 func startIssuer(t *testing.T) *issuer.Issuer {
 	t.Helper()
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(t, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}})
 	return is
 }
 
