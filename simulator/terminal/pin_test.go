@@ -15,6 +15,7 @@ import (
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
+	"github.com/kbpay/switch/internal/cli/clitest"
 	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/specs"
 )
@@ -417,14 +418,8 @@ func TestRunPayPINUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"--pan", testPAN, "--amount", "100", "--switch", closed}, tt.args...)
-			var stdout, stderr bytes.Buffer
-			if code := RunPay(context.Background(), args, &stdout, &stderr); code != ExitUsage {
-				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, ExitUsage, &stderr)
-			}
-			if !strings.Contains(stderr.String(), tt.wantErr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, &stderr)
-			}
-			out := stdout.String() + stderr.String()
+			stdout, stderr := clitest.Run(t, RunPay, args, ExitUsage, nil, []string{tt.wantErr})
+			out := stdout + stderr
 			for _, a := range tt.args {
 				if !strings.HasPrefix(a, "--") && len(a) >= 8 && strings.Contains(out, a) {
 					t.Errorf("output shows the value %q", a)
