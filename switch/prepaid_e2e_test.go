@@ -1,10 +1,12 @@
 package payswitch_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/specs"
@@ -123,12 +125,10 @@ func refundsTo(is *issuer.Issuer) []issuer.Received {
 // waitSAFSettled waits until no give-back is pending.
 func (h *harness) waitSAFSettled(t *testing.T) {
 	t.Helper()
-	var last string
-	deadline := time.Now().Add(20 * time.Second)
-	for last = h.adminGet(t, "/v1/saf"); strings.TrimSpace(last) != "[]"; last = h.adminGet(t, "/v1/saf") {
-		if time.Now().After(deadline) {
-			t.Fatalf("give-backs still pending after 20s: %s", last)
+	testnet.EventuallyOK(t, 20*time.Second, "no give-back pending", func() error {
+		if last := h.adminGet(t, "/v1/saf"); strings.TrimSpace(last) != "[]" {
+			return fmt.Errorf("SAF %s", last)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

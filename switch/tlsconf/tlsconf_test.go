@@ -3,6 +3,7 @@ package tlsconf
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -68,17 +69,12 @@ func TestServerCertificateReloadsWhenFilesChange(t *testing.T) {
 	}
 	copyFile(t, second.CertFile, first.CertFile)
 	copyFile(t, second.KeyFile, first.KeyFile)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cn, err := serverCN(t, addr, client)
-		if err == nil && cn == "second" {
-			break
+	testnet.EventuallyOK(t, 10*time.Second, "the second certificate after the files changed", func() error {
+		if cn, err := serverCN(t, addr, client); err != nil || cn != "second" {
+			return fmt.Errorf("still serving %q (%v)", cn, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still serving %q (%v) after the files changed", cn, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestUpdateSwapsClientCAAndKeepsOldOnError(t *testing.T) {
