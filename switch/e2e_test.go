@@ -258,6 +258,8 @@ func TestIssuerTimeoutAnswers91(t *testing.T) {
 }
 
 func TestIssuerDownAtStartThenRecovers(t *testing.T) {
+	// An address, not a listener: nothing may accept there until the
+	// issuer starts (a bound listener would complete the switch's dials).
 	addr := freeAddr(t)
 	h := newHarness(t, addr)
 	term := h.terminal()

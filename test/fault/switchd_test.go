@@ -66,6 +66,9 @@ type switchdOption struct{ hsm, top string }
 func newSwitchd(t *testing.T, routes []routeSpec, opts ...switchdOption) *switchd {
 	t.Helper()
 	dir := t.TempDir()
+	// switchd is another process configured by a file: its addresses come
+	// from testnet.FreeAddr, whose race (another process taking the port
+	// first) remains and shows as a start failure naming the address.
 	s := &switchd{
 		t:          t,
 		cfgPath:    filepath.Join(dir, "switchd.yaml"),
