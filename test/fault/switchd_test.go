@@ -68,7 +68,7 @@ func newSwitchd(t *testing.T, routes []routeSpec, opts ...switchdOption) *switch
 	dir := t.TempDir()
 	// switchd is another process configured by a file: its addresses come
 	// from testnet.FreeAddr, whose race (another process taking the port
-	// first) remains and shows as a start failure naming the address.
+	// first) remains and shows as a failed start.
 	s := &switchd{
 		t:          t,
 		cfgPath:    filepath.Join(dir, "switchd.yaml"),
