@@ -49,7 +49,7 @@ func newLink(t *testing.T, addr string, mutate func(*config.IssuerRoute), opts .
 }
 
 // waitFor is testnet.Eventually with this package's five seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	testnet.Eventually(t, 5*time.Second, what, cond)
 }
