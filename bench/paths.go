@@ -13,7 +13,7 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // benchBIN is the issuer's BIN; every card of the run is under it.
@@ -156,7 +156,7 @@ func (t *target) startSwitchd(ctx context.Context, o Options, dir, issuerAddr st
 // through switchd's provisioning API; the load then sends the tokens.
 func (t *target) provisionTokens(ctx context.Context, n int) error {
 	n = min(n, len(t.cards))
-	api := &tsp.Client{Admin: t.admin, Bearer: demoAdminToken}
+	api := &tokenapi.Client{Admin: t.admin, Bearer: demoAdminToken}
 	toks := make([]string, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 8)
@@ -167,7 +167,7 @@ func (t *target) provisionTokens(ctx context.Context, n int) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			tok, err := api.Issue(ctx, t.cards[i], "3012", tsp.IssueOptions{Kind: store.DeviceToken})
+			tok, err := api.Issue(ctx, t.cards[i], "3012", tokenapi.IssueOptions{Kind: store.DeviceToken})
 			toks[i], errs[i] = tok.Token, err
 		}()
 	}

@@ -18,7 +18,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kbpay/switch/internal/hosttool"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
@@ -229,14 +231,7 @@ func (s seriesInfo) check(name string, labels []string) error {
 // included), types from the gathered families.
 func liveSeries(t *testing.T) seriesInfo {
 	t.Helper()
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(t, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}})
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 data_dir: %q
 admin: {addr: "127.0.0.1:0"}
@@ -297,8 +292,7 @@ routes:
 // waitFor polls the registry until cond holds, for at most a minute.
 func waitFor(t *testing.T, what string, cond func(map[string]*dto.MetricFamily) bool, reg *prometheus.Registry) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testnet.Eventually(t, time.Minute, what, func() bool {
 		gathered, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)
@@ -307,14 +301,8 @@ func waitFor(t *testing.T, what string, cond func(map[string]*dto.MetricFamily) 
 		for _, f := range gathered {
 			families[f.GetName()] = f
 		}
-		if cond(families) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cond(families)
+	})
 }
 
 var (

@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
@@ -32,41 +34,22 @@ import (
 // Each reports ns/op (throughput) and the p50/p99 round trip.
 
 func benchIssuer(b *testing.B, spec, header string) *issuer.Issuer {
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"},
-		DefaultBalance: 1 << 60, Spec: spec, Header: header}, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(b, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"},
+		DefaultBalance: 1 << 60, Spec: spec, Header: header})
 	return is
 }
 
 // relay copies bytes both ways between each accepted connection and target.
 func relay(b *testing.B, target string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-			go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+	return testnet.Serve(b, testnet.Listen(b), func(c net.Conn) {
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		defer u.Close()
+		go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
+		_, _ = io.Copy(c, u)
+	}).Addr()
 }
 
 func benchSwitch(b *testing.B, issuerAddr string, durable bool) string {

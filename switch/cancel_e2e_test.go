@@ -14,7 +14,7 @@ import (
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 const openToBuy = 1_000_000
@@ -137,7 +137,7 @@ func TestCancelAfterOneTimeTokenIsConsumed(t *testing.T) {
 	h := newHarness(t, "")
 	waitFor(t, 5*time.Second, "card-b link", func() bool { return h.linksUp("card-b") })
 	term := h.terminal()
-	tok, err := h.tokenAPI().Issue(context.Background(), cardB, "3012", tsp.IssueOptions{Kind: store.OneTimeToken})
+	tok, err := h.tokenAPI().Issue(context.Background(), cardB, "3012", tokenapi.IssueOptions{Kind: store.OneTimeToken})
 	if err != nil {
 		t.Fatal(err)
 	}

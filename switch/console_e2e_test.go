@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 const chromiumPath = "/usr/bin/chromium"

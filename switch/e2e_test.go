@@ -16,14 +16,16 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kbpay/switch/internal/testnet"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/frame"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // Luhn-valid test cards under the demo issuers' BINs.
@@ -47,27 +49,15 @@ type harness struct {
 
 func startIssuer(t *testing.T, name, addr, bin string) *issuer.Issuer {
 	t.Helper()
-	is, err := issuer.New(issuer.Config{Name: name, Addr: addr, BINs: []string{bin}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
-	return is
+	return issuertest.Start(t, issuer.Config{Name: name, Addr: addr, BINs: []string{bin}})
 }
 
-// freeAddr returns a loopback address nothing listens on (yet).
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
+// freeAddr and waitFor are testnet's, under the names this package's tests
+// (and the branches adding to them) use.
+var (
+	freeAddr = testnet.FreeAddr
+	waitFor  = testnet.Eventually
+)
 
 // newHarness starts card-a and card-b issuers (unless cardAAddr names an
 // address where card-a is not running yet) and a switch routed to them.
@@ -144,18 +134,6 @@ func (h *harness) terminal() *terminal.Client {
 	}
 	h.t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func (h *harness) linksUp(route string) bool {
@@ -280,6 +258,8 @@ func TestIssuerTimeoutAnswers91(t *testing.T) {
 }
 
 func TestIssuerDownAtStartThenRecovers(t *testing.T) {
+	// An address, not a listener: nothing may accept there until the
+	// issuer starts (a bound listener would complete the switch's dials).
 	addr := freeAddr(t)
 	h := newHarness(t, addr)
 	term := h.terminal()
@@ -436,7 +416,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 	var all strings.Builder
 	api := h.tokenAPI()
 	for _, kind := range []store.TokenKind{store.DeviceToken, store.OneTimeToken} {
-		tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: kind})
+		tok, err := api.Issue(ctx, cardA, "3012", tokenapi.IssueOptions{Kind: kind})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +431,7 @@ func TestNoPANInLogsOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	if _, err := api.Issue(ctx, "9410000000000006", "3012", tsp.IssueOptions{Kind: store.DeviceToken}); err != nil {
+	if _, err := api.Issue(ctx, "9410000000000006", "3012", tokenapi.IssueOptions{Kind: store.DeviceToken}); err != nil {
 		all.WriteString(err.Error())
 	}
 

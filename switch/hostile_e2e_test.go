@@ -18,7 +18,7 @@ import (
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // outcome of one hostile input.
@@ -186,7 +186,7 @@ func hostileCatalogue() []hostileCase {
 		}, want: outcome{rc: "00"}},
 		{name: "unknown token", input: msg(map[int]string{specs.PAN: "9999000000000009"}), want: outcome{rc: "14"}},
 		{name: "suspended token", send: func(t *testing.T, h *harness, rc *rawConn) {
-			tok, err := h.tokenAPI().Issue(context.Background(), cardA, "3012", tsp.IssueOptions{Kind: store.DeviceToken})
+			tok, err := h.tokenAPI().Issue(context.Background(), cardA, "3012", tokenapi.IssueOptions{Kind: store.DeviceToken})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +215,7 @@ func TestHostileInputCatalogue(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var goodErrs []string
-	goodCount := 0
+	var sent, answered, approved int
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -225,10 +225,17 @@ func TestHostileInputCatalogue(t *testing.T) {
 				return
 			default:
 			}
+			mu.Lock()
+			sent++
+			mu.Unlock()
 			res, err := good.Purchase(context.Background(), terminal.Purchase{PAN: cardB, Amount: 10})
 			mu.Lock()
-			goodCount++
-			if err != nil || res.ResponseCode != "00" {
+			if err == nil {
+				answered++
+			}
+			if err == nil && res.ResponseCode == "00" {
+				approved++
+			} else {
 				goodErrs = append(goodErrs, res.ResponseCode+" "+errString(err))
 			}
 			mu.Unlock()
@@ -285,11 +292,27 @@ func TestHostileInputCatalogue(t *testing.T) {
 			}
 		})
 	}
+	// The well-behaved terminal was served all along: at least one
+	// approval while the attacks ran, every request answered, every answer
+	// an approval, and each one the issuer's (only it uses card-b).
+	mu.Lock()
+	approvedDuringAttacks := approved
+	mu.Unlock()
 	close(stop)
 	wg.Wait()
-	t.Logf("well-behaved terminal: %d purchases during the catalogue", goodCount)
+	t.Logf("well-behaved terminal: %d purchases sent, %d answered, %d approved (%d while the catalogue ran)",
+		sent, answered, approved, approvedDuringAttacks)
 	if len(goodErrs) > 0 {
 		t.Fatalf("the well-behaved terminal saw %d errors: %v", len(goodErrs), goodErrs[:min(5, len(goodErrs))])
+	}
+	if approvedDuringAttacks == 0 {
+		t.Fatal("the well-behaved terminal got no approval while the hostile inputs ran")
+	}
+	if answered != sent || approved != sent {
+		t.Fatalf("the well-behaved terminal sent %d purchases: %d answered, %d approved; want all", sent, answered, approved)
+	}
+	if got := h.issuers["card-b"].Stats().Approved; got != approved {
+		t.Fatalf("card-b's issuer holds %d approvals, the well-behaved terminal saw %d", got, approved)
 	}
 }
 

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -17,14 +16,7 @@ import (
 // takes one endpoint down, and the one ledger reconciles with the
 // approvals the terminal got.
 func TestRouteOverTwoEndpointsOfOneIssuer(t *testing.T) {
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", Addrs: []string{"127.0.0.1:0"}, BINs: []string{"9410"}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(t, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", Addrs: []string{"127.0.0.1:0"}, BINs: []string{"9410"}})
 	addrs := is.Addrs()
 	h := newHarness(t, addrs[0], func(c *config.Config) {
 		c.Routes[0].Addrs = addrs

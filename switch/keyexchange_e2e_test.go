@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kbpay/switch/switch/keyring"
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -28,14 +27,7 @@ import (
 // current key still in use.
 func TestIssuerKeyExchange(t *testing.T) {
 	zmk := []byte("ZMK0123456789ABC")
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}, ZMK: hex.EncodeToString(zmk)}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(t, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}, ZMK: hex.EncodeToString(zmk)})
 
 	h := newHarness(t, is.Addr(), func(c *config.Config) {
 		// The ZMK and card-a's own ZPK enter the HSM by key ceremony.

@@ -17,11 +17,11 @@ import (
 	"github.com/moov-io/iso8583/utils"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/frame"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/tlsconf"
 	"github.com/kbpay/switch/switch/txnlog"

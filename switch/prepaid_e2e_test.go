@@ -1,11 +1,14 @@
 package payswitch_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -19,15 +22,8 @@ const (
 // the card issuers, routed with give_back: refund.
 func prepaidHarness(t *testing.T) (*harness, *issuer.Issuer) {
 	t.Helper()
-	pre, err := issuer.New(issuer.Config{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"},
-		Reversals: issuer.Bool(false), Balances: map[string]int64{giftLow: 1000}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pre.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pre.Close() })
+	pre := issuertest.Start(t, issuer.Config{Name: "prepaid", Addr: "127.0.0.1:0", BINs: []string{"9430"},
+		Reversals: issuer.Bool(false), Balances: map[string]int64{giftLow: 1000}})
 	h := newHarness(t, "", func(c *config.Config) {
 		c.Journal.SAFInterval = 50 * time.Millisecond
 		c.Journal.RetryMax = 200 * time.Millisecond
@@ -129,12 +125,10 @@ func refundsTo(is *issuer.Issuer) []issuer.Received {
 // waitSAFSettled waits until no give-back is pending.
 func (h *harness) waitSAFSettled(t *testing.T) {
 	t.Helper()
-	var last string
-	deadline := time.Now().Add(20 * time.Second)
-	for last = h.adminGet(t, "/v1/saf"); strings.TrimSpace(last) != "[]"; last = h.adminGet(t, "/v1/saf") {
-		if time.Now().After(deadline) {
-			t.Fatalf("give-backs still pending after 20s: %s", last)
+	testnet.EventuallyOK(t, 20*time.Second, "no give-back pending", func() error {
+		if last := h.adminGet(t, "/v1/saf"); strings.TrimSpace(last) != "[]" {
+			return fmt.Errorf("SAF %s", last)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

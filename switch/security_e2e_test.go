@@ -13,7 +13,7 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 func (h *harness) terminalOn(t *testing.T, listener string, mutate func(*terminal.Options)) *terminal.Client {
@@ -57,7 +57,7 @@ func TestPINTranslation(t *testing.T) {
 	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
 	static := h.terminalOn(t, "terminal", nil)
 	dukpt := h.terminalOn(t, "van", func(o *terminal.Options) { o.DUKPTBDK = devkeys.Bytes(devkeys.BDKHex) })
-	tok, err := h.tokenAPI().Issue(context.Background(), cardA, "3012", tsp.IssueOptions{Kind: store.DeviceToken})
+	tok, err := h.tokenAPI().Issue(context.Background(), cardA, "3012", tokenapi.IssueOptions{Kind: store.DeviceToken})
 	if err != nil {
 		t.Fatal(err)
 	}

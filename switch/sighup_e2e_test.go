@@ -20,7 +20,7 @@ import (
 func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
 	a, c := startIssuer(t, "card-a", "127.0.0.1:0", "9410"), startIssuer(t, "card-c", "127.0.0.1:0", "9450")
 	cfg := testConfig(t)
-	cfg.Admin.Addr = freeAddr(t)
+	cfg.Admin.Addr = freeAddr(t) // Main takes only a file: testnet.FreeAddr's race remains
 	cfg.Listeners = []config.Listener{{Name: "terminal", Addr: "127.0.0.1:0", PIN: &config.PINKey{Key: "tpk-demo"}}}
 	cfg.Routes = []config.IssuerRoute{{Name: "card-a", BINs: []string{"9410"}, Addrs: []string{a.Addr()}, PIN: &config.PINKey{Key: "zpk-demo"}}}
 	file := filepath.Join(t.TempDir(), "switchd.yaml")

@@ -14,11 +14,11 @@ import (
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
-func (h *harness) tokenAPI() *tsp.Client {
-	return &tsp.Client{Admin: h.sw.AdminAddr(), Bearer: config.DemoAdminToken}
+func (h *harness) tokenAPI() *tokenapi.Client {
+	return &tokenapi.Client{Admin: h.sw.AdminAddr(), Bearer: config.DemoAdminToken}
 }
 
 func (h *harness) pay(t *testing.T, term *terminal.Client, number string, amount int64) terminal.Result {
@@ -37,7 +37,7 @@ func TestTokenLifecycleOnThePaymentPath(t *testing.T) {
 	ctx := context.Background()
 	term := h.terminal()
 
-	tok, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: store.DeviceToken})
+	tok, err := api.Issue(ctx, cardA, "3012", tokenapi.IssueOptions{Kind: store.DeviceToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +75,13 @@ func TestTokenLifecycleOnThePaymentPath(t *testing.T) {
 			t.Fatalf("%s: DE 39 %s, want %s", st.name, res.ResponseCode, st.want)
 		}
 	}
-	var apiErr *tsp.APIError
+	var apiErr *tokenapi.APIError
 	if _, err := api.Resume(ctx, tok.Token); !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
 		t.Fatalf("resume after delete: %v", err)
 	}
 
 	// Domain: a token bound to another merchant is refused with 57.
-	bound, err := api.Issue(ctx, cardA, "3012", tsp.IssueOptions{Kind: store.DeviceToken, Domain: store.Domain{Merchants: []string{"OTHERMERCHANT01"}}})
+	bound, err := api.Issue(ctx, cardA, "3012", tokenapi.IssueOptions{Kind: store.DeviceToken, Domain: store.Domain{Merchants: []string{"OTHERMERCHANT01"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestOneTimeTokenIsUsedOnce(t *testing.T) {
 	h := newHarness(t, "")
 	waitFor(t, 5*time.Second, "card-b link", func() bool { return h.linksUp("card-b") })
 	ctx := context.Background()
-	tok, err := h.tokenAPI().Issue(ctx, cardB, "3012", tsp.IssueOptions{Kind: store.OneTimeToken})
+	tok, err := h.tokenAPI().Issue(ctx, cardB, "3012", tokenapi.IssueOptions{Kind: store.OneTimeToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/kbpay/switch/internal/tlstest"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // vanHarness is a switch whose "van" listener takes mutual TLS and wants

@@ -18,8 +18,8 @@ import (
 	"github.com/moov-io/iso8583"
 	"github.com/moov-io/iso8583/field"
 
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // maxFrame is the largest message body the relay accepts.

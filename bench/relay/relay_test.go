@@ -12,10 +12,10 @@ import (
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // card is a Luhn-valid test card under the emulator's BIN.

@@ -6,12 +6,12 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := tsp.CtlMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := tokenapi.CtlMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

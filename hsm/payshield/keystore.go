@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/hsm/internal/keyfile"
 )
 
 // StoredKey is one key version in the key store: its description and the
@@ -55,17 +56,7 @@ func WriteKeyStore(path string, keys []StoredKey) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("payshield: key store directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keystore-*")
-	if err != nil {
-		return fmt.Errorf("payshield: writing key store: %w", err)
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("payshield: writing key store: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		_ = os.Remove(tmp.Name())
+	if err := keyfile.WriteAtomic(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("payshield: writing key store: %w", err)
 	}
 	return nil

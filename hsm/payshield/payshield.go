@@ -174,18 +174,9 @@ func (h *HSM) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	labels := make([]string, 0, len(h.keys))
-	for l := range h.keys {
-		labels = append(labels, l)
-	}
-	sort.Strings(labels)
 	var out []hsm.KeyInfo
-	for _, l := range labels {
-		for _, k := range h.keys[l] {
-			out = append(out, k.info())
-		}
+	for _, k := range h.snapshot() {
+		out = append(out, k.info())
 	}
 	return out, nil
 }

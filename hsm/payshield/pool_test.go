@@ -14,6 +14,7 @@ import (
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/hsm/payshield"
+	"github.com/kbpay/switch/internal/testnet"
 	hsmsim "github.com/kbpay/switch/simulator/hsm"
 )
 
@@ -98,7 +99,7 @@ func TestTypedErrors(t *testing.T) {
 			}
 			// The HSM recovers: so does the backend (reconnecting as needed).
 			_ = f.sim.SetFaults(hsmsim.Faults{})
-			waitFor(t, func() error { _, err := macOf(t, h, []byte("0200")); return err })
+			testnet.EventuallyOK(t, 20*time.Second, "the backend to recover", func() error { _, err := macOf(t, h, []byte("0200")); return err })
 		})
 	}
 }
@@ -116,7 +117,7 @@ func TestReconnectAfterHSMRestart(t *testing.T) {
 	if err := f.sim.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() error {
+	testnet.EventuallyOK(t, 20*time.Second, "the HSM to be seen down", func() error {
 		if _, err := macOf(t, h, []byte("down")); !errors.Is(err, hsm.ErrHSMUnavailable) {
 			return fmt.Errorf("with the HSM down: %v, want ErrHSMUnavailable", err)
 		}
@@ -127,7 +128,7 @@ func TestReconnectAfterHSMRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	waitFor(t, func() error { _, err := macOf(t, h, []byte("after")); return err })
+	testnet.EventuallyOK(t, 20*time.Second, "a reconnect to the restarted HSM", func() error { _, err := macOf(t, h, []byte("after")); return err })
 }
 
 func TestPoolMetrics(t *testing.T) {
@@ -152,21 +153,5 @@ func TestPoolMetrics(t *testing.T) {
 	}
 	if got["hsm_pool_capacity"] != 15 || got["hsm_pool_connections"] < 1 || got["hsm_pool_in_flight"] != 0 {
 		t.Errorf("pool gauges %v, want capacity 15, a connection, nothing in flight", got)
-	}
-}
-
-// waitFor polls fn until it returns nil, failing after 20 seconds.
-func waitFor(t testing.TB, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after 20s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

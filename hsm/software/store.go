@@ -14,11 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/hsm/internal/keyfile"
 	"github.com/kbpay/switch/hsm/paycrypto"
 )
 
@@ -143,7 +143,7 @@ func (h *HSM) save(extra *key) error {
 	if err != nil {
 		return fmt.Errorf("software hsm: encoding key store: %w", err)
 	}
-	if err := writeFileAtomic(h.path, append(data, '\n')); err != nil {
+	if err := keyfile.WriteAtomic(h.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("software hsm: writing key store: %w", err)
 	}
 	return nil
@@ -226,43 +226,6 @@ func (h *HSM) unwrapKey(sk storedKey) (*key, error) {
 	}
 	k.wrapped, k.created = sk.Wrapped, sk.Created
 	return k, nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory (mode 0600), fsync, rename, then fsync of the directory.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // LoadMasterKey reads the 32-byte master key as 64 hex characters

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/internal/hosttool"
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 // Generous bounds for a loaded 2-core CI machine.
@@ -68,9 +69,7 @@ type Proxy struct {
 	// Dir holds haproxy.cfg, admin.sock and haproxy.log.
 	Dir string
 
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	proc *hosttool.Process
 }
 
 // Start writes a configuration balancing over backends, runs haproxy in
@@ -83,7 +82,7 @@ func Start(t testing.TB, backends []Backend, opts Options) *Proxy {
 	}
 	p := &Proxy{Dir: t.TempDir()}
 	for attempt := 1; ; attempt++ {
-		p.Addr = fmt.Sprintf("127.0.0.1:%d", hosttool.FreePort(t))
+		p.Addr = testnet.FreeAddr(t)
 		if err := p.writeConfig(backends, opts); err != nil {
 			t.Fatalf("haproxytest: %v", err)
 		}
@@ -185,31 +184,22 @@ var errPortTaken = errors.New("port taken")
 // answers and its frontend accepts. If the test binary dies, the kernel
 // sends haproxy SIGTERM.
 func (p *Proxy) run(bin string) error {
-	logf, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("opening the haproxy log: %w", err)
-	}
-	defer logf.Close()
 	cmd := exec.Command(bin, "-db", "-f", p.configPath())
 	cmd.Dir = p.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running %s: %w", bin, err)
+	proc, err := hosttool.Start(cmd, p.logPath())
+	if err != nil {
+		return err
 	}
-	p.cmd, p.exited = cmd, make(chan struct{})
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
+	p.proc = proc
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
-		case <-p.exited:
+		case <-p.proc.Exited():
 			if strings.Contains(p.logTail(), "cannot bind socket") {
 				return fmt.Errorf("%s: %w", p.Addr, errPortTaken)
 			}
-			return fmt.Errorf("haproxy exited at start: %v", p.waitErr)
+			return fmt.Errorf("haproxy exited at start: %v", p.proc.WaitErr())
 		default:
 		}
 		_, err := p.Command("show info")
@@ -276,39 +266,26 @@ func (p *Proxy) ServerStatus() (map[string]string, error) {
 // timeout passes, and fails t then.
 func (p *Proxy) WaitStatus(t testing.TB, name, want string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last map[string]string
-	var err error
-	for time.Now().Before(deadline) {
-		if last, err = p.ServerStatus(); err == nil && last[name] == want {
-			return
+	testnet.EventuallyOK(t, timeout, "haproxytest: server "+name+" "+want, func() error {
+		status, err := p.ServerStatus()
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("haproxytest: server %s not %s within %v (statuses %v, %v)", name, want, timeout, last, err)
+		if status[name] != want {
+			return fmt.Errorf("statuses %v", status)
+		}
+		return nil
+	})
 }
 
 // Stop ends haproxy (SIGTERM: a hard stop that closes every proxied
 // connection, as a crashed balancer would) and waits for it; stopping
 // again is a no-op.
 func (p *Proxy) Stop() error {
-	if p.cmd == nil {
-		return nil
+	if p.proc.Stop(syscall.SIGTERM, stopTimeout) {
+		return fmt.Errorf("haproxy on %s did not stop within %v: killed", p.Addr, stopTimeout)
 	}
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-	return fmt.Errorf("haproxy on %s did not stop within %v: killed", p.Addr, stopTimeout)
+	return nil
 }
 
 func (p *Proxy) configPath() string { return filepath.Join(p.Dir, "haproxy.cfg") }

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kbpay/switch/internal/haproxytest"
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 const statusTimeout = 30 * time.Second
@@ -22,63 +22,30 @@ const statusTimeout = 30 * time.Second
 // namedServer is a tiny TCP backend: it greets every connection with its
 // name and echoes what it reads. kill closes the listener and every open
 // connection, as a crashed process would.
-type namedServer struct {
-	name string
-	ln   net.Listener
-	mu   sync.Mutex
-	open map[net.Conn]bool
-}
+type namedServer struct{ *testnet.Server }
 
 func startNamed(t *testing.T, name string) *namedServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &namedServer{name: name, ln: ln, open: map[net.Conn]bool{}}
-	go s.serve()
-	t.Cleanup(s.kill)
-	return s
-}
-
-func (s *namedServer) serve() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
+	return &namedServer{testnet.Serve(t, testnet.Listen(t), func(c net.Conn) {
+		if _, err := c.Write([]byte(name + "\n")); err != nil {
 			return
 		}
-		s.mu.Lock()
-		s.open[c] = true
-		s.mu.Unlock()
-		go func() {
-			defer c.Close()
-			if _, err := c.Write([]byte(s.name + "\n")); err != nil {
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
 				return
 			}
-			buf := make([]byte, 512)
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				if _, err := c.Write(buf[:n]); err != nil {
-					return
-				}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
 			}
-		}()
-	}
+		}
+	})}
 }
 
-func (s *namedServer) kill() {
-	_ = s.ln.Close()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.open {
-		_ = c.Close()
-	}
-}
+func (s *namedServer) kill() { s.Close() }
 
-func (s *namedServer) addr() string { return s.ln.Addr().String() }
+func (s *namedServer) addr() string { return s.Addr() }
 
 // via connects through the proxy, reads which backend answered and checks
 // that bytes round-trip through it.

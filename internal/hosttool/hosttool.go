@@ -6,7 +6,6 @@ package hosttool
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,19 +80,6 @@ func numbers(s string) []int {
 		out = append(out, n)
 	}
 	return out
-}
-
-// FreePort returns a loopback TCP port nothing listens on at the moment.
-// Another process may take it before the caller binds it: callers that
-// start a server on it retry with a new port when the bind fails.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free loopback port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Tail is the last max bytes of the file at path (a server's log), for

@@ -5,14 +5,14 @@ package isotest
 
 import (
 	"crypto/tls"
-	"net"
 	"sync"
 	"testing"
 
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
 
-	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/internal/testnet"
+	"github.com/kbpay/switch/iso/frame"
 )
 
 // Handler answers (or not) one inbound message, typically with c.Reply.
@@ -29,10 +29,7 @@ func Serve(t testing.TB, spec *iso8583.MessageSpec, handle Handler) string {
 // ServeTLS is Serve over TLS with cfg (nil: plain TCP).
 func ServeTLS(t testing.TB, spec *iso8583.MessageSpec, cfg *tls.Config, handle Handler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	ln := testnet.Listen(t)
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}

@@ -1,12 +1,13 @@
 package pgtest
 
 import (
-	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 // Link is a TCP relay to a server that a test can cut and restore: the
@@ -18,28 +19,18 @@ type Link struct {
 	Addr string
 
 	target string
-	ln     net.Listener
+	srv    *testnet.Server
 	mu     sync.Mutex
 	cut    bool
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	ups    map[net.Conn]struct{} // connections to the server
 }
 
 // NewLink relays to s until t ends.
 func (s *Server) NewLink(t testing.TB) *Link {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("pgtest: link listener: %v", err)
-	}
-	l := &Link{Addr: ln.Addr().String(), target: s.Addr, ln: ln, conns: map[net.Conn]struct{}{}}
-	l.wg.Add(1)
-	go l.accept()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		l.Cut()
-		l.wg.Wait()
-	})
+	l := &Link{target: s.Addr, ups: map[net.Conn]struct{}{}}
+	l.srv = testnet.Serve(t, testnet.Listen(t), l.relay)
+	l.Addr = l.srv.Addr()
 	return l
 }
 
@@ -51,11 +42,12 @@ func (l *Link) DSN(dsn string) string {
 // Cut closes every relayed connection and refuses new ones until Restore.
 func (l *Link) Cut() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.cut = true
-	for c := range l.conns {
+	for c := range l.ups {
 		_ = c.Close()
 	}
+	l.mu.Unlock()
+	l.srv.CloseConns()
 }
 
 // Restore relays new connections again.
@@ -65,35 +57,20 @@ func (l *Link) Restore() {
 	l.mu.Unlock()
 }
 
-func (l *Link) accept() {
-	defer l.wg.Done()
-	for {
-		c, err := l.ln.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil {
-			continue
-		}
-		l.wg.Add(1)
-		go l.relay(c)
-	}
-}
-
+// relay copies both ways between client connection c and a new connection
+// to the server; testnet closes c when it returns.
 func (l *Link) relay(c net.Conn) {
-	defer l.wg.Done()
 	up, err := net.Dial("tcp", l.target)
 	if err != nil {
-		_ = c.Close()
 		return
 	}
 	l.mu.Lock()
 	if l.cut {
 		l.mu.Unlock()
-		_, _ = c.Close(), up.Close()
+		_ = up.Close()
 		return
 	}
-	l.conns[c], l.conns[up] = struct{}{}, struct{}{}
+	l.ups[up] = struct{}{}
 	l.mu.Unlock()
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
@@ -106,7 +83,6 @@ func (l *Link) relay(c net.Conn) {
 	<-done
 	<-done
 	l.mu.Lock()
-	delete(l.conns, c)
-	delete(l.conns, up)
+	delete(l.ups, up)
 	l.mu.Unlock()
 }

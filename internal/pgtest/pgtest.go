@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kbpay/switch/internal/hosttool"
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 // Generous bounds: a loaded 2-core CI machine running several test
@@ -74,9 +75,7 @@ type Server struct {
 	Dir string
 
 	password string
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the postgres process has exited
-	waitErr  error         // the process's exit, valid once exited is closed
+	proc     *hosttool.Process
 }
 
 // Option changes how Start runs the server.
@@ -118,7 +117,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("pgtest: %v", err)
 	}
 	for attempt := 1; ; attempt++ {
-		port := hosttool.FreePort(t)
+		port := testnet.FreePort(t)
 		err := s.run(postgres, cred, port, o.settings)
 		if err == nil {
 			break
@@ -230,11 +229,6 @@ var errPortTaken = errors.New("port taken")
 // server is a direct child: if the test binary dies, the kernel sends it
 // SIGQUIT (immediate shutdown) instead of leaving it running.
 func (s *Server) run(postgres string, cred *syscall.Credential, port int, settings [][2]string) error {
-	logf, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("opening the server log: %w", err)
-	}
-	defer logf.Close() // the child has its own descriptor
 	args := []string{
 		"-D", filepath.Join(s.Dir, "data"),
 		"-p", strconv.Itoa(port),
@@ -247,24 +241,20 @@ func (s *Server) run(postgres string, cred *syscall.Credential, port int, settin
 	}
 	cmd := exec.Command(postgres, args...)
 	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running %s: %w", postgres, err)
+	proc, err := hosttool.Start(cmd, s.logPath())
+	if err != nil {
+		return err
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
+	s.proc = proc
 	s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	if err := s.waitReady(); err != nil {
 		select {
-		case <-s.exited:
+		case <-s.proc.Exited():
 			if strings.Contains(s.logTail(), "could not create any TCP/IP sockets") {
 				return fmt.Errorf("%s: %w", s.Addr, errPortTaken)
 			}
-			return fmt.Errorf("postgres exited (%v): %w", s.waitErr, err)
+			return fmt.Errorf("postgres exited (%v): %w", s.proc.WaitErr(), err)
 		default:
 			_ = s.Stop()
 			return err
@@ -280,7 +270,7 @@ func (s *Server) waitReady() error {
 	var last error
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.exited:
+		case <-s.proc.Exited():
 			return fmt.Errorf("server exited before accepting connections: %v", last)
 		default:
 		}
@@ -332,23 +322,10 @@ func (s *Server) dsn(db string) string {
 // Start's cleanup calls it; a test may call it earlier, e.g. to see how its
 // code behaves when the database goes away.
 func (s *Server) Stop() error {
-	if s.cmd == nil {
-		return nil
+	if s.proc.Stop(syscall.SIGINT, stopTimeout) { // the postmaster and its backends
+		return fmt.Errorf("postgres on %s did not stop within %v: killed", s.Addr, stopTimeout)
 	}
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // the postmaster and its backends
-	<-s.exited
-	return fmt.Errorf("postgres on %s did not stop within %v: killed", s.Addr, stopTimeout)
+	return nil
 }
 
 func (s *Server) logPath() string { return filepath.Join(s.Dir, "server.log") }

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 )
 
 // AdminHandler serves the emulator's admin API for demos and field tests.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 )
 
 // twin returns a Luhn-valid PAN other than p with the same mask.

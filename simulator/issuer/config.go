@@ -10,10 +10,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm/devkeys"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // Defaults applied by New to empty Config fields.

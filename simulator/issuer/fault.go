@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/iso/frame"
 )
 
 // Fault injects the failures the switch's net-cancel (망취소) and

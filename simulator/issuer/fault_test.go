@@ -11,8 +11,9 @@ import (
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
 
+	"github.com/kbpay/switch/internal/testnet"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // Unanswered requests: Silent or DropPercent, applied or not.
@@ -152,7 +153,7 @@ func TestLateByAddsToLatency(t *testing.T) {
 	// The charge happens on receipt, not when the late answer goes out.
 	is.SetFault(Fault{LateBy: time.Hour})
 	go c.Send(purchase(t, "0200", card("9410"), "1000", "")) //nolint:errcheck // answered after the test
-	waitFor(t, "the late purchase to be charged", func() bool { return is.Balance(card("9410")) == DefaultOpenToBuy-2_000 })
+	testnet.Eventually(t, 5*time.Second, "the late purchase to be charged", func() bool { return is.Balance(card("9410")) == DefaultOpenToBuy-2_000 })
 	start = time.Now()
 	send(t, c, netMgmt(t, specs.NetMgmtEcho))
 	if d := time.Since(start); d >= latency {
@@ -181,7 +182,7 @@ func TestDisconnectChargesThenDropsTheLink(t *testing.T) {
 	if b := is.Balance(cardA); b != DefaultOpenToBuy-9_000 {
 		t.Errorf("balance %d: the request must be applied before the link drops", b)
 	}
-	waitFor(t, "the connection to close", func() bool { return is.Connections() == 0 })
+	testnet.Eventually(t, 5*time.Second, "the connection to close", func() bool { return is.Connections() == 0 })
 	if is.Fault().Disconnect {
 		t.Error("Disconnect still set after it fired")
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/moov-io/iso8583/field"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // Processing codes (DE 3, first two digits: transaction type).

@@ -7,8 +7,8 @@ import (
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 func TestExpired(t *testing.T) {

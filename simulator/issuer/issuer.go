@@ -17,9 +17,9 @@ import (
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // Mode is how the issuer treats financial requests.

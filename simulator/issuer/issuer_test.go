@@ -21,9 +21,10 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/internal/testnet"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // fixedNow is the issuer's clock in tests: November 2025.
@@ -432,7 +433,7 @@ func TestUndecodableFrameClosesOnlyThatConnection(t *testing.T) {
 	if rc := get(send(t, good, netMgmt(t, specs.NetMgmtEcho)), specs.ResponseCode); rc != "00" {
 		t.Errorf("other connection: echo DE 39 = %q", rc)
 	}
-	waitFor(t, "only the good connection left", func() bool { return is.Connections() == 1 })
+	testnet.Eventually(t, 5*time.Second, "only the good connection left", func() bool { return is.Connections() == 1 })
 }
 
 func TestCloseEndsAllGoroutines(t *testing.T) {
@@ -450,7 +451,7 @@ func TestCloseEndsAllGoroutines(t *testing.T) {
 		_, err := c.Send(purchase(t, "0200", card("9410"), "100", ""))
 		pending <- err
 	}()
-	waitFor(t, "the pending request to arrive", func() bool { return len(is.Received()) == 22 })
+	testnet.Eventually(t, 5*time.Second, "the pending request to arrive", func() bool { return len(is.Received()) == 22 })
 
 	start := time.Now()
 	if err := is.Close(); err != nil {
@@ -515,17 +516,5 @@ func TestLogsNeverCarryFullPAN(t *testing.T) {
 	}
 	if logs.FilterField(zap.String("pan", pan.Mask(cardA))).Len() == 0 {
 		t.Error("no log line with the masked PAN")
-	}
-}
-
-// waitFor polls cond until it holds or five seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 )
 
 // Bounds on the ledger's memory under load: past them the oldest half of

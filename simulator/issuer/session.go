@@ -13,7 +13,7 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
-	"github.com/kbpay/switch/switch/frame"
+	"github.com/kbpay/switch/iso/frame"
 )
 
 const (

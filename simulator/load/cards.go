@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 )
 
 // maskCard masks a card number or token 6+4; it is the only form in which

@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -10,7 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/internal/cli/clitest"
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 func TestMainCLI(t *testing.T) {
@@ -48,31 +49,17 @@ func TestMainCLI(t *testing.T) {
 		{"bad mix", []string{"--rate", "1", "--duration", "1s", "--mix", "purchase=90,void=10"}, ExitUsage, nil, []string{"void"}},
 		{"two card sources", []string{"--rate", "1", "--duration", "1s", "--pans", pansFile, "--cards", "3"}, ExitUsage, nil, []string{"one of --pans"}},
 		{"bad pan file", []string{"--rate", "1", "--duration", "1s", "--pans", badFile}, ExitUsage, nil, []string{"line 2"}},
-		{"nothing listening", []string{"--switch", closedAddr(t), "--rate", "1", "--duration", "1s", "--timeout", "1s"}, ExitNoConnect, nil, []string{"cannot connect"}},
+		{"nothing listening", []string{"--switch", testnet.FreeAddr(t), "--rate", "1", "--duration", "1s", "--timeout", "1s"}, ExitNoConnect, nil, []string{"cannot connect"}},
 		{"timeouts exit 1", []string{"--switch", s.addr, "--rate", "20", "--count", "10", "--timeout", "1ms", "--no-net-cancel"}, ExitFailures, []string{"timeouts"}, nil},
 		{"stray argument", []string{"--rate", "1", "--duration", "1s", "extra"}, ExitUsage, nil, []string{"unexpected arguments"}},
 		{"help", []string{"-h"}, ExitOK, nil, []string{"Usage: termsim load", "--allow-remote", "FORBIDS"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := Main(context.Background(), tt.args, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, &stdout, &stderr)
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(stdout.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, &stdout)
-				}
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("stderr lacks %q:\n%s", w, &stderr)
-				}
-			}
-			checkNoPAN(t, stdout.String()+stderr.String())
+			stdout, stderr := clitest.Run(t, Main, tt.args, tt.wantCode, tt.wantOut, tt.wantErr)
+			checkNoPAN(t, stdout+stderr)
 			// A bytes.Buffer is not a terminal: no progress line.
-			if strings.Contains(stderr.String(), "\r") {
+			if strings.Contains(stderr, "\r") {
 				t.Errorf("progress line written to a non-terminal")
 			}
 		})

@@ -13,10 +13,10 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // ErrConnect is wrapped when the terminals cannot connect to the target.

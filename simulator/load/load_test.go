@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kbpay/switch/internal/testnet"
 )
 
 func ms2d(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
@@ -301,7 +303,7 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("%s: %v, want ErrConfig", tc.name, err)
 		}
 	}
-	if _, err := Run(context.Background(), Config{Addr: closedAddr(t), Rate: 1, Count: 1, Timeout: time.Second}); !errors.Is(err, ErrConnect) {
+	if _, err := Run(context.Background(), Config{Addr: testnet.FreeAddr(t), Rate: 1, Count: 1, Timeout: time.Second}); !errors.Is(err, ErrConnect) {
 		t.Errorf("nothing listening: %v, want ErrConnect", err)
 	}
 }

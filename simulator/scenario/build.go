@@ -12,9 +12,9 @@ import (
 	"github.com/moov-io/iso8583"
 	"github.com/moov-io/iso8583/field"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // build turns a Send into the request message. DE 7, 11 and 41 are left to

@@ -16,8 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kbpay/switch/simulator/terminal"
-	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // Exit codes of `termsim run`.
@@ -46,13 +45,13 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		skip, junit, only         string
 		macKey, pinKey, bdk       string
 		verbose                   bool
-		envAdmin, envBearer       = os.Getenv(tsp.EnvAdmin), os.Getenv(tsp.EnvBearer)
+		envAdmin, envBearer       = os.Getenv(tokenapi.EnvAdmin), os.Getenv(tokenapi.EnvBearer)
 		defaultBearer             = envBearer
 		timeout                   time.Duration
 		spec, header, term, merch string
 	)
 	if defaultBearer == "" {
-		defaultBearer = config.DemoAdminToken
+		defaultBearer = tokenapi.DemoBearer
 	}
 	fs.StringVar(&o.Switch, "switch", d.Addr, "switch `address` host:port (a scenario's switch: overrides it)")
 	fs.StringVar(&spec, "spec", d.Spec, "message `dialect`: built-in name or JSON spec file")
@@ -66,8 +65,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		envAdmin = DemoSwitchAdmin
 	}
 	fs.StringVar(&o.IssuerAdmin, "issuer-admin", DemoIssuerAdmin, "issuer emulator admin `address` (\"\": none); scenarios that need it are skipped when nothing answers there")
-	fs.StringVar(&o.TokenAdmin, "admin", envAdmin, "switch admin `address` for the token API ($"+tsp.EnvAdmin+"; \"\": none); token scenarios are skipped when nothing answers there")
-	fs.StringVar(&o.Bearer, "bearer", defaultBearer, "token API bearer `token` ($"+tsp.EnvBearer+", else the demo token)")
+	fs.StringVar(&o.TokenAdmin, "admin", envAdmin, "switch admin `address` for the token API ($"+tokenapi.EnvAdmin+"; \"\": none); token scenarios are skipped when nothing answers there")
+	fs.StringVar(&o.Bearer, "bearer", defaultBearer, "token API bearer `token` ($"+tokenapi.EnvBearer+", else the demo token)")
 	fs.StringVar(&skip, "skip-requires", "", "comma-separated `requirements` to treat as unmet (issuer_admin, token_api, variables)")
 	fs.StringVar(&junit, "junit", "", "write JUnit XML to `file`")
 	fs.StringVar(&only, "run", "", "run only scenarios whose name matches this `regexp`")

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/scenario"
-	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // Card-data exposures: a full card or token number of our ranges, track 2
@@ -66,7 +66,7 @@ func TestCardDataHygiene(t *testing.T) {
 	get := func(url string, bearer bool) string {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		if bearer {
-			req.Header.Set("Authorization", "Bearer "+config.DemoAdminToken)
+			req.Header.Set("Authorization", "Bearer "+tokenapi.DemoBearer)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

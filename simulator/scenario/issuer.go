@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 )
 
 // issuerStep drives the issuer emulator's admin API (simulator/issuer

@@ -15,8 +15,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/terminal"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // Options configures a run.

@@ -3,7 +3,6 @@ package scenario
 import (
 	"bytes"
 	"encoding/xml"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 )
@@ -480,25 +480,17 @@ func TestSummaryAndTable(t *testing.T) {
 func TestRequirements(t *testing.T) {
 	admin := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(admin.Close)
-	keyed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = keyed.Close() })
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = closed.Close() // nothing listens there any more
-	r := newRunner(Options{IssuerAdmin: admin.URL, TokenAdmin: closed.Addr().String(), Skip: []string{"van_switch"},
-		Vars: map[string]string{"KEYED_SWITCH": keyed.Addr().String(), "VAN_SWITCH": keyed.Addr().String(), "OTHER_SWITCH": closed.Addr().String()}})
+	keyed := testnet.Listen(t)
+	closed := testnet.FreeAddr(t) // nothing listens there
+	r := newRunner(Options{IssuerAdmin: admin.URL, TokenAdmin: closed, Skip: []string{"van_switch"},
+		Vars: map[string]string{"KEYED_SWITCH": keyed.Addr().String(), "VAN_SWITCH": keyed.Addr().String(), "OTHER_SWITCH": closed}})
 	lookup := func(n string) (string, bool) { v, ok := r.opts.Vars[n]; return v, ok }
 	tests := []struct{ req, want string }{
 		{"issuer_admin", ""},
 		{"keyed_switch", ""},
 		{"van_switch", "--skip-requires"},
-		{"token_api", "requires token_api (nothing answers at " + closed.Addr().String()},
-		{"other_switch", "requires other_switch (nothing listens at " + closed.Addr().String() + ": the target has no such listener)"},
+		{"token_api", "requires token_api (nothing answers at " + closed},
+		{"other_switch", "requires other_switch (nothing listens at " + closed + ": the target has no such listener)"},
 		{"mac_key", "requires mac_key (variable not defined: give it with --var MAC_KEY=... or a --vars file)"},
 	}
 	for _, tt := range tests {

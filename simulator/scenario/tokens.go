@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kbpay/switch/switch/pan"
-	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // tokenClient is the token API client of the run.
-func (sr *scenarioRun) tokenClient() *tsp.Client {
-	return &tsp.Client{Admin: sr.r.opts.TokenAdmin, Bearer: sr.r.opts.Bearer, HTTP: sr.r.http}
+func (sr *scenarioRun) tokenClient() *tokenapi.Client {
+	return &tokenapi.Client{Admin: sr.r.opts.TokenAdmin, Bearer: sr.r.opts.Bearer, HTTP: sr.r.http}
 }
 
 // issueToken provisions one token and stores its number in a variable.
@@ -32,11 +31,11 @@ func (sr *scenarioRun) issueToken(ctx context.Context, t TokenSpec) (string, err
 	if err != nil {
 		return "", err
 	}
-	kind := store.DeviceToken
+	kind := tokenapi.DeviceToken
 	if t.Kind == "one-time" {
-		kind = store.OneTimeToken
+		kind = tokenapi.OneTimeToken
 	}
-	var dom store.Domain
+	var dom tokenapi.Domain
 	for _, m := range t.Merchants {
 		x, err := get("merchants", m)
 		if err != nil {
@@ -51,7 +50,7 @@ func (sr *scenarioRun) issueToken(ctx context.Context, t TokenSpec) (string, err
 		}
 		dom.EntryModes = append(dom.EntryModes, x)
 	}
-	out, err := sr.tokenClient().Issue(ctx, card, exp, tsp.IssueOptions{Kind: kind, Domain: dom})
+	out, err := sr.tokenClient().Issue(ctx, card, exp, tokenapi.IssueOptions{Kind: kind, Domain: dom})
 	if err != nil {
 		return "", fmt.Errorf("issuing token %s: %w", t.Name, err)
 	}
@@ -70,17 +69,17 @@ func (sr *scenarioRun) tokenStep(ctx context.Context, a *TokenAction) StepResult
 		got, err = sr.issueToken(ctx, *a.Issue)
 	} else {
 		c := sr.tokenClient()
-		call, arg, verb, status := c.Suspend, a.Suspend, "suspend", store.TokenSuspended
+		call, arg, verb, status := c.Suspend, a.Suspend, "suspend", tokenapi.Suspended
 		switch {
 		case a.Resume != "":
-			call, arg, verb, status = c.Resume, a.Resume, "resume", store.TokenActive
+			call, arg, verb, status = c.Resume, a.Resume, "resume", tokenapi.Active
 		case a.Delete != "":
-			call, arg, verb, status = c.Delete, a.Delete, "delete", store.TokenDeleted
+			call, arg, verb, status = c.Delete, a.Delete, "delete", tokenapi.Deleted
 		}
 		row.Expected = string(status)
 		var tok string
 		if tok, err = sr.expand(arg); err == nil {
-			var out tsp.TokenJSON
+			var out tokenapi.TokenJSON
 			if out, err = call(ctx, tok); err == nil {
 				got = string(out.Status)
 			} else {

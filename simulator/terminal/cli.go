@@ -17,7 +17,7 @@ import (
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/internal/cli"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // Exit codes of the termsim command.
@@ -42,7 +42,7 @@ func commands() []command {
 		{"ready", "wait until a switch is ready and every issuer route is signed on", RunReady},
 		{"van", "a VAN: few signed-on links (TLS, mutual TLS) carrying many interleaved purchases", RunVAN},
 		{"run", "run scenario files (YAML): pass/fail table, JUnit XML, exit 1 on any failure", runScenarios},
-		{"token", "provision and manage tokens (same commands as tokenctl)", tsp.CtlMain},
+		{"token", "provision and manage tokens (same commands as tokenctl)", tokenapi.CtlMain},
 		// simulator/load builds on this package, so cmd/termsim dispatches load itself.
 		{"load", "load test: open loop at --rate or --closed N; HDR latency summary, --report DIR", func(_ context.Context, _ []string, _, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "termsim load: provided by the termsim binary (cmd/termsim dispatches it to simulator/load)")

@@ -2,7 +2,6 @@ package terminal
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 
 	"github.com/kbpay/switch/internal/isotest"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -75,36 +75,17 @@ func (fs *fakeSwitch) handle(c *connection.Connection, req *iso8583.Message) {
 	_ = c.Reply(resp) // fails only when the test already closed the link
 }
 
-// lastReceived returns the last request the switch got, waiting briefly.
+// lastReceived returns the last request the switch got, waiting for one.
 func (fs *fakeSwitch) lastReceived(t *testing.T) *iso8583.Message {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	var m *iso8583.Message
+	testnet.Eventually(t, 10*time.Second, "a request at the fake switch", func() bool {
 		fs.mu.Lock()
-		n := len(fs.received)
-		var m *iso8583.Message
-		if n > 0 {
+		defer fs.mu.Unlock()
+		if n := len(fs.received); n > 0 {
 			m = fs.received[n-1]
 		}
-		fs.mu.Unlock()
-		if m != nil {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("fake switch received nothing")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// closedAddr returns a loopback address with nothing listening.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+		return m != nil
+	})
+	return m
 }

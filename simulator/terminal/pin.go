@@ -9,10 +9,10 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // KSNField is the data element that carries the DUKPT key serial number as

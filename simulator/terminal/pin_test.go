@@ -15,6 +15,8 @@ import (
 
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
+	"github.com/kbpay/switch/internal/cli/clitest"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -294,7 +296,7 @@ func TestPINValidation(t *testing.T) {
 		t.Errorf("DUKPT purchase without PIN: %v", err)
 	}
 	// Dial refuses bad keys as configuration errors.
-	if _, err := Dial(context.Background(), Options{Addr: closedAddr(t), PINKey: []byte{1, 2, 3}}); !errors.Is(err, ErrConfig) {
+	if _, err := Dial(context.Background(), Options{Addr: testnet.FreeAddr(t), PINKey: []byte{1, 2, 3}}); !errors.Is(err, ErrConfig) {
 		t.Errorf("Dial with a 3-byte PIN key: %v, want ErrConfig", err)
 	}
 }
@@ -390,7 +392,7 @@ func TestRunPayPINTokenWarning(t *testing.T) {
 }
 
 func TestRunPayPINUsageErrors(t *testing.T) {
-	closed := closedAddr(t)
+	closed := testnet.FreeAddr(t)
 	tests := []struct {
 		name    string
 		args    []string
@@ -416,14 +418,8 @@ func TestRunPayPINUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"--pan", testPAN, "--amount", "100", "--switch", closed}, tt.args...)
-			var stdout, stderr bytes.Buffer
-			if code := RunPay(context.Background(), args, &stdout, &stderr); code != ExitUsage {
-				t.Fatalf("exit %d, want %d\nstderr:\n%s", code, ExitUsage, &stderr)
-			}
-			if !strings.Contains(stderr.String(), tt.wantErr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, &stderr)
-			}
-			out := stdout.String() + stderr.String()
+			stdout, stderr := clitest.Run(t, RunPay, args, ExitUsage, nil, []string{tt.wantErr})
+			out := stdout + stderr
 			for _, a := range tt.args {
 				if !strings.HasPrefix(a, "--") && len(a) >= 8 && strings.Contains(out, a) {
 					t.Errorf("output shows the value %q", a)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
 	"github.com/kbpay/switch/internal/isotest"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -97,16 +99,14 @@ func (ps *posSwitch) requests() []*iso8583.Message {
 
 func (ps *posSwitch) waitRequests(t *testing.T, n int) []*iso8583.Message {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		if r := ps.requests(); len(r) >= n {
-			return r
+	var r []*iso8583.Message
+	testnet.EventuallyOK(t, 10*time.Second, fmt.Sprintf("%d requests at the switch", n), func() error {
+		if r = ps.requests(); len(r) < n {
+			return fmt.Errorf("switch received %d requests, want %d", len(r), n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("switch received %d requests, want %d", len(ps.requests()), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return r
 }
 
 func newTestPOS(t *testing.T, addr string, po POSOptions) *POS {

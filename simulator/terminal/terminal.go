@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/hsm/devkeys"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // Defaults applied by DefaultOptions and by Dial to zero Options fields.

@@ -12,6 +12,7 @@ import (
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -253,7 +254,7 @@ func TestNoResponse(t *testing.T) {
 }
 
 func TestDialErrors(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testnet.FreeAddr(t)
 	_, err := Dial(context.Background(), Options{Addr: addr, Timeout: time.Second})
 	if err == nil || !strings.Contains(err.Error(), addr) || errors.Is(err, ErrConfig) {
 		t.Errorf("dial closed port: %v", err)

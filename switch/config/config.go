@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // Config is the whole switchd configuration.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/switch/store"
 )
 

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/store"
 )
 

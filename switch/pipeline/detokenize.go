@@ -7,8 +7,8 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // Detokenizer turns a token into the card behind it; its errors (unknown,

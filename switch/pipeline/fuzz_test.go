@@ -5,8 +5,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 func FuzzCheckICC(f *testing.F) {

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/store"
 )
 

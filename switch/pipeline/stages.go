@@ -7,9 +7,9 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/route"
 )
 

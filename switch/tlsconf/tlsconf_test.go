@@ -3,11 +3,13 @@ package tlsconf
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/internal/tlstest"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -16,25 +18,10 @@ import (
 // each handshake.
 func serve(t *testing.T, s *Server) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_ = c.(*tls.Conn).Handshake()
-				_, _ = c.Read(make([]byte, 1)) // hold until the client closes
-				_ = c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.Serve(t, tls.NewListener(testnet.Listen(t), s.Config()), func(c net.Conn) {
+		_ = c.(*tls.Conn).Handshake()
+		_, _ = c.Read(make([]byte, 1)) // hold until the client closes
+	}).Addr()
 }
 
 // serverCN dials addr and returns the CN of the certificate it served.
@@ -82,17 +69,12 @@ func TestServerCertificateReloadsWhenFilesChange(t *testing.T) {
 	}
 	copyFile(t, second.CertFile, first.CertFile)
 	copyFile(t, second.KeyFile, first.KeyFile)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cn, err := serverCN(t, addr, client)
-		if err == nil && cn == "second" {
-			break
+	testnet.EventuallyOK(t, 10*time.Second, "the second certificate after the files changed", func() error {
+		if cn, err := serverCN(t, addr, client); err != nil || cn != "second" {
+			return fmt.Errorf("still serving %q (%v)", cn, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still serving %q (%v) after the files changed", cn, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestUpdateSwapsClientCAAndKeepsOldOnError(t *testing.T) {

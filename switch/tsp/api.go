@@ -11,50 +11,25 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kbpay/switch/switch/pan"
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/switch/store"
-)
-
-// TokenJSON is a token as the provisioning API shows it: never the PAN,
-// only its masked form.
-type TokenJSON struct {
-	Token     string            `json:"token"`
-	Kind      store.TokenKind   `json:"kind"`
-	Status    store.TokenStatus `json:"status"`
-	ExpiresAt time.Time         `json:"expires_at"`
-	MaskedPAN string            `json:"masked_pan"`
-	Domain    store.Domain      `json:"domain"`
-	UseCount  int               `json:"use_count"`
-}
-
-// Statuses the API shows beyond the stored ones: an active token that can
-// no longer be used because it was consumed or has lapsed.
-const (
-	StatusUsed    store.TokenStatus = "used"    // a one-time token after its use
-	StatusExpired store.TokenStatus = "expired" // past expires_at
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // toJSON shows r as of now: an active token that was consumed or has
 // lapsed says so instead of "active".
-func toJSON(r store.TokenRecord, now time.Time) TokenJSON {
+func toJSON(r store.TokenRecord, now time.Time) tokenapi.TokenJSON {
 	status := r.Status
 	if status == store.TokenActive {
 		switch {
 		case r.MaxUses > 0 && r.UseCount >= r.MaxUses:
-			status = StatusUsed
+			status = tokenapi.StatusUsed
 		case !now.Before(r.ExpiresAt):
-			status = StatusExpired
+			status = tokenapi.StatusExpired
 		}
 	}
-	return TokenJSON{Token: r.Token, Kind: r.Kind, Status: status, ExpiresAt: r.ExpiresAt.UTC(),
+	return tokenapi.TokenJSON{Token: r.Token, Kind: r.Kind, Status: status, ExpiresAt: r.ExpiresAt.UTC(),
 		MaskedPAN: r.MaskedPAN, Domain: r.Domain, UseCount: r.UseCount}
-}
-
-type issueJSON struct {
-	PAN    string          `json:"pan"`
-	Expiry string          `json:"expiry"`
-	Kind   store.TokenKind `json:"kind"`
-	Domain store.Domain    `json:"domain"`
 }
 
 // maxBody bounds a provisioning request.
@@ -100,7 +75,7 @@ func BearerMatcher(bearer string) func(authorization string) bool {
 }
 
 func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) {
-	var req issueJSON
+	var req tokenapi.IssueJSON
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 func TestBearerMatcher(t *testing.T) {
@@ -43,7 +44,7 @@ func TestShowReportsUsedAndExpired(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.API("tok"))
 	defer srv.Close()
-	c := &Client{Admin: strings.TrimPrefix(srv.URL, "http://"), Bearer: "tok"}
+	c := &tokenapi.Client{Admin: strings.TrimPrefix(srv.URL, "http://"), Bearer: "tok"}
 	status := func(token string) store.TokenStatus {
 		t.Helper()
 		got, err := c.Get(ctx, token)
@@ -58,11 +59,11 @@ func TestShowReportsUsedAndExpired(t *testing.T) {
 	if _, err := s.Detokenize(ctx, one.Token, Use{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := status(one.Token); got != StatusUsed {
+	if got := status(one.Token); got != tokenapi.StatusUsed {
 		t.Errorf("consumed one-time token: %s, want used", got)
 	}
 	now = now.Add(10 * 365 * 24 * time.Hour)
-	if got := status(dev.Token); got != StatusExpired {
+	if got := status(dev.Token); got != tokenapi.StatusExpired {
 		t.Errorf("lapsed device token: %s, want expired", got)
 	}
 }
@@ -85,7 +86,7 @@ func TestCtlCommandLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
-		if code := CtlMain(context.Background(), tt.args, &out, &out); code != tt.code || !strings.Contains(out.String(), tt.want) {
+		if code := tokenapi.CtlMain(context.Background(), tt.args, &out, &out); code != tt.code || !strings.Contains(out.String(), tt.want) {
 			t.Errorf("%v: exit %d, output %q; want %d, %q", tt.args, code, out.String(), tt.code, tt.want)
 		}
 		if tt.code != 0 && strings.Count(strings.TrimSpace(out.String()), "\n") > 0 {

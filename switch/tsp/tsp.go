@@ -14,8 +14,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/store"
 )
 

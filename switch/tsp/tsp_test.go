@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm/software"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )

@@ -7,8 +7,8 @@ import (
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/pipeline"
 )
 

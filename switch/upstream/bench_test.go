@@ -16,9 +16,9 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/kbpay/switch/internal/isotest"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/frame"
 )
 
 // BenchmarkLinkRoundTrip sends approvals on one issuer link to a

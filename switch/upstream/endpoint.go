@@ -13,8 +13,8 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/tlsconf"
 )
 

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 
 	"github.com/kbpay/switch/internal/isotest"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/internal/tlstest"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/specs"
@@ -254,15 +254,7 @@ func TestPriorityPolicyFailsOverAndBack(t *testing.T) {
 }
 
 func TestAllEndpointsDownAnswersUnavailableAtOnce(t *testing.T) {
-	var addrs []string
-	for range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, ln.Addr().String())
-		_ = ln.Close()
-	}
+	addrs := []string{testnet.FreeAddr(t), testnet.FreeAddr(t)} // nothing listens there
 	l := newLink(t, addrs[0], func(rc *config.IssuerRoute) {
 		rc.Addrs = addrs
 		rc.Timeout = 5 * time.Second

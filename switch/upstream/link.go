@@ -15,11 +15,11 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/frame"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // Errors Exchange returns; both are answered 91 to the terminal.

@@ -14,21 +14,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/internal/isotest"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 )
 
 func startIssuer(t *testing.T) *issuer.Issuer {
 	t.Helper()
-	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := is.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = is.Close() })
+	is := issuertest.Start(t, issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"}})
 	return is
 }
 
@@ -53,15 +48,10 @@ func newLink(t testing.TB, addr string, mutate func(*config.IssuerRoute), opts .
 	return l
 }
 
+// waitFor is testnet.Eventually with this package's five seconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testnet.Eventually(t, 5*time.Second, what, cond)
 }
 
 func sale(t testing.TB, l *Link, amount string) *iso8583.Message {

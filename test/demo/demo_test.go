@@ -9,7 +9,6 @@ package demo
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,17 +19,8 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/hsm/devkeys"
+	"github.com/kbpay/switch/internal/testnet"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // build compiles the commands into dir.
 func build(t *testing.T, dir string, cmds ...string) {
@@ -103,17 +93,17 @@ func cleanEnv() []string {
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+	testnet.EventuallyOK(t, 30*time.Second, url+" ready", func() error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready in 30s", url)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 func TestShippedSuiteAgainstDefaults(t *testing.T) {
@@ -122,8 +112,8 @@ func TestShippedSuiteAgainstDefaults(t *testing.T) {
 	}
 	dir := t.TempDir()
 	build(t, dir, "switchd", "issuersim", "termsim")
-	issuers := map[string]string{"card-a": freePort(t), "card-b": freePort(t), "prepaid": freePort(t)}
-	issuerAdmin, switchAdmin, terminalAddr, vanAddr := freePort(t), freePort(t), freePort(t), freePort(t)
+	issuers := map[string]string{"card-a": testnet.FreeAddr(t), "card-b": testnet.FreeAddr(t), "prepaid": testnet.FreeAddr(t)}
+	issuerAdmin, switchAdmin, terminalAddr, vanAddr := testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t)
 
 	var iss strings.Builder
 	iss.WriteString("issuers:\n")
@@ -160,7 +150,7 @@ routes:
 		t.Fatal(err)
 	}
 	run := exec.Command(filepath.Join(dir, "termsim"), "run", suite, "--switch", terminalAddr, "--admin", switchAdmin,
-		"--issuer-admin", issuerAdmin, "--var", "van_switch="+vanAddr, "--var", "keyed_switch="+freePort(t))
+		"--issuer-admin", issuerAdmin, "--var", "van_switch="+vanAddr, "--var", "keyed_switch="+testnet.FreeAddr(t))
 	run.Env = cleanEnv()
 	out, err := run.CombinedOutput()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/terminal"
 )
 
@@ -30,7 +31,7 @@ func TestSecondSwitchdOnOneDataFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := strings.NewReplacer(e.sw.termAddr, freePort(t), e.sw.adminAddr, freePort(t)).Replace(string(cfg))
+	own := strings.NewReplacer(e.sw.termAddr, testnet.FreeAddr(t), e.sw.adminAddr, testnet.FreeAddr(t)).Replace(string(cfg))
 	secondCfg := filepath.Join(t.TempDir(), "second.yaml")
 	if err := os.WriteFile(secondCfg, []byte(own), 0o600); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/issuer/issuertest"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/store"
@@ -60,15 +61,8 @@ func startIssuers(t *testing.T, balance int64) (map[string]*issuer.Issuer, []rou
 	issuers := map[string]*issuer.Issuer{}
 	var routes []routeSpec
 	for _, rb := range routeBINs {
-		is, err := issuer.New(issuer.Config{Name: rb.route, Addr: "127.0.0.1:0", BINs: []string{rb.bin}, DefaultBalance: balance,
-			Reversals: issuer.Bool(!rb.refundOnly)}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := is.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = is.Close() })
+		is := issuertest.Start(t, issuer.Config{Name: rb.route, Addr: "127.0.0.1:0", BINs: []string{rb.bin}, DefaultBalance: balance,
+			Reversals: issuer.Bool(!rb.refundOnly)})
 		issuers[rb.route] = is
 		routes = append(routes, routeSpec{name: rb.route, bin: rb.bin, issuer: is, refundOnly: rb.refundOnly})
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/terminal"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // TestTenThousandIdleConnections opens 10,000 connections to a switchd

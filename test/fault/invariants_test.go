@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/pan"
 	"github.com/kbpay/switch/switch/store"
 )
 

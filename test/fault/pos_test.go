@@ -12,9 +12,9 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/pan"
 )
 
 // card is one test card and the route (issuer) that owns it.

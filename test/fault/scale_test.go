@@ -19,7 +19,7 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/postgres"
-	"github.com/kbpay/switch/switch/tsp"
+	"github.com/kbpay/switch/switch/tsp/tokenapi"
 )
 
 // scaleLease is the instances' store lease: a killed instance's work is
@@ -407,7 +407,7 @@ func logTime(v any) (time.Time, error) {
 func useOneTimeTokenTwice(t *testing.T, a, b *switchd, c card) map[string]int {
 	t.Helper()
 	ctx := context.Background()
-	tok, err := (&tsp.Client{Admin: a.adminAddr, Bearer: adminToken}).Issue(ctx, c.pan, "3012", tsp.IssueOptions{Kind: store.OneTimeToken})
+	tok, err := (&tokenapi.Client{Admin: a.adminAddr, Bearer: adminToken}).Issue(ctx, c.pan, "3012", tokenapi.IssueOptions{Kind: store.OneTimeToken})
 	if err != nil {
 		t.Fatalf("issuing a one-time token: %v", err)
 	}

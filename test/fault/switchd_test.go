@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/storage"
@@ -57,28 +57,6 @@ type routeSpec struct {
 	refundOnly bool // give_back: refund
 }
 
-// freePort returns a loopback address nothing listens on (yet).
-// Ports are handed out once per test process: the kernel may give a port
-// just closed to the next listen on :0, and two of a switchd's addresses
-// must never be the same.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		if _, seen := handedOut.LoadOrStore(addr, true); !seen {
-			return addr
-		}
-	}
-}
-
-// handedOut are the addresses freePort returned in this test process.
-var handedOut sync.Map
-
 // switchdOption adds to a switchd's configuration: hsm lines inside its
 // hsm block (indented), top YAML at the top level.
 type switchdOption struct{ hsm, top string }
@@ -88,14 +66,17 @@ type switchdOption struct{ hsm, top string }
 func newSwitchd(t *testing.T, routes []routeSpec, opts ...switchdOption) *switchd {
 	t.Helper()
 	dir := t.TempDir()
+	// switchd is another process configured by a file: its addresses come
+	// from testnet.FreeAddr, whose race (another process taking the port
+	// first) remains and shows as a failed start.
 	s := &switchd{
 		t:          t,
 		cfgPath:    filepath.Join(dir, "switchd.yaml"),
 		dataDir:    filepath.Join(dir, "data"),
 		logPath:    filepath.Join(dir, "switchd.log"),
-		termAddr:   freePort(t),
-		attackAddr: freePort(t),
-		adminAddr:  freePort(t),
+		termAddr:   testnet.FreeAddr(t),
+		attackAddr: testnet.FreeAddr(t),
+		adminAddr:  testnet.FreeAddr(t),
 		http:       &http.Client{Timeout: 2 * time.Second},
 	}
 	var b strings.Builder

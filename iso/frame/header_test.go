@@ -27,14 +27,20 @@ func TestParseHeaderNames(t *testing.T) {
 	}
 }
 
-// TestEveryFramingRoundTrips writes a message with each framing and
-// reads it back; a TPDU answer swaps destination and source.
-func TestEveryFramingRoundTrips(t *testing.T) {
+// echoRequest is a terminal-dialect 0800 echo with STAN 000042.
+func echoRequest() (*iso8583.MessageSpec, *iso8583.Message) {
 	spec := specs.MustLoad(specs.TerminalDialect)
 	msg := iso8583.NewMessage(spec)
 	msg.MTI("0800")
 	_ = msg.Field(specs.STAN, "000042")
 	_ = msg.Field(specs.NetworkMgmtCode, "301")
+	return spec, msg
+}
+
+// TestEveryFramingRoundTrips writes a message with each framing and
+// reads it back; a TPDU answer swaps destination and source.
+func TestEveryFramingRoundTrips(t *testing.T) {
+	spec, msg := echoRequest()
 	for _, h := range framings {
 		t.Run(h.String(), func(t *testing.T) {
 			c := &Codec{Header: h, Spec: spec, MaxLength: DefaultMaxLength}
@@ -57,11 +63,7 @@ func TestEveryFramingRoundTrips(t *testing.T) {
 }
 
 func TestTPDUAnswerSwapsDestinationAndSource(t *testing.T) {
-	spec := specs.MustLoad(specs.TerminalDialect)
-	msg := iso8583.NewMessage(spec)
-	msg.MTI("0800")
-	_ = msg.Field(specs.STAN, "000042")
-	_ = msg.Field(specs.NetworkMgmtCode, "301")
+	spec, msg := echoRequest()
 	packed, _ := msg.Pack()
 	// From the terminal: TPDU 60 0012 0034 (to NII 012 from NII 034).
 	terminalSide := &Codec{Header: TPDU{Length: Binary2, Initiate: [5]byte{0x60, 0x00, 0x12, 0x00, 0x34}}, Spec: spec}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/kbpay/switch/switch/frame/netheader"
+	"github.com/kbpay/switch/iso/frame/netheader"
 )
 
 // Header is a framing (a moov-io netheader.Message factory); see netheader.

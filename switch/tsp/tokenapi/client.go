@@ -1,4 +1,4 @@
-package tsp
+package tokenapi
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/kbpay/switch/switch/store"
 )
 
 // Client calls the provisioning API (tokenctl, termsim and tests use it).
@@ -31,13 +29,13 @@ func (e *APIError) Error() string { return fmt.Sprintf("provisioning API: %d %s"
 
 // IssueOptions are the optional parts of a token request.
 type IssueOptions struct {
-	Kind   store.TokenKind
-	Domain store.Domain
+	Kind   Kind
+	Domain Domain
 }
 
 // Issue provisions a token; the PAN travels only in the request body.
 func (c *Client) Issue(ctx context.Context, pan, expiry string, o IssueOptions) (TokenJSON, error) {
-	body, _ := json.Marshal(issueJSON{PAN: pan, Expiry: expiry, Kind: o.Kind, Domain: o.Domain})
+	body, _ := json.Marshal(IssueJSON{PAN: pan, Expiry: expiry, Kind: o.Kind, Domain: o.Domain})
 	return c.do(ctx, http.MethodPost, "/v1/tokens", body)
 }
 

@@ -38,12 +38,26 @@ func Luhn(p string) bool {
 	if len(p) < 2 {
 		return false
 	}
-	sum := 0
-	double := false
-	for i := len(p) - 1; i >= 0; i-- {
-		c := p[i]
+	sum, digits := luhnSum(p, false)
+	return digits && sum%10 == 0
+}
+
+// CheckDigit returns the Luhn check digit to append to the digits of partial.
+func CheckDigit(partial string) byte {
+	sum, _ := luhnSum(partial, true)
+	return byte('0' + (10-sum%10)%10)
+}
+
+// luhnSum is the Luhn sum of s: from the right, every second digit doubled
+// (less 9 above 9), starting with the last digit when doubleLast. digits
+// reports whether s held only digits.
+func luhnSum(s string, doubleLast bool) (sum int, digits bool) {
+	digits = true
+	double := doubleLast
+	for i := len(s) - 1; i >= 0; i-- {
+		c := s[i]
 		if c < '0' || c > '9' {
-			return false
+			digits = false
 		}
 		d := int(c - '0')
 		if double {
@@ -55,25 +69,7 @@ func Luhn(p string) bool {
 		sum += d
 		double = !double
 	}
-	return sum%10 == 0
-}
-
-// CheckDigit returns the Luhn check digit to append to the digits of partial.
-func CheckDigit(partial string) byte {
-	sum := 0
-	double := true
-	for i := len(partial) - 1; i >= 0; i-- {
-		d := int(partial[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return byte('0' + (10-sum%10)%10)
+	return sum, digits
 }
 
 func hideAll(in string, _ field.Field) string { return strings.Repeat("*", len(in)) }

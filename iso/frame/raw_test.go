@@ -2,12 +2,14 @@ package frame
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -51,18 +53,13 @@ func TestKeptRawIsReleasedWithTheMessage(t *testing.T) {
 	if taken == 0 {
 		t.Fatal("no frames read")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testnet.EventuallyOK(t, 10*time.Second, "dropped messages' frames released", func() error {
 		runtime.GC()
-		n := c.keptFrames()
-		if n == 0 {
-			return
+		if n := c.keptFrames(); n != 0 {
+			return fmt.Errorf("%d frames still kept after their messages were dropped", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d frames still kept after their messages were dropped", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (c *Codec) keptFrames() int {

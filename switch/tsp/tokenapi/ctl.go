@@ -1,4 +1,4 @@
-package tsp
+package tokenapi
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/kbpay/switch/internal/cli"
-	"github.com/kbpay/switch/switch/store"
 )
 
 // Environment variables tokenctl reads when flags are not given.
@@ -47,7 +46,7 @@ Output is the API's JSON. Exit status: 0 ok, 1 the API refused, 2 usage, 3 unrea
 func CtlMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tokenctl", flag.ContinueOnError)
 	admin := fs.String("admin", envOr(EnvAdmin, "127.0.0.1:8580"), "switch admin address")
-	bearer := fs.String("bearer", envOr(EnvBearer, "demo-admin-token"), "provisioning API bearer token")
+	bearer := fs.String("bearer", envOr(EnvBearer, DemoBearer), "provisioning API bearer token")
 	version := fs.Bool("version", false, "")
 	if code, done := cli.Parse(fs, args, ctlUsage, stdout, stderr); done {
 		return code
@@ -89,7 +88,7 @@ func CtlMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *p == "" || *exp == "" {
 			return cli.Usagef(stderr, "tokenctl issue", "--pan and --expiry are required")
 		}
-		out, err = c.Issue(ctx, *p, *exp, IssueOptions{Kind: store.TokenKind(*kind), Domain: store.Domain{Merchants: merchants, EntryModes: modes}})
+		out, err = c.Issue(ctx, *p, *exp, IssueOptions{Kind: Kind(*kind), Domain: Domain{Merchants: merchants, EntryModes: modes}})
 	case "show", "suspend", "resume", "delete":
 		if len(rest) != 2 {
 			return cli.Usagef(stderr, "tokenctl "+cmd, "want exactly one TOKEN argument")

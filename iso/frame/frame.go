@@ -17,7 +17,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
-	"github.com/kbpay/switch/switch/frame/netheader"
+	"github.com/kbpay/switch/iso/frame/netheader"
 )
 
 // DefaultMaxLength is the largest message body accepted unless configured.
