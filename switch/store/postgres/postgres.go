@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,6 +55,10 @@ type Options struct {
 	// metrics. Called from the committer: safe for concurrent use, never
 	// blocking.
 	OnCommit func(d time.Duration, writes int, err error)
+
+	// trips, when set (tests and benchmarks), counts the messages this
+	// handle's connections flush to the server: its round trips.
+	trips *atomic.Int64
 }
 
 func (o *Options) setDefaults() {
@@ -136,6 +141,9 @@ func newPool(ctx context.Context, o Options, maxConns int32) (*pgxpool.Pool, err
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(o.StatementTimeout.Milliseconds())
 	cfg.ConnConfig.RuntimeParams["application_name"] = "switchd"
 	cfg.HealthCheckPeriod = 5 * time.Second
+	if o.trips != nil {
+		countTrips(&cfg.ConnConfig.Config, o.trips)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store on %s: %w", MaskDSN(o.DSN), unavailable(err))
