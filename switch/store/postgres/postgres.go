@@ -4,8 +4,9 @@
 // claims, sequence blocks) are single statements that a group committer
 // sends together, one transaction and one round trip per group (a pgx
 // batch: BEGIN, the statements, COMMIT); durability is the database's
-// (synchronous_commit). Multi-step writes (reserving and releasing a
-// cancel, taking over a lapsed instance) run in their own transactions.
+// (synchronous_commit). Reserving and releasing a cancel are one
+// statement each in the same group commit; taking over a lapsed instance
+// runs in its own transaction.
 // SAF items are claimed with FOR UPDATE SKIP LOCKED, a one-time token is
 // used by one conditional UPDATE, and unique violations are told by their
 // SQLSTATE (23505), never by message text.
@@ -45,6 +46,14 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxBatch caps how many writes share one commit. Default 256.
 	MaxBatch int
+	// Committers is how many group commits may be in flight at once, each
+	// on a connection of its own: while one group waits for its WAL
+	// flush, the next is already executing on another backend, and
+	// PostgreSQL flushes the WAL of commits that arrive together once.
+	// Default 1 (on a 2-core machine more were within the noise and made
+	// groups smaller; see docs/store.md), at most MaxConns-1 (reads need
+	// a connection too).
+	Committers int
 	// MigrateAtStart applies missing migrations when opening; otherwise
 	// Open refuses a database whose schema is not this build's (run
 	// `switchd migrate`).
@@ -74,6 +83,10 @@ func (o *Options) setDefaults() {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
 	}
+	if o.Committers <= 0 {
+		o.Committers = 1
+	}
+	o.Committers = max(1, min(o.Committers, int(o.MaxConns)-1))
 	o.Instance.Lease = o.Instance.LeaseOr()
 }
 
@@ -90,6 +103,9 @@ type Store struct {
 	writes  chan *write
 	stop    chan struct{}
 	stopped sync.WaitGroup
+	// drained is closed once every committer has returned: a write still
+	// in the channel then is never committed.
+	drained chan struct{}
 	closing sync.Once
 }
 
@@ -122,9 +138,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres store on %s: schema version %d, this build needs %d (run `switchd migrate --config F` or set store.migrate_at_start): %w",
 			MaskDSN(o.DSN), v, Latest(), ErrSchema)
 	}
-	s := &Store{pool: pool, opts: o, inst: o.Instance, now: time.Now, writes: make(chan *write, 4096), stop: make(chan struct{})}
-	s.stopped.Add(1)
-	go s.commitLoop()
+	s := &Store{pool: pool, opts: o, inst: o.Instance, now: time.Now, writes: make(chan *write, 4096), stop: make(chan struct{}),
+		drained: make(chan struct{})}
+	for range o.Committers {
+		s.stopped.Add(1)
+		go s.commitLoop()
+	}
 	return s, nil
 }
 
@@ -171,6 +190,7 @@ func (s *Store) Close() error {
 	s.closing.Do(func() {
 		close(s.stop)
 		s.stopped.Wait()
+		close(s.drained)
 		s.pool.Close()
 	})
 	return nil

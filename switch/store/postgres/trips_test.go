@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,4 +89,42 @@ func cancelOf(sale store.Txn, stan string) store.Txn {
 	k := sale.Key
 	k.STAN, k.MTI = stan, "0400"
 	return store.Txn{Key: k, OriginalID: sale.ID, Amount: 1000, Currency: sale.Currency, Route: sale.Route}
+}
+
+// TestCloseAnswersEveryWrite: writes racing Close all return (committed
+// or ErrUnavailable); none waits forever for a committer that is gone.
+func TestCloseAnswersEveryWrite(t *testing.T) {
+	srv := pgtest.Start(t)
+	s, err := Open(context.Background(), Options{DSN: freshDatabase(t, srv), Instance: store.Instance{Name: "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var seq atomic.Int64
+	var running sync.WaitGroup
+	writers := make(chan struct{})
+	for range 64 {
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			for {
+				if _, err := s.Sales().Begin(ctx, sale(fmt.Sprintf("%06d", seq.Add(1)))); err != nil {
+					if !errors.Is(err, store.ErrUnavailable) {
+						t.Errorf("write racing Close: %v, want ErrUnavailable", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	go func() { running.Wait(); close(writers) }()
+	for deadline := time.Now().Add(time.Minute); seq.Load() < 200 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = s.Close()
+	select {
+	case <-writers:
+	case <-time.After(time.Minute):
+		t.Fatal("writers still waiting a minute after Close")
+	}
 }
