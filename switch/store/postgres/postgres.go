@@ -50,9 +50,8 @@ type Options struct {
 	// on a connection of its own: while one group waits for its WAL
 	// flush, the next is already executing on another backend, and
 	// PostgreSQL flushes the WAL of commits that arrive together once.
-	// Default 1 (on a 2-core machine more were within the noise and made
-	// groups smaller; see docs/store.md), at most MaxConns-1 (reads need
-	// a connection too).
+	// Default 4 (BenchmarkSale, docs/store.md), at most MaxConns-1 (reads
+	// need a connection too).
 	Committers int
 	// MigrateAtStart applies missing migrations when opening; otherwise
 	// Open refuses a database whose schema is not this build's (run
@@ -84,7 +83,7 @@ func (o *Options) setDefaults() {
 		o.MaxBatch = 256
 	}
 	if o.Committers <= 0 {
-		o.Committers = 1
+		o.Committers = 4
 	}
 	o.Committers = max(1, min(o.Committers, int(o.MaxConns)-1))
 	o.Instance.Lease = o.Instance.LeaseOr()
