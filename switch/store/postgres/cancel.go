@@ -12,8 +12,9 @@ import (
 // while it is approved and covers the amount (a racing cancel's commit is
 // waited for and what remains re-read), the cancel's row inserted only
 // then and only under a new key, the amount taken off only when the row
-// went in, with the sale's event. A refused reservation touches nothing
-// (the lock ends with the statement); the caller tells why afterwards.
+// went in, with the sale's event. A refused reservation writes nothing
+// (the row lock lasts until its group commits); the caller tells why
+// afterwards.
 // Parameters are insertTxn's ($8 the amount, $24 the sale, $26 now).
 const reserveCancel = `WITH o AS (SELECT id FROM txns WHERE id = $24 AND state = 'approved' AND original_id = 0 AND remaining >= $8
 		FOR UPDATE),
