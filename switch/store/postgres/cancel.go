@@ -5,77 +5,75 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kbpay/switch/switch/store"
 )
 
+// reserveCancel is ReserveCancel's one statement: the sale's row locked
+// while it is approved and covers the amount (a racing cancel's commit is
+// waited for and what remains re-read), the cancel's row inserted only
+// then and only under a new key, the amount taken off only when the row
+// went in, with the sale's event. A refused reservation writes nothing
+// (the row lock lasts until its group commits); the caller tells why
+// afterwards.
+// Parameters are insertTxn's ($8 the amount, $24 the sale, $26 now).
+const reserveCancel = `WITH o AS (SELECT id FROM txns WHERE id = $24 AND state = 'approved' AND original_id = 0 AND remaining >= $8
+		FOR UPDATE),
+	i AS (INSERT INTO txns (` + insertColumns + `) SELECT ` + insertCasts + ` FROM o
+		ON CONFLICT ON CONSTRAINT txns_key DO NOTHING RETURNING id),
+	u AS (UPDATE txns SET remaining = txns.remaining - $8, updated_at = $26 FROM i WHERE txns.id = $24 RETURNING txns.remaining),
+	e AS (INSERT INTO events (txn_id, at, kind, detail)
+		SELECT $24, $26, 'cancel_reserved', format('%s reserved by transaction %s, %s remains', $8, i.id, u.remaining) FROM i, u)
+	SELECT i.id FROM i, u`
+
 // ReserveCancel records cancel or refund c and takes c.Amount off what
-// remains of its sale, in one transaction. The sale's row lock orders
-// racing cancels: the second re-reads what remains after the first.
+// remains of its sale, in one statement of the group commit. The sale's
+// row lock orders racing cancels: the second re-reads what remains after
+// the first. A repeated key is ErrDuplicate even when nothing remains.
 func (s *Store) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, error) {
 	if c.OriginalID <= 0 || c.Amount <= 0 {
 		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
 	}
 	c.State = store.Forwarded
-	err := s.inTx(ctx, store.OpCancel, func(tx pgx.Tx) error {
-		// The row first: a repeat is ErrDuplicate even when nothing remains.
-		if err := tx.QueryRow(ctx, insertTxn+` RETURNING id`, s.insertArgs(&c)...).Scan(&c.ID); err != nil {
-			if isUnique(err) {
-				return store.ErrDuplicate
-			}
-			return err
-		}
-		now := s.msNow()
-		var remaining int64
-		err := tx.QueryRow(ctx, `UPDATE txns SET remaining = remaining - $1, updated_at = $2
-			WHERE id = $3 AND state = 'approved' AND original_id = 0 AND remaining >= $1 RETURNING remaining`,
-			c.Amount, now, c.OriginalID).Scan(&remaining)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrExceeds // the rollback undoes the insert
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, insertEvent, c.OriginalID, now, "cancel_reserved",
-			fmt.Sprintf("%d reserved by transaction %d, %d remains", c.Amount, c.ID, remaining))
-		return err
-	})
-	if errors.Is(err, store.ErrDuplicate) {
-		return s.duplicateOf(ctx, c.Key)
-	}
+	c.ID = 0
+	n, err := s.exec(ctx, store.OpCancel, reserveCancel, scanOne(&c.ID), s.insertArgs(&c)...)
 	if err != nil {
 		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, err)
 	}
-	return c, nil
+	if n == 1 {
+		return c, nil
+	}
+	// Nothing touched: a key recorded already, or not enough remains.
+	stored, err := s.FindByKey(ctx, c.Key)
+	switch {
+	case err == nil:
+		return stored, store.ErrDuplicate
+	case errors.Is(err, store.ErrNotFound):
+		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
+	}
+	return store.Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
 }
 
+// releaseCancel is ReleaseCancel's one statement: the cancel settled
+// while it is forwarded and this instance's, its amount given back to
+// the sale, and both events.
+const releaseCancel = `WITH c AS (UPDATE txns SET state = $1, rc = $2, updated_at = $3
+		WHERE id = $4 AND state = 'forwarded' AND original_id > 0 AND owner IN ($5, '') RETURNING original_id, amount),
+	o AS (UPDATE txns SET remaining = LEAST(txns.amount, txns.remaining + c.amount), updated_at = $3
+		FROM c WHERE txns.id = c.original_id),
+	e AS (INSERT INTO events (txn_id, at, kind, detail)
+		SELECT original_id, $3, 'cancel_released', format('%s given back by transaction %s: %s', amount, $4::bigint, $6::text) FROM c
+		UNION ALL SELECT $4, $3, $1, $6 FROM c)
+	SELECT count(*) FROM c`
+
 // ReleaseCancel gives the amount reserved by cancel cancelID back to its
-// sale and records the cancel settled, in one transaction; at most once.
+// sale and records the cancel settled, in one statement of the group
+// commit; at most once.
 func (s *Store) ReleaseCancel(ctx context.Context, cancelID int64, st store.State, rc, why string) error {
-	err := s.inTx(ctx, store.OpRestore, func(tx pgx.Tx) error {
-		now := s.msNow()
-		var origID, amount int64
-		err := tx.QueryRow(ctx, `UPDATE txns SET state = $1, rc = $2, updated_at = $3
-			WHERE id = $4 AND state = 'forwarded' AND original_id > 0 AND owner IN ($5, '') RETURNING original_id, amount`,
-			string(st), rc, now, cancelID, s.inst.Name).Scan(&origID, &amount)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return s.notOwned(ctx, cancelID, store.ErrNotReserved)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE txns SET remaining = LEAST(amount, remaining + $1), updated_at = $2 WHERE id = $3`,
-			amount, now, origID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, insertEvent, origID, now, "cancel_released",
-			fmt.Sprintf("%d given back by transaction %d: %s", amount, cancelID, why)); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, insertEvent, cancelID, now, string(st), why)
-		return err
-	})
+	var released int64
+	_, err := s.exec(ctx, store.OpRestore, releaseCancel, scanOne(&released), string(st), rc, s.msNow(), cancelID, s.inst.Name, why)
+	if err == nil && released != 1 {
+		err = s.notOwned(ctx, cancelID, store.ErrNotReserved)
+	}
 	if err != nil {
 		return fmt.Errorf("journal: releasing cancel %d: %w", cancelID, err)
 	}

@@ -42,8 +42,17 @@ func (s *Store) exec(ctx context.Context, op, sql string, scan func(pgx.Rows) er
 		return 0, ctx.Err()
 	}
 	// Once submitted, wait for the commit even if ctx ends: the caller must
-	// know whether its write is durable.
-	<-w.done
+	// know whether its write is durable. A write that slipped in while the
+	// store closed is never taken.
+	select {
+	case <-w.done:
+	case <-s.drained:
+		select {
+		case <-w.done:
+		default:
+			return 0, fmt.Errorf("postgres store: closed: %w", store.ErrUnavailable)
+		}
+	}
 	return w.affected, w.err
 }
 

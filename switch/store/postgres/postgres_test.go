@@ -54,32 +54,46 @@ func sale(stan string) store.Txn {
 
 // TestGroupCommitAndDuplicatesInOneGroup: many concurrent writers, some
 // repeating a key, all become durable; each repeat is ErrDuplicate with
-// the stored row and does not fail the others of its group.
+// the stored row and does not fail the others of its group; with one
+// group in flight and with several.
 func TestGroupCommitAndDuplicatesInOneGroup(t *testing.T) {
 	srv := pgtest.Start(t)
-	s := openOn(t, freshDatabase(t, srv), store.Instance{Name: "a"})
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	var dups atomic.Int64
-	for i := 0; i < 300; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			_, err := s.Sales().Begin(ctx, sale(fmt.Sprintf("%06d", i%200+1)))
-			if errors.Is(err, store.ErrDuplicate) {
-				dups.Add(1)
-			} else if err != nil {
-				t.Error(err)
+	for _, committers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("committers=%d", committers), func(t *testing.T) {
+			s, err := Open(context.Background(), Options{DSN: freshDatabase(t, srv), Instance: store.Instance{Name: "a"},
+				Committers: committers})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}(i)
-	}
-	wg.Wait()
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM txns`).Scan(&n); err != nil || n != 200 {
-		t.Fatalf("%d rows (%v)", n, err)
-	}
-	if dups.Load() != 100 {
-		t.Fatalf("%d duplicates, want 100", dups.Load())
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := context.Background()
+			var wg sync.WaitGroup
+			var dups atomic.Int64
+			for i := 0; i < 300; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					key := sale(fmt.Sprintf("%06d", i%200+1))
+					row, err := s.Sales().Begin(ctx, key)
+					if errors.Is(err, store.ErrDuplicate) {
+						dups.Add(1)
+						if row.ID == 0 || row.Key != key.Key {
+							t.Errorf("duplicate answered with %+v", row)
+						}
+					} else if err != nil {
+						t.Error(err)
+					}
+				}(i)
+			}
+			wg.Wait()
+			var n int
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM txns`).Scan(&n); err != nil || n != 200 {
+				t.Fatalf("%d rows (%v)", n, err)
+			}
+			if dups.Load() != 100 {
+				t.Fatalf("%d duplicates, want 100", dups.Load())
+			}
+		})
 	}
 }
 

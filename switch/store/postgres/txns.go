@@ -15,10 +15,18 @@ const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, 
 	masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
 	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner`
 
-const insertTxn = `INSERT INTO txns (terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
+const insertColumns = `terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
 	currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner)
+	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner`
+
+const insertTxn = `INSERT INTO txns (` + insertColumns + `)
 	VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)`
+
+// insertCasts are insertTxn's values typed, for an INSERT ... SELECT
+// (where the columns do not type the parameters).
+const insertCasts = `$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint,
+	$9::text, $10::text, $11::text, $12::text, $13::integer, $14::bytea, $15::text, $16::text, $17::text, $18::text,
+	$19::text, $20::text, $21::text, $22::text, $23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::text, $28::text, $29::text`
 
 // insertArgs are t's values for insertTxn, stamped now and owned by this
 // instance.
