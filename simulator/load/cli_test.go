@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/simulator/internal/clitest"
 	"github.com/kbpay/switch/switch/pan"
 )
 
@@ -55,24 +55,10 @@ func TestMainCLI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := Main(context.Background(), tt.args, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, &stdout, &stderr)
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(stdout.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, &stdout)
-				}
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("stderr lacks %q:\n%s", w, &stderr)
-				}
-			}
-			checkNoPAN(t, stdout.String()+stderr.String())
+			stdout, stderr := clitest.Run(t, Main, tt.args, tt.wantCode, tt.wantOut, tt.wantErr)
+			checkNoPAN(t, stdout+stderr)
 			// A bytes.Buffer is not a terminal: no progress line.
-			if strings.Contains(stderr.String(), "\r") {
+			if strings.Contains(stderr, "\r") {
 				t.Errorf("progress line written to a non-terminal")
 			}
 		})

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/kbpay/switch/simulator/internal/clitest"
 )
 
 func TestRunPay(t *testing.T) {
@@ -45,24 +47,10 @@ func TestRunPay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := RunPay(context.Background(), tt.args, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, &stdout, &stderr)
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(stdout.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, &stdout)
-				}
-			}
-			for _, w := range tt.wantErrOut {
-				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("stderr lacks %q:\n%s", w, &stderr)
-				}
-			}
+			stdout, stderr := clitest.Run(t, RunPay, tt.args, tt.wantCode, tt.wantOut, tt.wantErrOut)
 			// The fake switch echoes DE 2: the full PAN must still never be shown.
-			if strings.Contains(stdout.String()+stderr.String(), testPAN) {
-				t.Errorf("output shows the full PAN:\n%s\n%s", &stdout, &stderr)
+			if strings.Contains(stdout+stderr, testPAN) {
+				t.Errorf("output shows the full PAN:\n%s\n%s", stdout, stderr)
 			}
 		})
 	}

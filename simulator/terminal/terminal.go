@@ -2,6 +2,7 @@
 package terminal
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -88,27 +89,15 @@ func DefaultOptions() Options {
 // withDefaults fills every zero field of o from DefaultOptions.
 func (o Options) withDefaults() Options {
 	d := DefaultOptions()
-	if o.Addr == "" {
-		o.Addr = d.Addr
-	}
-	if o.Spec == "" {
-		o.Spec = d.Spec
-	}
-	if o.Header == "" {
-		o.Header = d.Header
-	}
-	if o.TerminalID == "" {
-		o.TerminalID = d.TerminalID
-	}
-	if o.MerchantID == "" {
-		o.MerchantID = d.MerchantID
-	}
+	o.Addr = cmp.Or(o.Addr, d.Addr)
+	o.Spec = cmp.Or(o.Spec, d.Spec)
+	o.Header = cmp.Or(o.Header, d.Header)
+	o.TerminalID = cmp.Or(o.TerminalID, d.TerminalID)
+	o.MerchantID = cmp.Or(o.MerchantID, d.MerchantID)
 	if o.Timeout <= 0 {
 		o.Timeout = d.Timeout
 	}
-	if o.Logger == nil {
-		o.Logger = d.Logger
-	}
+	o.Logger = cmp.Or(o.Logger, d.Logger)
 	if o.PINKey == nil {
 		o.PINKey = d.PINKey
 	}
