@@ -60,18 +60,22 @@ func (e *env) runPINCases(t *testing.T, cases []pinCase) {
 	}
 }
 
-// pinKeys are the PIN keys of the test vectors, imported under the
-// subtest's labels.
-type pinKeys struct {
+// keySet is every key of the test vectors (and a random PAN data and PAN
+// hash key), imported under the subtest's labels.
+type keySet struct {
+	data, hash                  hsm.KeyRef // PAN data and PAN hash keys
 	tpk, tpkAES                 hsm.KeyRef // terminal PIN keys (static)
 	zpk, zpk3, zpkAES, zpkAES32 hsm.KeyRef // zone PIN keys
 	bdk, bdkAES                 hsm.KeyRef // DUKPT base derivation keys
+	macTDES, macAES             hsm.KeyRef // retail MAC and CMAC keys
 }
 
-// importPINKeys imports every PIN key of the vectors.
-func (e *env) importPINKeys() pinKeys {
+// importKeys imports every key of the set.
+func (e *env) importKeys() keySet {
 	e.tb.Helper()
-	return pinKeys{
+	return keySet{
+		data:     e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(e.tb, 32)),
+		hash:     e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(e.tb, 32)),
 		tpk:      e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK)),
 		tpkAES:   e.imp("tpk-aes", hsm.UsageTerminalPIN, hsm.AES, unhex(aesTPK)),
 		zpk:      e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK)),
@@ -80,6 +84,8 @@ func (e *env) importPINKeys() pinKeys {
 		zpkAES32: e.imp("zpk-aes256", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK32)),
 		bdk:      e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK)),
 		bdkAES:   e.imp("bdk-aes", hsm.UsageBDK, hsm.AES, unhex(x9243BDK)),
+		macTDES:  e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key)),
+		macAES:   e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key)),
 	}
 }
 
@@ -95,7 +101,7 @@ func mustBlock(t *testing.T) func([]byte, error) []byte {
 
 func testTranslateStatic(t *testing.T, e *env) {
 	must := mustBlock(t)
-	k := e.importPINKeys()
+	k := e.importKeys()
 	iso0 := func(k hsm.KeyRef) hsm.PINKey { return hsm.PINKey{Key: k, Format: hsm.ISO0} }
 	iso4 := func(k hsm.KeyRef) hsm.PINKey { return hsm.PINKey{Key: k, Format: hsm.ISO4} }
 
@@ -121,7 +127,7 @@ func testTranslateStatic(t *testing.T, e *env) {
 
 func testTranslateTDESDUKPT(t *testing.T, e *env) {
 	must := mustBlock(t)
-	k := e.importPINKeys()
+	k := e.importKeys()
 	var cases []pinCase
 	// The published X9.24-1 Annex A blocks, as a terminal sends them.
 	for _, v := range x924Blocks {
@@ -164,7 +170,7 @@ func aesDUKPTBlock(t testing.TB, ksn []byte, pin, pan string) []byte {
 }
 
 func testTranslateAESDUKPT(t *testing.T, e *env) {
-	k := e.importPINKeys()
+	k := e.importKeys()
 	var cases []pinCase
 	for i, ksnHex := range x9243KSNs {
 		if ksnHex[:16] != x9243KeyID {
@@ -189,7 +195,7 @@ func testTranslateAESDUKPT(t *testing.T, e *env) {
 
 func testTranslateInvalid(t *testing.T, e *env) {
 	must := mustBlock(t)
-	k := e.importPINKeys()
+	k := e.importKeys()
 
 	pin, pan := "1234", cards.PAN
 	// wrongPAN differs from pan in every digit the blocks bind, so format
