@@ -104,6 +104,20 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// prepared is o with its defaults filled in, checked, and its message
+// dialect loaded.
+func (o Options) prepared() (Options, *iso8583.MessageSpec, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return o, nil, fmt.Errorf("terminal: %w", err)
+	}
+	spec, err := specs.Load(o.Spec)
+	if err != nil {
+		return o, nil, fmt.Errorf("terminal: %w: %w", ErrConfig, err)
+	}
+	return o, spec, nil
+}
+
 // ErrConfig is wrapped by Dial's errors about the options themselves (an
 // unknown spec or header, an over-long terminal or merchant ID, a PIN key
 // of the wrong length), as opposed to failures to reach the switch.
@@ -197,13 +211,9 @@ type Client struct {
 // Dial connects to the switch at opts.Addr. Zero fields of opts take their
 // defaults. The context bounds the connection attempt.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
-		return nil, fmt.Errorf("terminal: %w", err)
-	}
-	spec, err := specs.Load(opts.Spec)
+	opts, spec, err := opts.prepared()
 	if err != nil {
-		return nil, fmt.Errorf("terminal: %w: %w", ErrConfig, err)
+		return nil, err
 	}
 	header, err := frame.ParseHeader(opts.Header)
 	if err != nil {
