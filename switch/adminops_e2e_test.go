@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
-	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 )
 
@@ -74,22 +72,7 @@ type safJSON struct {
 // terminal, state and RRN, sees its masked card and history, and closes a
 // reversal stuck in manual review: retry now, then resolve with a reason.
 func TestOperatorLookUpAndSAFActions(t *testing.T) {
-	h := newHarness(t, "", func(c *config.Config) {
-		c.InstanceName = "sw-ops"
-		c.Journal.SAFInterval = 20 * time.Millisecond
-		c.Journal.ReversalExpiry = 300 * time.Millisecond
-	})
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	term := h.terminal()
-	_, resp := sale(t, term, cardB, 1200)
-	rrn, _ := resp.GetString(specs.RRN)
-	if rc, _ := resp.GetString(specs.ResponseCode); rc != "00" || rrn == "" {
-		t.Fatalf("sale: %s rrn %q", rc, rrn)
-	}
-	h.issuers["card-a"].SetMode(issuer.Silent)
-	if _, resp := sale(t, term, cardA, 3400); func() string { rc, _ := resp.GetString(specs.ResponseCode); return rc }() != "91" {
-		t.Fatal("silent issuer: no 91")
-	}
+	h, rrn := newReviewHarness(t, "sw-ops")
 
 	var found []txnJSON
 	if code := h.adminCall("GET", "/v1/transactions?rrn="+rrn, nil, &found); code != 200 || len(found) != 1 {

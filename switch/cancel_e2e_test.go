@@ -67,8 +67,7 @@ func send(t *testing.T, term *terminal.Client, m *iso8583.Message) string {
 
 func TestMerchantCancels(t *testing.T) {
 	h := newHarness(t, "")
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	term := h.terminal()
+	term := h.linkedTerminal("card-a")
 	iss := h.issuers["card-a"]
 	const amount = 10000
 
@@ -135,8 +134,7 @@ func TestMerchantCancels(t *testing.T) {
 
 func TestCancelAfterOneTimeTokenIsConsumed(t *testing.T) {
 	h := newHarness(t, "")
-	waitFor(t, 5*time.Second, "card-b link", func() bool { return h.linksUp("card-b") })
-	term := h.terminal()
+	term := h.linkedTerminal("card-b")
 	tok, err := h.tokenAPI().Issue(context.Background(), cardB, "3012", tokenapi.IssueOptions{Kind: store.OneTimeToken})
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +153,7 @@ func TestCancelAfterOneTimeTokenIsConsumed(t *testing.T) {
 
 func TestRefundByRRN(t *testing.T) {
 	h := newHarness(t, "")
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	term := h.terminal()
+	term := h.linkedTerminal("card-a")
 	req, resp := sale(t, term, cardA, 9000)
 	rrn, _ := resp.GetString(specs.RRN)
 	auth, _ := resp.GetString(specs.ApprovalCode)
@@ -189,8 +186,7 @@ func TestRefundByRRN(t *testing.T) {
 // without a second reversal, and a duplicate of the sale never charges.
 func TestNetCancelAfterLostAnswer(t *testing.T) {
 	h := newHarness(t, "", func(c *config.Config) { c.Journal.SAFInterval = 50 * time.Millisecond })
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	term := h.terminal()
+	term := h.linkedTerminal("card-a")
 	iss := h.issuers["card-a"]
 	iss.SetFault(issuer.Fault{ChargeWhenSilent: true})
 	iss.SetMode(issuer.Silent)

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/card/pan"
-	"github.com/kbpay/switch/simulator/issuer"
-	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 )
 
@@ -63,23 +61,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	node := consoleTools(t, dir)
-	h := newHarness(t, "", func(c *config.Config) {
-		c.InstanceName = "sw-console"
-		c.Journal.SAFInterval = 20 * time.Millisecond
-		c.Journal.ReversalExpiry = 300 * time.Millisecond
-	})
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	waitFor(t, 5*time.Second, "card-b link", func() bool { return h.linksUp("card-b") })
-	term := h.terminal()
-	_, resp := sale(t, term, cardB, 1200)
-	rrn, _ := resp.GetString(specs.RRN)
-	if rc, _ := resp.GetString(specs.ResponseCode); rc != "00" || rrn == "" {
-		t.Fatalf("sale: %s rrn %q", rc, rrn)
-	}
-	h.issuers["card-a"].SetMode(issuer.Silent)
-	if _, resp := sale(t, term, cardA, 3400); func() string { rc, _ := resp.GetString(specs.ResponseCode); return rc }() != "91" {
-		t.Fatal("silent issuer: no 91")
-	}
+	h, rrn := newReviewHarness(t, "sw-console")
 	var review []safJSON
 	waitFor(t, 10*time.Second, "reversal in manual review", func() bool {
 		return h.adminCall("GET", "/v1/saf?state=review", nil, &review) == 200 && len(review) == 1

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kbpay/switch/internal/promreg"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
@@ -31,37 +32,25 @@ type metrics struct {
 // zero for cfg's listeners and routes.
 func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "requests_total",
-			Help: "Terminal requests answered, by listener, request MTI, issuer route and DE 39.",
-		}, []string{"listener", "mti", "route", "rc"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "payswitch", Name: "request_duration_seconds",
-			Help:    "Time from reading a terminal request to writing its answer.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
-		}, []string{"listener", "mti"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "payswitch", Name: "in_flight",
-			Help: "Terminal requests being processed.",
-		}, []string{"listener"}),
-		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "payswitch", Name: "connections",
-			Help: "Open terminal/VAN connections.",
-		}, []string{"listener"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "refused_total",
-			Help: "Connections refused or requests shed, by reason (max_connections, max_in_flight, rate_limit).",
-		}, []string{"listener", "reason"}),
-		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "input_errors_total",
-			Help: "Bad input from terminals, by reason (undecodable, framing, idle, unexpected_response, ...).",
-		}, []string{"listener", "reason"}),
-		panics: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "panics_total",
-			Help: "Panics recovered in the pipeline (each answered 96).",
-		}),
+		requests: promreg.CounterVec(reg, "requests_total",
+			"Terminal requests answered, by listener, request MTI, issuer route and DE 39.",
+			"listener", "mti", "route", "rc"),
+		duration: promreg.HistogramVec(reg, "request_duration_seconds",
+			"Time from reading a terminal request to writing its answer.",
+			prometheus.ExponentialBuckets(0.0001, 2, 18), "listener", "mti"),
+		inFlight: promreg.GaugeVec(reg, "in_flight",
+			"Terminal requests being processed.", "listener"),
+		connections: promreg.GaugeVec(reg, "connections",
+			"Open terminal/VAN connections.", "listener"),
+		refused: promreg.CounterVec(reg, "refused_total",
+			"Connections refused or requests shed, by reason (max_connections, max_in_flight, rate_limit).",
+			"listener", "reason"),
+		frameErrors: promreg.CounterVec(reg, "input_errors_total",
+			"Bad input from terminals, by reason (undecodable, framing, idle, unexpected_response, ...).",
+			"listener", "reason"),
+		panics: promreg.Counter(reg, "panics_total",
+			"Panics recovered in the pipeline (each answered 96)."),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, m.connections, m.refused, m.frameErrors, m.panics)
 	m.ops = opsmetrics.New(reg)
 	m.preinit(cfg)
 	return m

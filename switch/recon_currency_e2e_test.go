@@ -1,7 +1,6 @@
 package payswitch_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -9,8 +8,6 @@ import (
 
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
-	"github.com/kbpay/switch/switch/settle"
-	"github.com/kbpay/switch/switch/storage"
 )
 
 // TestReconciliationPerCurrency: a terminal sells in KRW (410) and USD
@@ -19,8 +16,7 @@ import (
 // settlement file has one total line per currency.
 func TestReconciliationPerCurrency(t *testing.T) {
 	h := newHarness(t, "")
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	term := h.terminal()
+	term := h.linkedTerminal("card-a")
 	for _, p := range []terminal.Purchase{
 		{PAN: cardA, Amount: 10_000, Currency: "410"},
 		{PAN: cardA, Amount: 10, Currency: "840"},
@@ -57,18 +53,9 @@ func TestReconciliationPerCurrency(t *testing.T) {
 		}
 	}
 
-	j, err := storage.Open(h.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	lines, err := settle.Lines(context.Background(), j.Lookup(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths, err := settle.Write(lines, time.Now(), t.TempDir())
-	if err != nil || len(paths) != 1 {
-		t.Fatalf("settlement files %v %v", paths, err)
+	_, paths := settlement(t, h)
+	if len(paths) != 1 {
+		t.Fatalf("settlement files %v", paths)
 	}
 	b, _ := os.ReadFile(paths[0])
 	totals := grepLines(string(b), "total,")

@@ -1,7 +1,6 @@
 package payswitch_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,8 +17,6 @@ import (
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/settle"
-	"github.com/kbpay/switch/switch/storage"
 )
 
 func batchTotals(t *testing.T, term *terminal.Client, sales, salesAmt, cancels, cancelsAmt, refunds, refundsAmt int64) *iso8583.Message {
@@ -53,8 +50,7 @@ func (h *harness) adminGet(t *testing.T, path string) string {
 
 func TestReconciliationAndSettlement(t *testing.T) {
 	h := newHarness(t, "")
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	term := h.terminal()
+	term := h.linkedTerminal("card-a")
 	r1, _ := sale(t, term, cardA, 1000)
 	sale(t, term, cardA, 2000)
 	sale(t, term, cardB, 3000)
@@ -77,15 +73,7 @@ func TestReconciliationAndSettlement(t *testing.T) {
 		t.Fatalf("empty next batch answered %s", rc)
 	}
 
-	j, err := storage.Open(h.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	lines, err := settle.Lines(context.Background(), j.Lookup(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, paths := settlement(t, h)
 	net := map[string]int64{}
 	for route, ls := range lines {
 		for _, l := range ls {
@@ -95,9 +83,8 @@ func TestReconciliationAndSettlement(t *testing.T) {
 	if net["card-a"] != 1000+2000-600 || net["card-b"] != 3000 {
 		t.Fatalf("settlement nets %v", net)
 	}
-	paths, err := settle.Write(lines, time.Now(), t.TempDir())
-	if err != nil || len(paths) != 2 {
-		t.Fatalf("settlement files %v %v", paths, err)
+	if len(paths) != 2 {
+		t.Fatalf("settlement files %v", paths)
 	}
 	b, _ := os.ReadFile(paths[0])
 	if strings.Contains(string(b), cardA) || !strings.Contains(string(b), "941000******0005") {

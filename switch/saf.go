@@ -14,6 +14,7 @@ import (
 
 	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/internal/promreg"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/pipeline"
@@ -28,22 +29,16 @@ type safMetrics struct {
 
 func newSAFMetrics(reg prometheus.Registerer, q store.Queue, desk store.SAFDesk) *safMetrics {
 	m := &safMetrics{
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "saf_attempts_total",
-			Help: "Store-and-forward reversal attempts, by route and result (acknowledged, retry, review).",
-		}, []string{"route", "result"}),
-		review: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "saf_manual_review_total",
-			Help: "Reversals that expired unacknowledged and wait for manual review.",
-		}),
+		attempts: promreg.CounterVec(reg, "saf_attempts_total",
+			"Store-and-forward reversal attempts, by route and result (acknowledged, retry, review).", "route", "result"),
+		review: promreg.Counter(reg, "saf_manual_review_total",
+			"Reversals that expired unacknowledged and wait for manual review."),
 	}
 	reg.MustRegister(newSAFStateCollector(desk)) // opsmetrics.go
-	reg.MustRegister(m.attempts, m.review, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "payswitch", Name: "saf_depth", Help: "Reversals waiting in the store-and-forward queue.",
-	}, func() float64 {
+	promreg.GaugeFunc(reg, "saf_depth", "Reversals waiting in the store-and-forward queue.", func() float64 {
 		n, _ := q.Depth(context.Background())
 		return float64(n)
-	}))
+	})
 	return m
 }
 

@@ -15,8 +15,7 @@ import (
 // the switch's and issuer's time; never the full card number.
 func TestOneInfoLinePerTransaction(t *testing.T) {
 	h := newHarness(t, "")
-	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
-	term := h.terminal()
+	term := h.linkedTerminal("card-a")
 	ctx := context.Background()
 	res, err := term.Purchase(ctx, terminal.Purchase{PAN: cardA, Amount: 1500})
 	if err != nil || res.ResponseCode != "00" {

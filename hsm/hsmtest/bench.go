@@ -20,20 +20,12 @@ func Benchmarks(b *testing.B, open func(b *testing.B) Backend, opts ...Option) {
 	}
 	e := newEnv(b, open(b), cfg)
 	pan, pin := cards.PAN, "1234"
-	data := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(b, 32))
-	hash := e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(b, 32))
-	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))
-	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
-	zpkAES := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
-	bdk := e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK))
-	bdkAES := e.imp("bdk-aes", hsm.UsageBDK, hsm.AES, unhex(x9243BDK))
-	retail := e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key))
-	cmacKey := e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key))
+	k := e.importKeys()
 
 	var enc hsm.EncryptedPAN
 	if !cfg.pinMAC {
 		var err error
-		if enc, err = e.b.EncryptPAN(e.ctx, data, pan); err != nil {
+		if enc, err = e.b.EncryptPAN(e.ctx, k.data, pan); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,30 +42,30 @@ func Benchmarks(b *testing.B, open func(b *testing.B) Backend, opts ...Option) {
 		name string
 		fn   func() error
 	}{
-		{"EncryptPAN", func() error { _, err := e.b.EncryptPAN(e.ctx, data, pan); return err }},
+		{"EncryptPAN", func() error { _, err := e.b.EncryptPAN(e.ctx, k.data, pan); return err }},
 		{"DecryptPAN", func() error { _, err := e.b.DecryptPAN(e.ctx, enc); return err }},
-		{"HashPAN", func() error { _, err := e.b.HashPAN(e.ctx, hash, pan); return err }},
+		{"HashPAN", func() error { _, err := e.b.HashPAN(e.ctx, k.hash, pan); return err }},
 		{"TranslatePIN/ISO0-TPK-ZPK", func() error {
 			_, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: iso0, PAN: pan,
-				From: hsm.PINKey{Key: tpk, Format: hsm.ISO0}, To: hsm.PINKey{Key: zpk, Format: hsm.ISO0}})
+				From: hsm.PINKey{Key: k.tpk, Format: hsm.ISO0}, To: hsm.PINKey{Key: k.zpk, Format: hsm.ISO0}})
 			return err
 		}},
 		{"TranslatePIN/TDES-DUKPT", func() error {
 			_, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: unhex(x924Blocks[0].block), PAN: x924PAN,
-				From: hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: unhex(x924Blocks[0].ksn)}, To: hsm.PINKey{Key: zpk, Format: hsm.ISO0}})
+				From: hsm.PINKey{Key: k.bdk, Format: hsm.ISO0, KSN: unhex(x924Blocks[0].ksn)}, To: hsm.PINKey{Key: k.zpk, Format: hsm.ISO0}})
 			return err
 		}},
 		{"TranslatePIN/AES-DUKPT", func() error {
 			_, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: aesBlock, PAN: pan,
-				From: hsm.PINKey{Key: bdkAES, Format: hsm.ISO4, KSN: aesKSN}, To: hsm.PINKey{Key: zpkAES, Format: hsm.ISO4}})
+				From: hsm.PINKey{Key: k.bdkAES, Format: hsm.ISO4, KSN: aesKSN}, To: hsm.PINKey{Key: k.zpkAES, Format: hsm.ISO4}})
 			return err
 		}},
 		{"RetailMAC", func() error {
-			_, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: retail, Algorithm: hsm.RetailMAC, Data: msg})
+			_, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: k.macTDES, Algorithm: hsm.RetailMAC, Data: msg})
 			return err
 		}},
 		{"CMAC", func() error {
-			_, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: cmacKey, Algorithm: hsm.CMAC, Data: msg})
+			_, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: k.macAES, Algorithm: hsm.CMAC, Data: msg})
 			return err
 		}},
 	}

@@ -16,14 +16,7 @@ import (
 func testConcurrent(t *testing.T, e *env) {
 	const goroutines, rounds = 64, 16
 	pan := cards.PAN
-	data := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(t, 32))
-	hash := e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(t, 32))
-	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))
-	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
-	bdk := e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK))
-	zpkAES := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
-	retail := e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key))
-	cmacKey := e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key))
+	ks := e.importKeys()
 	msg := unhex(rfc4493Msg)[:16]
 	wantCMAC := unhex(rfc4493Tags[1].tag)[:8]
 	iso0, err := paycrypto.EncryptISO0(unhex(tdesTPK), "1234", pan)
@@ -35,17 +28,17 @@ func testConcurrent(t *testing.T, e *env) {
 		old   hsm.EncryptedPAN
 	)
 	if !e.cfg.pinMAC {
-		if hash1, err = e.b.HashPAN(e.ctx, hash, pan); err != nil {
+		if hash1, err = e.b.HashPAN(e.ctx, ks.hash, pan); err != nil {
 			t.Fatal(err)
 		}
-		if old, err = e.b.EncryptPAN(e.ctx, data, pan); err != nil {
+		if old, err = e.b.EncryptPAN(e.ctx, ks.data, pan); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	steps := []func(g int) error{
 		func(int) error { // PAN round trip, and the pre-rotation ciphertext
-			enc, err := e.b.EncryptPAN(e.ctx, data, pan)
+			enc, err := e.b.EncryptPAN(e.ctx, ks.data, pan)
 			if err != nil {
 				return fmt.Errorf("EncryptPAN: %w", err)
 			}
@@ -58,7 +51,7 @@ func testConcurrent(t *testing.T, e *env) {
 			return nil
 		},
 		func(int) error {
-			h, err := e.b.HashPAN(e.ctx, hash, pan)
+			h, err := e.b.HashPAN(e.ctx, ks.hash, pan)
 			if err != nil || !bytes.Equal(h.Hash, hash1.Hash) {
 				return fmt.Errorf("HashPAN: %v (hash equal %v)", err, err == nil && bytes.Equal(h.Hash, hash1.Hash))
 			}
@@ -66,7 +59,7 @@ func testConcurrent(t *testing.T, e *env) {
 		},
 		func(int) error {
 			out, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: iso0, PAN: pan,
-				From: hsm.PINKey{Key: tpk, Format: hsm.ISO0}, To: hsm.PINKey{Key: zpk, Format: hsm.ISO0}})
+				From: hsm.PINKey{Key: ks.tpk, Format: hsm.ISO0}, To: hsm.PINKey{Key: ks.zpk, Format: hsm.ISO0}})
 			if err != nil {
 				return fmt.Errorf("TranslatePIN TPK: %w", err)
 			}
@@ -78,7 +71,7 @@ func testConcurrent(t *testing.T, e *env) {
 		func(g int) error {
 			v := x924Blocks[g%len(x924Blocks)]
 			out, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: unhex(v.block), PAN: x924PAN,
-				From: hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: unhex(v.ksn)}, To: hsm.PINKey{Key: zpkAES, Format: hsm.ISO4}})
+				From: hsm.PINKey{Key: ks.bdk, Format: hsm.ISO0, KSN: unhex(v.ksn)}, To: hsm.PINKey{Key: ks.zpkAES, Format: hsm.ISO4}})
 			if err != nil {
 				return fmt.Errorf("TranslatePIN DUKPT: %w", err)
 			}
@@ -88,7 +81,7 @@ func testConcurrent(t *testing.T, e *env) {
 			return nil
 		},
 		func(int) error {
-			mac, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: retail, Algorithm: hsm.RetailMAC, Data: []byte(x919Data)})
+			mac, err := e.b.GenerateMAC(e.ctx, hsm.MACRequest{Key: ks.macTDES, Algorithm: hsm.RetailMAC, Data: []byte(x919Data)})
 			if err != nil || !bytes.Equal(mac, unhex(x919MAC)) {
 				return fmt.Errorf("GenerateMAC retail: %X, %v", mac, err)
 			}
@@ -96,14 +89,14 @@ func testConcurrent(t *testing.T, e *env) {
 		},
 		func(int) error {
 			err := e.b.VerifyMAC(e.ctx, hsm.VerifyMACRequest{
-				MACRequest: hsm.MACRequest{Key: cmacKey, Algorithm: hsm.CMAC, Data: msg}, MAC: wantCMAC})
+				MACRequest: hsm.MACRequest{Key: ks.macAES, Algorithm: hsm.CMAC, Data: msg}, MAC: wantCMAC})
 			if err != nil {
 				return fmt.Errorf("VerifyMAC CMAC: %w", err)
 			}
 			bad := append([]byte{}, wantCMAC...)
 			bad[0] ^= 0x80
 			err = e.b.VerifyMAC(e.ctx, hsm.VerifyMACRequest{
-				MACRequest: hsm.MACRequest{Key: cmacKey, Algorithm: hsm.CMAC, Data: msg}, MAC: bad})
+				MACRequest: hsm.MACRequest{Key: ks.macAES, Algorithm: hsm.CMAC, Data: msg}, MAC: bad})
 			if !errors.Is(err, hsm.ErrMACMismatch) {
 				return fmt.Errorf("VerifyMAC CMAC of a wrong MAC: %v", err)
 			}
@@ -128,7 +121,7 @@ func testConcurrent(t *testing.T, e *env) {
 				if g == 0 {
 					// Rotate the data key under the others' feet.
 					_, err = e.b.GenerateKey(e.ctx, hsm.GenerateKeyRequest{
-						Label: data.Label, Usage: hsm.UsagePANData, Algorithm: hsm.AES, Size: 32})
+						Label: ks.data.Label, Usage: hsm.UsagePANData, Algorithm: hsm.AES, Size: 32})
 				} else {
 					err = steps[(g+i)%len(steps)](g)
 				}
@@ -147,7 +140,7 @@ func testConcurrent(t *testing.T, e *env) {
 	}
 	current := 0
 	for _, k := range keys {
-		if k.Label == data.Label {
+		if k.Label == ks.data.Label {
 			current = max(current, k.Version)
 		}
 	}
@@ -157,7 +150,7 @@ func testConcurrent(t *testing.T, e *env) {
 	if e.cfg.pinMAC {
 		return
 	}
-	enc, err := e.b.EncryptPAN(e.ctx, data, pan)
+	enc, err := e.b.EncryptPAN(e.ctx, ks.data, pan)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,42 +72,34 @@ func translate(from, to hsm.PINKey) func(context.Context, Backend) error {
 }
 
 func testWrongUsage(t *testing.T, e *env) {
-	data := e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(t, 32))
-	hash := e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(t, 32))
-	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))
-	aesTPKRef := e.imp("tpk-aes", hsm.UsageTerminalPIN, hsm.AES, unhex(aesTPK))
-	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
-	aesZPKRef := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
-	bdk := e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK))
-	macT := e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key))
-	macA := e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key))
+	k := e.importKeys()
 	iso0 := func(k hsm.KeyRef) hsm.PINKey { return hsm.PINKey{Key: k, Format: hsm.ISO0} }
 	iso4 := func(k hsm.KeyRef) hsm.PINKey { return hsm.PINKey{Key: k, Format: hsm.ISO4} }
 	ksn := unhex(x924Blocks[0].ksn)
 
 	cases := []op{
-		{"EncryptPAN with a TPK", encryptPAN(tpk)},
-		{"EncryptPAN with the hash key", encryptPAN(hash)},
-		{"EncryptPAN with a MAC key", encryptPAN(macA)},
-		{"DecryptPAN with a ZPK", decryptPAN(hsm.KeyRef{Label: zpk.Label, Version: 1})},
-		{"DecryptPAN with the hash key", decryptPAN(hsm.KeyRef{Label: hash.Label, Version: 1})},
-		{"HashPAN with the data key", hashPAN(data)},
-		{"HashPAN with a MAC key", hashPAN(macT)},
-		{"GenerateMAC with the data key", generateMAC(data, hsm.CMAC)},
-		{"GenerateMAC with a TPK", generateMAC(tpk, hsm.RetailMAC)},
-		{"GenerateMAC with the hash key", generateMAC(hash, hsm.CMAC)},
-		{"VerifyMAC with a ZPK", verifyMAC(zpk, hsm.RetailMAC)},
-		{"RetailMAC with an AES MAC key", generateMAC(macA, hsm.RetailMAC)},
-		{"CMAC with a TDES MAC key", generateMAC(macT, hsm.CMAC)},
-		{"TranslatePIN from the data key", translate(iso0(data), iso0(zpk))},
-		{"TranslatePIN from a MAC key", translate(iso0(macT), iso0(zpk))},
-		{"TranslatePIN to a MAC key", translate(iso0(tpk), iso0(macT))},
-		{"TranslatePIN to the data key", translate(iso0(tpk), iso4(data))},
-		{"TranslatePIN from a BDK without KSN", translate(iso0(bdk), iso0(zpk))},
-		{"TranslatePIN from a TPK with a KSN", translate(hsm.PINKey{Key: tpk, Format: hsm.ISO0, KSN: ksn}, iso0(zpk))},
-		{"TranslatePIN ISO0 under an AES key", translate(iso0(tpk), iso0(aesZPKRef))},
-		{"TranslatePIN ISO4 under a TDES key", translate(iso4(aesTPKRef), iso4(zpk))},
-		{"TranslatePIN ISO0 from an AES TPK", translate(iso0(aesTPKRef), iso0(zpk))},
+		{"EncryptPAN with a TPK", encryptPAN(k.tpk)},
+		{"EncryptPAN with the hash key", encryptPAN(k.hash)},
+		{"EncryptPAN with a MAC key", encryptPAN(k.macAES)},
+		{"DecryptPAN with a ZPK", decryptPAN(hsm.KeyRef{Label: k.zpk.Label, Version: 1})},
+		{"DecryptPAN with the hash key", decryptPAN(hsm.KeyRef{Label: k.hash.Label, Version: 1})},
+		{"HashPAN with the data key", hashPAN(k.data)},
+		{"HashPAN with a MAC key", hashPAN(k.macTDES)},
+		{"GenerateMAC with the data key", generateMAC(k.data, hsm.CMAC)},
+		{"GenerateMAC with a TPK", generateMAC(k.tpk, hsm.RetailMAC)},
+		{"GenerateMAC with the hash key", generateMAC(k.hash, hsm.CMAC)},
+		{"VerifyMAC with a ZPK", verifyMAC(k.zpk, hsm.RetailMAC)},
+		{"RetailMAC with an AES MAC key", generateMAC(k.macAES, hsm.RetailMAC)},
+		{"CMAC with a TDES MAC key", generateMAC(k.macTDES, hsm.CMAC)},
+		{"TranslatePIN from the data key", translate(iso0(k.data), iso0(k.zpk))},
+		{"TranslatePIN from a MAC key", translate(iso0(k.macTDES), iso0(k.zpk))},
+		{"TranslatePIN to a MAC key", translate(iso0(k.tpk), iso0(k.macTDES))},
+		{"TranslatePIN to the data key", translate(iso0(k.tpk), iso4(k.data))},
+		{"TranslatePIN from a BDK without KSN", translate(iso0(k.bdk), iso0(k.zpk))},
+		{"TranslatePIN from a TPK with a KSN", translate(hsm.PINKey{Key: k.tpk, Format: hsm.ISO0, KSN: ksn}, iso0(k.zpk))},
+		{"TranslatePIN ISO0 under an AES key", translate(iso0(k.tpk), iso0(k.zpkAES))},
+		{"TranslatePIN ISO4 under a TDES key", translate(iso4(k.tpkAES), iso4(k.zpk))},
+		{"TranslatePIN ISO0 from an AES TPK", translate(iso0(k.tpkAES), iso0(k.zpk))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -142,25 +142,39 @@ func testPANHash(t *testing.T, e *env) {
 	}
 }
 
+// mustImportVersion imports 32 random bytes under name (a rotation when
+// the label has a key) and fails unless the import became version want.
+func (e *env) mustImportVersion(name string, u hsm.Usage, alg hsm.Algorithm, want int) hsm.KeyInfo {
+	e.tb.Helper()
+	info := e.mustImport(name, u, alg, random(e.tb, 32))
+	if info.Version != want {
+		e.tb.Fatalf("ImportKey %s: version %d, want %d", info.Label, info.Version, want)
+	}
+	return info
+}
+
+// rotate imports version 1 of the key name, calls op with its label,
+// imports version 2 (a rotation) and calls op again: op's results before
+// and after the rotation.
+func rotate[T any](e *env, name string, u hsm.Usage, alg hsm.Algorithm, what string, op func(hsm.KeyRef) (T, error)) (ref hsm.KeyRef, before, after T) {
+	e.tb.Helper()
+	ref = hsm.KeyRef{Label: e.mustImportVersion(name, u, alg, 1).Label}
+	before, err := op(ref)
+	if err != nil {
+		e.tb.Fatalf("%s version 1: %v", what, err)
+	}
+	e.mustImportVersion(name, u, alg, 2)
+	if after, err = op(ref); err != nil {
+		e.tb.Fatalf("%s version 2 (current): %v", what, err)
+	}
+	return ref, before, after
+}
+
 func testRotationPANData(t *testing.T, e *env) {
 	pan := cards.PAN
-	v1 := e.mustImport("pan-data", hsm.UsagePANData, hsm.AES, random(t, 32))
-	if v1.Version != 1 {
-		t.Fatalf("first import version = %d, want 1", v1.Version)
-	}
-	ref := hsm.KeyRef{Label: v1.Label}
-	old, err := e.b.EncryptPAN(e.ctx, ref, pan)
-	if err != nil {
-		t.Fatalf("EncryptPAN v1: %v", err)
-	}
-	v2 := e.mustImport("pan-data", hsm.UsagePANData, hsm.AES, random(t, 32))
-	if v2.Version != 2 {
-		t.Fatalf("second import version = %d, want 2", v2.Version)
-	}
-	cur, err := e.b.EncryptPAN(e.ctx, ref, pan)
-	if err != nil {
-		t.Fatalf("EncryptPAN v2: %v", err)
-	}
+	ref, old, cur := rotate(e, "pan-data", hsm.UsagePANData, hsm.AES, "EncryptPAN", func(ref hsm.KeyRef) (hsm.EncryptedPAN, error) {
+		return e.b.EncryptPAN(e.ctx, ref, pan)
+	})
 	if cur.Key.Version != 2 {
 		t.Errorf("after rotation EncryptPAN version = %d, want 2", cur.Key.Version)
 	}
@@ -171,11 +185,11 @@ func testRotationPANData(t *testing.T, e *env) {
 		}
 	}
 	// Old ciphertext presented as the new version must not decrypt.
-	_, err = e.b.DecryptPAN(e.ctx, hsm.EncryptedPAN{Key: cur.Key, Ciphertext: old.Ciphertext})
+	_, err := e.b.DecryptPAN(e.ctx, hsm.EncryptedPAN{Key: cur.Key, Ciphertext: old.Ciphertext})
 	wantErr(t, "DecryptPAN v1 ciphertext as v2", err, hsm.ErrDecrypt)
 
 	// GenerateKey under the same label rotates too.
-	v3, err := e.b.GenerateKey(e.ctx, hsm.GenerateKeyRequest{Label: v1.Label, Usage: hsm.UsagePANData, Algorithm: hsm.AES, Size: 32})
+	v3, err := e.b.GenerateKey(e.ctx, hsm.GenerateKeyRequest{Label: ref.Label, Usage: hsm.UsagePANData, Algorithm: hsm.AES, Size: 32})
 	if err != nil {
 		t.Fatalf("GenerateKey: %v", err)
 	}
@@ -195,36 +209,25 @@ func testRotationPANData(t *testing.T, e *env) {
 	}
 	versions := map[int]bool{}
 	for _, k := range keys {
-		if k.Label == v1.Label {
+		if k.Label == ref.Label {
 			versions[k.Version] = true
 		}
 	}
 	if !versions[1] || !versions[2] || !versions[3] {
-		t.Errorf("Keys lists versions %v of %s, want 1, 2 and 3", versions, v1.Label)
+		t.Errorf("Keys lists versions %v of %s, want 1, 2 and 3", versions, ref.Label)
 	}
 }
 
 func testRotationPANHash(t *testing.T, e *env) {
 	pan := cards.PAN
-	v1 := e.mustImport("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(t, 32))
-	ref := hsm.KeyRef{Label: v1.Label}
-	h1, err := e.b.HashPAN(e.ctx, ref, pan)
-	if err != nil {
-		t.Fatalf("HashPAN v1: %v", err)
-	}
-	v2 := e.mustImport("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(t, 32))
-	if v2.Version != 2 {
-		t.Fatalf("second import version = %d, want 2", v2.Version)
-	}
-	h2, err := e.b.HashPAN(e.ctx, ref, pan)
-	if err != nil {
-		t.Fatalf("HashPAN current: %v", err)
-	}
+	ref, h1, h2 := rotate(e, "pan-hash", hsm.UsagePANHash, hsm.HMAC, "HashPAN", func(ref hsm.KeyRef) (hsm.PANHash, error) {
+		return e.b.HashPAN(e.ctx, ref, pan)
+	})
 	if h2.Key.Version != 2 || bytes.Equal(h2.Hash, h1.Hash) {
 		t.Errorf("HashPAN after rotation: version %d, same hash %v; want version 2, a new hash",
 			h2.Key.Version, bytes.Equal(h2.Hash, h1.Hash))
 	}
-	old, err := e.b.HashPAN(e.ctx, hsm.KeyRef{Label: v1.Label, Version: 1}, pan)
+	old, err := e.b.HashPAN(e.ctx, hsm.KeyRef{Label: ref.Label, Version: 1}, pan)
 	if err != nil {
 		t.Fatalf("HashPAN version 1: %v", err)
 	}

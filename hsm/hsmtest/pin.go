@@ -60,6 +60,35 @@ func (e *env) runPINCases(t *testing.T, cases []pinCase) {
 	}
 }
 
+// keySet is every key of the test vectors (and a random PAN data and PAN
+// hash key), imported under the subtest's labels.
+type keySet struct {
+	data, hash                  hsm.KeyRef // PAN data and PAN hash keys
+	tpk, tpkAES                 hsm.KeyRef // terminal PIN keys (static)
+	zpk, zpk3, zpkAES, zpkAES32 hsm.KeyRef // zone PIN keys
+	bdk, bdkAES                 hsm.KeyRef // DUKPT base derivation keys
+	macTDES, macAES             hsm.KeyRef // retail MAC and CMAC keys
+}
+
+// importKeys imports every key of the set.
+func (e *env) importKeys() keySet {
+	e.tb.Helper()
+	return keySet{
+		data:     e.imp("pan-data", hsm.UsagePANData, hsm.AES, random(e.tb, 32)),
+		hash:     e.imp("pan-hash", hsm.UsagePANHash, hsm.HMAC, random(e.tb, 32)),
+		tpk:      e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK)),
+		tpkAES:   e.imp("tpk-aes", hsm.UsageTerminalPIN, hsm.AES, unhex(aesTPK)),
+		zpk:      e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK)),
+		zpk3:     e.imp("zpk-tdes3", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK3)),
+		zpkAES:   e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK)),
+		zpkAES32: e.imp("zpk-aes256", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK32)),
+		bdk:      e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK)),
+		bdkAES:   e.imp("bdk-aes", hsm.UsageBDK, hsm.AES, unhex(x9243BDK)),
+		macTDES:  e.imp("mac-tdes", hsm.UsageMAC, hsm.TDES, unhex(x919Key)),
+		macAES:   e.imp("mac-aes", hsm.UsageMAC, hsm.AES, unhex(rfc4493Key)),
+	}
+}
+
 func mustBlock(t *testing.T) func([]byte, error) []byte {
 	return func(b []byte, err error) []byte {
 		t.Helper()
@@ -72,12 +101,7 @@ func mustBlock(t *testing.T) func([]byte, error) []byte {
 
 func testTranslateStatic(t *testing.T, e *env) {
 	must := mustBlock(t)
-	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))
-	tpkAES := e.imp("tpk-aes", hsm.UsageTerminalPIN, hsm.AES, unhex(aesTPK))
-	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
-	zpk3 := e.imp("zpk-tdes3", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK3))
-	zpkAES := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
-	zpkAES32 := e.imp("zpk-aes256", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK32))
+	k := e.importKeys()
 	iso0 := func(k hsm.KeyRef) hsm.PINKey { return hsm.PINKey{Key: k, Format: hsm.ISO0} }
 	iso4 := func(k hsm.KeyRef) hsm.PINKey { return hsm.PINKey{Key: k, Format: hsm.ISO4} }
 
@@ -91,11 +115,11 @@ func testTranslateStatic(t *testing.T, e *env) {
 		b4 := must(paycrypto.EncryptISO4(unhex(aesTPK), p.pin, p.pan, nil))
 		z0 := must(paycrypto.EncryptISO0(unhex(tdesZPK), p.pin, p.pan))
 		cases = append(cases,
-			pinCase{"ISO0 TPK to ISO0 ZPK/" + p.pan[:6], b0, p.pan, p.pin, iso0(tpk), iso0(zpk), unhex(tdesZPK)},
-			pinCase{"ISO0 TPK to ISO0 triple-length ZPK/" + p.pan[:6], b0, p.pan, p.pin, iso0(tpk), iso0(zpk3), unhex(tdesZPK3)},
-			pinCase{"ISO0 ZPK to ISO0 ZPK/" + p.pan[:6], z0, p.pan, p.pin, iso0(zpk), iso0(zpk3), unhex(tdesZPK3)},
-			pinCase{"ISO0 TDES to ISO4 AES/" + p.pan[:6], b0, p.pan, p.pin, iso0(tpk), iso4(zpkAES), unhex(aesZPK)},
-			pinCase{"ISO4 AES TPK to ISO4 AES-256 ZPK/" + p.pan[:6], b4, p.pan, p.pin, iso4(tpkAES), iso4(zpkAES32), unhex(aesZPK32)},
+			pinCase{"ISO0 TPK to ISO0 ZPK/" + p.pan[:6], b0, p.pan, p.pin, iso0(k.tpk), iso0(k.zpk), unhex(tdesZPK)},
+			pinCase{"ISO0 TPK to ISO0 triple-length ZPK/" + p.pan[:6], b0, p.pan, p.pin, iso0(k.tpk), iso0(k.zpk3), unhex(tdesZPK3)},
+			pinCase{"ISO0 ZPK to ISO0 ZPK/" + p.pan[:6], z0, p.pan, p.pin, iso0(k.zpk), iso0(k.zpk3), unhex(tdesZPK3)},
+			pinCase{"ISO0 TDES to ISO4 AES/" + p.pan[:6], b0, p.pan, p.pin, iso0(k.tpk), iso4(k.zpkAES), unhex(aesZPK)},
+			pinCase{"ISO4 AES TPK to ISO4 AES-256 ZPK/" + p.pan[:6], b4, p.pan, p.pin, iso4(k.tpkAES), iso4(k.zpkAES32), unhex(aesZPK32)},
 		)
 	}
 	e.runPINCases(t, cases)
@@ -103,16 +127,14 @@ func testTranslateStatic(t *testing.T, e *env) {
 
 func testTranslateTDESDUKPT(t *testing.T, e *env) {
 	must := mustBlock(t)
-	bdk := e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK))
-	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
-	zpkAES := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
+	k := e.importKeys()
 	var cases []pinCase
 	// The published X9.24-1 Annex A blocks, as a terminal sends them.
 	for _, v := range x924Blocks {
 		cases = append(cases, pinCase{
 			name: "X9.24-1 " + v.ksn, block: unhex(v.block), pan: x924PAN, pin: x924PIN,
-			from:  hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: unhex(v.ksn)},
-			to:    hsm.PINKey{Key: zpk, Format: hsm.ISO0},
+			from:  hsm.PINKey{Key: k.bdk, Format: hsm.ISO0, KSN: unhex(v.ksn)},
+			to:    hsm.PINKey{Key: k.zpk, Format: hsm.ISO0},
 			toKey: unhex(tdesZPK),
 		})
 	}
@@ -124,9 +146,9 @@ func testTranslateTDESDUKPT(t *testing.T, e *env) {
 		block := must(paycrypto.EncryptISO0(pinKey, pin, pan))
 		cases = append(cases,
 			pinCase{"KSN " + ksnHex, block, pan, pin,
-				hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: ksn}, hsm.PINKey{Key: zpk, Format: hsm.ISO0}, unhex(tdesZPK)},
+				hsm.PINKey{Key: k.bdk, Format: hsm.ISO0, KSN: ksn}, hsm.PINKey{Key: k.zpk, Format: hsm.ISO0}, unhex(tdesZPK)},
 			pinCase{"KSN " + ksnHex + " to ISO4", block, pan, pin,
-				hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: ksn}, hsm.PINKey{Key: zpkAES, Format: hsm.ISO4}, unhex(aesZPK)},
+				hsm.PINKey{Key: k.bdk, Format: hsm.ISO0, KSN: ksn}, hsm.PINKey{Key: k.zpkAES, Format: hsm.ISO4}, unhex(aesZPK)},
 		)
 	}
 	e.runPINCases(t, cases)
@@ -148,10 +170,7 @@ func aesDUKPTBlock(t testing.TB, ksn []byte, pin, pan string) []byte {
 }
 
 func testTranslateAESDUKPT(t *testing.T, e *env) {
-	bdk := e.imp("bdk-aes", hsm.UsageBDK, hsm.AES, unhex(x9243BDK))
-	zpkAES := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
-	zpkAES32 := e.imp("zpk-aes256", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK32))
-	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
+	k := e.importKeys()
 	var cases []pinCase
 	for i, ksnHex := range x9243KSNs {
 		if ksnHex[:16] != x9243KeyID {
@@ -160,15 +179,15 @@ func testTranslateAESDUKPT(t *testing.T, e *env) {
 		ksn := unhex(ksnHex)
 		pin, pan := "1234", testPANs[i%len(testPANs)]
 		block := aesDUKPTBlock(t, ksn, pin, pan)
-		from := hsm.PINKey{Key: bdk, Format: hsm.ISO4, KSN: ksn}
+		from := hsm.PINKey{Key: k.bdkAES, Format: hsm.ISO4, KSN: ksn}
 		cases = append(cases,
-			pinCase{"KSN " + ksnHex, block, pan, pin, from, hsm.PINKey{Key: zpkAES, Format: hsm.ISO4}, unhex(aesZPK)},
-			pinCase{"KSN " + ksnHex + " to AES-256", block, pan, pin, from, hsm.PINKey{Key: zpkAES32, Format: hsm.ISO4}, unhex(aesZPK32)},
+			pinCase{"KSN " + ksnHex, block, pan, pin, from, hsm.PINKey{Key: k.zpkAES, Format: hsm.ISO4}, unhex(aesZPK)},
+			pinCase{"KSN " + ksnHex + " to AES-256", block, pan, pin, from, hsm.PINKey{Key: k.zpkAES32, Format: hsm.ISO4}, unhex(aesZPK32)},
 		)
 		if i == 0 {
 			// Format 4 to format 0 (for an issuer still on TDES).
 			cases = append(cases, pinCase{"KSN " + ksnHex + " to ISO0", block, pan, pin, from,
-				hsm.PINKey{Key: zpk, Format: hsm.ISO0}, unhex(tdesZPK)})
+				hsm.PINKey{Key: k.zpk, Format: hsm.ISO0}, unhex(tdesZPK)})
 		}
 	}
 	e.runPINCases(t, cases)
@@ -176,12 +195,7 @@ func testTranslateAESDUKPT(t *testing.T, e *env) {
 
 func testTranslateInvalid(t *testing.T, e *env) {
 	must := mustBlock(t)
-	tpk := e.imp("tpk", hsm.UsageTerminalPIN, hsm.TDES, unhex(tdesTPK))
-	tpkAES := e.imp("tpk-aes", hsm.UsageTerminalPIN, hsm.AES, unhex(aesTPK))
-	zpk := e.imp("zpk", hsm.UsageZonePIN, hsm.TDES, unhex(tdesZPK))
-	zpkAES := e.imp("zpk-aes", hsm.UsageZonePIN, hsm.AES, unhex(aesZPK))
-	bdk := e.imp("bdk", hsm.UsageBDK, hsm.TDES, unhex(x924BDK))
-	bdkAES := e.imp("bdk-aes", hsm.UsageBDK, hsm.AES, unhex(x9243BDK))
+	k := e.importKeys()
 
 	pin, pan := "1234", cards.PAN
 	// wrongPAN differs from pan in every digit the blocks bind, so format
@@ -199,11 +213,11 @@ func testTranslateInvalid(t *testing.T, e *env) {
 	fmt1[0] = 0x14
 	fmt1Enc := tdesEncrypt(t, unhex(tdesTPK), fmt1)
 
-	from0 := hsm.PINKey{Key: tpk, Format: hsm.ISO0}
-	from4 := hsm.PINKey{Key: tpkAES, Format: hsm.ISO4}
-	to0 := hsm.PINKey{Key: zpk, Format: hsm.ISO0}
-	to4 := hsm.PINKey{Key: zpkAES, Format: hsm.ISO4}
-	fromDUKPT := func(ksn []byte) hsm.PINKey { return hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: ksn} }
+	from0 := hsm.PINKey{Key: k.tpk, Format: hsm.ISO0}
+	from4 := hsm.PINKey{Key: k.tpkAES, Format: hsm.ISO4}
+	to0 := hsm.PINKey{Key: k.zpk, Format: hsm.ISO0}
+	to4 := hsm.PINKey{Key: k.zpkAES, Format: hsm.ISO4}
+	fromDUKPT := func(ksn []byte) hsm.PINKey { return hsm.PINKey{Key: k.bdk, Format: hsm.ISO0, KSN: ksn} }
 	nextKSN := unhex(x924Blocks[1].ksn)
 
 	cases := []struct {
@@ -228,13 +242,13 @@ func testTranslateInvalid(t *testing.T, e *env) {
 		{"ISO4 short", iso4[:15], pan, from4, to4},
 		{"DUKPT wrong PAN", dukpt, wrongPAN, fromDUKPT(dukptKSN), to0},
 		{"DUKPT wrong KSN", dukpt, x924PAN, fromDUKPT(nextKSN), to0},
-		{"AES DUKPT wrong PAN", aesBlock, wrongPAN, hsm.PINKey{Key: bdkAES, Format: hsm.ISO4, KSN: aesKSN}, to4},
-		{"AES DUKPT wrong KSN", aesBlock, pan, hsm.PINKey{Key: bdkAES, Format: hsm.ISO4, KSN: unhex(x9243KSNs[1])}, to4},
+		{"AES DUKPT wrong PAN", aesBlock, wrongPAN, hsm.PINKey{Key: k.bdkAES, Format: hsm.ISO4, KSN: aesKSN}, to4},
+		{"AES DUKPT wrong KSN", aesBlock, pan, hsm.PINKey{Key: k.bdkAES, Format: hsm.ISO4, KSN: unhex(x9243KSNs[1])}, to4},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: tc.block, PAN: tc.pan, From: tc.from, To: tc.to})
-			if e.cfg.noAESDK && tc.from.Key == bdkAES {
+			if e.cfg.noAESDK && tc.from.Key == k.bdkAES {
 				// WithoutAESDUKPT: refused as unsupported, never translated.
 				wantErr(t, "TranslatePIN", err, hsm.ErrUnsupported)
 			} else {
@@ -250,7 +264,7 @@ func testTranslateInvalid(t *testing.T, e *env) {
 	for _, n := range []int{0, 8, 11, 12} {
 		t.Run(fmt.Sprintf("TDES KSN of %d bytes", n), func(t *testing.T) {
 			_, err := e.b.TranslatePIN(e.ctx, hsm.TranslatePINRequest{PINBlock: dukpt, PAN: x924PAN,
-				From: hsm.PINKey{Key: bdk, Format: hsm.ISO0, KSN: make([]byte, n)}, To: to0})
+				From: hsm.PINKey{Key: k.bdk, Format: hsm.ISO0, KSN: make([]byte, n)}, To: to0})
 			if err == nil {
 				t.Errorf("TranslatePIN accepted a %d-byte KSN for a TDES BDK", n)
 			}

@@ -28,3 +28,15 @@ func keyECB(kek, in []byte, encrypt bool) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// SetOddParity sets each byte's low bit so that it has an odd number of
+// one bits, as DES keys should.
+func SetOddParity(b []byte) {
+	for i, c := range b {
+		c &^= 1
+		p := c ^ c>>4
+		p ^= p >> 2
+		p ^= p >> 1
+		b[i] = c | ^p&1
+	}
+}

@@ -3,6 +3,7 @@
 package pkcs11
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"fmt"
@@ -62,12 +63,7 @@ func (h *HSM) ImportKey(ctx context.Context, req hsm.ImportKeyRequest) (hsm.KeyI
 // which SoftHSM2 lacks, and no other mechanism derives it in the token;
 // import it instead.
 func (h *HSM) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (hsm.KeyInfo, error) {
-	size := req.Size
-	if size == 0 {
-		if sizes := keySizes[req.Usage][req.Algorithm]; len(sizes) > 0 {
-			size = sizes[0]
-		}
-	}
+	size := cmp.Or(req.Size, keySizes.Default(req.Usage, req.Algorithm))
 	if req.Usage == hsm.UsageBDK && req.Algorithm == hsm.TDES {
 		return hsm.KeyInfo{}, fmt.Errorf("pkcs11 hsm: generate key %q: a TDES BDK's variant (BDK XOR C0C0C0C0...) cannot be derived inside the token without CKM_XOR_BASE_AND_DATA; import the BDK instead: %w",
 			req.Label, hsm.ErrUnsupported)

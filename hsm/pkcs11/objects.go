@@ -102,34 +102,19 @@ func specs(u hsm.Usage, alg hsm.Algorithm, size int) ([]objectSpec, error) {
 	return nil, fmt.Errorf("algorithm %q for usage %s: %w", alg, u, hsm.ErrWrongUsage)
 }
 
-// keySizes lists the permitted sizes of each usage and algorithm (the same
-// as the software backend's); the first is GenerateKey's default.
-var keySizes = map[hsm.Usage]map[hsm.Algorithm][]int{
-	hsm.UsagePANData:     {hsm.AES: {32}},
-	hsm.UsagePANHash:     {hsm.HMAC: {32}},
-	hsm.UsageTerminalPIN: {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
-	hsm.UsageZonePIN:     {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
-	hsm.UsageBDK:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
-	hsm.UsageMAC:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
-	hsm.UsageKEK:         {hsm.TDES: {16, 24}},
-}
+// keySizes lists the permitted sizes of each usage and algorithm: the
+// software backend's, but a KEK is TDES only (objectSpecs).
+var keySizes = func() hsm.KeySizes {
+	ks := hsm.StandardKeySizes()
+	ks[hsm.UsageKEK] = map[hsm.Algorithm][]int{hsm.TDES: {16, 24}}
+	return ks
+}()
 
 func checkKey(label string, u hsm.Usage, alg hsm.Algorithm, size int) error {
 	if err := checkLabel(label); err != nil {
 		return err
 	}
-	algs, ok := keySizes[u]
-	if !ok {
-		return fmt.Errorf("unknown key usage %q", u)
-	}
-	sizes, ok := algs[alg]
-	if !ok {
-		return fmt.Errorf("algorithm %q for usage %s: %w", alg, u, hsm.ErrWrongUsage)
-	}
-	if !slices.Contains(sizes, size) {
-		return fmt.Errorf("%s key for usage %s must be %v bytes, got %d", alg, u, sizes, size)
-	}
-	return nil
+	return keySizes.Check(u, alg, size)
 }
 
 // checkLabel is hsm.CheckLabel.

@@ -1,6 +1,7 @@
 package software
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -19,33 +20,13 @@ import (
 // checkLabel is hsm.CheckLabel.
 func checkLabel(label string) error { return hsm.CheckLabel(label) }
 
-// keySizes lists the permitted algorithms and sizes of each usage; the
-// first size is GenerateKey's default.
-var keySizes = map[hsm.Usage]map[hsm.Algorithm][]int{
-	hsm.UsagePANData:     {hsm.AES: {32}},
-	hsm.UsagePANHash:     {hsm.HMAC: {32}},
-	hsm.UsageTerminalPIN: {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
-	hsm.UsageZonePIN:     {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
-	hsm.UsageBDK:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
-	hsm.UsageMAC:         {hsm.TDES: {16}, hsm.AES: {16, 24, 32}},
-	hsm.UsageKEK:         {hsm.TDES: {16, 24}, hsm.AES: {16, 24, 32}},
-}
+// keySizes lists the permitted algorithms and sizes of each usage.
+var keySizes = hsm.StandardKeySizes()
 
 // checkKey checks that material fits usage and algorithm. A usage and
 // algorithm that do not go together wrap hsm.ErrWrongUsage.
 func checkKey(u hsm.Usage, alg hsm.Algorithm, material []byte) error {
-	algs, ok := keySizes[u]
-	if !ok {
-		return fmt.Errorf("unknown key usage %q", u)
-	}
-	sizes, ok := algs[alg]
-	if !ok {
-		return fmt.Errorf("algorithm %q for usage %s: %w", alg, u, hsm.ErrWrongUsage)
-	}
-	if !slices.Contains(sizes, len(material)) {
-		return fmt.Errorf("%s key for usage %s must be %v bytes, got %d", alg, u, sizes, len(material))
-	}
-	return nil
+	return keySizes.Check(u, alg, len(material))
 }
 
 // kcv is the key check value: paycrypto.KCV for TDES and AES; for HMAC
@@ -175,12 +156,7 @@ func (h *HSM) generate(ctx context.Context, req hsm.GenerateKeyRequest, ifAbsent
 	if err := ctx.Err(); err != nil {
 		return hsm.KeyInfo{}, false, err
 	}
-	size := req.Size
-	if size == 0 {
-		if sizes := keySizes[req.Usage][req.Algorithm]; len(sizes) > 0 {
-			size = sizes[0]
-		}
-	}
+	size := cmp.Or(req.Size, keySizes.Default(req.Usage, req.Algorithm))
 	if size <= 0 || size > 64 {
 		return hsm.KeyInfo{}, false, fmt.Errorf("key size %d bytes is not valid", size)
 	}
@@ -189,21 +165,9 @@ func (h *HSM) generate(ctx context.Context, req hsm.GenerateKeyRequest, ifAbsent
 		return hsm.KeyInfo{}, false, fmt.Errorf("reading random key material: %w", err)
 	}
 	if req.Algorithm == hsm.TDES {
-		setOddParity(material)
+		paycrypto.SetOddParity(material)
 	}
 	return h.add(req.Label, req.Usage, req.Algorithm, material, ifAbsent, "generated")
-}
-
-// setOddParity sets each byte's low bit so that it has an odd number of
-// one bits, as DES keys should.
-func setOddParity(b []byte) {
-	for i, c := range b {
-		c &^= 1
-		p := c ^ c>>4
-		p ^= p >> 2
-		p ^= p >> 1
-		b[i] = c | ^p&1
-	}
 }
 
 // add stores material (which it takes over and zeroes on failure) as the

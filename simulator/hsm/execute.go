@@ -270,7 +270,7 @@ func (s *Server) generateKey(c *hostcmd.GenerateKey) (string, []byte) {
 	}
 	defer clear(key)
 	if h.Algorithm == 'T' {
-		oddParity(key)
+		paycrypto.SetOddParity(key)
 	}
 	return s.answerKey(h, key, c.Mode == '1', c.ZMK)
 }
@@ -355,15 +355,4 @@ func (s *Server) FormKey(h paycrypto.KeyBlockHeader, components ...[]byte) (host
 		return hostcmd.Key{}, "", err
 	}
 	return hostcmd.Key{Scheme: 'S', Block: block}, kcv, nil
-}
-
-// oddParity sets each byte's low bit for odd parity, as DES keys want.
-func oddParity(b []byte) {
-	for i, c := range b {
-		c &^= 1
-		p := c ^ c>>4
-		p ^= p >> 2
-		p ^= p >> 1
-		b[i] = c | ^p&1
-	}
 }

@@ -37,7 +37,7 @@ func (s *Server) importZPK(c *hostcmd.ImportZPK) (string, []byte) {
 		return hostcmd.DestKeyError, nil
 	}
 	parity := bytes.Clone(key)
-	oddParity(key)
+	paycrypto.SetOddParity(key)
 	advice := !bytes.Equal(parity, key)
 	clear(parity)
 	h := paycrypto.KeyBlockHeader{Usage: "P0", Algorithm: 'T', ModeOfUse: c.ModeOfUse, Version: c.Version, Exportability: c.Exportability}

@@ -250,6 +250,27 @@ type counters struct {
 	refundsNothingLeft, refundsNotCaptured atomic.Int64
 }
 
+// refundCount is the counter of refunds that had outcome o.
+func (c *counters) refundCount(o refundOutcome) *atomic.Int64 {
+	return [...]*atomic.Int64{
+		refundCredited:    &c.refunds,
+		refundNoOriginal:  &c.refundsNoOriginal,
+		refundNothingLeft: &c.refundsNothingLeft,
+		refundNotCaptured: &c.refundsNotCaptured,
+		refundDuplicate:   &c.refundsDuplicate,
+	}[o]
+}
+
+// reversalCount is the counter of reversals that had outcome o.
+func (c *counters) reversalCount(o reversalOutcome) *atomic.Int64 {
+	return [...]*atomic.Int64{
+		reversalApplied:     &c.reversalsApplied,
+		reversalNothingLeft: &c.reversalsNothingLeft,
+		reversalNoOriginal:  &c.reversalsNoOriginal,
+		reversalDuplicate:   &c.reversalsDuplicate,
+	}[o]
+}
+
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Approved:             int(c.approved.Load()),

@@ -93,20 +93,9 @@ func (is *Issuer) refund(rec Received, card string, amount int64) (codes.Code, s
 	}
 	log = log.With(zap.String("rrn", r.rrn), zap.Bool("by_reference", r.byRef))
 	res := is.ledger.refund(r, is.nextApprovalCode)
-	switch res.outcome {
-	case refundCredited:
-		is.stats.refunds.Add(1)
-		is.stats.refundedAmount.Add(res.credited)
-	case refundNoOriginal:
-		is.stats.refundsNoOriginal.Add(1)
-	case refundNothingLeft:
-		is.stats.refundsNothingLeft.Add(1)
-	case refundNotCaptured:
-		is.stats.refundsNotCaptured.Add(1)
-	case refundDuplicate:
-		is.stats.refundsDuplicate.Add(1)
-	}
+	is.stats.refundCount(res.outcome).Add(1)
 	if res.outcome == refundCredited {
+		is.stats.refundedAmount.Add(res.credited)
 		log.Info("refund credited", zap.Int64("credited", res.credited), zap.Int64("balance", res.balance),
 			zap.Int64("remaining", res.original.Remaining))
 	} else {

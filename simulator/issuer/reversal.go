@@ -88,16 +88,9 @@ func (is *Issuer) reverse(rec Received) codes.Code {
 		amount: amount,
 	}
 	res := is.ledger.reverse(r)
-	switch res.outcome {
-	case reversalApplied:
-		is.stats.reversalsApplied.Add(1)
+	is.stats.reversalCount(res.outcome).Add(1)
+	if res.outcome == reversalApplied {
 		is.stats.reversedAmount.Add(res.reversed)
-	case reversalNothingLeft:
-		is.stats.reversalsNothingLeft.Add(1)
-	case reversalNoOriginal:
-		is.stats.reversalsNoOriginal.Add(1)
-	case reversalDuplicate:
-		is.stats.reversalsDuplicate.Add(1)
 	}
 	log.Info("reversal decided", append(orig.logFields(),
 		zap.Stringer("outcome", res.outcome),

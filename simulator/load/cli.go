@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kbpay/switch/simulator/terminal"
@@ -85,11 +84,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "2 usage error, 3 the target could not be reached.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	if code, done := terminal.ParseFlags(fs, args); done {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "termsim load: "+format+"\n", a...)
@@ -150,8 +146,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if verbose {
 		level = zapcore.InfoLevel
 	}
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.Lock(zapcore.AddSync(stderr)), level)
-	cfg.Logger = zap.New(core)
+	cfg.Logger = terminal.ConsoleLogger(stderr, level)
 	defer func() { _ = cfg.Logger.Sync() }()
 	if !quiet && IsTerminal(stderr) {
 		cfg.Progress = stderr

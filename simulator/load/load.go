@@ -14,6 +14,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -141,30 +142,14 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	d := terminal.DefaultOptions()
-	if c.Addr == "" {
-		c.Addr = d.Addr
-	}
-	if c.Spec == "" {
-		c.Spec = d.Spec
-	}
-	if c.Header == "" {
-		c.Header = d.Header
-	}
-	if c.MerchantID == "" {
-		c.MerchantID = d.MerchantID
-	}
-	if c.TerminalPrefix == "" {
-		c.TerminalPrefix = DefaultTerminalPrefix
-	}
-	if c.Arrivals == "" {
-		c.Arrivals = Uniform
-	}
-	if c.Terminals == 0 {
-		c.Terminals = DefaultTerminals
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
+	c.Addr = cmp.Or(c.Addr, d.Addr)
+	c.Spec = cmp.Or(c.Spec, d.Spec)
+	c.Header = cmp.Or(c.Header, d.Header)
+	c.MerchantID = cmp.Or(c.MerchantID, d.MerchantID)
+	c.TerminalPrefix = cmp.Or(c.TerminalPrefix, DefaultTerminalPrefix)
+	c.Arrivals = cmp.Or(c.Arrivals, Uniform)
+	c.Terminals = cmp.Or(c.Terminals, DefaultTerminals)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, DefaultMaxInFlight)
 	if c.Mix.total() == 0 {
 		c.Mix = Mix{Purchase: 100}
 	}
@@ -174,21 +159,15 @@ func (c Config) withDefaults() Config {
 	if len(c.Cards) == 0 {
 		c.Cards = cardsFor(c) // enough demo cards not to run dry
 	}
-	if c.Currency == "" {
-		c.Currency = terminal.DefaultCurrency
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
+	c.Currency = cmp.Or(c.Currency, terminal.DefaultCurrency)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	if c.Duration == 0 && c.Count > 0 {
 		c.Duration = MaxDuration
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 250 * time.Millisecond
 	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
+	c.Logger = cmp.Or(c.Logger, zap.NewNop())
 	return c
 }
 

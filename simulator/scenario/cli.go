@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kbpay/switch/simulator/terminal"
@@ -163,8 +162,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if verbose {
-		core := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.Lock(zapcore.AddSync(stderr)), zapcore.DebugLevel)
-		o.Logger = zap.New(core)
+		o.Logger = terminal.ConsoleLogger(stderr, zapcore.DebugLevel)
 		defer func() { _ = o.Logger.Sync() }()
 	}
 	table := NewTable(stdout, scenarios)

@@ -126,8 +126,6 @@ func (l *linkFlags) options(stderr io.Writer) Options {
 	if l.verbose {
 		level = zapcore.DebugLevel
 	}
-	enc := zap.NewDevelopmentEncoderConfig()
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), level)
 	return Options{
 		Addr:       l.addr,
 		Spec:       l.spec,
@@ -135,7 +133,7 @@ func (l *linkFlags) options(stderr io.Writer) Options {
 		TerminalID: l.terminal,
 		MerchantID: l.merchant,
 		Timeout:    l.timeout,
-		Logger:     zap.New(core),
+		Logger:     ConsoleLogger(stderr, level),
 	}
 }
 
@@ -167,11 +165,8 @@ func RunPay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "Usage: termsim pay --pan PAN --amount AMOUNT [--pin PIN] [flags]\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	if code, done := ParseFlags(fs, args); done {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "termsim pay: "+format+"\n", a...)

@@ -180,13 +180,9 @@ type POS struct {
 // Zero fields of opts and po take their defaults. opts.Timeout is the
 // default response timeout unless po.Timeout is set.
 func NewPOS(opts Options, po POSOptions) (*POS, error) {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
-		return nil, fmt.Errorf("terminal: %w", err)
-	}
-	spec, err := specs.Load(opts.Spec)
+	opts, spec, err := opts.prepared()
 	if err != nil {
-		return nil, fmt.Errorf("terminal: %w: %w", ErrConfig, err)
+		return nil, err
 	}
 	if po.MACKey != nil && len(po.MACKey) != 16 {
 		return nil, fmt.Errorf("terminal: %w: MAC key must be 16 bytes (double-length TDES), got %d bytes", ErrConfig, len(po.MACKey))

@@ -72,11 +72,8 @@ func RunReady(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	admin := fs.String("admin", "127.0.0.1:8580", "switch admin address")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return ExitOK
-		}
-		return ExitUsage
+	if code, done := ParseFlags(fs, args); done {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -2,6 +2,7 @@
 package terminal
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -88,31 +89,33 @@ func DefaultOptions() Options {
 // withDefaults fills every zero field of o from DefaultOptions.
 func (o Options) withDefaults() Options {
 	d := DefaultOptions()
-	if o.Addr == "" {
-		o.Addr = d.Addr
-	}
-	if o.Spec == "" {
-		o.Spec = d.Spec
-	}
-	if o.Header == "" {
-		o.Header = d.Header
-	}
-	if o.TerminalID == "" {
-		o.TerminalID = d.TerminalID
-	}
-	if o.MerchantID == "" {
-		o.MerchantID = d.MerchantID
-	}
+	o.Addr = cmp.Or(o.Addr, d.Addr)
+	o.Spec = cmp.Or(o.Spec, d.Spec)
+	o.Header = cmp.Or(o.Header, d.Header)
+	o.TerminalID = cmp.Or(o.TerminalID, d.TerminalID)
+	o.MerchantID = cmp.Or(o.MerchantID, d.MerchantID)
 	if o.Timeout <= 0 {
 		o.Timeout = d.Timeout
 	}
-	if o.Logger == nil {
-		o.Logger = d.Logger
-	}
+	o.Logger = cmp.Or(o.Logger, d.Logger)
 	if o.PINKey == nil {
 		o.PINKey = d.PINKey
 	}
 	return o
+}
+
+// prepared is o with its defaults filled in, checked, and its message
+// dialect loaded.
+func (o Options) prepared() (Options, *iso8583.MessageSpec, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return o, nil, fmt.Errorf("terminal: %w", err)
+	}
+	spec, err := specs.Load(o.Spec)
+	if err != nil {
+		return o, nil, fmt.Errorf("terminal: %w: %w", ErrConfig, err)
+	}
+	return o, spec, nil
 }
 
 // ErrConfig is wrapped by Dial's errors about the options themselves (an
@@ -208,13 +211,9 @@ type Client struct {
 // Dial connects to the switch at opts.Addr. Zero fields of opts take their
 // defaults. The context bounds the connection attempt.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
-		return nil, fmt.Errorf("terminal: %w", err)
-	}
-	spec, err := specs.Load(opts.Spec)
+	opts, spec, err := opts.prepared()
 	if err != nil {
-		return nil, fmt.Errorf("terminal: %w: %w", ErrConfig, err)
+		return nil, err
 	}
 	header, err := frame.ParseHeader(opts.Header)
 	if err != nil {

@@ -472,6 +472,17 @@ func Parse(raw []byte) (Config, error) {
 	return ParseEnv(raw, os.Getenv)
 }
 
+// checkName reports a missing name, or one seen already among the kind's
+// (listener, route); seen collects them.
+func checkName(bad func(string, ...any), seen map[string]bool, where, kind, name string) {
+	if name == "" {
+		bad("%s: name is required", where)
+	} else if seen[name] {
+		bad("%s: duplicate %s name", where, kind)
+	}
+	seen[name] = true
+}
+
 // Validate reports every problem it finds, one per line.
 func (c *Config) Validate() error {
 	var errs []error
@@ -483,12 +494,7 @@ func (c *Config) Validate() error {
 	names := map[string]bool{}
 	for i, l := range c.Listeners {
 		where := fmt.Sprintf("listeners[%d] (%s)", i, l.Name)
-		if l.Name == "" {
-			bad("%s: name is required", where)
-		} else if names[l.Name] {
-			bad("%s: duplicate listener name", where)
-		}
-		names[l.Name] = true
+		checkName(bad, names, where, "listener", l.Name)
 		checkAddr(bad, where, l.Addr)
 		checkDialect(bad, where, l.Spec, l.Header)
 		if l.MaxFrame < 32 || l.MaxFrame > 65535 {
@@ -536,12 +542,7 @@ func (c *Config) Validate() error {
 	bins := map[string]string{}
 	for i, r := range c.Routes {
 		where := fmt.Sprintf("routes[%d] (%s)", i, r.Name)
-		if r.Name == "" {
-			bad("%s: name is required", where)
-		} else if routeNames[r.Name] {
-			bad("%s: duplicate route name", where)
-		}
-		routeNames[r.Name] = true
+		checkName(bad, routeNames, where, "route", r.Name)
 		if len(r.BINs) == 0 {
 			bad("%s: at least one BIN prefix is required", where)
 		}

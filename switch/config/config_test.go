@@ -20,12 +20,7 @@ func TestDefaultIsValid(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	tests := []struct {
-		name    string
-		yaml    string
-		wantErr string // substring; "" means valid
-		check   func(t *testing.T, c Config)
-	}{
+	runParseCases(t, []parseCase{
 		{name: "empty file keeps every default", yaml: "", check: func(t *testing.T, c Config) {
 			if len(c.Routes) != 3 || len(c.Listeners) != 2 {
 				t.Errorf("%d routes %d listeners", len(c.Routes), len(c.Listeners))
@@ -53,8 +48,22 @@ routes:
 		{name: "duplicate listener", yaml: "listeners: [{name: t, addr: '127.0.0.1:1'}, {name: t, addr: '127.0.0.1:2'}]", wantErr: "duplicate listener name"},
 		{name: "bad log level", yaml: "log: {level: loud}", wantErr: "log.level"},
 		{name: "not YAML", yaml: "routes: [", wantErr: "parsing YAML"},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// parseCase is a configuration file and what Parse must make of it.
+type parseCase struct {
+	name    string
+	yaml    string
+	wantErr string // substring; "" means valid
+	check   func(t *testing.T, c Config)
+}
+
+// runParseCases parses each case's YAML: it must fail mentioning wantErr,
+// or succeed with a Config that check accepts.
+func runParseCases(t *testing.T, cases []parseCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Parse([]byte(tt.yaml))
 			if tt.wantErr != "" {

@@ -2,19 +2,13 @@ package config
 
 import (
 	"os"
-	"strings"
 	"testing"
 	"time"
 )
 
 func TestStoreSettings(t *testing.T) {
 	host, _ := os.Hostname()
-	for _, tt := range []struct {
-		name    string
-		yaml    string
-		wantErr string // substring; "" means valid
-		check   func(t *testing.T, c Config)
-	}{
+	runParseCases(t, []parseCase{
 		{name: "defaults", check: func(t *testing.T, c Config) {
 			if c.Store.Backend != "embedded" || c.Store.Lease != 10*time.Second || c.Store.DSNEnv != "SWITCH_STORE_DSN" {
 				t.Errorf("store defaults %+v", c.Store)
@@ -50,21 +44,7 @@ func TestStoreSettings(t *testing.T) {
 		{name: "dsn for the embedded store", yaml: "store: {dsn: 'postgres://x'}", wantErr: "store.dsn is for backend postgres"},
 		{name: "lease too short", yaml: "store: {lease: 100ms}", wantErr: "store.lease"},
 		{name: "instance name with a space", yaml: "instance_name: 'a b'", wantErr: "instance_name"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.yaml))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, c)
-		})
-	}
+	})
 	s := Store{DSNEnv: "X"}
 	if got := s.ResolvedDSN(func(k string) string { return map[string]string{"X": "from-env"}[k] }); got != "from-env" {
 		t.Errorf("DSN from the environment: %q", got)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/promreg"
 	"github.com/kbpay/switch/switch/pipeline"
 )
 
@@ -39,20 +40,13 @@ type Guard struct {
 func New(log *zap.Logger, reg prometheus.Registerer) *Guard {
 	g := &Guard{
 		log: log, inFlight: map[int64]struct{}{}, held: map[int64]*pipeline.Held{},
-		healthyGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "payswitch", Name: "journal_healthy",
-			Help: "1 while the journal accepts writes; 0 while it fails and new sales are refused (91).",
-		}),
-		heldGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "payswitch", Name: "journal_held_outcomes",
-			Help: "Issuer outcomes the journal refused, held in memory until it accepts writes (then reversed or recorded).",
-		}),
-		failed: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "journal_write_failures_total",
-			Help: "Journal writes of the transaction path that failed.",
-		}),
+		healthyGauge: promreg.Gauge(reg, "journal_healthy",
+			"1 while the journal accepts writes; 0 while it fails and new sales are refused (91)."),
+		heldGauge: promreg.Gauge(reg, "journal_held_outcomes",
+			"Issuer outcomes the journal refused, held in memory until it accepts writes (then reversed or recorded)."),
+		failed: promreg.Counter(reg, "journal_write_failures_total",
+			"Journal writes of the transaction path that failed."),
 	}
-	reg.MustRegister(g.healthyGauge, g.heldGauge, g.failed)
 	g.healthy.Store(true)
 	g.healthyGauge.Set(1)
 	return g

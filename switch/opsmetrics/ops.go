@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kbpay/switch/internal/buildinfo"
+	"github.com/kbpay/switch/internal/promreg"
 )
 
 // Ops are the series operators alert on besides the traffic
@@ -22,29 +23,19 @@ type Ops struct {
 // New registers the series on reg.
 func New(reg prometheus.Registerer) *Ops {
 	bi := buildinfo.Get()
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "payswitch", Name: "build_info",
-		Help: "Always 1; the labels say which build runs (version, commit, Go version).",
-	}, []string{"version", "commit", "go_version"})
-	build.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
+	promreg.GaugeVec(reg, "build_info",
+		"Always 1; the labels say which build runs (version, commit, Go version).",
+		"version", "commit", "go_version").WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
 	m := &Ops{
-		commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "payswitch", Name: "journal_commit_duration_seconds",
-			Help:    "Time of one journal group commit (fsync included), by result (ok, failed).",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
-		}, []string{"result"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "config_reloads_total",
-			Help: "Configuration reloads (SIGHUP, POST /v1/reload), by result (applied, refused).",
-		}, []string{"result"}),
-		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "payswitch", Name: "config_last_reload_timestamp_seconds",
-			Help: "Unix time of the last reload attempt (0: none since start).",
-		}),
-		reloadValid: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "payswitch", Name: "config_last_reload_successful",
-			Help: "1 when the last reload was applied (or none was tried), 0 when it was refused.",
-		}),
+		commit: promreg.HistogramVec(reg, "journal_commit_duration_seconds",
+			"Time of one journal group commit (fsync included), by result (ok, failed).",
+			prometheus.ExponentialBuckets(0.0001, 2, 18), "result"),
+		reloads: promreg.CounterVec(reg, "config_reloads_total",
+			"Configuration reloads (SIGHUP, POST /v1/reload), by result (applied, refused).", "result"),
+		lastReload: promreg.Gauge(reg, "config_last_reload_timestamp_seconds",
+			"Unix time of the last reload attempt (0: none since start)."),
+		reloadValid: promreg.Gauge(reg, "config_last_reload_successful",
+			"1 when the last reload was applied (or none was tried), 0 when it was refused."),
 	}
 	for _, r := range []string{"ok", "failed"} {
 		m.commit.WithLabelValues(r)
@@ -53,7 +44,6 @@ func New(reg prometheus.Registerer) *Ops {
 		m.reloads.WithLabelValues(r)
 	}
 	m.reloadValid.Set(1)
-	reg.MustRegister(build, m.commit, m.reloads, m.lastReload, m.reloadValid)
 	return m
 }
 

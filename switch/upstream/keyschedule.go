@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/promreg"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -53,21 +54,15 @@ type keyChangeMetrics struct {
 	requests *prometheus.CounterVec
 }
 
-func newKeyChangeMetrics() keyChangeMetrics {
+func newKeyChangeMetrics(reg prometheus.Registerer) keyChangeMetrics {
 	return keyChangeMetrics{
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "issuer_key_changes_total",
-			Help: "Issuer key changes (0800, DE 70 161 with a new zone PIN key), by route and outcome (imported, refused).",
-		}, []string{"route", "outcome"}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "issuer_key_change_requests_total",
-			Help: "Switch-initiated key requests (0800, DE 70 161 without a key; routes[].key_exchange), by route and outcome (sent, failed).",
-		}, []string{"route", "outcome"}),
+		changes: promreg.CounterVec(reg, "issuer_key_changes_total",
+			"Issuer key changes (0800, DE 70 161 with a new zone PIN key), by route and outcome (imported, refused).",
+			"route", "outcome"),
+		requests: promreg.CounterVec(reg, "issuer_key_change_requests_total",
+			"Switch-initiated key requests (0800, DE 70 161 without a key; routes[].key_exchange), by route and outcome (sent, failed).",
+			"route", "outcome"),
 	}
-}
-
-func (m keyChangeMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.changes, m.requests}
 }
 
 // keySchedule is a running schedule: stop ends it, done is closed when it

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/kbpay/switch/internal/promreg"
 )
 
 // Metrics are the issuer-link metrics of all routes.
@@ -24,24 +26,17 @@ type Metrics struct {
 // NewMetrics registers the issuer-link metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "payswitch", Name: "issuer_duration_seconds",
-			Help:    "Time from sending a request to an issuer to its answer or timeout, by route and outcome (answered, timed_out, error).",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"route", "outcome"}),
-		lateResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "issuer_late_responses_total",
-			Help: "Issuer answers that arrived after their request timed out, or matched none.",
-		}, []string{"route"}),
-		signOns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "issuer_sign_ons_total",
-			Help: "Successful 0800 sign-ons on issuer links, by route.",
-		}, []string{"route"}),
-		breakerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payswitch", Name: "issuer_breaker_transitions_total",
-			Help: "Circuit breaker state changes per issuer endpoint, by the state entered.",
-		}, []string{"route", "addr", "state"}),
-		links: map[string]*Link{},
+		upstreamLatency: promreg.HistogramVec(reg, "issuer_duration_seconds",
+			"Time from sending a request to an issuer to its answer or timeout, by route and outcome (answered, timed_out, error).",
+			prometheus.ExponentialBuckets(0.0005, 2, 16), "route", "outcome"),
+		lateResponses: promreg.CounterVec(reg, "issuer_late_responses_total",
+			"Issuer answers that arrived after their request timed out, or matched none.", "route"),
+		signOns: promreg.CounterVec(reg, "issuer_sign_ons_total",
+			"Successful 0800 sign-ons on issuer links, by route.", "route"),
+		breakerChanges: promreg.CounterVec(reg, "issuer_breaker_transitions_total",
+			"Circuit breaker state changes per issuer endpoint, by the state entered.", "route", "addr", "state"),
+		keyChanges: newKeyChangeMetrics(reg),
+		links:      map[string]*Link{},
 		linksUp: prometheus.NewDesc("payswitch_issuer_links_up",
 			"Signed-on links to the issuer route.", []string{"route"}, nil),
 		stansInUse: prometheus.NewDesc("payswitch_issuer_stans_in_use",
@@ -53,8 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		endpointRequests: prometheus.NewDesc("payswitch_issuer_endpoint_requests_total",
 			"Requests sent to one issuer endpoint, by outcome (sent, answered, timeout).", []string{"route", "addr", "outcome"}, nil),
 	}
-	m.keyChanges = newKeyChangeMetrics()
-	reg.MustRegister(append(m.keyChanges.collectors(), m.upstreamLatency, m.lateResponses, m.signOns, m.breakerChanges, m)...)
+	reg.MustRegister(m)
 	return m
 }
 

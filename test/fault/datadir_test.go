@@ -59,13 +59,7 @@ func TestSecondSwitchdOnOneDataFolder(t *testing.T) {
 		t.Fatalf("second switchd's output does not say %q:\n%s", want, out.String())
 	}
 
-	opts := terminal.DefaultOptions()
-	opts.Addr, opts.Timeout = e.sw.termAddr, 5*time.Second
-	term, err := terminal.Dial(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer term.Close()
+	term := e.sw.terminal(t)
 	if res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: "9410000000000005", Amount: 100}); err != nil || res.ResponseCode != "00" {
 		t.Fatalf("the first switchd stopped serving: %v %v", res.ResponseCode, err)
 	}

@@ -39,13 +39,7 @@ func TestTenThousandIdleConnections(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	opts := terminal.DefaultOptions()
-	opts.Addr, opts.Timeout = e.sw.termAddr, 5*time.Second
-	term, err := terminal.Dial(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer term.Close()
+	term := e.sw.terminal(t)
 	card := "941000000000000"
 	card += string(pan.CheckDigit(card))
 	for i := 0; i < 20; i++ {

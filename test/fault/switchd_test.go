@@ -18,6 +18,7 @@ import (
 
 	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
+	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
@@ -166,6 +167,20 @@ func (s *switchd) start() {
 		s.mu.Unlock()
 		close(exited)
 	}()
+}
+
+// terminal dials s's terminal listener as the default terminal (5 s
+// timeout); the connection is closed when t ends.
+func (s *switchd) terminal(t *testing.T) *terminal.Client {
+	t.Helper()
+	opts := terminal.DefaultOptions()
+	opts.Addr, opts.Timeout = s.termAddr, 5*time.Second
+	term, err := terminal.Dial(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = term.Close() })
+	return term
 }
 
 // failure reports a switchd that ended on its own.
