@@ -117,8 +117,14 @@ func TestAccuracyStallIsNotHidden(t *testing.T) {
 			}
 			// Half the stall: well clear of what a busy CI machine adds to
 			// requests the stall did not touch, well below the stall.
-			if l.P50 > float64(stall/time.Millisecond)/2 {
-				t.Errorf("p50 %.1fms: most requests were not affected by the stall", l.P50)
+			// The generator's own lag (a starved machine) is in every
+			// open-loop latency: it is allowed on top.
+			var lag float64
+			if rep.GeneratorLag != nil {
+				lag = rep.GeneratorLag.P50
+			}
+			if l.P50 > float64(stall/time.Millisecond)/2+lag {
+				t.Errorf("p50 %.1fms (generator lag p50 %.1fms): most requests were not affected by the stall", l.P50, lag)
 			}
 			openP99 = max(openP99, l.P99)
 		})
