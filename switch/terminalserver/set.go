@@ -57,6 +57,7 @@ func (s *Set) All() []*Listener {
 // Retire winds down l, taken out of the set by a reload: see
 // Listener.Retire; timeout bounds it (the drain timeout).
 func (s *Set) Retire(l *Listener, timeout time.Duration) {
+	l.retire() // stops accepting now, not when the goroutine runs
 	s.mu.Lock()
 	s.retiring = append(s.retiring, l)
 	s.mu.Unlock()
@@ -88,11 +89,7 @@ func (s *Set) WaitRetired(ctx context.Context) {
 // are answered, is signed off when it is a signed-on VAN link (0800 DE 70
 // 002, as at shutdown) and closed. ctx bounds the whole.
 func (l *Listener) Retire(ctx context.Context) {
-	l.mu.Lock()
-	l.retiring.Store(true)
-	conns := make(map[*connection.Connection]*vanLink, len(l.conns))
-	l.mu.Unlock()
-	l.StopAccepting()
+	l.retire()
 	if l.served.Load() {
 		select {
 		case <-l.acceptDone:
@@ -101,6 +98,7 @@ func (l *Listener) Retire(ctx context.Context) {
 	}
 	// No connection registers once retiring is set (serveConn).
 	l.mu.Lock()
+	conns := make(map[*connection.Connection]*vanLink, len(l.conns))
 	for c, v := range l.conns {
 		conns[c] = v
 	}
@@ -122,6 +120,14 @@ func (l *Listener) Retire(ctx context.Context) {
 	wg.Wait()
 	l.CloseAll(ctx)
 	l.log.Info("listener removed", zap.Int64("connections_left", l.count.Load()))
+}
+
+// retire refuses what still arrives and stops accepting.
+func (l *Listener) retire() {
+	l.mu.Lock()
+	l.retiring.Store(true)
+	l.mu.Unlock()
+	l.StopAccepting()
 }
 
 // Links is one listener's state in GET /v1/links.
