@@ -32,11 +32,7 @@ func (s *Switch) ListenerAddr(name string) string {
 	return ""
 }
 
-func (s *Switch) stopListeners() {
-	for _, l := range s.listeners.All() {
-		l.StopAccepting()
-	}
-}
+func (s *Switch) stopListeners() { s.listeners.StopAccepting() }
 
 // listenerNames are the names of the listeners in force.
 func (s *Switch) listenerNames() []string {
@@ -149,7 +145,7 @@ func (s *Switch) applyListeners(p *listenerPlan) (changed []string) {
 	}
 	for _, l := range p.added {
 		s.metrics.preinitListener(l.Name(), routes)
-		l.Serve()
+		s.listeners.Serve(l)
 		changed = append(changed, l.Name())
 	}
 	s.listeners.Replace(p.next)

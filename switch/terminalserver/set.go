@@ -20,6 +20,7 @@ type Set struct {
 	active   atomic.Pointer[[]*Listener]
 	mu       sync.Mutex
 	retiring []*Listener // removed, winding down (under mu)
+	stopped  bool        // a shutdown began: nothing starts accepting (under mu)
 	wg       sync.WaitGroup
 }
 
@@ -45,6 +46,30 @@ func (s *Set) Find(name string) *Listener {
 func (s *Set) Replace(ls []*Listener) {
 	ls = slices.Clone(ls)
 	s.active.Store(&ls)
+}
+
+// Serve starts l accepting, unless a shutdown already stopped the set
+// (a reload racing the shutdown then leaves nothing accepting).
+func (s *Set) Serve(l *Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		l.Discard()
+		return
+	}
+	l.Serve()
+}
+
+// StopAccepting stops every listener accepting, for good: one a reload
+// adds afterwards does not start.
+func (s *Set) StopAccepting() {
+	s.mu.Lock()
+	s.stopped = true
+	all := append(slices.Clone(s.List()), s.retiring...)
+	s.mu.Unlock()
+	for _, l := range all {
+		l.StopAccepting()
+	}
 }
 
 // All is the listeners in force and the retiring ones (for the shutdown).
