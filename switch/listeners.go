@@ -20,7 +20,7 @@ func (s *Switch) newListener(lc config.Listener) (*terminalserver.Listener, erro
 	return terminalserver.New(lc, terminalserver.Deps{
 		Ctx: s.ctx, Handler: s.dispatch, PINMAC: s.pinmac, Txns: &s.txns,
 		Metrics: s.metrics.server(), Log: s.log,
-	}, listenerPolicy)
+	})
 }
 
 // ListenerAddr returns the bound address of the named listener ("" when

@@ -92,9 +92,8 @@ type Listener struct {
 	wg    sync.WaitGroup // accept loop, TLS handshakes and open connections
 }
 
-// New builds the listener of cfg; policy is what it decides for every
-// request (its keys, DE 55 cap), built over its per-terminal limits.
-func New(cfg config.Listener, deps Deps, policy func(config.Listener, *pipeline.TerminalLimits) pipeline.ListenerPolicy) (*Listener, error) {
+// New builds the listener of cfg.
+func New(cfg config.Listener, deps Deps) (*Listener, error) {
 	spec, err := specs.Load(cfg.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
@@ -119,6 +118,22 @@ func New(cfg config.Listener, deps Deps, policy func(config.Listener, *pipeline.
 		}
 	}
 	return l, nil
+}
+
+// policy is what lc decides for every request (its MAC key, PIN source,
+// DE 55 cap, limits): resolved once, when the listener is built, and
+// carried by each Txn.
+func policy(lc config.Listener, limits *pipeline.TerminalLimits) pipeline.ListenerPolicy {
+	p := pipeline.ListenerPolicy{Instrument: pipeline.InstrumentCard, MaxICC: lc.MaxICCData}
+	if lc.MAC != nil {
+		p.MAC = &pipeline.MACKey{Key: lc.MAC.Key, Algorithm: hsm.MACAlgorithm(lc.MAC.Algorithm)}
+		// A keyed listener limits in the pipeline, once the MAC verified.
+		p.Limits = limits
+	}
+	if lc.PIN != nil {
+		p.PIN = &pipeline.PINSource{Key: lc.PIN.Key, Format: hsm.PINFormat(lc.PIN.Format), DUKPT: lc.PIN.DUKPT}
+	}
+	return p
 }
 
 // Name is the listener's configured name.

@@ -31,9 +31,7 @@ func testListener(t *testing.T, addr, header string) *Listener {
 	cfg := config.Listener{Name: "lane", Addr: addr, Spec: specs.TerminalDialect, Header: header,
 		MaxConnections: 10, MaxInFlight: 10, IdleTimeout: time.Minute}
 	l, err := New(cfg, Deps{Ctx: context.Background(), Handler: pipeline.HandlerFunc(func(context.Context, *pipeline.Txn) error { return nil }),
-		Txns: &drain.Tracker{}, Metrics: m, Log: zap.NewNop()}, func(config.Listener, *pipeline.TerminalLimits) pipeline.ListenerPolicy {
-		return pipeline.ListenerPolicy{}
-	})
+		Txns: &drain.Tracker{}, Metrics: m, Log: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
