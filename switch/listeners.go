@@ -86,7 +86,7 @@ func (s *Switch) planListeners(cfg config.Config, p *listenerPlan) error {
 		if err != nil {
 			return err
 		}
-		if err := l.BindOrAdopt(old); err != nil {
+		if err := l.BindOrAdopt(s.socketOwner(cfg, lc, old)); err != nil {
 			return err
 		}
 		p.added = append(p.added, l)
@@ -102,6 +102,22 @@ func (s *Switch) planListeners(cfg config.Config, p *listenerPlan) error {
 		}
 	}
 	return s.checkListenerKeys(cfg, added)
+}
+
+// socketOwner is the running listener whose socket the listener lc takes
+// over: the one of the same name it replaces, else one at the same address
+// that cfg removes (a rename); nil when there is none.
+func (s *Switch) socketOwner(cfg config.Config, lc config.Listener, old *terminalserver.Listener) *terminalserver.Listener {
+	if old != nil {
+		return old
+	}
+	for _, l := range s.listeners.List() {
+		kept := slices.ContainsFunc(cfg.Listeners, func(c config.Listener) bool { return c.Name == l.Name() })
+		if !kept && l.Config().Addr == lc.Addr {
+			return l
+		}
+	}
+	return nil
 }
 
 // sameServing reports two configurations of a listener that differ in

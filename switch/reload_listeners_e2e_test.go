@@ -165,7 +165,8 @@ func TestReloadAddingListenerRefused(t *testing.T) {
 // TestReloadReplacesListenerAtSameAddress: changing a listener's framing
 // is a remove and an add under the same name; at a fixed address the new
 // listener takes over the socket, so terminals speaking the new framing
-// connect to the same address.
+// connect to the same address. Renaming a listener at its address hands
+// the socket over alike.
 func TestReloadReplacesListenerAtSameAddress(t *testing.T) {
 	addr := freeAddr(t)
 	h := newHarness(t, "", func(c *config.Config) { c.Listeners = append(c.Listeners, lane("lane-2", addr)) })
@@ -188,5 +189,19 @@ func TestReloadReplacesListenerAtSameAddress(t *testing.T) {
 		if res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: cardA, Amount: 100}); err != nil || res.ResponseCode != "00" {
 			t.Fatalf("purchase %d in the new framing: %v %s", i, err, res.ResponseCode)
 		}
+	}
+	sum, err = h.reloadWith(t, func(c *config.Config) {
+		c.Listeners[len(c.Listeners)-1].Header = "ascii4"
+		c.Listeners[len(c.Listeners)-1].Name = "lane-9"
+	})
+	if err != nil || !slices.Contains(sum.Listeners, "lane-9") || !slices.Contains(sum.Listeners, "lane-2") {
+		t.Fatalf("reload renaming lane-2: %v %+v", err, sum)
+	}
+	if got := h.sw.ListenerAddr("lane-9"); got != addr || h.sw.ListenerAddr("lane-2") != "" {
+		t.Fatalf("lane-9 listens on %q, want %s (lane-2 gone)", got, addr)
+	}
+	term := h.terminalOn(t, "lane-9", func(o *terminal.Options) { o.Header = "ascii4" })
+	if res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: cardA, Amount: 100}); err != nil || res.ResponseCode != "00" {
+		t.Fatalf("purchase on the renamed listener: %v %s", err, res.ResponseCode)
 	}
 }
