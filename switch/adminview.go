@@ -18,14 +18,14 @@ func (v adminView) Draining() bool                     { return v.s.txns.Drainin
 func (v adminView) Journal() (bool, string)            { return v.s.guard.Status() }
 func (v adminView) ActiveRoutes() []config.IssuerRoute { return v.s.activeRoutes() }
 func (v adminView) Links() map[string]*upstream.Link   { return v.s.linkMap() }
-func (v adminView) ListenerLinks() any                 { return v.s.listenerLinks() }
+func (v adminView) ListenerLinks() any                 { return v.s.listeners.Links() }
 
 func (v adminView) Listeners() []admin.Listener {
 	var out []admin.Listener
-	for _, l := range v.s.listeners {
-		st := admin.Listener{Name: l.cfg.Name, Addr: l.cfg.Addr, Connections: l.count.Load()}
-		if l.ln != nil {
-			st.Addr = l.ln.Addr().String()
+	for _, l := range v.s.listeners.List() {
+		st := admin.Listener{Name: l.Name(), Addr: l.Config().Addr, Connections: l.Connections()}
+		if addr := l.Addr(); addr != "" {
+			st.Addr = addr
 		}
 		out = append(out, st)
 	}

@@ -3,8 +3,6 @@ package payswitch
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kbpay/switch/hsm"
-	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/store"
 )
@@ -46,21 +44,6 @@ func (r issuerRoutes) Route(name string) (pipeline.IssuerRoute, bool) {
 		}
 	}
 	return rt, true
-}
-
-// listenerPolicy is what lc decides for every request: resolved once, when
-// the listener is built, and carried by each Txn.
-func listenerPolicy(lc config.Listener, limits *pipeline.TerminalLimits) pipeline.ListenerPolicy {
-	p := pipeline.ListenerPolicy{Instrument: pipeline.InstrumentCard, MaxICC: lc.MaxICCData}
-	if lc.MAC != nil {
-		p.MAC = &pipeline.MACKey{Key: lc.MAC.Key, Algorithm: hsm.MACAlgorithm(lc.MAC.Algorithm)}
-		// A keyed listener limits in the pipeline, once the MAC verified.
-		p.Limits = limits
-	}
-	if lc.PIN != nil {
-		p.PIN = &pipeline.PINSource{Key: lc.PIN.Key, Format: hsm.PINFormat(lc.PIN.Format), DUKPT: lc.PIN.DUKPT}
-	}
-	return p
 }
 
 // publishZoneKeys puts the routes' zone PIN keys in force for the next

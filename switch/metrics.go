@@ -12,6 +12,7 @@ import (
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/opsmetrics"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/terminalserver"
 )
 
 // metrics are the switch's own series. Labels are small fixed sets:
@@ -56,46 +57,41 @@ func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
 	return m
 }
 
-var knownMTIs = map[string]bool{
-	specs.MTIAuthRequest: true, specs.MTIFinancialRequest: true, specs.MTIAdvice: true,
-	specs.MTIReversal: true, specs.MTIReversalAdvice: true, specs.MTIReversalRepeat: true,
-	specs.MTIReconciliation: true, specs.MTINetworkMgmt: true,
-}
-
-func mtiLabel(mti string) string {
-	if knownMTIs[mti] {
-		return mti
-	}
-	return "other"
-}
-
-func rcLabel(c codes.Code) string {
-	if _, ok := codes.Lookup(c); ok {
-		return string(c)
-	}
-	return "other"
+// server is the listeners' view of the series (switch/terminalserver).
+func (m *metrics) server() *terminalserver.Metrics {
+	return &terminalserver.Metrics{Requests: m.requests, Duration: m.duration, InFlight: m.inFlight,
+		Connections: m.connections, Refused: m.refused, InputErrors: m.frameErrors, Panics: m.panics}
 }
 
 // preinit creates the labelled series of the configured listeners and
 // routes at zero, so that alerts over rates and ratios have series before
 // the first event.
 func (m *metrics) preinit(cfg config.Config) {
-	for _, l := range cfg.Listeners {
-		m.inFlight.WithLabelValues(l.Name)
-		m.connections.WithLabelValues(l.Name)
-		for _, reason := range []string{"max_connections", "max_in_flight", "rate_limit", "link_rate", "not_signed_on", "tls_handshake"} {
-			m.refused.WithLabelValues(l.Name, reason)
-		}
-		for _, reason := range []string{"undecodable", "zero_length", "too_long", "bad_header", "slow_frame", "read_error", "idle", "unexpected_response"} {
-			m.frameErrors.WithLabelValues(l.Name, reason)
-		}
-		for _, mti := range watchedMTIs {
-			m.duration.WithLabelValues(l.Name, mti)
-		}
-	}
-	m.preinitRoute(cfg, "none")
+	routes := []string{"none"}
 	for _, r := range cfg.Routes {
-		m.preinitRoute(cfg, r.Name)
+		routes = append(routes, r.Name)
+	}
+	for _, l := range cfg.Listeners {
+		m.preinitListener(l.Name, routes)
+	}
+}
+
+// preinitListener creates the series of one listener (at start, and for
+// a listener a reload adds), its request series on every route.
+func (m *metrics) preinitListener(name string, routes []string) {
+	m.inFlight.WithLabelValues(name)
+	m.connections.WithLabelValues(name)
+	for _, reason := range []string{"max_connections", "max_in_flight", "rate_limit", "link_rate", "not_signed_on", "tls_handshake"} {
+		m.refused.WithLabelValues(name, reason)
+	}
+	for _, reason := range []string{"undecodable", "zero_length", "too_long", "bad_header", "slow_frame", "read_error", "idle", "unexpected_response"} {
+		m.frameErrors.WithLabelValues(name, reason)
+	}
+	for _, mti := range watchedMTIs {
+		m.duration.WithLabelValues(name, mti)
+	}
+	for _, route := range routes {
+		m.preinitRoute([]string{name}, route)
 	}
 }
 
@@ -107,12 +103,12 @@ var (
 )
 
 // preinitRoute creates the request series of one route (at start, and
-// for a route a reload adds) on every listener.
-func (m *metrics) preinitRoute(cfg config.Config, route string) {
-	for _, l := range cfg.Listeners {
+// for a route a reload adds) on the listeners named.
+func (m *metrics) preinitRoute(listeners []string, route string) {
+	for _, l := range listeners {
 		for _, mti := range watchedMTIs {
 			for _, rc := range watchedCodes {
-				m.requests.WithLabelValues(l.Name, mti, route, string(rc))
+				m.requests.WithLabelValues(l, mti, route, string(rc))
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/route"
+	"github.com/kbpay/switch/switch/terminalserver"
 	"github.com/kbpay/switch/switch/tlsconf"
 	"github.com/kbpay/switch/switch/upstream"
 )
@@ -52,7 +53,7 @@ func (s *Switch) initReload(cfg config.Config, reg prometheus.Registerer, o opti
 	routes := slices.Clone(cfg.Routes)
 	r.routes.Store(&routes)
 	s.storeMappings(cfg.Routes)
-	registerSignedOn(s, reg)
+	reg.MustRegister(s.listeners.SignedOnCollector())
 }
 
 // newLink builds a route's link in this instance's STAN partition (New
@@ -172,10 +173,16 @@ func (s *Switch) ReloadFile(ctx context.Context) (ReloadSummary, error) {
 //     requests are answered); other link settings (dialect, framing,
 //     timeouts, policy, breaker) relink the route: a new link sharing the
 //     route's STANs takes over, the old one closes once drained;
-//   - listeners: limits (max_connections, max_in_flight) and TLS material.
+//   - listeners: limits (max_connections, max_in_flight) and TLS material
+//     change in place; a listener is added (bound while planning, so a
+//     port in use refuses the reload; its keys checked in the HSM) or
+//     removed (it stops accepting at once; its connections close once
+//     their requests in flight are answered, a signed-on VAN link signed
+//     off first); any other change of a listener replaces it (remove and
+//     add under the same name).
 //
-// Everything else (stores, HSM, tokens, admin, adding or removing a
-// listener, a route's give-back kind) needs a restart; a configuration
+// Everything else (stores, HSM, tokens, admin, a route's give-back
+// kind) needs a restart; a configuration
 // that changes any of it, or is invalid, is refused whole with
 // ErrReloadRefused and the running one stays.
 func (s *Switch) Reload(ctx context.Context, cfg config.Config) (sum ReloadSummary, err error) {
@@ -206,12 +213,12 @@ type reloadPlan struct {
 	table     *route.Table
 	newLinks  map[string]*upstream.Link // added or relinked routes, not started
 	endpoints map[string]*upstream.EndpointChange
-	tls       map[*listener]*tlsconf.Server
-	limits    map[*listener]config.Listener
+	listeners listenerPlan
 	removed   []config.IssuerRoute
 }
 
 func (p *reloadPlan) abort() {
+	p.listeners.abort()
 	for _, l := range p.newLinks {
 		_ = l.Close(context.Background())
 	}
@@ -231,13 +238,13 @@ func (s *Switch) planReload(cfg config.Config) (_ *reloadPlan, err error) {
 		return nil, err
 	}
 	p := &reloadPlan{newLinks: map[string]*upstream.Link{}, endpoints: map[string]*upstream.EndpointChange{},
-		tls: map[*listener]*tlsconf.Server{}, limits: map[*listener]config.Listener{}}
+		listeners: listenerPlan{tls: map[*terminalserver.Listener]*tlsconf.Server{}, limits: map[*terminalserver.Listener]config.Listener{}}}
 	defer func() {
 		if err != nil {
 			p.abort()
 		}
 	}()
-	if err := s.planListeners(cfg, p); err != nil {
+	if err := s.planListeners(cfg, &p.listeners); err != nil {
 		return nil, err
 	}
 	bins := map[string][]string{}
@@ -295,42 +302,6 @@ func restartOnly(old, cur config.Config) error {
 	return errors.Join(errs...)
 }
 
-// planListeners accepts changed limits and TLS material of the running
-// listeners, and nothing else.
-func (s *Switch) planListeners(cfg config.Config, p *reloadPlan) error {
-	if len(cfg.Listeners) != len(s.listeners) {
-		return errors.New("adding or removing a listener needs a restart")
-	}
-	for _, lc := range cfg.Listeners {
-		var l *listener
-		for _, cand := range s.listeners {
-			if cand.cfg.Name == lc.Name {
-				l = cand
-			}
-		}
-		if l == nil {
-			return fmt.Errorf("listener %s is new: adding or removing a listener needs a restart", lc.Name)
-		}
-		a, b := l.cfg, lc
-		a.TLS, b.TLS, a.MaxConnections, b.MaxConnections, a.MaxInFlight, b.MaxInFlight = nil, nil, 0, 0, 0, 0
-		if !reflect.DeepEqual(a, b) {
-			return fmt.Errorf("listener %s: only max_connections, max_in_flight and tls reload; the rest needs a restart", lc.Name)
-		}
-		if (l.tls == nil) != (lc.TLS == nil) {
-			return fmt.Errorf("listener %s: turning TLS on or off needs a restart", lc.Name)
-		}
-		if lc.TLS != nil {
-			srv, err := tlsconf.NewServer(*lc.TLS)
-			if err != nil {
-				return fmt.Errorf("listener %s: %w", lc.Name, err)
-			}
-			p.tls[l] = srv
-		}
-		p.limits[l] = lc
-	}
-	return nil
-}
-
 // checkRouteKeys refuses route PIN keys the PIN/MAC HSM lacks or holds
 // with the wrong usage or cipher (the same check as at start).
 func (s *Switch) checkRouteKeys(cfg config.Config) error {
@@ -346,6 +317,7 @@ func (s *Switch) checkRouteKeys(cfg config.Config) error {
 // applyReload commits a plan; nothing in it fails.
 func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPlan) ReloadSummary {
 	var sum ReloadSummary
+	sum.Listeners = s.applyListeners(&p.listeners) // before the routes: an added route's series cover added listeners
 	old := s.linkMap()
 	// New links sign on before they take traffic.
 	for name, l := range p.newLinks {
@@ -371,7 +343,7 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 			})
 		} else {
 			sum.Added = append(sum.Added, name)
-			s.metrics.preinitRoute(s.cfg, name)
+			s.metrics.preinitRoute(s.listenerNames(), name)
 			s.safSeries(name)
 			s.safDone.Add(1)
 			go s.runRouteSAFWorker(name)
@@ -379,16 +351,6 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 		links[name] = l
 	}
 	s.linkSet.Store(&links)
-	for l, srv := range p.tls {
-		l.tls.Adopt(srv)
-	}
-	for l, lc := range p.limits {
-		if lc.MaxConnections != int(l.maxConns.Load()) || lc.MaxInFlight != int(l.maxInFlight.Load()) || p.tls[l] != nil {
-			sum.Listeners = append(sum.Listeners, lc.Name)
-		}
-		l.maxConns.Store(int64(lc.MaxConnections))
-		l.maxInFlight.Store(int64(lc.MaxInFlight))
-	}
 	// Removed routes stay known (their give-backs) unless re-added.
 	kept := s.reload.removed[:0]
 	for _, r := range s.reload.removed {

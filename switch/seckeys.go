@@ -6,7 +6,7 @@ import (
 )
 
 // securityKeys builds the per-route zone PIN keys from the configuration
-// (a listener's keys are its policy: listenerPolicy).
+// (a listener's keys are its policy: terminalserver, built with the listener).
 func (s *Switch) securityKeys() {
 	s.pinDst = map[string]pipeline.PINDest{}
 	for _, r := range s.cfg.Routes {

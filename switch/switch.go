@@ -27,6 +27,7 @@ import (
 	"github.com/kbpay/switch/switch/rrn"
 	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/terminalserver"
 	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
 )
@@ -58,7 +59,7 @@ type Switch struct {
 	guard      *journalgate.Guard
 	keeperDone sync.WaitGroup
 
-	listeners []*listener
+	listeners terminalserver.Set // the listeners in force (listeners.go)
 	admin     *admin.Server
 	txns      drain.Tracker
 	dataLock  *datadir.Lock // held from New until Shutdown
@@ -174,13 +175,15 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	if err = start.Step("build the listeners"); err != nil {
 		return nil, err
 	}
+	var listeners []*terminalserver.Listener
 	for _, lc := range cfg.Listeners {
-		l, err := newListener(lc, s)
+		l, err := s.newListener(lc)
 		if err != nil {
 			return nil, err
 		}
-		s.listeners = append(s.listeners, l)
+		listeners = append(listeners, l)
 	}
+	s.listeners.Replace(listeners)
 	if err = start.Step("build the admin endpoint"); err != nil {
 		return nil, err
 	}
@@ -232,25 +235,14 @@ func (s *Switch) Start(ctx context.Context) error {
 	if err := s.admin.Listen(); err != nil {
 		return err
 	}
-	for _, l := range s.listeners {
-		if err := l.listen(); err != nil {
+	for _, l := range s.listeners.List() {
+		if err := l.Listen(); err != nil {
 			s.stopListeners()
 			return err
 		}
 	}
-	s.log.Info("switch started", zap.Int("listeners", len(s.listeners)), zap.Int("routes", len(s.linkMap())))
+	s.log.Info("switch started", zap.Int("listeners", len(s.listeners.List())), zap.Int("routes", len(s.linkMap())))
 	return nil
-}
-
-// ListenerAddr returns the bound address of the named listener ("" when
-// unknown or not started), for tests that listen on port 0.
-func (s *Switch) ListenerAddr(name string) string {
-	for _, l := range s.listeners {
-		if l.cfg.Name == name && l.ln != nil {
-			return l.ln.Addr().String()
-		}
-	}
-	return ""
 }
 
 // AdminAddr returns the bound admin address.
@@ -270,10 +262,11 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	s.txns.Drain()
 	s.stopListeners()
 	drained := s.txns.Wait(ctx)
-	for _, l := range s.listeners {
-		l.signOffLinks(ctx) // listener_van.go
-		l.closeAll(ctx)
+	for _, l := range s.listeners.All() { // removed ones still winding down included
+		l.SignOffLinks(ctx)
+		l.CloseAll(ctx)
 	}
+	s.listeners.WaitRetired(ctx)
 	s.cancel()
 	s.safDone.Wait()
 	s.keeperDone.Wait()
@@ -285,12 +278,6 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	}
 	s.log.Info("switch stopped", zap.Bool("drained", drained))
 	return errors.Join(errs...)
-}
-
-func (s *Switch) stopListeners() {
-	for _, l := range s.listeners {
-		l.stopAccepting()
-	}
 }
 
 // ReloadRoutes applies cfg as a diff of the running configuration (what

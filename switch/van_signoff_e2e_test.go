@@ -18,6 +18,31 @@ import (
 func TestShutdownSignsOffVANLinks(t *testing.T) {
 	const n = 10
 	h := newVANHarness(t, func(*config.Listener) {})
+	van := h.salesInFlight(t, n)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- h.sw.Shutdown(ctx)
+	}()
+	answersThenSignOff(t, van, n)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if got := h.logs.FilterMessage("link signed off").Len(); got != 1 {
+		t.Fatalf("%d link sign-offs logged, want 1 (answered 0810)", got)
+	}
+}
+
+// salesInFlight signs a VAN link on and sends n sales that the issuer
+// holds for a second; it returns once the issuer has them all.
+func (h vanHarness) salesInFlight(t *testing.T, n int) *rawConn {
+	t.Helper()
 	van := h.dial(t)
 	if _, rc := van.exchange(t, netMgmt(t, specs.NetMgmtSignOn, "000001")); rc != "00" {
 		t.Fatalf("sign-on answered %s", rc)
@@ -40,12 +65,13 @@ func TestShutdownSignsOffVANLinks(t *testing.T) {
 		}
 		return got == n
 	})
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		done <- h.sw.Shutdown(ctx)
-	}()
+	return van
+}
+
+// answersThenSignOff reads n sale answers (0210 00) and then the
+// switch's 0800 DE 70 002, which it answers 0810 00.
+func answersThenSignOff(t *testing.T, van *rawConn, n int) {
+	t.Helper()
 	answered := 0
 	for {
 		m, err := van.read(t, 20*time.Second)
@@ -71,17 +97,6 @@ func TestShutdownSignsOffVANLinks(t *testing.T) {
 			t.Fatalf("sale answered %s %s during the drain, want 0210 00", mti, rc)
 		}
 		answered++
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Shutdown: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Shutdown did not return")
-	}
-	if got := h.logs.FilterMessage("link signed off").Len(); got != 1 {
-		t.Fatalf("%d link sign-offs logged, want 1 (answered 0810)", got)
 	}
 }
 

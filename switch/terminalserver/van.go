@@ -1,4 +1,4 @@
-package payswitch
+package terminalserver
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/kbpay/switch/specs"
@@ -42,17 +41,31 @@ func newVANLink(cfg config.Listener) *vanLink {
 	return v
 }
 
+// waitIdle waits (up to ctx) until the link has no request in flight.
+func (v *vanLink) waitIdle(ctx context.Context) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for v.inFlight.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
 // admit reports whether the link may send t now; when not, t carries the
 // decline (91 and the reason) and the refusal is counted. Network
 // management always passes: it is how a link signs on.
-func (l *listener) admit(v *vanLink, t *pipeline.Txn) bool {
+func (l *Listener) admit(v *vanLink, t *pipeline.Txn) bool {
 	if v.limiter != nil && !v.limiter.Allow() {
-		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "link_rate").Inc()
+		l.m.Refused.WithLabelValues(l.cfg.Name, "link_rate").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, ReasonLinkOverRate
 		return false
 	}
 	if l.cfg.SignOnRequired && t.MTI != specs.MTINetworkMgmt && !v.signedOn.Load() {
-		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "not_signed_on").Inc()
+		l.m.Refused.WithLabelValues(l.cfg.Name, "not_signed_on").Inc()
 		t.Code, t.Reason = codes.IssuerUnavailable, ReasonNotSignedOn
 		return false
 	}
@@ -61,7 +74,7 @@ func (l *listener) admit(v *vanLink, t *pipeline.Txn) bool {
 
 // observe follows the link's sign-on and sign-off once the switch
 // answered them 00.
-func (l *listener) observe(v *vanLink, t *pipeline.Txn) {
+func (l *Listener) observe(v *vanLink, t *pipeline.Txn) {
 	if t.MTI != specs.MTINetworkMgmt || t.Code != codes.Approved {
 		return
 	}
@@ -79,48 +92,10 @@ func (l *listener) observe(v *vanLink, t *pipeline.Txn) {
 }
 
 // linkClosed forgets a closed connection's sign-on.
-func (l *listener) linkClosed(v *vanLink) {
+func (l *Listener) linkClosed(v *vanLink) {
 	if v.signedOn.Swap(false) {
 		l.signedOn.Add(-1)
 	}
-}
-
-// ListenerLinks is one listener's state in GET /v1/links.
-type ListenerLinks struct {
-	Listener       string `json:"listener"`
-	TLS            bool   `json:"tls"`
-	SignOnRequired bool   `json:"sign_on_required"`
-	Connections    int64  `json:"connections"`
-	SignedOn       int64  `json:"signed_on"`
-}
-
-// listenerLinks reports every listener's connections and sign-ons.
-func (s *Switch) listenerLinks() []ListenerLinks {
-	var out []ListenerLinks
-	for _, l := range s.listeners {
-		out = append(out, ListenerLinks{Listener: l.cfg.Name, TLS: l.tls != nil, SignOnRequired: l.cfg.SignOnRequired,
-			Connections: l.count.Load(), SignedOn: l.signedOn.Load()})
-	}
-	return out
-}
-
-// signedOnCollector exports each listener's signed-on links.
-type signedOnCollector struct {
-	sw   *Switch
-	desc *prometheus.Desc
-}
-
-func (c signedOnCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c signedOnCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, l := range c.sw.listeners {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(l.signedOn.Load()), l.cfg.Name)
-	}
-}
-
-func registerSignedOn(s *Switch, reg prometheus.Registerer) {
-	reg.MustRegister(signedOnCollector{sw: s, desc: prometheus.NewDesc("payswitch_listener_links_signed_on",
-		"Connections of the listener signed on (0800 DE 70 001) and not signed off.", []string{"listener"}, nil)})
 }
 
 // linkSignOffTimeout bounds waiting for a VAN's 0810 to the switch's
@@ -139,11 +114,11 @@ func netMgmtID(m *iso8583.Message) (string, bool) {
 	return "netmgmt-" + stan, true
 }
 
-// signOffLinks sends every signed-on connection of the listener an 0800
+// SignOffLinks sends every signed-on connection of the listener an 0800
 // with DE 70 002 (the switch signs off) and waits up to
 // linkSignOffTimeout (or ctx) for the answers. Run at shutdown once the
 // in-flight transactions are answered, before the connections close.
-func (l *listener) signOffLinks(ctx context.Context) {
+func (l *Listener) SignOffLinks(ctx context.Context) {
 	l.mu.Lock()
 	var links []*connection.Connection
 	for c, v := range l.conns {
@@ -163,7 +138,7 @@ func (l *listener) signOffLinks(ctx context.Context) {
 	wg.Wait()
 }
 
-func (l *listener) signOff(ctx context.Context, c *connection.Connection) {
+func (l *Listener) signOff(ctx context.Context, c *connection.Connection) {
 	timeout := linkSignOffTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))

@@ -1,4 +1,4 @@
-package payswitch
+package terminalserver
 
 import (
 	"context"
@@ -19,17 +19,17 @@ const handshakeTimeout = 10 * time.Second
 // serveTLS completes the TLS handshake of an accepted socket (away from
 // the accept loop) and serves it. A client without an acceptable
 // certificate, or one speaking plain TCP, is refused and counted.
-func (l *listener) serveTLS(nc net.Conn, srv *tlsconf.Server) {
+func (l *Listener) serveTLS(nc net.Conn, srv *tlsconf.Server) {
 	defer l.wg.Done()
 	tc := tls.Server(nc, srv.Config())
 	d := l.cfg.FrameTimeout
 	if d <= 0 {
 		d = handshakeTimeout
 	}
-	ctx, cancel := context.WithTimeout(l.sw.ctx, d)
+	ctx, cancel := context.WithTimeout(l.deps.Ctx, d)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		l.sw.metrics.refused.WithLabelValues(l.cfg.Name, "tls_handshake").Inc()
+		l.m.Refused.WithLabelValues(l.cfg.Name, "tls_handshake").Inc()
 		l.log.Warn("TLS handshake refused", zap.String("remote", nc.RemoteAddr().String()), zap.String("reason", pan.Scrub(err.Error())))
 		_ = nc.Close()
 		return

@@ -1,0 +1,183 @@
+package terminalserver
+
+import (
+	"errors"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/iso/frame"
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
+	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/txnlog"
+)
+
+// ReasonListenerRemoved declines (DE 39 91) a request that reaches a
+// listener a reload removed, while its connections wind down.
+const ReasonListenerRemoved = "listener removed by a configuration reload"
+
+// Metrics are the series a listener counts in (registered by the switch).
+type Metrics struct {
+	Requests    *prometheus.CounterVec   // listener, mti, route, rc
+	Duration    *prometheus.HistogramVec // listener, mti
+	InFlight    *prometheus.GaugeVec     // listener
+	Connections *prometheus.GaugeVec     // listener
+	Refused     *prometheus.CounterVec   // listener, reason
+	InputErrors *prometheus.CounterVec   // listener, reason
+	Panics      prometheus.Counter
+}
+
+// serveMessage runs one terminal request through the pipeline and replies.
+func (l *Listener) serveMessage(c *frame.Writer, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
+	start := time.Now()
+	mti, _ := msg.GetMTI()
+	if !specs.IsRequest(mti) {
+		l.m.InputErrors.WithLabelValues(l.cfg.Name, "unexpected_response").Inc()
+		log.Warn("ignoring a non-request message from a terminal", zap.String("mti", MTILabel(mti)))
+		return
+	}
+	// Counted in flight when read (requestCounter); answered before it
+	// stops counting, so a closing connection waits for the answer.
+	defer link.inFlight.Add(-1)
+	t := &pipeline.Txn{Listener: l.cfg.Name, Policy: l.policy, Received: start, Request: msg, MTI: mti, Raw: raw}
+	if l.retiring.Load() {
+		t.Code, t.Reason = codes.IssuerUnavailable, ReasonListenerRemoved
+		l.reply(c, t, start, t.Reason, log)
+		return
+	}
+	// A keyed listener limits in the pipeline, once the MAC verified: DE 41
+	// of a request nobody authenticated yet must not spend a terminal's
+	// allowance.
+	if tid, _ := msg.GetString(specs.TerminalID); !l.keyed() && !l.limits.Allow(tid) {
+		l.m.Refused.WithLabelValues(l.cfg.Name, "rate_limit").Inc()
+		t.Code, t.Reason = codes.IssuerUnavailable, pipeline.ReasonRateLimit
+		l.reply(c, t, start, t.Reason, log)
+		return
+	}
+	if !l.admit(link, t) { // VAN link: signed on, within its rate (van.go)
+		l.reply(c, t, start, t.Reason, log)
+		return
+	}
+	if link.inFlight.Load() > l.maxInFlight.Load() || !l.deps.Txns.Enter() {
+		l.m.Refused.WithLabelValues(l.cfg.Name, "max_in_flight").Inc()
+		t.Code, t.Reason = codes.IssuerUnavailable, "overloaded or draining"
+		l.reply(c, t, start, t.Reason, log)
+		return
+	}
+	defer l.deps.Txns.Leave()
+	gauge := l.m.InFlight.WithLabelValues(l.cfg.Name)
+	gauge.Inc()
+	defer gauge.Dec()
+
+	err := pipeline.Process(l.deps.Ctx, l.deps.Handler, t)
+	l.observe(link, t)
+	l.logOutcome(t, err, log)
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	}
+	l.reply(c, t, start, reason, log)
+}
+
+// reply answers the terminal and logs the transaction's one line.
+func (l *Listener) reply(c *frame.Writer, t *pipeline.Txn, start time.Time, reason string, log *zap.Logger) {
+	resp, err := pipeline.Respond(t)
+	if err != nil {
+		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
+		txnlog.Write(log, t, nil, reason)
+		return
+	}
+	defer txnlog.Write(log, t, resp, reason)
+	if k := l.policy.MAC; k != nil {
+		if err := pipeline.SignResponse(l.deps.Ctx, l.deps.PINMAC, *k, resp); err != nil {
+			// Still answer: an unsigned answer beats a lost one.
+			log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
+		}
+	}
+	if err := c.Send(resp); err != nil {
+		log.Warn("writing response", zap.String("stan", stanOf(t.Request)), zap.Error(err))
+		return
+	}
+	route := t.Route
+	if route == "" {
+		route = "none"
+	}
+	mti := MTILabel(t.MTI)
+	l.m.Requests.WithLabelValues(l.cfg.Name, mti, route, RCLabel(t.Code)).Inc()
+	l.m.Duration.WithLabelValues(l.cfg.Name, mti).Observe(time.Since(start).Seconds())
+}
+
+func (l *Listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {
+	fields := []zap.Field{
+		zap.String("mti", t.MTI), zap.String("stan", stanOf(t.Request)), zap.String("pan", pan.Mask(t.PAN)),
+		zap.String("route", t.Route), zap.String("rc", string(t.Code)),
+	}
+	var pe *pipeline.PanicError
+	switch {
+	case errors.As(err, &pe):
+		l.m.Panics.Inc()
+		log.Error("panic in pipeline, answered 96", append(fields, zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))...)
+	}
+	// Every transaction, declined by the switch or not, gets its info line
+	// from reply (txnlog.Write).
+}
+
+// formatError answers an undecodable request with DE 39 30, echoing what
+// could be read (STAN, terminal ID, ...) so the terminal can match it.
+func (l *Listener) formatError(c *frame.Writer, ue *frame.UndecodableError, log *zap.Logger) {
+	l.m.InputErrors.WithLabelValues(l.cfg.Name, "undecodable").Inc()
+	log.Warn("undecodable message", zap.String("mti", MTILabel(ue.MTI)), zap.String("reason", pan.Scrub(ue.Err.Error())))
+	rmti, err := specs.ResponseMTI(ue.MTI)
+	if err != nil {
+		return // not a request: nothing to answer
+	}
+	resp := iso8583.NewMessage(l.spec)
+	resp.MTI(rmti)
+	if ue.Partial != nil {
+		for _, id := range []int{specs.TransmissionDateTime, specs.STAN, specs.RRN, specs.TerminalID, specs.MerchantID} {
+			_ = pipeline.CopyField(resp, ue.Partial, id)
+		}
+	}
+	_ = resp.Field(specs.ResponseCode, string(codes.FormatError))
+	if err := c.Send(resp); err != nil {
+		// A partial field that does not pack: answer with MTI and DE 39 only.
+		bare := iso8583.NewMessage(l.spec)
+		bare.MTI(rmti)
+		_ = bare.Field(specs.ResponseCode, string(codes.FormatError))
+		if err := c.Send(bare); err != nil {
+			log.Warn("answering format error", zap.Error(err))
+		}
+	}
+	l.m.Requests.WithLabelValues(l.cfg.Name, MTILabel(ue.MTI), "none", string(codes.FormatError)).Inc()
+}
+
+func stanOf(m *iso8583.Message) string {
+	s, _ := m.GetString(specs.STAN)
+	return s
+}
+
+var knownMTIs = map[string]bool{
+	specs.MTIAuthRequest: true, specs.MTIFinancialRequest: true, specs.MTIAdvice: true,
+	specs.MTIReversal: true, specs.MTIReversalAdvice: true, specs.MTIReversalRepeat: true,
+	specs.MTIReconciliation: true, specs.MTINetworkMgmt: true,
+}
+
+// MTILabel is the metric label of a request MTI: a known one, else "other".
+func MTILabel(mti string) string {
+	if knownMTIs[mti] {
+		return mti
+	}
+	return "other"
+}
+
+// RCLabel is the metric label of a DE 39 code: a known one, else "other".
+func RCLabel(c codes.Code) string {
+	if _, ok := codes.Lookup(c); ok {
+		return string(c)
+	}
+	return "other"
+}
