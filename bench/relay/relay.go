@@ -124,6 +124,8 @@ type Relay struct {
 	next    int // last relay STAN given out
 	closed  bool
 	conns   map[net.Conn]struct{}
+
+	reading sync.WaitGroup // the upstream reader and the terminal connections' goroutines
 }
 
 // waiter is a terminal's request in flight upstream.
@@ -159,6 +161,7 @@ func Dial(cfg Config) (*Relay, error) {
 		cfg.Errorf = func(string, ...any) {}
 	}
 	r := &Relay{cfg: cfg, hdr: h, loc: loc, up: up, pending: map[[6]byte]waiter{}, conns: map[net.Conn]struct{}{}}
+	r.reading.Add(1)
 	go r.readUpstream()
 	return r, nil
 }
@@ -177,13 +180,24 @@ func (r *Relay) Serve(ln net.Listener) error {
 			return net.ErrClosed
 		}
 		r.conns[c] = struct{}{}
+		r.reading.Add(1) // under mu, before closed is seen: Close waits for it
 		r.mu.Unlock()
-		go r.serveTerminal(&termConn{c: c})
+		go func() {
+			defer r.reading.Done()
+			r.serveTerminal(&termConn{c: c})
+		}()
 	}
 }
 
 // Close closes the upstream and every terminal connection.
 func (r *Relay) Close() error {
+	err := r.shut()
+	r.reading.Wait() // nothing reports through cfg.Errorf after Close returns
+	return err
+}
+
+// shut closes the terminal connections and the upstream.
+func (r *Relay) shut() error {
 	r.mu.Lock()
 	r.closed = true
 	for c := range r.conns {
@@ -257,12 +271,13 @@ func (r *Relay) serveTerminal(t *termConn) {
 }
 
 func (r *Relay) readUpstream() {
+	defer r.reading.Done()
 	br := bufio.NewReader(r.up)
 	for {
 		body, err := frame.ReadFrame(br, r.hdr, maxFrame)
 		if err != nil {
 			r.cfg.Errorf("upstream read: %v", err)
-			_ = r.Close()
+			_ = r.shut()
 			return
 		}
 		off, err := r.loc.Locate(body)
