@@ -169,6 +169,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	s.ledger.Routes = issuerRoutes{s}
 	s.guard = journalgate.New(log, treg)
 	s.ledger.Guard = s.guard
+	s.ledger.HoldQueued = func(it store.SAFItem) { s.saf.HoldSTAN(it) } // s.saf is built on the stage lists
 	s.publishZoneKeys()
 	if s.dispatch, err = s.newDispatcher(treg); err != nil {
 		return nil, fmt.Errorf("building the stage lists: %w", err)

@@ -5,14 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/store"
-	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )
 
 // TestSAFAttemptCutShortByShutdownIsNoWarning: an attempt the switch's
@@ -21,7 +18,7 @@ import (
 // pending, the next attempt is a repeat).
 func TestSAFAttemptCutShortByShutdownIsNoWarning(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	s, st := testWorker(t, zap.New(core))
+	s, st := testInstance(t, t.TempDir(), "test", testRoutes{}, zap.New(core))
 	ctx := context.Background()
 	row, err := st.Sales().Begin(ctx, store.Txn{Key: store.Key{TerminalID: "TERM0001", STAN: "000001", TxTime: "1125101500", MTI: "0200"},
 		ProcCode: "000000", Amount: 10000, Currency: "410", Route: "fast", State: store.TimedOut})
@@ -49,20 +46,4 @@ func TestSAFAttemptCutShortByShutdownIsNoWarning(t *testing.T) {
 	if err != nil || got.State != store.SAFPending || got.Attempts != 1 {
 		t.Fatalf("after the cut-short attempt: %+v %v, want pending with 1 attempt recorded", got, err)
 	}
-}
-
-// noRoutes knows no route: every attempt fails before it leaves.
-type noRoutes struct{}
-
-func (noRoutes) Route(string) (pipeline.IssuerRoute, bool) { return pipeline.IssuerRoute{}, false }
-func (noRoutes) STANs(string) (STANs, bool)                { return nil, false }
-func (noRoutes) Timeout(string) time.Duration              { return 0 }
-
-// testWorker is a worker on a journal of its own (returned too), logging to log, with a
-// back-off of at most a minute.
-func testWorker(t *testing.T, log *zap.Logger) (*Worker, store.Store) {
-	t.Helper()
-	st := embeddedtest.OpenIn(t, t.TempDir())
-	return New(Deps{Config: Config{Interval: time.Second, WorkersPerRoute: 4, RetryMax: time.Minute, ReviewExpiry: time.Hour, Lease: 10 * time.Second},
-		Log: log, Store: st, Routes: noRoutes{}}, prometheus.NewRegistry()), st
 }

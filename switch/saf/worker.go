@@ -90,6 +90,7 @@ type Worker struct {
 	send    Sender
 	pans    PANs
 	metrics *metrics
+	held    holds // the STANs this instance holds for give-backs (stans.go)
 
 	ctx  context.Context
 	done sync.WaitGroup
@@ -101,12 +102,18 @@ func New(d Deps, reg prometheus.Registerer) *Worker {
 		metrics: newMetrics(reg, d.Store.Queue(), d.Store.SAFDesk())}
 }
 
-// Start runs a sender for each of routes until ctx ends (Wait).
+// Start runs a sender for each of routes, and the release of STANs held
+// for give-backs another instance settled, until ctx ends (Wait).
 func (w *Worker) Start(ctx context.Context, routes []string) {
 	w.ctx = ctx
 	for _, name := range routes {
 		w.AddRoute(name)
 	}
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		w.runReleases(ctx)
+	}()
 }
 
 // AddRoute runs the sender of a route a reload added (after Start).
@@ -132,9 +139,7 @@ func (w *Worker) HoldPending(ctx context.Context) error {
 			return err
 		}
 		for _, it := range items {
-			if p, ok := w.routes.STANs(it.Route); ok && it.STAN != "" {
-				p.Hold(it.STAN)
-			}
+			w.hold(it)
 		}
 	}
 	return nil
@@ -211,7 +216,7 @@ func (w *Worker) attempt(ctx context.Context, it store.SAFItem) {
 			log.Error("recording acknowledged reversal", zap.Error(rerr))
 			return
 		}
-		w.releaseSTAN(it)
+		w.releaseSTAN(it.ID)
 		return
 	}
 	backoff := min(time.Second<<min(it.Attempts, 16), w.cfg.RetryMax)
@@ -241,16 +246,9 @@ func (w *Worker) RetryNow(ctx context.Context, id int64, who string) (store.SAFI
 func (w *Worker) Resolve(ctx context.Context, id int64, who, reason string) (store.SAFItem, error) {
 	it, err := w.store.SAFDesk().Resolve(ctx, id, who, reason)
 	if err == nil {
-		w.releaseSTAN(it)
+		w.releaseSTAN(it.ID)
 	}
 	return it, err
-}
-
-// releaseSTAN lets the route reuse a settled give-back's STAN.
-func (w *Worker) releaseSTAN(it store.SAFItem) {
-	if p, ok := w.routes.STANs(it.Route); ok && it.STAN != "" {
-		p.Release(it.STAN)
-	}
 }
 
 // sendReversal sends one attempt and returns nil when the issuer settled
@@ -294,8 +292,11 @@ func (w *Worker) sendReversal(ctx context.Context, it *store.SAFItem) error {
 	}
 	err = w.send.Handle(ctx, t)
 	if it.STAN == "" && t.RequestRecorded {
+		// The first attempt's DE 11 is fixed, and held on the route's
+		// link (pipeline.RecordQueued) until the item is settled.
 		it.STAN, _ = req.GetString(specs.STAN)
 		it.TxTime, _ = req.GetString(specs.TransmissionDateTime)
+		w.held.add(*it)
 	}
 	return err
 }
