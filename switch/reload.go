@@ -373,7 +373,7 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 		} else {
 			sum.Added = append(sum.Added, name)
 			s.metrics.preinitRoute(s.cfg, name)
-			s.saf.AddRoute(name)
+			s.saf.AddRoute(s.ctx, name)
 		}
 		links[name] = l
 	}

@@ -90,10 +90,8 @@ type Worker struct {
 	send    Sender
 	pans    PANs
 	metrics *metrics
-	held    holds // the STANs this instance holds for give-backs (stans.go)
-
-	ctx  context.Context
-	done sync.WaitGroup
+	held    holds          // the STANs this instance holds for give-backs (stans.go)
+	done    sync.WaitGroup // the running senders
 }
 
 // New builds the worker and registers its metrics on reg.
@@ -105,9 +103,8 @@ func New(d Deps, reg prometheus.Registerer) *Worker {
 // Start runs a sender for each of routes, and the release of STANs held
 // for give-backs another instance settled, until ctx ends (Wait).
 func (w *Worker) Start(ctx context.Context, routes []string) {
-	w.ctx = ctx
 	for _, name := range routes {
-		w.AddRoute(name)
+		w.AddRoute(ctx, name)
 	}
 	w.done.Add(1)
 	go func() {
@@ -116,13 +113,13 @@ func (w *Worker) Start(ctx context.Context, routes []string) {
 	}()
 }
 
-// AddRoute runs the sender of a route a reload added (after Start).
-func (w *Worker) AddRoute(route string) {
+// AddRoute runs the sender of route (a reload added it) until ctx ends.
+func (w *Worker) AddRoute(ctx context.Context, route string) {
 	w.metrics.series(route)
 	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
-		w.runRoute(w.ctx, route)
+		w.runRoute(ctx, route)
 	}()
 }
 
