@@ -41,9 +41,9 @@ func (v adminView) ReloadFile(ctx context.Context) (any, error) {
 }
 
 func (v adminView) RetrySAF(ctx context.Context, id int64, who string) (store.SAFItem, error) {
-	return v.s.retrySAF(ctx, id, who)
+	return v.s.saf.RetryNow(ctx, id, who)
 }
 
 func (v adminView) ResolveSAF(ctx context.Context, id int64, who, reason string) (store.SAFItem, error) {
-	return v.s.resolveSAF(ctx, id, who, reason)
+	return v.s.saf.Resolve(ctx, id, who, reason)
 }

@@ -1,9 +1,12 @@
 package payswitch
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/saf"
 	"github.com/kbpay/switch/switch/store"
 )
 
@@ -51,4 +54,23 @@ func (r issuerRoutes) Route(name string) (pipeline.IssuerRoute, bool) {
 func (s *Switch) publishZoneKeys() {
 	m := s.pinDst
 	s.zoneKeys.Store(&m)
+}
+
+// STANs is the STAN pool of route's link (the SAF worker holds the STANs
+// of pending give-backs in it).
+func (r issuerRoutes) STANs(name string) (saf.STANs, bool) {
+	l, ok := r.s.linkMap()[name]
+	return l, ok
+}
+
+// Timeout is route's issuer timeout (a removed route's included; 0 when
+// unknown).
+func (r issuerRoutes) Timeout(name string) time.Duration {
+	var d time.Duration
+	for _, rc := range r.s.routeList() {
+		if rc.Name == name {
+			d += rc.Timeout
+		}
+	}
+	return d
 }

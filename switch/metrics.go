@@ -1,9 +1,6 @@
 package payswitch
 
 import (
-	"context"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kbpay/switch/internal/promreg"
@@ -11,7 +8,6 @@ import (
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/opsmetrics"
-	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/terminalserver"
 )
 
@@ -111,33 +107,5 @@ func (m *metrics) preinitRoute(listeners []string, route string) {
 				m.requests.WithLabelValues(l, mti, route, string(rc))
 			}
 		}
-	}
-}
-
-// safStateCollector reports the SAF queue by state from the store at each
-// scrape, so the numbers are right after a restart too.
-type safStateCollector struct {
-	desk store.SAFDesk
-	desc *prometheus.Desc
-}
-
-func newSAFStateCollector(desk store.SAFDesk) *safStateCollector {
-	return &safStateCollector{desk: desk, desc: prometheus.NewDesc("payswitch_saf_items",
-		"Store-and-forward give-backs by state: pending (being repeated), review (expired: manual review), done, resolved (closed by an operator).",
-		[]string{"state"}, nil)}
-}
-
-func (c *safStateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *safStateCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	counts, err := c.desk.Counts(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.desc, err)
-		return
-	}
-	for _, state := range store.SAFStates {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[state]), state)
 	}
 }

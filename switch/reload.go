@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/moov-io/iso8583"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -61,7 +62,7 @@ func (s *Switch) initReload(cfg config.Config, reg prometheus.Registerer, o opti
 // relinked route's link shares the old one's STANs, partition included).
 func (s *Switch) newLink(rc config.IssuerRoute, opts ...upstream.Option) (*upstream.Link, error) {
 	l, err := upstream.New(rc, s.log, s.reload.linkMetrics, append([]upstream.Option{
-		upstream.WithLateResponseHandler(s.onLateAnswer),
+		upstream.WithLateResponseHandler(func(route string, msg *iso8583.Message) { s.recovery.LateAnswer(route, msg) }),
 		upstream.WithRRNs(func() (string, error) { return s.rrns.Next() }),
 		upstream.WithKeyExchange(func() hsm.HSM { return s.hsms.PINMAC }),
 	}, opts...)...)
@@ -344,9 +345,7 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 		} else {
 			sum.Added = append(sum.Added, name)
 			s.metrics.preinitRoute(s.listenerNames(), name)
-			s.safSeries(name)
-			s.safDone.Add(1)
-			go s.runRouteSAFWorker(name)
+			s.saf.AddRoute(s.ctx, name)
 		}
 		links[name] = l
 	}
@@ -381,11 +380,4 @@ func (s *Switch) applyReload(ctx context.Context, cfg config.Config, p *reloadPl
 		zap.Strings("routes_relinked", sum.Replaced), zap.Strings("routes_endpoints_changed", sum.Endpoints),
 		zap.Strings("listeners_changed", sum.Listeners))
 	return sum
-}
-
-// runRouteSAFWorker runs the store-and-forward worker of a route a
-// reload added.
-func (s *Switch) runRouteSAFWorker(route string) {
-	defer s.safDone.Done()
-	s.runRouteSAF(s.ctx, route)
 }

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -23,8 +25,10 @@ import (
 	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/lifecycle"
 	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/recovery"
 	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
+	"github.com/kbpay/switch/switch/saf"
 	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/terminalserver"
@@ -51,13 +55,12 @@ type Switch struct {
 	tokens *tsp.Service
 	pinDst map[string]pipeline.PINDest // by route; read through zoneKeys
 
-	store      store.Store
-	rrns       *rrn.Sequence
-	ledger     pipeline.Ledger
-	safMetrics *safMetrics
-	safDone    sync.WaitGroup
-	guard      *journalgate.Guard
-	keeperDone sync.WaitGroup
+	store    store.Store
+	rrns     *rrn.Sequence
+	ledger   pipeline.Ledger
+	guard    *journalgate.Guard
+	saf      *saf.Worker      // the store-and-forward senders and operator actions
+	recovery *recovery.Keeper // recovery at start, in-flight sweep, take-over, journal keeper
 
 	listeners terminalserver.Set // the listeners in force (listeners.go)
 	admin     *admin.Server
@@ -154,7 +157,6 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
 	}
 	s.log.Info("store open", storage.LogFields(cfg, instanceNumber)...)
-	s.safMetrics = newSAFMetrics(treg, s.store.Queue(), s.store.SAFDesk())
 	s.securityKeys()
 	if err = start.Step("check the HSM keys"); err != nil {
 		return nil, err
@@ -168,10 +170,13 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	s.ledger.Routes = issuerRoutes{s}
 	s.guard = journalgate.New(log, treg)
 	s.ledger.Guard = s.guard
+	s.ledger.HoldQueued = func(it store.SAFItem) { s.saf.HoldSTAN(it) } // s.saf is built on the stage lists
 	s.publishZoneKeys()
 	if s.dispatch, err = s.newDispatcher(treg); err != nil {
 		return nil, fmt.Errorf("building the stage lists: %w", err)
 	}
+	s.saf = saf.New(saf.Deps{Config: saf.ConfigOf(cfg), Log: log, Store: s.store, Routes: issuerRoutes{s}, Send: s.dispatch, PANs: s.hsm}, treg)
+	s.recovery = recovery.New(recovery.Deps{Log: log, Store: s.store, Ledger: s.ledger, Gate: s.guard, Routes: s.routeList})
 	if err = start.Step("build the listeners"); err != nil {
 		return nil, err
 	}
@@ -217,7 +222,7 @@ func (s *Switch) openTokenService(ctx context.Context, start *lifecycle.Cleanup)
 func (s *Switch) Start(ctx context.Context) error {
 	// Before any link sends (even a sign-on): the STANs pending give-backs
 	// will repeat are not to be handed out.
-	if err := s.holdPendingSTANs(ctx); err != nil {
+	if err := s.saf.HoldPending(ctx); err != nil {
 		return fmt.Errorf("reading the store-and-forward queue: %w", err)
 	}
 	for _, l := range s.linkMap() {
@@ -225,13 +230,11 @@ func (s *Switch) Start(ctx context.Context) error {
 			return fmt.Errorf("starting route %s: %w", l.Name(), err)
 		}
 	}
-	if err := s.recoverInFlight(ctx); err != nil {
+	if err := s.recovery.AtStart(ctx); err != nil {
 		return fmt.Errorf("recovering in-flight transactions: %w", err)
 	}
-	s.safDone.Add(1)
-	go s.runSAF(s.ctx)
-	s.keeperDone.Add(1)
-	go s.runJournalKeeper(s.ctx)
+	s.saf.Start(s.ctx, slices.Collect(maps.Keys(s.linkMap())))
+	s.recovery.Start(s.ctx)
 	if err := s.admin.Listen(); err != nil {
 		return err
 	}
@@ -268,8 +271,8 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	}
 	s.listeners.WaitRetired(ctx)
 	s.cancel()
-	s.safDone.Wait()
-	s.keeperDone.Wait()
+	s.saf.Wait()
+	s.recovery.Wait()
 	errs := s.closeLinks(ctx)
 	errs = append(errs, s.admin.Close(ctx), s.store.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed

@@ -27,14 +27,18 @@ func (l Ledger) QueueReversal(ctx context.Context, orig store.Txn, amount int64)
 // until the item is settled.
 func (l Ledger) QueueRepeat(ctx context.Context, c store.Txn, kind string, amount int64) error {
 	now := time.Now()
-	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
-		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime})
-	if err == nil {
-		if up := l.routeOf(c.Route).Link; up != nil {
-			hold(up, c.IssuerSTAN)
-		}
+	it := store.SAFItem{TxnID: c.ID, Route: c.Route, Kind: kind, Amount: amount,
+		NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry), STAN: c.IssuerSTAN, TxTime: c.IssuerTxTime}
+	id, err := l.Queue.Enqueue(ctx, it)
+	if err != nil {
+		return err
 	}
-	return err
+	if it.ID = id; l.HoldQueued != nil {
+		l.HoldQueued(it)
+	} else if up := l.routeOf(c.Route).Link; up != nil {
+		hold(up, c.IssuerSTAN)
+	}
+	return nil
 }
 
 // ReversalMessage builds the issuer-leg message that gives amount of sale

@@ -39,6 +39,10 @@ type Ledger struct {
 	// Guard, when set, refuses new sales while the journal fails and holds
 	// outcomes it could not record (see JournalGuard). Nil: none.
 	Guard JournalGuard
+	// HoldQueued, when set, keeps a queued repeat's STAN owned in place of
+	// its route's link (the SAF worker, which lets it go once the item is
+	// settled by whichever instance).
+	HoldQueued func(it store.SAFItem)
 }
 
 // LedgerOn returns a Ledger over the parts of st; the caller sets the

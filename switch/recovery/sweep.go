@@ -1,4 +1,4 @@
-package payswitch
+package recovery
 
 import (
 	"context"
@@ -18,9 +18,9 @@ const minSweepMargin = 5 * time.Second
 // before the sweep takes it for lost: the route's timeout plus
 // max(minSweepMargin, timeout). An unknown route (removed since) gets the
 // longest of the configured routes.
-func (s *Switch) inFlightLimit(route string) time.Duration {
+func (k *Keeper) inFlightLimit(route string) time.Duration {
 	var timeout, longest time.Duration
-	for _, r := range s.routeList() {
+	for _, r := range k.routes() {
 		longest = max(longest, r.Timeout)
 		if r.Name == route {
 			timeout = r.Timeout
@@ -32,24 +32,24 @@ func (s *Switch) inFlightLimit(route string) time.Duration {
 	return timeout + max(minSweepMargin, timeout)
 }
 
-// sweepInFlight takes over the work of instances whose heartbeat lapsed
+// Sweep takes over the work of instances whose heartbeat lapsed
 // (takeOverLapsed) and recovers this instance's transactions left
 // forwarded past their limit (inFlightLimit) as of now, as recovery at
 // start does: a sale is timed out and reversed, a cancel's repeat is
 // queued. A row this process still works on (its request in flight, or
 // its outcome held) is left alone, as is every row younger than its limit
 // and every row of a live peer.
-func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
-	if err := s.takeOverLapsed(ctx, now); err != nil {
-		s.guard.Failed(err)
+func (k *Keeper) Sweep(ctx context.Context, now time.Time) error {
+	if err := k.takeOverLapsed(ctx, now); err != nil {
+		k.gate.Failed(err)
 		return err
 	}
-	left, err := s.ownInFlight(ctx)
+	left, err := k.ownInFlight(ctx)
 	if err != nil {
 		return err
 	}
 	for _, t := range left {
-		if now.Sub(t.CreatedAt) < s.inFlightLimit(t.Route) || s.guard.Busy(t.ID) {
+		if now.Sub(t.CreatedAt) < k.inFlightLimit(t.Route) || k.gate.Busy(t.ID) {
 			continue
 		}
 		if t.OriginalID > 0 && t.IssuerSTAN == "" {
@@ -61,18 +61,18 @@ func (s *Switch) sweepInFlight(ctx context.Context, now time.Time) error {
 		}
 		// Read it again: once nobody here works on it, whatever its owner
 		// recorded is committed, and must not be overwritten.
-		cur, err := s.store.Lookup().Get(ctx, t.ID)
+		cur, err := k.store.Lookup().Get(ctx, t.ID)
 		if err != nil {
 			return fmt.Errorf("reading transaction %d: %w", t.ID, err)
 		}
 		if cur.State != store.Forwarded {
 			continue
 		}
-		if err := s.recoverRow(ctx, cur); err != nil {
-			s.guard.Failed(err)
+		if err := k.recoverRow(ctx, cur); err != nil {
+			k.gate.Failed(err)
 			return fmt.Errorf("recovering transaction %d: %w", t.ID, err)
 		}
-		s.log.Warn("transaction left in flight past its timeout recovered", zap.Int64("txn", t.ID), zap.String("route", t.Route),
+		k.log.Warn("transaction left in flight past its timeout recovered", zap.Int64("txn", t.ID), zap.String("route", t.Route),
 			zap.Duration("age", now.Sub(t.CreatedAt)))
 	}
 	return nil

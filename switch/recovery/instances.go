@@ -1,4 +1,4 @@
-package payswitch
+package recovery
 
 import (
 	"context"
@@ -23,9 +23,9 @@ func heartbeatEvery(d time.Duration) time.Duration { return d / 3 }
 
 // heartbeat renews this instance's lease; a failure is a store failure
 // (the gate closes and /readyz fails until a probe write succeeds).
-func (s *Switch) heartbeat(ctx context.Context, now time.Time) error {
-	if err := s.store.Instances().Heartbeat(ctx, now); err != nil {
-		s.guard.Failed(err)
+func (k *Keeper) heartbeat(ctx context.Context, now time.Time) error {
+	if err := k.store.Instances().Heartbeat(ctx, now); err != nil {
+		k.gate.Failed(err)
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	return nil
@@ -35,23 +35,23 @@ func (s *Switch) heartbeat(ctx context.Context, now time.Time) error {
 // lapsed before now and recovers the transactions it left in flight
 // (recoverRow: nobody else can be working on them). An instance another
 // survivor took first yields nothing.
-func (s *Switch) takeOverLapsed(ctx context.Context, now time.Time) error {
-	lapsed, err := s.store.Instances().Lapsed(ctx, now)
+func (k *Keeper) takeOverLapsed(ctx context.Context, now time.Time) error {
+	lapsed, err := k.store.Instances().Lapsed(ctx, now)
 	if err != nil {
 		return fmt.Errorf("listing lapsed instances: %w", err)
 	}
 	for _, p := range lapsed {
-		taken, err := s.store.Instances().TakeOver(ctx, p.Name, now)
+		taken, err := k.store.Instances().TakeOver(ctx, p.Name, now)
 		if errors.Is(err, store.ErrLeaseHeld) {
 			continue // it heartbeated again since it was listed
 		}
 		if err != nil {
 			return fmt.Errorf("taking over instance %q: %w", p.Name, err)
 		}
-		s.log.Warn("took over a lapsed instance's work", zap.String("instance", p.Name),
+		k.log.Warn("took over a lapsed instance's work", zap.String("instance", p.Name),
 			zap.Time("lease_until", p.LeaseUntil), zap.Int("in_flight", len(taken)))
 		for _, t := range taken {
-			if err := s.recoverRow(ctx, t); err != nil {
+			if err := k.recoverRow(ctx, t); err != nil {
 				return fmt.Errorf("recovering transaction %d of instance %q: %w", t.ID, p.Name, err)
 			}
 		}
@@ -62,16 +62,16 @@ func (s *Switch) takeOverLapsed(ctx context.Context, now time.Time) error {
 // takenByPeer reports whether journal row id now belongs to another
 // instance (this one's lease lapsed and a survivor took its work): an
 // outcome held for it must not be journaled over the survivor's recovery.
-func (s *Switch) takenByPeer(ctx context.Context, id int64) (bool, error) {
-	row, err := s.store.Lookup().Get(ctx, id)
+func (k *Keeper) takenByPeer(ctx context.Context, id int64) (bool, error) {
+	row, err := k.store.Lookup().Get(ctx, id)
 	if err != nil {
 		return false, err
 	}
-	me := s.store.Instance().Name
+	me := k.store.Instance().Name
 	return row.Owner != "" && row.Owner != me, nil
 }
 
 // ownInFlight lists what this instance left forwarded.
-func (s *Switch) ownInFlight(ctx context.Context) ([]store.Txn, error) {
-	return s.store.Lookup().InFlight(ctx)
+func (k *Keeper) ownInFlight(ctx context.Context) ([]store.Txn, error) {
+	return k.store.Lookup().InFlight(ctx)
 }

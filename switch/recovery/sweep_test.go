@@ -1,4 +1,4 @@
-package payswitch
+package recovery
 
 import (
 	"context"
@@ -16,23 +16,33 @@ import (
 	"github.com/kbpay/switch/switch/store/embedded/embeddedtest"
 )
 
-// sweepSwitch is the part of a switch the in-flight sweep uses, on a
-// journal of its own, with routes "fast" (400 ms) and "slow" (10 s).
-func sweepSwitch(t *testing.T) *Switch {
+// testKeeper is a keeper on a journal of its own, with routes "fast"
+// (400 ms) and "slow" (10 s), and the journal gate and store it uses.
+type testKeeper struct {
+	*Keeper
+	guard *journalgate.Guard
+	store store.Store
+}
+
+// useStore makes the keeper use st from now on.
+func (k *testKeeper) useStore(st store.Store) { k.store, k.Keeper.store = st, st }
+
+func sweepSwitch(t *testing.T) *testKeeper {
 	t.Helper()
 	return sweepSwitchIn(t, t.TempDir())
 }
 
 // sweepSwitchIn is sweepSwitch on the store in folder dir, as instance
 // "test" (other handles on dir are its peers).
-func sweepSwitchIn(t *testing.T, dir string) *Switch {
+func sweepSwitchIn(t *testing.T, dir string) *testKeeper {
 	t.Helper()
 	j := embeddedtest.OpenIn(t, dir)
-	s := &Switch{log: zap.NewNop(), store: j, guard: journalgate.New(zap.NewNop(), prometheus.NewRegistry())}
-	s.cfg.Routes = []config.IssuerRoute{{Name: "fast", Timeout: 400 * time.Millisecond}, {Name: "slow", Timeout: 10 * time.Second}}
-	s.ledger = pipeline.LedgerOn(j)
-	s.ledger.ReversalExpiry = time.Hour
-	return s
+	g := journalgate.New(zap.NewNop(), prometheus.NewRegistry())
+	ledger := pipeline.LedgerOn(j)
+	ledger.ReversalExpiry = time.Hour
+	routes := []config.IssuerRoute{{Name: "fast", Timeout: 400 * time.Millisecond}, {Name: "slow", Timeout: 10 * time.Second}}
+	k := New(Deps{Log: zap.NewNop(), Store: j, Ledger: ledger, Gate: g, Routes: func() []config.IssuerRoute { return routes }})
+	return &testKeeper{Keeper: k, guard: g, store: j}
 }
 
 func TestInFlightLimit(t *testing.T) {
@@ -94,7 +104,7 @@ func TestSweepRecoversOnlyWhatIsLeftInFlight(t *testing.T) {
 	slow := begin("000005", "slow", 0, true)
 
 	now := worked.CreatedAt.Add(s.inFlightLimit("fast") + 10*time.Millisecond)
-	if err := s.sweepInFlight(ctx, now); err != nil {
+	if err := s.Sweep(ctx, now); err != nil {
 		t.Fatal(err)
 	}
 	wantState := func(row store.Txn, want store.State) {
@@ -127,7 +137,7 @@ func TestSweepRecoversOnlyWhatIsLeftInFlight(t *testing.T) {
 
 	// Once this process is done with it, a row still forwarded is lost.
 	done()
-	if err := s.sweepInFlight(ctx, now); err != nil {
+	if err := s.Sweep(ctx, now); err != nil {
 		t.Fatal(err)
 	}
 	wantState(worked, store.TimedOut)

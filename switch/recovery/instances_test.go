@@ -1,4 +1,4 @@
-package payswitch
+package recovery
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func TestSweepLeavesALivePeersWorkAndTakesOverALapsedOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := s.sweepInFlight(ctx, now); err != nil {
+	if err := s.Sweep(ctx, now); err != nil {
 		t.Fatal(err)
 	}
 	state := func(id int64) store.Txn {
@@ -125,7 +125,7 @@ func TestRecoveryAtStartLeavesALivePeersWork(t *testing.T) {
 	}
 	own, _, ownCancel, _ := peerWork(t, s.store, "0003", time.Now())
 
-	if err := s.recoverInFlight(ctx); err != nil {
+	if err := s.AtStart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -149,12 +149,12 @@ func TestRecoveryAtStartLeavesALivePeersWork(t *testing.T) {
 func TestHeartbeatFailureClosesTheGate(t *testing.T) {
 	s := sweepSwitch(t)
 	var failing atomic.Bool
-	s.store = store.WithFault(s.store, func(op string) error {
+	s.useStore(store.WithFault(s.store, func(op string) error {
 		if failing.Load() {
 			return errors.New("database unreachable")
 		}
 		return nil
-	})
+	}))
 	ctx := context.Background()
 	if err := s.heartbeat(ctx, time.Now()); err != nil {
 		t.Fatal(err)
@@ -235,8 +235,8 @@ func TestPeerBackBeforeTakeOverIsLeftAlone(t *testing.T) {
 	if err := peer.Instances().Heartbeat(ctx, now); err != nil {
 		t.Fatal(err)
 	}
-	s.store = staleLapsed{s.store, "peer"}
-	if err := s.sweepInFlight(ctx, now.Add(time.Second)); err != nil {
+	s.useStore(staleLapsed{s.store, "peer"})
+	if err := s.Sweep(ctx, now.Add(time.Second)); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
 	if ok, reason := s.guard.Status(); !ok {
