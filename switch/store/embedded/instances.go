@@ -68,8 +68,5 @@ func (t sqliteTx) Query(q string, read func(sqlstore.Rows) error, args ...any) e
 		return err
 	}
 	defer rows.Close()
-	if err := read(rows); err != nil {
-		return err
-	}
-	return rows.Err()
+	return sqlstore.Read(rows, read)
 }

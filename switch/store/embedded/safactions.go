@@ -48,26 +48,18 @@ func (d safDesk) Counts(ctx context.Context) (map[string]int, error) {
 	return sqlstore.SAFCounts(rows)
 }
 
-// RetryNow makes an item due at once (a review item pending again, with a
-// new expiry).
+// RetryNow makes an item due at once (sqlstore.RetryNow).
 func (d safDesk) RetryNow(ctx context.Context, id int64, who string, expiry time.Duration) (store.SAFItem, error) {
-	return d.act(ctx, id, func(tx sqlstore.Tx, now time.Time) error { return sqlstore.RetryNow(tx, sqlite, id, who, expiry, now) })
+	return sqlstore.RetryNow(ctx, d, sqlite, id, who, expiry)
 }
 
-// Resolve closes an item in review.
+// Resolve closes an item in review (sqlstore.Resolve).
 func (d safDesk) Resolve(ctx context.Context, id int64, who, reason string) (store.SAFItem, error) {
-	if err := sqlstore.CheckReason(id, reason); err != nil {
-		return store.SAFItem{}, err
-	}
-	return d.act(ctx, id, func(tx sqlstore.Tx, now time.Time) error { return sqlstore.Resolve(tx, sqlite, id, who, reason, now) })
+	return sqlstore.Resolve(ctx, d, sqlite, id, who, reason)
 }
 
-// act runs operator action step on item id in one journal step and reads
-// the item back.
-func (d safDesk) act(ctx context.Context, id int64, step func(tx sqlstore.Tx, now time.Time) error) (store.SAFItem, error) {
-	err := d.j.exec(ctx, store.OpSAFAction, func(tx *sql.Tx) error { return step(sqliteTx{d.j.db, tx}, d.j.now()) })
-	if err != nil {
-		return store.SAFItem{}, fmt.Errorf("journal: SAF item %d: %w", id, err)
-	}
-	return d.Get(ctx, id)
+// Run runs an operator's action in one journal step (under a savepoint of
+// its group commit).
+func (d safDesk) Run(ctx context.Context, step func(tx sqlstore.Tx, now time.Time) error) error {
+	return d.j.exec(ctx, store.OpSAFAction, func(tx *sql.Tx) error { return step(sqliteTx{d.j.db, tx}, d.j.now()) })
 }

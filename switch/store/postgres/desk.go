@@ -110,26 +110,18 @@ func (d safDesk) Counts(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// RetryNow makes an item due at once (a review item pending again, with a
-// new expiry).
+// RetryNow makes an item due at once (sqlstore.RetryNow).
 func (d safDesk) RetryNow(ctx context.Context, id int64, who string, expiry time.Duration) (store.SAFItem, error) {
-	return d.act(ctx, id, func(tx sqlstore.Tx, now time.Time) error { return sqlstore.RetryNow(tx, pg, id, who, expiry, now) })
+	return sqlstore.RetryNow(ctx, d, pg, id, who, expiry)
 }
 
-// Resolve closes an item in review.
+// Resolve closes an item in review (sqlstore.Resolve).
 func (d safDesk) Resolve(ctx context.Context, id int64, who, reason string) (store.SAFItem, error) {
-	if err := sqlstore.CheckReason(id, reason); err != nil {
-		return store.SAFItem{}, err
-	}
-	return d.act(ctx, id, func(tx sqlstore.Tx, now time.Time) error { return sqlstore.Resolve(tx, pg, id, who, reason, now) })
+	return sqlstore.Resolve(ctx, d, pg, id, who, reason)
 }
 
-// act runs operator action step on item id in one transaction (the item
-// locked: pg.Lock) and reads the item back.
-func (d safDesk) act(ctx context.Context, id int64, step func(tx sqlstore.Tx, now time.Time) error) (store.SAFItem, error) {
-	err := d.s.inTx(ctx, store.OpSAFAction, func(tx pgx.Tx) error { return step(pgTx{ctx, tx}, d.s.now()) })
-	if err != nil {
-		return store.SAFItem{}, fmt.Errorf("journal: SAF item %d: %w", id, err)
-	}
-	return d.Get(ctx, id)
+// Run runs an operator's action in a transaction of its own (the item
+// locked: pg.Lock).
+func (d safDesk) Run(ctx context.Context, step func(tx sqlstore.Tx, now time.Time) error) error {
+	return d.s.inTx(ctx, store.OpSAFAction, func(tx pgx.Tx) error { return step(pgTx{ctx, tx}, d.s.now()) })
 }

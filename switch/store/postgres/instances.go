@@ -71,10 +71,7 @@ func (t pgTx) Query(q string, read func(sqlstore.Rows) error, args ...any) error
 		return err
 	}
 	defer rows.Close()
-	if err := read(rows); err != nil {
-		return err
-	}
-	return rows.Err()
+	return sqlstore.Read(rows, read)
 }
 
 // ReserveBlock reserves n numbers of the named sequence in one statement:

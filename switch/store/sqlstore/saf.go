@@ -54,15 +54,6 @@ func DecideAction(items []store.SAFItem, action func(store.SAFItem) SAFAction) (
 	return items[0], a, a.Check(items[0])
 }
 
-// CheckReason refuses resolving item id without a reason
-// (store.ErrNoReason).
-func CheckReason(id int64, reason string) error {
-	if strings.TrimSpace(reason) == "" {
-		return fmt.Errorf("journal: SAF item %d: %w", id, store.ErrNoReason)
-	}
-	return nil
-}
-
 // QueuedDetail is the history detail of it queued (Queue.Enqueue).
 func QueuedDetail(it store.SAFItem) string {
 	return fmt.Sprintf("%s of %d queued on %s", it.Kind, it.Amount, it.Route)

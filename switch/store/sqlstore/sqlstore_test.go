@@ -93,7 +93,6 @@ func TestDecisions(t *testing.T) {
 		{"taken over", NotOwned(1, "b", true, "a", store.ErrNotFound), store.ErrLeaseLost},
 		{"cancel of nothing", CheckReserve(store.Txn{OriginalID: 1}), store.ErrExceeds},
 		{"cancel of no sale", CheckReserve(store.Txn{Amount: 1}), store.ErrExceeds},
-		{"blank reason", CheckReason(1, " \t"), store.ErrNoReason},
 	} {
 		if !errors.Is(tc.got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)

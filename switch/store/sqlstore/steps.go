@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -101,40 +102,73 @@ func TakeOver(tx Tx, d Dialect, name, me string, now time.Time) ([]store.Txn, er
 	return taken, err
 }
 
-// RetryNow is SAFDesk.RetryNow in tx at now: a pending item due at once, a
+// Desk is what a backend gives the operators' SAF actions: its
+// transaction and its read of an item.
+type Desk interface {
+	// Run runs step in one write transaction (store.OpSAFAction), at now.
+	Run(ctx context.Context, step func(tx Tx, now time.Time) error) error
+	// Get reads an item (SAFDesk.Get).
+	Get(ctx context.Context, id int64) (store.SAFItem, error)
+}
+
+// RetryNow is SAFDesk.RetryNow on desk: a pending item due at once, a
 // review item pending again until now plus expiry.
-func RetryNow(tx Tx, d Dialect, id int64, who string, expiry time.Duration, now time.Time) error {
-	return act(tx, d, id, now, func(it store.SAFItem) SAFAction { return RetryNowAction(it, who) },
-		`UPDATE saf SET state = 'pending', next_at = ?, expires_at = CASE WHEN state = 'review' THEN ? ELSE expires_at END,
-		updated_at = ? WHERE id = ?`, now.UnixMilli(), now.Add(expiry).UnixMilli(), now.UnixMilli(), id)
+func RetryNow(ctx context.Context, desk Desk, d Dialect, id int64, who string, expiry time.Duration) (store.SAFItem, error) {
+	return act(ctx, desk, d, id, func(it store.SAFItem) SAFAction { return RetryNowAction(it, who) },
+		func(now time.Time) (string, []any) {
+			return `UPDATE saf SET state = 'pending', next_at = ?, expires_at = CASE WHEN state = 'review' THEN ? ELSE expires_at END,
+		updated_at = ? WHERE id = ?`, []any{now.UnixMilli(), now.Add(expiry).UnixMilli(), now.UnixMilli(), id}
+		})
 }
 
-// Resolve is SAFDesk.Resolve in tx at now: an item in review closed by
-// who for reason (CheckReason first, before a transaction is begun).
-func Resolve(tx Tx, d Dialect, id int64, who, reason string, now time.Time) error {
-	return act(tx, d, id, now, func(it store.SAFItem) SAFAction { return ResolveAction(it, who, reason) },
-		`UPDATE saf SET state = 'resolved', last_error = ?, updated_at = ? WHERE id = ?`,
-		ResolveNote(who, reason), now.UnixMilli(), id)
-}
-
-// act runs an operator action on item id: read (locked where d.Lock
-// says), checked, changed by update and recorded in its transaction's
-// history, all in tx.
-func act(tx Tx, d Dialect, id int64, now time.Time, action func(store.SAFItem) SAFAction, update string, args ...any) error {
-	var items []store.SAFItem
-	if err := tx.Query(d.Bind(`SELECT `+SAFColumns+` FROM saf WHERE id = ?`+d.Lock), func(r Rows) (err error) {
-		items, err = All(r, ScanSAF)
-		return err
-	}, id); err != nil {
-		return err
+// Resolve is SAFDesk.Resolve on desk: an item in review closed by who for
+// reason (store.ErrNoReason, before anything is begun, without one).
+func Resolve(ctx context.Context, desk Desk, d Dialect, id int64, who, reason string) (store.SAFItem, error) {
+	if strings.TrimSpace(reason) == "" {
+		return store.SAFItem{}, fmt.Errorf("journal: SAF item %d: %w", id, store.ErrNoReason)
 	}
-	it, a, err := DecideAction(items, action)
+	return act(ctx, desk, d, id, func(it store.SAFItem) SAFAction { return ResolveAction(it, who, reason) },
+		func(now time.Time) (string, []any) {
+			return `UPDATE saf SET state = 'resolved', last_error = ?, updated_at = ? WHERE id = ?`,
+				[]any{ResolveNote(who, reason), now.UnixMilli(), id}
+		})
+}
+
+// act runs an operator action on item id in one of desk's transactions:
+// the item read (locked where d.Lock says), checked, changed by update
+// and recorded in its transaction's history; then read back.
+func act(ctx context.Context, desk Desk, d Dialect, id int64, action func(store.SAFItem) SAFAction,
+	update func(now time.Time) (string, []any)) (store.SAFItem, error) {
+	err := desk.Run(ctx, func(tx Tx, now time.Time) error {
+		var items []store.SAFItem
+		if err := tx.Query(d.Bind(`SELECT `+SAFColumns+` FROM saf WHERE id = ?`+d.Lock), func(r Rows) (err error) {
+			items, err = All(r, ScanSAF)
+			return err
+		}, id); err != nil {
+			return err
+		}
+		it, a, err := DecideAction(items, action)
+		if err != nil {
+			return err
+		}
+		q, args := update(now)
+		if _, err := tx.Exec(d.Bind(q), args...); err != nil {
+			return err
+		}
+		_, err = tx.Exec(d.Bind(insertEvent), it.TxnID, now.UnixMilli(), a.Kind, a.Detail)
+		return err
+	})
 	if err != nil {
+		return store.SAFItem{}, fmt.Errorf("journal: SAF item %d: %w", id, err)
+	}
+	return desk.Get(ctx, id)
+}
+
+// Read hands rows to read and then reports their error (Tx.Query's
+// implementations: they close the rows).
+func Read(rows Rows, read func(Rows) error) error {
+	if err := read(rows); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(d.Bind(update), args...); err != nil {
-		return err
-	}
-	_, err = tx.Exec(d.Bind(insertEvent), it.TxnID, now.UnixMilli(), a.Kind, a.Detail)
-	return err
+	return rows.Err()
 }
