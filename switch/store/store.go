@@ -2,8 +2,8 @@
 // journal of transactions and their events, the store-and-forward queue of
 // give-backs, the token vault, and the instances sharing them. Callers use
 // the small interfaces below, expressed in payment operations; each
-// backend (store/embedded today) implements them all and passes
-// store/storetest. Errors callers decide on are the sentinels in this
+// backend (store/embedded, store/postgres; what the SQL backends share is
+// in store/sqlstore) implements them all and passes store/storetest. Errors callers decide on are the sentinels in this
 // package, matched with errors.Is, never by their text.
 package store
 

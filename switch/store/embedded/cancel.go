@@ -8,6 +8,7 @@ import (
 
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
 // ReserveCancel records cancel or refund c (state store.Forwarded) and takes
@@ -17,8 +18,8 @@ import (
 // store.ErrDuplicate with the stored row when c's key is journaled already,
 // store.ErrExceeds (nothing recorded) when c.Amount is more than remains.
 func (j *journal) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, error) {
-	if c.OriginalID <= 0 || c.Amount <= 0 {
-		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
+	if err := sqlstore.CheckReserve(c); err != nil {
+		return store.Txn{}, err
 	}
 	c.State = store.Forwarded
 	err := j.execChecked(ctx, store.OpCancel, func(tx *sql.Tx) error {
@@ -46,9 +47,7 @@ func (j *journal) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, er
 			// Checked above in this transaction: not a refusal but a fault.
 			return fmt.Errorf("the sale's remaining amount changed under the reservation (%d rows, %v)", n, err)
 		}
-		_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, c.OriginalID, now, "cancel_reserved",
-			fmt.Sprintf("%d reserved by transaction %d, %d remains", c.Amount, c.ID, remaining-c.Amount))
-		return err
+		return j.event(tx, c.OriginalID, now, "cancel_reserved", sqlstore.ReservedDetail(c.Amount, c.ID, remaining-c.Amount))
 	})
 	if errors.Is(err, errKeyTaken) || sqlitedb.IsUnique(err) {
 		return j.duplicateOf(ctx, c.Key)
@@ -96,19 +95,10 @@ func (j *journal) ReleaseCancel(ctx context.Context, cancelID int64, st store.St
 			amount, now, origID); err != nil {
 			return err
 		}
-		for _, ev := range []struct {
-			id     int64
-			kind   string
-			detail string
-		}{
-			{origID, "cancel_released", fmt.Sprintf("%d given back by transaction %d: %s", amount, cancelID, why)},
-			{cancelID, string(st), why},
-		} {
-			if _, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, ev.id, now, ev.kind, ev.detail); err != nil {
-				return err
-			}
+		if err := j.event(tx, origID, now, "cancel_released", sqlstore.ReleasedDetail(amount, cancelID, why)); err != nil {
+			return err
 		}
-		return nil
+		return j.event(tx, cancelID, now, string(st), why)
 	})
 	if err != nil {
 		return fmt.Errorf("journal: releasing cancel %d: %w", cancelID, err)

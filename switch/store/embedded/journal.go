@@ -281,12 +281,21 @@ func (j *journal) run(batch []*write, safely bool) error {
 	return nil
 }
 
+// insertEvent appends to a transaction's history.
+const insertEvent = `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`
+
+// event appends kind: detail at at (Unix ms) to transaction id's history
+// inside tx.
+func (j *journal) event(tx *sql.Tx, id, at int64, kind, detail string) error {
+	_, err := j.db.TxExec(tx, insertEvent, id, at, kind, detail)
+	return err
+}
+
 // Probe makes one small durable write (an event row of transaction 0
 // saying why): it tells whether the journal accepts writes again after a
 // failure.
 func (j *journal) Probe(ctx context.Context, why string) error {
 	return j.exec1(ctx, store.OpProbe, func(tx *sql.Tx) error {
-		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (0,?,?,?)`, j.now().UnixMilli(), "journal_probe", why)
-		return err
+		return j.event(tx, 0, j.now().UnixMilli(), "journal_probe", why)
 	})
 }

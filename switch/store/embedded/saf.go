@@ -4,14 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
-const safColumns = `id, txn_id, route, kind, amount, attempts, next_at, expires_at, state,
-	last_error, stan, tx_time, created_at, owner, lease_until`
+const safColumns = sqlstore.SAFColumns
 
 // AssignFirstAttempt durably records the DE 11 / DE 7 of an item's first
 // attempt, while this instance owns it.
@@ -51,9 +50,7 @@ func (j *journal) Enqueue(ctx context.Context, it store.SAFItem) (int64, error) 
 			j.inst.Name, it.NextAt.Add(j.inst.Lease).UnixMilli()).Scan(&id); err != nil {
 			return err
 		}
-		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, it.TxnID, now.UnixMilli(),
-			"reversal_queued", fmt.Sprintf("%s of %d queued on %s", it.Kind, it.Amount, it.Route))
-		return err
+		return j.event(tx, it.TxnID, now.UnixMilli(), "reversal_queued", sqlstore.QueuedDetail(it))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("journal: queueing %s for transaction %d: %w", it.Kind, it.TxnID, err)
@@ -85,28 +82,24 @@ func (j *journal) Claim(ctx context.Context, route string, now time.Time, lease 
 		if err != nil {
 			return err
 		}
-		out, err = collectSAF(rows)
+		defer rows.Close()
+		out, err = sqlstore.All(rows, sqlstore.ScanSAF)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("journal: claiming SAF items of %s: %w", route, err)
 	}
-	sort.Slice(out, func(a, b int) bool {
-		if !out[a].NextAt.Equal(out[b].NextAt) {
-			return out[a].NextAt.Before(out[b].NextAt)
-		}
-		return out[a].ID < out[b].ID
-	})
+	sqlstore.SortClaimed(out)
 	return out, nil
 }
 
 // List lists items in a state (the admin API's manual-review list).
 func (j *journal) List(ctx context.Context, state string) ([]store.SAFItem, error) {
-	rows, err := j.db.Query(ctx, `SELECT `+safColumns+` FROM saf WHERE state = ? ORDER BY id`, state)
+	out, err := all(ctx, j.db, sqlstore.ScanSAF, `SELECT `+safColumns+` FROM saf WHERE state = ? ORDER BY id`, state)
 	if err != nil {
 		return nil, fmt.Errorf("journal: reading SAF queue: %w", err)
 	}
-	return collectSAF(rows)
+	return out, nil
 }
 
 // Depth counts pending items.
@@ -116,31 +109,11 @@ func (j *journal) Depth(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func collectSAF(rows *sql.Rows) ([]store.SAFItem, error) {
-	defer rows.Close()
-	var out []store.SAFItem
-	for rows.Next() {
-		var it store.SAFItem
-		var next, exp, created, lease int64
-		if err := rows.Scan(&it.ID, &it.TxnID, &it.Route, &it.Kind, &it.Amount, &it.Attempts, &next, &exp, &it.State,
-			&it.LastError, &it.STAN, &it.TxTime, &created, &it.Owner, &lease); err != nil {
-			return nil, fmt.Errorf("journal: reading SAF item: %w", err)
-		}
-		it.NextAt, it.ExpiresAt, it.CreatedAt = time.UnixMilli(next), time.UnixMilli(exp), time.UnixMilli(created)
-		it.LeaseUntil = time.UnixMilli(lease)
-		out = append(out, it)
-	}
-	return out, rows.Err()
-}
-
 // Result records an attempt: done (acknowledged), retry at next (leased to
 // this instance until next plus its lease), or review (expired).
 func (j *journal) Result(ctx context.Context, it store.SAFItem, state string, next time.Time, lastErr string) error {
 	now := j.now().UnixMilli()
-	var lease int64
-	if state == store.SAFPending {
-		lease = next.Add(j.inst.Lease).UnixMilli()
-	}
+	lease := sqlstore.ResultLease(state, next, j.inst.Lease)
 	err := j.execChecked(ctx, store.OpSAFResult, func(tx *sql.Tx) error {
 		res, err := j.db.TxExec(tx, `UPDATE saf SET state = ?, attempts = attempts + 1, next_at = ?, last_error = ?, updated_at = ?,
 			lease_until = ? WHERE id = ? AND owner = ?`, state, next.UnixMilli(), lastErr, now, lease, it.ID, j.inst.Name)
@@ -150,34 +123,11 @@ func (j *journal) Result(ctx context.Context, it store.SAFItem, state string, ne
 		if err := owned(res); err != nil {
 			return err
 		}
-		kind := map[string]string{store.SAFDone: "reversal_acknowledged", store.SAFReview: "reversal_manual_review", store.SAFPending: "reversal_retry"}[state]
-		detail := fmt.Sprintf("%s of %d on %s, attempt %d", it.Kind, it.Amount, it.Route, it.Attempts+1)
-		if lastErr != "" {
-			detail += ": " + lastErr
-		}
-		_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, it.TxnID, now, kind, detail)
-		return err
+		kind, detail := sqlstore.ResultEvent(it, state, lastErr)
+		return j.event(tx, it.TxnID, now, kind, detail)
 	})
 	if err != nil {
 		return fmt.Errorf("journal: recording attempt %d of SAF item %d: %w", it.Attempts+1, it.ID, err)
 	}
 	return nil
-}
-
-// Events returns a transaction's history (kind: detail), oldest first.
-func (j *journal) Events(ctx context.Context, id int64) ([]string, error) {
-	rows, err := j.db.Query(ctx, `SELECT kind, detail FROM events WHERE txn_id = ? ORDER BY id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("journal: reading events: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k, d string
-		if err := rows.Scan(&k, &d); err != nil {
-			return nil, err
-		}
-		out = append(out, k+": "+d)
-	}
-	return out, rows.Err()
 }

@@ -3,69 +3,78 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"time"
 
+	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
+
+// sqlite is how the shared SQL is written for SQLite: "?" parameters, the
+// card's digits by substr.
+var sqlite = sqlstore.Dialect{Param: func(int, string) string { return "?" }, Column: sqliteColumn}
 
 // sqliteColumn renders a search column in SQLite.
 func sqliteColumn(c string) string {
 	switch c {
-	case store.CardFirst6Column:
+	case sqlstore.CardFirst6Column:
 		return "substr(masked_pan, 1, 6)"
-	case store.CardLast4Column:
+	case sqlstore.CardLast4Column:
 		return "substr(masked_pan, -4)"
 	}
 	return c
 }
 
-func sqlitePlaceholder(int) string { return "?" }
+// byRRN is sqlite for a search by RRN: through txns_rrn_given ("rrn <>
+// ”" lets that partial index serve it), not through txns_state.
+var byRRN = sqlstore.Dialect{Param: sqlite.Param, Column: func(c string) string {
+	if c == "state" {
+		return "+state"
+	}
+	return sqliteColumn(c)
+}}
 
 // searchStatement is the query of Search.
 func searchStatement(f store.TxnFilter) (string, []any) {
-	column := sqliteColumn
 	if f.RRN != "" {
-		// By RRN through txns_rrn_given, not through txns_state.
-		column = func(c string) string {
-			if c == "state" {
-				return "+state"
-			}
-			return sqliteColumn(c)
-		}
+		return byRRN.Search(txnColumns, "txns", sqlstore.TxnConditions(f), " AND rrn <> ''", "id DESC", store.SearchLimit(f.Limit))
 	}
-	where, args := store.Where(f.Conditions(), column, sqlitePlaceholder)
-	if f.RRN != "" {
-		where += " AND rrn <> ''" // lets txns_rrn_given serve it
-	}
-	return `SELECT ` + txnColumns + ` FROM txns` + where + ` ORDER BY id DESC LIMIT ?`, append(args, store.SearchLimit(f.Limit))
+	return sqlite.Search(txnColumns, "txns", sqlstore.TxnConditions(f), "", "id DESC", store.SearchLimit(f.Limit))
 }
 
 // Search lists the transactions f selects, newest first.
 func (j *journal) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, error) {
 	q, args := searchStatement(f)
-	rows, err := j.db.Query(ctx, q, args...)
+	out, err := collect(j.db.Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: searching transactions: %w", err)
 	}
-	return collect(rows)
+	return out, nil
 }
 
 // History returns a transaction's events with their times, oldest first.
 func (j *journal) History(ctx context.Context, txnID int64) ([]store.Event, error) {
-	rows, err := j.db.Query(ctx, `SELECT at, kind, detail FROM events WHERE txn_id = ? ORDER BY id`, txnID)
+	out, err := all(ctx, j.db, sqlstore.ScanEvent, `SELECT at, kind, detail FROM events WHERE txn_id = ? ORDER BY id`, txnID)
 	if err != nil {
 		return nil, fmt.Errorf("journal: reading the history of transaction %d: %w", txnID, err)
 	}
-	defer rows.Close()
-	var out []store.Event
-	for rows.Next() {
-		var e store.Event
-		var at int64
-		if err := rows.Scan(&at, &e.Kind, &e.Detail); err != nil {
-			return nil, fmt.Errorf("journal: reading the history of transaction %d: %w", txnID, err)
-		}
-		e.At = time.UnixMilli(at)
-		out = append(out, e)
+	return out, nil
+}
+
+// Events returns a transaction's history (kind: detail), oldest first.
+func (j *journal) Events(ctx context.Context, id int64) ([]string, error) {
+	out, err := all(ctx, j.db, sqlstore.ScanEventLine, `SELECT kind, detail FROM events WHERE txn_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("journal: reading events: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// all reads every row q selects on the reader pool with scan.
+func all[T any](ctx context.Context, db *sqlitedb.DB, scan func(sqlstore.Row) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlstore.All(rows, scan)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
 // The two statements of every sale are written for what they carry: a
@@ -20,12 +21,6 @@ type shapeKey struct {
 	kind byte // 'i' insert, 'u' update
 	mask uint64
 }
-
-// txnInsertColumns are the columns insertStatement writes, in order.
-var txnInsertColumns = []string{"terminal_id", "stan", "tx_time", "mti", "listener", "merchant_id", "proc_code", "amount",
-	"currency", "masked_pan", "token", "pan_key", "pan_key_version", "pan_ct", "card_expiry", "route", "issuer_stan",
-	"issuer_tx_time", "rrn", "approval_code", "rc", "state", "remaining", "original_id", "created_at", "updated_at",
-	"auth_key", "content_hash", "owner"}
 
 // insertStatement is the INSERT of t (its times and owner set), returning
 // the new row's id, or no row when t's key is journaled already.
@@ -52,7 +47,7 @@ func insertStatement(t *store.Txn) (string, []any) {
 		return q.(string), args
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO txns (" + strings.Join(txnInsertColumns, ", ") + ") VALUES (")
+	b.WriteString("INSERT INTO txns (" + sqlstore.TxnInsertList + ") VALUES (")
 	for i, v := range vals {
 		if i > 0 {
 			b.WriteString(", ")

@@ -9,11 +9,10 @@ import (
 
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
-const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount, currency,
-	masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner`
+const txnColumns = sqlstore.TxnColumns
 
 // Begin records a new request. A request whose store.Key is already journaled
 // returns store.ErrDuplicate with the stored row, so the caller can answer the
@@ -49,11 +48,7 @@ func (j *journal) insert(tx *sql.Tx, t *store.Txn) error {
 
 // duplicateOf returns the stored row of key k with store.ErrDuplicate.
 func (j *journal) duplicateOf(ctx context.Context, k store.Key) (store.Txn, error) {
-	stored, err := j.FindByKey(ctx, k)
-	if err != nil {
-		return store.Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
-	}
-	return stored, store.ErrDuplicate
+	return sqlstore.Duplicate(j.FindByKey(ctx, k))
 }
 
 // Set records an update durably (returns after the group commit).
@@ -68,10 +63,10 @@ func (j *journal) Set(ctx context.Context, id int64, u store.Update, event strin
 		if n, _ := res.RowsAffected(); n != 1 {
 			return j.notOwned(tx, id, store.ErrNotFound)
 		}
-		if event != "" {
-			_, err = j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, now, string(u.State), event)
+		if event == "" {
+			return nil
 		}
-		return err
+		return j.event(tx, id, now, string(u.State), event)
 	})
 	if err != nil {
 		return fmt.Errorf("journal: updating transaction %d: %w", id, err)
@@ -79,40 +74,33 @@ func (j *journal) Set(ctx context.Context, id int64, u store.Update, event strin
 	return nil
 }
 
-// notOwned tells why an owner-checked write to row id touched nothing:
-// store.ErrLeaseLost when the row exists and another instance owns it
-// (it was taken over), else otherwise.
+// notOwned tells why an owner-checked write to row id touched nothing
+// (sqlstore.NotOwned).
 func (j *journal) notOwned(tx *sql.Tx, id int64, otherwise error) error {
 	var owner string
 	err := j.db.TxQueryRow(tx, `SELECT owner FROM txns WHERE id = ?`, id).Scan(&owner)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return otherwise
-	case err != nil:
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
-	case owner != "" && owner != j.inst.Name:
-		return fmt.Errorf("transaction %d belongs to instance %q: %w", id, owner, store.ErrLeaseLost)
 	}
-	return otherwise
+	return sqlstore.NotOwned(id, owner, err == nil, j.inst.Name, otherwise)
 }
 
 // Event appends a note to a transaction's history.
 func (j *journal) Event(ctx context.Context, id int64, kind, detail string) error {
 	return j.exec1(ctx, store.OpEvent, func(tx *sql.Tx) error {
-		_, err := j.db.TxExec(tx, `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`, id, j.now().UnixMilli(), kind, detail)
-		return err
+		return j.event(tx, id, j.now().UnixMilli(), kind, detail)
 	})
 }
 
 // Get reads one transaction.
 func (j *journal) Get(ctx context.Context, id int64) (store.Txn, error) {
-	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns WHERE id = ?`, id))
+	return j.one(ctx, `SELECT `+txnColumns+` FROM txns WHERE id = ?`, id)
 }
 
 // FindByKey finds a request by terminal ID, STAN, DE 7 and MTI.
 func (j *journal) FindByKey(ctx context.Context, k store.Key) (store.Txn, error) {
-	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
-		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ?`, k.TerminalID, k.STAN, k.TxTime, k.MTI))
+	return j.one(ctx, `SELECT `+txnColumns+` FROM txns
+		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ?`, k.TerminalID, k.STAN, k.TxTime, k.MTI)
 }
 
 // FindOriginal finds the sale or authorisation a cancel names (DE 90's
@@ -120,10 +108,10 @@ func (j *journal) FindByKey(ctx context.Context, k store.Key) (store.Txn, error)
 // merchant's or MAC key's transaction is store.ErrNotFound, like one that does
 // not exist.
 func (j *journal) FindOriginal(ctx context.Context, s store.Scope, mti, stan, txTime string) (store.Txn, error) {
-	return scanTxn(j.db.QueryRow(ctx, `SELECT `+txnColumns+` FROM txns
+	return j.one(ctx, `SELECT `+txnColumns+` FROM txns
 		WHERE terminal_id = ? AND stan = ? AND tx_time = ? AND mti = ? AND original_id = 0
 		AND listener = ? AND merchant_id = ? AND auth_key = ?`,
-		s.TerminalID, stan, txTime, mti, s.Listener, s.MerchantID, s.AuthKey))
+		s.TerminalID, stan, txTime, mti, s.Listener, s.MerchantID, s.AuthKey)
 }
 
 // findSaleQuery selects by RRN, approval code and scope: "rrn <> ”" lets
@@ -137,20 +125,11 @@ const findSaleQuery = `SELECT ` + txnColumns + ` FROM txns
 // approval code within scope s, for a refund: store.ErrNotFound when there is
 // none, store.ErrAmbiguous when more than one matches.
 func (j *journal) FindSale(ctx context.Context, s store.Scope, rrn, approvalCode string) (store.Txn, error) {
-	rows, err := j.db.Query(ctx, findSaleQuery, rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey)
+	found, err := collect(j.db.Query(ctx, findSaleQuery, rrn, approvalCode, s.Listener, s.TerminalID, s.MerchantID, s.AuthKey))
 	if err != nil {
 		return store.Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
 	}
-	found, err := collect(rows)
-	switch {
-	case err != nil:
-		return store.Txn{}, err
-	case len(found) == 0:
-		return store.Txn{}, store.ErrNotFound
-	case len(found) > 1:
-		return store.Txn{}, store.ErrAmbiguous
-	}
-	return found[0], nil
+	return sqlstore.OneSale(found)
 }
 
 // findByIssuerSTANQuery selects by route and issuer STAN; "issuer_stan <>
@@ -160,70 +139,56 @@ const findByIssuerSTANQuery = `SELECT ` + txnColumns + ` FROM txns
 
 // FindByIssuerSTAN finds the transaction sent on route with issuer STAN.
 func (j *journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (store.Txn, error) {
-	return scanTxn(j.db.QueryRow(ctx, findByIssuerSTANQuery, route, stan))
+	return j.one(ctx, findByIssuerSTANQuery, route, stan)
 }
 
 // InState lists transactions in a state (recovery, reports).
 func (j *journal) InState(ctx context.Context, s store.State) ([]store.Txn, error) {
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s))
+	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s)))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing %s: %w", s, err)
 	}
-	return collect(rows)
+	return out, nil
 }
 
 // InFlight lists this instance's forwarded transactions and those from
 // before instances (owner "").
 func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`, j.inst.Name)
+	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`, j.inst.Name))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing in-flight transactions of %q: %w", j.inst.Name, err)
 	}
-	return collect(rows)
+	return out, nil
 }
 
 // Between lists transactions created in [from, to).
 func (j *journal) Between(ctx context.Context, from, to time.Time) ([]store.Txn, error) {
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
-		from.UnixMilli(), to.UnixMilli())
+	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
+		from.UnixMilli(), to.UnixMilli()))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing transactions: %w", err)
 	}
-	return collect(rows)
+	return out, nil
 }
 
-func collect(rows *sql.Rows) ([]store.Txn, error) {
-	defer rows.Close()
-	var out []store.Txn
-	for rows.Next() {
-		t, err := scanTxn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanTxn(row scanner) (store.Txn, error) {
-	var t store.Txn
-	var state string
-	var created, updated int64
-	err := row.Scan(&t.ID, &t.TerminalID, &t.STAN, &t.TxTime, &t.MTI, &t.Listener, &t.MerchantID, &t.ProcCode, &t.Amount,
-		&t.Currency, &t.MaskedPAN, &t.Token, &t.PANKey, &t.PANKeyVersion, &t.PANCiphertext, &t.CardExpiry, &t.Route,
-		&t.IssuerSTAN, &t.IssuerTxTime, &t.RRN, &t.ApprovalCode, &t.RC, &state, &t.Remaining, &t.OriginalID, &created, &updated,
-		&t.AuthKey, &t.ContentHash, &t.Owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Txn{}, store.ErrNotFound
-	}
+// one reads the transaction q selects: store.ErrNotFound when there is
+// none.
+func (j *journal) one(ctx context.Context, q string, args ...any) (store.Txn, error) {
+	rows, err := j.db.Query(ctx, q, args...)
 	if err != nil {
 		return store.Txn{}, fmt.Errorf("journal: reading transaction: %w", err)
 	}
-	t.State = store.State(state)
-	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
-	return t, nil
+	defer rows.Close()
+	return sqlstore.One(rows, sqlstore.ScanTxn)
+}
+
+// collect reads the transactions of a query's rows and closes them.
+func collect(rows *sql.Rows, err error) ([]store.Txn, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlstore.All(rows, sqlstore.ScanTxn)
 }
 
 // TerminalTotals are terminalID's open batches, one per currency: what it
@@ -235,33 +200,12 @@ func (j *journal) TerminalTotals(ctx context.Context, terminalID string) (store.
 	if err != nil {
 		return nil, err
 	}
-	// Each currency's rows after its own close, or the last close of all.
-	after, args := "", []any{terminalID}
-	for cur, id := range closed {
-		if cur != "" {
-			after += " WHEN ? THEN ?"
-			args = append(args, cur, max(id, closed[""]))
-		}
-	}
-	if after == "" {
-		after = "?"
-	} else {
-		after = "CASE currency" + after + " ELSE ? END"
-	}
-	args = append(args, closed[""])
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE terminal_id = ? AND id > `+after+` ORDER BY id`, args...)
+	q, args := sqlite.OpenBatches(terminalID, closed)
+	txns, err := collect(j.db.Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
 	}
-	txns, err := collect(rows)
-	if err != nil {
-		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
-	}
-	totals := store.CurrencyTotals{}
-	for _, t := range txns {
-		totals.Add(t)
-	}
-	return totals, nil
+	return sqlstore.Totals(txns), nil
 }
 
 // closedBatches returns, per currency, the ID of terminalID's last agreed
@@ -273,16 +217,8 @@ func (j *journal) closedBatches(ctx context.Context, terminalID string) (map[str
 		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
 	}
 	defer rows.Close()
-	closed := map[string]int64{}
-	for rows.Next() {
-		var cur string
-		var id int64
-		if err := rows.Scan(&cur, &id); err != nil {
-			return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
-		}
-		closed[cur] = id
-	}
-	if err := rows.Err(); err != nil {
+	closed, err := sqlstore.ClosedBatches(rows)
+	if err != nil {
 		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
 	}
 	return closed, nil
@@ -291,9 +227,9 @@ func (j *journal) closedBatches(ctx context.Context, terminalID string) (map[str
 // Reconciliations lists 0500 rows answered with rc (e.g. "95" for the
 // mismatches), newest first, with their recorded differences.
 func (j *journal) Reconciliations(ctx context.Context, rc string, limit int) ([]store.Txn, error) {
-	rows, err := j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE mti = '0500' AND rc = ? ORDER BY id DESC LIMIT ?`, rc, limit)
+	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE mti = '0500' AND rc = ? ORDER BY id DESC LIMIT ?`, rc, limit))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing reconciliations: %w", err)
 	}
-	return collect(rows)
+	return out, nil
 }

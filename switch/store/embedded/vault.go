@@ -3,13 +3,13 @@ package embedded
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
 const vaultSchema = `
@@ -34,8 +34,10 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_pan_hash ON tokens(pan_hash);
 `
 
-const tokenColumns = `token, pan_key, pan_key_version, pan_ct, pan_hash, hash_version, masked_pan, card_expiry,
-	expires_at, status, kind, domain, use_count, max_uses, created_at, updated_at`
+const (
+	tokenColumns = sqlstore.TokenColumns
+	insertToken  = `INSERT INTO tokens (` + tokenColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+)
 
 // vault is the embedded token vault (store.Tokens), one SQLite file.
 // Writes go through one connection (SQLite has one writer); reads use a
@@ -58,15 +60,11 @@ func openVault(path string) (*vault, error) {
 func (s *vault) Close() error { return s.db.Close() }
 
 func (s *vault) Insert(ctx context.Context, rec store.TokenRecord) error {
-	domain, err := json.Marshal(rec.Domain)
+	args, err := sqlstore.TokenArgs(rec)
 	if err != nil {
-		return fmt.Errorf("vault: encoding domain: %w", err)
+		return err
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		rec.Token, rec.PANKey, rec.PANKeyVersion, rec.PANCiphertext, rec.PANHash, rec.HashVersion, rec.MaskedPAN,
-		rec.CardExpiry, rec.ExpiresAt.UnixMilli(), string(rec.Status), string(rec.Kind), string(domain),
-		rec.UseCount, rec.MaxUses, rec.CreatedAt.UnixMilli(), rec.UpdatedAt.UnixMilli())
-	if err != nil {
+	if _, err = s.w.ExecContext(ctx, insertToken, args...); err != nil {
 		if sqlitedb.IsUnique(err) {
 			return fmt.Errorf("vault: inserting token: %w", store.ErrDuplicate)
 		}
@@ -83,16 +81,17 @@ func (s *vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error 
 		return fmt.Errorf("vault: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	stmt, err := tx.PrepareContext(ctx, insertToken)
 	if err != nil {
 		return fmt.Errorf("vault: prepare: %w", err)
 	}
 	defer stmt.Close()
 	for _, rec := range recs {
-		domain, _ := json.Marshal(rec.Domain)
-		if _, err := stmt.ExecContext(ctx, rec.Token, rec.PANKey, rec.PANKeyVersion, rec.PANCiphertext, rec.PANHash,
-			rec.HashVersion, rec.MaskedPAN, rec.CardExpiry, rec.ExpiresAt.UnixMilli(), string(rec.Status), string(rec.Kind),
-			string(domain), rec.UseCount, rec.MaxUses, rec.CreatedAt.UnixMilli(), rec.UpdatedAt.UnixMilli()); err != nil {
+		args, err := sqlstore.TokenArgs(rec)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			if sqlitedb.IsUnique(err) {
 				err = store.ErrDuplicate
 			}
@@ -106,8 +105,12 @@ func (s *vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error 
 }
 
 func (s *vault) Get(ctx context.Context, token string) (store.TokenRecord, error) {
-	row := s.db.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE token = ?`, token)
-	return scanToken(row)
+	rows, err := s.db.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE token = ?`, token)
+	if err != nil {
+		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", err)
+	}
+	defer rows.Close()
+	return sqlstore.One(rows, sqlstore.ScanToken)
 }
 
 func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenStatus, now time.Time) (store.TokenRecord, error) {
@@ -134,20 +137,11 @@ func (s *vault) Use(ctx context.Context, token string, now time.Time) (store.Tok
 }
 
 func (s *vault) FindByPANHash(ctx context.Context, hash []byte) ([]store.TokenRecord, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE pan_hash = ? ORDER BY created_at`, hash)
+	out, err := all(ctx, s.db, sqlstore.ScanToken, `SELECT `+tokenColumns+` FROM tokens WHERE pan_hash = ? ORDER BY created_at`, hash)
 	if err != nil {
 		return nil, fmt.Errorf("vault: query by PAN hash: %w", err)
 	}
-	defer rows.Close()
-	var out []store.TokenRecord
-	for rows.Next() {
-		rec, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Count returns how many tokens the vault holds.
@@ -157,30 +151,12 @@ func (s *vault) Count(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func scanToken(row scanner) (store.TokenRecord, error) {
-	var rec store.TokenRecord
-	var status, kind, domain string
-	var expires, created, updated int64
-	err := row.Scan(&rec.Token, &rec.PANKey, &rec.PANKeyVersion, &rec.PANCiphertext, &rec.PANHash, &rec.HashVersion,
-		&rec.MaskedPAN, &rec.CardExpiry, &expires, &status, &kind, &domain, &rec.UseCount, &rec.MaxUses, &created, &updated)
+// scanToken reads the row an UPDATE ... RETURNING answers: store.ErrNotFound
+// when it touched none.
+func scanToken(row *sql.Row) (store.TokenRecord, error) {
+	rec, err := sqlstore.ScanToken(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.TokenRecord{}, store.ErrNotFound
 	}
-	if err != nil {
-		return store.TokenRecord{}, fmt.Errorf("vault: reading token record: %w", err)
-	}
-	if err := json.Unmarshal([]byte(domain), &rec.Domain); err != nil {
-		return store.TokenRecord{}, fmt.Errorf("vault: token record has a malformed domain: %w", err)
-	}
-	rec.Status, rec.Kind = store.TokenStatus(status), store.TokenKind(kind)
-	switch {
-	case rec.Status != store.TokenActive && rec.Status != store.TokenSuspended && rec.Status != store.TokenDeleted:
-		return store.TokenRecord{}, fmt.Errorf("vault: token record has unknown status %q", status)
-	case rec.Kind != store.DeviceToken && rec.Kind != store.OneTimeToken:
-		return store.TokenRecord{}, fmt.Errorf("vault: token record has unknown kind %q", kind)
-	case len(rec.PANCiphertext) == 0:
-		return store.TokenRecord{}, errors.New("vault: token record has no PAN ciphertext")
-	}
-	rec.ExpiresAt, rec.CreatedAt, rec.UpdatedAt = time.UnixMilli(expires), time.UnixMilli(created), time.UnixMilli(updated)
-	return rec, nil
+	return rec, err
 }

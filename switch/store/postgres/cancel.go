@@ -2,10 +2,10 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
 // reserveCancel is ReserveCancel's one statement: the sale's row locked
@@ -30,8 +30,8 @@ const reserveCancel = `WITH o AS (SELECT id FROM txns WHERE id = $24 AND state =
 // row lock orders racing cancels: the second re-reads what remains after
 // the first. A repeated key is ErrDuplicate even when nothing remains.
 func (s *Store) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, error) {
-	if c.OriginalID <= 0 || c.Amount <= 0 {
-		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
+	if err := sqlstore.CheckReserve(c); err != nil {
+		return store.Txn{}, err
 	}
 	c.State = store.Forwarded
 	c.ID = 0
@@ -44,13 +44,7 @@ func (s *Store) ReserveCancel(ctx context.Context, c store.Txn) (store.Txn, erro
 	}
 	// Nothing touched: a key recorded already, or not enough remains.
 	stored, err := s.FindByKey(ctx, c.Key)
-	switch {
-	case err == nil:
-		return stored, store.ErrDuplicate
-	case errors.Is(err, store.ErrNotFound):
-		return store.Txn{}, fmt.Errorf("journal: reserving %d of transaction %d: %w", c.Amount, c.OriginalID, store.ErrExceeds)
-	}
-	return store.Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
+	return sqlstore.RefusedCancel(c, stored, err)
 }
 
 // releaseCancel is ReleaseCancel's one statement: the cancel settled

@@ -9,94 +9,69 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
 // Heartbeat renews this instance's lease until now plus its Lease.
 func (s *Store) Heartbeat(ctx context.Context, now time.Time) error {
-	_, err := s.exec(ctx, store.OpHeartbeat, `INSERT INTO instances (name, lease_until, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET lease_until = excluded.lease_until, updated_at = excluded.updated_at`,
-		nil, s.inst.Name, now.Add(s.inst.Lease).UnixMilli(), now.UnixMilli())
+	_, err := s.exec(ctx, store.OpHeartbeat, heartbeatQuery, nil, s.inst.Name, now.Add(s.inst.Lease).UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("journal: heartbeat of %q: %w", s.inst.Name, err)
 	}
 	return nil
 }
 
+var (
+	heartbeatQuery = pg.Bind(sqlstore.HeartbeatQuery)
+	lapsedQuery    = pg.Bind(sqlstore.LapsedQuery)
+)
+
 // Lapsed lists the other instances whose lease ended before now, and the
 // owners of in-flight work without a heartbeat.
 func (s *Store) Lapsed(ctx context.Context, now time.Time) ([]store.Peer, error) {
 	ctx, cancel := s.ctxFor(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT name, lease_until FROM instances WHERE name <> $1 AND lease_until < $2
-		UNION SELECT owner, 0 FROM txns WHERE state = 'forwarded' AND owner NOT IN ('', $1) AND owner NOT IN (SELECT name FROM instances)
-		UNION SELECT owner, 0 FROM saf WHERE state = 'pending' AND owner NOT IN ('', $1) AND owner NOT IN (SELECT name FROM instances)
-		ORDER BY 1`, s.inst.Name, now.UnixMilli())
+	out, err := all(ctx, s.pool, sqlstore.ScanPeer, lapsedQuery, s.inst.Name, now.UnixMilli(), s.inst.Name, s.inst.Name)
 	if err != nil {
-		return nil, fmt.Errorf("journal: listing lapsed instances: %w", unavailable(err))
-	}
-	defer rows.Close()
-	var out []store.Peer
-	for rows.Next() {
-		var p store.Peer
-		var until int64
-		if err := rows.Scan(&p.Name, &until); err != nil {
-			return nil, fmt.Errorf("journal: listing lapsed instances: %w", err)
-		}
-		p.LeaseUntil = time.UnixMilli(until)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("journal: listing lapsed instances: %w", unavailable(err))
+		return nil, fmt.Errorf("journal: listing lapsed instances: %w", err)
 	}
 	return out, nil
 }
 
 // TakeOver moves lapsed instance name's in-flight transactions and pending
-// SAF items to this instance and forgets name, in one transaction. Two
-// survivors racing: the second waits on the instance row, finds it gone
-// and its work moved, and takes nothing.
+// SAF items to this instance and forgets name, in one transaction
+// (sqlstore.TakeOver). Two survivors racing: the second waits on the
+// instance row, finds it gone and its work moved, and takes nothing.
 func (s *Store) TakeOver(ctx context.Context, name string, now time.Time) ([]store.Txn, error) {
-	if name == s.inst.Name {
-		return nil, fmt.Errorf("journal: instance %q taking over itself: %w", name, store.ErrLeaseHeld)
-	}
 	var taken []store.Txn
-	err := s.inTx(ctx, store.OpTakeOver, func(tx pgx.Tx) error {
-		taken = nil
-		var until int64
-		err := tx.QueryRow(ctx, `DELETE FROM instances WHERE name = $1 AND lease_until < $2 RETURNING lease_until`,
-			name, now.UnixMilli()).Scan(&until)
-		if errors.Is(err, pgx.ErrNoRows) {
-			var n int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM instances WHERE name = $1`, name).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return store.ErrLeaseHeld
-			}
-		} else if err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `UPDATE txns SET owner = $1, updated_at = $2 WHERE owner = $3 AND state = 'forwarded'
-			RETURNING `+txnColumns, s.inst.Name, now.UnixMilli(), name)
-		if err != nil {
-			return err
-		}
-		if taken, err = collect(rows); err != nil {
-			return err
-		}
-		for _, t := range taken {
-			if _, err := tx.Exec(ctx, insertEvent, t.ID, now.UnixMilli(), "taken_over",
-				fmt.Sprintf("from lapsed instance %q by %q", name, s.inst.Name)); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, `UPDATE saf SET owner = $1, lease_until = 0 WHERE owner = $2 AND state = 'pending'`, s.inst.Name, name)
+	err := s.inTx(ctx, store.OpTakeOver, func(tx pgx.Tx) (err error) {
+		taken, err = sqlstore.TakeOver(pgTx{ctx, tx}, pg, name, s.inst.Name, now)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("journal: taking over instance %q: %w", name, err)
 	}
 	return taken, nil
+}
+
+// pgTx is a transaction of its own as sqlstore's steps use it.
+type pgTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+}
+
+func (t pgTx) Exec(q string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(t.ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+
+func (t pgTx) Query(q string, read func(sqlstore.Rows) error, args ...any) error {
+	rows, err := t.tx.Query(t.ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return sqlstore.Read(rows, read)
 }
 
 // ReserveBlock reserves n numbers of the named sequence in one statement:

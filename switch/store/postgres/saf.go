@@ -8,10 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
-const safColumns = `id, txn_id, route, kind, amount, attempts, next_at, expires_at, state,
-	last_error, stan, tx_time, created_at, owner, lease_until`
+const safColumns = sqlstore.SAFColumns
 
 // Enqueue adds a give-back and its event in one statement of the group
 // commit, owned by this instance until NextAt plus its lease.
@@ -24,7 +24,7 @@ func (s *Store) Enqueue(ctx context.Context, it store.SAFItem) (int64, error) {
 		e AS (INSERT INTO events (txn_id, at, kind, detail) SELECT txn_id, $9, 'reversal_queued', $12 FROM i)
 		SELECT id FROM i`, scanOne(&id),
 		it.TxnID, it.Route, it.Kind, it.Amount, it.NextAt.UnixMilli(), it.ExpiresAt.UnixMilli(), it.STAN, it.TxTime, now,
-		s.inst.Name, it.NextAt.Add(s.inst.Lease).UnixMilli(), fmt.Sprintf("%s of %d queued on %s", it.Kind, it.Amount, it.Route))
+		s.inst.Name, it.NextAt.Add(s.inst.Lease).UnixMilli(), sqlstore.QueuedDetail(it))
 	if err != nil {
 		return 0, fmt.Errorf("journal: queueing %s for transaction %d: %w", it.Kind, it.TxnID, err)
 	}
@@ -53,13 +53,13 @@ func (s *Store) Claim(ctx context.Context, route string, now time.Time, lease ti
 			AND (owner = $1 OR lease_until <= $4) ORDER BY next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
 		RETURNING `+safColumns, func(rows pgx.Rows) error {
 		var err error
-		out, err = collectSAF(rows)
+		out, err = sqlstore.All(rows, sqlstore.ScanSAF)
 		return err
 	}, s.inst.Name, now.Add(lease).UnixMilli(), route, now.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("journal: claiming SAF items of %s: %w", route, err)
 	}
-	sortSAF(out)
+	sqlstore.SortClaimed(out)
 	return out, nil
 }
 
@@ -81,15 +81,8 @@ func (s *Store) AssignFirstAttempt(ctx context.Context, id int64, stan, txTime s
 // instance owns the item.
 func (s *Store) Result(ctx context.Context, it store.SAFItem, state string, next time.Time, lastErr string) error {
 	now := s.msNow()
-	var lease int64
-	if state == store.SAFPending {
-		lease = next.Add(s.inst.Lease).UnixMilli()
-	}
-	kind := map[string]string{store.SAFDone: "reversal_acknowledged", store.SAFReview: "reversal_manual_review", store.SAFPending: "reversal_retry"}[state]
-	detail := fmt.Sprintf("%s of %d on %s, attempt %d", it.Kind, it.Amount, it.Route, it.Attempts+1)
-	if lastErr != "" {
-		detail += ": " + lastErr
-	}
+	lease := sqlstore.ResultLease(state, next, s.inst.Lease)
+	kind, detail := sqlstore.ResultEvent(it, state, lastErr)
 	var updated int64
 	_, err := s.exec(ctx, store.OpSAFResult, `WITH u AS (UPDATE saf SET state = $1, attempts = attempts + 1, next_at = $2,
 			last_error = $3, updated_at = $4, lease_until = $5 WHERE id = $6 AND owner = $7 RETURNING txn_id),
@@ -109,11 +102,11 @@ func (s *Store) Result(ctx context.Context, it store.SAFItem, state string, next
 func (s *Store) List(ctx context.Context, state string) ([]store.SAFItem, error) {
 	ctx, cancel := s.ctxFor(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+safColumns+` FROM saf WHERE state = $1 ORDER BY id`, state)
+	out, err := all(ctx, s.pool, sqlstore.ScanSAF, `SELECT `+safColumns+` FROM saf WHERE state = $1 ORDER BY id`, state)
 	if err != nil {
-		return nil, fmt.Errorf("journal: reading SAF queue: %w", unavailable(err))
+		return nil, fmt.Errorf("journal: reading SAF queue: %w", err)
 	}
-	return collectSAF(rows)
+	return out, nil
 }
 
 // Depth counts pending items.
@@ -125,62 +118,4 @@ func (s *Store) Depth(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("journal: SAF depth: %w", unavailable(err))
 	}
 	return n, nil
-}
-
-// Events returns a transaction's history (kind: detail), oldest first.
-func (s *Store) Events(ctx context.Context, id int64) ([]string, error) {
-	ctx, cancel := s.ctxFor(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT kind, detail FROM events WHERE txn_id = $1 ORDER BY id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("journal: reading events: %w", unavailable(err))
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k, d string
-		if err := rows.Scan(&k, &d); err != nil {
-			return nil, err
-		}
-		out = append(out, k+": "+d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("journal: reading events: %w", unavailable(err))
-	}
-	return out, nil
-}
-
-func collectSAF(rows pgx.Rows) ([]store.SAFItem, error) {
-	defer rows.Close()
-	var out []store.SAFItem
-	for rows.Next() {
-		var it store.SAFItem
-		var next, exp, created, lease int64
-		if err := rows.Scan(&it.ID, &it.TxnID, &it.Route, &it.Kind, &it.Amount, &it.Attempts, &next, &exp, &it.State,
-			&it.LastError, &it.STAN, &it.TxTime, &created, &it.Owner, &lease); err != nil {
-			return nil, fmt.Errorf("journal: reading SAF item: %w", err)
-		}
-		it.NextAt, it.ExpiresAt, it.CreatedAt = time.UnixMilli(next), time.UnixMilli(exp), time.UnixMilli(created)
-		it.LeaseUntil = time.UnixMilli(lease)
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("journal: reading SAF items: %w", unavailable(err))
-	}
-	return out, nil
-}
-
-func sortSAF(out []store.SAFItem) {
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && lessSAF(out[j], out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-}
-
-func lessSAF(a, b store.SAFItem) bool {
-	if !a.NextAt.Equal(b.NextAt) {
-		return a.NextAt.Before(b.NextAt)
-	}
-	return a.ID < b.ID
 }

@@ -9,15 +9,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
-const txnColumns = `id, terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount, currency,
-	masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner`
+const txnColumns = sqlstore.TxnColumns
 
-const insertColumns = `terminal_id, stan, tx_time, mti, listener, merchant_id, proc_code, amount,
-	currency, masked_pan, token, pan_key, pan_key_version, pan_ct, card_expiry, route, issuer_stan, issuer_tx_time,
-	rrn, approval_code, rc, state, remaining, original_id, created_at, updated_at, auth_key, content_hash, owner`
+const insertColumns = sqlstore.TxnInsertList
 
 const insertTxn = `INSERT INTO txns (` + insertColumns + `)
 	VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)`
@@ -70,12 +67,9 @@ func scanOne(dst any) func(pgx.Rows) error {
 	}
 }
 
+// duplicateOf returns the stored row of key k with store.ErrDuplicate.
 func (s *Store) duplicateOf(ctx context.Context, k store.Key) (store.Txn, error) {
-	stored, err := s.FindByKey(ctx, k)
-	if err != nil {
-		return store.Txn{}, fmt.Errorf("journal: reading the original of a duplicate: %w", err)
-	}
-	return stored, store.ErrDuplicate
+	return sqlstore.Duplicate(s.FindByKey(ctx, k))
 }
 
 // Set records an update durably, with its event, in one statement of the
@@ -118,20 +112,15 @@ func (s *Store) Set(ctx context.Context, id int64, u store.Update, event string)
 	return nil
 }
 
-// notOwned tells why an owner-checked write to row id touched nothing:
-// store.ErrLeaseLost when another instance owns the row, else otherwise.
+// notOwned tells why an owner-checked write to row id touched nothing
+// (sqlstore.NotOwned).
 func (s *Store) notOwned(ctx context.Context, id int64, otherwise error) error {
 	var owner string
 	err := s.pool.QueryRow(ctx, `SELECT owner FROM txns WHERE id = $1`, id).Scan(&owner)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return otherwise
-	case err != nil:
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return unavailable(err)
-	case owner != "" && owner != s.inst.Name:
-		return fmt.Errorf("transaction %d belongs to instance %q: %w", id, owner, store.ErrLeaseLost)
 	}
-	return otherwise
+	return sqlstore.NotOwned(id, owner, err == nil, s.inst.Name, otherwise)
 }
 
 const insertEvent = `INSERT INTO events (txn_id, at, kind, detail) VALUES ($1, $2, $3, $4)`
@@ -178,15 +167,10 @@ func (s *Store) FindSale(ctx context.Context, sc store.Scope, rrn, approvalCode 
 		WHERE rrn = $1 AND approval_code = $2 AND state = 'approved' AND original_id = 0
 		AND listener = $3 AND terminal_id = $4 AND merchant_id = $5 AND auth_key = $6 ORDER BY id LIMIT 2`,
 		rrn, approvalCode, sc.Listener, sc.TerminalID, sc.MerchantID, sc.AuthKey)
-	switch {
-	case err != nil:
+	if err != nil {
 		return store.Txn{}, fmt.Errorf("journal: finding a sale by RRN: %w", err)
-	case len(found) == 0:
-		return store.Txn{}, store.ErrNotFound
-	case len(found) > 1:
-		return store.Txn{}, store.ErrAmbiguous
 	}
-	return found[0], nil
+	return sqlstore.OneSale(found)
 }
 
 // FindByIssuerSTAN finds the latest transaction sent on route with stan.
@@ -224,42 +208,17 @@ func (s *Store) TerminalTotals(ctx context.Context, terminalID string) (store.Cu
 	if err != nil {
 		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", unavailable(err))
 	}
-	closed := map[string]int64{}
-	for rows.Next() {
-		var cur string
-		var id int64
-		if err := rows.Scan(&cur, &id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("journal: finding the last reconciliations: %w", err)
-		}
-		closed[cur] = id
-	}
-	if err := rows.Err(); err != nil {
+	closed, err := sqlstore.ClosedBatches(rows)
+	rows.Close()
+	if err != nil {
 		return nil, fmt.Errorf("journal: finding the last reconciliations: %w", unavailable(err))
 	}
-	// Each currency's rows after its own close, or the last close of all.
-	after, args := "", []any{terminalID}
-	for cur, id := range closed {
-		if cur != "" {
-			args = append(args, cur, max(id, closed[""]))
-			after += fmt.Sprintf(" WHEN $%d::text THEN $%d::bigint", len(args)-1, len(args))
-		}
-	}
-	args = append(args, closed[""])
-	if after == "" {
-		after = fmt.Sprintf("$%d::bigint", len(args))
-	} else {
-		after = fmt.Sprintf("CASE currency%s ELSE $%d::bigint END", after, len(args))
-	}
-	txns, err := s.many(ctx, `SELECT `+txnColumns+` FROM txns WHERE terminal_id = $1 AND id > `+after+` ORDER BY id`, args...)
+	q, args := pg.OpenBatches(terminalID, closed)
+	txns, err := s.many(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing terminal %s's open batches: %w", terminalID, err)
 	}
-	totals := store.CurrencyTotals{}
-	for _, t := range txns {
-		totals.Add(t)
-	}
-	return totals, nil
+	return sqlstore.Totals(txns), nil
 }
 
 func (s *Store) one(ctx context.Context, sql string, args ...any) (store.Txn, error) {
@@ -269,55 +228,34 @@ func (s *Store) one(ctx context.Context, sql string, args ...any) (store.Txn, er
 	if err != nil {
 		return store.Txn{}, fmt.Errorf("journal: reading transaction: %w", unavailable(err))
 	}
-	found, err := collect(rows)
-	if err != nil {
-		return store.Txn{}, err
-	}
-	if len(found) == 0 {
-		return store.Txn{}, store.ErrNotFound
-	}
-	return found[0], nil
+	defer rows.Close()
+	t, err := sqlstore.One(rows, sqlstore.ScanTxn)
+	return t, unavailable(err)
 }
 
 func (s *Store) many(ctx context.Context, sql string, args ...any) ([]store.Txn, error) {
 	ctx, cancel := s.ctxFor(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, sql, args...)
+	out, err := all(ctx, s.pool, sqlstore.ScanTxn, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("journal: listing transactions: %w", unavailable(err))
-	}
-	return collect(rows)
-}
-
-// collect reads txn rows and closes them.
-func collect(rows pgx.Rows) ([]store.Txn, error) {
-	defer rows.Close()
-	var out []store.Txn
-	for rows.Next() {
-		t, err := scanTxn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("journal: reading transactions: %w", unavailable(err))
+		return nil, fmt.Errorf("journal: listing transactions: %w", err)
 	}
 	return out, nil
 }
 
-func scanTxn(row pgx.Row) (store.Txn, error) {
-	var t store.Txn
-	var state string
-	var created, updated int64
-	err := row.Scan(&t.ID, &t.TerminalID, &t.STAN, &t.TxTime, &t.MTI, &t.Listener, &t.MerchantID, &t.ProcCode, &t.Amount,
-		&t.Currency, &t.MaskedPAN, &t.Token, &t.PANKey, &t.PANKeyVersion, &t.PANCiphertext, &t.CardExpiry, &t.Route,
-		&t.IssuerSTAN, &t.IssuerTxTime, &t.RRN, &t.ApprovalCode, &t.RC, &state, &t.Remaining, &t.OriginalID, &created, &updated,
-		&t.AuthKey, &t.ContentHash, &t.Owner)
+// all reads every row q selects with scan; a failure to reach the
+// database is store.ErrUnavailable.
+func all[T any](ctx context.Context, q querier, scan func(sqlstore.Row) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return store.Txn{}, fmt.Errorf("journal: reading transaction: %w", readErr(err))
+		return nil, unavailable(err)
 	}
-	t.State = store.State(state)
-	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
-	return t, nil
+	defer rows.Close()
+	out, err := sqlstore.All(rows, scan)
+	return out, unavailable(err)
+}
+
+// querier is the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }

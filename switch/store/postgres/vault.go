@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,28 +9,18 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
-const tokenColumns = `token, pan_key, pan_key_version, pan_ct, pan_hash, hash_version, masked_pan, card_expiry,
-	expires_at, status, kind, domain, use_count, max_uses, created_at, updated_at`
+const tokenColumns = sqlstore.TokenColumns
 
 const insertToken = `INSERT INTO tokens (` + tokenColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`
 
 // vault is the token vault (store.Tokens) in the shared database.
 type vault struct{ s *Store }
 
-func tokenArgs(rec store.TokenRecord) ([]any, error) {
-	domain, err := json.Marshal(rec.Domain)
-	if err != nil {
-		return nil, fmt.Errorf("vault: encoding domain: %w", err)
-	}
-	return []any{rec.Token, rec.PANKey, rec.PANKeyVersion, rec.PANCiphertext, rec.PANHash, rec.HashVersion, rec.MaskedPAN,
-		rec.CardExpiry, rec.ExpiresAt.UnixMilli(), string(rec.Status), string(rec.Kind), string(domain),
-		rec.UseCount, rec.MaxUses, rec.CreatedAt.UnixMilli(), rec.UpdatedAt.UnixMilli()}, nil
-}
-
 func (v vault) Insert(ctx context.Context, rec store.TokenRecord) error {
-	args, err := tokenArgs(rec)
+	args, err := sqlstore.TokenArgs(rec)
 	if err != nil {
 		return err
 	}
@@ -51,7 +40,7 @@ func (v vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error {
 	err := v.s.inTx(ctx, store.OpTokenInsert, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, rec := range recs {
-			args, err := tokenArgs(rec)
+			args, err := sqlstore.TokenArgs(rec)
 			if err != nil {
 				return err
 			}
@@ -99,11 +88,11 @@ func (v vault) Use(ctx context.Context, token string, now time.Time) (store.Toke
 func (v vault) FindByPANHash(ctx context.Context, hash []byte) ([]store.TokenRecord, error) {
 	ctx, cancel := v.s.ctxFor(ctx)
 	defer cancel()
-	rows, err := v.s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE pan_hash = $1 ORDER BY created_at`, hash)
+	out, err := all(ctx, v.s.pool, sqlstore.ScanToken, `SELECT `+tokenColumns+` FROM tokens WHERE pan_hash = $1 ORDER BY created_at`, hash)
 	if err != nil {
-		return nil, fmt.Errorf("vault: query by PAN hash: %w", unavailable(err))
+		return nil, fmt.Errorf("vault: query by PAN hash: %w", err)
 	}
-	return collectTokens(rows)
+	return out, nil
 }
 
 func (v vault) Count(ctx context.Context) (int, error) {
@@ -123,52 +112,7 @@ func (v vault) one(ctx context.Context, sql string, args ...any) (store.TokenRec
 	if err != nil {
 		return store.TokenRecord{}, fmt.Errorf("vault: %w", unavailable(err))
 	}
-	recs, err := collectTokens(rows)
-	if err != nil {
-		return store.TokenRecord{}, err
-	}
-	if len(recs) == 0 {
-		return store.TokenRecord{}, store.ErrNotFound
-	}
-	return recs[0], nil
-}
-
-func collectTokens(rows pgx.Rows) ([]store.TokenRecord, error) {
 	defer rows.Close()
-	var out []store.TokenRecord
-	for rows.Next() {
-		rec, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("vault: reading tokens: %w", unavailable(err))
-	}
-	return out, nil
-}
-
-func scanToken(row pgx.Row) (store.TokenRecord, error) {
-	var rec store.TokenRecord
-	var status, kind, domain string
-	var expires, created, updated int64
-	if err := row.Scan(&rec.Token, &rec.PANKey, &rec.PANKeyVersion, &rec.PANCiphertext, &rec.PANHash, &rec.HashVersion,
-		&rec.MaskedPAN, &rec.CardExpiry, &expires, &status, &kind, &domain, &rec.UseCount, &rec.MaxUses, &created, &updated); err != nil {
-		return store.TokenRecord{}, fmt.Errorf("vault: reading token record: %w", readErr(err))
-	}
-	if err := json.Unmarshal([]byte(domain), &rec.Domain); err != nil {
-		return store.TokenRecord{}, fmt.Errorf("vault: token record has a malformed domain: %w", err)
-	}
-	rec.Status, rec.Kind = store.TokenStatus(status), store.TokenKind(kind)
-	switch {
-	case rec.Status != store.TokenActive && rec.Status != store.TokenSuspended && rec.Status != store.TokenDeleted:
-		return store.TokenRecord{}, fmt.Errorf("vault: token record has unknown status %q", status)
-	case rec.Kind != store.DeviceToken && rec.Kind != store.OneTimeToken:
-		return store.TokenRecord{}, fmt.Errorf("vault: token record has unknown kind %q", kind)
-	case len(rec.PANCiphertext) == 0:
-		return store.TokenRecord{}, errors.New("vault: token record has no PAN ciphertext")
-	}
-	rec.ExpiresAt, rec.CreatedAt, rec.UpdatedAt = time.UnixMilli(expires), time.UnixMilli(created), time.UnixMilli(updated)
-	return rec, nil
+	rec, err := sqlstore.One(rows, sqlstore.ScanToken)
+	return rec, unavailable(err)
 }
