@@ -82,6 +82,9 @@ type legState struct {
 	// beginErr is the journal's refusal of the request row (not sent).
 	beginErr error
 	untrack  func()
+	// repeatOf is the stored row of the same key, when Begin found one
+	// (the request is a repeat, answered from it).
+	repeatOf *store.Txn
 	// A give-back's original, its kind and amount (GiveBack).
 	orig   store.Txn
 	kind   string
@@ -97,20 +100,34 @@ type legState struct {
 // reaching the issuer; an outcome the journal refuses is never an
 // approval: it is held and settled (reversed) once the journal recovers.
 // RecordSale, further down the list, journals the request before it leaves.
-func JournalSale(l Ledger) Stage {
+//
+// A repeat is found by the journal's unique key when the request row is
+// recorded (Sales.Begin answers store.ErrDuplicate with the stored row),
+// not by a look-up first: the stages in between have no side effect a
+// repeat must not repeat, except those lookFirst (nil: none) names for a
+// request (a token's use), which is looked up before they run; so is every
+// request while the journal takes no writes (a repeat is still answered
+// from it).
+func JournalSale(l Ledger, lookFirst func(*Txn) bool) Stage {
 	return Stage{Name: "journal", Role: RoleRecordOutcome, Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			key := KeyOf(t)
-			if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
-				return l.answerRepeat(ctx, t, stored)
+			admitErr := l.admit()
+			if admitErr != nil || lookFirst != nil && lookFirst(t) {
+				if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
+					return l.answerRepeat(ctx, t, stored)
+				}
+			}
+			if admitErr != nil {
+				return admitErr
 			}
 			t.leg.row = l.requestRow(t, key)
-			if err := l.admit(); err != nil {
-				return err
-			}
 			err := next.Handle(ctx, t)
 			if t.leg.untrack != nil {
 				defer t.leg.untrack()
+			}
+			if t.leg.repeatOf != nil {
+				return l.answerRepeat(ctx, t, *forgetLeg(t))
 			}
 			if t.leg.beginErr != nil {
 				// Not journaled, so not sent: nothing to record either.
@@ -126,9 +143,21 @@ func JournalSale(l Ledger) Stage {
 				// Not durable: the terminal must not hear an approval.
 				return l.hold(t, *row, err, werr)
 			}
+			if t.leg.repeatOf != nil {
+				return l.answerRepeat(ctx, t, *forgetLeg(t))
+			}
 			return err
 		})
 	}}
+}
+
+// forgetLeg drops what the stages after JournalSale prepared for the
+// issuer leg of a request found to be a repeat (it never left: the
+// terminal hears the stored answer, its RRN included) and returns the
+// stored row.
+func forgetLeg(t *Txn) *store.Txn {
+	t.Route, t.Issuer, t.IssuerRequest, t.IssuerPINBlock = "", IssuerRoute{}, nil, nil
+	return t.leg.repeatOf
 }
 
 // RecordSale journals a sale's issuer request durably (state forwarded,
@@ -151,7 +180,9 @@ func RecordSale(l Ledger) Stage {
 		row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
 		stored, err := l.Sales.Begin(ctx, row)
 		if errors.Is(err, store.ErrDuplicate) {
-			return Declinef(ErrDuplicate, "duplicate of transaction %d in flight", stored.ID)
+			// A repeat: JournalSale answers it from the stored row.
+			t.leg.repeatOf = &stored
+			return Declinef(ErrDuplicate, "duplicate of transaction %d", stored.ID)
 		}
 		if err != nil {
 			t.leg.beginErr = err
@@ -176,10 +207,14 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) 
 		// The card as presented, for comparing a repeat with: the token
 		// when there is one (t.PAN is then the card behind it).
 		row.State, row.RC, row.MaskedPAN, row.Token = store.Failed, string(code), pan.Mask(t.PAN), t.Token
-		if _, berr := l.Sales.Begin(ctx, *row); berr != nil && !errors.Is(berr, store.ErrDuplicate) {
-			return berr
+		stored, berr := l.Sales.Begin(ctx, *row)
+		if errors.Is(berr, store.ErrDuplicate) {
+			// A repeat refused before it was recorded: JournalSale answers
+			// it from the stored row, as if it had looked it up first.
+			t.leg.repeatOf = &stored
+			return nil
 		}
-		return nil
+		return berr
 	}
 	switch {
 	case err == nil:
