@@ -2,6 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -323,5 +327,34 @@ func TestRepeatIsAnsweredFromItsRow(t *testing.T) {
 				t.Fatal("a repeat reached the issuer")
 			}
 		})
+	}
+}
+
+// TestContentHashIsStable: the hash a repeat is compared by is the one
+// journaled rows already carry (its first definition, with fmt), so rows
+// written before keep answering their repeats.
+func TestContentHashIsStable(t *testing.T) {
+	first := func(txn *Txn, authKey string) string {
+		h := sha256.New()
+		put := func(v string) { _, _ = fmt.Fprintf(h, "%d:%s;", len(v), v) }
+		put("v1")
+		put(txn.MTI)
+		put(txn.Listener)
+		put(authKey)
+		for _, id := range contentFields {
+			v, _ := txn.Request.GetString(id)
+			put(strconv.Itoa(id))
+			put(v)
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	e := newLedgerEnv(t)
+	for _, m := range []msg{e.sale(testCard, 10000), e.sale(testCard, 1).on("van"), e.cancelOf(e.sale(testCard, 500), 200)} {
+		txn := &Txn{Request: request(t, m.mti, m.fields), MTI: m.mti, Listener: m.listener}
+		for _, key := range []string{"", "mac-a"} {
+			if got, want := contentHash(txn, key), first(txn, key); got != want {
+				t.Fatalf("%s on %s, key %q: hash %s, journaled rows carry %s", m.mti, m.listener, key, got, want)
+			}
+		}
 	}
 }
