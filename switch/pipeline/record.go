@@ -111,44 +111,63 @@ type legState struct {
 func JournalSale(l Ledger, lookFirst func(*Txn) bool) Stage {
 	return Stage{Name: "journal", Role: RoleRecordOutcome, Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			key := KeyOf(t)
-			admitErr := l.admit()
-			if admitErr != nil || lookFirst != nil && lookFirst(t) {
-				if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
-					return l.answerRepeat(ctx, t, stored)
-				}
+			// The stage's work is in two functions of their own so that
+			// this frame, under every later stage of the list, stays small
+			// (a journal row is half a kilobyte; a goroutine's stack that
+			// outgrows its start is copied).
+			if answered, err := l.receiveSale(ctx, t, lookFirst); answered {
+				return err
 			}
-			if admitErr != nil {
-				return admitErr
-			}
-			t.leg.row = l.requestRow(t, key)
-			err := next.Handle(ctx, t)
-			if t.leg.untrack != nil {
-				defer t.leg.untrack()
-			}
-			if t.leg.repeatOf != nil {
-				return l.answerRepeat(ctx, t, *forgetLeg(t))
-			}
-			if t.leg.beginErr != nil {
-				// Not journaled, so not sent: nothing to record either.
-				return l.notSent(t.leg.beginErr)
-			}
-			row := &t.leg.row
-			if werr := l.outcome(ctx, t, row, err); werr != nil {
-				if row.ID == 0 {
-					// Never left: nothing to hold, but the journal fails.
-					l.journalFailed(werr)
-					return fmt.Errorf("journaling the outcome: %w", werr)
-				}
-				// Not durable: the terminal must not hear an approval.
-				return l.hold(t, *row, err, werr)
-			}
-			if t.leg.repeatOf != nil {
-				return l.answerRepeat(ctx, t, *forgetLeg(t))
-			}
-			return err
+			return l.settleSale(ctx, t, next.Handle(ctx, t))
 		})
 	}}
+}
+
+// receiveSale answers t (answered) when it is a repeat looked up first or
+// the journal takes no writes; otherwise it sets t's request row.
+func (l Ledger) receiveSale(ctx context.Context, t *Txn, lookFirst func(*Txn) bool) (answered bool, err error) {
+	key := KeyOf(t)
+	admitErr := l.admit()
+	if admitErr != nil || lookFirst != nil && lookFirst(t) {
+		if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
+			return true, l.answerRepeat(ctx, t, stored)
+		}
+	}
+	if admitErr != nil {
+		return true, admitErr
+	}
+	t.leg.row = l.requestRow(t, key)
+	return false, nil
+}
+
+// settleSale journals the outcome err of t's issuer leg (or answers t
+// from the row of the request it repeats) and returns what the terminal
+// is answered by.
+func (l Ledger) settleSale(ctx context.Context, t *Txn, err error) error {
+	if t.leg.untrack != nil {
+		defer t.leg.untrack()
+	}
+	if t.leg.repeatOf != nil {
+		return l.answerRepeat(ctx, t, *forgetLeg(t))
+	}
+	if t.leg.beginErr != nil {
+		// Not journaled, so not sent: nothing to record either.
+		return l.notSent(t.leg.beginErr)
+	}
+	row := &t.leg.row
+	if werr := l.outcome(ctx, t, row, err); werr != nil {
+		if row.ID == 0 {
+			// Never left: nothing to hold, but the journal fails.
+			l.journalFailed(werr)
+			return fmt.Errorf("journaling the outcome: %w", werr)
+		}
+		// Not durable: the terminal must not hear an approval.
+		return l.hold(t, *row, err, werr)
+	}
+	if t.leg.repeatOf != nil {
+		return l.answerRepeat(ctx, t, *forgetLeg(t))
+	}
+	return err
 }
 
 // forgetLeg drops what the stages after JournalSale prepared for the
@@ -163,35 +182,40 @@ func forgetLeg(t *Txn) *store.Txn {
 // RecordSale journals a sale's issuer request durably (state forwarded,
 // with its issuer STAN, RRN and the PAN encrypted) before it leaves.
 func RecordSale(l Ledger) Stage {
-	return recordRequest("record", func(ctx context.Context, t *Txn) error {
-		enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
-		if err != nil {
-			return fmt.Errorf("encrypting PAN for the journal: %w", err)
-		}
-		row := t.leg.row
-		row.State, row.Route = store.Forwarded, t.Route
-		row.IssuerSTAN, _ = t.IssuerRequest.GetString(specs.STAN)
-		row.IssuerTxTime, _ = t.IssuerRequest.GetString(specs.TransmissionDateTime)
-		row.RRN, _ = t.IssuerRequest.GetString(specs.RRN)
-		row.MaskedPAN, row.Token, row.CardExpiry = pan.Mask(t.PAN), t.Token, t.CardExpiry
-		if row.CardExpiry == "" {
-			row.CardExpiry, _ = t.Request.GetString(specs.Expiry)
-		}
-		row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
-		stored, err := l.Sales.Begin(ctx, row)
-		if errors.Is(err, store.ErrDuplicate) {
-			// A repeat: JournalSale answers it from the stored row.
-			t.leg.repeatOf = &stored
-			return Declinef(ErrDuplicate, "duplicate of transaction %d", stored.ID)
-		}
-		if err != nil {
-			t.leg.beginErr = err
-			return err
-		}
-		t.leg.row = stored
-		t.leg.untrack = l.track(stored.ID)
-		return nil
-	})
+	return recordRequest("record", l.recordSale)
+}
+
+// recordSale journals t's issuer request: its request row, completed in
+// place (a copy of a row is half a kilobyte of this deep frame).
+func (l Ledger) recordSale(ctx context.Context, t *Txn) error {
+	enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
+	if err != nil {
+		return fmt.Errorf("encrypting PAN for the journal: %w", err)
+	}
+	row := &t.leg.row
+	row.State, row.Route = store.Forwarded, t.Route
+	row.IssuerSTAN, _ = t.IssuerRequest.GetString(specs.STAN)
+	row.IssuerTxTime, _ = t.IssuerRequest.GetString(specs.TransmissionDateTime)
+	row.RRN, _ = t.IssuerRequest.GetString(specs.RRN)
+	row.MaskedPAN, row.Token, row.CardExpiry = pan.Mask(t.PAN), t.Token, t.CardExpiry
+	if row.CardExpiry == "" {
+		row.CardExpiry, _ = t.Request.GetString(specs.Expiry)
+	}
+	row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
+	stored, err := l.Sales.Begin(ctx, *row)
+	if errors.Is(err, store.ErrDuplicate) {
+		// A repeat: JournalSale answers it from the stored row.
+		dup := stored
+		t.leg.repeatOf = &dup
+		return Declinef(ErrDuplicate, "duplicate of transaction %d", dup.ID)
+	}
+	if err != nil {
+		t.leg.beginErr = err
+		return err
+	}
+	*row = stored
+	t.leg.untrack = l.track(stored.ID)
+	return nil
 }
 
 func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) error {
@@ -211,7 +235,8 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) 
 		if errors.Is(berr, store.ErrDuplicate) {
 			// A repeat refused before it was recorded: JournalSale answers
 			// it from the stored row, as if it had looked it up first.
-			t.leg.repeatOf = &stored
+			dup := stored
+			t.leg.repeatOf = &dup
 			return nil
 		}
 		return berr
