@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,8 @@ var ErrBacklog = errors.New("peer not reading: frames waiting past the backlog l
 // frames that are ready together in one write: a sender that finds a
 // write in progress appends its frame and returns, and the sender doing
 // the write writes everything pending before it returns. A lone frame
-// leaves at once in its own write (nothing waits on a timer to batch).
+// leaves at once in its own write (nothing waits on a timer to batch;
+// with Gather its sender yields the processor once first).
 //
 // A sender whose frame was left to another's write gets nil even if that
 // write then fails; the failure closes the connection (so its reader
@@ -50,6 +52,14 @@ type Writer struct {
 	err      error
 
 	writes atomic.Uint64
+
+	// Gather, when set, lets the senders that are ready to run append
+	// their frames before a write starts (one yield of the processor, as
+	// the journal's committer does): many senders woken together (by one
+	// group commit) then share a write instead of a write each. Set it
+	// before the first Send; for a connection many senders share (an
+	// issuer link), not one that answers one terminal.
+	Gather bool
 }
 
 // NewWriter writes c's frames to dst (nil: the first WriteMessage of the
@@ -122,6 +132,11 @@ func (w *Writer) enqueueLocked(packed []byte) error {
 		return nil // the write in progress takes it next
 	}
 	w.flushing = true
+	if w.Gather {
+		w.mu.Unlock()
+		runtime.Gosched()
+		w.mu.Lock()
+	}
 	for len(w.pending) > 0 && w.err == nil {
 		batch := w.pending
 		w.pending = w.spare[:0]

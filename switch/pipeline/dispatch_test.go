@@ -16,17 +16,17 @@ import (
 // that journals the outcome) is refused when the dispatcher is built.
 func TestListOrderIsEnforced(t *testing.T) {
 	l := Ledger{}
-	sale := []Stage{JournalSale(l), MapRequest(), AssignIDs(), RecordSale(l), Forward(), TakeAnswer()}
+	sale := []Stage{JournalSale(l, nil), MapRequest(), AssignIDs(), RecordSale(l), Forward(), TakeAnswer()}
 	tests := []struct {
 		name   string
 		stages []Stage
 		want   string // "" = accepted
 	}{
 		{"sale in order", sale, ""},
-		{"forward before record", []Stage{JournalSale(l), MapRequest(), AssignIDs(), Forward(), RecordSale(l)}, `"forward" comes before any stage that journals the request`},
-		{"no record at all", []Stage{JournalSale(l), MapRequest(), AssignIDs(), Forward()}, `"forward" comes before any stage that journals the request`},
-		{"record before the STAN", []Stage{JournalSale(l), MapRequest(), RecordSale(l), AssignIDs(), Forward()}, `"record" comes before any stage that assigns the issuer STAN`},
-		{"outcome after the record", []Stage{MapRequest(), AssignIDs(), RecordSale(l), JournalSale(l), Forward()}, `"record" comes before any stage that journals the outcome`},
+		{"forward before record", []Stage{JournalSale(l, nil), MapRequest(), AssignIDs(), Forward(), RecordSale(l)}, `"forward" comes before any stage that journals the request`},
+		{"no record at all", []Stage{JournalSale(l, nil), MapRequest(), AssignIDs(), Forward()}, `"forward" comes before any stage that journals the request`},
+		{"record before the STAN", []Stage{JournalSale(l, nil), MapRequest(), RecordSale(l), AssignIDs(), Forward()}, `"record" comes before any stage that assigns the issuer STAN`},
+		{"outcome after the record", []Stage{MapRequest(), AssignIDs(), RecordSale(l), JournalSale(l, nil), Forward()}, `"record" comes before any stage that journals the outcome`},
 		{"give-back in order", []Stage{GiveBack(l, nil), AssignIDs(), RecordGiveBack(l), Forward()}, ""},
 		{"give-back forward first", []Stage{GiveBack(l, nil), Forward(), AssignIDs(), RecordGiveBack(l)}, `"forward" comes before`},
 	}

@@ -47,18 +47,26 @@ var contentFields = []int{
 // never goes into it: a plain hash of a PAN can be reversed by trying the
 // few candidates of a BIN; the card is compared apart (sameCard).
 func contentHash(t *Txn, authKey string) string {
-	h := sha256.New()
-	put := func(v string) { _, _ = fmt.Fprintf(h, "%d:%s;", len(v), v) }
+	var buf [512]byte
+	b := buf[:0]
+	put := func(v string) {
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(append(append(b, ':'), v...), ';')
+	}
 	put("v1")
 	put(t.MTI)
 	put(t.Listener)
 	put(authKey)
-	for _, id := range contentFields {
-		v, _ := t.Request.GetString(id)
-		put(strconv.Itoa(id))
+	var id [8]byte
+	for _, f := range contentFields {
+		v, _ := t.Request.GetString(f)
+		put(string(strconv.AppendInt(id[:0], int64(f), 10)))
 		put(v)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // sameCard reports whether presented (the card number a terminal sent: a

@@ -2,8 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
@@ -275,5 +280,81 @@ func TestRecoverCancel(t *testing.T) {
 	}
 	if n, _ := e.j.Queue().Depth(ctx); n != 1 {
 		t.Fatalf("%d SAF items, want the one repeat", n)
+	}
+}
+
+// TestRepeatIsAnsweredFromItsRow: a repeat is found by the journal's key
+// when its request row is recorded, after the stages that prepare the
+// issuer leg ran: it still gets the stored answer (a refusal journaled
+// before the request left included), the stored RRN and route, and
+// nothing reaches the issuer.
+func TestRepeatIsAnsweredFromItsRow(t *testing.T) {
+	e := newLedgerEnv(t)
+	refused := e.sale(testCard, 2000)
+	e.noRoute = true
+	refusal := e.send(refused)
+	if refusal == codes.Approved {
+		t.Fatal("a sale without a route approved")
+	}
+	e.noRoute = false
+	s := e.sale(testCard, 10000)
+	orig := e.approvedSale(s)
+	tests := []struct {
+		name      string
+		m         msg
+		want      codes.Code
+		rrn, rout string
+	}{
+		{"repeat of a refused sale, route back", refused, refusal, "", ""},
+		{"repeat of an approved sale", s, codes.Approved, orig.RRN, orig.Route},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.issuer.received()
+			txn := &Txn{Request: request(t, tt.m.mti, tt.m.fields), MTI: tt.m.mti, Listener: tt.m.listener, Received: time.Now()}
+			_ = Process(context.Background(), e.h, txn)
+			if txn.Code != tt.want || txn.RRN != tt.rrn || txn.Route != tt.rout {
+				t.Fatalf("DE 39 %s RRN %q route %q, want %s %q %q", txn.Code, txn.RRN, txn.Route, tt.want, tt.rrn, tt.rout)
+			}
+			resp, err := Respond(txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := resp.GetString(specs.RRN); got != tt.rrn {
+				t.Fatalf("answered RRN %q, want the stored %q", got, tt.rrn)
+			}
+			if e.issuer.received() != before {
+				t.Fatal("a repeat reached the issuer")
+			}
+		})
+	}
+}
+
+// TestContentHashIsStable: the hash a repeat is compared by is the one
+// journaled rows already carry (its first definition, with fmt), so rows
+// written before keep answering their repeats.
+func TestContentHashIsStable(t *testing.T) {
+	first := func(txn *Txn, authKey string) string {
+		h := sha256.New()
+		put := func(v string) { _, _ = fmt.Fprintf(h, "%d:%s;", len(v), v) }
+		put("v1")
+		put(txn.MTI)
+		put(txn.Listener)
+		put(authKey)
+		for _, id := range contentFields {
+			v, _ := txn.Request.GetString(id)
+			put(strconv.Itoa(id))
+			put(v)
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	e := newLedgerEnv(t)
+	for _, m := range []msg{e.sale(testCard, 10000), e.sale(testCard, 1).on("van"), e.cancelOf(e.sale(testCard, 500), 200)} {
+		txn := &Txn{Request: request(t, m.mti, m.fields), MTI: m.mti, Listener: m.listener}
+		for _, key := range []string{"", "mac-a"} {
+			if got, want := contentHash(txn, key), first(txn, key); got != want {
+				t.Fatalf("%s on %s, key %q: hash %s, journaled rows carry %s", m.mti, m.listener, key, got, want)
+			}
+		}
 	}
 }

@@ -140,7 +140,7 @@ func (fakeTokens) Detokenize(_ context.Context, tok, _, _ string) (string, strin
 // ledgerEnv is the journal stages on a real journal in a temporary folder,
 // with an in-process issuer on route card-a.
 type ledgerEnv struct {
-	t       *testing.T
+	t       testing.TB
 	j       store.Store
 	ledger  Ledger
 	cipher  *xorCipher
@@ -152,7 +152,7 @@ type ledgerEnv struct {
 	stan int
 }
 
-func newLedgerEnv(t *testing.T, mutate ...func(*Ledger)) *ledgerEnv {
+func newLedgerEnv(t testing.TB, mutate ...func(*Ledger)) *ledgerEnv {
 	t.Helper()
 	j := embeddedtest.Open(t)
 	e := &ledgerEnv{t: t, j: j, cipher: &xorCipher{}, issuer: &ledgerIssuer{spec: specs.MustLoad(specs.IssuerDialect)},
@@ -268,4 +268,17 @@ func (m msg) edit(id int, v string) msg {
 func (m msg) on(listener string) msg {
 	m.listener = listener
 	return m
+}
+
+// BenchmarkSaleJournaled measures a sale down the card sale list on a
+// real journal (embedded store, group commit, no fsync): the switch's
+// per-transaction work apart from its sockets, allocations included.
+func BenchmarkSaleJournaled(b *testing.B) {
+	e := newLedgerEnv(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if rc := e.send(e.sale(testCard, 1000)); rc != codes.Approved {
+			b.Fatalf("sale answered %s", rc)
+		}
+	}
 }

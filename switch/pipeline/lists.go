@@ -32,6 +32,10 @@ func list(parts ...[]Stage) []Stage {
 	return out
 }
 
+// tokenUse reports whether t's card number is a token, whose
+// detokenization uses it (a one-time token once).
+func (x Deps) tokenUse(t *Txn) bool { return x.Tokens != nil && x.Tokens.IsToken(t.PAN) }
+
 // CardLists are the stage lists for cards (and tokens standing for them),
 // one per message class, in order: stages[0] runs first. A stage with
 // "(outcome)" wraps the stages after it and journals what they return
@@ -46,7 +50,9 @@ func CardLists(x Deps) map[ListKey][]Stage {
 		card(ClassOther):     list(entry, []Stage{Validate()}), // refuses the MTI
 		card(ClassSale): list(entry, []Stage{
 			Validate(),
-			JournalSale(x.Ledger), // (outcome) repeat -> stored answer; gate; outcome journaled
+			// (outcome) repeat -> stored answer; gate; outcome journaled.
+			// A token's use is a side effect: a repeat is looked up first.
+			JournalSale(x.Ledger, x.tokenUse),
 			Detokenize(x.Tokens),
 			Route(x.Routes),
 			TranslatePIN(x.HSM),

@@ -86,6 +86,9 @@ type legState struct {
 	// beginErr is the journal's refusal of the request row (not sent).
 	beginErr error
 	untrack  func()
+	// repeatOf is the stored row of the same key, when Begin found one
+	// (the request is a repeat, answered from it).
+	repeatOf *store.Txn
 	// A give-back's original, its kind and amount (GiveBack).
 	orig   store.Txn
 	kind   string
@@ -101,70 +104,122 @@ type legState struct {
 // reaching the issuer; an outcome the journal refuses is never an
 // approval: it is held and settled (reversed) once the journal recovers.
 // RecordSale, further down the list, journals the request before it leaves.
-func JournalSale(l Ledger) Stage {
+//
+// A repeat is found by the journal's unique key when the request row is
+// recorded (Sales.Begin answers store.ErrDuplicate with the stored row),
+// not by a look-up first: the stages in between have no side effect a
+// repeat must not repeat, except those lookFirst (nil: none) names for a
+// request (a token's use), which is looked up before they run; so is every
+// request while the journal takes no writes (a repeat is still answered
+// from it).
+func JournalSale(l Ledger, lookFirst func(*Txn) bool) Stage {
 	return Stage{Name: "journal", Role: RoleRecordOutcome, Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
-			key := KeyOf(t)
-			if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
-				return l.answerRepeat(ctx, t, stored)
-			}
-			t.leg.row = l.requestRow(t, key)
-			if err := l.admit(); err != nil {
+			// The stage's work is in two functions of their own so that
+			// this frame, under every later stage of the list, stays small
+			// (a journal row is half a kilobyte; a goroutine's stack that
+			// outgrows its start is copied).
+			if answered, err := l.receiveSale(ctx, t, lookFirst); answered {
 				return err
 			}
-			err := next.Handle(ctx, t)
-			if t.leg.untrack != nil {
-				defer t.leg.untrack()
-			}
-			if t.leg.beginErr != nil {
-				// Not journaled, so not sent: nothing to record either.
-				return l.notSent(t.leg.beginErr)
-			}
-			row := &t.leg.row
-			if werr := l.outcome(ctx, t, row, err); werr != nil {
-				if row.ID == 0 {
-					// Never left: nothing to hold, but the journal fails.
-					l.journalFailed(werr)
-					return fmt.Errorf("journaling the outcome: %w", werr)
-				}
-				// Not durable: the terminal must not hear an approval.
-				return l.hold(t, *row, err, werr)
-			}
-			return err
+			return l.settleSale(ctx, t, next.Handle(ctx, t))
 		})
 	}}
+}
+
+// receiveSale answers t (answered) when it is a repeat looked up first or
+// the journal takes no writes; otherwise it sets t's request row.
+func (l Ledger) receiveSale(ctx context.Context, t *Txn, lookFirst func(*Txn) bool) (answered bool, err error) {
+	key := KeyOf(t)
+	admitErr := l.admit()
+	if admitErr != nil || lookFirst != nil && lookFirst(t) {
+		if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
+			return true, l.answerRepeat(ctx, t, stored)
+		}
+	}
+	if admitErr != nil {
+		return true, admitErr
+	}
+	t.leg.row = l.requestRow(t, key)
+	return false, nil
+}
+
+// settleSale journals the outcome err of t's issuer leg (or answers t
+// from the row of the request it repeats) and returns what the terminal
+// is answered by.
+func (l Ledger) settleSale(ctx context.Context, t *Txn, err error) error {
+	if t.leg.untrack != nil {
+		defer t.leg.untrack()
+	}
+	if t.leg.repeatOf != nil {
+		return l.answerRepeat(ctx, t, *forgetLeg(t))
+	}
+	if t.leg.beginErr != nil {
+		// Not journaled, so not sent: nothing to record either.
+		return l.notSent(t.leg.beginErr)
+	}
+	row := &t.leg.row
+	if werr := l.outcome(ctx, t, row, err); werr != nil {
+		if row.ID == 0 {
+			// Never left: nothing to hold, but the journal fails.
+			l.journalFailed(werr)
+			return fmt.Errorf("journaling the outcome: %w", werr)
+		}
+		// Not durable: the terminal must not hear an approval.
+		return l.hold(t, *row, err, werr)
+	}
+	if t.leg.repeatOf != nil {
+		return l.answerRepeat(ctx, t, *forgetLeg(t))
+	}
+	return err
+}
+
+// forgetLeg drops what the stages after JournalSale prepared for the
+// issuer leg of a request found to be a repeat (it never left: the
+// terminal hears the stored answer, its RRN included) and returns the
+// stored row.
+func forgetLeg(t *Txn) *store.Txn {
+	t.Route, t.Issuer, t.IssuerRequest, t.IssuerPINBlock = "", IssuerRoute{}, nil, nil
+	return t.leg.repeatOf
 }
 
 // RecordSale journals a sale's issuer request durably (state forwarded,
 // with its issuer STAN, RRN and the PAN encrypted) before it leaves.
 func RecordSale(l Ledger) Stage {
-	return recordRequest("record", func(ctx context.Context, t *Txn) error {
-		enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
-		if err != nil {
-			return fmt.Errorf("encrypting PAN for the journal: %w", err)
-		}
-		row := t.leg.row
-		row.State, row.Route = store.Forwarded, t.Route
-		row.IssuerSTAN, _ = t.IssuerRequest.GetString(specs.STAN)
-		row.IssuerTxTime, _ = t.IssuerRequest.GetString(specs.TransmissionDateTime)
-		row.RRN, _ = t.IssuerRequest.GetString(specs.RRN)
-		row.MaskedPAN, row.Token, row.CardExpiry = pan.Mask(t.PAN), t.Token, t.CardExpiry
-		if row.CardExpiry == "" {
-			row.CardExpiry, _ = t.Request.GetString(specs.Expiry)
-		}
-		row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
-		stored, err := l.Sales.Begin(ctx, row)
-		if errors.Is(err, store.ErrDuplicate) {
-			return Declinef(ErrDuplicate, "duplicate of transaction %d in flight", stored.ID)
-		}
-		if err != nil {
-			t.leg.beginErr = err
-			return err
-		}
-		t.leg.row = stored
-		t.leg.untrack = l.track(stored.ID)
-		return nil
-	})
+	return recordRequest("record", l.recordSale)
+}
+
+// recordSale journals t's issuer request: its request row, completed in
+// place (a copy of a row is half a kilobyte of this deep frame).
+func (l Ledger) recordSale(ctx context.Context, t *Txn) error {
+	enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
+	if err != nil {
+		return fmt.Errorf("encrypting PAN for the journal: %w", err)
+	}
+	row := &t.leg.row
+	row.State, row.Route = store.Forwarded, t.Route
+	row.IssuerSTAN, _ = t.IssuerRequest.GetString(specs.STAN)
+	row.IssuerTxTime, _ = t.IssuerRequest.GetString(specs.TransmissionDateTime)
+	row.RRN, _ = t.IssuerRequest.GetString(specs.RRN)
+	row.MaskedPAN, row.Token, row.CardExpiry = pan.Mask(t.PAN), t.Token, t.CardExpiry
+	if row.CardExpiry == "" {
+		row.CardExpiry, _ = t.Request.GetString(specs.Expiry)
+	}
+	row.PANKey, row.PANKeyVersion, row.PANCiphertext = enc.Key.Label, enc.Key.Version, enc.Ciphertext
+	stored, err := l.Sales.Begin(ctx, *row)
+	if errors.Is(err, store.ErrDuplicate) {
+		// A repeat: JournalSale answers it from the stored row.
+		dup := stored
+		t.leg.repeatOf = &dup
+		return Declinef(ErrDuplicate, "duplicate of transaction %d", dup.ID)
+	}
+	if err != nil {
+		t.leg.beginErr = err
+		return err
+	}
+	*row = stored
+	t.leg.untrack = l.track(stored.ID)
+	return nil
 }
 
 func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) error {
@@ -180,10 +235,15 @@ func (l Ledger) outcome(ctx context.Context, t *Txn, row *store.Txn, err error) 
 		// The card as presented, for comparing a repeat with: the token
 		// when there is one (t.PAN is then the card behind it).
 		row.State, row.RC, row.MaskedPAN, row.Token = store.Failed, string(code), pan.Mask(t.PAN), t.Token
-		if _, berr := l.Sales.Begin(ctx, *row); berr != nil && !errors.Is(berr, store.ErrDuplicate) {
-			return berr
+		stored, berr := l.Sales.Begin(ctx, *row)
+		if errors.Is(berr, store.ErrDuplicate) {
+			// A repeat refused before it was recorded: JournalSale answers
+			// it from the stored row, as if it had looked it up first.
+			dup := stored
+			t.leg.repeatOf = &dup
+			return nil
 		}
-		return nil
+		return berr
 	}
 	switch {
 	case err == nil:

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/kbpay/switch/internal/zeropad"
 )
 
 // Blocks durably reserves blocks of a named sequence (store.Instances).
@@ -42,7 +44,7 @@ func New(store Blocks, instance int) (*Sequence, error) {
 	return &Sequence{store: store, instance: instance}, nil
 }
 
-// Next returns the next RRN: "II" (instance) and ten digits. It reserves
+// Next returns the next RRN: "II" (instance) and ten zeropad. It reserves
 // a new block durably when the current one is used up, so a number is
 // never handed out before its block is on disk.
 func (s *Sequence) Next() (string, error) {
@@ -57,5 +59,7 @@ func (s *Sequence) Next() (string, error) {
 	}
 	n := s.next
 	s.next++
-	return fmt.Sprintf("%02d%010d", s.instance, n%limit), nil
+	b := make([]byte, 0, 12)
+	b = zeropad.Append(b, uint64(s.instance), 2)
+	return string(zeropad.Append(b, uint64(n%limit), 10)), nil
 }

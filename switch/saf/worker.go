@@ -10,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/switch/pipeline"
 	"github.com/kbpay/switch/switch/store"
 )

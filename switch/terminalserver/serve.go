@@ -112,15 +112,14 @@ func (l *Listener) reply(c *frame.Writer, t *pipeline.Txn, start time.Time, reas
 }
 
 func (l *Listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {
-	fields := []zap.Field{
-		zap.String("mti", t.MTI), zap.String("stan", stanOf(t.Request)), zap.String("pan", pan.Mask(t.PAN)),
-		zap.String("route", t.Route), zap.String("rc", string(t.Code)),
-	}
 	var pe *pipeline.PanicError
 	switch {
 	case errors.As(err, &pe):
 		l.m.Panics.Inc()
-		log.Error("panic in pipeline, answered 96", append(fields, zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))...)
+		log.Error("panic in pipeline, answered 96",
+			zap.String("mti", t.MTI), zap.String("stan", stanOf(t.Request)), zap.String("pan", pan.Mask(t.PAN)),
+			zap.String("route", t.Route), zap.String("rc", string(t.Code)),
+			zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))
 	}
 	// Every transaction, declined by the switch or not, gets its info line
 	// from reply (txnlog.Write).

@@ -19,6 +19,10 @@ import (
 // decided the answer itself. Card data appears masked (6+4) only. log
 // carries the listener and the remote address already.
 func Write(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, reason string) {
+	ce := log.Check(zap.InfoLevel, Message)
+	if ce == nil {
+		return // info is off: the line's fields are not worth building
+	}
 	total := time.Since(t.Received)
 	get := func(m *iso8583.Message, id int) string {
 		if m == nil {
@@ -53,7 +57,7 @@ func Write(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, reason strin
 	if reason != "" {
 		fields = append(fields, zap.String("reason", pan.Scrub(reason)))
 	}
-	log.Info(Message, fields...)
+	ce.Write(fields...)
 }
 
 // Message is the message of the one line per transaction.

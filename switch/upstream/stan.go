@@ -2,9 +2,10 @@ package upstream
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
+
+	"github.com/kbpay/switch/internal/zeropad"
 )
 
 // ErrSTANsExhausted means every STAN of a route is owned: 999,999 requests
@@ -53,7 +54,7 @@ func (p *stanPool) acquire() (string, error) {
 		p.last = p.last%maxSTAN + 1
 		if p.last%p.parts == p.part && p.owned[p.last] == 0 {
 			p.owned[p.last] = 1
-			return fmt.Sprintf("%06d", p.last), nil
+			return zeropad.Pad(uint64(p.last), 6), nil
 		}
 	}
 	return "", ErrSTANsExhausted

@@ -48,6 +48,7 @@ type wire struct {
 
 func newWire(codec *frame.Codec) *wire {
 	w := &wire{out: frame.NewWriter(codec, nil), rd: codec, pending: map[uint64]*waiter{}}
+	w.out.Gather = true // one group commit wakes many senders
 	w.lastRead.Store(time.Now().UnixNano())
 	return w
 }
