@@ -86,8 +86,8 @@ type Options struct {
 	// Idle, when > 0, adds a phase on the PAN path: Idle idle terminal
 	// connections held open while the closed-64 load runs.
 	Idle int
-	// ProfileDir, when set, takes a CPU profile of switchd on the PAN path
-	// during closed-64 into ProfileDir/switch-pan-cpu.pprof (switchd's
+	// ProfileDir, when set, takes a CPU profile of switchd on each switchd
+	// path during closed-64 into ProfileDir/<path>-cpu.pprof (switchd's
 	// SWITCHD_PPROF_ADDR; the profiler costs a little throughput).
 	ProfileDir string
 	// Log receives progress lines; nil means none.

@@ -134,7 +134,7 @@ func (t *target) startSwitchd(ctx context.Context, o Options, dir, issuerAddr st
 		return fmt.Errorf("switchd configuration: %w", err)
 	}
 	var env []string
-	if o.ProfileDir != "" && t.path == PathPAN {
+	if o.ProfileDir != "" {
 		if t.pprof, err = freeAddr(); err != nil {
 			return err
 		}

@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&paths, "paths", env("BENCH_PATHS", strings.Join(bench.AllPaths, ",")), "comma-separated `paths` (BENCH_PATHS)")
 	fs.StringVar(&out, "out", env("BENCH_OUT", "bench/results.json"), "results `file` (BENCH_OUT; \"\" none)")
 	fs.StringVar(&o.WorkDir, "workdir", env("BENCH_WORKDIR", ""), "keep configurations, data and logs in `folder` (BENCH_WORKDIR; default a temporary one)")
-	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of switch-pan closed-64 into `folder` (BENCH_PROFILE)")
+	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of each switchd path's closed-64 into `folder` (BENCH_PROFILE)")
 	fs.IntVar(&o.Terminals, "terminals", bench.DefaultTerminals, "terminal IDs (connections) per phase")
 	if err := fs.Parse(args); err != nil {
 		return 2
