@@ -135,7 +135,7 @@ func JournalSale(l Ledger) Stage {
 // with its issuer STAN, RRN and the PAN encrypted) before it leaves.
 func RecordSale(l Ledger) Stage {
 	return recordRequest("record", func(ctx context.Context, t *Txn) error {
-		enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
+		enc, err := l.sealPAN(ctx, t)
 		if err != nil {
 			return fmt.Errorf("encrypting PAN for the journal: %w", err)
 		}

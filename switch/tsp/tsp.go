@@ -267,11 +267,12 @@ func (s *Service) use(ctx context.Context, token string, now time.Time) (Card, e
 	if err != nil {
 		return Card{}, fmt.Errorf("recording use of token %s: %w", pan.Mask(token), err)
 	}
-	p, err := s.hsm.DecryptPAN(ctx, hsm.EncryptedPAN{Key: hsm.KeyRef{Label: rec.PANKey, Version: rec.PANKeyVersion}, Ciphertext: rec.PANCiphertext})
+	card := Card{Expiry: rec.CardExpiry, Token: rec}
+	card.PAN, err = s.hsm.DecryptPAN(ctx, card.Sealed())
 	if err != nil {
 		return Card{}, fmt.Errorf("decrypting PAN of token %s: %w", pan.Mask(token), err)
 	}
-	return Card{PAN: p, Expiry: rec.CardExpiry, Token: rec}, nil
+	return card, nil
 }
 
 // refusal says why a token was refused from its current state in the vault:
@@ -289,6 +290,11 @@ func (s *Service) refusal(ctx context.Context, token string, now time.Time, othe
 		return uerr
 	}
 	return otherwise
+}
+
+// Sealed is the card's PAN as the vault keeps it: encrypted by the HSM.
+func (c Card) Sealed() hsm.EncryptedPAN {
+	return hsm.EncryptedPAN{Key: hsm.KeyRef{Label: c.Token.PANKey, Version: c.Token.PANKeyVersion}, Ciphertext: c.Token.PANCiphertext}
 }
 
 func usable(rec store.TokenRecord, now time.Time) error {
