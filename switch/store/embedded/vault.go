@@ -197,7 +197,8 @@ func scanToken(row scanner) (store.TokenRecord, error) {
 	if err != nil {
 		return store.TokenRecord{}, fmt.Errorf("vault: reading token record: %w", err)
 	}
-	if err := json.Unmarshal([]byte(domain), &rec.Domain); err != nil {
+	// "{}" (no restriction, most tokens) is the zero Domain: no decoding.
+	if err := unmarshalDomain(domain, &rec.Domain); err != nil {
 		return store.TokenRecord{}, fmt.Errorf("vault: token record has a malformed domain: %w", err)
 	}
 	rec.Status, rec.Kind = store.TokenStatus(status), store.TokenKind(kind)
@@ -211,4 +212,12 @@ func scanToken(row scanner) (store.TokenRecord, error) {
 	}
 	rec.ExpiresAt, rec.CreatedAt, rec.UpdatedAt = time.UnixMilli(expires), time.UnixMilli(created), time.UnixMilli(updated)
 	return rec, nil
+}
+
+func unmarshalDomain(s string, d *store.Domain) error {
+	if s == "{}" {
+		*d = store.Domain{}
+		return nil
+	}
+	return json.Unmarshal([]byte(s), d)
 }
