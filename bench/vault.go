@@ -28,7 +28,7 @@ func fillVault(ctx context.Context, dataDir string, n int, log io.Writer) error 
 		return fmt.Errorf("vault for %d tokens: %w", n, err)
 	}
 	start := time.Now()
-	if err := insertFiller(ctx, st.Tokens(), n); err != nil {
+	if err := insertFiller(ctx, st.Tokens(), n, vaultBatch); err != nil {
 		_ = st.Close()
 		return err
 	}
@@ -36,16 +36,16 @@ func fillVault(ctx context.Context, dataDir string, n int, log io.Writer) error 
 	return st.Close()
 }
 
-func insertFiller(ctx context.Context, v store.Tokens, n int) error {
+func insertFiller(ctx context.Context, v store.Tokens, n, batch int) error {
 	now := time.Now().UTC()
 	r := rand.New(rand.NewPCG(uint64(n), 9999))
-	recs := make([]store.TokenRecord, 0, vaultBatch)
-	for from := 0; from < n; from += vaultBatch {
+	recs := make([]store.TokenRecord, 0, batch)
+	for from := 0; from < n; from += batch {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		recs = recs[:0]
-		for i := from; i < min(n, from+vaultBatch); i++ {
+		for i := from; i < min(n, from+batch); i++ {
 			recs = append(recs, fillerToken(i, r, now))
 		}
 		sort.Slice(recs, func(i, j int) bool { return recs[i].Token < recs[j].Token })
