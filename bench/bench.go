@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -26,6 +27,10 @@ const (
 	PathPAN     = "switch-pan"     // -> switchd, durable journal, card numbers
 	PathToken   = "switch-token"   // -> switchd, durable journal, device tokens
 	PathNoFsync = "switch-nofsync" // -> switchd, journal without fsync, card numbers
+	// PathTokenVault is switch-token with Options.Vault more tokens in the
+	// vault, written before switchd starts (the load uses the provisioned
+	// ones): runs after switch-token when Vault > 0.
+	PathTokenVault = "switch-token-vault"
 )
 
 // AllPaths are the five paths of a full run.
@@ -86,10 +91,13 @@ type Options struct {
 	// Idle, when > 0, adds a phase on the PAN path: Idle idle terminal
 	// connections held open while the closed-64 load runs.
 	Idle int
-	// ProfileDir, when set, takes a CPU profile of switchd on the PAN path
-	// during closed-64 into ProfileDir/switch-pan-cpu.pprof (switchd's
+	// ProfileDir, when set, takes a CPU profile of switchd on each switchd
+	// path during closed-64 into ProfileDir/<path>-cpu.pprof (switchd's
 	// SWITCHD_PPROF_ADDR; the profiler costs a little throughput).
 	ProfileDir string
+	// Vault, when > 0, adds the switch-token-vault path: switch-token over
+	// a vault holding Vault more tokens.
+	Vault int
 	// Log receives progress lines; nil means none.
 	Log io.Writer
 }
@@ -115,6 +123,10 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Tokens <= 0 {
 		o.Tokens = DefaultTokens
+	}
+	if o.Vault > 0 && slices.Contains(o.Paths, PathToken) && !slices.Contains(o.Paths, PathTokenVault) {
+		i := slices.Index(o.Paths, PathToken)
+		o.Paths = slices.Insert(slices.Clone(o.Paths), i+1, PathTokenVault)
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -170,7 +182,7 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 }
 
 func knownPath(p string) bool {
-	for _, k := range AllPaths {
+	for _, k := range append(AllPaths[:len(AllPaths):len(AllPaths)], PathTokenVault) {
 		if p == k {
 			return true
 		}
@@ -186,7 +198,7 @@ func needs(paths []string, name string) bool {
 			return true
 		case name == "benchrelay" && p == PathRelay:
 			return true
-		case name == "switchd" && (p == PathPAN || p == PathToken || p == PathNoFsync):
+		case name == "switchd" && (p == PathPAN || p == PathToken || p == PathNoFsync || p == PathTokenVault):
 			return true
 		}
 	}

@@ -50,6 +50,11 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("path folder: %w", err)
 	}
+	if path == PathTokenVault { // before any process: it takes minutes
+		if err := fillVault(ctx, filepath.Join(dir, "data"), o.Vault, o.Log); err != nil {
+			return nil, err
+		}
+	}
 	t := &target{path: path, cards: load.GenerateCards(o.Cards, []string{benchBIN})}
 	direct := path == PathDirect || path == PathRelay
 	spec, header := specs.IssuerDialect, "ascii4"
@@ -100,7 +105,7 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 		t.stop()
 		return nil, err
 	}
-	if path == PathToken {
+	if path == PathToken || path == PathTokenVault {
 		if err := t.provisionTokens(sctx, o.Tokens); err != nil {
 			t.stop()
 			return nil, err
@@ -134,7 +139,7 @@ func (t *target) startSwitchd(ctx context.Context, o Options, dir, issuerAddr st
 		return fmt.Errorf("switchd configuration: %w", err)
 	}
 	var env []string
-	if o.ProfileDir != "" && t.path == PathPAN {
+	if o.ProfileDir != "" {
 		if t.pprof, err = freeAddr(); err != nil {
 			return err
 		}

@@ -101,6 +101,9 @@ func (t *target) alive() error {
 }
 
 func pathIndex(path string) int {
+	if path == PathTokenVault {
+		return len(AllPaths) + 1
+	}
 	for i, p := range AllPaths {
 		if p == path {
 			return i + 1

@@ -3,6 +3,7 @@ package payswitch
 import (
 	"context"
 
+	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/switch/tsp"
 )
 
@@ -14,4 +15,11 @@ func (p tokenPath) IsToken(number string) bool { return p.svc.IsToken(number) }
 func (p tokenPath) Detokenize(ctx context.Context, token, merchantID, entryMode string) (string, string, error) {
 	card, err := p.svc.Detokenize(ctx, token, tsp.Use{MerchantID: merchantID, EntryMode: entryMode})
 	return card.PAN, card.Expiry, err
+}
+
+// DetokenizeSealed also returns the vault's PAN ciphertext, which the
+// journal stores instead of encrypting the PAN again.
+func (p tokenPath) DetokenizeSealed(ctx context.Context, token, merchantID, entryMode string) (string, string, hsm.EncryptedPAN, error) {
+	card, err := p.svc.Detokenize(ctx, token, tsp.Use{MerchantID: merchantID, EntryMode: entryMode})
+	return card.PAN, card.Expiry, card.Sealed(), err
 }

@@ -40,15 +40,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	var paths, out, duration, warmup, idle string
+	var paths, out, duration, warmup, idle, vault string
 	fs.StringVar(&o.Bin, "bin", env("BENCH_BIN", "bin"), "`folder` with switchd, issuersim, benchrelay (BENCH_BIN)")
 	fs.StringVar(&duration, "duration", env("BENCH_DURATION", "10s"), "each phase's `length` (BENCH_DURATION)")
 	fs.StringVar(&warmup, "warmup", env("BENCH_WARMUP", "2s"), "unmeasured warm-up per path (BENCH_WARMUP)")
 	fs.StringVar(&idle, "idle", env("BENCH_IDLE", "0"), "`N` idle terminal connections held on switchd during an extra closed-64 phase (BENCH_IDLE)")
+	fs.StringVar(&vault, "vault", env("BENCH_VAULT", "0"), "`N` > 0: after switch-token, switch-token-vault: the same over a vault with N more tokens (BENCH_VAULT; 3000000 takes minutes)")
 	fs.StringVar(&paths, "paths", env("BENCH_PATHS", strings.Join(bench.AllPaths, ",")), "comma-separated `paths` (BENCH_PATHS)")
 	fs.StringVar(&out, "out", env("BENCH_OUT", "bench/results.json"), "results `file` (BENCH_OUT; \"\" none)")
 	fs.StringVar(&o.WorkDir, "workdir", env("BENCH_WORKDIR", ""), "keep configurations, data and logs in `folder` (BENCH_WORKDIR; default a temporary one)")
-	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of switch-pan closed-64 into `folder` (BENCH_PROFILE)")
+	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of each switchd path's closed-64 into `folder` (BENCH_PROFILE)")
 	fs.IntVar(&o.Terminals, "terminals", bench.DefaultTerminals, "terminal IDs (connections) per phase")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -64,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.Idle, err = strconv.Atoi(idle); err != nil || o.Idle < 0 {
 		fmt.Fprintf(stderr, "switchbench: idle %q: want a number of connections\n", idle)
+		return 2
+	}
+	if o.Vault, err = strconv.Atoi(vault); err != nil || o.Vault < 0 {
+		fmt.Fprintf(stderr, "switchbench: vault %q: want a number of tokens\n", vault)
 		return 2
 	}
 	for p := range strings.SplitSeq(paths, ",") {

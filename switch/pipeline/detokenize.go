@@ -8,6 +8,7 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -20,10 +21,19 @@ type Detokenizer interface {
 	Detokenize(ctx context.Context, token, merchantID, entryMode string) (pan, expiry string, err error)
 }
 
+// SealedDetokenizer is a Detokenizer that also hands back the PAN as the
+// vault keeps it, encrypted by the HSM: the journal stores that ciphertext
+// instead of having the HSM encrypt the PAN a second time (one HSM call
+// per token payment, the decryption, as a card-number payment has one).
+type SealedDetokenizer interface {
+	DetokenizeSealed(ctx context.Context, token, merchantID, entryMode string) (pan, expiry string, sealed hsm.EncryptedPAN, err error)
+}
+
 // Detokenize replaces a token in DE 2 / track 2 by the real card for the
 // issuer leg; the terminal's response keeps the token (Respond echoes the
 // terminal's own DE 2). A PAN outside the token range passes untouched.
 func Detokenize(d Detokenizer) Stage {
+	sd, sealing := d.(SealedDetokenizer)
 	return Stage{Name: "detokenize", Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			if !d.IsToken(t.PAN) {
@@ -31,7 +41,13 @@ func Detokenize(d Detokenizer) Stage {
 			}
 			merchant, _ := t.Request.GetString(specs.MerchantID)
 			entry, _ := t.Request.GetString(specs.POSEntryMode)
-			p, expiry, err := d.Detokenize(ctx, t.PAN, merchant, entry)
+			var p, expiry string
+			var err error
+			if sealing {
+				p, expiry, t.sealedPAN, err = sd.DetokenizeSealed(ctx, t.PAN, merchant, entry)
+			} else {
+				p, expiry, err = d.Detokenize(ctx, t.PAN, merchant, entry)
+			}
 			if err != nil {
 				return fmt.Errorf("token %s: %w", pan.Mask(t.PAN), err)
 			}
@@ -39,6 +55,18 @@ func Detokenize(d Detokenizer) Stage {
 			return next.Handle(ctx, t)
 		})
 	}}
+}
+
+// sealPAN is t's PAN encrypted for the journal: a detokenized card's vault
+// ciphertext when it is under the journal's data key (any version of it:
+// versions are never retired, and the vault needs the same one), otherwise
+// a new encryption by the HSM. PANs rest encrypted under the data key
+// either way.
+func (l Ledger) sealPAN(ctx context.Context, t *Txn) (hsm.EncryptedPAN, error) {
+	if t.Token != "" && t.sealedPAN.Key.Label == l.DataKey && len(t.sealedPAN.Ciphertext) > 0 {
+		return t.sealedPAN, nil
+	}
+	return l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
 }
 
 // TokenReference is the private DE 48 value that tells the issuer which

@@ -39,6 +39,7 @@ type xorCipher struct {
 	mu          sync.Mutex
 	failDecrypt bool
 	decrypts    int
+	encrypts    int
 }
 
 func xorBytes(b []byte) []byte {
@@ -50,6 +51,9 @@ func xorBytes(b []byte) []byte {
 }
 
 func (c *xorCipher) EncryptPAN(_ context.Context, key hsm.KeyRef, p string) (hsm.EncryptedPAN, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.encrypts++
 	return hsm.EncryptedPAN{Key: hsm.KeyRef{Label: key.Label, Version: 1}, Ciphertext: xorBytes([]byte(p))}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/hsm"
 	"github.com/kbpay/switch/specs/codes"
 )
 
@@ -71,6 +72,9 @@ type Txn struct {
 	// leg is the journal's state of this transaction, shared by the
 	// list's record stages (see RecordSale, GiveBack).
 	leg legState
+	// sealedPAN is the detokenized card's PAN as the vault keeps it
+	// (encrypted by the HSM), journaled instead of a new encryption.
+	sealedPAN hsm.EncryptedPAN
 	// nested is how long the stage after the running one took (stage
 	// timing, see Dispatcher).
 	nested time.Duration

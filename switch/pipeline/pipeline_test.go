@@ -81,7 +81,13 @@ func (r testRoutes) Route(name string) (IssuerRoute, bool) {
 // stages named in skip (the tests' terminals send no MACs).
 func testLists(t testing.TB, l Ledger, routes Routes, skip ...string) Handler {
 	t.Helper()
-	lists := CardLists(Deps{Ledger: l, Tokens: fakeTokens{}, Routes: routes, Queue: l.Queue})
+	return testListsWith(t, l, fakeTokens{}, routes, skip...)
+}
+
+// testListsWith is testLists with another token service.
+func testListsWith(t testing.TB, l Ledger, tokens Detokenizer, routes Routes, skip ...string) Handler {
+	t.Helper()
+	lists := CardLists(Deps{Ledger: l, Tokens: tokens, Routes: routes, Queue: l.Queue})
 	for k, stages := range lists {
 		lists[k] = slices.DeleteFunc(slices.Clone(stages), func(s Stage) bool { return slices.Contains(skip, s.Name) })
 	}

@@ -192,7 +192,7 @@ func RecordSale(l Ledger) Stage {
 // recordSale journals t's issuer request: its request row, completed in
 // place (a copy of a row is half a kilobyte of this deep frame).
 func (l Ledger) recordSale(ctx context.Context, t *Txn) error {
-	enc, err := l.Cipher.EncryptPAN(ctx, hsm.KeyRef{Label: l.DataKey}, t.PAN)
+	enc, err := l.sealPAN(ctx, t)
 	if err != nil {
 		return fmt.Errorf("encrypting PAN for the journal: %w", err)
 	}

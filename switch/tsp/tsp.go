@@ -29,6 +29,9 @@ type Config struct {
 	// PAN hashing.
 	DataKey string
 	HashKey string
+	// DomainCache bounds how many tokens' domains are kept in memory to
+	// skip a vault read per payment (0: DefaultDomainCache, < 0: none).
+	DomainCache int
 }
 
 // Errors the payment path maps to response codes.
@@ -49,6 +52,8 @@ type Service struct {
 	hsm   hsm.HSM
 	log   *zap.Logger
 	now   func() time.Time
+	// domains caches each token's (immutable) domain: see domainCache.
+	domains *domainCache
 }
 
 // New builds the service.
@@ -62,7 +67,7 @@ func New(cfg Config, vault store.Tokens, h hsm.HSM, log *zap.Logger) (*Service, 
 	if cfg.DataKey == "" || cfg.HashKey == "" {
 		return nil, errors.New("token service needs the data and hash key labels")
 	}
-	return &Service{cfg: cfg, vault: vault, hsm: h, log: log, now: time.Now}, nil
+	return &Service{cfg: cfg, vault: vault, hsm: h, log: log, now: time.Now, domains: newDomainCache(cfg.DomainCache)}, nil
 }
 
 // IsToken reports whether number lies in the token range.
@@ -219,9 +224,20 @@ type Card struct {
 }
 
 // Detokenize checks the token (status, expiry, domain, one-time use),
-// records the use atomically and has the HSM decrypt the PAN.
+// records the use atomically and has the HSM decrypt the PAN: one vault
+// write (Use, which re-checks status, expiry and uses left in the store, so
+// a suspension or a one-time use by another instance is always seen) and
+// one HSM call. The vault read that finds the domain is skipped once the
+// token's domain is cached (it never changes); a refusal is explained from
+// a fresh read, in the same order as without the cache.
 func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, error) {
 	now := s.now()
+	if d, ok := s.domains.get(token); ok {
+		if !inDomain(d, use) {
+			return Card{}, s.refusal(ctx, token, now, ErrOutsideDomain)
+		}
+		return s.use(ctx, token, now)
+	}
 	rec, err := s.vault.Get(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
 		return Card{}, ErrUnknownToken
@@ -229,32 +245,56 @@ func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, 
 	if err != nil {
 		return Card{}, fmt.Errorf("reading token %s: %w", pan.Mask(token), err)
 	}
+	if rec.Status != store.TokenDeleted {
+		s.domains.put(token, rec.Domain)
+	}
 	if err := usable(rec, now); err != nil {
 		return Card{}, err
 	}
 	if !inDomain(rec.Domain, use) {
 		return Card{}, ErrOutsideDomain
 	}
-	rec, err = s.vault.Use(ctx, token, now)
+	return s.use(ctx, token, now)
+}
+
+// use records one use of a token whose domain allows it and decrypts its PAN.
+func (s *Service) use(ctx context.Context, token string, now time.Time) (Card, error) {
+	rec, err := s.vault.Use(ctx, token, now)
 	if errors.Is(err, store.ErrNotUsable) {
-		// Lost a race (another use, a suspension): say why from fresh state.
-		cur, gerr := s.vault.Get(ctx, token)
-		if gerr != nil {
-			return Card{}, ErrUnknownToken
-		}
-		if uerr := usable(cur, now); uerr != nil {
-			return Card{}, uerr
-		}
-		return Card{}, ErrTokenUsed
+		// Not active, expired, used up, or lost a race: say why.
+		return Card{}, s.refusal(ctx, token, now, ErrTokenUsed)
 	}
 	if err != nil {
 		return Card{}, fmt.Errorf("recording use of token %s: %w", pan.Mask(token), err)
 	}
-	p, err := s.hsm.DecryptPAN(ctx, hsm.EncryptedPAN{Key: hsm.KeyRef{Label: rec.PANKey, Version: rec.PANKeyVersion}, Ciphertext: rec.PANCiphertext})
+	card := Card{Expiry: rec.CardExpiry, Token: rec}
+	card.PAN, err = s.hsm.DecryptPAN(ctx, card.Sealed())
 	if err != nil {
 		return Card{}, fmt.Errorf("decrypting PAN of token %s: %w", pan.Mask(token), err)
 	}
-	return Card{PAN: p, Expiry: rec.CardExpiry, Token: rec}, nil
+	return card, nil
+}
+
+// refusal says why a token was refused from its current state in the vault:
+// unknown, suspended, expired or used up before otherwise (the order of the
+// checks without a cached domain); otherwise.
+func (s *Service) refusal(ctx context.Context, token string, now time.Time, otherwise error) error {
+	cur, err := s.vault.Get(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUnknownToken
+	}
+	if err != nil {
+		return fmt.Errorf("reading token %s: %w", pan.Mask(token), err)
+	}
+	if uerr := usable(cur, now); uerr != nil {
+		return uerr
+	}
+	return otherwise
+}
+
+// Sealed is the card's PAN as the vault keeps it: encrypted by the HSM.
+func (c Card) Sealed() hsm.EncryptedPAN {
+	return hsm.EncryptedPAN{Key: hsm.KeyRef{Label: c.Token.PANKey, Version: c.Token.PANKeyVersion}, Ciphertext: c.Token.PANCiphertext}
 }
 
 func usable(rec store.TokenRecord, now time.Time) error {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
@@ -41,10 +42,19 @@ const (
 
 // vault is the embedded token vault (store.Tokens), one SQLite file.
 // Writes go through one connection (SQLite has one writer); reads use a
-// pool.
+// pool. Uses (the payment path's one vault write) are group-committed by
+// one goroutine: see recordUses.
 type vault struct {
 	w, r *sql.DB
 	db   *sqlitedb.DB
+	// useStmt is the Use statement, prepared on the writer at open (a
+	// batch's transaction holds the writer's only connection, so it could
+	// not be prepared then).
+	useStmt *sql.Stmt
+	uses    chan useRequest // unbuffered: a request sent is a request answered
+	stop    chan struct{}
+	stopped chan struct{}
+	close   sync.Once
 }
 
 // openVault opens or creates the vault database file at path.
@@ -53,11 +63,23 @@ func openVault(path string) (*vault, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	return &vault{w: db.W, r: db.R, db: db}, nil
+	useStmt, err := db.W.Prepare(useQuery)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("vault: preparing the use statement: %w", err)
+	}
+	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt,
+		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go s.recordUses()
+	return s, nil
 }
 
-// Close closes the database.
-func (s *vault) Close() error { return s.db.Close() }
+// Close answers the uses already taken, then closes the database.
+func (s *vault) Close() error {
+	s.close.Do(func() { close(s.stop) })
+	<-s.stopped
+	return errors.Join(s.useStmt.Close(), s.db.Close())
+}
 
 func (s *vault) Insert(ctx context.Context, rec store.TokenRecord) error {
 	args, err := sqlstore.TokenArgs(rec)
@@ -125,15 +147,21 @@ func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenS
 	return rec, err
 }
 
+// Use hands the use to recordUses and waits for its answer (SQLite does
+// no better with two writers than with one: they would queue on its lock).
 func (s *vault) Use(ctx context.Context, token string, now time.Time) (store.TokenRecord, error) {
-	row := s.db.WQueryRow(ctx, `UPDATE tokens SET use_count = use_count + 1, updated_at = ?
-		WHERE token = ? AND status = 'active' AND expires_at > ? AND (max_uses = 0 OR use_count < max_uses)
-		RETURNING `+tokenColumns, now.UnixMilli(), token, now.UnixMilli())
-	rec, err := scanToken(row)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.TokenRecord{}, store.ErrNotUsable
+	req := useRequest{token: token, now: now.UnixMilli(), answer: make(chan useAnswer, 1)}
+	select {
+	case s.uses <- req:
+	case <-ctx.Done():
+		return store.TokenRecord{}, fmt.Errorf("vault: recording a use: %w", ctx.Err())
+	case <-s.stopped:
+		return store.TokenRecord{}, errVaultClosed
 	}
-	return rec, err
+	// Taken: the answer follows the commit (no context: the use may be
+	// recorded, and the caller must hear whether it was).
+	a := <-req.answer
+	return a.rec, a.err
 }
 
 func (s *vault) FindByPANHash(ctx context.Context, hash []byte) ([]store.TokenRecord, error) {

@@ -90,8 +90,11 @@ func ScanToken(row Row) (store.TokenRecord, error) {
 		&rec.MaskedPAN, &rec.CardExpiry, &expires, &status, &kind, &domain, &rec.UseCount, &rec.MaxUses, &created, &updated); err != nil {
 		return store.TokenRecord{}, fmt.Errorf("vault: reading token record: %w", err)
 	}
-	if err := json.Unmarshal([]byte(domain), &rec.Domain); err != nil {
-		return store.TokenRecord{}, fmt.Errorf("vault: token record has a malformed domain: %w", err)
+	// "{}" (no restriction, most tokens) is the zero Domain: no decoding.
+	if domain != "{}" {
+		if err := json.Unmarshal([]byte(domain), &rec.Domain); err != nil {
+			return store.TokenRecord{}, fmt.Errorf("vault: token record has a malformed domain: %w", err)
+		}
 	}
 	rec.Status, rec.Kind = store.TokenStatus(status), store.TokenKind(kind)
 	switch {

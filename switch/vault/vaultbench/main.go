@@ -31,6 +31,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Lookups, "lookups", 50000, "detokenizations to time")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "concurrent detokenizers")
 	fs.IntVar(&o.Batch, "batch", 10000, "rows per insert transaction")
+	fs.IntVar(&o.Hot, "hot", 0, "draw the lookups from the first `n` tokens only (a hot set); 0: all")
 	fs.StringVar(&o.Dir, "dir", "", "folder for the vault and key store (default: a new temporary folder, removed after)")
 	backend := fs.String("hsm", "software", "HSM backend: software or pkcs11")
 	lib := fs.String("pkcs11-lib", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module")
@@ -46,7 +47,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, done := cli.NoArgs(fs, stderr); done {
 		return code
 	}
-	if o.Tokens < 1 || o.Lookups < 1 || o.Concurrency < 1 || o.Batch < 1 {
+	if o.Tokens < 1 || o.Lookups < 1 || o.Concurrency < 1 || o.Batch < 1 || o.Hot < 0 {
 		return cli.Usagef(stderr, "vaultbench", "--tokens, --lookups, --concurrency and --batch must be positive")
 	}
 	if o.Dir == "" {

@@ -1,0 +1,135 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kbpay/switch/switch/store"
+)
+
+func vaultToken(i int, kind store.TokenKind, now time.Time) store.TokenRecord {
+	rec := store.TokenRecord{Token: fmt.Sprintf("9999%012d", i), PANKey: "pan-data", PANKeyVersion: 1,
+		PANCiphertext: []byte("sealed"), PANHash: []byte("hash"), MaskedPAN: "941000******0005", CardExpiry: "3012",
+		ExpiresAt: now.Add(time.Hour), Status: store.TokenActive, Kind: kind, CreatedAt: now, UpdatedAt: now}
+	if kind == store.OneTimeToken {
+		rec.MaxUses = 1
+	}
+	return rec
+}
+
+// TestUseBatch: uses recorded in one transaction get the answers they
+// would get one by one, in order.
+func TestUseBatch(t *testing.T) {
+	s := open(t, true)
+	v := s.v
+	ctx := context.Background()
+	now := time.Now()
+	dev, one, suspended := vaultToken(1, store.DeviceToken, now), vaultToken(2, store.OneTimeToken, now), vaultToken(3, store.DeviceToken, now)
+	suspended.Status = store.TokenSuspended
+	if err := v.InsertMany(ctx, []store.TokenRecord{dev, one, suspended}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		token string
+		now   time.Time
+		uses  int   // the use count after it
+		err   error // nil or ErrNotUsable
+	}{
+		{dev.Token, now, 1, nil},
+		{one.Token, now, 1, nil},
+		{one.Token, now, 0, store.ErrNotUsable}, // used by the one before
+		{dev.Token, now, 2, nil},
+		{suspended.Token, now, 0, store.ErrNotUsable},
+		{"9999000000000099", now, 0, store.ErrNotUsable},           // never issued
+		{dev.Token, now.Add(2 * time.Hour), 0, store.ErrNotUsable}, // expired
+		{dev.Token, now, 3, nil},
+	}
+	batch := make([]useRequest, len(tests))
+	for i, tc := range tests {
+		batch[i] = useRequest{token: tc.token, now: tc.now.UnixMilli(), answer: make(chan useAnswer, 1)}
+	}
+	v.recordBatch(batch)
+	for i, tc := range tests {
+		a := <-batch[i].answer
+		if !errors.Is(a.err, tc.err) || (tc.err == nil && (a.rec.Token != tc.token || a.rec.UseCount != tc.uses)) {
+			t.Errorf("use %d of %s: count %d, err %v; want count %d, err %v", i, tc.token[:6], a.rec.UseCount, a.err, tc.uses, tc.err)
+		}
+	}
+	for tok, want := range map[string]int{dev.Token: 3, one.Token: 1, suspended.Token: 0} {
+		if got, err := v.Get(ctx, tok); err != nil || got.UseCount != want {
+			t.Errorf("%s: stored use count %d (%v), want %d", tok[:6], got.UseCount, err, want)
+		}
+	}
+}
+
+// TestConcurrentUses: many payments at once through one handle, each
+// counted once, each told its own count; a one-time token used by all of
+// them succeeds once.
+func TestConcurrentUses(t *testing.T) {
+	s := open(t, true)
+	ctx := context.Background()
+	now := time.Now()
+	const workers, each = 32, 20
+	recs := []store.TokenRecord{vaultToken(workers, store.OneTimeToken, now)}
+	for w := range workers {
+		recs = append(recs, vaultToken(w, store.DeviceToken, now))
+	}
+	if err := s.Tokens().InsertMany(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	oneTime := 0
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				rec, err := s.Tokens().Use(ctx, recs[w+1].Token, now)
+				if err != nil || rec.UseCount != i+1 {
+					t.Errorf("worker %d use %d: count %d, %v", w, i, rec.UseCount, err)
+					return
+				}
+			}
+			_, err := s.Tokens().Use(ctx, recs[0].Token, now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				oneTime++
+			case !errors.Is(err, store.ErrNotUsable):
+				t.Errorf("one-time use: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if oneTime != 1 {
+		t.Fatalf("the one-time token was used %d times", oneTime)
+	}
+	for _, rec := range recs[1:] {
+		if got, _ := s.Tokens().Get(ctx, rec.Token); got.UseCount != each {
+			t.Fatalf("%s: use count %d, want %d", rec.Token[:6], got.UseCount, each)
+		}
+	}
+}
+
+// TestUseAfterClose: a use after Close is refused, never left waiting.
+func TestUseAfterClose(t *testing.T) {
+	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.Tokens()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := v.Use(ctx, "9999000000000001", time.Now()); !errors.Is(err, errVaultClosed) {
+		t.Fatalf("use after close: %v", err)
+	}
+}
