@@ -3,10 +3,13 @@ package payswitch_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,4 +169,38 @@ func TestFailedStartThenShutdownClosesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNothingLeftOpen(t, cfg, fdsBefore-1)
+}
+
+// TestNotReadyUntilEveryListenerAccepts: /readyz is served from the admin
+// endpoint, which binds before the terminal listeners; a switch whose
+// listener could not bind (or has not bound yet) must not report ready, or
+// a load balancer sends terminals to a port nobody accepts on.
+func TestNotReadyUntilEveryListenerAccepts(t *testing.T) {
+	cfg := startupConfig(t)
+	taken, err := net.Listen("tcp", cfg.Listeners[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	sw, err := payswitch.New(cfg, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = sw.Shutdown(ctx)
+	}()
+	if err := sw.Start(context.Background()); err == nil {
+		t.Fatal("Start bound a taken listener address")
+	}
+	resp, err := http.Get("http://" + sw.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatalf("admin endpoint: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"accepting":false`) {
+		t.Fatalf("/readyz with the terminal listener unbound: %d %s, want 503 with accepting false", resp.StatusCode, body)
+	}
 }

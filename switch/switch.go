@@ -67,6 +67,7 @@ type Switch struct {
 	txns      drain.Tracker
 	dataLock  *datadir.Lock // held from New until Shutdown
 
+	accepting    atomic.Bool // every listener bound (Start) and not yet draining: /readyz
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -244,6 +245,7 @@ func (s *Switch) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	s.accepting.Store(true)
 	s.log.Info("switch started", zap.Int("listeners", len(s.listeners.List())), zap.Int("routes", len(s.linkMap())))
 	return nil
 }
@@ -262,6 +264,7 @@ func (s *Switch) Shutdown(ctx context.Context) error {
 }
 
 func (s *Switch) shutdown(ctx context.Context) error {
+	s.accepting.Store(false)
 	s.txns.Drain()
 	s.stopListeners()
 	drained := s.txns.Wait(ctx)

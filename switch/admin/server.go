@@ -27,6 +27,9 @@ import (
 type Switch interface {
 	// Draining reports whether the switch stopped taking transactions.
 	Draining() bool
+	// Accepting reports whether every terminal listener is bound and
+	// accepting (false until Start has bound them all).
+	Accepting() bool
 	// Journal reports whether the journal takes writes, and its state in words.
 	Journal() (ok bool, state string)
 	// ActiveRoutes are the routes in the BIN table.
@@ -169,19 +172,20 @@ func (a *Server) ready(w http.ResponseWriter, _ *http.Request) {
 		LinksUp int    `json:"links_up"`
 	}
 	body := struct {
-		Ready    bool         `json:"ready"`
-		Draining bool         `json:"draining"`
-		Instance string       `json:"instance"`
-		Journal  string       `json:"journal"`
-		Routes   []routeState `json:"routes"`
-	}{Draining: a.sw.Draining(), Instance: a.Store.Instance().Name}
+		Ready     bool         `json:"ready"`
+		Draining  bool         `json:"draining"`
+		Accepting bool         `json:"accepting"`
+		Instance  string       `json:"instance"`
+		Journal   string       `json:"journal"`
+		Routes    []routeState `json:"routes"`
+	}{Draining: a.sw.Draining(), Accepting: a.sw.Accepting(), Instance: a.Store.Instance().Name}
 	journalOK, journalState := a.sw.Journal()
 	body.Journal = journalState
 	links := a.sw.Links()
 	for _, rc := range a.sw.ActiveRoutes() {
 		body.Routes = append(body.Routes, routeState{Name: rc.Name, LinksUp: links[rc.Name].Up()})
 	}
-	body.Ready = !body.Draining && journalOK
+	body.Ready = !body.Draining && body.Accepting && journalOK
 	w.Header().Set("Content-Type", "application/json")
 	if !body.Ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
