@@ -1,5 +1,6 @@
-// Package payswitch is the switch daemon: terminal/VAN listeners, the
-// transaction pipeline, issuer routes and links, and the admin endpoint.
+// Package payswitch wires the switch daemon: it builds, starts and drains
+// the terminal/VAN listeners, the transaction pipeline, the issuer routes
+// and links and the admin endpoint, each a package of its own.
 package payswitch
 
 import (

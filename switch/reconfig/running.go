@@ -1,4 +1,4 @@
-// Package reconfig is the switch's running configuration (routes, issuer links, BIN table, zone PIN keys, the listener set) and its reload as a diff.
+// Package reconfig is the switch's running configuration (routes, issuer links, BIN table, zone PIN keys) and its reload as a diff of routes, endpoints and listeners.
 package reconfig
 
 import (
