@@ -17,8 +17,8 @@ var _ admin.Switch = adminView{}
 func (v adminView) Draining() bool                     { return v.s.txns.Draining() }
 func (v adminView) Accepting() bool                    { return v.s.accepting.Load() }
 func (v adminView) Journal() (bool, string)            { return v.s.guard.Status() }
-func (v adminView) ActiveRoutes() []config.IssuerRoute { return v.s.activeRoutes() }
-func (v adminView) Links() map[string]*upstream.Link   { return v.s.linkMap() }
+func (v adminView) ActiveRoutes() []config.IssuerRoute { return v.s.running.ActiveRoutes() }
+func (v adminView) Links() map[string]*upstream.Link   { return v.s.running.Links() }
 func (v adminView) ListenerLinks() any                 { return v.s.listeners.Links() }
 
 func (v adminView) Listeners() []admin.Listener {

@@ -1,5 +1,6 @@
-// Package payswitch is the switch daemon: terminal/VAN listeners, the
-// transaction pipeline, issuer routes and links, and the admin endpoint.
+// Package payswitch wires the switch daemon: it builds, starts and drains
+// the terminal/VAN listeners, the transaction pipeline, the issuer routes
+// and links and the admin endpoint, each a package of its own.
 package payswitch
 
 import (
@@ -24,14 +25,16 @@ import (
 	"github.com/kbpay/switch/switch/journalgate"
 	"github.com/kbpay/switch/switch/keyring"
 	"github.com/kbpay/switch/switch/lifecycle"
+	"github.com/kbpay/switch/switch/opsmetrics"
 	"github.com/kbpay/switch/switch/pipeline"
+	"github.com/kbpay/switch/switch/reconfig"
 	"github.com/kbpay/switch/switch/recovery"
-	"github.com/kbpay/switch/switch/route"
 	"github.com/kbpay/switch/switch/rrn"
 	"github.com/kbpay/switch/switch/saf"
 	"github.com/kbpay/switch/switch/storage"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/terminalserver"
+	"github.com/kbpay/switch/switch/trafficmetrics"
 	"github.com/kbpay/switch/switch/tsp"
 	"github.com/kbpay/switch/switch/upstream"
 )
@@ -40,20 +43,20 @@ import (
 type Switch struct {
 	cfg      config.Config
 	log      *zap.Logger
-	metrics  *metrics
+	traffic  *trafficmetrics.Series // requests, connections, refusals by listener
+	ops      *opsmetrics.Ops        // build, journal commits, reloads
 	ctx      context.Context
 	cancel   context.CancelFunc
-	routes   atomic.Pointer[route.Table]
-	linkSet  atomic.Pointer[map[string]*upstream.Link]   // by route; see linkMap
-	dispatch *pipeline.Dispatcher                        // the stage lists (dispatch.go)
-	zoneKeys atomic.Pointer[map[string]pipeline.PINDest] // pinDst in force (publishZoneKeys)
-	reload   reloadState                                 // what a configuration reload changes (reload.go)
+	dispatch *pipeline.Dispatcher // the stage lists (dispatch.go)
+
+	running     *reconfig.Running // routes, links, BIN table, zone keys in force; reloads (reload.go)
+	linkMetrics *upstream.Metrics
+	instance    int // this instance's number: the STAN partition of every link (store.stan_partitions)
 
 	hsm    hsm.HSM   // data role (PANs at rest), instrumented
 	pinmac hsm.HSM   // PIN/MAC role, instrumented; == hsm when one backend serves both
 	hsms   hsm.Roles // the opened backends, for key checks and Close
 	tokens *tsp.Service
-	pinDst map[string]pipeline.PINDest // by route; read through zoneKeys
 
 	store    store.Store
 	rrns     *rrn.Sequence
@@ -95,7 +98,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	treg := start.Registerer() // what New registers, Undo unregisters
 	s := &Switch{
 		cfg: cfg, log: log, ctx: ctx, cancel: cancel,
-		metrics: newMetrics(treg, cfg),
+		traffic: trafficmetrics.New(treg, cfg), ops: opsmetrics.New(treg),
 	}
 	defer func() {
 		if err != nil {
@@ -115,11 +118,10 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	if err = start.Step("build the issuer links"); err != nil {
 		return nil, err
 	}
-	bins := map[string][]string{}
-	s.initReload(cfg, treg, o)
+	s.linkMetrics = upstream.NewMetrics(treg)
+	treg.MustRegister(s.listeners.SignedOnCollector())
 	links := map[string]*upstream.Link{}
 	for _, rc := range cfg.Routes {
-		bins[rc.Name] = rc.BINs
 		l, err := s.newLink(rc)
 		if err != nil {
 			return nil, err
@@ -127,17 +129,15 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		start.Opened("route "+rc.Name, func() error { return l.Close(context.Background()) })
 		links[rc.Name] = l
 	}
-	s.linkSet.Store(&links)
-	tbl, err := route.NewTable(bins)
-	if err != nil {
-		return nil, fmt.Errorf("building route table: %w", err)
+	if s.running, err = reconfig.New(reconfig.Deps{Ctx: ctx, Config: cfg, File: o.configFile, Log: log,
+		Listeners: &s.listeners, Switch: reloadHooks{s}, Series: s.traffic, Ops: s.ops}, links); err != nil {
+		return nil, err
 	}
-	s.routes.Store(tbl)
 	if err = start.Step("open the store"); err != nil {
 		return nil, err
 	}
 	instanceNumber := cfg.InstanceID
-	if s.store, instanceNumber, err = storage.OpenWith(cfg, o.storeFault, s.metrics.ops.ObserveCommit); err != nil {
+	if s.store, instanceNumber, err = storage.OpenWith(cfg, o.storeFault, s.ops.ObserveCommit); err != nil {
 		return nil, err
 	}
 	start.Opened("store", s.store.Close)
@@ -153,12 +153,11 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	if s.rrns, err = rrn.New(s.store.Instances(), instanceNumber); err != nil {
 		return nil, err
 	}
-	s.reload.instance = instanceNumber // links a reload adds are partitioned alike (newLink)
-	for _, l := range s.linkMap() {
+	s.instance = instanceNumber // links a reload adds are partitioned alike (newLink)
+	for _, l := range s.running.Links() {
 		l.PartitionSTANs(instanceNumber, cfg.Store.STANPartitions)
 	}
 	s.log.Info("store open", storage.LogFields(cfg, instanceNumber)...)
-	s.securityKeys()
 	if err = start.Step("check the HSM keys"); err != nil {
 		return nil, err
 	}
@@ -168,16 +167,15 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	s.ledger = pipeline.LedgerOn(s.store)
 	s.ledger.Cipher, s.ledger.DataKey = s.hsm, cfg.Tokens.DataKey
 	s.ledger.ReversalExpiry = cfg.Journal.ReversalExpiry
-	s.ledger.Routes = issuerRoutes{s}
+	s.ledger.Routes = s.running
 	s.guard = journalgate.New(log, treg)
 	s.ledger.Guard = s.guard
 	s.ledger.HoldQueued = func(it store.SAFItem) { s.saf.HoldSTAN(it) } // s.saf is built on the stage lists
-	s.publishZoneKeys()
 	if s.dispatch, err = s.newDispatcher(treg); err != nil {
 		return nil, fmt.Errorf("building the stage lists: %w", err)
 	}
-	s.saf = saf.New(saf.Deps{Config: saf.ConfigOf(cfg), Log: log, Store: s.store, Routes: issuerRoutes{s}, Send: s.dispatch, PANs: s.hsm}, treg)
-	s.recovery = recovery.New(recovery.Deps{Log: log, Store: s.store, Ledger: s.ledger, Gate: s.guard, Routes: s.routeList})
+	s.saf = saf.New(saf.Deps{Config: saf.ConfigOf(cfg), Log: log, Store: s.store, Routes: s.running, Send: s.dispatch, PANs: s.hsm}, treg)
+	s.recovery = recovery.New(recovery.Deps{Log: log, Store: s.store, Ledger: s.ledger, Gate: s.guard, Routes: s.running.RouteList})
 	if err = start.Step("build the listeners"); err != nil {
 		return nil, err
 	}
@@ -226,7 +224,7 @@ func (s *Switch) Start(ctx context.Context) error {
 	if err := s.saf.HoldPending(ctx); err != nil {
 		return fmt.Errorf("reading the store-and-forward queue: %w", err)
 	}
-	for _, l := range s.linkMap() {
+	for _, l := range s.running.Links() {
 		if err := l.Start(ctx); err != nil {
 			return fmt.Errorf("starting route %s: %w", l.Name(), err)
 		}
@@ -234,7 +232,7 @@ func (s *Switch) Start(ctx context.Context) error {
 	if err := s.recovery.AtStart(ctx); err != nil {
 		return fmt.Errorf("recovering in-flight transactions: %w", err)
 	}
-	s.saf.Start(s.ctx, slices.Collect(maps.Keys(s.linkMap())))
+	s.saf.Start(s.ctx, slices.Collect(maps.Keys(s.running.Links())))
 	s.recovery.Start(s.ctx)
 	if err := s.admin.Listen(); err != nil {
 		return err
@@ -246,7 +244,7 @@ func (s *Switch) Start(ctx context.Context) error {
 		}
 	}
 	s.accepting.Store(true)
-	s.log.Info("switch started", zap.Int("listeners", len(s.listeners.List())), zap.Int("routes", len(s.linkMap())))
+	s.log.Info("switch started", zap.Int("listeners", len(s.listeners.List())), zap.Int("routes", len(s.running.Links())))
 	return nil
 }
 
@@ -276,7 +274,7 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	s.cancel()
 	s.saf.Wait()
 	s.recovery.Wait()
-	errs := s.closeLinks(ctx)
+	errs := s.running.CloseLinks(ctx)
 	errs = append(errs, s.admin.Close(ctx), s.store.Close(), s.hsms.Close())
 	errs = append(errs, s.dataLock.Release()) // after the stores are closed
 	if !drained {
@@ -284,11 +282,4 @@ func (s *Switch) shutdown(ctx context.Context) error {
 	}
 	s.log.Info("switch stopped", zap.Bool("drained", drained))
 	return errors.Join(errs...)
-}
-
-// ReloadRoutes applies cfg as a diff of the running configuration (what
-// SIGHUP and POST /v1/reload do): see Reload.
-func (s *Switch) ReloadRoutes(cfg config.Config) error {
-	_, err := s.Reload(context.Background(), cfg)
-	return err
 }

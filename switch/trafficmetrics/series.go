@@ -1,4 +1,5 @@
-package payswitch
+// Package trafficmetrics are the switch's terminal traffic series (requests by listener, MTI, route and response code; connections, refusals, input errors, panics).
+package trafficmetrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -7,14 +8,13 @@ import (
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
-	"github.com/kbpay/switch/switch/opsmetrics"
 	"github.com/kbpay/switch/switch/terminalserver"
 )
 
-// metrics are the switch's own series. Labels are small fixed sets:
+// Series are the switch's terminal traffic series. Labels are small fixed sets:
 // listener, MTI, route and response code, never card data, terminal IDs or
 // STANs; values from the wire are folded into "other".
-type metrics struct {
+type Series struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	inFlight    *prometheus.GaugeVec
@@ -22,13 +22,12 @@ type metrics struct {
 	refused     *prometheus.CounterVec
 	frameErrors *prometheus.CounterVec
 	panics      prometheus.Counter
-	ops         *opsmetrics.Ops // build, journal commits, reloads
 }
 
-// newMetrics registers the switch's metrics, the labelled ones created at
-// zero for cfg's listeners and routes.
-func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
-	m := &metrics{
+// New registers the series, the labelled ones created at zero for cfg's
+// listeners and routes.
+func New(reg prometheus.Registerer, cfg config.Config) *Series {
+	m := &Series{
 		requests: promreg.CounterVec(reg, "requests_total",
 			"Terminal requests answered, by listener, request MTI, issuer route and DE 39.",
 			"listener", "mti", "route", "rc"),
@@ -48,13 +47,12 @@ func newMetrics(reg prometheus.Registerer, cfg config.Config) *metrics {
 		panics: promreg.Counter(reg, "panics_total",
 			"Panics recovered in the pipeline (each answered 96)."),
 	}
-	m.ops = opsmetrics.New(reg)
 	m.preinit(cfg)
 	return m
 }
 
-// server is the listeners' view of the series (switch/terminalserver).
-func (m *metrics) server() *terminalserver.Metrics {
+// Server is the listeners' view of the series (switch/terminalserver).
+func (m *Series) Server() *terminalserver.Metrics {
 	return &terminalserver.Metrics{Requests: m.requests, Duration: m.duration, InFlight: m.inFlight,
 		Connections: m.connections, Refused: m.refused, InputErrors: m.frameErrors, Panics: m.panics}
 }
@@ -62,19 +60,19 @@ func (m *metrics) server() *terminalserver.Metrics {
 // preinit creates the labelled series of the configured listeners and
 // routes at zero, so that alerts over rates and ratios have series before
 // the first event.
-func (m *metrics) preinit(cfg config.Config) {
+func (m *Series) preinit(cfg config.Config) {
 	routes := []string{"none"}
 	for _, r := range cfg.Routes {
 		routes = append(routes, r.Name)
 	}
 	for _, l := range cfg.Listeners {
-		m.preinitListener(l.Name, routes)
+		m.PreinitListener(l.Name, routes)
 	}
 }
 
-// preinitListener creates the series of one listener (at start, and for
+// PreinitListener creates the series of one listener (at start, and for
 // a listener a reload adds), its request series on every route.
-func (m *metrics) preinitListener(name string, routes []string) {
+func (m *Series) PreinitListener(name string, routes []string) {
 	m.inFlight.WithLabelValues(name)
 	m.connections.WithLabelValues(name)
 	for _, reason := range []string{"max_connections", "max_in_flight", "rate_limit", "link_rate", "not_signed_on", "tls_handshake"} {
@@ -87,7 +85,7 @@ func (m *metrics) preinitListener(name string, routes []string) {
 		m.duration.WithLabelValues(name, mti)
 	}
 	for _, route := range routes {
-		m.preinitRoute([]string{name}, route)
+		m.PreinitRoute([]string{name}, route)
 	}
 }
 
@@ -98,9 +96,9 @@ var (
 		codes.IncorrectPIN, codes.IssuerUnavailable, codes.SystemError}
 )
 
-// preinitRoute creates the request series of one route (at start, and
+// PreinitRoute creates the request series of one route (at start, and
 // for a route a reload adds) on the listeners named.
-func (m *metrics) preinitRoute(listeners []string, route string) {
+func (m *Series) PreinitRoute(listeners []string, route string) {
 	for _, l := range listeners {
 		for _, mti := range watchedMTIs {
 			for _, rc := range watchedCodes {
@@ -108,4 +106,9 @@ func (m *metrics) preinitRoute(listeners []string, route string) {
 			}
 		}
 	}
+}
+
+// RefusedOverRate counts a request refused by a per-terminal limit.
+func (m *Series) RefusedOverRate(listener string) {
+	m.refused.WithLabelValues(listener, "rate_limit").Inc()
 }

@@ -1,4 +1,4 @@
-package payswitch
+package reconfig_test
 
 import (
 	"context"
@@ -12,13 +12,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/switch/config"
+	"github.com/kbpay/switch/switch/opsmetrics"
+	"github.com/kbpay/switch/switch/reconfig"
 )
 
 // TestReloadResultMetrics: a reload (SIGHUP, POST /v1/reload) the switch
 // refuses is counted and flips the last-reload gauge to 0.
 func TestReloadResultMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	sw := &Switch{metrics: newMetrics(reg, config.Default()), log: zap.NewNop()}
+	ops := opsmetrics.New(reg)
 	if got := value(t, reg, "payswitch_config_last_reload_successful", ""); got != 1 {
 		t.Fatalf("before any reload: %v", got)
 	}
@@ -26,8 +28,11 @@ func TestReloadResultMetrics(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("listners: []\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sw.reload.configFile = bad
-	if _, err := sw.ReloadFile(context.Background()); !errors.Is(err, ErrReloadRefused) {
+	running, err := reconfig.New(reconfig.Deps{Ctx: context.Background(), Config: config.Default(), File: bad, Log: zap.NewNop(), Ops: ops}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := running.ReloadFile(context.Background()); !errors.Is(err, reconfig.ErrRefused) {
 		t.Fatalf("reload of a bad file: %v", err)
 	}
 	if got := value(t, reg, "payswitch_config_reloads_total", "refused"); got != 1 {
