@@ -1,6 +1,11 @@
 package store
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/kbpay/switch/specs"
+	"github.com/kbpay/switch/specs/codes"
+)
 
 // What a journal row is to settlement and batch totals (EntryOf).
 const (
@@ -33,11 +38,11 @@ func (e Entry) Net() int64 {
 // (declined, in flight, refused, 0500, 0800) is no entry.
 func EntryOf(t Txn) (Entry, bool) {
 	switch {
-	case t.OriginalID == 0 && t.State == Approved && (t.MTI == "0200" || t.MTI == "0100"):
+	case t.OriginalID == 0 && t.State == Approved && (t.MTI == specs.MTIFinancialRequest || t.MTI == specs.MTIAuthRequest):
 		return Entry{Kind: EntrySale, Amount: t.Amount}, true
-	case t.OriginalID > 0 && t.RC == "00" && t.Amount > 0 && t.MTI == "0400":
+	case t.OriginalID > 0 && t.RC == string(codes.Approved) && t.Amount > 0 && t.MTI == specs.MTIReversal:
 		return Entry{Kind: EntryCancel, Amount: t.Amount}, true
-	case t.OriginalID > 0 && t.RC == "00" && t.Amount > 0 && t.MTI == "0200":
+	case t.OriginalID > 0 && t.RC == string(codes.Approved) && t.Amount > 0 && t.MTI == specs.MTIFinancialRequest:
 		return Entry{Kind: EntryRefund, Amount: t.Amount}, true
 	}
 	return Entry{}, false

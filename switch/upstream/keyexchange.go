@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/kbpay/switch/specs/codes"
 
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap"
@@ -47,10 +48,10 @@ func FormatKeyExchange(wrapped, kcv []byte) string {
 
 // keyChange applies an issuer's key change (applyKeyChange) and counts
 // it in issuer_key_changes_total.
-func (l *Link) keyChange(msg *iso8583.Message) string {
+func (l *Link) keyChange(msg *iso8583.Message) codes.Code {
 	rc := l.applyKeyChange(msg)
 	outcome := KeyChangeImported
-	if rc != "00" {
+	if rc != codes.Approved {
 		outcome = KeyChangeRefused
 	}
 	l.metrics.keyChanges.changes.WithLabelValues(l.cfg.Name, outcome).Inc()
@@ -61,7 +62,7 @@ func (l *Link) keyChange(msg *iso8583.Message) string {
 // 00 when the new key is current, 12 when the route takes no key changes
 // or the HSM cannot import under a ZMK, 30 when the key does not import
 // (wrong form or KCV, unknown ZMK). The old key stays current on failure.
-func (l *Link) applyKeyChange(msg *iso8583.Message) string {
+func (l *Link) applyKeyChange(msg *iso8583.Message) codes.Code {
 	pin := l.cfg.PIN
 	var h hsm.HSM
 	if l.keys != nil {
@@ -69,13 +70,13 @@ func (l *Link) applyKeyChange(msg *iso8583.Message) string {
 	}
 	if pin == nil || pin.ZMK == "" || h == nil {
 		l.log.Warn("issuer key change refused: the route has no pin.zmk")
-		return "12"
+		return codes.InvalidTxn
 	}
 	field, _ := msg.GetString(KeyExchangeField)
 	wrapped, kcv, err := ParseKeyExchange(field)
 	if err != nil {
 		l.log.Warn("issuer key change refused: old key stays", zap.Error(err))
-		return "30"
+		return codes.FormatError
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
 	defer cancel()
@@ -86,11 +87,11 @@ func (l *Link) applyKeyChange(msg *iso8583.Message) string {
 	if err != nil {
 		l.log.Warn("issuer key change refused: old key stays", zap.String("zmk", pin.ZMK), zap.String("zpk", pin.Key), zap.Error(err))
 		if errors.Is(err, hsm.ErrUnsupported) {
-			return "12"
+			return codes.InvalidTxn
 		}
-		return "30"
+		return codes.FormatError
 	}
 	l.log.Info("issuer key change: new zone PIN key current", zap.String("zpk", info.Label),
 		zap.Int("version", info.Version), zap.String("kcv", fmt.Sprintf("%X", info.KCV)))
-	return "00"
+	return codes.Approved
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/kbpay/switch/specs/codes"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -395,7 +396,7 @@ func (l *Link) netMgmt(c *connection.Connection, code string, timeout time.Durat
 	if err != nil {
 		return fmt.Errorf("0800 %s: %w", code, err)
 	}
-	if rc, _ := resp.GetString(specs.ResponseCode); rc != "00" {
+	if rc, _ := resp.GetString(specs.ResponseCode); codes.Code(rc) != codes.Approved {
 		return fmt.Errorf("0800 %s answered %q", code, rc)
 	}
 	return nil
@@ -456,16 +457,16 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 		}
 		// Only what the switch does is acknowledged: a key change (161)
 		// it cannot apply is refused, so the issuer keeps the old key.
-		rc := "00"
+		rc := codes.Approved
 		switch fmt.Sprintf("%03s", code) {
 		case specs.NetMgmtSignOn, specs.NetMgmtSignOff, specs.NetMgmtEcho:
 		case specs.NetMgmtKeyChange:
 			rc = l.keyChange(msg)
 		default:
-			rc = "12"
+			rc = codes.InvalidTxn
 			l.log.Warn("issuer 0800 refused: function not supported", zap.String("addr", c.Addr()), zap.String("code", code))
 		}
-		_ = resp.Field(specs.ResponseCode, rc)
+		_ = resp.Field(specs.ResponseCode, string(rc))
 		if err := l.reply(c, resp); err != nil {
 			l.log.Warn("answering issuer 0800", zap.Error(err))
 		}
