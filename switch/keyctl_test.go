@@ -7,8 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/hsm/devkeys"
 	"github.com/kbpay/switch/hsm/paycrypto"
+	hsmsim "github.com/kbpay/switch/simulator/hsm"
+	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/keyring"
 )
 
@@ -66,5 +71,55 @@ func TestKeyCeremony(t *testing.T) {
 	}
 	if code, out := run("", "rotate", "--label", "zpk-partner"); code != 0 || !strings.Contains(out, "version 1 -> 2") {
 		t.Fatalf("rotate: exit %d\n%s", code, out)
+	}
+}
+
+// TestKeyCeremonyUnderLMK: on a payment HSM a ZMK formed at the HSM's
+// console is stored with `switchd keys import-lmk` (the block under the
+// LMK on stdin, the ceremony's KCV required); a wrong KCV stores nothing.
+func TestKeyCeremonyUnderLMK(t *testing.T) {
+	sim, err := hsmsim.New(hsmsim.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	dir := t.TempDir()
+	store := filepath.Join(dir, "payshield-keys.json")
+	if err := sim.ProvisionKeyStore(store, devkeys.Imports()); err != nil { // what development mode needs
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.HSM.PINMAC = "payshield"
+	cfg.HSM.Payshield = config.Payshield{Addr: sim.Addr(), KeyStore: store, Timeout: 5 * time.Second}
+	file := filepath.Join(dir, "switchd.yaml")
+	writeConfig(t, file, cfg)
+	h, err := hsm.KeyBlockHeader(hsm.UsageKEK, hsm.TDES)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, kcv, err := sim.FormKey(h, []byte("0123456789abcdef"), []byte("fedcba9876543210"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(stdin string, args ...string) (int, string) {
+		var out, errOut strings.Builder
+		code := keyring.Main(append(args, "--config", file), strings.NewReader(stdin), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	importArgs := []string{"import-lmk", "--label", "zmk-partner", "--usage", "zmk", "--algorithm", "tdes"}
+	if code, out := run(block.String(), append(importArgs, "--kcv", "000000")...); code != 1 || !strings.Contains(out, "nothing stored") {
+		t.Fatalf("a wrong KCV: exit %d\n%s", code, out)
+	}
+	if code, out := run("", "list"); code != 0 || strings.Contains(out, "zmk-partner") {
+		t.Fatalf("a refused import left a key: exit %d\n%s", code, out)
+	}
+	if code, out := run(block.String(), importArgs...); code != 1 || !strings.Contains(out, "--kcv is required") {
+		t.Fatalf("no KCV: exit %d\n%s", code, out)
+	}
+	if code, out := run(block.String(), append(importArgs, "--kcv", kcv)...); code != 0 || !strings.Contains(out, "imported zmk-partner version 1") {
+		t.Fatalf("import-lmk: exit %d\n%s", code, out)
+	}
+	if code, out := run("", "list"); code != 0 || !strings.Contains(out, "zmk-partner") || !strings.Contains(strings.ToUpper(out), strings.ToUpper(kcv)) {
+		t.Fatalf("list after import-lmk: exit %d\n%s", code, out)
 	}
 }

@@ -17,6 +17,7 @@ package payshield
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -271,8 +272,10 @@ func (h *HSM) ImportWrappedKey(ctx context.Context, req hsm.ImportWrappedKeyRequ
 }
 
 // ImportLMKKey stores a key that is already under the LMK (from a key
-// ceremony, or the emulator's console) after the HSM vouches for it (BU).
-func (h *HSM) ImportLMKKey(ctx context.Context, label string, u hsm.Usage, alg hsm.Algorithm, block string) (hsm.KeyInfo, error) {
+// ceremony, or the HSM's console) after the HSM vouches for it (BU). When
+// wantKCV is set, the HSM's check value must equal it or nothing is
+// stored (hsm.ErrKCVMismatch).
+func (h *HSM) ImportLMKKey(ctx context.Context, label string, u hsm.Usage, alg hsm.Algorithm, block, wantKCV string) (hsm.KeyInfo, error) {
 	key := hostcmd.Key{}
 	if block != "" {
 		key = hostcmd.Key{Scheme: block[0], Block: block[1:]}
@@ -284,6 +287,9 @@ func (h *HSM) ImportLMKKey(ctx context.Context, label string, u hsm.Usage, alg h
 	a, err := hostcmd.ParseKeyAnswer(body, false, false)
 	if err != nil {
 		return hsm.KeyInfo{}, fmt.Errorf("payshield: import LMK key %q: answer: %w", label, err)
+	}
+	if wantKCV != "" && subtle.ConstantTimeCompare([]byte(strings.ToUpper(strings.TrimSpace(wantKCV))), []byte(strings.ToUpper(a.KCV))) != 1 {
+		return hsm.KeyInfo{}, fmt.Errorf("payshield: import LMK key %q: the HSM's KCV %s is not %s: nothing stored: %w", label, a.KCV, wantKCV, hsm.ErrKCVMismatch)
 	}
 	info, err := h.add(label, u, alg, key, a.KCV)
 	if err != nil {

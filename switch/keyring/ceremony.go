@@ -38,9 +38,14 @@ func openKeyHSM(ctx context.Context, cfg config.Config) (hsm.HSM, func() error, 
 //	switchd keys list    --config F
 //	switchd keys import  --config F --label L --usage zpk --algorithm tdes --components 3 [--kcv K] < components
 //	switchd keys rotate  --config F --label L [--size N]
+//	switchd keys import-lmk --config F --label L --usage zmk --algorithm tdes --kcv K < block
+//
+// import-lmk is for a payment HSM (payshield): the key was formed at the
+// HSM's console and is given as the console printed it, under the LMK
+// (one line on stdin); the HSM checks it and its KCV must equal --kcv.
 func Main(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: switchd keys list|import|rotate [flags]")
+		fmt.Fprintln(stderr, "usage: switchd keys list|import|import-lmk|rotate [flags]")
 		return 2
 	}
 	fs := flag.NewFlagSet("switchd keys "+args[0], flag.ContinueOnError)
@@ -70,6 +75,13 @@ func Main(args []string, in io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer func() { _ = closeHSMs() }()
+	if args[0] == "import-lmk" {
+		if err := importUnderLMK(ctx, h, in, stdout, *label, hsm.Usage(*usage), hsm.Algorithm(*alg), *kcv); err != nil {
+			fmt.Fprintf(stderr, "switchd keys %s: %v\n", args[0], err)
+			return 1
+		}
+		return 0
+	}
 	km, ok := h.(hsm.KeyManager)
 	if !ok {
 		fmt.Fprintln(stderr, "switchd keys: this HSM backend does not manage keys here: use its own console")
@@ -83,7 +95,7 @@ func Main(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	case "rotate":
 		err = rotateKey(ctx, km, stdout, *label, *size)
 	default:
-		err = fmt.Errorf("unknown command %q (want list, import or rotate)", args[0])
+		err = fmt.Errorf("unknown command %q (want list, import, import-lmk or rotate)", args[0])
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "switchd keys %s: %v\n", args[0], err)
@@ -193,5 +205,37 @@ func rotateKey(ctx context.Context, km hsm.KeyManager, w io.Writer, label string
 		return err
 	}
 	fmt.Fprintf(w, "rotated %s: version %d -> %d, KCV %X\n", label, cur.Version, info.Version, info.KCV)
+	return nil
+}
+
+// lmkImporter is a payment HSM that stores keys already under its LMK.
+type lmkImporter interface {
+	ImportLMKKey(ctx context.Context, label string, u hsm.Usage, alg hsm.Algorithm, block, wantKCV string) (hsm.KeyInfo, error)
+}
+
+// importUnderLMK stores a key formed at the payment HSM's console (a ZMK
+// before the first key exchange): the HSM vouches for the block and its
+// KCV must be the one the ceremony recorded.
+func importUnderLMK(ctx context.Context, h hsm.HSM, in io.Reader, w io.Writer, label string, u hsm.Usage, alg hsm.Algorithm, wantKCV string) error {
+	li, ok := h.(lmkImporter)
+	switch {
+	case !ok:
+		return errors.New("this HSM backend takes no keys under an LMK (import-lmk is for payshield)")
+	case label == "":
+		return errors.New("--label is required")
+	case u != hsm.UsageZonePIN && u != hsm.UsageKEK && u != hsm.UsageTerminalPIN && u != hsm.UsageBDK && u != hsm.UsageMAC:
+		return fmt.Errorf("--usage %q: want zpk, zmk, tpk, bdk or mac", u)
+	case wantKCV == "":
+		return errors.New("--kcv is required: the check value the key ceremony recorded")
+	}
+	sc := bufio.NewScanner(in)
+	if !sc.Scan() || strings.TrimSpace(sc.Text()) == "" {
+		return errors.New("the key under the LMK was not given on stdin")
+	}
+	info, err := li.ImportLMKKey(ctx, label, u, alg, strings.TrimSpace(sc.Text()), wantKCV)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "imported %s version %d (%s, %s), KCV %X\n", info.Label, info.Version, info.Usage, info.Algorithm, info.KCV)
 	return nil
 }
