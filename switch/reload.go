@@ -56,6 +56,12 @@ func (s *Switch) newLink(rc config.IssuerRoute, opts ...upstream.Option) (*upstr
 		upstream.WithLateResponseHandler(func(route string, msg *iso8583.Message) { s.recovery.LateAnswer(route, msg) }),
 		upstream.WithRRNs(func() (string, error) { return s.rrns.Next() }),
 		upstream.WithKeyExchange(func() hsm.HSM { return s.hsms.PINMAC }),
+		upstream.WithKeyStore(func() upstream.KeyStore {
+			if s.store == nil {
+				return nil // the store opens after the links
+			}
+			return s.store
+		}),
 	}, opts...)...)
 	if err != nil {
 		return nil, err

@@ -175,7 +175,8 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, fmt.Errorf("building the stage lists: %w", err)
 	}
 	s.saf = saf.New(saf.Deps{Config: saf.ConfigOf(cfg), Log: log, Store: s.store, Routes: s.running, Send: s.dispatch, PANs: s.hsm}, treg)
-	s.recovery = recovery.New(recovery.Deps{Log: log, Store: s.store, Ledger: s.ledger, Gate: s.guard, Routes: s.running.RouteList})
+	s.recovery = recovery.New(recovery.Deps{Log: log, Store: s.store, Ledger: s.ledger, Gate: s.guard, Routes: s.running.RouteList,
+		AdoptKeys: func(ctx context.Context) error { return upstream.AdoptRecordedKeys(ctx, s.running.Links()) }})
 	if err = start.Step("build the listeners"); err != nil {
 		return nil, err
 	}

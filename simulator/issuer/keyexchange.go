@@ -19,9 +19,10 @@ import (
 // signed-on link to send a key change on.
 var ErrNoKeyExchange = errors.New("issuer: key exchange not possible")
 
-// ChangeKey sends a key change (0800, DE 70 161) on one signed-on link:
-// newZPK encrypted under the ZMK (TDES ECB) as hex in DE 48, followed by
-// its 6-digit KCV (wrongKCV flips a bit of it, for tests). When the switch
+// ChangeKey sends a key change (0800, DE 70 161) on the signed-on link
+// connected first (of several switch instances, the one that connected
+// first): newZPK encrypted under the ZMK (TDES ECB) as hex in DE 48,
+// followed by its 6-digit KCV (wrongKCV flips a bit of it, for tests). When the switch
 // answers 00 the issuer verifies PINs under newZPK from then on; any other
 // answer keeps the old key. It returns the switch's DE 39.
 func (is *Issuer) ChangeKey(newZPK []byte, wrongKCV bool) (string, error) {
@@ -72,16 +73,21 @@ func (is *Issuer) ChangeKey(newZPK []byte, wrongKCV bool) (string, error) {
 	return rc, nil
 }
 
-// signedOnLink returns a signed-on session's connection, or nil.
+// signedOnLink returns the connection of the signed-on session accepted
+// first, or nil.
 func (is *Issuer) signedOnLink() *connection.Connection {
 	is.mu.Lock()
 	defer is.mu.Unlock()
+	var first *session
 	for s := range is.sessions {
-		if c := s.link.Load(); c != nil && s.signedOn.Load() {
-			return c
+		if s.link.Load() != nil && s.signedOn.Load() && (first == nil || s.id < first.id) {
+			first = s
 		}
 	}
-	return nil
+	if first == nil {
+		return nil
+	}
+	return first.link.Load()
 }
 
 // keyRequest answers the switch's key request (0800, DE 70 161 without a

@@ -75,3 +75,15 @@ func (k *Keeper) takenByPeer(ctx context.Context, id int64) (bool, error) {
 func (k *Keeper) ownInFlight(ctx context.Context) ([]store.Txn, error) {
 	return k.store.Lookup().InFlight(ctx)
 }
+
+// adoptKeys imports the issuer key changes other instances recorded
+// (Deps.AdoptKeys). A failure is logged and tried again at the next
+// heartbeat: the old key stays current meanwhile.
+func (k *Keeper) adoptKeys(ctx context.Context) {
+	if k.adopt == nil {
+		return
+	}
+	if err := k.adopt(ctx); err != nil && ctx.Err() == nil {
+		k.log.Warn("importing issuer key changes recorded by other instances: old keys stay", zap.Error(err))
+	}
+}

@@ -18,7 +18,8 @@ const (
 // instance's lease (heartbeatEvery), probes a failing journal (and settles
 // the outcomes it refused as soon as it takes writes) and, while it is
 // healthy, sweeps for transactions left in flight and takes over lapsed
-// instances' work.
+// instances' work. At each heartbeat it imports the issuer key changes
+// other instances recorded (Deps.AdoptKeys).
 func (k *Keeper) Start(ctx context.Context) {
 	k.done.Add(1)
 	go func() {
@@ -55,6 +56,9 @@ func (k *Keeper) run(ctx context.Context) {
 			// instance's work its own; one that does not closes the gate.
 			if err := k.heartbeat(ctx, time.Now()); err == nil {
 				lastBeat, beat = now, true
+				// The store answers: key changes other instances took
+				// reach this one within a heartbeat.
+				k.adoptKeys(ctx)
 			} else if ctx.Err() == nil {
 				k.log.Warn("heartbeat failed", zap.Error(err))
 			}

@@ -57,6 +57,10 @@ type Deps struct {
 	// Routes are the routes in force and those a reload removed (their
 	// timeouts bound how long a row may stay forwarded).
 	Routes func() []config.IssuerRoute
+	// AdoptKeys imports the issuer key changes other instances recorded
+	// in the store (upstream.AdoptRecordedKeys); run at start and at each
+	// heartbeat. Nil: none.
+	AdoptKeys func(ctx context.Context) error
 }
 
 // Keeper recovers what was left in flight, at start and while running.
@@ -66,19 +70,21 @@ type Keeper struct {
 	ledger Ledger
 	gate   Gate
 	routes func() []config.IssuerRoute
+	adopt  func(ctx context.Context) error
 	done   sync.WaitGroup
 }
 
 // New builds a keeper; nothing runs until AtStart and Start.
 func New(d Deps) *Keeper {
-	return &Keeper{log: d.Log, store: d.Store, ledger: d.Ledger, gate: d.Gate, routes: d.Routes}
+	return &Keeper{log: d.Log, store: d.Store, ledger: d.Ledger, gate: d.Gate, routes: d.Routes, adopt: d.AdoptKeys}
 }
 
 // AtStart runs at start, before any request is taken: it heartbeats,
 // takes over (and recovers) the work of instances whose heartbeat lapsed,
 // then recovers every transaction this instance's previous run left
 // "forwarded" when it died between sending it and journaling the answer
-// (recoverRow). A live peer's rows are not touched.
+// (recoverRow). A live peer's rows are not touched. Last, it imports the
+// issuer key changes other instances recorded (adoptKeys).
 func (k *Keeper) AtStart(ctx context.Context) error {
 	now := time.Now()
 	if err := k.heartbeat(ctx, now); err != nil {
@@ -96,6 +102,7 @@ func (k *Keeper) AtStart(ctx context.Context) error {
 			return err
 		}
 	}
+	k.adoptKeys(ctx)
 	return nil
 }
 

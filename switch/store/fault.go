@@ -25,6 +25,7 @@ const (
 	OpTokenInsert = "token_insert"
 	OpTokenStatus = "token_status"
 	OpTokenUse    = "token_use"
+	OpZoneKey     = "zone_key" // an issuer key change recorded (ZoneKeys)
 )
 
 // Fault is asked before each write with its operation (OpBegin, ...); a
@@ -216,4 +217,15 @@ func (f faultyInstances) ReserveBlock(ctx context.Context, name string, n int64)
 	var out int64
 	err := f.s.do(OpSequence, func() (err error) { out, err = f.Instances.ReserveBlock(ctx, name, n); return err })
 	return out, err
+}
+
+func (s *faulty) ZoneKeys() ZoneKeys { return faultyZoneKeys{s.Store.ZoneKeys(), s} }
+
+type faultyZoneKeys struct {
+	ZoneKeys
+	s *faulty
+}
+
+func (f faultyZoneKeys) Record(ctx context.Context, k ZoneKey) error {
+	return f.s.do(OpZoneKey, func() error { return f.ZoneKeys.Record(ctx, k) })
 }

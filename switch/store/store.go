@@ -56,6 +56,7 @@ type Store interface {
 	Lookup() Lookup
 	Tokens() Tokens
 	Instances() Instances
+	ZoneKeys() ZoneKeys
 	// Instance is who this handle records and claims as.
 	Instance() Instance
 	Close() error
@@ -230,4 +231,17 @@ type Tokens interface {
 	FindByPANHash(ctx context.Context, hash []byte) ([]TokenRecord, error)
 	// Count is how many tokens the vault holds.
 	Count(ctx context.Context) (int, error)
+}
+
+// ZoneKeys records the zone PIN keys issuers sent in key changes (0800,
+// DE 70 161), as received: wrapped under the route's zone master key,
+// never clear, with their check value. The instance whose link took a key
+// change records it; every instance sharing the store imports the latest
+// recorded key of each route through its own HSM (docs/links.md).
+type ZoneKeys interface {
+	// Record appends a key change.
+	Record(ctx context.Context, k ZoneKey) error
+	// Latest is the route's last recorded key change; ErrNotFound when
+	// it has none.
+	Latest(ctx context.Context, route string) (ZoneKey, error)
 }

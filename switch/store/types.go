@@ -218,3 +218,22 @@ type Peer struct {
 	Name       string
 	LeaseUntil time.Time
 }
+
+// ZoneKey is one issuer key change as recorded (ZoneKeys): the new zone
+// PIN key under the route's zone master key, as the issuer sent it.
+type ZoneKey struct {
+	// ID orders the records: a later record has a greater ID.
+	ID    int64
+	Route string
+	// Label is the key's label (the route's pin.key), ZMK the label of the
+	// zone master key it is wrapped under (pin.zmk).
+	Label, ZMK string
+	// Version is the version the recording instance's HSM gave the key.
+	Version int
+	// Wrapped is the key encrypted under the ZMK (TDES ECB); KCV its check
+	// value (3 bytes).
+	Wrapped, KCV []byte
+	// Instance is the instance that recorded it, At when.
+	Instance string
+	At       time.Time
+}

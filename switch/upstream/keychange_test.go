@@ -125,17 +125,7 @@ func TestIssuerKeyChange(t *testing.T) {
 					t.Fatal("no answer to the issuer's 0800")
 				}
 			}
-			keys, err := h.Keys(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			version := 0
-			for _, k := range keys {
-				if k.Label == "zpk-test" && k.Version > version {
-					version = k.Version
-				}
-			}
-			if version != tc.wantVersion {
+			if version := currentKey(t, h, "zpk-test").Version; version != tc.wantVersion {
 				t.Errorf("zpk-test is at version %d, want %d", version, tc.wantVersion)
 			}
 		})

@@ -62,6 +62,7 @@ func (l *Link) keyChange(msg *iso8583.Message) codes.Code {
 // 00 when the new key is current, 12 when the route takes no key changes
 // or the HSM cannot import under a ZMK, 30 when the key does not import
 // (wrong form or KCV, unknown ZMK). The old key stays current on failure.
+// An imported key is recorded for the other instances (WithKeyStore).
 func (l *Link) applyKeyChange(msg *iso8583.Message) codes.Code {
 	pin := l.cfg.PIN
 	var h hsm.HSM
@@ -80,6 +81,8 @@ func (l *Link) applyKeyChange(msg *iso8583.Message) codes.Code {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
 	defer cancel()
+	l.shared.mu.Lock()
+	defer l.shared.mu.Unlock()
 	info, err := hsm.ImportUnderKEK(ctx, h, hsm.ImportUnderKEKRequest{
 		KEK: hsm.KeyRef{Label: pin.ZMK}, Label: pin.Key, Usage: hsm.UsageZonePIN, Algorithm: hsm.TDES,
 		Wrapped: wrapped, KCV: kcv,
@@ -93,5 +96,6 @@ func (l *Link) applyKeyChange(msg *iso8583.Message) codes.Code {
 	}
 	l.log.Info("issuer key change: new zone PIN key current", zap.String("zpk", info.Label),
 		zap.Int("version", info.Version), zap.String("kcv", fmt.Sprintf("%X", info.KCV)))
+	l.recordKeyChange(ctx, info, wrapped, kcv)
 	return codes.Approved
 }

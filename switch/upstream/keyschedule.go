@@ -57,7 +57,7 @@ type keyChangeMetrics struct {
 func newKeyChangeMetrics(reg prometheus.Registerer) keyChangeMetrics {
 	return keyChangeMetrics{
 		changes: promreg.CounterVec(reg, "issuer_key_changes_total",
-			"Issuer key changes (0800, DE 70 161 with a new zone PIN key), by route and outcome (imported, refused).",
+			"Issuer key changes (0800, DE 70 161 with a new zone PIN key), by route and outcome (imported, refused; adopted: taken by another instance, imported from the store).",
 			"route", "outcome"),
 		requests: promreg.CounterVec(reg, "issuer_key_change_requests_total",
 			"Switch-initiated key requests (0800, DE 70 161 without a key; routes[].key_exchange), by route and outcome (sent, failed).",

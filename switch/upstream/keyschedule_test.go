@@ -102,17 +102,7 @@ func TestScheduledKeyChange(t *testing.T) {
 
 	current := func() hsm.KeyInfo {
 		t.Helper()
-		keys, err := h.Keys(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cur hsm.KeyInfo
-		for _, k := range keys {
-			if k.Label == "zpk-test" && k.Version > cur.Version {
-				cur = k
-			}
-		}
-		return cur
+		return currentKey(t, h, "zpk-test")
 	}
 	keyChange := func(want []byte, version int) {
 		t.Helper()

@@ -55,6 +55,7 @@ type Link struct {
 	rrns    RRNSource
 	onLate  func(route string, msg *iso8583.Message)
 	keys    func() hsm.HSM // WithKeyExchange: imports issuers' zone PIN keys
+	shared  keyShare       // WithKeyStore: key changes shared through the store (keyshare.go)
 	clock   Clock          // key-change schedule (keyschedule.go)
 	sched   *keySchedule
 	// closing is set by Close: links closing then are the shutdown, not a

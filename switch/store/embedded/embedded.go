@@ -40,6 +40,7 @@ func (s *Store) Queue() store.Queue         { return s.j }
 func (s *Store) SAFDesk() store.SAFDesk     { return safDesk{s.j} }
 func (s *Store) Lookup() store.Lookup       { return s.j }
 func (s *Store) Instances() store.Instances { return s.j }
+func (s *Store) ZoneKeys() store.ZoneKeys   { return zoneKeys{s.j} }
 func (s *Store) Tokens() store.Tokens       { return s.v }
 func (s *Store) Instance() store.Instance   { return s.j.inst }
 

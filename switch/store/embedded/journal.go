@@ -92,7 +92,7 @@ func openJournal(path string, opts Options) (*journal, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema+instanceSchema, true)
+	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema+instanceSchema+zoneKeySchema, true)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

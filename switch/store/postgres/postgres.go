@@ -179,6 +179,7 @@ func (s *Store) GiveBacks() store.GiveBacks { return s }
 func (s *Store) Queue() store.Queue         { return s }
 func (s *Store) Lookup() store.Lookup       { return s }
 func (s *Store) Instances() store.Instances { return s }
+func (s *Store) ZoneKeys() store.ZoneKeys   { return zoneKeys{s} }
 func (s *Store) Tokens() store.Tokens       { return vault{s} }
 func (s *Store) Instance() store.Instance   { return s.inst }
 

@@ -57,6 +57,7 @@ func Run(t *testing.T, factory Factory) {
 		{"HeartbeatsAndTakeOver", testHeartbeatsAndTakeOver},
 		{"InFlightIsOwn", testInFlightIsOwn},
 		{"SequenceBlocksNeverOverlap", testSequenceBlocksNeverOverlap},
+		{"ZoneKeysLatestAcrossInstances", testZoneKeysLatestAcrossInstances},
 		{"TokensInsertGetAndStatus", testTokensInsertGetAndStatus},
 		{"TokenUseRules", testTokenUseRules},
 		{"OneTimeTokenUsedOnce", testOneTimeTokenUsedOnce},
