@@ -142,19 +142,28 @@ func (j *journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (sto
 	return j.one(ctx, findByIssuerSTANQuery, route, stan)
 }
 
-// InState lists transactions in a state (recovery, reports).
+// InState lists transactions in a state (recovery, reports): those in
+// flight through txns_forwarded, any other state by reading the table.
 func (j *journal) InState(ctx context.Context, s store.State) ([]store.Txn, error) {
-	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s)))
+	q, args := `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, []any{string(s)}
+	if s == store.Forwarded {
+		q, args = `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' ORDER BY id`, nil
+	}
+	out, err := collect(j.db.Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing %s: %w", s, err)
 	}
 	return out, nil
 }
 
+// inFlightQuery selects this instance's rows in flight (and those from
+// before instances) through txns_forwarded.
+const inFlightQuery = `SELECT ` + txnColumns + ` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`
+
 // InFlight lists this instance's forwarded transactions and those from
 // before instances (owner "").
 func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
-	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`, j.inst.Name))
+	out, err := collect(j.db.Query(ctx, inFlightQuery, j.inst.Name))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing in-flight transactions of %q: %w", j.inst.Name, err)
 	}
