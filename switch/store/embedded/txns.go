@@ -33,17 +33,22 @@ func (j *journal) Begin(ctx context.Context, t store.Txn) (store.Txn, error) {
 // errKeyTaken: insert found its key journaled already and wrote nothing.
 var errKeyTaken = errors.New("journal: key journaled already")
 
-// insert adds t as a new row (one statement) and sets its ID and times;
-// errKeyTaken, with nothing written, when t's key is journaled already.
-func (j *journal) insert(tx *sql.Tx, t *store.Txn) error {
+// insert adds t as a new row (one statement, inside tx on the committer's
+// connection, through the driver) and sets its ID and times; errKeyTaken,
+// with nothing written, when t's key is journaled already.
+func (j *journal) insert(_ *sql.Tx, t *store.Txn) error {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
 	q, args := insertStatement(t)
-	err := j.db.TxQueryRow(tx, q, args...).Scan(&t.ID)
-	if errors.Is(err, sql.ErrNoRows) {
+	id, found, err := j.w.queryInt64(q, args...)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return errKeyTaken
 	}
-	return err
+	t.ID = id
+	return nil
 }
 
 // duplicateOf returns the stored row of key k with store.ErrDuplicate.
@@ -56,11 +61,11 @@ func (j *journal) Set(ctx context.Context, id int64, u store.Update, event strin
 	now := j.now().UnixMilli()
 	q, args := setStatement(u, now, id, j.inst.Name)
 	err := j.execChecked(ctx, store.OpSet, func(tx *sql.Tx) error {
-		res, err := j.db.TxExec(tx, q, args...)
+		n, err := j.w.exec(q, args...)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if n != 1 {
 			return j.notOwned(tx, id, store.ErrNotFound)
 		}
 		if event == "" {
