@@ -1,12 +1,14 @@
 package embedded
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
 // TestLookupsUseThePartialIndexes: the look-ups by RRN and by issuer STAN
@@ -22,6 +24,7 @@ func TestLookupsUseThePartialIndexes(t *testing.T) {
 		{"FindSale", findSaleQuery, "txns_rrn_given", []any{"512345000001", "A1B2C3", "pos", "TERM0001", "M1", ""}},
 		{"FindByIssuerSTAN", findByIssuerSTANQuery, "txns_issuer_given", []any{"card-a", "000555"}},
 		{"Search by RRN", search, "txns_rrn_given", searchArgs},
+		{"InFlight", inFlightQuery, "txns_forwarded", []any{"me"}},
 	} {
 		if plan := queryPlan(t, s.j.db.R, tc.q, tc.args...); !strings.Contains(plan, tc.index) {
 			t.Errorf("%s: plan %q does not use %s", tc.name, plan, tc.index)
@@ -30,14 +33,26 @@ func TestLookupsUseThePartialIndexes(t *testing.T) {
 }
 
 // TestOpenDropsTheOldIndexes: a journal file with the indexes over every
-// row loses them when opened and gets the partial ones.
+// row (and without the owner column) loses them when opened and gets the
+// partial ones; its rows stay.
 func TestOpenDropsTheOldIndexes(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", filepath.Join(dir, "journal.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(schema + `CREATE INDEX txns_rrn ON txns(rrn); CREATE INDEX txns_issuer ON txns(route, issuer_stan);`); err != nil {
+	ownerless := strings.Replace(schema, "owner           TEXT NOT NULL DEFAULT '',", "", 1)
+	if ownerless == schema {
+		t.Fatal("the txns owner column is not where the test expects it")
+	}
+	if _, err := db.Exec(ownerless + `CREATE INDEX txns_rrn ON txns(rrn); CREATE INDEX txns_issuer ON txns(route, issuer_stan);
+		CREATE INDEX txns_state ON txns(state);`); err != nil {
+		t.Fatal(err)
+	}
+	old := sale("000777")
+	if _, err := db.Exec(`INSERT INTO txns (`+sqlstore.TxnInsertList[:strings.LastIndex(sqlstore.TxnInsertList, ",")]+`)
+		VALUES (?,?,?,?,'pos','M1',?,?,?,'','','',0,NULL,'',?,'','','','','',?,0,0,1,1,'','')`,
+		old.TerminalID, old.STAN, old.TxTime, old.MTI, old.ProcCode, old.Amount, old.Currency, old.Route, string(old.State)); err != nil {
 		t.Fatal(err)
 	}
 	_ = db.Close()
@@ -59,8 +74,13 @@ func TestOpenDropsTheOldIndexes(t *testing.T) {
 		}
 		have[name] = true
 	}
-	if have["txns_rrn"] || have["txns_issuer"] || !have["txns_rrn_given"] || !have["txns_issuer_given"] {
+	if have["txns_rrn"] || have["txns_issuer"] || have["txns_state"] || !have["txns_rrn_given"] || !have["txns_issuer_given"] ||
+		!have["txns_forwarded"] {
 		t.Fatalf("indexes after open: %v", have)
+	}
+	inFlight, err := s.j.InFlight(context.Background())
+	if err != nil || len(inFlight) != 1 || inFlight[0].Key != old.Key {
+		t.Fatalf("in flight after open: %v, %+v", err, inFlight)
 	}
 }
 

@@ -50,6 +50,7 @@ type Options struct {
 // journal is the SQLite journal with a group-committing writer.
 type journal struct {
 	db      *sqlitedb.DB
+	w       *writerConn
 	writes  chan *write
 	stop    chan struct{}
 	stopped sync.WaitGroup
@@ -100,9 +101,14 @@ func openJournal(path string, opts Options) (*journal, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("journal: %s: %w", path, err)
 	}
+	w, err := openWriterConn(db.W)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("journal: %s: %w", path, err)
+	}
 	inst := opts.Instance
 	inst.Lease = inst.LeaseOr()
-	j := &journal{db: db, writes: make(chan *write, 4096), stop: make(chan struct{}), opts: opts, inst: inst, now: time.Now}
+	j := &journal{db: db, w: w, writes: make(chan *write, 4096), stop: make(chan struct{}), opts: opts, inst: inst, now: time.Now}
 	j.stopped.Add(1)
 	go j.commitLoop()
 	return j, nil
@@ -113,7 +119,7 @@ func openJournal(path string, opts Options) (*journal, error) {
 func (j *journal) Close() error {
 	close(j.stop)
 	j.stopped.Wait()
-	return j.db.Close()
+	return errors.Join(j.w.close(), j.db.Close())
 }
 
 // exec runs fn in a transaction shared with other concurrent writes; it
@@ -252,7 +258,7 @@ var errRedo = errors.New("journal: group to run again with savepoints")
 // error. Unless safely, byCheck writes run without savepoints, and one
 // failing with an undecided error rolls everything back: errRedo.
 func (j *journal) run(batch []*write, safely bool) error {
-	tx, err := j.db.W.Begin()
+	tx, err := j.w.conn.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("journal: begin: %w: %w", store.ErrUnavailable, err)
 	}
@@ -285,9 +291,9 @@ func (j *journal) run(batch []*write, safely bool) error {
 const insertEvent = `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`
 
 // event appends kind: detail at at (Unix ms) to transaction id's history
-// inside tx.
-func (j *journal) event(tx *sql.Tx, id, at int64, kind, detail string) error {
-	_, err := j.db.TxExec(tx, insertEvent, id, at, kind, detail)
+// inside tx (on the committer's connection, through the driver).
+func (j *journal) event(_ *sql.Tx, id, at int64, kind, detail string) error {
+	_, err := j.w.exec(insertEvent, id, at, kind, detail)
 	return err
 }
 

@@ -33,17 +33,22 @@ func (j *journal) Begin(ctx context.Context, t store.Txn) (store.Txn, error) {
 // errKeyTaken: insert found its key journaled already and wrote nothing.
 var errKeyTaken = errors.New("journal: key journaled already")
 
-// insert adds t as a new row (one statement) and sets its ID and times;
-// errKeyTaken, with nothing written, when t's key is journaled already.
-func (j *journal) insert(tx *sql.Tx, t *store.Txn) error {
+// insert adds t as a new row (one statement, inside tx on the committer's
+// connection, through the driver) and sets its ID and times; errKeyTaken,
+// with nothing written, when t's key is journaled already.
+func (j *journal) insert(_ *sql.Tx, t *store.Txn) error {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
 	q, args := insertStatement(t)
-	err := j.db.TxQueryRow(tx, q, args...).Scan(&t.ID)
-	if errors.Is(err, sql.ErrNoRows) {
+	id, found, err := j.w.queryInt64(q, args...)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return errKeyTaken
 	}
-	return err
+	t.ID = id
+	return nil
 }
 
 // duplicateOf returns the stored row of key k with store.ErrDuplicate.
@@ -56,11 +61,11 @@ func (j *journal) Set(ctx context.Context, id int64, u store.Update, event strin
 	now := j.now().UnixMilli()
 	q, args := setStatement(u, now, id, j.inst.Name)
 	err := j.execChecked(ctx, store.OpSet, func(tx *sql.Tx) error {
-		res, err := j.db.TxExec(tx, q, args...)
+		n, err := j.w.exec(q, args...)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if n != 1 {
 			return j.notOwned(tx, id, store.ErrNotFound)
 		}
 		if event == "" {
@@ -142,19 +147,28 @@ func (j *journal) FindByIssuerSTAN(ctx context.Context, route, stan string) (sto
 	return j.one(ctx, findByIssuerSTANQuery, route, stan)
 }
 
-// InState lists transactions in a state (recovery, reports).
+// InState lists transactions in a state (recovery, reports): those in
+// flight through txns_forwarded, any other state by reading the table.
 func (j *journal) InState(ctx context.Context, s store.State) ([]store.Txn, error) {
-	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, string(s)))
+	q, args := `SELECT `+txnColumns+` FROM txns WHERE state = ? ORDER BY id`, []any{string(s)}
+	if s == store.Forwarded {
+		q, args = `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' ORDER BY id`, nil
+	}
+	out, err := collect(j.db.Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing %s: %w", s, err)
 	}
 	return out, nil
 }
 
+// inFlightQuery selects this instance's rows in flight (and those from
+// before instances) through txns_forwarded.
+const inFlightQuery = `SELECT ` + txnColumns + ` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`
+
 // InFlight lists this instance's forwarded transactions and those from
 // before instances (owner "").
 func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
-	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE state = 'forwarded' AND owner IN (?, '') ORDER BY id`, j.inst.Name))
+	out, err := collect(j.db.Query(ctx, inFlightQuery, j.inst.Name))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing in-flight transactions of %q: %w", j.inst.Name, err)
 	}
