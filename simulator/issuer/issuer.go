@@ -19,7 +19,6 @@ import (
 
 	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/iso/frame"
-	"github.com/kbpay/switch/specs"
 )
 
 // Mode is how the issuer treats financial requests.
@@ -110,11 +109,7 @@ func New(cfg Config, log *zap.Logger) (*Issuer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("issuer config: %w", err)
 	}
-	spec, err := specs.Load(cfg.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("issuer %q: %w", cfg.Name, err)
-	}
-	header, err := frame.ParseHeader(cfg.Header)
+	spec, header, err := frame.LoadDialect(cfg.Spec, cfg.Header)
 	if err != nil {
 		return nil, fmt.Errorf("issuer %q: %w", cfg.Name, err)
 	}

@@ -121,11 +121,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, err := specs.Load(cfg.Spec)
+	spec, _, err := frame.LoadDialect(cfg.Spec, cfg.Header)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if _, err := frame.ParseHeader(cfg.Header); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	e := &engine{cfg: cfg, dialAddr: dialAddr, spec: spec, open: cfg.Closed == 0,

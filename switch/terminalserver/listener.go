@@ -94,11 +94,7 @@ type Listener struct {
 
 // New builds the listener of cfg.
 func New(cfg config.Listener, deps Deps) (*Listener, error) {
-	spec, err := specs.Load(cfg.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
-	}
-	h, err := frame.ParseHeader(cfg.Header)
+	spec, h, err := frame.LoadDialect(cfg.Spec, cfg.Header)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}

@@ -88,11 +88,7 @@ func WithFirstSTAN(n uint32) Option {
 // New builds the link for one route; Start connects it.
 func New(cfg config.IssuerRoute, log *zap.Logger, m *Metrics, opts ...Option) (*Link, error) {
 	cfg = cfg.WithLinkDefaults()
-	spec, err := specs.Load(cfg.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
-	}
-	h, err := frame.ParseHeader(cfg.Header)
+	spec, h, err := frame.LoadDialect(cfg.Spec, cfg.Header)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
 	}
