@@ -171,11 +171,7 @@ func (w *Worker) runRoute(ctx context.Context, route string) {
 			}
 			var wg sync.WaitGroup
 			for _, it := range items {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					w.attempt(ctx, it)
-				}()
+				wg.Go(func() { w.attempt(ctx, it) })
 			}
 			wg.Wait()
 			if len(items) < batch {

@@ -129,11 +129,7 @@ func (l *Listener) SignOffLinks(ctx context.Context) {
 	l.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range links {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.signOff(ctx, c)
-		}()
+		wg.Go(func() { l.signOff(ctx, c) })
 	}
 	wg.Wait()
 }
