@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -170,6 +171,32 @@ func (r *Results) finish() {
 				r.SwitchAddedP99[path] = p.P99 - d.P99
 			}
 		}
+	}
+	r.roundFigures()
+}
+
+// roundFigures keeps every figure to three decimals: what the measurements
+// carry (µs of a ms latency, a ratio's third digit). A float's long tail
+// says nothing and, in a file about card payments, reads like a card
+// number.
+func (r *Results) roundFigures() {
+	round := func(vs ...*float64) {
+		for _, v := range vs {
+			*v = math.Round(*v*1000) / 1000
+		}
+	}
+	round(&r.ElapsedS)
+	for i := range r.Phases {
+		p := &r.Phases[i]
+		round(&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds,
+			&p.PeakRSSMiB, &p.IssuerCPUPerTxnUS, &p.TPSRatio, &p.P50Ratio, &p.P99Ratio, &p.P999Ratio, &p.CPURatioToRelay)
+	}
+	for path, v := range r.SwitchAddedP99 {
+		round(&v)
+		r.SwitchAddedP99[path] = v
+	}
+	if r.Idle != nil {
+		round(&r.Idle.OpenSeconds, &r.Idle.RSSBeforeMiB, &r.Idle.RSSWithIdleMiB, &r.Idle.KiBPerConnection)
 	}
 }
 
