@@ -13,8 +13,6 @@ func (s *Switch) newDispatcher(reg prometheus.Registerer) (*pipeline.Dispatcher,
 		HSM:      s.pinmac,
 		Ledger:   s.ledger,
 		Tokens:   tokenPath{s.tokens},
-		Routes:   s.running,
-		Queue:    s.store.Queue(),
 		OverRate: s.traffic.RefusedOverRate,
 	}), pipeline.NewStageTimer(reg))
 }

@@ -64,7 +64,7 @@ func isRefund(t *Txn) bool {
 // amount it reserves are one journal step; the issuer leg after this stage
 // sends the give-back, and its outcome is journaled here before the
 // terminal hears it.
-func GiveBack(l Ledger, routes Routes) Stage {
+func GiveBack(l Ledger) Stage {
 	return Stage{Name: "giveback", Role: RoleRecordOutcome, Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			refund := isRefund(t)
@@ -82,7 +82,7 @@ func GiveBack(l Ledger, routes Routes) Stage {
 			if err != nil {
 				return l.refuse(ctx, t, key, err)
 			}
-			sending, err := l.giveBack(ctx, t, key, orig, refund, routes)
+			sending, err := l.giveBack(ctx, t, key, orig, refund)
 			if !sending {
 				return err
 			}
@@ -189,7 +189,7 @@ func (l Ledger) confirm(ctx context.Context, t *Txn, row store.Txn, reason strin
 // giveBack answers a give-back of orig the switch can answer itself, or
 // reserves its amount and prepares the issuer request (sending: the
 // issuer leg goes on).
-func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.Txn, isRefund bool, routes Routes) (sending bool, err error) {
+func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.Txn, isRefund bool) (sending bool, err error) {
 	row := l.requestRow(t, key)
 	// The card is the sale's (also for a repeat to be compared with); the
 	// issuer gets it from the sale's row.
@@ -239,7 +239,7 @@ func (l Ledger) giveBack(ctx context.Context, t *Txn, key store.Key, orig store.
 		return false, err
 	}
 	t.Route = orig.Route
-	return l.prepareGiveBack(ctx, t, orig, stored, isRefund, routes)
+	return l.prepareGiveBack(ctx, t, orig, stored, isRefund)
 }
 
 // routeOf is the policy of route name (a journaled row's), or a route
@@ -253,12 +253,13 @@ func (l Ledger) routeOf(name string) IssuerRoute {
 	return IssuerRoute{Name: name, GiveBack: store.KindReversal}
 }
 
-// giveBackKind is how the issuer of route is asked to give money back.
-func (l Ledger) giveBackKind(route string, isRefund bool) string {
+// giveBackKind is how the issuer of route rt is asked to give money back:
+// a refund always by refund, anything else as the route takes it.
+func giveBackKind(rt IssuerRoute, isRefund bool) string {
 	if isRefund {
 		return store.KindRefund
 	}
-	return l.routeOf(route).GiveBack
+	return rt.GiveBack
 }
 
 // release gives back what cancel row reserved and journals it answered
@@ -277,8 +278,8 @@ func (l Ledger) release(ctx context.Context, row store.Txn, cause error) error {
 // prepareGiveBack builds the issuer request of the give-back that cancel
 // row reserved. Every way it can fail before the request leaves releases
 // the reservation (here, or in giveBackOutcome for the issuer leg).
-func (l Ledger) prepareGiveBack(ctx context.Context, t *Txn, orig, row store.Txn, isRefund bool, routes Routes) (bool, error) {
-	rt, ok := routes.Route(orig.Route)
+func (l Ledger) prepareGiveBack(ctx context.Context, t *Txn, orig, row store.Txn, isRefund bool) (bool, error) {
+	rt, ok := l.Routes.Route(orig.Route)
 	if !ok {
 		return false, l.release(ctx, row, fmt.Errorf("route %s of transaction %d is gone", orig.Route, orig.ID))
 	}
@@ -286,10 +287,7 @@ func (l Ledger) prepareGiveBack(ctx context.Context, t *Txn, orig, row store.Txn
 	if err != nil {
 		return false, l.release(ctx, row, fmt.Errorf("decrypting the original's PAN: %w", err))
 	}
-	kind := rt.GiveBack
-	if isRefund {
-		kind = store.KindRefund
-	}
+	kind := giveBackKind(rt, isRefund)
 	req, err := ReversalMessage(rt.Link, orig, realPAN, kind, specs.MTIReversal, row.Amount, time.Now())
 	if err != nil {
 		return false, l.release(ctx, row, err)
@@ -362,7 +360,7 @@ func (l Ledger) RecoverCancel(ctx context.Context, c store.Txn) (queued bool, er
 	}
 	// Queue first: a crash between the two steps queues the repeat twice
 	// (the issuer recognises it), never not at all.
-	if err := l.QueueRepeat(ctx, c, l.giveBackKind(c.Route, c.MTI == specs.MTIFinancialRequest), c.Amount); err != nil {
+	if err := l.QueueRepeat(ctx, c, giveBackKind(l.routeOf(c.Route), c.MTI == specs.MTIFinancialRequest), c.Amount); err != nil {
 		return false, err
 	}
 	return true, l.Sales.Set(ctx, c.ID, store.Update{State: store.Answered, RC: string(codes.Approved)},

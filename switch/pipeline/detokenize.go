@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/kbpay/switch/internal/zeropad"
 	"strings"
 
 	"github.com/moov-io/iso8583"
@@ -72,7 +73,7 @@ func (l Ledger) sealPAN(ctx context.Context, t *Txn) (hsm.EncryptedPAN, error) {
 // TokenReference is the private DE 48 value that tells the issuer which
 // token the card was presented as: tag "TK", a 2-digit length, the token.
 func TokenReference(token string) string {
-	return fmt.Sprintf("TK%02d%s", len(token), token)
+	return "TK" + zeropad.Pad(uint64(len(token)), 2) + token
 }
 
 // applyCard puts the real card on the issuer request after detokenization:

@@ -41,10 +41,10 @@ func (k ListKey) String() string { return string(k.Class) + "/" + k.Instrument }
 // terminal, a RoleRecordOutcome stage ahead of that (the outcome is
 // journaled before the terminal hears it).
 func CheckOrder(name string, stages []Stage, answersTerminal bool) error {
-	seen := map[Role]int{}
+	seen := map[Role]bool{}
 	for i, s := range stages {
 		need := func(r Role, what string) error {
-			if _, ok := seen[r]; !ok {
+			if !seen[r] {
 				return fmt.Errorf("stage list %s: stage %d %q comes before any stage that %s", name, i, s.Name, what)
 			}
 			return nil
@@ -62,9 +62,7 @@ func CheckOrder(name string, stages []Stage, answersTerminal bool) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := seen[s.Role]; !ok {
-			seen[s.Role] = i
-		}
+		seen[s.Role] = true
 	}
 	return nil
 }
@@ -109,14 +107,12 @@ func (st *StageTimer) timed(s Stage) Stage {
 // instrument.
 type Dispatcher struct {
 	chains map[ListKey]Handler
-	names  []string
 }
 
 // NewDispatcher builds a handler per list, checking each list's order
 // (CheckOrder); timer (nil: none) observes every stage.
 func NewDispatcher(lists map[ListKey][]Stage, timer *StageTimer) (*Dispatcher, error) {
 	d := &Dispatcher{chains: map[ListKey]Handler{}}
-	seen := map[string]bool{}
 	for k, stages := range lists {
 		if err := CheckOrder(k.String(), stages, k.Class != ClassQueued); err != nil {
 			return nil, err
@@ -124,18 +120,11 @@ func NewDispatcher(lists map[ListKey][]Stage, timer *StageTimer) (*Dispatcher, e
 		timed := make([]Stage, len(stages))
 		for i, s := range stages {
 			timed[i] = timer.timed(s)
-			if !seen[s.Name] {
-				seen[s.Name] = true
-				d.names = append(d.names, s.Name)
-			}
 		}
 		d.chains[k] = Chain(timed, Done)
 	}
 	return d, nil
 }
-
-// StageNames lists every stage of every list once.
-func (d *Dispatcher) StageNames() []string { return d.names }
 
 // Handle runs t down its list: a terminal request by ClassOf, a queued
 // give-back (Txn.QueuedID set) down the queued list.

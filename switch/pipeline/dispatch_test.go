@@ -27,8 +27,8 @@ func TestListOrderIsEnforced(t *testing.T) {
 		{"no record at all", []Stage{JournalSale(l, nil), MapRequest(), AssignIDs(), Forward()}, `"forward" comes before any stage that journals the request`},
 		{"record before the STAN", []Stage{JournalSale(l, nil), MapRequest(), RecordSale(l), AssignIDs(), Forward()}, `"record" comes before any stage that assigns the issuer STAN`},
 		{"outcome after the record", []Stage{MapRequest(), AssignIDs(), RecordSale(l), JournalSale(l, nil), Forward()}, `"record" comes before any stage that journals the outcome`},
-		{"give-back in order", []Stage{GiveBack(l, nil), AssignIDs(), RecordGiveBack(l), Forward()}, ""},
-		{"give-back forward first", []Stage{GiveBack(l, nil), Forward(), AssignIDs(), RecordGiveBack(l)}, `"forward" comes before`},
+		{"give-back in order", []Stage{GiveBack(l), AssignIDs(), RecordGiveBack(l), Forward()}, ""},
+		{"give-back forward first", []Stage{GiveBack(l), Forward(), AssignIDs(), RecordGiveBack(l)}, `"forward" comes before`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

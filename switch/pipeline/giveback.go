@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/kbpay/switch/internal/zeropad"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // queue.
 func (l Ledger) QueueReversal(ctx context.Context, orig store.Txn, amount int64) error {
 	now := time.Now()
-	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: l.giveBackKind(orig.Route, false),
+	_, err := l.Queue.Enqueue(ctx, store.SAFItem{TxnID: orig.ID, Route: orig.Route, Kind: giveBackKind(l.routeOf(orig.Route), false),
 		Amount: amount, NextAt: now, ExpiresAt: now.Add(l.ReversalExpiry)})
 	return err
 }
@@ -56,7 +57,7 @@ func ReversalMessage(up Upstream, orig store.Txn, realPAN, kind, mti string, amo
 		proc = specs.ProcPurchase + "0000"
 	}
 	fields := map[int]string{
-		specs.PAN: realPAN, specs.Amount: fmt.Sprintf("%012d", amount),
+		specs.PAN: realPAN, specs.Amount: zeropad.Pad(uint64(amount), 12),
 		specs.TransmissionDateTime: now.UTC().Format("0102150405"),
 		specs.TerminalID:           orig.TerminalID, specs.MerchantID: orig.MerchantID, specs.Currency: orig.Currency,
 	}

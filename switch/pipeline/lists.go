@@ -1,18 +1,15 @@
 package pipeline
 
-import "github.com/kbpay/switch/switch/store"
-
 // Deps is what the stage lists are built from.
 type Deps struct {
 	HSM interface {
 		MACVerifier
 		PINTranslator
 	}
+	// Ledger also resolves routes (Ledger.Routes) and holds the SAF
+	// queue (Ledger.Queue).
 	Ledger Ledger
 	Tokens Detokenizer
-	Routes Routes
-	// Queue takes a queued give-back's first DE 11 / DE 7 durably.
-	Queue store.Queue
 	// OverRate counts a request refused by its terminal's rate limit.
 	OverRate func(listener string)
 }
@@ -54,7 +51,7 @@ func CardLists(x Deps) map[ListKey][]Stage {
 			// A token's use is a side effect: a repeat is looked up first.
 			JournalSale(x.Ledger, x.tokenUse),
 			Detokenize(x.Tokens),
-			Route(x.Routes),
+			Route(x.Ledger.Routes),
 			TranslatePIN(x.HSM),
 			MapRequest(),
 		}, issuerLeg(RecordSale(x.Ledger)), []Stage{
@@ -62,11 +59,11 @@ func CardLists(x Deps) map[ListKey][]Stage {
 		}),
 		card(ClassGiveBack): list(entry, []Stage{
 			Validate(),
-			GiveBack(x.Ledger, x.Routes), // (outcome) find the original, reserve, build; outcome journaled
+			GiveBack(x.Ledger), // (outcome) find the original, reserve, build; outcome journaled
 		}, issuerLeg(RecordGiveBack(x.Ledger))),
 		// The SAF worker's attempt at a queued give-back: no terminal; the
 		// worker journals the attempt's result.
-		card(ClassQueued): list(issuerLeg(RecordQueued(x.Queue)), []Stage{
+		card(ClassQueued): list(issuerLeg(RecordQueued(x.Ledger.Queue)), []Stage{
 			Settles(), // the route's settle codes
 		}),
 	}

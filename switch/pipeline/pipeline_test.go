@@ -87,7 +87,8 @@ func testLists(t testing.TB, l Ledger, routes Routes, skip ...string) Handler {
 // testListsWith is testLists with another token service.
 func testListsWith(t testing.TB, l Ledger, tokens Detokenizer, routes Routes, skip ...string) Handler {
 	t.Helper()
-	lists := CardLists(Deps{Ledger: l, Tokens: tokens, Routes: routes, Queue: l.Queue})
+	l.Routes = routes
+	lists := CardLists(Deps{Ledger: l, Tokens: tokens})
 	for k, stages := range lists {
 		lists[k] = slices.DeleteFunc(slices.Clone(stages), func(s Stage) bool { return slices.Contains(skip, s.Name) })
 	}

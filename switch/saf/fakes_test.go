@@ -2,6 +2,7 @@ package saf
 
 import (
 	"context"
+	"github.com/kbpay/switch/internal/testnet"
 	"sync"
 	"testing"
 	"time"
@@ -109,12 +110,7 @@ func reviewItem(t *testing.T, st store.Store, stan string) store.SAFItem {
 // eventually polls cond until it holds or 10 s passed.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testnet.Eventually(t, 10*time.Second, what, cond)
 }
 
 // start runs the workers (with senders for routes) until the test ends.

@@ -54,18 +54,15 @@ func (h *holds) ids() []int64 {
 	return ids
 }
 
-// hold owns it.STAN in its route's pool until the item is settled.
-func (w *Worker) hold(it store.SAFItem) {
+// HoldSTAN owns give-back it's STAN in its route's pool until the item is
+// settled by whichever instance: at start (HoldPending), and for a repeat
+// queued here (pipeline.Ledger.QueueRepeat).
+func (w *Worker) HoldSTAN(it store.SAFItem) {
 	if p, ok := w.routes.STANs(it.Route); ok && it.STAN != "" {
 		p.Hold(it.STAN)
 		w.held.add(it)
 	}
 }
-
-// HoldSTAN keeps the STAN of give-back it, queued here as a repeat
-// (pipeline.Ledger.QueueRepeat), owned by its route until the item is
-// settled by whichever instance.
-func (w *Worker) HoldSTAN(it store.SAFItem) { w.hold(it) }
 
 // releaseSTAN lets the route reuse a settled give-back's STAN, if this
 // instance holds it.
@@ -105,15 +102,13 @@ func (w *Worker) releaseSettled(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	items, err := w.unsettled(ctx)
+	if err != nil {
+		return err
+	}
 	unsettled := map[int64]bool{}
-	for _, state := range []string{store.SAFPending, store.SAFReview} {
-		items, err := w.store.Queue().List(ctx, state)
-		if err != nil {
-			return err
-		}
-		for _, it := range items {
-			unsettled[it.ID] = true
-		}
+	for _, it := range items {
+		unsettled[it.ID] = true
 	}
 	for _, id := range ids {
 		if !unsettled[id] {

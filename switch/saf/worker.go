@@ -130,16 +130,28 @@ func (w *Worker) Wait() { w.done.Wait() }
 // manual review: an operator may send it again) owned by its route (at
 // start, before any request is sent).
 func (w *Worker) HoldPending(ctx context.Context) error {
+	items, err := w.unsettled(ctx)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		w.HoldSTAN(it)
+	}
+	return nil
+}
+
+// unsettled lists the give-backs whose STAN their route must keep: pending
+// ones and those in manual review (an operator may send them again).
+func (w *Worker) unsettled(ctx context.Context) ([]store.SAFItem, error) {
+	var all []store.SAFItem
 	for _, state := range []string{store.SAFPending, store.SAFReview} {
 		items, err := w.store.Queue().List(ctx, state)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, it := range items {
-			w.hold(it)
-		}
+		all = append(all, items...)
 	}
-	return nil
+	return all, nil
 }
 
 // runRoute sends route's due give-backs, at most WorkersPerRoute at once:

@@ -251,3 +251,13 @@ func TestOnCommitSeesEachGroupCommit(t *testing.T) {
 		return s
 	})
 }
+
+// TestCloseAnswersEveryWrite: a write that slipped into the queue as the
+// journal closed used to wait for ever (nobody took it after the drain).
+func TestCloseAnswersEveryWrite(t *testing.T) {
+	s, err := OpenDir(t.TempDir(), Options{Durable: false, Instance: store.Instance{Name: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CloseAnswersEveryWrite(t, s)
+}

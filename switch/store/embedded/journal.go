@@ -54,6 +54,9 @@ type journal struct {
 	writes  chan *write
 	stop    chan struct{}
 	stopped sync.WaitGroup
+	// drained is closed when the committer has returned: a write that
+	// slipped into the queue as the journal closed is never taken.
+	drained chan struct{}
 	opts    Options
 	inst    store.Instance
 	now     func() time.Time
@@ -108,7 +111,7 @@ func openJournal(path string, opts Options) (*journal, error) {
 	}
 	inst := opts.Instance
 	inst.Lease = inst.LeaseOr()
-	j := &journal{db: db, w: w, writes: make(chan *write, 4096), stop: make(chan struct{}), opts: opts, inst: inst, now: time.Now}
+	j := &journal{db: db, w: w, writes: make(chan *write, 4096), stop: make(chan struct{}), drained: make(chan struct{}), opts: opts, inst: inst, now: time.Now}
 	j.stopped.Add(1)
 	go j.commitLoop()
 	return j, nil
@@ -150,8 +153,17 @@ func (j *journal) submit(ctx context.Context, w *write) error {
 		return ctx.Err()
 	}
 	// Once submitted, wait for the commit even if ctx ends: the caller must
-	// know whether its write is durable.
-	<-w.done
+	// know whether its write is durable. A write that slipped in while the
+	// journal closed is never taken (nothing of it applied).
+	select {
+	case <-w.done:
+	case <-j.drained:
+		select {
+		case <-w.done:
+		default:
+			return fmt.Errorf("journal: closed: %w", store.ErrUnavailable)
+		}
+	}
 	return failure(w.err)
 }
 
@@ -186,6 +198,7 @@ const maxYields = 4
 
 func (j *journal) commitLoop() {
 	defer j.stopped.Done()
+	defer close(j.drained)
 	for {
 		var batch []*write
 		select {

@@ -2,9 +2,8 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
+	"github.com/kbpay/switch/switch/store/storetest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,32 +98,5 @@ func TestCloseAnswersEveryWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	var seq atomic.Int64
-	var running sync.WaitGroup
-	writers := make(chan struct{})
-	for range 64 {
-		running.Add(1)
-		go func() {
-			defer running.Done()
-			for {
-				if _, err := s.Sales().Begin(ctx, sale(fmt.Sprintf("%06d", seq.Add(1)))); err != nil {
-					if !errors.Is(err, store.ErrUnavailable) {
-						t.Errorf("write racing Close: %v, want ErrUnavailable", err)
-					}
-					return
-				}
-			}
-		}()
-	}
-	go func() { running.Wait(); close(writers) }()
-	for deadline := time.Now().Add(time.Minute); seq.Load() < 200 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	_ = s.Close()
-	select {
-	case <-writers:
-	case <-time.After(time.Minute):
-		t.Fatal("writers still waiting a minute after Close")
-	}
+	storetest.CloseAnswersEveryWrite(t, s)
 }
