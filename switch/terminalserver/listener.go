@@ -90,6 +90,10 @@ type Listener struct {
 	conns map[*connection.Connection]*vanLink
 	count atomic.Int64
 	wg    sync.WaitGroup // accept loop, TLS handshakes and open connections
+
+	// beforeRegister, when set (tests), runs between wrapping a
+	// connection and entering it in conns.
+	beforeRegister func()
 }
 
 // New builds the listener of cfg.
@@ -323,7 +327,10 @@ func (l *Listener) serveConn(nc net.Conn) error {
 			log.Warn("closing connection on bad input", zap.String("reason", unsafeReason(err)))
 		}),
 		connection.WithConnectionClosedHandler(func(c *connection.Connection) {
+			// The connection can close before serveConn registers it:
+			// closed then keeps it out of conns.
 			l.mu.Lock()
+			link.closed = true
 			delete(l.conns, c)
 			l.mu.Unlock()
 			l.count.Add(-1)
@@ -339,8 +346,13 @@ func (l *Listener) serveConn(nc net.Conn) error {
 		l.m.Connections.WithLabelValues(l.cfg.Name).Dec()
 		return fmt.Errorf("wrapping connection from %s: %w", remote, err)
 	}
+	if l.beforeRegister != nil {
+		l.beforeRegister()
+	}
 	l.mu.Lock()
-	l.conns[c] = link
+	if !link.closed {
+		l.conns[c] = link
+	}
 	l.mu.Unlock()
 	log.Debug("connection accepted")
 	return nil

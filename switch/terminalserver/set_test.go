@@ -17,6 +17,14 @@ import (
 
 func testListener(t *testing.T, addr, header string) *Listener {
 	t.Helper()
+	return newTestListener(t, func(c *config.Listener) { c.Addr, c.Header = addr, header },
+		pipeline.HandlerFunc(func(context.Context, *pipeline.Txn) error { return nil }))
+}
+
+// newTestListener builds a listener of the terminal dialect, adjusted by
+// set, that runs every request through h; closed at the test's end.
+func newTestListener(t *testing.T, set func(*config.Listener), h pipeline.Handler) *Listener {
+	t.Helper()
 	byListener := []string{"listener"}
 	withReason := []string{"listener", "reason"}
 	m := &Metrics{
@@ -28,10 +36,10 @@ func testListener(t *testing.T, addr, header string) *Listener {
 		InputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "e"}, withReason),
 		Panics:      prometheus.NewCounter(prometheus.CounterOpts{Name: "p"}),
 	}
-	cfg := config.Listener{Name: "lane", Addr: addr, Spec: specs.TerminalDialect, Header: header,
+	cfg := config.Listener{Name: "lane", Addr: "127.0.0.1:0", Spec: specs.TerminalDialect,
 		MaxConnections: 10, MaxInFlight: 10, IdleTimeout: time.Minute}
-	l, err := New(cfg, Deps{Ctx: context.Background(), Handler: pipeline.HandlerFunc(func(context.Context, *pipeline.Txn) error { return nil }),
-		Txns: &drain.Tracker{}, Metrics: m, Log: zap.NewNop()})
+	set(&cfg)
+	l, err := New(cfg, Deps{Ctx: context.Background(), Handler: h, Txns: &drain.Tracker{}, Metrics: m, Log: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

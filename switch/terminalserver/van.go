@@ -31,6 +31,10 @@ type vanLink struct {
 	inFlight atomic.Int64
 	signedOn atomic.Bool
 	limiter  *rate.Limiter // nil: no cap
+	// closed is set (under the listener's mu) once the connection's
+	// closed handler ran: a connection closed before it is entered in
+	// the listener's conns is never entered.
+	closed bool
 }
 
 func newVANLink(cfg config.Listener) *vanLink {
