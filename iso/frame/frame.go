@@ -18,6 +18,7 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/kbpay/switch/iso/frame/netheader"
+	"github.com/kbpay/switch/specs"
 )
 
 // DefaultMaxLength is the largest message body accepted unless configured.
@@ -145,6 +146,10 @@ type UndecodableError struct {
 	MTI     string
 	Partial *iso8583.Message
 	Err     error
+	// Header is the network header the frame came with when answers echo
+	// it (a TPDU; nil otherwise): a format-error answer passes it to
+	// Writer.Answer.
+	Header netheader.Message
 }
 
 func (e *UndecodableError) Error() string {
@@ -189,9 +194,16 @@ type Codec struct {
 	// the entry never keeps its message alive, and a cleanup attached to
 	// the message deletes it on every path, taken or not.
 	raw sync.Map // weak.Pointer[iso8583.Message] -> []byte
-	// received is the last network header read that an answer must
-	// echo (a TPDU), for the headers of what is written next.
-	received atomic.Pointer[netheader.Message]
+	// received maps each request read whose network header an answer
+	// echoes (a TPDU) to that header, and answers each answer given
+	// Answering to the header it goes out with: the header travels with
+	// its message (as raw does), never as the codec's last read, since
+	// the messages of many terminals (or connections) interleave.
+	received, answers sync.Map // weak.Pointer[iso8583.Message] -> netheader.Message
+	// echoing is set once a header was kept in received, answering once
+	// one was in answers: until then (plain length headers) neither map
+	// is looked at.
+	echoing, answering atomic.Bool
 }
 
 func (c *Codec) header() Header {
@@ -201,18 +213,17 @@ func (c *Codec) header() Header {
 	return c.Header
 }
 
-// read reads one frame (into a pooled buffer) and remembers its header
-// when answers echo it.
-func (c *Codec) read(r io.Reader) (*[]byte, error) {
+// read reads one frame (into a pooled buffer); the header is returned
+// when answers echo it (nil for a plain length header).
+func (c *Codec) read(r io.Reader) (netheader.Message, *[]byte, error) {
 	hdr, body, err := readPooled(r, c.header(), c.MaxLength)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, ok := hdr.(Answerer); ok {
-		kept := hdr // only this copy escapes (a plain length header is never kept)
-		c.received.Store(&kept)
+	if _, ok := hdr.(Answerer); !ok {
+		hdr = nil
 	}
-	return body, nil
+	return hdr, body, nil
 }
 
 // TakeRaw returns and forgets the frame body msg was unpacked from (nil
@@ -225,17 +236,63 @@ func (c *Codec) TakeRaw(msg *iso8583.Message) []byte {
 	return v.([]byte)
 }
 
+// TakeHeader returns and forgets the network header request msg was
+// read with when its answer echoes it (a TPDU): nil for a plain length
+// header, an answer-class message, and the second time. Give it to
+// Answering (or Writer.Answer) with the answer.
+func (c *Codec) TakeHeader(msg *iso8583.Message) netheader.Message {
+	if !c.echoing.Load() {
+		return nil
+	}
+	v, ok := c.received.LoadAndDelete(weak.Make(msg))
+	if !ok {
+		return nil
+	}
+	return v.(netheader.Message)
+}
+
+// Answering makes resp go out (WriteMessage, Pack, a Writer's
+// WriteMessage) with the header that answers received, the header its
+// request was read with (TakeHeader); a nil received changes nothing.
+func (c *Codec) Answering(resp *iso8583.Message, received netheader.Message) {
+	if hdr := c.answerHeader(received); hdr != nil {
+		c.answering.Store(true)
+		keepFor(&c.answers, resp, hdr)
+	}
+}
+
+// answerHeader is a fresh header answering received (nil when received
+// is nil or the framing echoes nothing).
+func (c *Codec) answerHeader(received netheader.Message) netheader.Message {
+	if received == nil {
+		return nil
+	}
+	hdr := c.header().New()
+	a, ok := hdr.(Answerer)
+	if !ok {
+		return nil
+	}
+	a.AnswerTo(received)
+	return hdr
+}
+
 // keepRaw remembers body for msg until TakeRaw or until msg is collected.
 func (c *Codec) keepRaw(msg *iso8583.Message, body []byte) {
+	keepFor(&c.raw, msg, body)
+}
+
+// keepFor stores v for msg in m until it is taken or msg is collected:
+// the key never keeps msg alive, and a cleanup deletes the entry.
+func keepFor[V any](m *sync.Map, msg *iso8583.Message, v V) {
 	key := weak.Make(msg)
-	c.raw.Store(key, body)
-	runtime.AddCleanup(msg, func(k weak.Pointer[iso8583.Message]) { c.raw.Delete(k) }, key)
+	m.Store(key, v)
+	runtime.AddCleanup(msg, func(k weak.Pointer[iso8583.Message]) { m.Delete(k) }, key)
 }
 
 // ReadMessage reads and unpacks one message.
 func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 	for {
-		buf, err := c.readFrame(r)
+		hdr, buf, err := c.readFrame(r)
 		if err != nil {
 			return nil, err
 		}
@@ -247,10 +304,17 @@ func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 			} else {
 				putBody(buf)
 			}
+			if hdr != nil {
+				if mti, _ := msg.GetMTI(); specs.IsRequest(mti) { // only a request is answered
+					c.echoing.Store(true)
+					keepFor(&c.received, msg, hdr)
+				}
+			}
 			return msg, nil
 		}
 		var ue *UndecodableError
 		if errors.As(err, &ue) && ue.MTI != "" && c.OnUndecodable != nil {
+			ue.Header = hdr
 			c.OnUndecodable(ue)
 			continue
 		}
@@ -261,7 +325,7 @@ func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 // ErrSlowFrame is a frame that did not complete within FrameTimeout.
 var ErrSlowFrame = errors.New("frame not completed in time (slow sender)")
 
-func (c *Codec) readFrame(r io.Reader) (*[]byte, error) {
+func (c *Codec) readFrame(r io.Reader) (netheader.Message, *[]byte, error) {
 	br, ok := r.(interface{ Peek(int) ([]byte, error) })
 	if c.Conn == nil || c.FrameTimeout <= 0 || !ok {
 		return c.read(r)
@@ -269,16 +333,16 @@ func (c *Codec) readFrame(r io.Reader) (*[]byte, error) {
 	// Wait for the first byte without a deadline (idleness is the
 	// connection's idle timeout's business), then give the frame its time.
 	if _, err := br.Peek(1); err != nil {
-		return nil, fmt.Errorf("reading length header: %w", err)
+		return nil, nil, fmt.Errorf("reading length header: %w", err)
 	}
 	_ = c.Conn.SetReadDeadline(time.Now().Add(c.FrameTimeout))
-	body, err := c.read(r)
+	hdr, body, err := c.read(r)
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	var ne interface{ Timeout() bool }
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
-		return nil, fmt.Errorf("%w: %v", ErrSlowFrame, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrSlowFrame, err)
 	}
-	return body, err
+	return hdr, body, err
 }
 
 // Unpack unpacks one frame body; the error is an *UndecodableError.
@@ -335,7 +399,7 @@ func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.appendFrame(nil, packed)
+	return c.appendFrame(nil, c.answerFor(msg), packed)
 }
 
 // packBody packs msg within MaxLength.
@@ -350,8 +414,21 @@ func (c *Codec) packBody(msg *iso8583.Message) ([]byte, error) {
 	return packed, nil
 }
 
-// appendFrame appends the header for packed, and packed, to dst.
-func (c *Codec) appendFrame(dst, packed []byte) ([]byte, error) {
+// answerFor is the header Answering registered for msg (nil: none).
+func (c *Codec) answerFor(msg *iso8583.Message) netheader.Message {
+	if !c.answering.Load() {
+		return nil
+	}
+	v, ok := c.answers.LoadAndDelete(weak.Make(msg))
+	if !ok {
+		return nil
+	}
+	return v.(netheader.Message)
+}
+
+// appendFrame appends hdr (nil: a fresh header, which carries what the
+// switch initiates with) for packed, and packed, to dst.
+func (c *Codec) appendFrame(dst []byte, hdr netheader.Message, packed []byte) ([]byte, error) {
 	h := c.header()
 	if l, ok := h.(Length); ok { // no per-message header state: no allocation
 		out, err := l.Append(dst, len(packed))
@@ -360,11 +437,8 @@ func (c *Codec) appendFrame(dst, packed []byte) ([]byte, error) {
 		}
 		return append(out, packed...), nil
 	}
-	hdr := h.New()
-	if a, ok := hdr.(Answerer); ok {
-		if got := c.received.Load(); got != nil {
-			a.AnswerTo(*got)
-		}
+	if hdr == nil {
+		hdr = h.New()
 	}
 	out, err := appendFrame(h, hdr, packed)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/iso/frame/netheader"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -62,28 +63,74 @@ func TestEveryFramingRoundTrips(t *testing.T) {
 	}
 }
 
+// TestTPDUAnswerSwapsDestinationAndSource: two requests with their own
+// TPDUs are read before either is answered; each answer carries its own
+// request's TPDU, destination and source swapped, whichever way it is
+// written, and what the switch initiates carries its Initiate TPDU.
 func TestTPDUAnswerSwapsDestinationAndSource(t *testing.T) {
 	spec, msg := echoRequest()
 	packed, _ := msg.Pack()
-	// From the terminal: TPDU 60 0012 0034 (to NII 012 from NII 034).
-	terminalSide := &Codec{Header: TPDU{Length: Binary2, Initiate: [5]byte{0x60, 0x00, 0x12, 0x00, 0x34}}, Spec: spec}
-	req, err := terminalSide.Pack(msg)
-	if err != nil {
-		t.Fatal(err)
+	// From two terminals: TPDU 60 0012 0034 (to NII 012 from NII 034) and
+	// 60 0056 0078.
+	from := [][5]byte{{0x60, 0x00, 0x12, 0x00, 0x34}, {0x60, 0x00, 0x56, 0x00, 0x78}}
+	var wire bytes.Buffer
+	for _, tpdu := range from {
+		req, err := (&Codec{Header: TPDU{Length: Binary2, Initiate: tpdu}, Spec: spec}).Pack(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := append([]byte{0, byte(len(packed) + 5), tpdu[0], tpdu[1], tpdu[2], tpdu[3], tpdu[4]}, packed...); !bytes.Equal(req, want) {
+			t.Fatalf("request frame % x, want % x", req, want)
+		}
+		wire.Write(req)
 	}
-	if want := append([]byte{0, byte(len(packed) + 5), 0x60, 0x00, 0x12, 0x00, 0x34}, packed...); !bytes.Equal(req, want) {
-		t.Fatalf("request frame % x, want % x", req, want)
-	}
-	switchSide := &Codec{Header: TPDU{Length: Binary2}, Spec: spec}
-	if _, err := switchSide.ReadMessage(bytes.NewReader(req)); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := switchSide.Pack(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := answer[2:7]; !bytes.Equal(got, []byte{0x60, 0x00, 0x34, 0x00, 0x12}) {
-		t.Fatalf("answer TPDU % x, want 60 0034 0012", got)
+	swapped := func(t [5]byte) []byte { return []byte{t[0], t[3], t[4], t[1], t[2]} }
+	initiate := [5]byte{0x60, 0x00, 0x99, 0x00, 0x01}
+	for _, tc := range []struct {
+		name   string
+		answer func(c *Codec, resp *iso8583.Message, received netheader.Message) ([]byte, error)
+	}{
+		{"Codec.Answering", func(c *Codec, resp *iso8583.Message, received netheader.Message) ([]byte, error) {
+			c.Answering(resp, received)
+			return c.Pack(resp)
+		}},
+		{"Writer.Answer", func(c *Codec, resp *iso8583.Message, received netheader.Message) ([]byte, error) {
+			var out bytes.Buffer
+			err := NewWriter(c, &out).Answer(resp, received)
+			return out.Bytes(), err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			switchSide := &Codec{Header: TPDU{Length: Binary2, Initiate: initiate}, Spec: spec}
+			r := bytes.NewReader(wire.Bytes())
+			var received []netheader.Message
+			for range from {
+				req, err := switchSide.ReadMessage(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				received = append(received, switchSide.TakeHeader(req))
+			}
+			for _, i := range []int{1, 0} { // the last read answered first
+				resp := iso8583.NewMessage(spec)
+				resp.MTI("0810")
+				_ = resp.Field(specs.STAN, "000042")
+				answer, err := tc.answer(switchSide, resp, received[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := answer[2:7], swapped(from[i]); !bytes.Equal(got, want) {
+					t.Errorf("answer to request %d: TPDU % x, want % x", i, got, want)
+				}
+			}
+			own, err := switchSide.Pack(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := own[2:7]; !bytes.Equal(got, initiate[:]) {
+				t.Errorf("request the switch initiates: TPDU % x, want % x", got, initiate)
+			}
+		})
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/moov-io/iso8583"
+
+	"github.com/kbpay/switch/iso/frame/netheader"
 )
 
 // ErrWriterFailed is what a Writer returns once a write on its
@@ -77,6 +79,20 @@ var ErrNotAttached = errors.New("frame writer has no connection yet")
 
 // Send packs msg and writes its frame, with any others ready.
 func (w *Writer) Send(msg *iso8583.Message) error {
+	return w.send(msg, w.codec.answerFor(msg))
+}
+
+// Answer is Send for resp, the answer to a request read with the
+// network header received (Codec.TakeHeader): resp's header echoes it
+// (a TPDU, destination and source swapped). A nil received is Send.
+func (w *Writer) Answer(resp *iso8583.Message, received netheader.Message) error {
+	if received == nil {
+		return w.Send(resp)
+	}
+	return w.send(resp, w.codec.answerHeader(received))
+}
+
+func (w *Writer) send(msg *iso8583.Message, hdr netheader.Message) error {
 	packed, err := w.codec.packBody(msg)
 	if err != nil {
 		return err
@@ -86,7 +102,7 @@ func (w *Writer) Send(msg *iso8583.Message) error {
 		w.mu.Unlock()
 		return ErrNotAttached
 	}
-	return w.enqueueLocked(packed)
+	return w.enqueueLocked(hdr, packed)
 }
 
 // WriteMessage is Send for iso8583-connection: dst, the library's
@@ -96,16 +112,18 @@ func (w *Writer) WriteMessage(dst io.Writer, msg *iso8583.Message) error {
 	if err != nil {
 		return err
 	}
+	hdr := w.codec.answerFor(msg)
 	w.mu.Lock()
 	if w.dst == nil {
 		w.dst = dst
 	}
-	return w.enqueueLocked(packed)
+	return w.enqueueLocked(hdr, packed)
 }
 
-// enqueueLocked appends the frame of packed and, unless a write is in
-// progress, writes what is pending; it unlocks w.mu.
-func (w *Writer) enqueueLocked(packed []byte) error {
+// enqueueLocked appends the frame of packed behind hdr (nil: a fresh
+// header) and, unless a write is in progress, writes what is pending; it
+// unlocks w.mu.
+func (w *Writer) enqueueLocked(hdr netheader.Message, packed []byte) error {
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
@@ -123,7 +141,7 @@ func (w *Writer) enqueueLocked(packed []byte) error {
 		return err
 	}
 	var err error
-	if w.pending, err = w.codec.appendFrame(w.pending, packed); err != nil {
+	if w.pending, err = w.codec.appendFrame(w.pending, hdr, packed); err != nil {
 		w.mu.Unlock()
 		return err
 	}

@@ -81,7 +81,7 @@ func (is *Issuer) run(s *session) {
 		connection.SetMessageWriter(&sessionWriter{codec: codec, s: s}),
 		connection.SendTimeout(replyTimeout),
 		connection.InboundMessageHandler(func(c *connection.Connection, req *iso8583.Message) {
-			is.handleInbound(c, req, s, log)
+			is.handleInbound(c, codec, req, s, log)
 		}),
 	)
 	if err != nil {
@@ -105,7 +105,10 @@ func (is *Issuer) run(s *session) {
 // handleInbound is the connection's InboundMessageHandler: it runs in its
 // own goroutine per message, so requests on one link are served
 // concurrently.
-func (is *Issuer) handleInbound(c *connection.Connection, req *iso8583.Message, s *session, log *zap.Logger) {
+//
+// codec is the connection's: an answer echoes the network header its
+// request came with (a TPDU, swapped).
+func (is *Issuer) handleInbound(c *connection.Connection, codec *frame.Codec, req *iso8583.Message, s *session, log *zap.Logger) {
 	if s.ep.silent.Load() { // endpoints.go: read, neither applied nor answered
 		return
 	}
@@ -145,6 +148,7 @@ func (is *Issuer) handleInbound(c *connection.Connection, req *iso8583.Message, 
 		// waits on a peer that stopped reading.
 		s.garbage.Store(resp, r.garbage)
 	}
+	codec.Answering(resp, codec.TakeHeader(req))
 	if err := c.Reply(resp); err != nil {
 		mti, _ := resp.GetMTI()
 		stan, _ := resp.GetString(11)

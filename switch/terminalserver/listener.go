@@ -316,7 +316,7 @@ func (l *Listener) serveConn(nc net.Conn) error {
 			go c.Close()
 		}),
 		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
-			l.serveMessage(out, msg, codec.TakeRaw(msg), link, log)
+			l.serveMessage(answerer{out, codec.TakeHeader(msg)}, msg, codec.TakeRaw(msg), link, log)
 		}),
 		connection.ErrorHandler(func(err error) {
 			if peerClosed(err) {

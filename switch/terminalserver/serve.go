@@ -10,6 +10,7 @@ import (
 
 	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/iso/frame"
+	"github.com/kbpay/switch/iso/frame/netheader"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/pipeline"
@@ -31,8 +32,17 @@ type Metrics struct {
 	Panics      prometheus.Counter
 }
 
+// answerer writes the answers to one request on its connection, with the
+// network header the request came with echoed (a TPDU, swapped).
+type answerer struct {
+	out      *frame.Writer
+	received netheader.Message // nil: nothing to echo
+}
+
+func (a answerer) Send(resp *iso8583.Message) error { return a.out.Answer(resp, a.received) }
+
 // serveMessage runs one terminal request through the pipeline and replies.
-func (l *Listener) serveMessage(c *frame.Writer, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
+func (l *Listener) serveMessage(c answerer, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
 	start := time.Now()
 	mti, _ := msg.GetMTI()
 	if !specs.IsRequest(mti) {
@@ -84,7 +94,7 @@ func (l *Listener) serveMessage(c *frame.Writer, msg *iso8583.Message, raw []byt
 }
 
 // reply answers the terminal and logs the transaction's one line.
-func (l *Listener) reply(c *frame.Writer, t *pipeline.Txn, start time.Time, reason string, log *zap.Logger) {
+func (l *Listener) reply(c answerer, t *pipeline.Txn, start time.Time, reason string, log *zap.Logger) {
 	resp, err := pipeline.Respond(t)
 	if err != nil {
 		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
@@ -142,12 +152,12 @@ func (l *Listener) formatError(c *frame.Writer, ue *frame.UndecodableError, log 
 		}
 	}
 	_ = resp.Field(specs.ResponseCode, string(codes.FormatError))
-	if err := c.Send(resp); err != nil {
+	if err := c.Answer(resp, ue.Header); err != nil {
 		// A partial field that does not pack: answer with MTI and DE 39 only.
 		bare := iso8583.NewMessage(l.spec)
 		bare.MTI(rmti)
 		_ = bare.Field(specs.ResponseCode, string(codes.FormatError))
-		if err := c.Send(bare); err != nil {
+		if err := c.Answer(bare, ue.Header); err != nil {
 			log.Warn("answering format error", zap.Error(err))
 		}
 	}

@@ -288,8 +288,10 @@ func (l *Link) send(c *connection.Connection, req *iso8583.Message, timeout time
 	return w.exchange(c, req, timeout)
 }
 
-// reply answers an issuer's request on c's wire.
-func (l *Link) reply(c *connection.Connection, resp *iso8583.Message) error {
+// reply answers the issuer's request req on c's wire, echoing the
+// network header req came with (a TPDU, swapped).
+func (l *Link) reply(c *connection.Connection, req, resp *iso8583.Message) error {
+	l.codec.Answering(resp, l.codec.TakeHeader(req))
 	if w := wireOf(c); w != nil {
 		return w.write(c, resp)
 	}
@@ -464,7 +466,7 @@ func (l *Link) inbound(c *connection.Connection, msg *iso8583.Message) {
 			l.log.Warn("issuer 0800 refused: function not supported", zap.String("addr", c.Addr()), zap.String("code", code))
 		}
 		_ = resp.Field(specs.ResponseCode, string(rc))
-		if err := l.reply(c, resp); err != nil {
+		if err := l.reply(c, msg, resp); err != nil {
 			l.log.Warn("answering issuer 0800", zap.Error(err))
 		}
 		return

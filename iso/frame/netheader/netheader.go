@@ -46,8 +46,9 @@ type Header interface {
 }
 
 // Answerer is a network header that echoes routing data of the message it
-// answers (a TPDU, with destination and source swapped). A Codec gives
-// each header it writes the last such header it read.
+// answers (a TPDU, with destination and source swapped). A Codec keeps
+// the header each request was read with beside that request
+// (Codec.TakeHeader), and an answer's header answers its own request's.
 type Answerer interface {
 	AnswerTo(received Message)
 }
