@@ -281,7 +281,6 @@ var errRetiring = errors.New("listener removed by a reload")
 func (l *Listener) serveConn(nc net.Conn) error {
 	remote := nc.RemoteAddr().String()
 	log := l.log.With(zap.String("remote", remote))
-	link := newVANLink(l.cfg)
 	// out writes every answer of the connection (and the library's own
 	// writes), the ones ready together in one write.
 	var out *frame.Writer
@@ -294,6 +293,7 @@ func (l *Listener) serveConn(nc net.Conn) error {
 		},
 	}
 	out = frame.NewWriter(codec, nc)
+	link := newVANLink(l.cfg, out)
 	l.mu.Lock()
 	if l.retiring.Load() {
 		l.mu.Unlock()
@@ -316,6 +316,9 @@ func (l *Listener) serveConn(nc net.Conn) error {
 			go c.Close()
 		}),
 		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
+			if link.takeSignOffAnswer(msg) { // the VAN's 0810 to the switch's sign-off (van.go)
+				return
+			}
 			l.serveMessage(answerer{out, codec.TakeHeader(msg)}, msg, codec.TakeRaw(msg), link, log)
 		}),
 		connection.ErrorHandler(func(err error) {
@@ -377,16 +380,14 @@ func (r requestCounter) ReadMessage(rd io.Reader) (*iso8583.Message, error) {
 }
 
 // inboundIDs gives every message read on a listener its own ID. A
-// listener sends no requests, so no answer is ever pending: with an ID
-// that cannot fail (moov's default needs DE 11) every message, answer-class
-// or not, reaches the inbound handler, which serves or counts it, instead
-// of the connection dropping it.
+// listener sends nothing through the library's Send (its sign-off
+// matches its 0810 itself), so no answer is ever pending there: with an
+// ID that cannot fail (moov's default needs DE 11) every message,
+// answer-class or not, reaches the inbound handler, which serves or
+// counts it, instead of the connection dropping it.
 type inboundIDs struct{ n atomic.Uint64 }
 
-func (g *inboundIDs) GenerateRequestID(m *iso8583.Message) (string, error) {
-	if id, ok := netMgmtID(m); ok { // the switch's own 0800 sign-off and its 0810
-		return id, nil
-	}
+func (g *inboundIDs) GenerateRequestID(*iso8583.Message) (string, error) {
 	return "inbound-" + strconv.FormatUint(g.n.Add(1), 10), nil
 }
 

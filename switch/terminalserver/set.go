@@ -137,7 +137,7 @@ func (l *Listener) Retire(ctx context.Context) {
 				l.log.Warn("removed listener: closing a connection with requests still in flight", zap.Int64("in_flight", v.inFlight.Load()))
 			}
 			if v.signedOn.Load() {
-				l.signOff(ctx, c)
+				l.signOff(ctx, v)
 			}
 			_ = c.CloseCtx(ctx)
 		}()

@@ -3,16 +3,17 @@ package terminalserver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/moov-io/iso8583"
-	connection "github.com/moov-io/iso8583-connection"
 	"go.uber.org/zap"
 
 	"golang.org/x/time/rate"
 
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
@@ -35,10 +36,22 @@ type vanLink struct {
 	// closed handler ran: a connection closed before it is entered in
 	// the listener's conns is never entered.
 	closed bool
+	// out writes the connection's frames: the switch's own sign-off goes
+	// out through it, as the answers do.
+	out *frame.Writer
+	// signOff is the switch's sign-off waiting for its 0810 (nil: none).
+	signOff atomic.Pointer[pendingSignOff]
 }
 
-func newVANLink(cfg config.Listener) *vanLink {
-	v := &vanLink{}
+// pendingSignOff is the switch's 0800 sign-off on a link waiting for the
+// 0810 with its STAN.
+type pendingSignOff struct {
+	stan   string // normalized (no leading zeros)
+	answer chan *iso8583.Message
+}
+
+func newVANLink(cfg config.Listener, out *frame.Writer) *vanLink {
+	v := &vanLink{out: out}
 	if cfg.RatePerLink > 0 {
 		v.limiter = rate.NewLimiter(rate.Limit(cfg.RatePerLink), 2*cfg.RatePerLink)
 	}
@@ -106,39 +119,36 @@ func (l *Listener) linkClosed(v *vanLink) {
 // sign-off: a VAN that does not answer does not hold up the drain.
 const linkSignOffTimeout = 2 * time.Second
 
-// netMgmtID matches the switch's own 0800 to its 0810 by STAN. Only
-// answers are matched (moov looks up answer-class messages alone), so a
-// VAN's own 0800 requests still reach the inbound handler.
-func netMgmtID(m *iso8583.Message) (string, bool) {
-	mti, _ := m.GetMTI()
-	if mti != specs.MTINetworkMgmt && mti != specs.MTINetworkMgmtRsp {
-		return "", false
-	}
-	stan, _ := m.GetString(specs.STAN)
-	return "netmgmt-" + stan, true
-}
-
 // SignOffLinks sends every signed-on connection of the listener an 0800
 // with DE 70 002 (the switch signs off) and waits up to
 // linkSignOffTimeout (or ctx) for the answers. Run at shutdown once the
 // in-flight transactions are answered, before the connections close.
 func (l *Listener) SignOffLinks(ctx context.Context) {
 	l.mu.Lock()
-	var links []*connection.Connection
-	for c, v := range l.conns {
+	var links []*vanLink
+	for _, v := range l.conns {
 		if v.signedOn.Load() {
-			links = append(links, c)
+			links = append(links, v)
 		}
 	}
 	l.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, c := range links {
-		wg.Go(func() { l.signOff(ctx, c) })
+	for _, v := range links {
+		wg.Go(func() { l.signOff(ctx, v) })
 	}
 	wg.Wait()
 }
 
-func (l *Listener) signOff(ctx context.Context, c *connection.Connection) {
+// signOff sends the link the switch's 0800 sign-off and waits for its
+// 0810 up to linkSignOffTimeout or ctx, whichever ends first. The 0800
+// goes out on the connection's frame writer and the 0810 is taken by
+// the listener's inbound handler (takeSignOffAnswer), matched by STAN:
+// iso8583-connection's Send is not used, since in v0.9.0 it can leave
+// an entry that blocks the connection's failure handler for ever (see
+// switch/upstream/wire.go). Whatever the VAN does (answers, stays
+// silent, stops reading), signOff returns within the bound; the caller
+// then closes the connection, which also ends a write still blocked.
+func (l *Listener) signOff(ctx context.Context, v *vanLink) {
 	timeout := linkSignOffTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
@@ -149,17 +159,58 @@ func (l *Listener) signOff(ctx context.Context, c *connection.Connection) {
 	m := iso8583.NewMessage(l.spec)
 	m.MTI(specs.MTINetworkMgmt)
 	stan := fmt.Sprintf("%06d", l.signOffSTAN.Add(1)%1000000)
-	for id, v := range map[int]string{specs.TransmissionDateTime: time.Now().UTC().Format("0102150405"), specs.STAN: stan, specs.NetworkMgmtCode: specs.NetMgmtSignOff} {
-		if err := m.Field(id, v); err != nil {
+	for id, val := range map[int]string{specs.TransmissionDateTime: time.Now().UTC().Format("0102150405"), specs.STAN: stan, specs.NetworkMgmtCode: specs.NetMgmtSignOff} {
+		if err := m.Field(id, val); err != nil {
 			l.log.Warn("building link sign-off", zap.Error(err))
 			return
 		}
 	}
-	resp, err := c.Send(m, connection.SendTimeout(timeout))
-	if err != nil {
-		l.log.Warn("link sign-off not answered", zap.Error(err))
-		return
+	p := &pendingSignOff{stan: strings.TrimLeft(stan, "0"), answer: make(chan *iso8583.Message, 1)}
+	if !v.signOff.CompareAndSwap(nil, p) {
+		return // a sign-off is already waiting on this link (shutdown during a removal)
 	}
-	rc, _ := resp.GetString(specs.ResponseCode)
-	l.log.Info("link signed off", zap.String("rc", rc))
+	defer v.signOff.CompareAndSwap(p, nil)
+	sent := make(chan error, 1)
+	// A write to a VAN that stopped reading blocks up to the write
+	// timeout: it must not hold the drain, so it is waited on, bounded.
+	go func() { sent <- v.out.Send(m) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-sent:
+			if err != nil {
+				l.log.Warn("link sign-off not sent", zap.Error(err))
+				return
+			}
+			sent = nil // written: wait for the answer
+		case resp := <-p.answer:
+			rc, _ := resp.GetString(specs.ResponseCode)
+			l.log.Info("link signed off", zap.String("rc", rc))
+			return
+		case <-t.C:
+			l.log.Warn("link sign-off not answered", zap.Duration("waited", timeout))
+			return
+		case <-ctx.Done():
+			l.log.Warn("link sign-off not answered", zap.Error(ctx.Err()))
+			return
+		}
+	}
+}
+
+// takeSignOffAnswer hands msg to the link's sign-off when it is the 0810
+// with its STAN, and reports whether it did.
+func (v *vanLink) takeSignOffAnswer(msg *iso8583.Message) bool {
+	p := v.signOff.Load()
+	if p == nil {
+		return false
+	}
+	if mti, _ := msg.GetMTI(); mti != specs.MTINetworkMgmtRsp {
+		return false
+	}
+	if stan, _ := msg.GetString(specs.STAN); strings.TrimLeft(stan, "0") != p.stan || !v.signOff.CompareAndSwap(p, nil) {
+		return false
+	}
+	p.answer <- msg
+	return true
 }
