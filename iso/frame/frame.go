@@ -405,9 +405,5 @@ func (c *Codec) appendFrame(dst, packed []byte) ([]byte, error) {
 			a.AnswerTo(*got)
 		}
 	}
-	out, err := appendFrame(h, hdr, packed)
-	if err != nil {
-		return dst, err
-	}
-	return append(dst, out...), nil
+	return appendFrame(h, hdr, dst, packed)
 }
