@@ -188,3 +188,40 @@ func FuzzFrameTimedRead(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFrameTimedRead reads frames the way a terminal connection
+// does (frame timeout on, a loopback socket to set deadlines on) from a
+// buffered stream; BenchmarkWriterTimedSend writes lone frames with a
+// write timeout on a loopback socket. Together: the deadline work of one
+// terminal request and its answer.
+func BenchmarkFrameTimedRead(b *testing.B) {
+	c := terminalCodec(b)
+	client, _ := tcpPair(b)
+	c.Conn, c.FrameTimeout = client, time.Minute
+	stream := bytes.Repeat(framedStream(b, c, 1), 1024)
+	b.ReportAllocs()
+	r := bufio.NewReader(bytes.NewReader(stream))
+	for i := 0; b.Loop(); i++ {
+		if i%1024 == 0 {
+			r.Reset(bytes.NewReader(stream))
+		}
+		if _, err := c.ReadMessage(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriterTimedSend(b *testing.B) {
+	c := terminalCodec(b)
+	c.WriteTimeout = time.Minute
+	client, server := tcpPair(b)
+	go func() { _, _ = io.Copy(io.Discard, server) }()
+	w := NewWriter(c, client)
+	m := terminalMessage(b, c, "000001")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.Send(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
