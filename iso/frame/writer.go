@@ -65,7 +65,7 @@ type Writer struct {
 
 // NewWriter writes c's frames to dst (nil: the first WriteMessage of the
 // connection library attaches its connection), each write bounded by c's
-// WriteTimeout (give or take an eighth: see deadlineSlack) on a
+// WriteTimeout (plus at most an eighth of it: see deadlineSlack) on a
 // destination with write deadlines.
 func NewWriter(c *Codec, dst io.Writer) *Writer {
 	return &Writer{codec: c, timeout: c.WriteTimeout, dst: dst}
@@ -167,7 +167,8 @@ func (w *Writer) enqueueLocked(packed []byte) error {
 // deadline may outlast it: a deadline set for timeout*(1+1/deadlineSlack)
 // serves every write that starts within timeout/deadlineSlack of setting
 // it, each of them given at least the timeout, so a busy connection sets
-// its write deadline a few times a second instead of once a write.
+// its write deadline once every timeout/deadlineSlack instead of once a
+// write.
 const deadlineSlack = 8
 
 // write writes b with a write deadline at least w.timeout away (at most
