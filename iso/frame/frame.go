@@ -326,7 +326,7 @@ func (c *Codec) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 var ErrSlowFrame = errors.New("frame not completed in time (slow sender)")
 
 func (c *Codec) readFrame(r io.Reader) (netheader.Message, *[]byte, error) {
-	br, ok := r.(interface{ Peek(int) ([]byte, error) })
+	br, ok := r.(bufferedReader)
 	if c.Conn == nil || c.FrameTimeout <= 0 || !ok {
 		return c.read(r)
 	}
@@ -334,6 +334,11 @@ func (c *Codec) readFrame(r io.Reader) (netheader.Message, *[]byte, error) {
 	// connection's idle timeout's business), then give the frame its time.
 	if _, err := br.Peek(1); err != nil {
 		return nil, nil, fmt.Errorf("reading length header: %w", err)
+	}
+	if c.buffered(br) {
+		// The read that brought the first byte brought the whole frame:
+		// nothing is left to wait for, so no deadline to set and clear.
+		return c.read(r)
 	}
 	_ = c.Conn.SetReadDeadline(time.Now().Add(c.FrameTimeout))
 	hdr, body, err := c.read(r)
@@ -343,6 +348,40 @@ func (c *Codec) readFrame(r io.Reader) (netheader.Message, *[]byte, error) {
 		return nil, nil, fmt.Errorf("%w: %v", ErrSlowFrame, err)
 	}
 	return hdr, body, err
+}
+
+// bufferedReader is a reader with a buffer to look into (a bufio.Reader,
+// as iso8583-connection reads through).
+type bufferedReader interface {
+	peeker
+	Buffered() int
+}
+
+// buffered reports that a whole frame, header and body, is in br's
+// buffer, so reading it cannot wait on the network. Only a framing whose
+// wire size the length header tells (a length header, with or without a
+// TPDU the length counts) is recognised; a frame longer than the limit is
+// left to the read to refuse.
+func (c *Codec) buffered(br bufferedReader) bool {
+	var l Length
+	switch h := c.header().(type) {
+	case Length:
+		l = h
+	case TPDU:
+		l = h.Length
+	default:
+		return false
+	}
+	have := br.Buffered()
+	if have < l.Size() {
+		return false
+	}
+	b, err := br.Peek(l.Size())
+	if err != nil {
+		return false
+	}
+	n, err := l.Decode(b)
+	return err == nil && n <= have-l.Size()
 }
 
 // Unpack unpacks one frame body; the error is an *UndecodableError.
@@ -440,9 +479,5 @@ func (c *Codec) appendFrame(dst []byte, hdr netheader.Message, packed []byte) ([
 	if hdr == nil {
 		hdr = h.New()
 	}
-	out, err := appendFrame(h, hdr, packed)
-	if err != nil {
-		return dst, err
-	}
-	return append(dst, out...), nil
+	return appendFrame(h, hdr, dst, packed)
 }

@@ -136,7 +136,7 @@ func FuzzReadFrame(f *testing.F) {
 		if th, ok := again.(*TPDUHeader); ok {
 			th.TPDU = hdr.(*TPDUHeader).TPDU
 		}
-		out, err := appendFrame(h, again, body)
+		out, err := appendFrame(h, again, nil, body)
 		if err != nil {
 			t.Fatal(err)
 		}

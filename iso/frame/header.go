@@ -1,7 +1,6 @@
 package frame
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/kbpay/switch/iso/frame/netheader"
@@ -31,23 +30,27 @@ func ParseHeader(name string) (Header, error) { return netheader.Parse(name) }
 
 // AppendFrame appends body framed by a fresh header of h to dst.
 func AppendFrame(h Header, dst, body []byte) ([]byte, error) {
-	out, err := appendFrame(h, h.New(), body)
-	if err != nil {
-		return dst, err
-	}
-	return append(dst, out...), nil
+	return appendFrame(h, h.New(), dst, body)
 }
 
-func appendFrame(h Header, hdr netheader.Message, body []byte) ([]byte, error) {
+// appendFrame appends hdr, set to the length of body, and body to dst:
+// the header is written straight after dst and the body copied once.
+func appendFrame(h Header, hdr netheader.Message, dst, body []byte) ([]byte, error) {
 	if len(body) > h.Limit() {
-		return nil, fmt.Errorf("%w: %d bytes do not fit a %s header", ErrTooLong, len(body), h)
+		return dst, fmt.Errorf("%w: %d bytes do not fit a %s header", ErrTooLong, len(body), h)
 	}
 	hdr.SetLength(len(body))
-	var buf bytes.Buffer
-	buf.Grow(8 + len(body))
-	if _, err := hdr.WriteHeader(&buf); err != nil {
-		return nil, fmt.Errorf("writing %s header: %w", h, err)
+	out := appender(dst)
+	if _, err := hdr.WriteHeader(&out); err != nil {
+		return dst, fmt.Errorf("writing %s header: %w", h, err)
 	}
-	buf.Write(body)
-	return buf.Bytes(), nil
+	return append(out, body...), nil
+}
+
+// appender is an io.Writer appending to its slice.
+type appender []byte
+
+func (a *appender) Write(b []byte) (int, error) {
+	*a = append(*a, b...)
+	return len(b), nil
 }

@@ -140,3 +140,18 @@ func TestTPDUShorterThanItsHeaderIsRefused(t *testing.T) {
 		t.Fatalf("err = %v, want ErrBadHeader", err)
 	}
 }
+
+// BenchmarkAppendFrameTPDU: framing one body behind a TPDU header into
+// a reused buffer (what a Writer does per frame).
+func BenchmarkAppendFrameTPDU(b *testing.B) {
+	c := &Codec{Header: TPDU{Length: Binary2}}
+	body := bytes.Repeat([]byte{'0'}, 300)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = c.appendFrame(buf[:0], nil, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -53,7 +53,8 @@ type Writer struct {
 	flushing bool
 	err      error
 
-	writes atomic.Uint64
+	writes   atomic.Uint64
+	deadline time.Time // the write deadline last set on dst
 
 	// Gather, when set, lets the senders that are ready to run append
 	// their frames before a write starts (one yield of the processor, as
@@ -66,7 +67,8 @@ type Writer struct {
 
 // NewWriter writes c's frames to dst (nil: the first WriteMessage of the
 // connection library attaches its connection), each write bounded by c's
-// WriteTimeout on a destination with write deadlines.
+// WriteTimeout (plus at most an eighth of it: see deadlineSlack) on a
+// destination with write deadlines.
 func NewWriter(c *Codec, dst io.Writer) *Writer {
 	return &Writer{codec: c, timeout: c.WriteTimeout, dst: dst}
 }
@@ -179,9 +181,23 @@ func (w *Writer) enqueueLocked(hdr netheader.Message, packed []byte) error {
 	return nil
 }
 
+// deadlineSlack is the part of the write timeout by which a write
+// deadline may outlast it: a deadline set for timeout*(1+1/deadlineSlack)
+// serves every write that starts within timeout/deadlineSlack of setting
+// it, each of them given at least the timeout, so a busy connection sets
+// its write deadline once every timeout/deadlineSlack instead of once a
+// write.
+const deadlineSlack = 8
+
+// write writes b with a write deadline at least w.timeout away (at most
+// w.timeout*(1+1/deadlineSlack)). Only the sender doing the write calls
+// it, so w.deadline needs no lock of its own.
 func (w *Writer) write(dst io.Writer, b []byte) error {
 	if d, ok := dst.(interface{ SetWriteDeadline(time.Time) error }); ok && w.timeout > 0 {
-		_ = d.SetWriteDeadline(time.Now().Add(w.timeout))
+		if now := time.Now(); w.deadline.Sub(now) < w.timeout {
+			w.deadline = now.Add(w.timeout + w.timeout/deadlineSlack)
+			_ = d.SetWriteDeadline(w.deadline)
+		}
 	}
 	w.writes.Add(1)
 	_, err := dst.Write(b)
