@@ -86,6 +86,9 @@ type Listener struct {
 	// and its connections close once their in-flight requests are answered.
 	retiring atomic.Bool
 
+	// workers serve the requests of every connection (workers.go).
+	workers *workers
+
 	mu    sync.Mutex
 	conns map[*connection.Connection]*vanLink
 	count atomic.Int64
@@ -106,6 +109,7 @@ func New(cfg config.Listener, deps Deps) (*Listener, error) {
 		acceptDone: make(chan struct{}),
 	}
 	l.policy = policy(cfg, l.limits)
+	l.workers = newWorkers(func(r request) { l.serveMessage(r.out, r.msg, r.raw, r.link, r.log) })
 	l.maxConns.Store(int64(cfg.MaxConnections))
 	l.maxInFlight.Store(int64(cfg.MaxInFlight))
 	if cfg.TLS != nil {
@@ -312,7 +316,7 @@ func (l *Listener) serveConn(nc net.Conn) error {
 			go c.Close()
 		}),
 		connection.InboundMessageHandler(func(c *connection.Connection, msg *iso8583.Message) {
-			l.serveMessage(out, msg, codec.TakeRaw(msg), link, log)
+			l.workers.run(request{out: out, msg: msg, raw: codec.TakeRaw(msg), link: link, log: log})
 		}),
 		connection.ErrorHandler(func(err error) {
 			if peerClosed(err) {
