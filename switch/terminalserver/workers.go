@@ -68,6 +68,7 @@ func (w *workers) work(r request) {
 	defer idle.Stop()
 	for {
 		w.serve(r)
+		r = request{} // the served request's connection is not kept alive by a parked worker
 		if w.parked.Add(1) > w.max {
 			w.parked.Add(-1)
 			return
