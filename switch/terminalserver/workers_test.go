@@ -70,3 +70,37 @@ func TestWorkersEndWhenIdle(t *testing.T) {
 		t.Errorf("started %d workers, want 2", got)
 	}
 }
+
+// deepStack uses about kib KiB of stack, as the pipeline's stage chain does.
+//
+//go:noinline
+func deepStack(kib int) byte {
+	var frame [1024]byte
+	frame[kib%len(frame)] = byte(kib)
+	if kib == 0 {
+		return frame[0]
+	}
+	return deepStack(kib-1) + frame[kib%len(frame)]
+}
+
+// BenchmarkInboundRequest: a request needing a 24 KiB stack served on a
+// goroutine of its own (what the connection library does) or on a worker.
+func BenchmarkInboundRequest(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		run  func(*workers, request)
+	}{
+		{"goroutine per request", func(w *workers, r request) { go w.serve(r) }},
+		{"workers", (*workers).run},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			var wg sync.WaitGroup
+			w := newWorkers(func(request) { deepStack(24); wg.Done() })
+			for b.Loop() {
+				wg.Add(1)
+				tt.run(w, request{})
+				wg.Wait()
+			}
+		})
+	}
+}
