@@ -50,6 +50,8 @@ type Config struct {
 	InstanceName string `yaml:"instance_name"`
 	// Store selects the store backend and the ownership lease.
 	Store Store `yaml:"store"`
+	// Runtime tunes the Go garbage collector (runtime.go).
+	Runtime Runtime `yaml:"runtime"`
 }
 
 // Journal configures the transaction journal and SAF queue.
@@ -388,6 +390,7 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Journal.RetryMax, time.Minute)
 	c.Journal.SAFWorkersPerRoute = orDefaultInt(c.Journal.SAFWorkersPerRoute, 4)
 	c.Store.setDefaults()
+	c.Runtime.setDefaults()
 	if c.InstanceID == InstanceIDAuto && c.Store.Backend != "postgres" {
 		c.InstanceID = 0
 	}

@@ -29,6 +29,7 @@ func (c *Config) Validate() error {
 	if len(c.Listeners) == 0 {
 		bad("no listeners configured")
 	}
+	c.Runtime.validate(bad)
 	names := map[string]bool{}
 	for i, l := range c.Listeners {
 		where := fmt.Sprintf("listeners[%d] (%s)", i, l.Name)

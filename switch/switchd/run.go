@@ -83,6 +83,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer func() { _ = log.Sync() }()
+	log.Info("go runtime", applyRuntime(cfg.Runtime, os.Getenv, runtimeDebug)...)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -86,6 +86,9 @@ type Listener struct {
 	// and its connections close once their in-flight requests are answered.
 	retiring atomic.Bool
 
+	// workers serve the requests of every connection (workers.go).
+	workers *workers
+
 	mu    sync.Mutex
 	conns map[*connection.Connection]*vanLink
 	count atomic.Int64
@@ -110,6 +113,7 @@ func New(cfg config.Listener, deps Deps) (*Listener, error) {
 		acceptDone: make(chan struct{}),
 	}
 	l.policy = policy(cfg, l.limits)
+	l.workers = newWorkers(func(r request) { l.serveMessage(r.out, r.msg, r.raw, r.link, r.log) })
 	l.maxConns.Store(int64(cfg.MaxConnections))
 	l.maxInFlight.Store(int64(cfg.MaxInFlight))
 	if cfg.TLS != nil {
@@ -319,7 +323,7 @@ func (l *Listener) serveConn(nc net.Conn) error {
 			if link.takeSignOffAnswer(msg) { // the VAN's 0810 to the switch's sign-off (van.go)
 				return
 			}
-			l.serveMessage(answerer{out, codec.TakeHeader(msg)}, msg, codec.TakeRaw(msg), link, log)
+			l.workers.run(request{out: answerer{out, codec.TakeHeader(msg)}, msg: msg, raw: codec.TakeRaw(msg), link: link, log: log})
 		}),
 		connection.ErrorHandler(func(err error) {
 			if peerClosed(err) {
