@@ -22,8 +22,8 @@ type shapeKey struct {
 	mask uint64
 }
 
-// insertStatement is the INSERT of t (its times and owner set), returning
-// the new row's id, or no row when t's key is journaled already.
+// insertStatement is the INSERT of t (its times and owner set): it writes
+// no row when t's key is journaled already.
 func insertStatement(t *store.Txn) (string, []any) {
 	created := t.CreatedAt.UnixMilli()
 	var ct any
@@ -54,7 +54,7 @@ func insertStatement(t *store.Txn) (string, []any) {
 		}
 		b.WriteString(literalOr(v, mask&(1<<i) != 0))
 	}
-	b.WriteString(") ON CONFLICT (terminal_id, stan, tx_time, mti) DO NOTHING RETURNING id")
+	b.WriteString(") ON CONFLICT (terminal_id, stan, tx_time, mti) DO NOTHING")
 	q, _ := shapes.LoadOrStore(k, b.String())
 	return q.(string), args
 }

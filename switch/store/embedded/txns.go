@@ -40,7 +40,7 @@ func (j *journal) insert(_ *sql.Tx, t *store.Txn) error {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
 	q, args := insertStatement(t)
-	id, found, err := j.w.queryInt64(q, args...)
+	id, found, err := j.w.insert(q, args...)
 	if err != nil {
 		return err
 	}
