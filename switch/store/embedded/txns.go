@@ -56,20 +56,27 @@ func (j *journal) duplicateOf(ctx context.Context, k store.Key) (store.Txn, erro
 	return sqlstore.Duplicate(j.FindByKey(ctx, k))
 }
 
-// Set records an update durably (returns after the group commit).
+// Set records an update durably (returns after the group commit). Its
+// event is the row's first event when the row has none yet (one
+// statement), else an events row after the update.
 func (j *journal) Set(ctx context.Context, id int64, u store.Update, event string) error {
 	now := j.now().UnixMilli()
-	q, args := setStatement(u, now, id, j.inst.Name)
+	q, args := setStatement(u, now, id, j.inst.Name, event)
 	err := j.execChecked(ctx, store.OpSet, func(tx *sql.Tx) error {
 		n, err := j.w.exec(q, args...)
-		if err != nil {
+		if err != nil || n == 1 {
+			return err
+		}
+		if event == "" {
+			return j.notOwned(tx, id, store.ErrNotFound)
+		}
+		// Not owned, not found, or the row has its first event already.
+		q, args := setStatement(u, now, id, j.inst.Name, "")
+		if n, err = j.w.exec(q, args...); err != nil {
 			return err
 		}
 		if n != 1 {
 			return j.notOwned(tx, id, store.ErrNotFound)
-		}
-		if event == "" {
-			return nil
 		}
 		return j.event(tx, id, now, string(u.State), event)
 	})
