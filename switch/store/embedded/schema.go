@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS txns (
 );
 CREATE INDEX IF NOT EXISTS txns_rrn_given ON txns(rrn) WHERE rrn <> '';
 CREATE INDEX IF NOT EXISTS txns_issuer_given ON txns(route, issuer_stan) WHERE issuer_stan <> '';
-CREATE INDEX IF NOT EXISTS txns_created ON txns(created_at);
 
 CREATE TABLE IF NOT EXISTS events (
 	id      INTEGER PRIMARY KEY,
@@ -155,8 +154,8 @@ var addedColumns = []struct{ table, name, decl string }{
 // every event was an events row.
 
 // droppedIndexes are indexes of older versions, dropped when the journal
-// is opened.
-var droppedIndexes = []string{"txns_rrn", "txns_issuer", "txns_state"}
+// is opened (txns_created: see created.go).
+var droppedIndexes = []string{"txns_rrn", "txns_issuer", "txns_state", "txns_created"}
 
 // migrate adds the columns an existing journal file lacks, drops the
 // indexes it no longer keeps and creates those that need added columns.

@@ -33,17 +33,24 @@ var byRRN = sqlstore.Dialect{Param: sqlite.Param, Column: func(c string) string 
 	return sqliteColumn(c)
 }}
 
-// searchStatement is the query of Search.
-func searchStatement(f store.TxnFilter) (string, []any) {
+// searchStatement is the query of Search; ids are conditions on id that
+// hold f's time window (idsCreated).
+func searchStatement(f store.TxnFilter, ids []sqlstore.Condition) (string, []any) {
+	conds := append(sqlstore.TxnConditions(f), ids...)
 	if f.RRN != "" {
-		return byRRN.Search(txnColumns, "txns", sqlstore.TxnConditions(f), " AND rrn <> ''", "id DESC", store.SearchLimit(f.Limit))
+		return byRRN.Search(txnColumns, "txns", conds, " AND rrn <> ''", "id DESC", store.SearchLimit(f.Limit))
 	}
-	return sqlite.Search(txnColumns, "txns", sqlstore.TxnConditions(f), "", "id DESC", store.SearchLimit(f.Limit))
+	return sqlite.Search(txnColumns, "txns", conds, "", "id DESC", store.SearchLimit(f.Limit))
 }
 
-// Search lists the transactions f selects, newest first.
+// Search lists the transactions f selects, newest first; a time window is
+// searched in its id range (see idsCreated).
 func (j *journal) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, error) {
-	q, args := searchStatement(f)
+	ids, err := j.idsCreated(ctx, f.From, f.To)
+	if err != nil {
+		return nil, fmt.Errorf("journal: searching transactions: %w", err)
+	}
+	q, args := searchStatement(f, ids)
 	out, err := collect(j.db.Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: searching transactions: %w", err)

@@ -182,10 +182,16 @@ func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
 	return out, nil
 }
 
-// Between lists transactions created in [from, to).
+// Between lists transactions created in [from, to): those of the id range
+// that holds them (see idsCreated).
 func (j *journal) Between(ctx context.Context, from, to time.Time) ([]store.Txn, error) {
-	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
-		from.UnixMilli(), to.UnixMilli()))
+	ids, err := j.idsCreated(ctx, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing transactions: %w", err)
+	}
+	where, args := sqlite.Where(append([]sqlstore.Condition{{Column: "created_at", Op: ">=", Arg: from.UnixMilli()},
+		{Column: "created_at", Op: "<", Arg: to.UnixMilli()}}, ids...))
+	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns`+where+` ORDER BY id`, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing transactions: %w", err)
 	}
