@@ -128,7 +128,8 @@ func setStatement(u store.Update, now, id int64, owner, event string) (string, [
 	kind := byte('u')
 	if event != "" {
 		kind = 'f'
-		args = append(args, now, string(u.State), event)
+		// At least 1: 0 and -1 say the row keeps no event.
+		args = append(args, max(now, 1), string(u.State), event)
 	}
 	args = append(args, id, owner)
 	k := shapeKey{kind, mask}
