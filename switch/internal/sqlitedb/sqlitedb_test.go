@@ -3,8 +3,11 @@ package sqlitedb
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+
+	"modernc.org/sqlite"
 )
 
 // TestReadersStayOpen: concurrent reads reuse the reader pool's
@@ -34,5 +37,21 @@ func TestReadersStayOpen(t *testing.T) {
 	}
 	if st := db.R.Stats(); st.MaxIdleClosed != 0 || st.MaxLifetimeClosed != 0 || st.MaxIdleTimeClosed != 0 {
 		t.Fatalf("reader connections were closed and reopened: %+v", st)
+	}
+}
+
+// TestCommitsSyncData: once a file is open, commits sync with fdatasync
+// (SQLite's way on Linux), not the transpiled library's default fsync.
+func TestCommitsSyncData(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "t.db"), SyncFull, `CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY)`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if runtime.GOOS == "linux" && !sqlite.FdatasyncEnabled() {
+		t.Fatal("SQLite commits with fsync")
+	}
+	if _, err := db.W.Exec(`INSERT INTO t (k) VALUES (1)`); err != nil {
+		t.Fatal(err)
 	}
 }

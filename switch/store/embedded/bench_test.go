@@ -15,15 +15,16 @@ import (
 // BenchmarkSale measures one sale's journal work as the switch does it:
 // the request recorded before it leaves (Begin, optionally after the
 // duplicate look-up FindByKey the Record stage used to make) and its
-// outcome settled before the terminal hears it (Set), from 16 and 64
-// concurrent transactions, with sync FULL (fsync per commit) and NORMAL.
+// outcome settled before the terminal hears it (Set), from 1 (per
+// processor: small groups, as at a low steady rate), 16 and 64 concurrent
+// transactions, with sync FULL (fsync per commit) and NORMAL.
 // Besides ns/op and allocs it reports cpu-µs/sale: the process's user +
 // system CPU over the run divided by the sales (the switch's target is
 // ≤50 µs per transaction for all of switchd).
 func BenchmarkSale(b *testing.B) {
 	for _, lookup := range []bool{false, true} {
 		for _, durable := range []bool{true, false} {
-			for _, par := range []int{16, 64} {
+			for _, par := range []int{1, 16, 64} {
 				name := fmt.Sprintf("sync=%s/inflight=%d", map[bool]string{true: "FULL", false: "NORMAL"}[durable], par)
 				if lookup {
 					name = "findbykey+" + name

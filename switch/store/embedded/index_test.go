@@ -16,7 +16,7 @@ import (
 // recorded without them), not by a scan of the journal.
 func TestLookupsUseThePartialIndexes(t *testing.T) {
 	s := open(t, false)
-	search, searchArgs := searchStatement(store.TxnFilter{RRN: "512345000001", TerminalID: "TERM0001", State: store.Approved})
+	search, searchArgs := searchStatement(store.TxnFilter{RRN: "512345000001", TerminalID: "TERM0001", State: store.Approved}, nil)
 	for _, tc := range []struct {
 		name, q, index string
 		args           []any
@@ -34,7 +34,7 @@ func TestLookupsUseThePartialIndexes(t *testing.T) {
 
 // TestOpenDropsTheOldIndexes: a journal file with the indexes over every
 // row (and without the owner column) loses them when opened and gets the
-// partial ones; its rows stay.
+// partial ones; its rows stay. txns_created goes too (created.go).
 func TestOpenDropsTheOldIndexes(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", filepath.Join(dir, "journal.db"))
@@ -46,7 +46,7 @@ func TestOpenDropsTheOldIndexes(t *testing.T) {
 		t.Fatal("the txns owner column is not where the test expects it")
 	}
 	if _, err := db.Exec(ownerless + `CREATE INDEX txns_rrn ON txns(rrn); CREATE INDEX txns_issuer ON txns(route, issuer_stan);
-		CREATE INDEX txns_state ON txns(state);`); err != nil {
+		CREATE INDEX txns_state ON txns(state); CREATE INDEX txns_created ON txns(created_at);`); err != nil {
 		t.Fatal(err)
 	}
 	old := sale("000777")
@@ -74,7 +74,7 @@ func TestOpenDropsTheOldIndexes(t *testing.T) {
 		}
 		have[name] = true
 	}
-	if have["txns_rrn"] || have["txns_issuer"] || have["txns_state"] || !have["txns_rrn_given"] || !have["txns_issuer_given"] ||
+	if have["txns_rrn"] || have["txns_issuer"] || have["txns_state"] || have["txns_created"] || !have["txns_rrn_given"] || !have["txns_issuer_given"] ||
 		!have["txns_forwarded"] {
 		t.Fatalf("indexes after open: %v", have)
 	}

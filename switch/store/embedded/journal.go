@@ -303,9 +303,19 @@ func (j *journal) run(batch []*write, safely bool) error {
 // insertEvent appends to a transaction's history.
 const insertEvent = `INSERT INTO events (txn_id, at, kind, detail) VALUES (?,?,?,?)`
 
+// eventsFromNowOn marks a row that has no event yet as having its history
+// in events (see first_event_at in schema.go): a later Set must not keep
+// its event in the row, which History reads first.
+const eventsFromNowOn = `UPDATE txns SET first_event_at = -1 WHERE id = ? AND first_event_at = 0`
+
 // event appends kind: detail at at (Unix ms) to transaction id's history
-// inside tx (on the committer's connection, through the driver).
+// inside tx (on the committer's connection, through the driver) as an
+// events row. Should the insert fail after the mark, the mark alone is
+// harmless: the history is read from events either way.
 func (j *journal) event(_ *sql.Tx, id, at int64, kind, detail string) error {
+	if _, err := j.w.exec(eventsFromNowOn, id); err != nil {
+		return err
+	}
 	_, err := j.w.exec(insertEvent, id, at, kind, detail)
 	return err
 }

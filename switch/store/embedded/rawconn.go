@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // writerConn is the committer's connection: every group's transaction runs
@@ -72,7 +71,34 @@ func (w *writerConn) named(args []any) []driver.NamedValue {
 
 // exec runs write statement q inside the open transaction and returns how
 // many rows it changed.
-func (w *writerConn) exec(q string, args ...any) (n int64, err error) {
+func (w *writerConn) exec(q string, args ...any) (int64, error) {
+	res, err := w.result(q, args)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// insert runs INSERT statement q (one row, or none ON CONFLICT DO NOTHING)
+// inside the open transaction: the new row's rowid, or inserted false when
+// it wrote none. SQLite gives the rowid for free (last_insert_rowid); a
+// RETURNING clause instead runs the statement through an ephemeral table
+// and a result row, about a third of the insert's cost.
+func (w *writerConn) insert(q string, args ...any) (id int64, inserted bool, err error) {
+	res, err := w.result(q, args)
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return 0, false, err
+	}
+	id, err = res.LastInsertId()
+	return id, err == nil, err
+}
+
+// result runs write statement q inside the open transaction.
+func (w *writerConn) result(q string, args []any) (res driver.Result, err error) {
 	err = w.conn.Raw(func(dc any) error {
 		s, err := w.stmt(dc, q)
 		if err != nil {
@@ -82,51 +108,8 @@ func (w *writerConn) exec(q string, args ...any) (n int64, err error) {
 		if !ok {
 			return errors.New("journal: the SQLite driver cannot execute with a context")
 		}
-		res, err := e.ExecContext(context.Background(), w.named(args))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		res, err = e.ExecContext(context.Background(), w.named(args))
 		return err
 	})
-	return n, err
-}
-
-// queryInt64 runs statement q inside the open transaction and reads the
-// first column of its first row: found false when it returned none.
-func (w *writerConn) queryInt64(q string, args ...any) (v int64, found bool, err error) {
-	err = w.conn.Raw(func(dc any) error {
-		s, err := w.stmt(dc, q)
-		if err != nil {
-			return err
-		}
-		qc, ok := s.(driver.StmtQueryContext)
-		if !ok {
-			return errors.New("journal: the SQLite driver cannot query with a context")
-		}
-		rows, err := qc.QueryContext(context.Background(), w.named(args))
-		if err != nil {
-			return err
-		}
-		dest := make([]driver.Value, len(rows.Columns()))
-		err = rows.Next(dest)
-		if errors.Is(err, io.EOF) {
-			return rows.Close()
-		}
-		if err != nil {
-			return errors.Join(err, rows.Close())
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		found = true
-		switch x := dest[0].(type) {
-		case int64:
-			v = x
-		default:
-			return fmt.Errorf("journal: %T where an integer was expected", dest[0])
-		}
-		return nil
-	})
-	return v, found, err
+	return res, err
 }

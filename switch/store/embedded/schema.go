@@ -37,11 +37,13 @@ CREATE TABLE IF NOT EXISTS txns (
 	auth_key        TEXT NOT NULL DEFAULT '',
 	content_hash    TEXT NOT NULL DEFAULT '',
 	owner           TEXT NOT NULL DEFAULT '',
+	first_event_at     INTEGER NOT NULL DEFAULT -1,
+	first_event_kind   TEXT NOT NULL DEFAULT '',
+	first_event_detail TEXT NOT NULL DEFAULT '',
 	UNIQUE (terminal_id, stan, tx_time, mti)
 );
 CREATE INDEX IF NOT EXISTS txns_rrn_given ON txns(rrn) WHERE rrn <> '';
 CREATE INDEX IF NOT EXISTS txns_issuer_given ON txns(route, issuer_stan) WHERE issuer_stan <> '';
-CREATE INDEX IF NOT EXISTS txns_created ON txns(created_at);
 
 CREATE TABLE IF NOT EXISTS events (
 	id      INTEGER PRIMARY KEY,
@@ -131,11 +133,29 @@ var addedColumns = []struct{ table, name, decl string }{
 	// (0: claimable by any instance).
 	{"saf", "owner", "TEXT NOT NULL DEFAULT ''"},
 	{"saf", "lease_until", "INTEGER NOT NULL DEFAULT 0"},
+	// first_event_*: the transaction's first event, kept in its row (see
+	// below); -1 on rows from older versions, whose history is all in
+	// events.
+	{"txns", "first_event_at", "INTEGER NOT NULL DEFAULT -1"},
+	{"txns", "first_event_kind", "TEXT NOT NULL DEFAULT ''"},
+	{"txns", "first_event_detail", "TEXT NOT NULL DEFAULT ''"},
 }
 
+// A transaction's first event is kept in its own row when it comes with
+// an update (Set: a sale's answer, its time-out): first_event_at is then
+// its time (Unix ms), and the update writes no events row, so a sale's
+// answer costs no events row and no events_txn entry (two B-tree inserts
+// and two more pages in its commit). first_event_at is 0 on a new row
+// (no event yet: the next Set with an event may use the row) and -1 once
+// an events row was written for the transaction (the history is then
+// wholly in events, after the row's first event if it has one), and on
+// the rows of older versions. History reads the row's event first, then
+// the events rows by id: the same history, in the same order, as when
+// every event was an events row.
+
 // droppedIndexes are indexes of older versions, dropped when the journal
-// is opened.
-var droppedIndexes = []string{"txns_rrn", "txns_issuer", "txns_state"}
+// is opened (txns_created: see created.go).
+var droppedIndexes = []string{"txns_rrn", "txns_issuer", "txns_state", "txns_created"}
 
 // migrate adds the columns an existing journal file lacks, drops the
 // indexes it no longer keeps and creates those that need added columns.

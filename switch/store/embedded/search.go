@@ -33,17 +33,24 @@ var byRRN = sqlstore.Dialect{Param: sqlite.Param, Column: func(c string) string 
 	return sqliteColumn(c)
 }}
 
-// searchStatement is the query of Search.
-func searchStatement(f store.TxnFilter) (string, []any) {
+// searchStatement is the query of Search; ids are conditions on id that
+// hold f's time window (idsCreated).
+func searchStatement(f store.TxnFilter, ids []sqlstore.Condition) (string, []any) {
+	conds := append(sqlstore.TxnConditions(f), ids...)
 	if f.RRN != "" {
-		return byRRN.Search(txnColumns, "txns", sqlstore.TxnConditions(f), " AND rrn <> ''", "id DESC", store.SearchLimit(f.Limit))
+		return byRRN.Search(txnColumns, "txns", conds, " AND rrn <> ''", "id DESC", store.SearchLimit(f.Limit))
 	}
-	return sqlite.Search(txnColumns, "txns", sqlstore.TxnConditions(f), "", "id DESC", store.SearchLimit(f.Limit))
+	return sqlite.Search(txnColumns, "txns", conds, "", "id DESC", store.SearchLimit(f.Limit))
 }
 
-// Search lists the transactions f selects, newest first.
+// Search lists the transactions f selects, newest first; a time window is
+// searched in its id range (see idsCreated).
 func (j *journal) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, error) {
-	q, args := searchStatement(f)
+	ids, err := j.idsCreated(ctx, f.From, f.To)
+	if err != nil {
+		return nil, fmt.Errorf("journal: searching transactions: %w", err)
+	}
+	q, args := searchStatement(f, ids)
 	out, err := collect(j.db.Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: searching transactions: %w", err)
@@ -51,9 +58,15 @@ func (j *journal) Search(ctx context.Context, f store.TxnFilter) ([]store.Txn, e
 	return out, nil
 }
 
+// historyRows are a transaction's events: the one its row keeps (seq 0,
+// see first_event_at in schema.go), then its events rows by id.
+const historyRows = `SELECT 0 AS seq, first_event_at AS at, first_event_kind AS kind, first_event_detail AS detail
+	FROM txns WHERE id = ? AND first_event_at > 0
+	UNION ALL SELECT id, at, kind, detail FROM events WHERE txn_id = ?`
+
 // History returns a transaction's events with their times, oldest first.
 func (j *journal) History(ctx context.Context, txnID int64) ([]store.Event, error) {
-	out, err := all(ctx, j.db, sqlstore.ScanEvent, `SELECT at, kind, detail FROM events WHERE txn_id = ? ORDER BY id`, txnID)
+	out, err := all(ctx, j.db, sqlstore.ScanEvent, `SELECT at, kind, detail FROM (`+historyRows+`) ORDER BY seq`, txnID, txnID)
 	if err != nil {
 		return nil, fmt.Errorf("journal: reading the history of transaction %d: %w", txnID, err)
 	}
@@ -62,7 +75,7 @@ func (j *journal) History(ctx context.Context, txnID int64) ([]store.Event, erro
 
 // Events returns a transaction's history (kind: detail), oldest first.
 func (j *journal) Events(ctx context.Context, id int64) ([]string, error) {
-	out, err := all(ctx, j.db, sqlstore.ScanEventLine, `SELECT kind, detail FROM events WHERE txn_id = ? ORDER BY id`, id)
+	out, err := all(ctx, j.db, sqlstore.ScanEventLine, `SELECT kind, detail FROM (`+historyRows+`) ORDER BY seq`, id, id)
 	if err != nil {
 		return nil, fmt.Errorf("journal: reading events: %w", err)
 	}

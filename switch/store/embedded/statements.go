@@ -22,8 +22,8 @@ type shapeKey struct {
 	mask uint64
 }
 
-// insertStatement is the INSERT of t (its times and owner set), returning
-// the new row's id, or no row when t's key is journaled already.
+// insertStatement is the INSERT of t (its times and owner set): it writes
+// no row when t's key is journaled already.
 func insertStatement(t *store.Txn) (string, []any) {
 	created := t.CreatedAt.UnixMilli()
 	var ct any
@@ -47,14 +47,14 @@ func insertStatement(t *store.Txn) (string, []any) {
 		return q.(string), args
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO txns (" + sqlstore.TxnInsertList + ") VALUES (")
+	b.WriteString("INSERT INTO txns (" + sqlstore.TxnInsertList + ", first_event_at) VALUES (")
 	for i, v := range vals {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(literalOr(v, mask&(1<<i) != 0))
 	}
-	b.WriteString(") ON CONFLICT (terminal_id, stan, tx_time, mti) DO NOTHING RETURNING id")
+	b.WriteString(", 0) ON CONFLICT (terminal_id, stan, tx_time, mti) DO NOTHING")
 	q, _ := shapes.LoadOrStore(k, b.String())
 	return q.(string), args
 }
@@ -94,8 +94,10 @@ var setColumns = []string{"route", "issuer_stan", "issuer_tx_time", "rrn", "appr
 // setStatement is the owner-checked UPDATE of row id by u at now (Unix
 // ms): the state and time always, each other column only when u gives it
 // (a text that is not empty, a key with its version, a ciphertext or a
-// remaining amount that is not nil).
-func setStatement(u store.Update, now, id int64, owner string) (string, []any) {
+// remaining amount that is not nil). With an event, it also keeps event
+// (kind u.State) as the row's first event, and changes the row only when
+// the row has no event yet (see first_event_at in schema.go).
+func setStatement(u store.Update, now, id int64, owner, event string) (string, []any) {
 	var ct, rem any
 	if u.PANCiphertext != nil {
 		ct = u.PANCiphertext
@@ -123,8 +125,14 @@ func setStatement(u store.Update, now, id int64, owner string) (string, []any) {
 			args = append(args, vals[i])
 		}
 	}
+	kind := byte('u')
+	if event != "" {
+		kind = 'f'
+		// At least 1: 0 and -1 say the row keeps no event.
+		args = append(args, max(now, 1), string(u.State), event)
+	}
 	args = append(args, id, owner)
-	k := shapeKey{'u', mask}
+	k := shapeKey{kind, mask}
 	if q, ok := shapes.Load(k); ok {
 		return q.(string), args
 	}
@@ -135,7 +143,13 @@ func setStatement(u store.Update, now, id int64, owner string) (string, []any) {
 			b.WriteString(", " + c + " = ?")
 		}
 	}
+	if event != "" {
+		b.WriteString(", first_event_at = ?, first_event_kind = ?, first_event_detail = ?")
+	}
 	b.WriteString(" WHERE id = ? AND owner IN (?, '')")
+	if event != "" {
+		b.WriteString(" AND first_event_at = 0")
+	}
 	q, _ := shapes.LoadOrStore(k, b.String())
 	return q.(string), args
 }

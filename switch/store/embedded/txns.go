@@ -40,7 +40,7 @@ func (j *journal) insert(_ *sql.Tx, t *store.Txn) error {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
 	q, args := insertStatement(t)
-	id, found, err := j.w.queryInt64(q, args...)
+	id, found, err := j.w.insert(q, args...)
 	if err != nil {
 		return err
 	}
@@ -56,20 +56,27 @@ func (j *journal) duplicateOf(ctx context.Context, k store.Key) (store.Txn, erro
 	return sqlstore.Duplicate(j.FindByKey(ctx, k))
 }
 
-// Set records an update durably (returns after the group commit).
+// Set records an update durably (returns after the group commit). Its
+// event is the row's first event when the row has none yet (one
+// statement), else an events row after the update.
 func (j *journal) Set(ctx context.Context, id int64, u store.Update, event string) error {
 	now := j.now().UnixMilli()
-	q, args := setStatement(u, now, id, j.inst.Name)
+	q, args := setStatement(u, now, id, j.inst.Name, event)
 	err := j.execChecked(ctx, store.OpSet, func(tx *sql.Tx) error {
 		n, err := j.w.exec(q, args...)
-		if err != nil {
+		if err != nil || n == 1 {
+			return err
+		}
+		if event == "" {
+			return j.notOwned(tx, id, store.ErrNotFound)
+		}
+		// Not owned, not found, or the row has its first event already.
+		q, args := setStatement(u, now, id, j.inst.Name, "")
+		if n, err = j.w.exec(q, args...); err != nil {
 			return err
 		}
 		if n != 1 {
 			return j.notOwned(tx, id, store.ErrNotFound)
-		}
-		if event == "" {
-			return nil
 		}
 		return j.event(tx, id, now, string(u.State), event)
 	})
@@ -175,10 +182,16 @@ func (j *journal) InFlight(ctx context.Context) ([]store.Txn, error) {
 	return out, nil
 }
 
-// Between lists transactions created in [from, to).
+// Between lists transactions created in [from, to): those of the id range
+// that holds them (see idsCreated).
 func (j *journal) Between(ctx context.Context, from, to time.Time) ([]store.Txn, error) {
-	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns WHERE created_at >= ? AND created_at < ? ORDER BY id`,
-		from.UnixMilli(), to.UnixMilli()))
+	ids, err := j.idsCreated(ctx, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("journal: listing transactions: %w", err)
+	}
+	where, args := sqlite.Where(append([]sqlstore.Condition{{Column: "created_at", Op: ">=", Arg: from.UnixMilli()},
+		{Column: "created_at", Op: "<", Arg: to.UnixMilli()}}, ids...))
+	out, err := collect(j.db.Query(ctx, `SELECT `+txnColumns+` FROM txns`+where+` ORDER BY id`, args...))
 	if err != nil {
 		return nil, fmt.Errorf("journal: listing transactions: %w", err)
 	}
