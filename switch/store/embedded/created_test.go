@@ -82,3 +82,35 @@ func ids(rows []store.Txn) []int64 {
 	}
 	return out
 }
+
+// TestClockSetBackBeyondTheSlack: rows stamped after the wall clock went
+// back further than clockSlack are still in every time window that holds
+// them (the journal notes the step and reads windows by created_at from
+// then on), in this handle and in a handle opened afterwards.
+func TestClockSetBackBeyondTheSlack(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir, false)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	stamps := []time.Duration{0, time.Minute, 2 * time.Minute, -3 * time.Hour, -3*time.Hour + time.Minute}
+	for i, d := range stamps {
+		at := t0.Add(d)
+		s.j.now = func() time.Time { return at }
+		if _, err := s.Sales().Begin(ctx, sale(fmt.Sprintf("%06d", i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from, to := t0.Add(-3*time.Hour-time.Minute), t0.Add(-2*time.Hour)
+	check := func(who string, s *Store) {
+		t.Helper()
+		rows, err := s.Lookup().Between(ctx, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 {
+			t.Errorf("%s: Between found %d rows created after the clock went back 3 h, want 2", who, len(rows))
+		}
+	}
+	check("the handle that saw the step", s)
+	check("a handle opened afterwards", openAt(t, dir, false))
+}

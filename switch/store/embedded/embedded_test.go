@@ -36,7 +36,13 @@ func TestConformance(t *testing.T) {
 
 func open(t testing.TB, durable bool) *Store {
 	t.Helper()
-	s, err := OpenDir(t.TempDir(), Options{Durable: durable, Instance: store.Instance{Name: "test"}})
+	return openAt(t, t.TempDir(), durable)
+}
+
+// openAt opens a handle on the store in dir (closed when the test ends).
+func openAt(t testing.TB, dir string, durable bool) *Store {
+	t.Helper()
+	s, err := OpenDir(dir, Options{Durable: durable, Instance: store.Instance{Name: "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
@@ -60,6 +61,9 @@ type journal struct {
 	opts    Options
 	inst    store.Instance
 	now     func() time.Time
+	// clock and stepped notice the wall clock going back (created.go).
+	clock   clockWatch
+	stepped atomic.Bool
 }
 
 type write struct {
@@ -96,7 +100,7 @@ func openJournal(path string, opts Options) (*journal, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema+instanceSchema+zoneKeySchema, true)
+	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema+instanceSchema+zoneKeySchema+markSchema, true)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -112,6 +116,11 @@ func openJournal(path string, opts Options) (*journal, error) {
 	inst := opts.Instance
 	inst.Lease = inst.LeaseOr()
 	j := &journal{db: db, w: w, writes: make(chan *write, 4096), stop: make(chan struct{}), drained: make(chan struct{}), opts: opts, inst: inst, now: time.Now}
+	if err := j.watchClock(); err != nil {
+		_ = w.close()
+		_ = db.Close()
+		return nil, fmt.Errorf("journal: %s: %w", path, err)
+	}
 	j.stopped.Add(1)
 	go j.commitLoop()
 	return j, nil
@@ -251,8 +260,10 @@ func (j *journal) commit(batch []*write) {
 	}
 	failed = j.run(batch, false)
 	if errors.Is(failed, errRedo) {
+		j.stamped(false)
 		failed = j.run(batch, true)
 	}
+	j.stamped(failed == nil)
 	for _, w := range batch {
 		if failed != nil {
 			// Even a refusal: what it was decided on may not have been
