@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -8,13 +9,22 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
-// getToken reads one tokens row by its number.
-const getToken = `SELECT ` + tokenColumns + ` FROM tokens WHERE token = ?`
+// getToken reads one tokens row by its number; getTokenState only what
+// changes after it is issued.
+const (
+	getToken      = `SELECT ` + tokenColumns + ` FROM tokens WHERE token = ?`
+	getTokenState = `SELECT status, use_count, updated_at FROM tokens WHERE token = ?`
+)
+
+// knownTokens bounds how many tokens' issued records a tokenReader keeps
+// (a few hundred bytes each).
+const knownTokens = 65536
 
 // tokenReader reads tokens rows through the driver on one reader
 // connection held for it, the way the journal's writes go (writerConn):
@@ -25,10 +35,18 @@ const getToken = `SELECT ` + tokenColumns + ` FROM tokens WHERE token = ?`
 // so it sees every commit that ended before it began, from any
 // connection or process. Reads are serialised on the one connection:
 // each takes a few µs, and the payment path makes at most one.
+//
+// It keeps what a record has when it is issued and never changes after
+// (card, keys, expiry, kind, domain, use limit: no statement updates them,
+// and a token number is never issued again: deleted rows stay), so a
+// token read before is read again as its status, use count and update
+// time only, from the file like any read.
 type tokenReader struct {
-	mu   sync.Mutex
-	c    *writerConn
-	dest []driver.Value
+	mu    sync.Mutex
+	c     *writerConn
+	dest  []driver.Value
+	state []driver.Value
+	known map[string]store.TokenRecord
 }
 
 func openTokenReader(db *sql.DB) (*tokenReader, error) {
@@ -36,7 +54,8 @@ func openTokenReader(db *sql.DB) (*tokenReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	return &tokenReader{c: c, dest: make([]driver.Value, tokenFields)}, nil
+	return &tokenReader{c: c, dest: make([]driver.Value, tokenFields), state: make([]driver.Value, 3),
+		known: map[string]store.TokenRecord{}}, nil
 }
 
 // tokenFields is how many columns tokenColumns names.
@@ -52,9 +71,54 @@ func (r *tokenReader) close() error {
 func (r *tokenReader) get(token string) (store.TokenRecord, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	found := false
-	err := r.c.conn.Raw(func(dc any) error {
-		s, err := r.c.stmt(dc, getToken)
+	if rec, ok := r.known[token]; ok {
+		found, err := r.query(getTokenState, r.state, token)
+		if err != nil || !found {
+			return store.TokenRecord{}, err
+		}
+		var status string
+		var updated int64
+		if err := driverRow(r.state).Scan(&status, &rec.UseCount, &updated); err != nil {
+			return store.TokenRecord{}, fmt.Errorf("vault: reading token state: %w", err)
+		}
+		rec.Status, rec.UpdatedAt = store.TokenStatus(status), time.UnixMilli(updated)
+		if rec.Status != store.TokenActive && rec.Status != store.TokenSuspended && rec.Status != store.TokenDeleted {
+			return store.TokenRecord{}, fmt.Errorf("vault: token record has unknown status %q", status)
+		}
+		// The caller's own copies: nothing it does reaches the kept record.
+		rec.PANCiphertext, rec.PANHash = bytes.Clone(rec.PANCiphertext), bytes.Clone(rec.PANHash)
+		return rec, nil
+	}
+	found, err := r.query(getToken, r.dest, token)
+	if err != nil || !found {
+		return store.TokenRecord{}, err
+	}
+	rec, err := sqlstore.ScanToken(driverRow(r.dest))
+	if err != nil {
+		return store.TokenRecord{}, err
+	}
+	r.keep(rec)
+	return rec, nil
+}
+
+// keep remembers rec's issued parts; when full, one entry picked by map
+// iteration (effectively at random) makes room.
+func (r *tokenReader) keep(rec store.TokenRecord) {
+	if len(r.known) >= knownTokens {
+		for k := range r.known {
+			delete(r.known, k)
+			break
+		}
+	}
+	rec.PANCiphertext, rec.PANHash = bytes.Clone(rec.PANCiphertext), bytes.Clone(rec.PANHash)
+	r.known[rec.Token] = rec
+}
+
+// query runs read q with token into dest: found false when no row
+// matched (store.ErrNotFound as err).
+func (r *tokenReader) query(q string, dest []driver.Value, token string) (found bool, err error) {
+	err = r.c.conn.Raw(func(dc any) error {
+		s, err := r.c.stmt(dc, q)
 		if err != nil {
 			return err
 		}
@@ -66,20 +130,20 @@ func (r *tokenReader) get(token string) (store.TokenRecord, error) {
 		if err != nil {
 			return err
 		}
-		err = rows.Next(r.dest)
+		err = rows.Next(dest)
 		if cerr := rows.Close(); err == nil || errors.Is(err, io.EOF) {
 			found = err == nil
 			err = cerr
 		}
 		return err
 	})
-	if err != nil {
-		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", err)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("vault: reading token: %w", err)
+	case !found:
+		return false, store.ErrNotFound
 	}
-	if !found {
-		return store.TokenRecord{}, store.ErrNotFound
-	}
-	return sqlstore.ScanToken(driverRow(r.dest))
+	return true, nil
 }
 
 // driverRow is a row as the driver returned it, scanned into the few
