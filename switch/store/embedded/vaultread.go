@@ -33,8 +33,11 @@ const knownTokens = 65536
 // as much as the read itself. Each read is its own SQLite read
 // transaction (the statement is reset before the connection is let go),
 // so it sees every commit that ended before it began, from any
-// connection or process. Reads are serialised on the one connection:
-// each takes a few µs, and the payment path makes at most one.
+// connection or process. Reads are serialised on the one connection,
+// and run by one goroutine of the reader's (run): SQLite's code needs a
+// deep stack, which a payment's goroutine would grow (copy) for each read;
+// the reader's keeps it. Each takes a few µs, and the payment path makes
+// at most one.
 //
 // It keeps what a record has when it is issued and never changes after
 // (card, keys, expiry, kind, domain, use limit: no statement updates them,
@@ -42,11 +45,27 @@ const knownTokens = 65536
 // token read before is read again as its status, use count and update
 // time only, from the file like any read.
 type tokenReader struct {
-	mu    sync.Mutex
+	reqs    chan readRequest
+	answers sync.Pool // of chan readAnswer, buffered 1
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	// Only run's goroutine uses these.
 	c     *writerConn
 	dest  []driver.Value
 	state []driver.Value
 	known map[string]store.TokenRecord
+}
+
+type readRequest struct {
+	token  string
+	answer chan readAnswer
+}
+
+type readAnswer struct {
+	rec store.TokenRecord
+	err error
 }
 
 func openTokenReader(db *sql.DB) (*tokenReader, error) {
@@ -54,23 +73,52 @@ func openTokenReader(db *sql.DB) (*tokenReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	return &tokenReader{c: c, dest: make([]driver.Value, tokenFields), state: make([]driver.Value, 3),
-		known: map[string]store.TokenRecord{}}, nil
+	r := &tokenReader{reqs: make(chan readRequest), stop: make(chan struct{}), done: make(chan struct{}),
+		c: c, dest: make([]driver.Value, tokenFields), state: make([]driver.Value, 3), known: map[string]store.TokenRecord{}}
+	r.answers.New = func() any { return make(chan readAnswer, 1) }
+	go r.run()
+	return r, nil
 }
 
 // tokenFields is how many columns tokenColumns names.
 const tokenFields = 16
 
+// close stops run (after the read it is doing) and gives the connection
+// back.
 func (r *tokenReader) close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.once.Do(func() { close(r.stop) })
+	<-r.done
 	return r.c.close()
+}
+
+func (r *tokenReader) run() {
+	defer close(r.done)
+	for {
+		select {
+		case req := <-r.reqs:
+			rec, err := r.read(req.token)
+			req.answer <- readAnswer{rec: rec, err: err}
+		case <-r.stop:
+			return
+		}
+	}
 }
 
 // get reads token's row: store.ErrNotFound when there is none.
 func (r *tokenReader) get(token string) (store.TokenRecord, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	req := readRequest{token: token, answer: r.answers.Get().(chan readAnswer)}
+	select {
+	case r.reqs <- req:
+	case <-r.done:
+		return store.TokenRecord{}, errVaultClosed
+	}
+	a := <-req.answer
+	r.answers.Put(req.answer)
+	return a.rec, a.err
+}
+
+// read is get on run's goroutine.
+func (r *tokenReader) read(token string) (store.TokenRecord, error) {
 	if rec, ok := r.known[token]; ok {
 		found, err := r.query(getTokenState, r.state, token)
 		if err != nil || !found {
