@@ -196,3 +196,44 @@ func TestUnlimitedUseCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusAcrossHandles: two handles on one vault (two instances); a
+// device token whose record one has read and kept is refused by it at
+// once when the other suspends or deletes it, and used again once resumed.
+func TestStatusAcrossHandles(t *testing.T) {
+	dir := t.TempDir()
+	handle := func(name string) store.Tokens {
+		s, err := OpenDir(dir, Options{Instance: store.Instance{Name: name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s.Tokens()
+	}
+	a, b := handle("a"), handle("b")
+	ctx := context.Background()
+	now := time.Now()
+	dev := vaultToken(1, store.DeviceToken, now)
+	if err := a.Insert(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		status store.TokenStatus // set through b first ("": none)
+		want   error
+	}{
+		{"", nil},
+		{store.TokenSuspended, store.ErrNotUsable},
+		{store.TokenActive, nil},
+		{store.TokenDeleted, store.ErrNotUsable},
+	}
+	for _, st := range steps {
+		if st.status != "" {
+			if _, err := b.SetStatus(ctx, dev.Token, st.status, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.Use(ctx, dev.Token, now); !errors.Is(err, st.want) {
+			t.Fatalf("use through a after %q through b: %v, want %v", st.status, err, st.want)
+		}
+	}
+}
