@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,8 +15,11 @@ import (
 // added to its stored count (see useCounts).
 const useCountFlush = 20 * time.Millisecond
 
-// addUses adds the counted uses of one token.
-const addUses = `UPDATE tokens SET use_count = use_count + ?1, updated_at = max(updated_at, ?2) WHERE token = ?3`
+// addUses adds the counted uses of many tokens in one statement: ?1 is a
+// JSON array of {"t": token, "n": uses, "l": latest use in Unix ms}.
+const addUses = `UPDATE tokens SET use_count = use_count + u.n, updated_at = max(updated_at, u.l)
+	FROM (SELECT value->>'t' AS t, value->>'n' AS n, value->>'l' AS l FROM json_each(?1)) AS u
+	WHERE tokens.token = u.t`
 
 // useCounts are the uses of unlimited tokens (max_uses 0: device tokens)
 // not yet added to their stored counts. Such a use limits nothing: the
@@ -113,6 +117,13 @@ func (c *useCounts) putBack(taken map[string]pendingUses) {
 	}
 }
 
+// countedUses is one token's pending uses as addUses reads them.
+type countedUses struct {
+	Token string `json:"t"`
+	N     int    `json:"n"`
+	Last  int64  `json:"l"`
+}
+
 // useUnlimited records a use of token at now when it has no use limit
 // (handled: the answer is final); a token with a limit is left to the
 // writer (handled false).
@@ -157,21 +168,15 @@ func (s *vault) flushCounts(closing bool) error {
 	if len(taken) == 0 {
 		return nil
 	}
-	err := func() error {
-		ctx := context.Background()
-		tx, err := s.w.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = tx.Rollback() }()
-		stmt := tx.StmtContext(ctx, s.addStmt)
-		for tok, p := range taken {
-			if _, err := stmt.ExecContext(ctx, p.n, p.last, tok); err != nil {
-				return err
-			}
-		}
-		return tx.Commit()
-	}()
+	counts := make([]countedUses, 0, len(taken))
+	for tok, p := range taken {
+		counts = append(counts, countedUses{Token: tok, N: p.n, Last: p.last})
+	}
+	arg, err := json.Marshal(counts)
+	if err == nil {
+		// One statement: atomic without a transaction of its own.
+		_, err = s.addStmt.ExecContext(context.Background(), string(arg))
+	}
 	if err != nil {
 		if !closing {
 			s.counts.putBack(taken)
