@@ -30,6 +30,14 @@ type SealedDetokenizer interface {
 	DetokenizeSealed(ctx context.Context, token, merchantID, entryMode string) (pan, expiry string, sealed hsm.EncryptedPAN, err error)
 }
 
+// LimitlessDetokenizer is a Detokenizer that knows which tokens have no
+// use limit (device tokens): their use only counts, so a sale with one is
+// not looked up as a possible repeat before it is detokenized (JournalSale
+// finds a repeat when it journals it, as for a card number).
+type LimitlessDetokenizer interface {
+	UseLimitless(token string) bool
+}
+
 // Detokenize replaces a token in DE 2 / track 2 by the real card for the
 // issuer leg; the terminal's response keeps the token (Respond echoes the
 // terminal's own DE 2). A PAN outside the token range passes untouched.

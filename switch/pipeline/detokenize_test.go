@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kbpay/switch/hsm"
@@ -59,5 +61,62 @@ func TestTokenSaleJournalsVaultCiphertext(t *testing.T) {
 	e := newLedgerEnv(t)
 	if rc := e.send(e.sale(testToken, 5000)); rc != codes.Approved || e.cipher.encrypts != 1 {
 		t.Fatalf("plain detokenizer: %s, %d encryptions", rc, e.cipher.encrypts)
+	}
+}
+
+// usedTokens is fakeTokens counting its uses, refusing them once refuse is
+// set (a token suspended), and saying whether its tokens are limitless.
+type usedTokens struct {
+	fakeTokens
+	limitless bool
+	refuse    atomic.Bool
+	uses      atomic.Int32
+}
+
+func (u *usedTokens) UseLimitless(string) bool { return u.limitless }
+
+func (u *usedTokens) Detokenize(ctx context.Context, tok, mid, entry string) (string, string, error) {
+	if u.refuse.Load() {
+		return "", "", errors.New("token suspended")
+	}
+	u.uses.Add(1)
+	return u.fakeTokens.Detokenize(ctx, tok, mid, entry)
+}
+
+// TestRepeatOfTokenSale: a repeat of an approved token sale is answered
+// from the journal (approved, the issuer asked once) even when the token
+// is refused by then. A token with a use limit is looked up first, so the
+// repeat never uses it; a limitless one is detokenized (its use counted)
+// and the repeat found when it is journaled.
+func TestRepeatOfTokenSale(t *testing.T) {
+	tests := []struct {
+		name      string
+		limitless bool
+		uses      int32 // after the sale and its repeat
+	}{
+		{"use limited: looked up first", false, 1},
+		{"limitless: found when journaled", true, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLedgerEnv(t)
+			tokens := &usedTokens{limitless: tc.limitless}
+			e.h = testListsWith(t, e.ledger, tokens, testRoutes{up: e.issuer, gone: func() bool { return e.noRoute }}, "mac")
+			s := e.sale(testToken, 5000)
+			e.approvedSale(s)
+			if rc := e.send(s); rc != codes.Approved {
+				t.Fatalf("repeat answered %s", rc)
+			}
+			tokens.refuse.Store(true)
+			if rc := e.send(s); rc != codes.Approved {
+				t.Fatalf("repeat after the token was refused answered %s", rc)
+			}
+			if n := e.issuer.received(); n != 1 {
+				t.Errorf("issuer asked %d times", n)
+			}
+			if got := tokens.uses.Load(); got != tc.uses {
+				t.Errorf("%d uses, want %d", got, tc.uses)
+			}
+		})
 	}
 }

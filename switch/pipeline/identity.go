@@ -100,7 +100,11 @@ func (l Ledger) answerRepeat(ctx context.Context, t *Txn, stored store.Txn) erro
 		return Declinef(ErrDuplicate, "key of transaction %d with other content", stored.ID)
 	}
 	if t.MTI != specs.MTIReversal {
-		same, err := l.sameCard(ctx, t.PAN, stored)
+		presented := t.PAN
+		if t.Token != "" {
+			presented = t.Token // detokenized: t.PAN is the card behind it
+		}
+		same, err := l.sameCard(ctx, presented, stored)
 		if err != nil {
 			return err
 		}

@@ -29,9 +29,16 @@ func list(parts ...[]Stage) []Stage {
 	return out
 }
 
-// tokenUse reports whether t's card number is a token, whose
-// detokenization uses it (a one-time token once).
-func (x Deps) tokenUse(t *Txn) bool { return x.Tokens != nil && x.Tokens.IsToken(t.PAN) }
+// tokenUse reports whether t's card number is a token whose
+// detokenization uses it up (a one-time token once): all but those the
+// Detokenizer knows have no use limit (LimitlessDetokenizer).
+func (x Deps) tokenUse(t *Txn) bool {
+	if x.Tokens == nil || !x.Tokens.IsToken(t.PAN) {
+		return false
+	}
+	l, ok := x.Tokens.(LimitlessDetokenizer)
+	return !ok || !l.UseLimitless(t.PAN)
+}
 
 // CardLists are the stage lists for cards (and tokens standing for them),
 // one per message class, in order: stages[0] runs first. A stage with

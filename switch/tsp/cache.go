@@ -10,11 +10,12 @@ import (
 // memory when Config.DomainCache is 0 (about 100-200 bytes each).
 const DefaultDomainCache = 100_000
 
-// domainCache remembers, per token, the one part of its record the
-// payment path must check before it records a use: the domain. A domain
-// never changes once the token is issued (the vault has no statement that
-// updates it, and a token number is never reissued: deleted rows stay),
-// so an entry never goes stale and needs no invalidation across instances.
+// domainCache remembers, per token, the parts of its record the payment
+// path must know before it records a use: the domain, and whether a use
+// is limited (max uses). Neither changes once the token is issued (the
+// vault has no statement that updates them, and a token number is never
+// reissued: deleted rows stay), so an entry never goes stale and needs no
+// invalidation across instances.
 // Everything that does change (status, use count) and the expiry are
 // checked by the vault's Use in the store on every presentation. It holds
 // no card data: token numbers and merchant IDs / entry modes only.
@@ -25,7 +26,13 @@ const DefaultDomainCache = 100_000
 type domainCache struct {
 	mu  sync.RWMutex
 	max int
-	m   map[string]store.Domain
+	m   map[string]tokenRules
+}
+
+// tokenRules are a token's immutable rules for its use.
+type tokenRules struct {
+	domain  store.Domain
+	maxUses int // 0: no limit
 }
 
 func newDomainCache(n int) *domainCache {
@@ -35,12 +42,12 @@ func newDomainCache(n int) *domainCache {
 	if n == 0 {
 		n = DefaultDomainCache
 	}
-	return &domainCache{max: n, m: make(map[string]store.Domain, min(n, 1024))}
+	return &domainCache{max: n, m: make(map[string]tokenRules, min(n, 1024))}
 }
 
-func (c *domainCache) get(token string) (store.Domain, bool) {
+func (c *domainCache) get(token string) (tokenRules, bool) {
 	if c == nil {
-		return store.Domain{}, false
+		return tokenRules{}, false
 	}
 	c.mu.RLock()
 	d, ok := c.m[token]
@@ -48,7 +55,7 @@ func (c *domainCache) get(token string) (store.Domain, bool) {
 	return d, ok
 }
 
-func (c *domainCache) put(token string, d store.Domain) {
+func (c *domainCache) put(token string, r tokenRules) {
 	if c == nil {
 		return
 	}
@@ -60,7 +67,7 @@ func (c *domainCache) put(token string, d store.Domain) {
 			break
 		}
 	}
-	c.m[token] = d
+	c.m[token] = r
 }
 
 func (c *domainCache) len() int {

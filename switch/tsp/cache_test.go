@@ -148,9 +148,9 @@ func TestDomainCacheBounded(t *testing.T) {
 		t.Run(fmt.Sprintf("size %d puts %d", tc.size, tc.puts), func(t *testing.T) {
 			c := newDomainCache(tc.size)
 			for i := range tc.puts {
-				c.put(fmt.Sprintf("tok%d", i), store.Domain{})
+				c.put(fmt.Sprintf("tok%d", i), tokenRules{})
 			}
-			c.put(fmt.Sprintf("tok%d", tc.puts-1), store.Domain{}) // again: no eviction
+			c.put(fmt.Sprintf("tok%d", tc.puts-1), tokenRules{}) // again: no eviction
 			if got := c.len(); got != tc.want {
 				t.Fatalf("%d entries, want %d", got, tc.want)
 			}
@@ -158,5 +158,32 @@ func TestDomainCacheBounded(t *testing.T) {
 				t.Fatalf("last token cached %v", ok)
 			}
 		})
+	}
+}
+
+// TestUseLimitless: only a token seen to have no use limit (a device
+// token) is limitless; a one-time number, or a token not seen yet, is not
+// (its repeat must be looked for before it is used).
+func TestUseLimitless(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	chip := Use{MerchantID: "MERCHANT0000001", EntryMode: "051"}
+	for _, tc := range []struct {
+		kind store.TokenKind
+		want bool
+	}{{store.DeviceToken, true}, {store.OneTimeToken, false}} {
+		rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: tc.kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.UseLimitless(rec.Token) {
+			t.Errorf("%s token limitless before it was seen", tc.kind)
+		}
+		if _, err := s.Detokenize(ctx, rec.Token, chip); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.UseLimitless(rec.Token); got != tc.want {
+			t.Errorf("%s token: limitless %v, want %v", tc.kind, got, tc.want)
+		}
 	}
 }

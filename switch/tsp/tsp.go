@@ -232,8 +232,8 @@ type Card struct {
 // a fresh read, in the same order as without the cache.
 func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, error) {
 	now := s.now()
-	if d, ok := s.domains.get(token); ok {
-		if !inDomain(d, use) {
+	if r, ok := s.domains.get(token); ok {
+		if !inDomain(r.domain, use) {
 			return Card{}, s.refusal(ctx, token, now, ErrOutsideDomain)
 		}
 		return s.use(ctx, token, now)
@@ -246,7 +246,7 @@ func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, 
 		return Card{}, fmt.Errorf("reading token %s: %w", pan.Mask(token), err)
 	}
 	if rec.Status != store.TokenDeleted {
-		s.domains.put(token, rec.Domain)
+		s.domains.put(token, tokenRules{domain: rec.Domain, maxUses: rec.MaxUses})
 	}
 	if err := usable(rec, now); err != nil {
 		return Card{}, err
@@ -255,6 +255,16 @@ func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, 
 		return Card{}, ErrOutsideDomain
 	}
 	return s.use(ctx, token, now)
+}
+
+// UseLimitless reports whether token is known (cached) to have no use
+// limit: a device token, whose use only counts. The payment path then need
+// not look for a repeat before it detokenizes (a repeat is found when it
+// is journaled, and counts a use); a one-time card number, or a token not
+// yet seen, must be looked for first, so that a repeat never uses it up.
+func (s *Service) UseLimitless(token string) bool {
+	r, ok := s.domains.get(token)
+	return ok && r.maxUses == 0
 }
 
 // use records one use of a token whose domain allows it and decrypts its PAN.

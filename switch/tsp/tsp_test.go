@@ -203,3 +203,28 @@ func processCPU() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkDetokenizeFreshGoroutine is BenchmarkDetokenize with each
+// detokenization on a goroutine of its own, as the terminal server runs
+// each request (its stack starts small).
+func BenchmarkDetokenizeFreshGoroutine(b *testing.B) {
+	s, _ := newService(b)
+	ctx := context.Background()
+	rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: store.DeviceToken})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	done := make(chan error)
+	for b.Loop() {
+		go func() {
+			_, err := s.Detokenize(ctx, rec.Token, Use{})
+			done <- err
+		}()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}

@@ -51,10 +51,17 @@ type vault struct {
 	// batch's transaction holds the writer's only connection, so it could
 	// not be prepared then).
 	useStmt *sql.Stmt
+	// addStmt adds flushed use counts (useCounts), prepared like useStmt.
+	addStmt *sql.Stmt
+	// reader reads rows for the payment path (Use, Get) off database/sql.
+	reader  *tokenReader
+	counts  *useCounts
 	uses    chan useRequest // unbuffered: a request sent is a request answered
 	stop    chan struct{}
 	stopped chan struct{}
 	close   sync.Once
+	// closeErr is the last flush's failure, set before stopped closes.
+	closeErr error
 }
 
 // openVault opens or creates the vault database file at path.
@@ -68,17 +75,28 @@ func openVault(path string) (*vault, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("vault: preparing the use statement: %w", err)
 	}
-	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt,
+	addStmt, err := db.W.Prepare(addUses)
+	if err != nil {
+		_ = errors.Join(useStmt.Close(), db.Close())
+		return nil, fmt.Errorf("vault: preparing the use count statement: %w", err)
+	}
+	reader, err := openTokenReader(db.R)
+	if err != nil {
+		_ = errors.Join(useStmt.Close(), addStmt.Close(), db.Close())
+		return nil, err
+	}
+	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt, addStmt: addStmt, reader: reader, counts: newUseCounts(),
 		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go s.recordUses()
 	return s, nil
 }
 
-// Close answers the uses already taken, then closes the database.
+// Close answers the uses already taken, writes the pending use counts,
+// then closes the database.
 func (s *vault) Close() error {
 	s.close.Do(func() { close(s.stop) })
 	<-s.stopped
-	return errors.Join(s.useStmt.Close(), s.db.Close())
+	return errors.Join(s.closeErr, s.reader.close(), s.useStmt.Close(), s.addStmt.Close(), s.db.Close())
 }
 
 func (s *vault) Insert(ctx context.Context, rec store.TokenRecord) error {
@@ -127,12 +145,13 @@ func (s *vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error 
 }
 
 func (s *vault) Get(ctx context.Context, token string) (store.TokenRecord, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE token = ?`, token)
+	s.counts.flush.RLock()
+	defer s.counts.flush.RUnlock()
+	rec, err := s.reader.get(token)
 	if err != nil {
-		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", err)
+		return store.TokenRecord{}, err
 	}
-	defer rows.Close()
-	return sqlstore.One(rows, sqlstore.ScanToken)
+	return s.counts.withPending(rec), nil
 }
 
 func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenStatus, now time.Time) (store.TokenRecord, error) {
@@ -144,12 +163,21 @@ func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenS
 			return cur, store.ErrFinal
 		}
 	}
-	return rec, err
+	if err != nil {
+		return rec, err
+	}
+	return s.counts.withPending(rec), nil
 }
 
 // Use hands the use to recordUses and waits for its answer (SQLite does
 // no better with two writers than with one: they would queue on its lock).
+//
+// A token without a use limit is checked by a read and its use counted in
+// memory (useUnlimited); only a limited one takes the writer.
 func (s *vault) Use(ctx context.Context, token string, now time.Time) (store.TokenRecord, error) {
+	if rec, handled, err := s.useUnlimited(token, now); handled {
+		return rec, err
+	}
 	req := useRequest{token: token, now: now.UnixMilli(), answer: make(chan useAnswer, 1)}
 	select {
 	case s.uses <- req:
@@ -165,9 +193,14 @@ func (s *vault) Use(ctx context.Context, token string, now time.Time) (store.Tok
 }
 
 func (s *vault) FindByPANHash(ctx context.Context, hash []byte) ([]store.TokenRecord, error) {
+	s.counts.flush.RLock()
+	defer s.counts.flush.RUnlock()
 	out, err := all(ctx, s.db, sqlstore.ScanToken, `SELECT `+tokenColumns+` FROM tokens WHERE pan_hash = ? ORDER BY created_at`, hash)
 	if err != nil {
 		return nil, fmt.Errorf("vault: query by PAN hash: %w", err)
+	}
+	for i := range out {
+		out[i] = s.counts.withPending(out[i])
 	}
 	return out, nil
 }

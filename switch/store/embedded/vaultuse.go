@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kbpay/switch/switch/store"
 )
@@ -43,11 +44,22 @@ type useAnswer struct {
 func (s *vault) recordUses() {
 	defer close(s.stopped)
 	batch := make([]useRequest, 0, maxUseBatch)
+	var flushAt <-chan time.Time // the pending use counts' flush, when armed
 	for {
 		select {
 		case req := <-s.uses:
 			batch = append(batch[:0], req)
+		case <-s.counts.kick:
+			if flushAt == nil {
+				flushAt = time.After(useCountFlush)
+			}
+			continue
+		case <-flushAt:
+			flushAt = nil
+			_ = s.flushCounts(false) // a failure stays pending: the next flush retries
+			continue
 		case <-s.stop:
+			s.closeErr = s.flushCounts(true)
 			return
 		}
 	more:

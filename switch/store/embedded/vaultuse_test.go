@@ -133,3 +133,107 @@ func TestUseAfterClose(t *testing.T) {
 		t.Fatalf("use after close: %v", err)
 	}
 }
+
+// TestUnlimitedUseCounts: a device token's uses, counted in memory, are
+// in every read at once and in the file after a flush and after Close; a
+// suspension refuses the next use at once even with uses pending.
+func TestUnlimitedUseCounts(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.Tokens()
+	ctx := context.Background()
+	now := time.Now()
+	dev, other := vaultToken(1, store.DeviceToken, now), vaultToken(2, store.DeviceToken, now)
+	if err := v.InsertMany(ctx, []store.TokenRecord{dev, other}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if rec, err := v.Use(ctx, dev.Token, now.Add(time.Duration(i)*time.Millisecond)); err != nil || rec.UseCount != i+1 {
+			t.Fatalf("use %d: count %d, %v", i, rec.UseCount, err)
+		}
+	}
+	if got, err := v.Get(ctx, dev.Token); err != nil || got.UseCount != 3 || got.UpdatedAt.UnixMilli() != now.Add(2*time.Millisecond).UnixMilli() {
+		t.Fatalf("read with uses pending: count %d, updated %v, %v", got.UseCount, got.UpdatedAt, err)
+	}
+	// Flushed within useCountFlush: the row itself holds them, and reads
+	// do not add them twice.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending use counts were never flushed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got, err := v.Get(ctx, dev.Token); err != nil || got.UseCount != 3 {
+		t.Fatalf("read after the flush: count %d, %v", got.UseCount, err)
+	}
+	if _, err := v.Use(ctx, dev.Token, now); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := v.SetStatus(ctx, dev.Token, store.TokenSuspended, now); err != nil || rec.UseCount != 4 {
+		t.Fatalf("suspending: count %d, %v", rec.UseCount, err)
+	}
+	if _, err := v.Use(ctx, dev.Token, now); !errors.Is(err, store.ErrNotUsable) {
+		t.Fatalf("use right after a suspension: %v", err)
+	}
+	if _, err := v.Use(ctx, other.Token, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenDir(dir, Options{Instance: store.Instance{Name: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for tok, want := range map[string]int{dev.Token: 4, other.Token: 1} {
+		if got, err := s.Tokens().Get(ctx, tok); err != nil || got.UseCount != want {
+			t.Errorf("%s after Close: use count %d (%v), want %d", tok[:6], got.UseCount, err, want)
+		}
+	}
+}
+
+// TestStatusAcrossHandles: two handles on one vault (two instances); a
+// device token whose record one has read and kept is refused by it at
+// once when the other suspends or deletes it, and used again once resumed.
+func TestStatusAcrossHandles(t *testing.T) {
+	dir := t.TempDir()
+	handle := func(name string) store.Tokens {
+		s, err := OpenDir(dir, Options{Instance: store.Instance{Name: name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s.Tokens()
+	}
+	a, b := handle("a"), handle("b")
+	ctx := context.Background()
+	now := time.Now()
+	dev := vaultToken(1, store.DeviceToken, now)
+	if err := a.Insert(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		status store.TokenStatus // set through b first ("": none)
+		want   error
+	}{
+		{"", nil},
+		{store.TokenSuspended, store.ErrNotUsable},
+		{store.TokenActive, nil},
+		{store.TokenDeleted, store.ErrNotUsable},
+	}
+	for _, st := range steps {
+		if st.status != "" {
+			if _, err := b.SetStatus(ctx, dev.Token, st.status, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.Use(ctx, dev.Token, now); !errors.Is(err, st.want) {
+			t.Fatalf("use through a after %q through b: %v, want %v", st.status, err, st.want)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/kbpay/switch/switch/store"
+	"github.com/kbpay/switch/switch/store/sqlstore"
+)
+
+// getToken reads one tokens row by its number; getTokenState only what
+// changes after it is issued.
+const (
+	getToken      = `SELECT ` + tokenColumns + ` FROM tokens WHERE token = ?`
+	getTokenState = `SELECT status, use_count, updated_at FROM tokens WHERE token = ?`
+)
+
+// knownTokens bounds how many tokens' issued records a tokenReader keeps
+// (a few hundred bytes each).
+const knownTokens = 65536
+
+// tokenReader reads tokens rows through the driver on one reader
+// connection held for it, the way the journal's writes go (writerConn):
+// database/sql's way (a pooled connection taken and given back, arguments
+// converted, a Rows with its own goroutine-safe bookkeeping per read) cost
+// as much as the read itself. Each read is its own SQLite read
+// transaction (the statement is reset before the connection is let go),
+// so it sees every commit that ended before it began, from any
+// connection or process. Reads are serialised on the one connection,
+// and run by one goroutine of the reader's (run): SQLite's code needs a
+// deep stack, which a payment's goroutine would grow (copy) for each read;
+// the reader's keeps it. Each takes a few µs, and the payment path makes
+// at most one.
+//
+// It keeps what a record has when it is issued and never changes after
+// (card, keys, expiry, kind, domain, use limit: no statement updates them,
+// and a token number is never issued again: deleted rows stay), so a
+// token read before is read again as its status, use count and update
+// time only, from the file like any read.
+type tokenReader struct {
+	reqs    chan readRequest
+	answers sync.Pool // of chan readAnswer, buffered 1
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	// Only run's goroutine uses these.
+	c     *writerConn
+	dest  []driver.Value
+	state []driver.Value
+	known map[string]store.TokenRecord
+}
+
+type readRequest struct {
+	token  string
+	answer chan readAnswer
+}
+
+type readAnswer struct {
+	rec store.TokenRecord
+	err error
+}
+
+func openTokenReader(db *sql.DB) (*tokenReader, error) {
+	c, err := openWriterConn(db)
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	r := &tokenReader{reqs: make(chan readRequest), stop: make(chan struct{}), done: make(chan struct{}),
+		c: c, dest: make([]driver.Value, tokenFields), state: make([]driver.Value, 3), known: map[string]store.TokenRecord{}}
+	r.answers.New = func() any { return make(chan readAnswer, 1) }
+	go r.run()
+	return r, nil
+}
+
+// tokenFields is how many columns tokenColumns names.
+const tokenFields = 16
+
+// close stops run (after the read it is doing) and gives the connection
+// back.
+func (r *tokenReader) close() error {
+	r.once.Do(func() { close(r.stop) })
+	<-r.done
+	return r.c.close()
+}
+
+func (r *tokenReader) run() {
+	defer close(r.done)
+	for {
+		select {
+		case req := <-r.reqs:
+			rec, err := r.read(req.token)
+			req.answer <- readAnswer{rec: rec, err: err}
+		case <-r.stop:
+			return
+		}
+	}
+}
+
+// get reads token's row: store.ErrNotFound when there is none.
+func (r *tokenReader) get(token string) (store.TokenRecord, error) {
+	req := readRequest{token: token, answer: r.answers.Get().(chan readAnswer)}
+	select {
+	case r.reqs <- req:
+	case <-r.done:
+		return store.TokenRecord{}, errVaultClosed
+	}
+	a := <-req.answer
+	r.answers.Put(req.answer)
+	return a.rec, a.err
+}
+
+// read is get on run's goroutine.
+func (r *tokenReader) read(token string) (store.TokenRecord, error) {
+	if rec, ok := r.known[token]; ok {
+		found, err := r.query(getTokenState, r.state, token)
+		if err != nil || !found {
+			return store.TokenRecord{}, err
+		}
+		var status string
+		var updated int64
+		if err := driverRow(r.state).Scan(&status, &rec.UseCount, &updated); err != nil {
+			return store.TokenRecord{}, fmt.Errorf("vault: reading token state: %w", err)
+		}
+		rec.Status, rec.UpdatedAt = store.TokenStatus(status), time.UnixMilli(updated)
+		if rec.Status != store.TokenActive && rec.Status != store.TokenSuspended && rec.Status != store.TokenDeleted {
+			return store.TokenRecord{}, fmt.Errorf("vault: token record has unknown status %q", status)
+		}
+		// The caller's own copies: nothing it does reaches the kept record.
+		rec.PANCiphertext, rec.PANHash = bytes.Clone(rec.PANCiphertext), bytes.Clone(rec.PANHash)
+		return rec, nil
+	}
+	found, err := r.query(getToken, r.dest, token)
+	if err != nil || !found {
+		return store.TokenRecord{}, err
+	}
+	rec, err := sqlstore.ScanToken(driverRow(r.dest))
+	if err != nil {
+		return store.TokenRecord{}, err
+	}
+	r.keep(rec)
+	return rec, nil
+}
+
+// keep remembers rec's issued parts; when full, one entry picked by map
+// iteration (effectively at random) makes room.
+func (r *tokenReader) keep(rec store.TokenRecord) {
+	if len(r.known) >= knownTokens {
+		for k := range r.known {
+			delete(r.known, k)
+			break
+		}
+	}
+	rec.PANCiphertext, rec.PANHash = bytes.Clone(rec.PANCiphertext), bytes.Clone(rec.PANHash)
+	r.known[rec.Token] = rec
+}
+
+// query runs read q with token into dest: found false when no row
+// matched (store.ErrNotFound as err).
+func (r *tokenReader) query(q string, dest []driver.Value, token string) (found bool, err error) {
+	err = r.c.conn.Raw(func(dc any) error {
+		s, err := r.c.stmt(dc, q)
+		if err != nil {
+			return err
+		}
+		qc, ok := s.(driver.StmtQueryContext)
+		if !ok {
+			return errors.New("vault: the SQLite driver cannot query with a context")
+		}
+		rows, err := qc.QueryContext(context.Background(), r.c.named([]any{token}))
+		if err != nil {
+			return err
+		}
+		err = rows.Next(dest)
+		if cerr := rows.Close(); err == nil || errors.Is(err, io.EOF) {
+			found = err == nil
+			err = cerr
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("vault: reading token: %w", err)
+	case !found:
+		return false, store.ErrNotFound
+	}
+	return true, nil
+}
+
+// driverRow is a row as the driver returned it, scanned into the few
+// destination types a tokens row needs (sqlstore.ScanToken's).
+type driverRow []driver.Value
+
+func (row driverRow) Scan(dest ...any) error {
+	if len(dest) != len(row) {
+		return fmt.Errorf("vault: %d columns scanned into %d values", len(row), len(dest))
+	}
+	for i, d := range dest {
+		if err := assign(d, row[i]); err != nil {
+			return fmt.Errorf("vault: column %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func assign(dest any, v driver.Value) error {
+	switch d := dest.(type) {
+	case *string:
+		switch x := v.(type) {
+		case string:
+			*d = x
+			return nil
+		case []byte:
+			*d = string(x)
+			return nil
+		}
+	case *[]byte:
+		switch x := v.(type) {
+		case []byte:
+			*d = append([]byte(nil), x...) // the driver's buffer is not ours to keep
+			return nil
+		case string:
+			*d = []byte(x)
+			return nil
+		}
+	case *int64:
+		if x, ok := v.(int64); ok {
+			*d = x
+			return nil
+		}
+	case *int:
+		if x, ok := v.(int64); ok {
+			*d = int(x)
+			return nil
+		}
+	}
+	return fmt.Errorf("%T cannot be read into %T", v, dest)
+}
