@@ -48,10 +48,19 @@ func ResponseMTI(mti string) (string, error) {
 	if !IsRequest(mti) {
 		return "", fmt.Errorf("MTI %q is not a request", mti)
 	}
-	b := []byte(mti)
-	b[2]++
-	b[3] = '0'
-	return string(b), nil
+	b := [4]byte{mti[0], mti[1], mti[2] + 1, '0'}
+	if r, ok := responseMTIs[string(b[:])]; ok {
+		return r, nil // the switch's own MTIs: no new string per answer
+	}
+	return string(b[:]), nil
+}
+
+// responseMTIs are the response MTIs the switch answers with, by value.
+var responseMTIs = map[string]string{
+	MTIAuthResponse: MTIAuthResponse, MTIFinancialResponse: MTIFinancialResponse,
+	MTIAdviceResponse: MTIAdviceResponse, MTIReversalResponse: MTIReversalResponse,
+	MTIReversalAdviceRsp: MTIReversalAdviceRsp, MTIReconciliationRsp: MTIReconciliationRsp,
+	MTINetworkMgmtRsp: MTINetworkMgmtRsp,
 }
 
 // Transaction types: the first two digits of DE 3 (processing code).

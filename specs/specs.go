@@ -66,6 +66,7 @@ func Parse(raw []byte) (*iso8583.MessageSpec, error) {
 			return nil, fmt.Errorf("spec %q does not define field %d", spec.Name, id)
 		}
 	}
+	leanPacking(spec)
 	return spec, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/kbpay/switch/internal/zeropad"
+	"github.com/kbpay/switch/iso/fields"
 	"strings"
 
 	"github.com/moov-io/iso8583"
@@ -92,7 +93,7 @@ func applyCard(out *iso8583.Message, t *Txn) error {
 		return nil
 	}
 	if t.CardExpiry != "" {
-		if err := out.Field(specs.Expiry, t.CardExpiry); err != nil {
+		if err := fields.SetString(out, specs.Expiry, t.CardExpiry); err != nil {
 			return fmt.Errorf("setting DE 14: %w", err)
 		}
 	}
@@ -101,12 +102,12 @@ func applyCard(out *iso8583.Message, t *Txn) error {
 		if i := strings.IndexAny(track, "=D"); i >= 0 && len(track) >= i+5 {
 			rest = track[i+5:] // service code and discretionary data
 		}
-		if err := out.Field(specs.Track2, t.PAN+"="+t.CardExpiry+rest); err != nil {
+		if err := fields.SetString(out, specs.Track2, t.PAN+"="+t.CardExpiry+rest); err != nil {
 			return fmt.Errorf("setting DE 35: %w", err)
 		}
 	}
 	if _, ok := out.GetSpec().Fields[specs.PrivateData]; ok {
-		if err := out.Field(specs.PrivateData, TokenReference(t.Token)); err != nil {
+		if err := fields.SetString(out, specs.PrivateData, TokenReference(t.Token)); err != nil {
 			return fmt.Errorf("setting DE 48: %w", err)
 		}
 	}

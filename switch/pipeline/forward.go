@@ -9,6 +9,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/iso/fields"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
@@ -51,12 +52,14 @@ var switchOwned = func() map[int]bool {
 // constants, and DE 2 = t.PAN.
 func MapToIssuer(t *Txn, spec *iso8583.MessageSpec, m config.Mapping) (*iso8583.Message, error) {
 	out := iso8583.NewMessage(spec)
-	out.MTI(t.MTI)
+	if err := fields.SetString(out, 0, t.MTI); err != nil {
+		return nil, fmt.Errorf("setting the MTI: %w", err)
+	}
 	for id := range t.Request.GetFields() {
 		if id == 0 || switchOwned[id] || !travels(m, id) {
 			continue
 		}
-		if err := CopyField(out, t.Request, id); err != nil {
+		if err := fields.Copy(out, t.Request, id); err != nil {
 			return nil, fmt.Errorf("mapping DE %d: %w", id, err)
 		}
 	}
@@ -64,7 +67,7 @@ func MapToIssuer(t *Txn, spec *iso8583.MessageSpec, m config.Mapping) (*iso8583.
 		return nil, err
 	}
 	if t.PAN != "" {
-		if err := out.Field(specs.PAN, t.PAN); err != nil {
+		if err := fields.SetString(out, specs.PAN, t.PAN); err != nil {
 			return nil, fmt.Errorf("setting DE 2: %w", err)
 		}
 	}
@@ -111,8 +114,8 @@ func AssignIDs() Stage {
 	return Stage{Name: "assign", Role: RoleAssign, Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			if r := t.Repeat; r != nil {
-				if err := errors.Join(t.IssuerRequest.Field(specs.STAN, r.STAN),
-					t.IssuerRequest.Field(specs.TransmissionDateTime, r.TxTime)); err != nil {
+				if err := errors.Join(fields.SetString(t.IssuerRequest, specs.STAN, r.STAN),
+					fields.SetString(t.IssuerRequest, specs.TransmissionDateTime, r.TxTime)); err != nil {
 					return fmt.Errorf("setting the first attempt's DE 11 and DE 7: %w", err)
 				}
 				// The exchange ends one ownership of the STAN; a queued

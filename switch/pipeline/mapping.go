@@ -6,6 +6,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/iso/fields"
 	"github.com/kbpay/switch/specs/codes"
 	"github.com/kbpay/switch/switch/config"
 )
@@ -50,7 +51,7 @@ func setConstants(req *iso8583.Message, m config.Mapping) error {
 		if _, ok := req.GetSpec().Fields[id]; !ok {
 			continue
 		}
-		if err := req.Field(id, v); err != nil {
+		if err := fields.SetString(req, id, v); err != nil {
 			return fmt.Errorf("setting constant DE %d: %w", id, err)
 		}
 	}

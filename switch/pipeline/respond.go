@@ -5,6 +5,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/iso/fields"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -31,57 +32,40 @@ func Respond(t *Txn) (*iso8583.Message, error) {
 		return nil, fmt.Errorf("building response: %w", err)
 	}
 	resp := iso8583.NewMessage(spec)
-	resp.MTI(rmti)
+	if err := fields.SetString(resp, 0, rmti); err != nil {
+		return nil, fmt.Errorf("setting the response MTI: %w", err)
+	}
 	for _, id := range echoed {
-		if err := CopyField(resp, t.Request, id); err != nil {
+		if err := fields.Copy(resp, t.Request, id); err != nil {
 			return nil, fmt.Errorf("echoing DE %d: %w", id, err)
 		}
 	}
 	if t.IssuerResponse != nil {
 		for _, id := range fromIssuer {
-			if err := CopyField(resp, t.IssuerResponse, id); err != nil {
+			if err := fields.Copy(resp, t.IssuerResponse, id); err != nil {
 				return nil, fmt.Errorf("copying issuer DE %d: %w", id, err)
 			}
 		}
 	}
 	if t.IssuerResponse == nil && t.ApprovalCode != "" {
-		if err := resp.Field(specs.ApprovalCode, t.ApprovalCode); err != nil {
+		if err := fields.SetString(resp, specs.ApprovalCode, t.ApprovalCode); err != nil {
 			return nil, fmt.Errorf("setting DE 38: %w", err)
 		}
 	}
 	if t.IssuerRequest == nil && t.RRN != "" && t.Request.GetField(specs.RRN) == nil {
-		if err := resp.Field(specs.RRN, t.RRN); err != nil {
+		if err := fields.SetString(resp, specs.RRN, t.RRN); err != nil {
 			return nil, fmt.Errorf("setting DE 37: %w", err)
 		}
 	}
 	if t.IssuerRequest != nil && t.Request.GetField(specs.RRN) == nil {
 		// The terminal gets the RRN the switch assigned on the issuer leg
 		// (answered or not), so a cancel can name the transaction.
-		if err := CopyField(resp, t.IssuerRequest, specs.RRN); err != nil {
+		if err := fields.Copy(resp, t.IssuerRequest, specs.RRN); err != nil {
 			return nil, fmt.Errorf("copying RRN: %w", err)
 		}
 	}
-	if err := resp.Field(specs.ResponseCode, string(t.Code)); err != nil {
+	if err := fields.SetString(resp, specs.ResponseCode, string(t.Code)); err != nil {
 		return nil, fmt.Errorf("setting DE 39: %w", err)
 	}
 	return resp, nil
-}
-
-// CopyField copies field id from src to dst when src has it and dst's spec
-// defines it; the raw value moves, whatever each dialect's encoding is.
-func CopyField(dst, src *iso8583.Message, id int) error {
-	if _, ok := dst.GetSpec().Fields[id]; !ok {
-		return nil
-	}
-	if src.GetField(id) == nil {
-		return nil
-	}
-	b, err := src.GetBytes(id)
-	if err != nil {
-		return err
-	}
-	if len(b) == 0 {
-		return nil
-	}
-	return dst.BinaryField(id, b)
 }

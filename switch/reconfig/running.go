@@ -147,15 +147,26 @@ func (r *Running) Route(name string) (pipeline.IssuerRoute, bool) {
 	if zpk, ok := (*r.zoneKeys.Load())[name]; ok {
 		rt.PIN = &zpk
 	}
-	for _, rc := range r.RouteList() {
-		if rc.Name == name {
+	// RouteList's routes in its order (the last of a name wins), without
+	// its copy: Route runs on every request.
+	giveBackOf(&rt, r.ActiveRoutes())
+	r.mu.Lock()
+	giveBackOf(&rt, r.removed)
+	r.mu.Unlock()
+	return rt, true
+}
+
+// giveBackOf sets rt's settle codes and give-back kind from its route's
+// configuration among routes.
+func giveBackOf(rt *pipeline.IssuerRoute, routes []config.IssuerRoute) {
+	for _, rc := range routes {
+		if rc.Name == rt.Name {
 			rt.SettleCodes = rc.SettleCodes
 			if rc.GiveBack == store.KindRefund {
 				rt.GiveBack = store.KindRefund
 			}
 		}
 	}
-	return rt, true
 }
 
 // STANs is the STAN pool of route's link (the SAF worker holds the STANs

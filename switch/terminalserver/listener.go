@@ -56,6 +56,7 @@ type Listener struct {
 	header frame.Header
 	deps   Deps
 	m      *Metrics
+	series *series // l.m's children of this listener, looked up once
 	log    *zap.Logger
 	ln     net.Listener
 	// acceptDone is closed when the accept loop ended (served: it ran).
@@ -114,6 +115,7 @@ func New(cfg config.Listener, deps Deps) (*Listener, error) {
 	}
 	l.policy = policy(cfg, l.limits)
 	l.workers = newWorkers(func(r request) { l.serveMessage(r.out, r.msg, r.raw, r.link, r.log) })
+	l.series = newSeries(deps.Metrics, cfg.Name)
 	l.maxConns.Store(int64(cfg.MaxConnections))
 	l.maxInFlight.Store(int64(cfg.MaxInFlight))
 	if cfg.TLS != nil {

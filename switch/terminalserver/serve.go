@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/iso/fields"
 	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/iso/frame/netheader"
 	"github.com/kbpay/switch/specs"
@@ -79,9 +80,8 @@ func (l *Listener) serveMessage(c answerer, msg *iso8583.Message, raw []byte, li
 		return
 	}
 	defer l.deps.Txns.Leave()
-	gauge := l.m.InFlight.WithLabelValues(l.cfg.Name)
-	gauge.Inc()
-	defer gauge.Dec()
+	l.series.inFlight.Inc()
+	defer l.series.inFlight.Dec()
 
 	err := pipeline.Process(l.deps.Ctx, l.deps.Handler, t)
 	l.observe(link, t)
@@ -117,8 +117,8 @@ func (l *Listener) reply(c answerer, t *pipeline.Txn, start time.Time, reason st
 		route = "none"
 	}
 	mti := MTILabel(t.MTI)
-	l.m.Requests.WithLabelValues(l.cfg.Name, mti, route, RCLabel(t.Code)).Inc()
-	l.m.Duration.WithLabelValues(l.cfg.Name, mti).Observe(time.Since(start).Seconds())
+	l.series.request(mti, route, RCLabel(t.Code)).Inc()
+	l.series.latency(mti).Observe(time.Since(start).Seconds())
 }
 
 func (l *Listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {
@@ -148,7 +148,7 @@ func (l *Listener) formatError(c *frame.Writer, ue *frame.UndecodableError, log 
 	resp.MTI(rmti)
 	if ue.Partial != nil {
 		for _, id := range []int{specs.TransmissionDateTime, specs.STAN, specs.RRN, specs.TerminalID, specs.MerchantID} {
-			_ = pipeline.CopyField(resp, ue.Partial, id)
+			_ = fields.Copy(resp, ue.Partial, id)
 		}
 	}
 	_ = resp.Field(specs.ResponseCode, string(codes.FormatError))

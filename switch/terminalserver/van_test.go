@@ -9,6 +9,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"github.com/kbpay/switch/iso/fields"
 	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/specs/codes"
@@ -143,7 +144,7 @@ func TestAnsweredSignOffIsMatchedByItsSTAN(t *testing.T) {
 		resp := iso8583.NewMessage(l.spec)
 		resp.MTI(specs.MTINetworkMgmtRsp)
 		for _, id := range []int{specs.TransmissionDateTime, specs.STAN, specs.NetworkMgmtCode} {
-			_ = pipeline.CopyField(resp, m, id)
+			_ = fields.Copy(resp, m, id)
 		}
 		_ = resp.Field(specs.ResponseCode, string(codes.Approved))
 		if b, err := p.codec.Pack(resp); err == nil {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap"
-
 )
 
 // Worker pool defaults: a worker parks this long for its next request

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/iso/fields"
 	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
@@ -168,14 +169,14 @@ func (l *Link) Assign(req *iso8583.Message) error {
 	if err != nil {
 		return fmt.Errorf("route %s: %w", l.cfg.Name, err)
 	}
-	if err := req.Field(specs.STAN, stan); err != nil {
+	if err := fields.SetString(req, specs.STAN, stan); err != nil {
 		l.stans.release(stan)
 		return fmt.Errorf("setting issuer STAN: %w", err)
 	}
 	if f := req.GetField(specs.RRN); f == nil {
 		rrn, err := l.rrns()
 		if err == nil {
-			err = req.Field(specs.RRN, rrn)
+			err = fields.SetString(req, specs.RRN, rrn)
 		}
 		if err != nil {
 			l.stans.release(stan)
