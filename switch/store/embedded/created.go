@@ -39,50 +39,116 @@ CREATE TABLE IF NOT EXISTS journal_marks (
 // alone (every row, no id range): slower, never a row short.
 const clockSetBack = "clock_set_back"
 
+// clockChecked: the journal's rows were read once for a clock set back
+// further than clockSlack before this handle's committer watched it (a
+// file from a version without the mark, whose clock may have gone back
+// unnoticed); checkClockOnce does it when the file has no such mark.
+const clockChecked = "clock_checked"
+
 // clockWatch follows the stamps the committer gives rows, to notice the
 // clock going back further than clockSlack. Only the committer's
 // goroutine touches it, except stepped.
 type clockWatch struct {
 	newest  int64 // the latest created_at committed (Unix ms)
 	pending int64 // the latest stamped in the group being committed
-	marking bool  // the group writes the clockSetBack mark
+	// mark: the group stamped a row further back than the slack; run
+	// writes the clockSetBack mark (at markAt) with the group, outside
+	// any write's savepoint, so that no write's failure undoes it.
+	mark   bool
+	markAt int64
 }
 
 // stamp is called by the committer for each row it stamps at (Unix ms),
-// inside the group's transaction: when at is further back than the slack,
-// it writes the clockSetBack mark there too.
-func (j *journal) stamp(at int64) error {
+// inside the group's transaction: it notes whether the group must write
+// the clockSetBack mark (markClock).
+func (j *journal) stamp(at int64) {
 	c := &j.clock
-	if at < c.newest-clockSlack.Milliseconds() && !j.stepped.Load() && !c.marking {
-		if _, err := j.w.exec(`INSERT INTO journal_marks (name, at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, clockSetBack, at); err != nil {
-			return fmt.Errorf("journal: noting the clock set back: %w", err)
-		}
-		c.marking = true
+	if at < c.newest-clockSlack.Milliseconds() && !j.stepped.Load() && !c.mark {
+		c.mark, c.markAt = true, at
 	}
 	c.pending = max(c.pending, at)
+}
+
+// markClock writes the clockSetBack mark in the group's transaction when
+// one of its writes stamped a row beyond the slack: at group level, just
+// before the commit, so it commits exactly when the group does (a write
+// that failed under its savepoint may have noted it; the mark is then
+// merely early, never missing).
+func (j *journal) markClock() error {
+	if !j.clock.mark {
+		return nil
+	}
+	if _, err := j.w.exec(insertMark, clockSetBack, j.clock.markAt); err != nil {
+		return fmt.Errorf("journal: noting the clock set back: %w", err)
+	}
 	return nil
 }
 
-// stamped ends a group: what it stamped counts once it committed.
+const insertMark = `INSERT INTO journal_marks (name, at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`
+
+// stamped ends a group: what it stamped counts once it committed, and the
+// mark it wrote with it (markClock) is then in the file.
 func (j *journal) stamped(committed bool) {
 	c := &j.clock
 	if committed {
 		c.newest = max(c.newest, c.pending)
-		if c.marking {
+		if c.mark {
 			j.stepped.Store(true)
 		}
 	}
-	c.pending, c.marking = 0, false
+	c.pending, c.mark, c.markAt = 0, false, 0
 }
 
-// watchClock starts the watch from the journal's latest row and mark.
+// watchClock starts the watch from the journal's latest row and mark,
+// after checkClockOnce.
 func (j *journal) watchClock() error {
+	if err := checkClockOnce(j.db.W, j.now().UnixMilli()); err != nil {
+		return err
+	}
 	err := j.db.W.QueryRow(`SELECT created_at FROM txns ORDER BY id DESC LIMIT 1`).Scan(&j.clock.newest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("reading the latest row's time: %w", err)
 	}
 	_, err = j.clockWasSetBack(context.Background())
 	return err
+}
+
+// firstSetBack is the created_at of the first row (by id) stamped more
+// than ? ms before a row recorded ahead of it: one pass over the table.
+const firstSetBack = `
+SELECT created_at FROM (
+	SELECT created_at, max(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+	FROM txns
+) WHERE created_at < before - ? LIMIT 1`
+
+// checkClockOnce reads, once per journal file, whether its rows hold a
+// clock set back beyond the slack (a file written by a version that did
+// not watch for it), and writes the clockSetBack mark if so; then the
+// clockChecked mark (at now), so later opens skip the pass. The marks are
+// written in that order: a crash between them only repeats the pass. Rows
+// another handle records meanwhile are watched by its own committer.
+func checkClockOnce(db *sql.DB, now int64) error {
+	var at int64
+	err := db.QueryRow(`SELECT at FROM journal_marks WHERE name = ?`, clockChecked).Scan(&at)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("reading the journal's marks: %w", err)
+	}
+	err = db.QueryRow(firstSetBack, clockSlack.Milliseconds()).Scan(&at)
+	switch {
+	case err == nil:
+		if _, err := db.Exec(insertMark, clockSetBack, at); err != nil {
+			return fmt.Errorf("noting the clock set back: %w", err)
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("reading the rows for a clock set back: %w", err)
+	}
+	if _, err := db.Exec(insertMark, clockChecked, now); err != nil {
+		return fmt.Errorf("noting the clock checked: %w", err)
+	}
+	return nil
 }
 
 // clockWasSetBack reports whether the file holds the clockSetBack mark

@@ -3,6 +3,8 @@ package embedded
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,4 +107,38 @@ func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) string {
 		t.Fatal(err)
 	}
 	return strings.Join(steps, "; ")
+}
+
+// TestOpenRefusesANewerJournal: Open records the journal's schema version
+// in its user_version and refuses a file a newer version wrote.
+func TestOpenRefusesANewerJournal(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version int
+	if err := s.j.db.R.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != journalVersion {
+		t.Fatalf("user_version after open: %d, %v; want %d", version, err, journalVersion)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, journalVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := OpenDir(dir, Options{}); !errors.Is(err, ErrJournalNewer) {
+		if err == nil {
+			_ = s.Close()
+		}
+		t.Fatalf("opening a newer journal: %v, want ErrJournalNewer", err)
+	}
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != journalVersion+1 {
+		t.Fatalf("user_version after the refusal: %d, %v; want %d", version, err, journalVersion+1)
+	}
 }

@@ -305,6 +305,10 @@ func (j *journal) run(batch []*write, safely bool) error {
 		}
 		_, _ = j.db.TxExec(tx, "RELEASE w")
 	}
+	if err := j.markClock(); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("journal: commit: %w: %w", store.ErrUnavailable, err)
 	}

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -157,9 +158,33 @@ var addedColumns = []struct{ table, name, decl string }{
 // is opened (txns_created: see created.go).
 var droppedIndexes = []string{"txns_rrn", "txns_issuer", "txns_state", "txns_created"}
 
+// journalVersion is the journal file's schema version, kept in its PRAGMA
+// user_version: 1 from the version that keeps a sale's answer in its row
+// and marks a clock set back (journal_marks); 0 on files of the versions
+// before. Raise it with a change an older binary would misread (and
+// handle the files below it in migrate). A journal file is not shared
+// across switch versions nor opened by an older one again (docs/store.md):
+// the versions before 1 do not read user_version, this one and later
+// refuse a file whose version is newer than they know.
+const journalVersion = 1
+
+// ErrJournalNewer: the journal file was written by a newer switch version
+// (its user_version is above journalVersion); Open refuses it rather than
+// misread it.
+var ErrJournalNewer = errors.New("journal file is from a newer switch version")
+
 // migrate adds the columns an existing journal file lacks, drops the
-// indexes it no longer keeps and creates those that need added columns.
+// indexes it no longer keeps and creates those that need added columns,
+// then records journalVersion; it refuses a file of a newer version
+// (ErrJournalNewer) before changing anything.
 func migrate(db *sql.DB) error {
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("reading the schema version: %w", err)
+	}
+	if version > journalVersion {
+		return fmt.Errorf("schema version %d, this switch knows up to %d: %w", version, journalVersion, ErrJournalNewer)
+	}
 	for _, ix := range droppedIndexes {
 		if _, err := db.Exec(`DROP INDEX IF EXISTS ` + ix); err != nil {
 			return fmt.Errorf("dropping index %s: %w", ix, err)
@@ -183,6 +208,11 @@ func migrate(db *sql.DB) error {
 	}
 	if _, err := db.Exec(inFlightIndex); err != nil {
 		return fmt.Errorf("creating index txns_forwarded: %w", err)
+	}
+	if version < journalVersion {
+		if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, journalVersion)); err != nil {
+			return fmt.Errorf("recording the schema version: %w", err)
+		}
 	}
 	return nil
 }

@@ -39,9 +39,7 @@ var errKeyTaken = errors.New("journal: key journaled already")
 func (j *journal) insert(_ *sql.Tx, t *store.Txn) error {
 	now := j.now()
 	t.CreatedAt, t.UpdatedAt, t.Owner = now, now, j.inst.Name
-	if err := j.stamp(now.UnixMilli()); err != nil {
-		return err
-	}
+	j.stamp(now.UnixMilli())
 	q, args := insertStatement(t)
 	id, found, err := j.w.insert(q, args...)
 	if err != nil {
