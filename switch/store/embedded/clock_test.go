@@ -12,10 +12,11 @@ import (
 	"github.com/kbpay/switch/switch/store"
 )
 
-// setBackWindow is a window holding only the rows stamped after the clock
-// went back 3 h from t0 (clockTestStart).
+// clockTestStart is when the clock tests' first row is stamped.
 var clockTestStart = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
+// setBackWindow is a window holding only the rows stamped after the clock
+// went back 3 h from clockTestStart.
 func setBackWindow() (from, to time.Time) {
 	return clockTestStart.Add(-3*time.Hour - time.Minute), clockTestStart.Add(-2 * time.Hour)
 }
