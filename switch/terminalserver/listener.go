@@ -371,7 +371,7 @@ func (l *Listener) serveConn(nc net.Conn) error {
 	}
 	l.mu.Unlock()
 	if late {
-		log.Info("connection closed: the listener is closing")
+		log.Info("closing a connection that came once the listener was closing")
 		go l.windDownLate(c, link)
 		return nil
 	}

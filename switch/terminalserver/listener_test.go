@@ -74,46 +74,56 @@ func TestConnectionClosedBeforeRegistered(t *testing.T) {
 	})
 }
 
-// TestTLSConnectionRegisteringAfterRetire: a TLS connection (served from
-// its handshake's goroutine, which Retire does not wait for) that
-// reaches registration once Retire has taken its connections is closed,
-// not left registered and open.
-func TestTLSConnectionRegisteringAfterRetire(t *testing.T) {
+// TestTLSConnectionRegisteringLate: a TLS connection (served from its
+// handshake's goroutine, which Retire and CloseAll do not wait for) that
+// reaches registration once they have taken the listener's connections
+// is closed, not left registered and open.
+func TestTLSConnectionRegisteringLate(t *testing.T) {
 	ca := tlstest.NewCA(t, "ca")
 	srv := ca.Server(t, "switch")
-	l := newTestListener(t, func(c *config.Listener) {
-		c.TLS = &config.ServerTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}
-	}, approveAll)
-	retired := make(chan struct{})
-	// Hold registration until Retire returned: it took its copy of conns
-	// without this connection.
-	hold := &registrationHold{forced: func() bool {
-		select {
-		case <-retired:
-			return true
-		default:
-			return false
-		}
-	}}
-	l.beforeRegister = hold.hold
-	if err := l.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", l.Addr(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	waitFor(t, "the connection to reach registration", func() bool { return l.Connections() == 1 })
-	// The held connection keeps Retire waiting until ctx ends.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	l.Retire(ctx)
-	close(retired)
-	hold.checkOrder(t, 1, "Retire done before the registration")
-	waitFor(t, "the connection to close", func() bool { return l.Connections() == 0 && l.registered() == 0 })
-	_ = tc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := tc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("the terminal reads %v, want EOF: the connection stayed open", err)
+	for _, tt := range []struct {
+		name  string
+		close func(*Listener, context.Context)
+	}{
+		{"removed by a reload", (*Listener).Retire},
+		{"shutdown", func(l *Listener, ctx context.Context) { l.StopAccepting(); l.CloseAll(ctx) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newTestListener(t, func(c *config.Listener) {
+				c.TLS = &config.ServerTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}
+			}, approveAll)
+			closed := make(chan struct{})
+			// Hold registration until the listener's close returned: it
+			// took its copy of conns without this connection.
+			hold := &registrationHold{forced: func() bool {
+				select {
+				case <-closed:
+					return true
+				default:
+					return false
+				}
+			}}
+			l.beforeRegister = hold.hold
+			if err := l.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", l.Addr(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tc.Close()
+			waitFor(t, "the connection to reach registration", func() bool { return l.Connections() == 1 })
+			// The held connection keeps the close waiting until ctx ends.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			tt.close(l, ctx)
+			close(closed)
+			hold.checkOrder(t, 1, "the listener closed before the registration")
+			waitFor(t, "the connection to close", func() bool { return l.Connections() == 0 && l.registered() == 0 })
+			_ = tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := tc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+				t.Fatalf("the terminal reads %v, want EOF: the connection stayed open", err)
+			}
+		})
 	}
 }
