@@ -92,8 +92,11 @@ type Listener struct {
 
 	mu    sync.Mutex
 	conns map[*connection.Connection]*vanLink
-	count atomic.Int64
-	wg    sync.WaitGroup // accept loop, TLS handshakes and open connections
+	// closing (under mu): CloseAll ran; like retiring, no connection
+	// registers any more.
+	closing bool
+	count   atomic.Int64
+	wg      sync.WaitGroup // accept loop, TLS handshakes and open connections
 
 	// beforeRegister, when set (tests), runs between wrapping a
 	// connection and entering it in conns.
@@ -278,9 +281,9 @@ func (l *Listener) acceptLoop() {
 	}
 }
 
-// errRetiring refuses a connection that completes once the listener is
-// being removed.
-var errRetiring = errors.New("listener removed by a reload")
+// errClosing refuses a connection that completes once the listener is
+// being removed by a reload or closed by the shutdown.
+var errClosing = errors.New("listener closing")
 
 // serveConn wraps one socket in an iso8583-connection Connection whose
 // inbound handler runs the pipeline for each request.
@@ -301,9 +304,9 @@ func (l *Listener) serveConn(nc net.Conn) error {
 	out = frame.NewWriter(codec, nc)
 	link := newVANLink(l.cfg, out)
 	l.mu.Lock()
-	if l.retiring.Load() {
+	if l.retiring.Load() || l.closing {
 		l.mu.Unlock()
-		return errRetiring
+		return errClosing
 	}
 	l.count.Add(1)
 	l.wg.Add(1)
@@ -359,10 +362,19 @@ func (l *Listener) serveConn(nc net.Conn) error {
 		l.beforeRegister()
 	}
 	l.mu.Lock()
-	if !link.closed {
+	// A TLS connection is served from its handshake's goroutine, which
+	// neither Retire nor CloseAll waits for: one can get here after they
+	// took their copy of conns. It is wound down instead, as they would.
+	late := l.retiring.Load() || l.closing
+	if !link.closed && !late {
 		l.conns[c] = link
 	}
 	l.mu.Unlock()
+	if late {
+		log.Info("closing a connection that came once the listener was closing")
+		go l.windDownLate(c, link)
+		return nil
+	}
 	log.Debug("connection accepted")
 	return nil
 }
@@ -440,6 +452,7 @@ func (l *Listener) StopAccepting() {
 // CloseAll closes every open connection and waits (up to ctx) for them to end.
 func (l *Listener) CloseAll(ctx context.Context) {
 	l.mu.Lock()
+	l.closing = true
 	conns := make([]*connection.Connection, 0, len(l.conns))
 	for c := range l.conns {
 		conns = append(conns, c)
@@ -454,4 +467,7 @@ func (l *Listener) CloseAll(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
+	// The connections are done (or ctx ended: a request that still comes
+	// is served on a worker that then ends).
+	l.workers.close()
 }

@@ -121,7 +121,8 @@ func (l *Listener) Retire(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}
-	// No connection registers once retiring is set (serveConn).
+	// No connection registers once retiring is set: serveConn winds down
+	// one that comes later.
 	l.mu.Lock()
 	conns := make(map[*connection.Connection]*vanLink, len(l.conns))
 	for c, v := range l.conns {
@@ -130,21 +131,34 @@ func (l *Listener) Retire(ctx context.Context) {
 	l.mu.Unlock()
 	var wg sync.WaitGroup
 	for c, v := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !v.waitIdle(ctx) {
-				l.log.Warn("removed listener: closing a connection with requests still in flight", zap.Int64("in_flight", v.inFlight.Load()))
-			}
-			if v.signedOn.Load() {
-				l.signOff(ctx, v)
-			}
-			_ = c.CloseCtx(ctx)
-		}()
+		wg.Go(func() { l.windDown(ctx, c, v) })
 	}
 	wg.Wait()
 	l.CloseAll(ctx)
 	l.log.Info("listener removed", zap.Int64("connections_left", l.count.Load()))
+}
+
+// windDown closes c once its requests in flight are answered, signing it
+// off first when it is a signed-on VAN link; ctx bounds the whole.
+func (l *Listener) windDown(ctx context.Context, c *connection.Connection, v *vanLink) {
+	if !v.waitIdle(ctx) {
+		l.log.Warn("closing a connection with requests still in flight", zap.Int64("in_flight", v.inFlight.Load()))
+	}
+	if v.signedOn.Load() {
+		l.signOff(ctx, v)
+	}
+	_ = c.CloseCtx(ctx)
+}
+
+// lateWindDown bounds winding down a connection that completed its TLS
+// handshake once the listener was closing (serveConn).
+const lateWindDown = replyTimeout
+
+// windDownLate winds down a connection that came too late to register.
+func (l *Listener) windDownLate(c *connection.Connection, v *vanLink) {
+	ctx, cancel := context.WithTimeout(context.Background(), lateWindDown)
+	defer cancel()
+	l.windDown(ctx, c, v)
 }
 
 // retire refuses what still arrives and stops accepting.

@@ -17,15 +17,22 @@ import (
 	"github.com/kbpay/switch/switch/pipeline"
 )
 
-// vanListener is a VAN listener whose pipeline approves everything
-// (network management included), serving.
+// approveAll approves every request (network management included).
+var approveAll = pipeline.HandlerFunc(func(_ context.Context, txn *pipeline.Txn) error {
+	txn.Code = codes.Approved
+	return nil
+})
+
+// vanConfig makes a listener a VAN listener.
+func vanConfig(c *config.Listener) {
+	c.SignOnRequired, c.MaxConnections, c.RatePerTerminal = true, 100, 1000
+}
+
+// vanListener is a VAN listener whose pipeline approves everything,
+// serving.
 func vanListener(t *testing.T) *Listener {
 	t.Helper()
-	approve := pipeline.HandlerFunc(func(_ context.Context, txn *pipeline.Txn) error {
-		txn.Code = codes.Approved
-		return nil
-	})
-	l := newTestListener(t, func(c *config.Listener) { c.SignOnRequired, c.MaxConnections, c.RatePerTerminal = true, 100, 1000 }, approve)
+	l := newTestListener(t, vanConfig, approveAll)
 	if err := l.Listen(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package terminalserver
 
 import (
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,49 +37,113 @@ type request struct {
 // connection and the drain tracker, both in serveMessage), answers on a
 // VAN link still go out in any order, and the drain still waits on the
 // same counters. A worker that has served parks for its next request up to
-// workerIdle (at most maxParkedWorkers park at once), then ends.
+// idle (at most max park at once; the last parked is the first reused, so
+// the others age out), then ends. Once stopped (the listener closed), a
+// parked worker ends at once and none parks again.
 type workers struct {
 	serve func(request)
-	// jobs is unbuffered: a send succeeds only when a worker is parked.
-	jobs   chan request
-	parked atomic.Int64
-	// started counts the workers ever started.
-	started atomic.Int64
-	idle    time.Duration
-	max     int64
+	idle  time.Duration
+	max   int
+
+	mu sync.Mutex
+	// parked are the workers waiting for a request, the last parked last.
+	// A worker on it is handed its next request by run, through its own
+	// channel; one taken off it by run is sure to get one.
+	parked  []*worker
+	stopped bool
+	stop    chan struct{} // closed by close
+
+	// started counts the workers ever started, live those running.
+	started, live atomic.Int64
 }
 
+// worker is one parked worker's mailbox (buffered: run never blocks on it).
+type worker struct{ next chan request }
+
 func newWorkers(serve func(request)) *workers {
-	return &workers{serve: serve, jobs: make(chan request), idle: workerIdle, max: maxParkedWorkers}
+	return &workers{serve: serve, idle: workerIdle, max: maxParkedWorkers, stop: make(chan struct{})}
 }
 
 // run serves r on a parked worker, or on a new one when none is parked.
 func (w *workers) run(r request) {
-	select {
-	case w.jobs <- r:
-	default:
-		w.started.Add(1)
-		go w.work(r)
+	w.mu.Lock()
+	if n := len(w.parked); n > 0 {
+		wk := w.parked[n-1]
+		w.parked[n-1] = nil
+		w.parked = w.parked[:n-1]
+		w.mu.Unlock()
+		wk.next <- r
+		return
 	}
+	w.mu.Unlock()
+	w.started.Add(1)
+	w.live.Add(1)
+	go w.work(r)
 }
 
 func (w *workers) work(r request) {
+	defer w.live.Add(-1)
+	wk := &worker{next: make(chan request, 1)}
 	idle := time.NewTimer(w.idle)
 	defer idle.Stop()
 	for {
 		w.serve(r)
 		r = request{} // the served request's connection is not kept alive by a parked worker
-		if w.parked.Add(1) > w.max {
-			w.parked.Add(-1)
+		if !w.park(wk) {
 			return
 		}
 		idle.Reset(w.idle)
 		select {
-		case r = <-w.jobs:
-			w.parked.Add(-1)
+		case r = <-wk.next:
+			continue
 		case <-idle.C:
-			w.parked.Add(-1)
+		case <-w.stop:
+		}
+		if w.unpark(wk) {
 			return
 		}
+		r = <-wk.next // run took it off parked: its request is on the way
+	}
+}
+
+// park enters wk in parked, unless max are parked or the pool stopped.
+func (w *workers) park(wk *worker) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || len(w.parked) >= w.max {
+		return false
+	}
+	w.parked = append(w.parked, wk)
+	return true
+}
+
+// unpark takes wk off parked and reports whether it still was on it.
+func (w *workers) unpark(wk *worker) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := slices.Index(w.parked, wk) // the oldest age out first: near the start
+	if i < 0 {
+		return false
+	}
+	w.parked = slices.Delete(w.parked, i, i+1)
+	return true
+}
+
+// parkedCount is the number of workers parked.
+func (w *workers) parkedCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.parked)
+}
+
+// close ends the parked workers at once and keeps any other from
+// parking: a request still run afterwards is served on a worker that
+// then ends.
+func (w *workers) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.stopped = true
+		close(w.stop)
 	}
 }
