@@ -198,17 +198,7 @@ func BenchmarkFrameTimedRead(b *testing.B) {
 	c := terminalCodec(b)
 	client, _ := tcpPair(b)
 	c.Conn, c.FrameTimeout = client, time.Minute
-	stream := bytes.Repeat(framedStream(b, c, 1), 1024)
-	b.ReportAllocs()
-	r := bufio.NewReader(bytes.NewReader(stream))
-	for i := 0; b.Loop(); i++ {
-		if i%1024 == 0 {
-			r.Reset(bytes.NewReader(stream))
-		}
-		if _, err := c.ReadMessage(r); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchRead(b, c, framedStream(b, c, 1))
 }
 
 func BenchmarkWriterTimedSend(b *testing.B) {
