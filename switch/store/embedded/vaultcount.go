@@ -39,9 +39,12 @@ const addUses = `UPDATE tokens SET use_count = use_count + u.n, updated_at = max
 // payment. A token with a use limit (one-time card numbers) never comes
 // here: its use is the writer's conditional update, committed before it
 // is answered. Reads through this handle add the uses still pending; a
-// crash loses at most the last useCountFlush of them, as a figure (no
-// check depends on them), and another process sharing the vault sees
-// them once flushed.
+// crash loses those not flushed yet (the last useCountFlush of them, or
+// more while flushes fail: they are logged), as a figure (no check
+// depends on them), and another process sharing the vault sees them once
+// flushed. A durable flush's commit syncs the file while it holds flush
+// (a few ms every useCountFlush at most), which device token reads wait
+// for.
 type useCounts struct {
 	// flush is held by a flush only across its commit and forgetting the
 	// counts it wrote (not while it waits for the writer), and shared by
