@@ -20,23 +20,24 @@ import (
 // switchd settle and tools reading a switch's journal use. cfg has its
 // defaults applied (config.Default, config.Load).
 func Open(cfg config.Config) (store.Store, error) {
-	st, _, err := OpenWith(cfg, nil, nil)
+	st, _, err := OpenWith(cfg, nil, nil, nil)
 	return st, err
 }
 
 // OpenWith is Open wrapped with fault when set (tests), telling
-// onCommit (when set) of each journal commit (the commit-latency metric).
+// onCommit (when set) of each journal commit (the commit-latency metric)
+// and log (when set) of failures the store works around.
 // It also returns the instance number: cfg.InstanceID, or the one the
 // shared store keeps for cfg.InstanceName when the configuration leaves it
 // out (config.InstanceIDAuto).
-func OpenWith(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error)) (store.Store, int, error) {
+func OpenWith(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error), log *zap.Logger) (store.Store, int, error) {
 	inst := store.Instance{Name: cfg.InstanceName, Lease: cfg.Store.Lease}
 	number := cfg.InstanceID
 	var st store.Store
 	switch cfg.Store.Backend {
 	case "embedded":
 		es, err := embedded.Open(embedded.Options{JournalPath: cfg.Journal.Path, VaultPath: cfg.Vault.Path,
-			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit})
+			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit, Logger: log})
 		if err != nil {
 			return nil, 0, err
 		}

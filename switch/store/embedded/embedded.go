@@ -26,7 +26,7 @@ func Open(o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := openVault(o.VaultPath)
+	v, err := openVault(o.VaultPath, o)
 	if err != nil {
 		_ = j.Close()
 		return nil, err

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
 )
@@ -46,6 +48,9 @@ type Options struct {
 	// journal commit metrics. Called from the committer's goroutine: it
 	// must be safe for concurrent use and must not block.
 	OnCommit func(d time.Duration, writes int, err error)
+	// Logger tells of failures the store works around (the vault's use
+	// count flushes). Default: none.
+	Logger *zap.Logger
 }
 
 // journal is the SQLite journal with a group-committing writer.

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/sqlstore"
@@ -62,11 +64,24 @@ type vault struct {
 	close   sync.Once
 	// closeErr is the last flush's failure, set before stopped closes.
 	closeErr error
+	// log tells of use count flushes that fail (flushLog).
+	log *zap.Logger
 }
 
-// openVault opens or creates the vault database file at path.
-func openVault(path string) (*vault, error) {
-	db, err := sqlitedb.Open(path, sqlitedb.SyncNormal, vaultSchema, false)
+// openVault opens or creates the vault database file at path. A durable
+// store commits with synchronous=FULL, as its journal: a one-time card
+// number's use committed with NORMAL could be lost with the OS or the
+// power after the sale was approved, and the number used again.
+func openVault(path string, opts Options) (*vault, error) {
+	sync := sqlitedb.SyncNormal
+	if opts.Durable {
+		sync = sqlitedb.SyncFull
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	db, err := sqlitedb.Open(path, sync, vaultSchema, false)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
@@ -86,7 +101,7 @@ func openVault(path string) (*vault, error) {
 		return nil, err
 	}
 	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt, addStmt: addStmt, reader: reader, counts: newUseCounts(),
-		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{})}
+		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{}), log: log}
 	go s.recordUses()
 	return s, nil
 }
@@ -147,7 +162,7 @@ func (s *vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error 
 func (s *vault) Get(ctx context.Context, token string) (store.TokenRecord, error) {
 	s.counts.flush.RLock()
 	defer s.counts.flush.RUnlock()
-	rec, err := s.reader.get(token)
+	rec, err := s.reader.get(ctx, token)
 	if err != nil {
 		return store.TokenRecord{}, err
 	}
@@ -166,6 +181,12 @@ func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenS
 	if err != nil {
 		return rec, err
 	}
+	// The row the update returned may miss uses a flush committed since
+	// (no longer pending): read it again, with the pending uses, as Get
+	// does. The update is committed, so the read sees it.
+	if cur, err := s.Get(ctx, token); err == nil {
+		return cur, nil
+	}
 	return s.counts.withPending(rec), nil
 }
 
@@ -175,7 +196,7 @@ func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenS
 // A token without a use limit is checked by a read and its use counted in
 // memory (useUnlimited); only a limited one takes the writer.
 func (s *vault) Use(ctx context.Context, token string, now time.Time) (store.TokenRecord, error) {
-	if rec, handled, err := s.useUnlimited(token, now); handled {
+	if rec, handled, err := s.useUnlimited(ctx, token, now); handled {
 		return rec, err
 	}
 	req := useRequest{token: token, now: now.UnixMilli(), answer: make(chan useAnswer, 1)}

@@ -8,12 +8,22 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/kbpay/switch/switch/store"
 )
 
 // useCountFlush is how long the use of an unlimited token may wait to be
-// added to its stored count (see useCounts).
-const useCountFlush = 20 * time.Millisecond
+// added to its stored count (see useCounts); after failed flushes the next
+// waits twice as long as the last, up to maxFlushRetry.
+const (
+	useCountFlush = 20 * time.Millisecond
+	maxFlushRetry = 5 * time.Second
+)
+
+// flushFailureLogEvery is how often failing flushes are logged (the
+// first at once).
+const flushFailureLogEvery = time.Minute
 
 // addUses adds the counted uses of many tokens in one statement: ?1 is a
 // JSON array of {"t": token, "n": uses, "l": latest use in Unix ms}.
@@ -29,19 +39,26 @@ const addUses = `UPDATE tokens SET use_count = use_count + u.n, updated_at = max
 // payment. A token with a use limit (one-time card numbers) never comes
 // here: its use is the writer's conditional update, committed before it
 // is answered. Reads through this handle add the uses still pending; a
-// crash loses at most the last useCountFlush of them, as a figure (no
-// check depends on them), and another process sharing the vault sees
-// them once flushed.
+// crash loses those not flushed yet (the last useCountFlush of them, or
+// more while flushes fail: they are logged), as a figure (no check
+// depends on them), and another process sharing the vault sees them once
+// flushed. A durable flush's commit syncs the file while it holds flush
+// (a few ms every useCountFlush at most), which device token reads wait
+// for.
 type useCounts struct {
-	// flush is held by a flush while it writes and forgets what it took,
-	// and shared by every read that adds pending counts to a stored row,
-	// so that none adds a count the row it read already holds.
+	// flush is held by a flush only across its commit and forgetting the
+	// counts it wrote (not while it waits for the writer), and shared by
+	// every read that adds pending counts to a stored row, so that none
+	// adds a count the row it read already holds, nor misses one.
 	flush sync.RWMutex
 
 	mu      sync.Mutex
 	pending map[string]pendingUses
-	closed  bool
-	kick    chan struct{} // a count is pending (buffered 1)
+	// inflight are the counts a flush took and has not committed: still
+	// added by reads (the rows do not hold them yet).
+	inflight map[string]pendingUses
+	closed   bool
+	kick     chan struct{} // a count is pending (buffered 1)
 }
 
 type pendingUses struct {
@@ -71,15 +88,20 @@ func (c *useCounts) add(token string, now int64) (int, error) {
 		default:
 		}
 	}
-	return p.n, nil
+	return p.n + c.inflight[token].n, nil
 }
 
-// withPending is rec with the uses this handle has not flushed yet.
+// withPending is rec with the uses this handle has not flushed yet
+// (pending or being flushed).
 func (c *useCounts) withPending(rec store.TokenRecord) store.TokenRecord {
 	c.mu.Lock()
 	p, ok := c.pending[rec.Token]
+	q, inflight := c.inflight[rec.Token]
 	c.mu.Unlock()
-	if ok {
+	if inflight {
+		p = p.merge(q)
+	}
+	if ok || inflight {
 		rec.UseCount += p.n
 		if t := time.UnixMilli(p.last); t.After(rec.UpdatedAt) {
 			rec.UpdatedAt = t
@@ -88,7 +110,13 @@ func (c *useCounts) withPending(rec store.TokenRecord) store.TokenRecord {
 	return rec
 }
 
-// take hands over the pending counts (closing: and takes no more).
+func (p pendingUses) merge(q pendingUses) pendingUses {
+	return pendingUses{n: p.n + q.n, last: max(p.last, q.last)}
+}
+
+// take hands the pending counts to a flush (closing: and takes no
+// more); they are in flight until it calls written or putBack. One flush
+// at a time.
 func (c *useCounts) take(closing bool) map[string]pendingUses {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -96,21 +124,27 @@ func (c *useCounts) take(closing bool) map[string]pendingUses {
 	if len(c.pending) == 0 {
 		return nil
 	}
-	out := c.pending
+	c.inflight = c.pending
 	c.pending = map[string]pendingUses{}
-	return out
+	return c.inflight
 }
 
-// putBack returns counts a flush could not write, for the next one.
+// written forgets the counts in flight, committed (under flush).
+func (c *useCounts) written() {
+	c.mu.Lock()
+	c.inflight = nil
+	c.mu.Unlock()
+}
+
+// putBack returns the counts in flight, which a flush could not write,
+// to the pending ones for the next flush.
 func (c *useCounts) putBack(taken map[string]pendingUses) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for tok, p := range taken {
-		q := c.pending[tok]
-		q.n += p.n
-		q.last = max(q.last, p.last)
-		c.pending[tok] = q
+		c.pending[tok] = c.pending[tok].merge(p)
 	}
+	c.inflight = nil
 	select {
 	case c.kick <- struct{}{}:
 	default:
@@ -127,7 +161,7 @@ type countedUses struct {
 // useUnlimited records a use of token at now when it has no use limit
 // (handled: the answer is final); a token with a limit is left to the
 // writer (handled false).
-func (s *vault) useUnlimited(token string, now time.Time) (rec store.TokenRecord, handled bool, err error) {
+func (s *vault) useUnlimited(ctx context.Context, token string, now time.Time) (rec store.TokenRecord, handled bool, err error) {
 	select {
 	case <-s.stopped:
 		return store.TokenRecord{}, true, errVaultClosed
@@ -135,7 +169,7 @@ func (s *vault) useUnlimited(token string, now time.Time) (rec store.TokenRecord
 	}
 	s.counts.flush.RLock()
 	defer s.counts.flush.RUnlock()
-	rec, err = s.reader.get(token)
+	rec, err = s.reader.get(ctx, token)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.TokenRecord{}, true, store.ErrNotUsable
@@ -160,10 +194,8 @@ func (s *vault) useUnlimited(token string, now time.Time) (rec store.TokenRecord
 
 // flushCounts adds the pending counts to the stored ones in one
 // transaction; on failure they stay pending for the next flush (closing:
-// the failure is returned, for Close).
+// the failure is returned, for Close, and the counts are lost).
 func (s *vault) flushCounts(closing bool) error {
-	s.counts.flush.Lock()
-	defer s.counts.flush.Unlock()
 	taken := s.counts.take(closing)
 	if len(taken) == 0 {
 		return nil
@@ -174,8 +206,7 @@ func (s *vault) flushCounts(closing bool) error {
 	}
 	arg, err := json.Marshal(counts)
 	if err == nil {
-		// One statement: atomic without a transaction of its own.
-		_, err = s.addStmt.ExecContext(context.Background(), string(arg))
+		err = s.commitCounts(string(arg))
 	}
 	if err != nil {
 		if !closing {
@@ -184,4 +215,65 @@ func (s *vault) flushCounts(closing bool) error {
 		return fmt.Errorf("vault: adding %d tokens' use counts: %w", len(taken), err)
 	}
 	return nil
+}
+
+// commitCounts runs addUses (arg) in a transaction. It waits for the
+// writer (another process's transaction, up to SQLite's busy timeout)
+// holding no lock, so reads and uses go on meanwhile, adding the counts
+// in flight; only the commit and forgetting them hold counts.flush.
+func (s *vault) commitCounts(arg string) error {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.StmtContext(ctx, s.addStmt).ExecContext(ctx, arg); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	s.counts.flush.Lock()
+	defer s.counts.flush.Unlock()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.counts.written()
+	return nil
+}
+
+// flushLog logs failed use count flushes, at most one line per
+// flushFailureLogEvery while they go on, and the first that succeeds
+// after them; it picks how long the next flush waits. Only recordUses
+// uses it.
+type flushLog struct {
+	log      *zap.Logger
+	failures int       // since the last flush that succeeded
+	logged   time.Time // the last failure line
+	retry    time.Duration
+}
+
+// flushed notes a flush's outcome at now and returns how long to wait
+// before the next attempt (0: none is due; the next use arms one).
+func (l *flushLog) flushed(err error, now time.Time) time.Duration {
+	if err == nil {
+		if l.failures > 0 {
+			l.log.Info("vault: device token use counts written again", zap.Int("failed_flushes", l.failures))
+		}
+		l.failures, l.retry = 0, 0
+		return 0
+	}
+	l.failures++
+	l.retry = min(max(2*l.retry, 2*useCountFlush), maxFlushRetry)
+	if l.failures == 1 || now.Sub(l.logged) >= flushFailureLogEvery {
+		l.log.Error("vault: device token use counts not written; kept for the next attempt",
+			zap.Error(err), zap.Int("failed_flushes", l.failures), zap.Duration("retry_in", l.retry))
+		l.logged = now
+	}
+	return l.retry
+}
+
+// closed logs the closing flush's failure: the counts it held are lost.
+func (l *flushLog) closed(err error) {
+	if err != nil {
+		l.log.Error("vault: device token use counts lost at close", zap.Error(err))
+	}
 }

@@ -104,17 +104,31 @@ func (r *tokenReader) run() {
 	}
 }
 
-// get reads token's row: store.ErrNotFound when there is none.
-func (r *tokenReader) get(token string) (store.TokenRecord, error) {
+// get reads token's row: store.ErrNotFound when there is none. It gives
+// up when ctx ends, before or while the read waits its turn; a request
+// already taken is still answered, into a channel then left to it (never
+// handed to another read).
+func (r *tokenReader) get(ctx context.Context, token string) (store.TokenRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", err)
+	}
 	req := readRequest{token: token, answer: r.answers.Get().(chan readAnswer)}
 	select {
 	case r.reqs <- req:
 	case <-r.done:
+		r.answers.Put(req.answer)
 		return store.TokenRecord{}, errVaultClosed
+	case <-ctx.Done():
+		r.answers.Put(req.answer)
+		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", ctx.Err())
 	}
-	a := <-req.answer
-	r.answers.Put(req.answer)
-	return a.rec, a.err
+	select {
+	case a := <-req.answer:
+		r.answers.Put(req.answer)
+		return a.rec, a.err
+	case <-ctx.Done():
+		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", ctx.Err())
+	}
 }
 
 // read is get on run's goroutine.

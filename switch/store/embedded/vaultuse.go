@@ -45,6 +45,7 @@ func (s *vault) recordUses() {
 	defer close(s.stopped)
 	batch := make([]useRequest, 0, maxUseBatch)
 	var flushAt <-chan time.Time // the pending use counts' flush, when armed
+	failures := flushLog{log: s.log}
 	for {
 		select {
 		case req := <-s.uses:
@@ -55,11 +56,15 @@ func (s *vault) recordUses() {
 			}
 			continue
 		case <-flushAt:
+			// A failure stays pending, and the next flush waits longer.
 			flushAt = nil
-			_ = s.flushCounts(false) // a failure stays pending: the next flush retries
+			if retry := failures.flushed(s.flushCounts(false), time.Now()); retry > 0 {
+				flushAt = time.After(retry)
+			}
 			continue
 		case <-s.stop:
 			s.closeErr = s.flushCounts(true)
+			failures.closed(s.closeErr)
 			return
 		}
 	more:
