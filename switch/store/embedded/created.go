@@ -63,7 +63,9 @@ type clockWatch struct {
 // the clockSetBack mark (markClock).
 func (j *journal) stamp(at int64) {
 	c := &j.clock
-	if at < c.newest-clockSlack.Milliseconds() && !j.stepped.Load() && !c.mark {
+	// Against the group's own stamps too: the clock may go back between
+	// two rows of one group.
+	if at < max(c.newest, c.pending)-clockSlack.Milliseconds() && !j.stepped.Load() && !c.mark {
 		c.mark, c.markAt = true, at
 	}
 	c.pending = max(c.pending, at)

@@ -114,3 +114,29 @@ func TestClockSetBackBeyondTheSlack(t *testing.T) {
 	check("the handle that saw the step", s)
 	check("a handle opened afterwards", openAt(t, dir, false))
 }
+
+// TestClockSetBackWithinOneGroup: the clock going back further than the
+// slack between two rows of one commit group is noticed as well as between
+// groups (the mark compares against the group's own stamps too).
+func TestClockSetBackWithinOneGroup(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC).UnixMilli()
+	for _, tc := range []struct {
+		name   string
+		stamps []time.Duration
+		mark   bool
+	}{
+		{"forward", []time.Duration{0, time.Minute}, false},
+		{"back within the slack", []time.Duration{0, -30 * time.Minute}, false},
+		{"back beyond the slack", []time.Duration{0, -2 * time.Hour}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var j journal
+			for _, d := range tc.stamps {
+				j.stamp(t0 + d.Milliseconds())
+			}
+			if j.clock.mark != tc.mark {
+				t.Fatalf("stamps %v in one group: mark %v, want %v", tc.stamps, j.clock.mark, tc.mark)
+			}
+		})
+	}
+}

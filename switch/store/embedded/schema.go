@@ -176,7 +176,8 @@ var ErrJournalNewer = errors.New("journal file is from a newer switch version")
 // migrate adds the columns an existing journal file lacks, drops the
 // indexes it no longer keeps and creates those that need added columns,
 // then records journalVersion; it refuses a file of a newer version
-// (ErrJournalNewer) before changing anything.
+// (ErrJournalNewer) before migrating it (the schema's CREATE ... IF NOT
+// EXISTS statements, which add nothing a newer file lacks, ran before).
 func migrate(db *sql.DB) error {
 	var version int
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {

@@ -233,6 +233,10 @@ func (s *vault) commitCounts(arg string) error {
 	}
 	s.counts.flush.Lock()
 	defer s.counts.flush.Unlock()
+	// A Commit that fails after SQLite committed (the rare I/O error on
+	// the last step) leaves the uses pending: the next flush adds them
+	// again. Inherent to a counter added outside its reader's transaction;
+	// the count errs towards more uses, never fewer.
 	if err := tx.Commit(); err != nil {
 		return err
 	}
