@@ -52,6 +52,15 @@ var DefaultLoads = []Load{
 	{Name: "open-5000", Rate: 5000},
 }
 
+// profileFile is where path's CPU profile during load goes in dir
+// (closed-64 keeps the name it has always had).
+func profileFile(dir, path, load string) string {
+	if load == "closed-64" {
+		return filepath.Join(dir, path+"-cpu.pprof")
+	}
+	return filepath.Join(dir, path+"-"+load+"-cpu.pprof")
+}
+
 // addedP99Load is the load whose p99 minus the direct path's is reported
 // as what the switch (or relay) adds.
 const addedP99Load = "open-5000"
@@ -92,9 +101,14 @@ type Options struct {
 	// connections held open while the closed-64 load runs.
 	Idle int
 	// ProfileDir, when set, takes a CPU profile of switchd on each switchd
-	// path during closed-64 into ProfileDir/<path>-cpu.pprof (switchd's
-	// SWITCHD_PPROF_ADDR; the profiler costs a little throughput).
+	// path during each of ProfileLoads into ProfileDir/<path>-cpu.pprof
+	// for closed-64 and ProfileDir/<path>-<load>-cpu.pprof for the others
+	// (switchd's SWITCHD_PPROF_ADDR; the profiler costs a little
+	// throughput).
 	ProfileDir string
+	// ProfileLoads names the loads ProfileDir profiles; nil means
+	// closed-64 only.
+	ProfileLoads []string
 	// Vault, when > 0, adds the switch-token-vault path: switch-token over
 	// a vault holding Vault more tokens.
 	Vault int
@@ -114,6 +128,9 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.Loads) == 0 {
 		o.Loads = DefaultLoads
+	}
+	if len(o.ProfileLoads) == 0 {
+		o.ProfileLoads = []string{"closed-64"}
 	}
 	if o.Terminals <= 0 {
 		o.Terminals = DefaultTerminals
@@ -141,6 +158,11 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 	for _, p := range o.Paths {
 		if !knownPath(p) {
 			return nil, fmt.Errorf("unknown path %q: want one of %v", p, AllPaths)
+		}
+	}
+	for _, l := range o.ProfileLoads {
+		if !slices.ContainsFunc(o.Loads, func(k Load) bool { return k.Name == l }) {
+			return nil, fmt.Errorf("unknown profile load %q: want one of the run's loads", l)
 		}
 	}
 	for _, name := range []string{"switchd", "issuersim", "benchrelay"} {

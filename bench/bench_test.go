@@ -75,6 +75,16 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 }
 
+func TestRunRefusesUnknownProfileLoad(t *testing.T) {
+	_, err := Run(context.Background(), Options{Bin: os.TempDir(), Paths: []string{PathDirect}, ProfileLoads: []string{"closed-65"}})
+	if err == nil || !strings.Contains(err.Error(), "unknown profile load") {
+		t.Fatalf("got %v, want an unknown-profile-load error", err)
+	}
+	if got, want := profileFile("p", PathPAN, "open-1000"), filepath.Join("p", PathPAN+"-open-1000-cpu.pprof"); got != want {
+		t.Errorf("profile file %s, want %s", got, want)
+	}
+}
+
 func TestRunRefusesUnknownPath(t *testing.T) {
 	_, err := Run(context.Background(), Options{Bin: os.TempDir(), Paths: []string{"nowhere"}})
 	if err == nil || !strings.Contains(err.Error(), "unknown path") {

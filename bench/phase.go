@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,8 +30,8 @@ func runPath(ctx context.Context, o Options, path string, res *Results) error {
 			return err
 		}
 		var stopProfile func() error
-		if t.pprof != "" && l.Name == "closed-64" {
-			stopProfile = startCPUProfile(ctx, t.pprof, o.Duration, filepath.Join(o.ProfileDir, path+"-cpu.pprof"))
+		if t.pprof != "" && slices.Contains(o.ProfileLoads, l.Name) {
+			stopProfile = startCPUProfile(ctx, t.pprof, o.Duration, profileFile(o.ProfileDir, path, l.Name))
 		}
 		ph, err := measure(ctx, o, t, l, fmt.Sprintf("B%d%d", pi, li), uint64(100*pi+li+1))
 		if stopProfile != nil {

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	var paths, out, duration, warmup, idle, vault string
+	var paths, out, duration, warmup, idle, vault, profileLoads string
 	fs.StringVar(&o.Bin, "bin", env("BENCH_BIN", "bin"), "`folder` with switchd, issuersim, benchrelay (BENCH_BIN)")
 	fs.StringVar(&duration, "duration", env("BENCH_DURATION", "10s"), "each phase's `length` (BENCH_DURATION)")
 	fs.StringVar(&warmup, "warmup", env("BENCH_WARMUP", "2s"), "unmeasured warm-up per path (BENCH_WARMUP)")
@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&out, "out", env("BENCH_OUT", "bench/results.json"), "results `file` (BENCH_OUT; \"\" none)")
 	fs.StringVar(&o.WorkDir, "workdir", env("BENCH_WORKDIR", ""), "keep configurations, data and logs in `folder` (BENCH_WORKDIR; default a temporary one)")
 	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of each switchd path's closed-64 into `folder` (BENCH_PROFILE)")
+	fs.StringVar(&profileLoads, "profile-loads", env("BENCH_PROFILE_LOADS", "closed-64"), "comma-separated `loads` --profile profiles (BENCH_PROFILE_LOADS)")
 	fs.IntVar(&o.Terminals, "terminals", bench.DefaultTerminals, "terminal IDs (connections) per phase")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -74,6 +75,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for p := range strings.SplitSeq(paths, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			o.Paths = append(o.Paths, p)
+		}
+	}
+	for l := range strings.SplitSeq(profileLoads, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			o.ProfileLoads = append(o.ProfileLoads, l)
 		}
 	}
 	o.Log = stderr
