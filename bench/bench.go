@@ -106,8 +106,8 @@ type Options struct {
 	// (switchd's SWITCHD_PPROF_ADDR; the profiler costs a little
 	// throughput).
 	ProfileDir string
-	// ProfileLoads names the loads ProfileDir profiles; nil means
-	// closed-64 only.
+	// ProfileLoads names the loads ProfileDir profiles, each one of
+	// Loads; nil means closed-64 when the run has it.
 	ProfileLoads []string
 	// Vault, when > 0, adds the switch-token-vault path: switch-token over
 	// a vault holding Vault more tokens.
@@ -128,9 +128,6 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.Loads) == 0 {
 		o.Loads = DefaultLoads
-	}
-	if len(o.ProfileLoads) == 0 {
-		o.ProfileLoads = []string{"closed-64"}
 	}
 	if o.Terminals <= 0 {
 		o.Terminals = DefaultTerminals
@@ -154,6 +151,7 @@ func (o Options) withDefaults() Options {
 // Run performs the benchmark and returns its results. Every process it
 // starts is stopped before it returns.
 func Run(ctx context.Context, o Options) (res *Results, err error) {
+	explicit := len(o.ProfileLoads) > 0
 	o = o.withDefaults()
 	for _, p := range o.Paths {
 		if !knownPath(p) {
@@ -164,6 +162,9 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 		if !slices.ContainsFunc(o.Loads, func(k Load) bool { return k.Name == l }) {
 			return nil, fmt.Errorf("unknown profile load %q: want one of the run's loads", l)
 		}
+	}
+	if !explicit {
+		o.ProfileLoads = []string{"closed-64"}
 	}
 	for _, name := range []string{"switchd", "issuersim", "benchrelay"} {
 		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil && needs(o.Paths, name) {

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&out, "out", env("BENCH_OUT", "bench/results.json"), "results `file` (BENCH_OUT; \"\" none)")
 	fs.StringVar(&o.WorkDir, "workdir", env("BENCH_WORKDIR", ""), "keep configurations, data and logs in `folder` (BENCH_WORKDIR; default a temporary one)")
 	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of each switchd path's closed-64 into `folder` (BENCH_PROFILE)")
-	fs.StringVar(&profileLoads, "profile-loads", env("BENCH_PROFILE_LOADS", "closed-64"), "comma-separated `loads` --profile profiles (BENCH_PROFILE_LOADS)")
+	fs.StringVar(&profileLoads, "profile-loads", env("BENCH_PROFILE_LOADS", ""), "comma-separated `loads` --profile profiles (BENCH_PROFILE_LOADS; default closed-64)")
 	fs.IntVar(&o.Terminals, "terminals", bench.DefaultTerminals, "terminal IDs (connections) per phase")
 	if err := fs.Parse(args); err != nil {
 		return 2
