@@ -417,9 +417,13 @@ func readableMTI(body []byte) string {
 	return string(body[:4])
 }
 
-// WriteMessage packs msg and writes header and body in one write.
+// WriteMessage packs msg and writes header and body in one write. msg
+// must not change until WriteMessage returns (see appendPacked).
 func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
-	b, err := c.Pack(msg)
+	buf := getBody(0)
+	defer putBody(buf)
+	b, err := c.appendMessage((*buf)[:0], c.answerFor(msg), msg)
+	*buf = b[:0] // keep what it grew to
 	if err != nil {
 		return err
 	}
@@ -434,23 +438,56 @@ func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
 
 // Pack returns header and packed body of msg.
 func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
-	packed, err := c.packBody(msg)
+	buf := getBody(0)
+	defer putBody(buf)
+	b, err := c.appendMessage((*buf)[:0], c.answerFor(msg), msg)
+	*buf = b[:0]
 	if err != nil {
 		return nil, err
 	}
-	return c.appendFrame(nil, c.answerFor(msg), packed)
+	return append([]byte(nil), b...), nil
 }
 
-// packBody packs msg within MaxLength.
-func (c *Codec) packBody(msg *iso8583.Message) ([]byte, error) {
-	packed, err := msg.Pack()
+// appendMessage appends the frame of msg to dst: hdr (nil: a fresh
+// header) and the body, packed as msg.Pack() packs it, within MaxLength.
+// A length header is written into room left for it before the body, so
+// the frame is built in dst without a copy; any other header is written
+// once the body is packed (into a pooled buffer), then the body is copied
+// behind it.
+func (c *Codec) appendMessage(dst []byte, hdr netheader.Message, msg *iso8583.Message) ([]byte, error) {
+	l, ok := c.header().(Length)
+	if !ok {
+		buf := getBody(0)
+		defer putBody(buf)
+		packed, err := c.appendBody((*buf)[:0], msg)
+		*buf = packed[:0]
+		if err != nil {
+			return dst, err
+		}
+		return c.appendFrame(dst, hdr, packed)
+	}
+	start := len(dst)
+	out, err := c.appendBody(append(dst, make([]byte, l.Size())...), msg)
 	if err != nil {
-		return nil, fmt.Errorf("packing message: %w", err)
+		return dst[:start], err
 	}
-	if c.MaxLength > 0 && len(packed) > c.MaxLength {
-		return nil, fmt.Errorf("%w: packed message is %d > %d bytes", ErrTooLong, len(packed), c.MaxLength)
+	if _, err := l.Append(out[:start], len(out)-start-l.Size()); err != nil {
+		return dst[:start], err
 	}
-	return packed, nil
+	return out, nil
+}
+
+// appendBody appends msg, packed within MaxLength, to dst.
+func (c *Codec) appendBody(dst []byte, msg *iso8583.Message) ([]byte, error) {
+	start := len(dst)
+	out, err := appendPacked(dst, msg)
+	if err != nil {
+		return dst[:start], fmt.Errorf("packing message: %w", err)
+	}
+	if n := len(out) - start; c.MaxLength > 0 && n > c.MaxLength {
+		return dst[:start], fmt.Errorf("%w: packed message is %d > %d bytes", ErrTooLong, n, c.MaxLength)
+	}
+	return out, nil
 }
 
 // answerFor is the header Answering registered for msg (nil: none).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -347,5 +348,81 @@ func setRandom(t *testing.T, rng *rand.Rand, m *iso8583.Message, id int, f field
 	}
 	if err != nil {
 		t.Fatalf("setting field %d: %v", id, err)
+	}
+}
+
+// TestCodecPackAllocations: a frame is packed into a pooled buffer, not
+// through msg.Pack()'s growing slices and a copy behind the header
+// (through msg.Pack(): issuer request 70, 70 and 68 allocations, terminal
+// answer 43, 43 and 41; packed into the pool: 58, 57, 57 and 33, 32, 32,
+// most of them the fields' own Pack).
+func TestCodecPackAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates, and sync.Pool drops buffers at random under it")
+	}
+	tests := []struct {
+		name   string
+		spec   string
+		fields map[int]string
+		// allocations at most: below what msg.Pack() makes
+		pack, write, send float64
+	}{
+		{"issuer request", specs.IssuerDialect, issuerRequest, 62, 62, 62},
+		{"terminal answer", specs.TerminalDialect, terminalAnswer, 37, 37, 37},
+	}
+	for _, tt := range tests {
+		c := &Codec{Header: Binary2, MaxLength: DefaultMaxLength, Spec: specs.MustLoad(tt.spec)}
+		m := iso8583.NewMessage(c.Spec)
+		setAll(t, m, tt.fields)
+		w := NewWriter(c, io.Discard)
+		for _, run := range []struct {
+			what string
+			max  float64
+			f    func() error
+		}{
+			{"Codec.Pack", tt.pack, func() error { _, err := c.Pack(m); return err }},
+			{"Codec.WriteMessage", tt.write, func() error { return c.WriteMessage(io.Discard, m) }},
+			{"Writer.Send", tt.send, func() error { return w.Send(m) }},
+		} {
+			var err error
+			n := testing.AllocsPerRun(200, func() {
+				if e := run.f(); e != nil {
+					err = e
+				}
+			})
+			if err != nil {
+				t.Fatalf("%s %s: %v", tt.name, run.what, err)
+			}
+			t.Logf("%s: %s %v allocs", tt.name, run.what, n)
+			if n > run.max {
+				t.Errorf("%s: %s %v allocs, want ≤ %v", tt.name, run.what, n, run.max)
+			}
+		}
+	}
+}
+
+// BenchmarkWriterSend sends an issuer request and a terminal answer
+// through a Writer to io.Discard: the packing of one message each leg.
+func BenchmarkWriterSend(b *testing.B) {
+	for _, tt := range []struct {
+		name   string
+		spec   string
+		fields map[int]string
+	}{
+		{"issuer request", specs.IssuerDialect, issuerRequest},
+		{"terminal answer", specs.TerminalDialect, terminalAnswer},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			c := &Codec{Header: Binary2, MaxLength: DefaultMaxLength, Spec: specs.MustLoad(tt.spec)}
+			m := iso8583.NewMessage(c.Spec)
+			setAll(b, m, tt.fields)
+			w := NewWriter(c, io.Discard)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := w.Send(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

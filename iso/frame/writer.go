@@ -79,7 +79,9 @@ func (w *Writer) Writes() uint64 { return w.writes.Load() }
 // ErrNotAttached is a write before the writer has a destination.
 var ErrNotAttached = errors.New("frame writer has no connection yet")
 
-// Send packs msg and writes its frame, with any others ready.
+// Send packs msg and writes its frame, with any others ready. msg must
+// not change until Send returns (it is packed without its lock held:
+// see appendPacked).
 func (w *Writer) Send(msg *iso8583.Message) error {
 	return w.send(msg, w.codec.answerFor(msg))
 }
@@ -95,43 +97,57 @@ func (w *Writer) Answer(resp *iso8583.Message, received netheader.Message) error
 }
 
 func (w *Writer) send(msg *iso8583.Message, hdr netheader.Message) error {
-	packed, err := w.codec.packBody(msg)
+	buf, frame, err := w.frame(msg, hdr)
 	if err != nil {
 		return err
 	}
+	defer putBody(buf)
 	w.mu.Lock()
 	if w.dst == nil {
 		w.mu.Unlock()
 		return ErrNotAttached
 	}
-	return w.enqueueLocked(hdr, packed)
+	return w.enqueueLocked(frame)
 }
 
 // WriteMessage is Send for iso8583-connection: dst, the library's
 // connection, becomes the destination if the writer has none.
 func (w *Writer) WriteMessage(dst io.Writer, msg *iso8583.Message) error {
-	packed, err := w.codec.packBody(msg)
+	buf, frame, err := w.frame(msg, w.codec.answerFor(msg))
 	if err != nil {
 		return err
 	}
-	hdr := w.codec.answerFor(msg)
+	defer putBody(buf)
 	w.mu.Lock()
 	if w.dst == nil {
 		w.dst = dst
 	}
-	return w.enqueueLocked(hdr, packed)
+	return w.enqueueLocked(frame)
 }
 
-// enqueueLocked appends the frame of packed behind hdr (nil: a fresh
-// header) and, unless a write is in progress, writes what is pending; it
-// unlocks w.mu.
-func (w *Writer) enqueueLocked(hdr netheader.Message, packed []byte) error {
+// frame builds the frame of msg behind hdr (nil: a fresh header) in a
+// pooled buffer, outside the lock (senders pack in parallel); put buf
+// back once frame is copied. On error buf is already back.
+func (w *Writer) frame(msg *iso8583.Message, hdr netheader.Message) (buf *[]byte, frame []byte, err error) {
+	buf = getBody(0)
+	frame, err = w.codec.appendMessage((*buf)[:0], hdr, msg)
+	*buf = frame[:0]
+	if err != nil {
+		putBody(buf)
+		return nil, nil, err
+	}
+	return buf, frame, nil
+}
+
+// enqueueLocked appends frame to what is pending (copying it) and,
+// unless a write is in progress, writes what is pending; it unlocks w.mu.
+func (w *Writer) enqueueLocked(frame []byte) error {
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
 		return err
 	}
-	if w.flushing && len(w.pending)+len(packed) > MaxBacklog {
+	if w.flushing && len(w.pending)+len(frame) > MaxBacklog {
 		// The peer stopped reading: give it up rather than buffer without end.
 		w.err = fmt.Errorf("%w: %w", ErrWriterFailed, ErrBacklog)
 		w.pending = nil
@@ -142,11 +158,7 @@ func (w *Writer) enqueueLocked(hdr netheader.Message, packed []byte) error {
 		w.mu.Unlock()
 		return err
 	}
-	var err error
-	if w.pending, err = w.codec.appendFrame(w.pending, hdr, packed); err != nil {
-		w.mu.Unlock()
-		return err
-	}
+	w.pending = append(w.pending, frame...)
 	if w.flushing {
 		w.mu.Unlock()
 		return nil // the write in progress takes it next
