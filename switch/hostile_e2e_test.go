@@ -179,8 +179,12 @@ func hostileCatalogue() []hostileCase {
 		{name: "replayed message gets the stored answer", send: func(t *testing.T, h *harness, rc *rawConn) {
 			m := purchaseWith(t, map[int]string{specs.STAN: "777777"})
 			term := h.terminal()
-			if _, err := term.Send(context.Background(), m); err != nil {
+			first, err := term.Send(context.Background(), m)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if code, _ := first.GetString(specs.ResponseCode); code != "00" {
+				t.Fatalf("the original: DE 39 %s, want 00", code)
 			}
 			_, _ = rc.Write(frameOf(t, m))
 		}, want: outcome{rc: "00"}},
@@ -210,7 +214,11 @@ func TestHostileInputCatalogue(t *testing.T) {
 		c.Listeners[0].FrameTimeout = time.Second
 	})
 	waitFor(t, 5*time.Second, "links", func() bool { return h.linksUp("card-a") && h.linksUp("card-b") })
-	good := h.terminal()
+	// The good terminal has a terminal ID of its own: its STANs start at
+	// random and would otherwise, now and then, take the key (terminal,
+	// STAN, DE 7) of a catalogue request sent in the same second, which
+	// the switch rightly answers 94.
+	good := h.terminalOn(t, "terminal", func(o *terminal.Options) { o.TerminalID = "GOOD0001" })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
