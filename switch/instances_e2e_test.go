@@ -3,11 +3,13 @@ package payswitch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
 	payswitch "github.com/kbpay/switch/switch"
@@ -65,6 +67,12 @@ func TestStoreUnreachableFailsReadiness(t *testing.T) {
 // timed out with its reversal queued under this instance, and the peer's
 // give-back becomes this instance's to send. A live peer's sale is not
 // taken over (its owner stays).
+//
+// The live peer heartbeats before it has work in flight, as a switch
+// does (an owner of in-flight work with no heartbeat at all is lapsed),
+// with a lease far longer than the test, and its sale exists before the
+// lapsed peer's work: the sweep that took that work over also saw the
+// live peer's sale and left it alone.
 func TestRunningSwitchTakesOverALapsedPeer(t *testing.T) {
 	h := newHarness(t, "", func(c *config.Config) {
 		c.InstanceName, c.Store.Lease = "survivor", 3*time.Second
@@ -77,7 +85,7 @@ func TestRunningSwitchTakesOverALapsedPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dead.Close()
-	peerCfg.InstanceName = "alive"
+	peerCfg.InstanceName, peerCfg.Store.Lease = "alive", time.Minute
 	alive, err := storage.Open(peerCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +101,23 @@ func TestRunningSwitchTakesOverALapsedPeer(t *testing.T) {
 		}
 		return row
 	}
+	if err := alive.Instances().Heartbeat(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // the live peer heartbeats like a switch
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			_ = alive.Instances().Heartbeat(ctx, time.Now())
+		}
+	}()
+	living := sale(alive, "000003")
+
 	lost := sale(dead, "000001")
 	queuedFor := sale(dead, "000002")
 	item, err := dead.Queue().Enqueue(ctx, store.SAFItem{TxnID: queuedFor.ID, Route: "card-a", Kind: store.KindReversal,
@@ -103,37 +128,29 @@ func TestRunningSwitchTakesOverALapsedPeer(t *testing.T) {
 	if err := dead.Instances().Heartbeat(ctx, time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	living := sale(alive, "000003")
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() { // the live peer heartbeats like a switch
-		for {
-			_ = alive.Instances().Heartbeat(ctx, time.Now())
-			select {
-			case <-stop:
-				return
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}()
 
 	waitFor(t, 20*time.Second, "the lapsed peer's sale taken over and timed out", func() bool {
 		row, err := dead.Lookup().Get(ctx, lost.ID)
 		return err == nil && row.State == store.TimedOut && row.Owner == "survivor"
 	})
-	items, err := dead.Queue().List(ctx, store.SAFPending)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owners := map[int64]string{}
-	reversal := false
-	for _, it := range items {
-		owners[it.ID] = it.Owner
-		reversal = reversal || (it.TxnID == lost.ID && it.Owner == "survivor")
-	}
-	if owners[item] != "survivor" || !reversal {
-		t.Fatalf("SAF after the take-over: %+v", items)
-	}
+	// The sweep may have taken the sale before the give-back was queued:
+	// the give-back is then taken at a later sweep.
+	testnet.EventuallyOK(t, 20*time.Second, "the lapsed peer's give-back and the sale's reversal queued under the survivor", func() error {
+		items, err := dead.Queue().List(ctx, store.SAFPending)
+		if err != nil {
+			return err
+		}
+		owners := map[int64]string{}
+		reversal := false
+		for _, it := range items {
+			owners[it.ID] = it.Owner
+			reversal = reversal || (it.TxnID == lost.ID && it.Owner == "survivor")
+		}
+		if owners[item] != "survivor" || !reversal {
+			return fmt.Errorf("SAF after the take-over: %+v", items)
+		}
+		return nil
+	})
 	if row, err := alive.Lookup().Get(ctx, living.ID); err != nil || row.State != store.Forwarded || row.Owner != "alive" {
 		t.Fatalf("the live peer's sale: %+v %v", row, err)
 	}

@@ -98,6 +98,13 @@ func TestIssuerKeyExchangeReachesEveryInstance(t *testing.T) {
 		h := newHarness(t, is.Addr(), func(c *config.Config) {
 			c.InstanceName, c.Store.Lease = name, 3*time.Second // a heartbeat every second
 			c.Store.Backend, c.Store.DSN, c.Store.MigrateAtStart = "postgres", dsn, true
+			// A generous issuer timeout: this test is about the key, and two
+			// switches, PostgreSQL and the issuer under the race detector
+			// on two loaded cores can take longer than routeTime (400 ms)
+			// to answer a PIN purchase (91).
+			for i := range c.Routes {
+				c.Routes[i].Timeout = 10 * time.Second
+			}
 			zoneKeyCeremony(t, c, zmk)
 		})
 		waitFor(t, 10*time.Second, name+"'s card-a link", func() bool { return h.linksUp("card-a") })
@@ -109,7 +116,9 @@ func TestIssuerKeyExchangeReachesEveryInstance(t *testing.T) {
 	b := start("sw-b", 2)
 	pay := func(h *harness) string {
 		t.Helper()
-		res, err := h.terminalOn(t, "terminal", nil).Purchase(context.Background(), terminal.Purchase{PAN: cardA, Amount: 100, PIN: devkeys.DemoPIN})
+		// The terminal waits longer than the switch waits for the issuer.
+		term := h.terminalOn(t, "terminal", func(o *terminal.Options) { o.Timeout = 30 * time.Second })
+		res, err := term.Purchase(context.Background(), terminal.Purchase{PAN: cardA, Amount: 100, PIN: devkeys.DemoPIN})
 		if err != nil {
 			t.Fatalf("PIN purchase: %v", err)
 		}

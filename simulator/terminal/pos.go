@@ -164,8 +164,8 @@ type POS struct {
 	spec    *iso8583.MessageSpec
 	timeout time.Duration
 	stan    *STANGenerator
-	slot    chan struct{} // holds a token while a request is outstanding
-	now     func() time.Time
+	slot    chan struct{}    // holds a token while a request is outstanding
+	now     func() time.Time // DE 7 and the net cancel's patience; tests set their own clock
 
 	mu      sync.Mutex
 	client  *Client
@@ -433,7 +433,7 @@ func (p *POS) netCancel(ctx context.Context, orig *iso8583.Message) *Exchange {
 		last       *Exchange
 		total      time.Duration
 		unanswered int
-		patience   = time.Now().Add(p.timeout)
+		patience   = p.now().Add(p.timeout)
 	)
 	for attempt := 1; ; attempt++ {
 		ex, err := p.exchange(ctx, rev, p.timeout)
@@ -450,7 +450,7 @@ func (p *POS) netCancel(ctx context.Context, orig *iso8583.Message) *Exchange {
 			}
 			continue
 		}
-		if ex.RC() != string(codes.Duplicate) || !time.Now().Add(p.po.NetCancelRetryWait).Before(patience) {
+		if ex.RC() != string(codes.Duplicate) || !p.now().Add(p.po.NetCancelRetryWait).Before(patience) {
 			p.record(rev, ex.Response)
 			break
 		}

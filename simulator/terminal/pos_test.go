@@ -398,9 +398,35 @@ func TestPOSReconnects(t *testing.T) {
 	}
 }
 
+// testClock is a clock a test moves by hand (POS.now): the POS's patience
+// with 94 answers runs out when the test says, not when a loaded machine
+// happens to be slow.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
 // TestPOSNetCancelWhileOriginalInFlight: a switch that still waits for the
 // original answers the net cancel 94; the POS asks again until it is
-// answered otherwise.
+// answered otherwise, or until its patience (its timeout, on its clock)
+// is spent: then the 94 is the final answer. The POS's clock stands still
+// except where the test moves it, and every answer is awaited for
+// longTimeout, so the number of attempts does not depend on how fast the
+// machine is.
 func TestPOSNetCancelWhileOriginalInFlight(t *testing.T) {
 	ps := startPOSSwitch(t, func(req *iso8583.Message, nth int) string {
 		switch mti, _ := req.GetMTI(); {
@@ -411,7 +437,9 @@ func TestPOSNetCancelWhileOriginalInFlight(t *testing.T) {
 		}
 		return "00"
 	})
-	p := newTestPOS(t, ps.addr, POSOptions{Timeout: time.Second, NetCancelRetryWait: 50 * time.Millisecond})
+	p := newTestPOS(t, ps.addr, POSOptions{Timeout: longTimeout, NetCancelRetryWait: 50 * time.Millisecond})
+	p.now = newTestClock().Now // it stands still: the patience never runs out
+	// The sale is never answered: the only short timeout.
 	ex, err := p.Send(context.Background(), purchase(t, p, 100), SendOptions{Timeout: 100 * time.Millisecond})
 	if !errors.Is(err, ErrNoResponse) || ex.NetCancel == nil {
 		t.Fatalf("%v %+v", err, ex)
@@ -419,16 +447,34 @@ func TestPOSNetCancelWhileOriginalInFlight(t *testing.T) {
 	if ex.NetCancel.RC() != "00" || ex.NetCancel.Attempts != 3 {
 		t.Fatalf("net cancel rc %q after %d attempts, want 00 after 3", ex.NetCancel.RC(), ex.NetCancel.Attempts)
 	}
-	// With no patience left, a 94 is the final answer.
-	ps2 := startPOSSwitch(t, func(req *iso8583.Message, _ int) string {
+	// With no patience left, a 94 is the final answer: the patience runs
+	// out while the POS waits for the answer to its second net cancel.
+	clk := newTestClock()
+	ps2 := startPOSSwitch(t, func(req *iso8583.Message, nth int) string {
 		if mti, _ := req.GetMTI(); mti == "0200" {
 			return ""
 		}
+		if nth == 2 {
+			clk.advance(longTimeout)
+		}
 		return "94"
 	})
-	p2 := newTestPOS(t, ps2.addr, POSOptions{Timeout: 300 * time.Millisecond, NetCancelRetryWait: 100 * time.Millisecond})
-	ex, _ = p2.Send(context.Background(), purchase(t, p2, 100), SendOptions{Timeout: 50 * time.Millisecond})
-	if ex.NetCancel.RC() != "94" || ex.NetCancel.Attempts < 2 || ex.NetCancel.Attempts > 4 {
-		t.Fatalf("net cancel rc %q after %d attempts", ex.NetCancel.RC(), ex.NetCancel.Attempts)
+	p2 := newTestPOS(t, ps2.addr, POSOptions{Timeout: longTimeout, NetCancelRetryWait: 50 * time.Millisecond})
+	p2.now = clk.Now
+	ex, err = p2.Send(context.Background(), purchase(t, p2, 100), SendOptions{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrNoResponse) || ex.NetCancel == nil {
+		t.Fatalf("%v %+v", err, ex)
+	}
+	if ex.NetCancel.RC() != "94" || ex.NetCancel.Attempts != 2 {
+		t.Fatalf("net cancel rc %q after %d attempts, want 94 after 2", ex.NetCancel.RC(), ex.NetCancel.Attempts)
+	}
+	cancels := 0
+	for _, r := range ps2.waitRequests(t, 3) {
+		if mti, _ := r.GetMTI(); mti == "0400" {
+			cancels++
+		}
+	}
+	if cancels != 2 {
+		t.Fatalf("switch saw %d net cancels, want 2", cancels)
 	}
 }
