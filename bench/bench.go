@@ -129,6 +129,9 @@ func (o Options) withDefaults() Options {
 	if len(o.Loads) == 0 {
 		o.Loads = DefaultLoads
 	}
+	if len(o.ProfileLoads) == 0 && slices.ContainsFunc(o.Loads, func(l Load) bool { return l.Name == "closed-64" }) {
+		o.ProfileLoads = []string{"closed-64"}
+	}
 	if o.Terminals <= 0 {
 		o.Terminals = DefaultTerminals
 	}
@@ -151,7 +154,6 @@ func (o Options) withDefaults() Options {
 // Run performs the benchmark and returns its results. Every process it
 // starts is stopped before it returns.
 func Run(ctx context.Context, o Options) (res *Results, err error) {
-	explicit := len(o.ProfileLoads) > 0
 	o = o.withDefaults()
 	for _, p := range o.Paths {
 		if !knownPath(p) {
@@ -162,9 +164,6 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 		if !slices.ContainsFunc(o.Loads, func(k Load) bool { return k.Name == l }) {
 			return nil, fmt.Errorf("unknown profile load %q: want one of the run's loads", l)
 		}
-	}
-	if !explicit {
-		o.ProfileLoads = []string{"closed-64"}
 	}
 	for _, name := range []string{"switchd", "issuersim", "benchrelay"} {
 		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil && needs(o.Paths, name) {

@@ -318,11 +318,7 @@ func purchaseMsg(t *testing.T, pan, stan string, amount int64) *iso8583.Message 
 func TestCollidingSTANsOnOneConnection(t *testing.T) {
 	// A generous route timeout: this test is about matching, and the race
 	// detector on two shared cores slows 1,200 round trips a lot.
-	h := newHarness(t, "", func(c *config.Config) {
-		for i := range c.Routes {
-			c.Routes[i].Timeout = 20 * time.Second
-		}
-	})
+	h := newHarness(t, "", func(c *config.Config) { setRouteTimeouts(c, 20*time.Second) })
 	waitFor(t, 5*time.Second, "card-a link", func() bool { return h.linksUp("card-a") })
 	h.issuers["card-a"].SetLatency(300 * time.Millisecond)
 	const n = 1200
@@ -377,6 +373,14 @@ func withField(t *testing.T, m *iso8583.Message, id int, v string) *iso8583.Mess
 		t.Fatal(err)
 	}
 	return m
+}
+
+// setRouteTimeouts gives every route of c issuer timeout d (the harness's
+// default, routeTime, is short so that time-out tests run fast).
+func setRouteTimeouts(c *config.Config, d time.Duration) {
+	for i := range c.Routes {
+		c.Routes[i].Timeout = d
+	}
 }
 
 func frameOf(t *testing.T, m *iso8583.Message) []byte {

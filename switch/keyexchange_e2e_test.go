@@ -102,9 +102,7 @@ func TestIssuerKeyExchangeReachesEveryInstance(t *testing.T) {
 			// switches, PostgreSQL and the issuer under the race detector
 			// on two loaded cores can take longer than routeTime (400 ms)
 			// to answer a PIN purchase (91).
-			for i := range c.Routes {
-				c.Routes[i].Timeout = 10 * time.Second
-			}
+			setRouteTimeouts(c, 10*time.Second)
 			zoneKeyCeremony(t, c, zmk)
 		})
 		waitFor(t, 10*time.Second, name+"'s card-a link", func() bool { return h.linksUp("card-a") })

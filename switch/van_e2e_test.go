@@ -31,9 +31,7 @@ func newVANHarness(t *testing.T, van func(*config.Listener)) vanHarness {
 	serverCA, clientCA := tlstest.NewCA(t, "server-ca"), tlstest.NewCA(t, "van-ca")
 	srv, client := serverCA.Server(t, "switch"), clientCA.Client(t, "van-one")
 	h := newHarness(t, "", func(c *config.Config) {
-		for i := range c.Routes {
-			c.Routes[i].Timeout = 20 * time.Second // 5,000 round trips under -race on two cores
-		}
+		setRouteTimeouts(c, 20*time.Second) // 5,000 round trips under -race on two cores
 		l := &c.Listeners[1]
 		l.TLS = &config.ServerTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile, ClientCAFile: clientCA.CertFile, AllowedClients: []string{"van-one"}}
 		l.SignOnRequired = true

@@ -420,13 +420,11 @@ func readableMTI(body []byte) string {
 // WriteMessage packs msg and writes header and body in one write. msg
 // must not change until WriteMessage returns (see appendPacked).
 func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
-	buf := getBody(0)
-	defer putBody(buf)
-	b, err := c.appendMessage((*buf)[:0], c.answerFor(msg), msg)
-	*buf = b[:0] // keep what it grew to
+	buf, b, err := c.packPooled(msg, c.answerFor(msg))
 	if err != nil {
 		return err
 	}
+	defer putBody(buf)
 	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok && c.WriteTimeout > 0 {
 		_ = d.SetWriteDeadline(time.Now().Add(c.WriteTimeout))
 	}
@@ -438,14 +436,26 @@ func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
 
 // Pack returns header and packed body of msg.
 func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
-	buf := getBody(0)
-	defer putBody(buf)
-	b, err := c.appendMessage((*buf)[:0], c.answerFor(msg), msg)
-	*buf = b[:0]
+	buf, b, err := c.packPooled(msg, c.answerFor(msg))
 	if err != nil {
 		return nil, err
 	}
+	defer putBody(buf)
 	return append([]byte(nil), b...), nil
+}
+
+// packPooled builds the frame of msg behind hdr (nil: a fresh header) in
+// a pooled buffer; put buf back once frame is written or copied. On error
+// buf is already back.
+func (c *Codec) packPooled(msg *iso8583.Message, hdr netheader.Message) (buf *[]byte, frame []byte, err error) {
+	buf = getBody(0)
+	frame, err = c.appendMessage((*buf)[:0], hdr, msg)
+	*buf = frame[:0] // keep what it grew to
+	if err != nil {
+		putBody(buf)
+		return nil, nil, err
+	}
+	return buf, frame, nil
 }
 
 // appendMessage appends the frame of msg to dst: hdr (nil: a fresh

@@ -17,6 +17,7 @@ import (
 	"github.com/moov-io/iso8583/field"
 	"github.com/moov-io/iso8583/prefix"
 
+	"github.com/kbpay/switch/internal/raceflag"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -357,7 +358,7 @@ func setRandom(t *testing.T, rng *rand.Rand, m *iso8583.Message, id int, f field
 // answer 43, 43 and 41; packed into the pool: 58, 57, 57 and 33, 32, 32,
 // most of them the fields' own Pack).
 func TestCodecPackAllocations(t *testing.T) {
-	if raceEnabled {
+	if raceflag.Enabled {
 		t.Skip("the race detector allocates, and sync.Pool drops buffers at random under it")
 	}
 	tests := []struct {

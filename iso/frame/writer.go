@@ -97,7 +97,7 @@ func (w *Writer) Answer(resp *iso8583.Message, received netheader.Message) error
 }
 
 func (w *Writer) send(msg *iso8583.Message, hdr netheader.Message) error {
-	buf, frame, err := w.frame(msg, hdr)
+	buf, frame, err := w.codec.packPooled(msg, hdr) // outside the lock: senders pack in parallel
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (w *Writer) send(msg *iso8583.Message, hdr netheader.Message) error {
 // WriteMessage is Send for iso8583-connection: dst, the library's
 // connection, becomes the destination if the writer has none.
 func (w *Writer) WriteMessage(dst io.Writer, msg *iso8583.Message) error {
-	buf, frame, err := w.frame(msg, w.codec.answerFor(msg))
+	buf, frame, err := w.codec.packPooled(msg, w.codec.answerFor(msg))
 	if err != nil {
 		return err
 	}
@@ -123,20 +123,6 @@ func (w *Writer) WriteMessage(dst io.Writer, msg *iso8583.Message) error {
 		w.dst = dst
 	}
 	return w.enqueueLocked(frame)
-}
-
-// frame builds the frame of msg behind hdr (nil: a fresh header) in a
-// pooled buffer, outside the lock (senders pack in parallel); put buf
-// back once frame is copied. On error buf is already back.
-func (w *Writer) frame(msg *iso8583.Message, hdr netheader.Message) (buf *[]byte, frame []byte, err error) {
-	buf = getBody(0)
-	frame, err = w.codec.appendMessage((*buf)[:0], hdr, msg)
-	*buf = frame[:0]
-	if err != nil {
-		putBody(buf)
-		return nil, nil, err
-	}
-	return buf, frame, nil
 }
 
 // enqueueLocked appends frame to what is pending (copying it) and,

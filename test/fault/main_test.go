@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/kbpay/switch/internal/raceflag"
 )
 
 // switchdBin is the switchd binary built once for every test in the package.
@@ -41,7 +43,7 @@ func buildSwitchd(out string) error {
 		return fmt.Errorf("finding the go tool: %w", err)
 	}
 	args := []string{"build", "-o", out}
-	if raceEnabled {
+	if raceflag.Enabled { // the tests run under the race detector: so does switchd
 		args = append(args, "-race")
 	}
 	args = append(args, "github.com/kbpay/switch/cmd/switchd")

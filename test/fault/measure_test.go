@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kbpay/switch/internal/pgtest"
+	"github.com/kbpay/switch/internal/raceflag"
 	"github.com/kbpay/switch/simulator/load"
 	"github.com/kbpay/switch/switch/store/postgres"
 )
@@ -21,7 +22,7 @@ func TestMeasureStores(t *testing.T) {
 	if os.Getenv("SWITCH_MEASURE") != "1" {
 		t.Skip("set SWITCH_MEASURE=1 to measure the stores")
 	}
-	if raceEnabled {
+	if raceflag.Enabled {
 		t.Skip("measure without -race")
 	}
 	_, routes := startIssuers(t, bigBalance)
