@@ -43,8 +43,8 @@ func runPath(ctx context.Context, o Options, path string, res *Results) error {
 			return fmt.Errorf("%s: %w", l.Name, err)
 		}
 		res.add(ph)
-		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn  unanswered %d  generator lag p99 %.2f ms\n",
-			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, ph.Unanswered, ph.GeneratorLagP99)
+		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn  commits %.2f/txn (%.1f writes each)  unanswered %d  generator lag p99 %.2f ms\n",
+			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, ph.CommitsPerTxn, ph.WritesPerCommit, ph.Unanswered, ph.GeneratorLagP99)
 	}
 	if err := t.alive(); err != nil {
 		return err
@@ -128,6 +128,12 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 	if issCPU0, err = cpuTime(t.issuer.pid()); err != nil {
 		return ph, err
 	}
+	var commits0 commitTally
+	if t.admin != "" {
+		if commits0, err = readCommits(ctx, t.admin); err != nil {
+			return ph, err
+		}
+	}
 	rep, err := load.Run(ctx, loadConfig(o, t, l, prefix, o.Duration, seed))
 	if err != nil {
 		return ph, err
@@ -137,6 +143,13 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 		return ph, err
 	}
 	ph.fromReport(rep)
+	if t.admin != "" {
+		commits1, err := readCommits(ctx, t.admin)
+		if err != nil {
+			return ph, err
+		}
+		ph.setCommits(commits0, commits1)
+	}
 	if rep.Answered > 0 {
 		ph.IssuerCPUPerTxnUS = float64((issCPU1 - issCPU0).Microseconds()) / float64(rep.Answered)
 	}

@@ -80,6 +80,12 @@ type Phase struct {
 	// when PeakRSSPerPhase, else since the process started.
 	PeakRSSMiB      float64 `json:"peak_rss_mib,omitempty"`
 	PeakRSSPerPhase bool    `json:"peak_rss_per_phase,omitempty"`
+	// CommitsPerTxn is switchd's journal group commits (each one fsync
+	// when durable) per answered transaction, and WritesPerCommit the
+	// writes they carried on average (payswitch_journal_commit_writes);
+	// 0 on the paths without switchd.
+	CommitsPerTxn   float64 `json:"journal_commits_per_txn,omitempty"`
+	WritesPerCommit float64 `json:"journal_writes_per_commit,omitempty"`
 	// IssuerCPUPerTxnUS is the issuer emulator's CPU per transaction.
 	IssuerCPUPerTxnUS float64 `json:"issuer_cpu_us_per_txn"`
 
@@ -188,7 +194,7 @@ func (r *Results) roundFigures() {
 	round(&r.ElapsedS)
 	for i := range r.Phases {
 		p := &r.Phases[i]
-		round(&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds,
+		round(&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds, &p.CommitsPerTxn, &p.WritesPerCommit,
 			&p.PeakRSSMiB, &p.IssuerCPUPerTxnUS, &p.TPSRatio, &p.P50Ratio, &p.P99Ratio, &p.P999Ratio, &p.CPURatioToRelay)
 	}
 	for path, v := range r.SwitchAddedP99 {
@@ -227,8 +233,8 @@ func (r *Results) WriteFile(path string) error {
 func (r *Results) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintf(tw, "| %s |\n", strings.Join(cells, "\t| ")) }
-	row("path", "load", "TPS", "p50 ms", "p99 ms", "p99.9 ms", "CPU µs/txn", "peak RSS MiB", "TPS ×direct", "p50 ×direct", "p99 ×direct", "p99.9 ×direct", "CPU ×relay", "unanswered", "not 00")
-	row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
+	row("path", "load", "TPS", "p50 ms", "p99 ms", "p99.9 ms", "CPU µs/txn", "commits/txn", "writes/commit", "peak RSS MiB", "TPS ×direct", "p50 ×direct", "p99 ×direct", "p99.9 ×direct", "CPU ×relay", "unanswered", "not 00")
+	row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
 	f := func(v float64, prec int) string {
 		if v == 0 {
 			return "-"
@@ -237,7 +243,7 @@ func (r *Results) WriteTable(w io.Writer) error {
 	}
 	for _, p := range r.Phases {
 		row(p.Path, p.Load, fmt.Sprintf("%.0f", p.TPS), f(p.P50, 2), f(p.P99, 2), f(p.P999, 2),
-			f(p.CPUPerTxnUS, 1), f(p.PeakRSSMiB, 1), f(p.TPSRatio, 2), f(p.P50Ratio, 2), f(p.P99Ratio, 2), f(p.P999Ratio, 2),
+			f(p.CPUPerTxnUS, 1), f(p.CommitsPerTxn, 2), f(p.WritesPerCommit, 1), f(p.PeakRSSMiB, 1), f(p.TPSRatio, 2), f(p.P50Ratio, 2), f(p.P99Ratio, 2), f(p.P999Ratio, 2),
 			f(p.CPURatioToRelay, 2), fmt.Sprint(p.Unanswered), fmt.Sprint(p.Answered-p.Approved))
 	}
 	if err := tw.Flush(); err != nil {

@@ -53,3 +53,9 @@ func GaugeFunc(reg prometheus.Registerer, name, help string, fn func() float64) 
 func HistogramVec(reg prometheus.Registerer, name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 	return register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels))
 }
+
+// Histogram registers the histogram payswitch_<name> with buckets on reg
+// and returns it.
+func Histogram(reg prometheus.Registerer, name, help string, buckets []float64) prometheus.Histogram {
+	return register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}))
+}

@@ -15,6 +15,7 @@ import (
 // reloads. docs/metrics.md lists every metric.
 type Ops struct {
 	commit      *prometheus.HistogramVec
+	writes      prometheus.Histogram
 	reloads     *prometheus.CounterVec
 	lastReload  prometheus.Gauge
 	reloadValid prometheus.Gauge
@@ -30,6 +31,9 @@ func New(reg prometheus.Registerer) *Ops {
 		commit: promreg.HistogramVec(reg, "journal_commit_duration_seconds",
 			"Time of one journal group commit (fsync included), by result (ok, failed).",
 			prometheus.ExponentialBuckets(0.0001, 2, 18), "result"),
+		writes: promreg.Histogram(reg, "journal_commit_writes",
+			"Writes one committed journal group carried (group commit: one fsync for them all).",
+			prometheus.ExponentialBuckets(1, 2, 10)),
 		reloads: promreg.CounterVec(reg, "config_reloads_total",
 			"Configuration reloads (SIGHUP, POST /v1/reload), by result (applied, refused).", "result"),
 		lastReload: promreg.Gauge(reg, "config_last_reload_timestamp_seconds",
@@ -47,13 +51,17 @@ func New(reg prometheus.Registerer) *Ops {
 	return m
 }
 
-// ObserveCommit is the embedded store's Options.OnCommit.
-func (m *Ops) ObserveCommit(d time.Duration, _ int, err error) {
+// ObserveCommit is the stores' Options.OnCommit: the commit's latency by
+// result and, for a group that committed, how many writes shared it.
+func (m *Ops) ObserveCommit(d time.Duration, writes int, err error) {
 	result := "ok"
 	if err != nil {
 		result = "failed"
 	}
 	m.commit.WithLabelValues(result).Observe(d.Seconds())
+	if err == nil {
+		m.writes.Observe(float64(writes))
+	}
 }
 
 // Reloaded records a configuration reload's result.

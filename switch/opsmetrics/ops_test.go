@@ -13,13 +13,15 @@ import (
 
 // TestSeries: the reload and commit series exist at zero from the start,
 // a refused reload flips the last-reload gauge to 0 and an applied one
-// back to 1, and commits are counted by result.
+// back to 1, commits are counted by result and a committed group's
+// writes are counted.
 func TestSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := opsmetrics.New(reg)
 	for name, want := range map[string]int{
 		"payswitch_build_info": 1, "payswitch_config_reloads_total": 2, "payswitch_journal_commit_duration_seconds": 2,
 		"payswitch_config_last_reload_successful": 1, "payswitch_config_last_reload_timestamp_seconds": 1,
+		"payswitch_journal_commit_writes": 1,
 	} {
 		if got := len(family(t, reg, name).GetMetric()); got != want {
 			t.Errorf("%s: %d series, want %d", name, got, want)
@@ -44,6 +46,11 @@ func TestSeries(t *testing.T) {
 	}
 	if commits != 2 {
 		t.Errorf("%d commits observed, want 2", commits)
+	}
+	// Only the group that committed counts its writes.
+	h := family(t, reg, "payswitch_journal_commit_writes").GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != 1 || h.GetSampleSum() != 3 {
+		t.Errorf("writes per commit: %d groups, %v writes; want 1 group of 3", h.GetSampleCount(), h.GetSampleSum())
 	}
 }
 
