@@ -30,7 +30,8 @@ check:
 ## relay, switch with PANs, with tokens, journal without fsync) at closed
 ## 16/64 and open 1,000/5,000 TPS; a table on stdout and bench/results.json.
 ## BENCH_DURATION (per phase, default 10s), BENCH_IDLE=10000 (idle
-## connections phase), BENCH_PATHS, BENCH_PROFILE=DIR (switchd CPU profile).
+## connections phase), BENCH_PATHS, BENCH_PROFILE=DIR (switchd CPU profile),
+## BENCH_ROUNDS=N (every path N times in turn, medians reported).
 bench: build
 	./bin/switchbench
 

@@ -112,6 +112,15 @@ type Options struct {
 	// Vault, when > 0, adds the switch-token-vault path: switch-token over
 	// a vault holding Vault more tokens.
 	Vault int
+	// round is which of the Rounds this is (0-based; set by Run).
+	round int
+	// Rounds, when > 1, runs every path that many times, in turn (paths
+	// A B C, then A B C again, ...), each round on fresh processes and
+	// data; each figure reported is the median over the rounds (see
+	// Results.finish). Machine noise that drifts over minutes then moves
+	// every path alike instead of whichever ran at the time. The idle
+	// phase and the CPU profiles are taken in the first round only.
+	Rounds int
 	// Log receives progress lines; nil means none.
 	Log io.Writer
 }
@@ -144,6 +153,9 @@ func (o Options) withDefaults() Options {
 	if o.Vault > 0 && slices.Contains(o.Paths, PathToken) && !slices.Contains(o.Paths, PathTokenVault) {
 		i := slices.Index(o.Paths, PathToken)
 		o.Paths = slices.Insert(slices.Clone(o.Paths), i+1, PathTokenVault)
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 1
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -192,15 +204,33 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 	}
 	res = newResults(o)
 	defer res.finish()
-	for _, path := range o.Paths {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		if err := runPath(ctx, o, path, res); err != nil {
-			return res, fmt.Errorf("path %s: %w (configurations and logs in %s)", path, err, filepath.Join(o.WorkDir, path))
+	for round := range o.Rounds {
+		ro := o.forRound(round)
+		for _, path := range o.Paths {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			if err := runPath(ctx, ro, path, res); err != nil {
+				return res, fmt.Errorf("path %s: %w (configurations and logs in %s)", path, err, filepath.Join(ro.WorkDir, path))
+			}
 		}
 	}
 	return res, nil
+}
+
+// forRound is o for round (0-based) of o.Rounds: from the second round on,
+// its own work folder and seeds, and neither the idle phase nor profiles.
+func (o Options) forRound(round int) Options {
+	o.round = round
+	if o.Rounds == 1 {
+		return o
+	}
+	fmt.Fprintf(o.Log, "=== round %d of %d\n", round+1, o.Rounds)
+	o.WorkDir = filepath.Join(o.WorkDir, fmt.Sprintf("round-%d", round+1))
+	if round > 0 {
+		o.Idle, o.ProfileDir = 0, ""
+	}
+	return o
 }
 
 func knownPath(p string) bool {

@@ -32,8 +32,9 @@ func buildBinaries(t *testing.T, names ...string) string {
 }
 
 // A smoke run of the harness: the direct and relay paths with 1 s phases
-// against real issuersim and benchrelay processes, every figure present and
-// every process stopped. (The switch paths run in `make bench`.)
+// against real issuersim and benchrelay processes, two rounds combined into
+// medians, every figure present and every process stopped. (The switch
+// paths run in `make bench`.)
 func TestHarnessSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -43,15 +44,18 @@ func TestHarnessSmoke(t *testing.T) {
 	res, err := Run(context.Background(), Options{
 		Bin: bin, WorkDir: t.TempDir(), Duration: time.Second, Warmup: 500 * time.Millisecond,
 		Paths: []string{PathDirect, PathRelay}, Loads: []Load{{Name: "closed-16", Closed: 16}, {Name: "open-200", Rate: 200}},
-		Terminals: 8, Cards: 20, Log: &log,
+		Terminals: 8, Cards: 20, Log: &log, Rounds: 2,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if len(res.Phases) != 4 {
-		t.Fatalf("%d phases, want 4", len(res.Phases))
+	if len(res.Phases) != 4 || len(res.RoundPhases) != 8 {
+		t.Fatalf("%d phases and %d round phases, want 4 medians of 2 rounds", len(res.Phases), len(res.RoundPhases))
 	}
 	for _, p := range res.Phases {
+		if p.Rounds != 2 || len(p.TPSRange) != 2 {
+			t.Errorf("%s %s: %d rounds, TPS range %v", p.Path, p.Load, p.Rounds, p.TPSRange)
+		}
 		if p.Answered == 0 || p.Unanswered != 0 || p.Approved != p.Answered || p.P99 <= 0 {
 			t.Errorf("%s %s: answered %d approved %d unanswered %d p99 %.2f", p.Path, p.Load, p.Answered, p.Approved, p.Unanswered, p.P99)
 		}
@@ -70,7 +74,7 @@ func TestHarnessSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back Results
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Phases) != 4 {
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Phases) != 4 || len(back.RoundPhases) != 8 {
 		t.Fatalf("results JSON does not read back: %v", err)
 	}
 }

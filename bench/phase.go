@@ -33,7 +33,7 @@ func runPath(ctx context.Context, o Options, path string, res *Results) error {
 		if t.pprof != "" && slices.Contains(o.ProfileLoads, l.Name) {
 			stopProfile = startCPUProfile(ctx, t.pprof, o.Duration, profileFile(o.ProfileDir, path, l.Name))
 		}
-		ph, err := measure(ctx, o, t, l, fmt.Sprintf("B%d%d", pi, li), uint64(100*pi+li+1))
+		ph, err := measure(ctx, o, t, l, fmt.Sprintf("B%d%d", pi, li), uint64(10000*o.round+100*pi+li+1))
 		if stopProfile != nil {
 			if perr := stopProfile(); perr != nil {
 				fmt.Fprintf(o.Log, "   CPU profile: %v\n", perr)

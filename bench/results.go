@@ -30,6 +30,10 @@ type Results struct {
 	// RatePerTerminal is the switch listener's per-terminal limit (req/s).
 	RatePerTerminal int     `json:"rate_per_terminal"`
 	Phases          []Phase `json:"phases"`
+	// Rounds is how many times every path ran (Options.Rounds); with more
+	// than one, Phases are the medians and RoundPhases every round's own.
+	Rounds      int     `json:"rounds"`
+	RoundPhases []Phase `json:"round_phases,omitempty"`
 	// SwitchAddedP99 is, at open-5000, each path's p99 minus the direct
 	// path's (ms): what the relay or switch adds at the tail.
 	SwitchAddedP99 map[string]float64 `json:"added_p99_ms_at_open_5000,omitempty"`
@@ -89,6 +93,13 @@ type Phase struct {
 	// IssuerCPUPerTxnUS is the issuer emulator's CPU per transaction.
 	IssuerCPUPerTxnUS float64 `json:"issuer_cpu_us_per_txn"`
 
+	// Rounds is how many rounds this phase's figures are the median of
+	// (0 or 1: one run); TPSRange and CPURange are the lowest and highest
+	// TPS and CPU per transaction among them.
+	Rounds   int       `json:"rounds,omitempty"`
+	TPSRange []float64 `json:"tps_range,omitempty"`
+	CPURange []float64 `json:"cpu_us_per_txn_range,omitempty"`
+
 	// Ratios to the direct path under the same load (0 when it did not run).
 	TPSRatio  float64 `json:"tps_ratio_to_direct,omitempty"`
 	P50Ratio  float64 `json:"p50_ratio_to_direct,omitempty"`
@@ -112,7 +123,7 @@ func newResults(o Options) *Results {
 	r := &Results{Tool: "switchbench", Command: "make bench", Started: time.Now().UTC(),
 		Host:   Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
 		PhaseS: o.Duration.Seconds(), WarmupS: o.Warmup.Seconds(), Terminals: o.Terminals, Cards: o.Cards, Tokens: o.Tokens,
-		RatePerTerminal: RatePerTerminal}
+		RatePerTerminal: RatePerTerminal, Rounds: o.Rounds}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		r.Host.Load = strings.TrimSpace(string(b))
 	}
@@ -143,9 +154,10 @@ func (p *Phase) fromReport(rep *load.Report) {
 
 func (r *Results) add(p Phase) { r.Phases = append(r.Phases, p) }
 
-// finish fills in the ratios and the added p99.
+// finish combines the rounds and fills in the ratios and the added p99.
 func (r *Results) finish() {
 	r.ElapsedS = time.Since(r.Started).Seconds()
+	r.combineRounds()
 	find := func(path, l string) *Phase {
 		for i := range r.Phases {
 			if r.Phases[i].Path == path && r.Phases[i].Load == l {
@@ -192,10 +204,17 @@ func (r *Results) roundFigures() {
 		}
 	}
 	round(&r.ElapsedS)
-	for i := range r.Phases {
-		p := &r.Phases[i]
-		round(&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds, &p.CommitsPerTxn, &p.WritesPerCommit,
-			&p.PeakRSSMiB, &p.IssuerCPUPerTxnUS, &p.TPSRatio, &p.P50Ratio, &p.P99Ratio, &p.P999Ratio, &p.CPURatioToRelay)
+	for _, ps := range [][]Phase{r.Phases, r.RoundPhases} {
+		for i := range ps {
+			p := &ps[i]
+			round(&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds, &p.CommitsPerTxn, &p.WritesPerCommit,
+				&p.PeakRSSMiB, &p.IssuerCPUPerTxnUS, &p.TPSRatio, &p.P50Ratio, &p.P99Ratio, &p.P999Ratio, &p.CPURatioToRelay)
+			for _, rg := range [][]float64{p.TPSRange, p.CPURange} {
+				for j := range rg {
+					round(&rg[j])
+				}
+			}
+		}
 	}
 	for path, v := range r.SwitchAddedP99 {
 		round(&v)
@@ -242,12 +261,22 @@ func (r *Results) WriteTable(w io.Writer) error {
 		return fmt.Sprintf("%.*f", prec, v)
 	}
 	for _, p := range r.Phases {
-		row(p.Path, p.Load, fmt.Sprintf("%.0f", p.TPS), f(p.P50, 2), f(p.P99, 2), f(p.P999, 2),
-			f(p.CPUPerTxnUS, 1), f(p.CommitsPerTxn, 2), f(p.WritesPerCommit, 1), f(p.PeakRSSMiB, 1), f(p.TPSRatio, 2), f(p.P50Ratio, 2), f(p.P99Ratio, 2), f(p.P999Ratio, 2),
+		tps, cpu := fmt.Sprintf("%.0f", p.TPS), f(p.CPUPerTxnUS, 1)
+		if len(p.TPSRange) == 2 { // the median of rounds, and their lowest-highest
+			tps += fmt.Sprintf(" (%.0f-%.0f)", p.TPSRange[0], p.TPSRange[1])
+		}
+		if len(p.CPURange) == 2 {
+			cpu += fmt.Sprintf(" (%.0f-%.0f)", p.CPURange[0], p.CPURange[1])
+		}
+		row(p.Path, p.Load, tps, f(p.P50, 2), f(p.P99, 2), f(p.P999, 2),
+			cpu, f(p.CommitsPerTxn, 2), f(p.WritesPerCommit, 1), f(p.PeakRSSMiB, 1), f(p.TPSRatio, 2), f(p.P50Ratio, 2), f(p.P99Ratio, 2), f(p.P999Ratio, 2),
 			f(p.CPURatioToRelay, 2), fmt.Sprint(p.Unanswered), fmt.Sprint(p.Answered-p.Approved))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.Rounds > 1 {
+		fmt.Fprintf(w, "\nEach figure is the median of %d rounds; TPS and CPU show the rounds' lowest-highest.\n", r.Rounds)
 	}
 	if len(r.SwitchAddedP99) > 0 {
 		fmt.Fprintf(w, "\nAdded p99 at %s (path p99 - direct p99):", addedP99Load)

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	var paths, out, duration, warmup, idle, vault, profileLoads string
+	var paths, out, duration, warmup, idle, vault, profileLoads, rounds string
 	fs.StringVar(&o.Bin, "bin", env("BENCH_BIN", "bin"), "`folder` with switchd, issuersim, benchrelay (BENCH_BIN)")
 	fs.StringVar(&duration, "duration", env("BENCH_DURATION", "10s"), "each phase's `length` (BENCH_DURATION)")
 	fs.StringVar(&warmup, "warmup", env("BENCH_WARMUP", "2s"), "unmeasured warm-up per path (BENCH_WARMUP)")
@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.WorkDir, "workdir", env("BENCH_WORKDIR", ""), "keep configurations, data and logs in `folder` (BENCH_WORKDIR; default a temporary one)")
 	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of each switchd path's closed-64 into `folder` (BENCH_PROFILE)")
 	fs.StringVar(&profileLoads, "profile-loads", env("BENCH_PROFILE_LOADS", ""), "comma-separated `loads` --profile profiles (BENCH_PROFILE_LOADS; default closed-64)")
+	fs.StringVar(&rounds, "rounds", env("BENCH_ROUNDS", "1"), "`N` > 1: run every path N times in turn and report each figure's median (BENCH_ROUNDS)")
 	fs.IntVar(&o.Terminals, "terminals", bench.DefaultTerminals, "terminal IDs (connections) per phase")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -70,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.Vault, err = strconv.Atoi(vault); err != nil || o.Vault < 0 {
 		fmt.Fprintf(stderr, "switchbench: vault %q: want a number of tokens\n", vault)
+		return 2
+	}
+	if o.Rounds, err = strconv.Atoi(rounds); err != nil || o.Rounds < 1 {
+		fmt.Fprintf(stderr, "switchbench: rounds %q: want a number of rounds, 1 or more\n", rounds)
 		return 2
 	}
 	for p := range strings.SplitSeq(paths, ",") {
