@@ -43,8 +43,12 @@ func runPath(ctx context.Context, o Options, path string, res *Results) error {
 			return fmt.Errorf("%s: %w", l.Name, err)
 		}
 		res.add(ph)
-		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn  commits %.2f/txn (%.1f writes each)  unanswered %d  generator lag p99 %.2f ms\n",
-			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, ph.CommitsPerTxn, ph.WritesPerCommit, ph.Unanswered, ph.GeneratorLagP99)
+		commits := ""
+		if ph.CommitsPerTxn > 0 {
+			commits = fmt.Sprintf("  commits %.2f/txn (%.1f writes each)", ph.CommitsPerTxn, ph.WritesPerCommit)
+		}
+		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms\n",
+			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99)
 	}
 	if err := t.alive(); err != nil {
 		return err
