@@ -207,8 +207,8 @@ func (r *Results) roundFigures() {
 	for _, ps := range [][]Phase{r.Phases, r.RoundPhases} {
 		for i := range ps {
 			p := &ps[i]
-			round(&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds, &p.CommitsPerTxn, &p.WritesPerCommit,
-				&p.PeakRSSMiB, &p.IssuerCPUPerTxnUS, &p.TPSRatio, &p.P50Ratio, &p.P99Ratio, &p.P999Ratio, &p.CPURatioToRelay)
+			round(figures(p)...)
+			round(&p.TPSRatio, &p.P50Ratio, &p.P99Ratio, &p.P999Ratio, &p.CPURatioToRelay)
 			for _, rg := range [][]float64{p.TPSRange, p.CPURange} {
 				for j := range rg {
 					round(&rg[j])

@@ -45,48 +45,45 @@ func medianPhase(ps []Phase) Phase {
 			m.ResponseCodes[c] += n
 		}
 	}
-	median := func(get func(Phase) float64) float64 {
-		vs := make([]float64, len(ps))
-		for i, p := range ps {
-			vs[i] = get(p)
+	// Each figure is the median of its rounds' values.
+	vals := make([]float64, len(ps))
+	for i, dst := range figures(&m) {
+		for k := range ps {
+			vals[k] = *figures(&ps[k])[i]
 		}
-		slices.Sort(vs)
-		if n := len(vs); n%2 == 0 {
-			return (vs[n/2-1] + vs[n/2]) / 2
-		}
-		return vs[len(vs)/2]
-	}
-	span := func(get func(Phase) float64) []float64 {
-		lo, hi := get(ps[0]), get(ps[0])
-		for _, p := range ps[1:] {
-			lo, hi = min(lo, get(p)), max(hi, get(p))
-		}
-		return []float64{lo, hi}
-	}
-	for _, f := range []struct {
-		dst *float64
-		get func(Phase) float64
-	}{
-		{&m.TPS, func(p Phase) float64 { return p.TPS }},
-		{&m.P50, func(p Phase) float64 { return p.P50 }},
-		{&m.P99, func(p Phase) float64 { return p.P99 }},
-		{&m.P999, func(p Phase) float64 { return p.P999 }},
-		{&m.Max, func(p Phase) float64 { return p.Max }},
-		{&m.GeneratorLagP99, func(p Phase) float64 { return p.GeneratorLagP99 }},
-		{&m.CPUPerTxnUS, func(p Phase) float64 { return p.CPUPerTxnUS }},
-		{&m.CPUSeconds, func(p Phase) float64 { return p.CPUSeconds }},
-		{&m.CommitsPerTxn, func(p Phase) float64 { return p.CommitsPerTxn }},
-		{&m.WritesPerCommit, func(p Phase) float64 { return p.WritesPerCommit }},
-		{&m.PeakRSSMiB, func(p Phase) float64 { return p.PeakRSSMiB }},
-		{&m.IssuerCPUPerTxnUS, func(p Phase) float64 { return p.IssuerCPUPerTxnUS }},
-	} {
-		*f.dst = median(f.get)
+		*dst = median(vals)
 	}
 	if len(ps) > 1 {
-		m.TPSRange = span(func(p Phase) float64 { return p.TPS })
+		m.TPSRange = spread(ps, func(p Phase) float64 { return p.TPS })
 		if m.CPUPerTxnUS > 0 {
-			m.CPURange = span(func(p Phase) float64 { return p.CPUPerTxnUS })
+			m.CPURange = spread(ps, func(p Phase) float64 { return p.CPUPerTxnUS })
 		}
 	}
 	return m
+}
+
+// figures are the measured figures of p that rounds combine by median.
+func figures(p *Phase) []*float64 {
+	return []*float64{&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds,
+		&p.CommitsPerTxn, &p.WritesPerCommit, &p.PeakRSSMiB, &p.IssuerCPUPerTxnUS}
+}
+
+// median is the middle of vs (the mean of the two middle ones when even);
+// vs is sorted in place.
+func median(vs []float64) float64 {
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return vs[n/2]
+}
+
+// spread is the lowest and highest of get over ps.
+func spread(ps []Phase, get func(Phase) float64) []float64 {
+	lo, hi := get(ps[0]), get(ps[0])
+	for _, p := range ps[1:] {
+		lo, hi = min(lo, get(p)), max(hi, get(p))
+	}
+	return []float64{lo, hi}
 }
