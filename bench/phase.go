@@ -123,6 +123,14 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 	ph := Phase{Path: t.path, Load: l.Name, Closed: l.Closed, TargetTPS: l.Rate, Terminals: o.Terminals, DurationS: o.Duration.Seconds()}
 	var midCPU0, issCPU0 time.Duration
 	var err error
+	// switchd's journal counters, read outside the CPU window (serving
+	// /metrics is not the load's work).
+	var commits0 commitTally
+	if t.admin != "" {
+		if commits0, err = readCommits(ctx, t.admin); err != nil {
+			return ph, err
+		}
+	}
 	if t.mid != nil {
 		ph.PeakRSSPerPhase = resetPeakRSS(t.mid.pid())
 		if midCPU0, err = cpuTime(t.mid.pid()); err != nil {
@@ -131,12 +139,6 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 	}
 	if issCPU0, err = cpuTime(t.issuer.pid()); err != nil {
 		return ph, err
-	}
-	var commits0 commitTally
-	if t.admin != "" {
-		if commits0, err = readCommits(ctx, t.admin); err != nil {
-			return ph, err
-		}
 	}
 	rep, err := load.Run(ctx, loadConfig(o, t, l, prefix, o.Duration, seed))
 	if err != nil {
@@ -147,13 +149,6 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 		return ph, err
 	}
 	ph.fromReport(rep)
-	if t.admin != "" {
-		commits1, err := readCommits(ctx, t.admin)
-		if err != nil {
-			return ph, err
-		}
-		ph.setCommits(commits0, commits1)
-	}
 	if rep.Answered > 0 {
 		ph.IssuerCPUPerTxnUS = float64((issCPU1 - issCPU0).Microseconds()) / float64(rep.Answered)
 	}
@@ -171,6 +166,13 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 			return ph, err
 		}
 		ph.PeakRSSMiB = float64(hwm) / 1024
+	}
+	if t.admin != "" {
+		commits1, err := readCommits(ctx, t.admin)
+		if err != nil {
+			return ph, err
+		}
+		ph.setCommits(commits0, commits1)
 	}
 	return ph, nil
 }
