@@ -239,24 +239,26 @@ func TestFlushRetryBacksOff(t *testing.T) {
 	l := flushLog{log: zap.New(core)}
 	start := time.Now()
 	fail := errors.New("disk I/O error")
+	// The k-th failure in a row waits 2^k flush intervals, up to the cap.
+	backoff := func(k uint) time.Duration { return min(useCountFlush<<k, maxFlushRetry) }
 	steps := []struct {
 		err   error
 		at    time.Duration
 		retry time.Duration
 		lines int // logged so far
 	}{
-		{fail, 0, 40 * time.Millisecond, 1},
-		{fail, time.Second, 80 * time.Millisecond, 1},
-		{fail, 2 * time.Second, 160 * time.Millisecond, 1},
-		{fail, 3 * time.Second, 320 * time.Millisecond, 1},
-		{fail, 4 * time.Second, 640 * time.Millisecond, 1},
-		{fail, 5 * time.Second, 1280 * time.Millisecond, 1},
-		{fail, 6 * time.Second, 2560 * time.Millisecond, 1},
+		{fail, 0, backoff(1), 1},
+		{fail, time.Second, backoff(2), 1},
+		{fail, 2 * time.Second, backoff(3), 1},
+		{fail, 3 * time.Second, backoff(4), 1},
+		{fail, 4 * time.Second, backoff(5), 1},
+		{fail, 5 * time.Second, backoff(6), 1},
+		{fail, 6 * time.Second, backoff(7), 1},
 		{fail, 7 * time.Second, maxFlushRetry, 1},
 		{fail, 8 * time.Second, maxFlushRetry, 1},
 		{fail, flushFailureLogEvery, maxFlushRetry, 2},
 		{nil, flushFailureLogEvery + time.Second, 0, 3},
-		{fail, flushFailureLogEvery + 2*time.Second, 40 * time.Millisecond, 4},
+		{fail, flushFailureLogEvery + 2*time.Second, backoff(1), 4},
 	}
 	for i, st := range steps {
 		if got := l.flushed(st.err, start.Add(st.at)); got != st.retry || logs.Len() != st.lines {
