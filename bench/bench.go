@@ -112,8 +112,17 @@ type Options struct {
 	// Vault, when > 0, adds the switch-token-vault path: switch-token over
 	// a vault holding Vault more tokens.
 	Vault int
-	// round is which of the Rounds this is (0-based; set by Run).
-	round int
+	// Compare, when set, is a folder with a second build's switchd and
+	// benchrelay: every relay and switchd path runs again right after
+	// itself with that build's middle process (the same issuer emulator
+	// and load), as "<path>@compare", and Results.Compare gives the second
+	// build's TPS and CPU per transaction over the first's. With Rounds,
+	// the two builds alternate within every round.
+	Compare string
+	// round is which of the Rounds this is (0-based; set by Run), and
+	// compared whether this run is the Compare build's (set by Run).
+	round    int
+	compared bool
 	// Rounds, when > 1, runs every path that many times, in turn (paths
 	// A B C, then A B C again, ...), each round on fresh processes and
 	// data; each figure reported is the median over the rounds (see
@@ -181,6 +190,9 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil && needs(o.Paths, name) {
 			return nil, fmt.Errorf("%s not built (make build): %w", name, err)
 		}
+		if _, err := os.Stat(filepath.Join(o.Compare, name)); o.Compare != "" && name != "issuersim" && err != nil && needs(o.Paths, name) {
+			return nil, fmt.Errorf("%s of the build to compare: %w", name, err)
+		}
 	}
 	if o.Idle > 0 {
 		if err := raiseNoFile(uint64(o.Idle + 4*o.Terminals + 1024)); err != nil {
@@ -210,12 +222,46 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			if err := runPath(ctx, ro, path, res); err != nil {
-				return res, fmt.Errorf("path %s: %w (configurations and logs in %s)", path, err, filepath.Join(ro.WorkDir, path))
+			runs := []Options{ro}
+			if o.Compare != "" && path != PathDirect {
+				runs = append(runs, ro.forCompare())
+			}
+			for _, r := range runs {
+				if err := runPath(ctx, r, path, res); err != nil {
+					return res, fmt.Errorf("path %s: %w (configurations and logs in %s)", r.name(path), err, filepath.Join(r.WorkDir, path))
+				}
 			}
 		}
 	}
 	return res, nil
+}
+
+// CompareSuffix ends the name of a path run with the Compare build.
+const CompareSuffix = "@compare"
+
+// forCompare is o for the Compare build's run of a path: its own work
+// folder, no idle phase and no profiles (their files would collide).
+func (o Options) forCompare() Options {
+	o.compared = true
+	o.WorkDir = filepath.Join(o.WorkDir, "compare")
+	o.Idle, o.ProfileDir = 0, ""
+	return o
+}
+
+// name is path as this run's phases are named.
+func (o Options) name(path string) string {
+	if o.compared {
+		return path + CompareSuffix
+	}
+	return path
+}
+
+// middle is the relay's or switchd's executable for this run.
+func (o Options) middle(name string) string {
+	if o.compared {
+		return filepath.Join(o.Compare, name)
+	}
+	return filepath.Join(o.Bin, name)
 }
 
 // forRound is o for round (0-based) of o.Rounds: from the second round on,

@@ -33,7 +33,8 @@ func buildBinaries(t *testing.T, names ...string) string {
 
 // A smoke run of the harness: the direct and relay paths with 1 s phases
 // against real issuersim and benchrelay processes, two rounds combined into
-// medians, every figure present and every process stopped. (The switch
+// medians, the relay compared with a second build (the same one here),
+// every figure present and every process stopped. (The switch
 // paths run in `make bench`.)
 func TestHarnessSmoke(t *testing.T) {
 	if testing.Short() {
@@ -44,13 +45,22 @@ func TestHarnessSmoke(t *testing.T) {
 	res, err := Run(context.Background(), Options{
 		Bin: bin, WorkDir: t.TempDir(), Duration: time.Second, Warmup: 500 * time.Millisecond,
 		Paths: []string{PathDirect, PathRelay}, Loads: []Load{{Name: "closed-16", Closed: 16}, {Name: "open-200", Rate: 200}},
-		Terminals: 8, Cards: 20, Log: &log, Rounds: 2,
+		Terminals: 8, Cards: 20, Log: &log, Rounds: 2, Compare: bin,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if len(res.Phases) != 4 || len(res.RoundPhases) != 8 {
-		t.Fatalf("%d phases and %d round phases, want 4 medians of 2 rounds", len(res.Phases), len(res.RoundPhases))
+	// direct, relay and relay@compare (the same build again) at two loads.
+	if len(res.Phases) != 6 || len(res.RoundPhases) != 12 {
+		t.Fatalf("%d phases and %d round phases, want 6 medians of 2 rounds", len(res.Phases), len(res.RoundPhases))
+	}
+	if len(res.Compare) != 2 {
+		t.Fatalf("compare rows %+v, want the relay at both loads", res.Compare)
+	}
+	for _, c := range res.Compare {
+		if c.Path != PathRelay || c.TPSRatio <= 0 || c.CPURatio <= 0 {
+			t.Errorf("compare row %+v: want the relay's TPS and CPU ratios", c)
+		}
 	}
 	for _, p := range res.Phases {
 		if p.Rounds != 2 || len(p.TPSRange) != 2 {
@@ -59,7 +69,7 @@ func TestHarnessSmoke(t *testing.T) {
 		if p.Answered == 0 || p.Unanswered != 0 || p.Approved != p.Answered || p.P99 <= 0 {
 			t.Errorf("%s %s: answered %d approved %d unanswered %d p99 %.2f", p.Path, p.Load, p.Answered, p.Approved, p.Unanswered, p.P99)
 		}
-		if p.Path == PathRelay && (p.CPUSeconds <= 0 && p.PeakRSSMiB <= 0 || p.TPSRatio == 0) {
+		if strings.HasPrefix(p.Path, PathRelay) && (p.CPUSeconds <= 0 && p.PeakRSSMiB <= 0 || p.TPSRatio == 0) {
 			t.Errorf("relay %s: CPU %.3f s, peak RSS %.1f MiB, TPS ratio %.2f: want them measured", p.Load, p.CPUSeconds, p.PeakRSSMiB, p.TPSRatio)
 		}
 	}
@@ -74,7 +84,7 @@ func TestHarnessSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back Results
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Phases) != 4 || len(back.RoundPhases) != 8 {
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Phases) != 6 || len(back.RoundPhases) != 12 || len(back.Compare) != 2 {
 		t.Fatalf("results JSON does not read back: %v", err)
 	}
 }

@@ -90,7 +90,7 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 			t.stop()
 			return nil, err
 		}
-		if t.mid, err = startProcess("benchrelay", filepath.Join(o.Bin, "benchrelay"), dir, nil,
+		if t.mid, err = startProcess("benchrelay", o.middle("benchrelay"), dir, nil,
 			"--listen", t.addr, "--upstream", issuerAddr, "--spec", spec, "--header", header); err != nil {
 			t.stop()
 			return nil, err
@@ -145,7 +145,7 @@ func (t *target) startSwitchd(ctx context.Context, o Options, dir, issuerAddr st
 		}
 		env = append(env, "SWITCHD_PPROF_ADDR="+t.pprof)
 	}
-	if t.mid, err = startProcess("switchd", filepath.Join(o.Bin, "switchd"), dir, env, "--config", cfgPath); err != nil {
+	if t.mid, err = startProcess("switchd", o.middle("switchd"), dir, env, "--config", cfgPath); err != nil {
 		return err
 	}
 	if _, err := terminal.WaitReady(ctx, t.admin); err != nil {

@@ -18,7 +18,7 @@ import (
 // runPath starts a path, warms it up, runs every load and stops it; on the
 // PAN path with o.Idle set, the idle phase follows on a fresh switchd.
 func runPath(ctx context.Context, o Options, path string, res *Results) error {
-	fmt.Fprintf(o.Log, "== %s: starting\n", path)
+	fmt.Fprintf(o.Log, "== %s: starting\n", o.name(path))
 	t, err := startWarm(ctx, o, path)
 	if err != nil {
 		return err
@@ -120,7 +120,7 @@ func pathIndex(path string) int {
 // measure runs one load against t and reads the middle process's and the
 // issuer's CPU time and the middle process's peak RSS around it.
 func measure(ctx context.Context, o Options, t *target, l Load, prefix string, seed uint64) (Phase, error) {
-	ph := Phase{Path: t.path, Load: l.Name, Closed: l.Closed, TargetTPS: l.Rate, Terminals: o.Terminals, DurationS: o.Duration.Seconds()}
+	ph := Phase{Path: o.name(t.path), Load: l.Name, Closed: l.Closed, TargetTPS: l.Rate, Terminals: o.Terminals, DurationS: o.Duration.Seconds()}
 	var midCPU0, issCPU0 time.Duration
 	var err error
 	// switchd's journal counters, read outside the CPU window (serving

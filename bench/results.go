@@ -34,6 +34,9 @@ type Results struct {
 	// than one, Phases are the medians and RoundPhases every round's own.
 	Rounds      int     `json:"rounds"`
 	RoundPhases []Phase `json:"round_phases,omitempty"`
+	// Compare is, with Options.Compare, each path and load the second
+	// build ran: its TPS and CPU per transaction over the first build's.
+	Compare []CompareRow `json:"compare,omitempty"`
 	// SwitchAddedP99 is, at open-5000, each path's p99 minus the direct
 	// path's (ms): what the relay or switch adds at the tail.
 	SwitchAddedP99 map[string]float64 `json:"added_p99_ms_at_open_5000,omitempty"`
@@ -109,6 +112,15 @@ type Phase struct {
 	CPURatioToRelay float64 `json:"cpu_ratio_to_relay,omitempty"`
 }
 
+// CompareRow is one path and load run by both builds (Options.Compare):
+// the second's figure over the first's.
+type CompareRow struct {
+	Path     string  `json:"path"`
+	Load     string  `json:"load"`
+	TPSRatio float64 `json:"tps_ratio"`
+	CPURatio float64 `json:"cpu_us_per_txn_ratio,omitempty"`
+}
+
 // Idle is the idle-connection phase's memory figures.
 type Idle struct {
 	Connections      int     `json:"connections"`
@@ -182,6 +194,14 @@ func (r *Results) finish() {
 			p.CPURatioToRelay = div(p.CPUPerTxnUS, rl.CPUPerTxnUS)
 		}
 	}
+	r.Compare = nil
+	for _, p := range r.Phases {
+		base, ok := strings.CutSuffix(p.Path, CompareSuffix)
+		if a := find(base, p.Load); ok && a != nil {
+			r.Compare = append(r.Compare, CompareRow{Path: base, Load: p.Load,
+				TPSRatio: div(p.TPS, a.TPS), CPURatio: div(p.CPUPerTxnUS, a.CPUPerTxnUS)})
+		}
+	}
 	if d := find(PathDirect, addedP99Load); d != nil {
 		r.SwitchAddedP99 = map[string]float64{}
 		for _, path := range AllPaths[1:] {
@@ -215,6 +235,9 @@ func (r *Results) roundFigures() {
 				}
 			}
 		}
+	}
+	for i := range r.Compare {
+		round(&r.Compare[i].TPSRatio, &r.Compare[i].CPURatio)
 	}
 	for path, v := range r.SwitchAddedP99 {
 		round(&v)
@@ -277,6 +300,12 @@ func (r *Results) WriteTable(w io.Writer) error {
 	}
 	if r.Rounds > 1 {
 		fmt.Fprintf(w, "\nEach figure is the median of %d rounds; TPS and CPU show the rounds' lowest-highest.\n", r.Rounds)
+	}
+	if len(r.Compare) > 0 {
+		fmt.Fprintf(w, "\nThe compared build (%s rows) over this one:\n", CompareSuffix)
+		for _, c := range r.Compare {
+			fmt.Fprintf(w, "  %-18s %-10s TPS x%.3f  CPU/txn x%.3f\n", c.Path, c.Load, c.TPSRatio, c.CPURatio)
+		}
 	}
 	if len(r.SwitchAddedP99) > 0 {
 		fmt.Fprintf(w, "\nAdded p99 at %s (path p99 - direct p99):", addedP99Load)

@@ -53,3 +53,32 @@ func TestRoundsCombineToMedians(t *testing.T) {
 		t.Errorf("a single round was combined: %+v", one)
 	}
 }
+
+// TestCompareRows: a path the compared build ran gets its TPS and CPU per
+// transaction over the first build's, from the medians; paths it did not
+// run get no row.
+func TestCompareRows(t *testing.T) {
+	r := &Results{Rounds: 1, Phases: []Phase{
+		{Path: PathDirect, Load: "closed-64", TPS: 1000},
+		{Path: PathPAN, Load: "closed-64", TPS: 400, CPUPerTxnUS: 200},
+		{Path: PathPAN + CompareSuffix, Load: "closed-64", TPS: 500, CPUPerTxnUS: 150},
+		{Path: PathToken, Load: "closed-64", TPS: 300, CPUPerTxnUS: 250},
+	}}
+	r.finish()
+	if len(r.Compare) != 1 {
+		t.Fatalf("compare rows %+v, want one", r.Compare)
+	}
+	if c := r.Compare[0]; c.Path != PathPAN || c.Load != "closed-64" || c.TPSRatio != 1.25 || c.CPURatio != 0.75 {
+		t.Errorf("compare row %+v, want switch-pan closed-64 TPS x1.25 CPU x0.75", c)
+	}
+	if p := r.Phases[2]; p.TPSRatio != 0.5 {
+		t.Errorf("the compared phase's TPS ratio to direct %v, want 0.5", p.TPSRatio)
+	}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "TPS x1.250  CPU/txn x0.750") {
+		t.Errorf("table lacks the comparison:\n%s", &table)
+	}
+}
