@@ -187,10 +187,16 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 		}
 	}
 	for _, name := range []string{"switchd", "issuersim", "benchrelay"} {
-		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil && needs(o.Paths, name) {
+		if !needs(o.Paths, name) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(o.Bin, name)); err != nil {
 			return nil, fmt.Errorf("%s not built (make build): %w", name, err)
 		}
-		if _, err := os.Stat(filepath.Join(o.Compare, name)); o.Compare != "" && name != "issuersim" && err != nil && needs(o.Paths, name) {
+		if o.Compare == "" || name == "issuersim" { // both builds use this one's emulator
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(o.Compare, name)); err != nil {
 			return nil, fmt.Errorf("%s of the build to compare: %w", name, err)
 		}
 	}
@@ -217,6 +223,9 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 	res = newResults(o)
 	defer res.finish()
 	for round := range o.Rounds {
+		if o.Rounds > 1 {
+			fmt.Fprintf(o.Log, "=== round %d of %d\n", round+1, o.Rounds)
+		}
 		ro := o.forRound(round)
 		for _, path := range o.Paths {
 			if err := ctx.Err(); err != nil {
@@ -271,7 +280,6 @@ func (o Options) forRound(round int) Options {
 	if o.Rounds == 1 {
 		return o
 	}
-	fmt.Fprintf(o.Log, "=== round %d of %d\n", round+1, o.Rounds)
 	o.WorkDir = filepath.Join(o.WorkDir, fmt.Sprintf("round-%d", round+1))
 	if round > 0 {
 		o.Idle, o.ProfileDir = 0, ""

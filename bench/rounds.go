@@ -46,10 +46,14 @@ func medianPhase(ps []Phase) Phase {
 		}
 	}
 	// Each figure is the median of its rounds' values.
+	rounds := make([][]*float64, len(ps))
+	for k := range ps {
+		rounds[k] = figures(&ps[k])
+	}
 	vals := make([]float64, len(ps))
 	for i, dst := range figures(&m) {
-		for k := range ps {
-			vals[k] = *figures(&ps[k])[i]
+		for k := range rounds {
+			vals[k] = *rounds[k][i]
 		}
 		*dst = median(vals)
 	}
