@@ -35,7 +35,11 @@ func runPath(ctx context.Context, o Options, path string, res *Results) error {
 		}
 		ph, err := measure(ctx, o, t, l, fmt.Sprintf("B%d%d", pi, li), uint64(10000*o.round+100*pi+li+1))
 		if stopProfile != nil {
-			if perr := stopProfile(); perr != nil {
+			perr := stopProfile()
+			if perr == nil && err == nil {
+				ph.CPUByRole, perr = rolesOf(profileFile(o.ProfileDir, path, l.Name), ph.Answered)
+			}
+			if perr != nil {
 				fmt.Fprintf(o.Log, "   CPU profile: %v\n", perr)
 			}
 		}
@@ -49,6 +53,9 @@ func runPath(ctx context.Context, o Options, path string, res *Results) error {
 		}
 		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms\n",
 			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99)
+		if len(ph.CPUByRole) > 0 {
+			fmt.Fprintf(o.Log, "   %-10s CPU by role, us/txn (in system calls): %s\n", "", formatRoles(ph.CPUByRole))
+		}
 	}
 	if err := t.alive(); err != nil {
 		return err

@@ -93,6 +93,10 @@ type Phase struct {
 	// 0 on the paths without switchd.
 	CommitsPerTxn   float64 `json:"journal_commits_per_txn,omitempty"`
 	WritesPerCommit float64 `json:"journal_writes_per_commit,omitempty"`
+	// CPUByRole is switchd's CPU profile of the phase split by goroutine
+	// role (internal/cpurole), per answered transaction: only on the
+	// phases profiled (ProfileDir, ProfileLoads).
+	CPUByRole []RoleCPU `json:"cpu_by_role,omitempty"`
 	// IssuerCPUPerTxnUS is the issuer emulator's CPU per transaction.
 	IssuerCPUPerTxnUS float64 `json:"issuer_cpu_us_per_txn"`
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/internal/cpurole"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/pipeline"
@@ -109,6 +110,7 @@ func (w *Worker) Start(ctx context.Context, routes []string) {
 	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
+		cpurole.Set(cpurole.SAF)
 		w.runReleases(ctx)
 	}()
 }
@@ -119,6 +121,7 @@ func (w *Worker) AddRoute(ctx context.Context, route string) {
 	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
+		cpurole.Set(cpurole.SAF)
 		w.runRoute(ctx, route)
 	}()
 }

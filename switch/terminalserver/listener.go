@@ -21,6 +21,7 @@ import (
 
 	"github.com/kbpay/switch/card/pan"
 	"github.com/kbpay/switch/hsm"
+	"github.com/kbpay/switch/internal/cpurole"
 	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/config"
@@ -247,6 +248,7 @@ func (l *Listener) Listen() error {
 }
 
 func (l *Listener) acceptLoop() {
+	cpurole.Set(cpurole.TerminalConn) // the connections it accepts inherit it
 	defer l.wg.Done()
 	defer close(l.acceptDone)
 	backoff := 5 * time.Millisecond

@@ -8,6 +8,8 @@ import (
 
 	"github.com/moov-io/iso8583"
 	"go.uber.org/zap"
+
+	"github.com/kbpay/switch/internal/cpurole"
 )
 
 // Worker pool defaults: a worker parks this long for its next request
@@ -82,6 +84,7 @@ func (w *workers) run(r request) {
 }
 
 func (w *workers) work(r request) {
+	cpurole.Set(cpurole.Pipeline)
 	defer w.live.Add(-1)
 	wk := &worker{next: make(chan request, 1)}
 	idle := time.NewTimer(w.idle)

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/internal/cpurole"
 	"github.com/kbpay/switch/switch/config"
 	"github.com/kbpay/switch/switch/tlsconf"
 )
@@ -187,7 +188,11 @@ func (l *Link) pick() (*endpoint, *connection.Connection, func(error), error) {
 // retried in the background).
 func startEndpoints(ctx context.Context, eps []*endpoint) error {
 	for _, e := range eps {
-		if err := e.pool().ConnectCtx(ctx); err != nil {
+		var err error
+		// The pool's connections and reconnects run as goroutines it starts
+		// here: they inherit the role.
+		cpurole.Do(ctx, cpurole.IssuerLink, func(ctx context.Context) { err = e.pool().ConnectCtx(ctx) })
+		if err != nil {
 			return fmt.Errorf("endpoint %s: %w", e.cfg.Addr, err)
 		}
 	}

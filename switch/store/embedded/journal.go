@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kbpay/switch/internal/cpurole"
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
 )
@@ -211,6 +212,7 @@ func decided(err error) bool {
 const maxYields = 4
 
 func (j *journal) commitLoop() {
+	cpurole.Set(cpurole.Journal)
 	defer j.stopped.Done()
 	defer close(j.drained)
 	for {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kbpay/switch/internal/cpurole"
 	"github.com/kbpay/switch/switch/store"
 	"github.com/kbpay/switch/switch/store/sqlstore"
 )
@@ -92,6 +93,7 @@ func (r *tokenReader) close() error {
 }
 
 func (r *tokenReader) run() {
+	cpurole.Set(cpurole.Vault)
 	defer close(r.done)
 	for {
 		select {

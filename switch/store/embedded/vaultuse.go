@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kbpay/switch/internal/cpurole"
 	"github.com/kbpay/switch/switch/store"
 )
 
@@ -42,6 +43,7 @@ type useAnswer struct {
 // two uses of a one-time token in one batch run in order, so the second
 // finds it used, as it would in two transactions.
 func (s *vault) recordUses() {
+	cpurole.Set(cpurole.Vault)
 	defer close(s.stopped)
 	batch := make([]useRequest, 0, maxUseBatch)
 	var flushAt <-chan time.Time // the pending use counts' flush, when armed
