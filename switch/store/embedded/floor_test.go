@@ -164,22 +164,7 @@ func (f *pebbleFloor) commitLoop() {
 		case <-f.stop:
 			return
 		}
-		for range maxYields {
-			n := len(f.writes)
-			runtime.Gosched()
-			if len(f.writes) == n {
-				break
-			}
-		}
-	more:
-		for len(batch) < 256 {
-			select {
-			case w := <-f.writes:
-				batch = append(batch, w)
-			default:
-				break more
-			}
-		}
+		batch = takeGroup(f.writes, batch, 256)
 		var err error
 		if f.log != nil {
 			err = f.appendLog(batch)

@@ -231,29 +231,33 @@ func (j *journal) commitLoop() {
 				}
 			}
 		}
-		// Let the writers that are about to submit (those the last commit
-		// woke, with their next write) do so while more keep coming, then
-		// take whatever is waiting: that is the group. Bigger groups cost
-		// fewer commits per write; a yield with nobody else to run returns
-		// at once, so an idle switch waits for nothing.
-		for range maxYields {
-			n := len(j.writes)
-			runtime.Gosched()
-			if len(j.writes) == n {
-				break
-			}
-		}
-	more:
-		for len(batch) < j.opts.MaxBatch {
-			select {
-			case w := <-j.writes:
-				batch = append(batch, w)
-			default:
-				break more
-			}
-		}
-		j.commit(batch)
+		j.commit(takeGroup(j.writes, batch, j.opts.MaxBatch))
 	}
+}
+
+// takeGroup appends to batch (the write that woke the committer) the
+// writes waiting in ch, up to max in all. It first lets the writers that
+// are about to submit (those the last commit woke, with their next write)
+// do so while more keep coming: that is the group. Bigger groups cost
+// fewer commits per write; a yield with nobody else to run returns at
+// once, so an idle switch waits for nothing.
+func takeGroup[T any](ch chan T, batch []T, max int) []T {
+	for range maxYields {
+		n := len(ch)
+		runtime.Gosched()
+		if len(ch) == n {
+			break
+		}
+	}
+	for len(batch) < max {
+		select {
+		case w := <-ch:
+			batch = append(batch, w)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs batch as one transaction (one fsync when Durable) and tells
