@@ -56,7 +56,10 @@ type vault struct {
 	// addStmt adds flushed use counts (useCounts), prepared like useStmt.
 	addStmt *sql.Stmt
 	// reader reads rows for the payment path (Use, Get) off database/sql.
-	reader  *tokenReader
+	reader *tokenReader
+	// states answers device token uses from the state last read while no
+	// status changed (tokenStates).
+	states  *tokenStates
 	counts  *useCounts
 	uses    chan useRequest // unbuffered: a request sent is a request answered
 	stop    chan struct{}
@@ -95,12 +98,17 @@ func openVault(path string, opts Options) (*vault, error) {
 		_ = errors.Join(useStmt.Close(), db.Close())
 		return nil, fmt.Errorf("vault: preparing the use count statement: %w", err)
 	}
+	states, err := newTokenStates(path)
+	if err != nil {
+		_ = errors.Join(useStmt.Close(), addStmt.Close(), db.Close())
+		return nil, err
+	}
 	reader, err := openTokenReader(db.R)
 	if err != nil {
 		_ = errors.Join(useStmt.Close(), addStmt.Close(), db.Close())
 		return nil, err
 	}
-	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt, addStmt: addStmt, reader: reader, counts: newUseCounts(),
+	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt, addStmt: addStmt, reader: reader, states: states, counts: newUseCounts(),
 		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{}), log: log}
 	go s.recordUses()
 	return s, nil
@@ -170,6 +178,9 @@ func (s *vault) Get(ctx context.Context, token string) (store.TokenRecord, error
 }
 
 func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenStatus, now time.Time) (store.TokenRecord, error) {
+	// After the update's commit, before the caller hears of it: a use
+	// that starts afterwards reads the token again, through any handle.
+	defer s.states.statusChanged()
 	row := s.db.WQueryRow(ctx, `UPDATE tokens SET status = ?, updated_at = ?
 		WHERE token = ? AND status <> 'deleted' RETURNING `+tokenColumns, string(status), now.UnixMilli(), token)
 	rec, err := scanToken(row)

@@ -177,7 +177,7 @@ func (s *vault) useUnlimited(ctx context.Context, token string, now time.Time) (
 	}
 	s.counts.flush.RLock()
 	defer s.counts.flush.RUnlock()
-	rec, err = s.reader.get(ctx, token)
+	rec, err = s.tokenState(ctx, token, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.TokenRecord{}, true, store.ErrNotUsable
@@ -200,6 +200,23 @@ func (s *vault) useUnlimited(ctx context.Context, token string, now time.Time) (
 	return rec, true, nil
 }
 
+// tokenState is token's record, kept (tokenStates) or read: a device
+// token's read is kept. Under counts.flush, shared.
+func (s *vault) tokenState(ctx context.Context, token string, now time.Time) (store.TokenRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", err) // as the reader says it
+	}
+	if rec, ok := s.states.get(token, now); ok {
+		return rec, nil
+	}
+	gen := s.states.gen.Load() // before the read: a change committed during it moves it past gen
+	rec, err := s.reader.get(ctx, token)
+	if err == nil && rec.MaxUses == 0 {
+		s.states.put(rec, gen, now)
+	}
+	return rec, err
+}
+
 // flushCounts adds the pending counts to the stored ones in one
 // transaction; on failure they stay pending for the next flush (closing:
 // the failure is returned, for Close, and the counts are lost).
@@ -214,7 +231,7 @@ func (s *vault) flushCounts(closing bool) error {
 	}
 	arg, err := json.Marshal(counts)
 	if err == nil {
-		err = s.commitCounts(string(arg))
+		err = s.commitCounts(string(arg), taken)
 	}
 	if err != nil {
 		if !closing {
@@ -229,7 +246,7 @@ func (s *vault) flushCounts(closing bool) error {
 // writer (another process's transaction, up to SQLite's busy timeout)
 // holding no lock, so reads and uses go on meanwhile, adding the counts
 // in flight; only the commit and forgetting them hold counts.flush.
-func (s *vault) commitCounts(arg string) error {
+func (s *vault) commitCounts(arg string, taken map[string]pendingUses) error {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -248,6 +265,7 @@ func (s *vault) commitCounts(arg string) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	s.states.flushed(taken)
 	s.counts.written()
 	return nil
 }
