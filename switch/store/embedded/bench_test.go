@@ -46,31 +46,40 @@ func benchSale(b *testing.B, durable bool, par int, lookup bool) {
 	}
 	b.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
+	runSales(b, par, &commits, func(n int64, rem *int64) error {
+		r := benchRequest(n)
+		if lookup {
+			if _, err := s.Sales().FindByKey(ctx, r.Key); err != store.ErrNotFound {
+				return fmt.Errorf("FindByKey of a new key: %v", err)
+			}
+		}
+		row, err := s.Sales().Begin(ctx, r)
+		if err != nil {
+			return err
+		}
+		return s.Sales().Set(ctx, row.ID, store.Update{State: store.Approved, RC: "00", RRN: fmt.Sprintf("5123%08d", n),
+			ApprovalCode: "A1B2C3", Remaining: rem}, "approved")
+	})
+}
+
+// runSales runs sale (the n-th; rem is the remaining amount its outcome
+// records) with par sales in flight over b.N and reports the process's
+// CPU µs per sale and, unless commits is nil, the writes (two a sale) per
+// group commit it counts from the timer's start.
+func runSales(b *testing.B, par int, commits *atomic.Int64, sale func(n int64, rem *int64) error) {
 	var seq atomic.Int64
 	procs := max(1, testingProcs())
 	b.SetParallelism((par + procs - 1) / procs)
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
-	commits.Store(0)
+	if commits != nil {
+		commits.Store(0)
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		rem := int64(10000)
 		for pb.Next() {
-			n := seq.Add(1)
-			r := benchRequest(n)
-			if lookup {
-				if _, err := s.Sales().FindByKey(ctx, r.Key); err != store.ErrNotFound {
-					b.Errorf("FindByKey of a new key: %v", err)
-					return
-				}
-			}
-			row, err := s.Sales().Begin(ctx, r)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if err := s.Sales().Set(ctx, row.ID, store.Update{State: store.Approved, RC: "00", RRN: fmt.Sprintf("5123%08d", n),
-				ApprovalCode: "A1B2C3", Remaining: &rem}, "approved"); err != nil {
+			if err := sale(seq.Add(1), &rem); err != nil {
 				b.Error(err)
 				return
 			}
@@ -78,7 +87,9 @@ func benchSale(b *testing.B, durable bool, par int, lookup bool) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/sale")
-	b.ReportMetric(float64(2*b.N)/float64(max(1, commits.Load())), "writes/commit")
+	if commits != nil {
+		b.ReportMetric(float64(2*b.N)/float64(max(1, commits.Load())), "writes/commit")
+	}
 }
 
 // benchTerminals is how many terminal IDs the sales spread over, as the

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,7 +23,7 @@ import (
 // BenchmarkJournalFloor is BenchmarkSale's two durable writes per sale
 // (the request before it leaves, its outcome before it is answered) under
 // four journal designs, in one run: the evidence for the journal's next
-// design (docs/design/journal-log.md); only "sqlite" is a store.
+// design (docs/performance.md); only "sqlite" is a store.
 //
 //   - sqlite: this package's journal (BenchmarkSale, sync=FULL).
 //   - pebble: the same writes on an LSM key-value store (Pebble): the row
@@ -57,70 +56,51 @@ func BenchmarkJournalFloor(b *testing.B) {
 }
 
 func benchPebbleFloor(b *testing.B, mode string, par int) {
-	opts := &pebble.Options{Logger: quietPebble{}}
-	for i := range opts.Levels {
-		// A new key is looked up before it is written: without filters
-		// that absent key reads a block of every table it might be in.
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	db, err := pebble.Open(b.TempDir(), opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := &pebbleFloor{db: db, owner: "test", writes: make(chan *floorWrite, 4096), stop: make(chan struct{}), seed: maphash.MakeSeed()}
-	var recorder func(*floorWrite) error
-	if mode != "pebble-native" {
-		if mode == "log" {
-			if f.log, err = os.Create(filepath.Join(b.TempDir(), "log")); err != nil {
-				b.Fatal(err)
-			}
-			defer f.log.Close()
-			if err := f.log.Truncate(1 << 30); err != nil {
-				b.Fatal(err)
-			}
+	f := &pebbleFloor{owner: "test", writes: make(chan *floorWrite, 4096), stop: make(chan struct{}), seed: maphash.MakeSeed()}
+	if mode == "log" {
+		log, err := os.Create(filepath.Join(b.TempDir(), "log"))
+		if err != nil {
+			b.Fatal(err)
 		}
+		b.Cleanup(func() { _ = log.Close() })
+		if err := log.Truncate(1 << 30); err != nil {
+			b.Fatal(err)
+		}
+		f.log = log
+	} else {
+		opts := &pebble.Options{Logger: quietPebble{}}
+		for i := range opts.Levels {
+			// A new key is looked up before it is written: without filters
+			// that absent key reads a block of every table it might be in.
+			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		}
+		db, err := pebble.Open(b.TempDir(), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = db.Close() }) // after the committer's (cleanups run last first)
+		f.db = db
+	}
+	record, commits := f.commitAlone, (*atomic.Int64)(nil)
+	if mode != "pebble-native" {
 		f.stopped.Add(1)
 		go f.commitLoop()
-		recorder = f.submit
-	} else {
-		recorder = f.commitAlone
+		b.Cleanup(func() {
+			close(f.stop)
+			f.stopped.Wait()
+		})
+		record, commits = f.submit, &f.commits
 	}
-	b.Cleanup(func() {
-		close(f.stop)
-		f.stopped.Wait()
-		_ = db.Close()
-	})
-	var seq atomic.Int64
-	procs := max(1, runtime.GOMAXPROCS(0))
-	b.SetParallelism((par + procs - 1) / procs)
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	f.commits.Store(0)
-	b.RunParallel(func(pb *testing.PB) {
-		rem := int64(10000)
-		for pb.Next() {
-			n := seq.Add(1)
-			r := benchRequest(n)
-			r.State, r.Owner, r.CreatedAt, r.UpdatedAt = store.Forwarded, f.owner, time.Now(), time.Now()
-			begin := &floorWrite{begin: &r, done: make(chan struct{})}
-			if err := recorder(begin); err != nil {
-				b.Error(err)
-				return
-			}
-			set := &floorWrite{id: begin.id, upd: store.Update{State: store.Approved, RC: "00", RRN: fmt.Sprintf("5123%08d", n),
-				ApprovalCode: "A1B2C3", Remaining: &rem}, done: make(chan struct{})}
-			if err := recorder(set); err != nil {
-				b.Error(err)
-				return
-			}
+	runSales(b, par, commits, func(n int64, rem *int64) error {
+		r := benchRequest(n)
+		r.State, r.Owner, r.CreatedAt, r.UpdatedAt = store.Forwarded, f.owner, time.Now(), time.Now()
+		begin := &floorWrite{begin: &r, done: make(chan struct{})}
+		if err := record(begin); err != nil {
+			return err
 		}
+		return record(&floorWrite{id: begin.id, upd: store.Update{State: store.Approved, RC: "00", RRN: fmt.Sprintf("5123%08d", n),
+			ApprovalCode: "A1B2C3", Remaining: rem}, done: make(chan struct{})})
 	})
-	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/sale")
-	if mode != "pebble-native" {
-		b.ReportMetric(float64(2*b.N)/float64(max(1, f.commits.Load())), "writes/commit")
-	}
 }
 
 // pebbleFloor is the least a journal on Pebble does for a sale.
@@ -133,7 +113,7 @@ type pebbleFloor struct {
 	stopped sync.WaitGroup
 	commits atomic.Int64
 	stripes [64]sync.Mutex
-	log     *os.File // "log" mode
+	log     *os.File // "log" mode (db nil)
 	buf     []byte
 	off     int64
 	seed    maphash.Seed

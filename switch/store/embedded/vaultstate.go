@@ -104,9 +104,11 @@ func (t *tokenStates) flushed(taken map[string]pendingUses) {
 // move costs one read per token).
 func (t *tokenStates) statusChanged() { t.gen.Add(1) }
 
-// statusGenerations are the vault files open in this process, each with
+// statusGenerations are the vault files opened in this process, each with
 // its generation, shared by every handle on the file (found by identity,
-// not by name). Entries stay for the process's life: a few per process.
+// not by name). Entries stay for the process's life: a few in switchd; a
+// deleted file's inode reused by a new one only shares a generation,
+// which costs extra reads, never a missed change.
 var statusGenerations struct {
 	mu    sync.Mutex
 	files []statusFile
