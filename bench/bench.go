@@ -31,7 +31,18 @@ const (
 	// vault, written before switchd starts (the load uses the provisioned
 	// ones): runs after switch-token when Vault > 0.
 	PathTokenVault = "switch-token-vault"
+	// PathTokenCold is switch-token paying with Options.ColdTokens tokens,
+	// each used about once a phase, as a wallet's device token is in the
+	// field (a few uses a day among millions): every use reads its token
+	// from the vault and writes its use count, where switch-token's few
+	// hundred tokens, each used several times a second, are answered from
+	// the state the vault keeps (docs/tokens.md). Runs after switch-token
+	// (and switch-token-vault) when ColdTokens > 0.
+	PathTokenCold = "switch-token-cold"
 )
+
+// extraPaths run only when their option asks for them, after switch-token.
+var extraPaths = []string{PathTokenVault, PathTokenCold}
 
 // AllPaths are the five paths of a full run.
 var AllPaths = []string{PathDirect, PathRelay, PathPAN, PathToken, PathNoFsync}
@@ -112,6 +123,9 @@ type Options struct {
 	// Vault, when > 0, adds the switch-token-vault path: switch-token over
 	// a vault holding Vault more tokens.
 	Vault int
+	// ColdTokens, when > 0, adds the switch-token-cold path: switch-token
+	// paying with ColdTokens tokens (and as many cards on that path).
+	ColdTokens int
 	// Compare, when set, is a folder with a second build's switchd and
 	// benchrelay: every relay and switchd path runs again right after
 	// itself with that build's middle process (the same issuer emulator
@@ -162,6 +176,13 @@ func (o Options) withDefaults() Options {
 	if o.Vault > 0 && slices.Contains(o.Paths, PathToken) && !slices.Contains(o.Paths, PathTokenVault) {
 		i := slices.Index(o.Paths, PathToken)
 		o.Paths = slices.Insert(slices.Clone(o.Paths), i+1, PathTokenVault)
+	}
+	if o.ColdTokens > 0 && slices.Contains(o.Paths, PathToken) && !slices.Contains(o.Paths, PathTokenCold) {
+		i := slices.Index(o.Paths, PathToken)
+		if slices.Contains(o.Paths, PathTokenVault) {
+			i = slices.Index(o.Paths, PathTokenVault)
+		}
+		o.Paths = slices.Insert(slices.Clone(o.Paths), i+1, PathTokenCold)
 	}
 	if o.Rounds <= 0 {
 		o.Rounds = 1
@@ -288,12 +309,12 @@ func (o Options) forRound(round int) Options {
 }
 
 func knownPath(p string) bool {
-	for _, k := range append(AllPaths[:len(AllPaths):len(AllPaths)], PathTokenVault) {
-		if p == k {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(AllPaths, p) || slices.Contains(extraPaths, p)
+}
+
+// tokenPath reports whether path p pays with tokens.
+func tokenPath(p string) bool {
+	return p == PathToken || slices.Contains(extraPaths, p)
 }
 
 // needs reports whether any of paths runs binary name.
@@ -304,7 +325,7 @@ func needs(paths []string, name string) bool {
 			return true
 		case name == "benchrelay" && p == PathRelay:
 			return true
-		case name == "switchd" && (p == PathPAN || p == PathToken || p == PathNoFsync || p == PathTokenVault):
+		case name == "switchd" && (p == PathPAN || p == PathNoFsync || tokenPath(p)):
 			return true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,42 @@ func TestRunRefusesUnknownPath(t *testing.T) {
 	_, err := Run(context.Background(), Options{Bin: os.TempDir(), Paths: []string{"nowhere"}})
 	if err == nil || !strings.Contains(err.Error(), "unknown path") {
 		t.Fatalf("got %v, want an unknown-path error", err)
+	}
+}
+
+// TestExtraPathsFollowTheTokenPath: switch-token-vault and
+// switch-token-cold run right after switch-token when their options ask
+// for them (and only with switch-token in the run); each is a known path
+// with its own phase number.
+func TestExtraPathsFollowTheTokenPath(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		paths       []string
+		vault, cold int
+		want        []string
+	}{
+		{"neither", []string{PathPAN, PathToken, PathNoFsync}, 0, 0, []string{PathPAN, PathToken, PathNoFsync}},
+		{"cold", []string{PathPAN, PathToken, PathNoFsync}, 0, 1000, []string{PathPAN, PathToken, PathTokenCold, PathNoFsync}},
+		{"both", []string{PathToken, PathNoFsync}, 10, 1000, []string{PathToken, PathTokenVault, PathTokenCold, PathNoFsync}},
+		{"no token path", []string{PathPAN}, 10, 1000, []string{PathPAN}},
+		{"asked for by name", []string{PathToken, PathTokenCold}, 0, 1000, []string{PathToken, PathTokenCold}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Options{Paths: tc.paths, Vault: tc.vault, ColdTokens: tc.cold}.withDefaults().Paths
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("paths %v, want %v", got, tc.want)
+			}
+		})
+	}
+	seen := map[int]string{}
+	for _, p := range append(slices.Clone(AllPaths), extraPaths...) {
+		if !knownPath(p) {
+			t.Errorf("%s is not a known path", p)
+		}
+		if i := pathIndex(p); i == 0 || seen[i] != "" {
+			t.Errorf("%s has phase number %d (also %q's)", p, i, seen[i])
+		} else {
+			seen[i] = p
+		}
 	}
 }

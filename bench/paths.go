@@ -56,6 +56,9 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 		}
 	}
 	t := &target{path: path, cards: load.GenerateCards(o.Cards, []string{benchBIN})}
+	if path == PathTokenCold {
+		t.cards = load.GenerateCards(max(o.Cards, o.ColdTokens), []string{benchBIN})
+	}
 	direct := path == PathDirect || path == PathRelay
 	spec, header := specs.IssuerDialect, "ascii4"
 	if direct { // no translation on these paths: the issuer speaks the terminal dialect
@@ -105,8 +108,16 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 		t.stop()
 		return nil, err
 	}
-	if path == PathToken || path == PathTokenVault {
-		if err := t.provisionTokens(sctx, o.Tokens); err != nil {
+	if tokenPath(path) {
+		n := o.Tokens
+		if path == PathTokenCold {
+			n = o.ColdTokens
+		}
+		// Starting has its 30 s; provisioning gets a minute more per
+		// 10,000 tokens.
+		pctx, cancel := context.WithTimeout(ctx, time.Duration(n/10000+1)*time.Minute)
+		defer cancel()
+		if err := t.provisionTokens(pctx, n); err != nil {
 			t.stop()
 			return nil, err
 		}

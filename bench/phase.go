@@ -113,8 +113,8 @@ func (t *target) alive() error {
 }
 
 func pathIndex(path string) int {
-	if path == PathTokenVault {
-		return len(AllPaths) + 1
+	if i := slices.Index(extraPaths, path); i >= 0 {
+		return len(AllPaths) + 1 + i
 	}
 	for i, p := range AllPaths {
 		if p == path {

@@ -27,6 +27,8 @@ type Results struct {
 	Terminals int       `json:"terminals"`
 	Cards     int       `json:"cards"`
 	Tokens    int       `json:"tokens"`
+	// ColdTokens are switch-token-cold's tokens (0: the path did not run).
+	ColdTokens int `json:"cold_tokens,omitempty"`
 	// RatePerTerminal is the switch listener's per-terminal limit (req/s).
 	RatePerTerminal int     `json:"rate_per_terminal"`
 	Phases          []Phase `json:"phases"`
@@ -138,7 +140,7 @@ type Idle struct {
 func newResults(o Options) *Results {
 	r := &Results{Tool: "switchbench", Command: "make bench", Started: time.Now().UTC(),
 		Host:   Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
-		PhaseS: o.Duration.Seconds(), WarmupS: o.Warmup.Seconds(), Terminals: o.Terminals, Cards: o.Cards, Tokens: o.Tokens,
+		PhaseS: o.Duration.Seconds(), WarmupS: o.Warmup.Seconds(), Terminals: o.Terminals, Cards: o.Cards, Tokens: o.Tokens, ColdTokens: o.ColdTokens,
 		RatePerTerminal: RatePerTerminal, Rounds: o.Rounds}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		r.Host.Load = strings.TrimSpace(string(b))

@@ -40,12 +40,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	var paths, out, duration, warmup, idle, vault, profileLoads, rounds string
+	var paths, out, duration, warmup, idle, vault, cold, profileLoads, rounds string
 	fs.StringVar(&o.Bin, "bin", env("BENCH_BIN", "bin"), "`folder` with switchd, issuersim, benchrelay (BENCH_BIN)")
 	fs.StringVar(&duration, "duration", env("BENCH_DURATION", "10s"), "each phase's `length` (BENCH_DURATION)")
 	fs.StringVar(&warmup, "warmup", env("BENCH_WARMUP", "2s"), "unmeasured warm-up per path (BENCH_WARMUP)")
 	fs.StringVar(&idle, "idle", env("BENCH_IDLE", "0"), "`N` idle terminal connections held on switchd during an extra closed-64 phase (BENCH_IDLE)")
 	fs.StringVar(&vault, "vault", env("BENCH_VAULT", "0"), "`N` > 0: after switch-token, switch-token-vault: the same over a vault with N more tokens (BENCH_VAULT; 3000000 takes minutes)")
+	fs.StringVar(&cold, "cold-tokens", env("BENCH_COLD_TOKENS", "100000"), "`N` > 0: after switch-token, switch-token-cold: the same paying with N tokens, each used about once a phase as in the field (BENCH_COLD_TOKENS; 0 leaves it out; provisioning 100,000 takes about a minute)")
 	fs.StringVar(&paths, "paths", env("BENCH_PATHS", strings.Join(bench.AllPaths, ",")), "comma-separated `paths` (BENCH_PATHS)")
 	fs.StringVar(&out, "out", env("BENCH_OUT", "bench/results.json"), "results `file` (BENCH_OUT; \"\" none)")
 	fs.StringVar(&o.WorkDir, "workdir", env("BENCH_WORKDIR", ""), "keep configurations, data and logs in `folder` (BENCH_WORKDIR; default a temporary one)")
@@ -68,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.Idle, err = strconv.Atoi(idle); err != nil || o.Idle < 0 {
 		fmt.Fprintf(stderr, "switchbench: idle %q: want a number of connections\n", idle)
+		return 2
+	}
+	if o.ColdTokens, err = strconv.Atoi(cold); err != nil || o.ColdTokens < 0 {
+		fmt.Fprintf(stderr, "switchbench: cold tokens %q: want a number of tokens\n", cold)
 		return 2
 	}
 	if o.Vault, err = strconv.Atoi(vault); err != nil || o.Vault < 0 {
