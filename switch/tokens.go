@@ -13,7 +13,9 @@ type tokenPath struct{ svc *tsp.Service }
 func (p tokenPath) IsToken(number string) bool { return p.svc.IsToken(number) }
 
 // UseLimitless: see pipeline.LimitlessDetokenizer.
-func (p tokenPath) UseLimitless(token string) bool { return p.svc.UseLimitless(token) }
+func (p tokenPath) UseLimitless(ctx context.Context, token string) bool {
+	return p.svc.UseLimitless(ctx, token)
+}
 
 func (p tokenPath) Detokenize(ctx context.Context, token, merchantID, entryMode string) (string, string, error) {
 	card, err := p.svc.Detokenize(ctx, token, tsp.Use{MerchantID: merchantID, EntryMode: entryMode})

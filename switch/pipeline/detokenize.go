@@ -34,9 +34,12 @@ type SealedDetokenizer interface {
 // LimitlessDetokenizer is a Detokenizer that knows which tokens have no
 // use limit (device tokens): their use only counts, so a sale with one is
 // not looked up as a possible repeat before it is detokenized (JournalSale
-// finds a repeat when it journals it, as for a card number).
+// finds a repeat when it journals it, as for a card number). UseLimitless
+// may read the token's rules where it keeps them (a device token met for
+// the first time: most of them, in a vault of millions); false when it
+// cannot tell, so that the sale is looked up first.
 type LimitlessDetokenizer interface {
-	UseLimitless(token string) bool
+	UseLimitless(ctx context.Context, token string) bool
 }
 
 // Detokenize replaces a token in DE 2 / track 2 by the real card for the

@@ -73,7 +73,7 @@ type usedTokens struct {
 	uses      atomic.Int32
 }
 
-func (u *usedTokens) UseLimitless(string) bool { return u.limitless }
+func (u *usedTokens) UseLimitless(context.Context, string) bool { return u.limitless }
 
 func (u *usedTokens) Detokenize(ctx context.Context, tok, mid, entry string) (string, string, error) {
 	if u.refuse.Load() {

@@ -1,5 +1,7 @@
 package pipeline
 
+import "context"
+
 // Deps is what the stage lists are built from.
 type Deps struct {
 	HSM interface {
@@ -32,12 +34,12 @@ func list(parts ...[]Stage) []Stage {
 // tokenUse reports whether t's card number is a token whose
 // detokenization uses it up (a one-time token once): all but those the
 // Detokenizer knows have no use limit (LimitlessDetokenizer).
-func (x Deps) tokenUse(t *Txn) bool {
+func (x Deps) tokenUse(ctx context.Context, t *Txn) bool {
 	if x.Tokens == nil || !x.Tokens.IsToken(t.PAN) {
 		return false
 	}
 	l, ok := x.Tokens.(LimitlessDetokenizer)
-	return !ok || !l.UseLimitless(t.PAN)
+	return !ok || !l.UseLimitless(ctx, t.PAN)
 }
 
 // CardLists are the stage lists for cards (and tokens standing for them),

@@ -112,7 +112,7 @@ type legState struct {
 // request (a token's use), which is looked up before they run; so is every
 // request while the journal takes no writes (a repeat is still answered
 // from it).
-func JournalSale(l Ledger, lookFirst func(*Txn) bool) Stage {
+func JournalSale(l Ledger, lookFirst func(context.Context, *Txn) bool) Stage {
 	return Stage{Name: "journal", Role: RoleRecordOutcome, Wrap: func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, t *Txn) error {
 			// The stage's work is in two functions of their own so that
@@ -129,10 +129,10 @@ func JournalSale(l Ledger, lookFirst func(*Txn) bool) Stage {
 
 // receiveSale answers t (answered) when it is a repeat looked up first or
 // the journal takes no writes; otherwise it sets t's request row.
-func (l Ledger) receiveSale(ctx context.Context, t *Txn, lookFirst func(*Txn) bool) (answered bool, err error) {
+func (l Ledger) receiveSale(ctx context.Context, t *Txn, lookFirst func(context.Context, *Txn) bool) (answered bool, err error) {
 	key := KeyOf(t)
 	admitErr := l.admit()
-	if admitErr != nil || lookFirst != nil && lookFirst(t) {
+	if admitErr != nil || lookFirst != nil && lookFirst(ctx, t) {
 		if stored, err := l.Sales.FindByKey(ctx, key); err == nil {
 			return true, l.answerRepeat(ctx, t, stored)
 		}

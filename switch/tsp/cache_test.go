@@ -161,29 +161,51 @@ func TestDomainCacheBounded(t *testing.T) {
 	}
 }
 
-// TestUseLimitless: only a token seen to have no use limit (a device
-// token) is limitless; a one-time number, or a token not seen yet, is not
-// (its repeat must be looked for before it is used).
+// TestUseLimitless: a device token is limitless and a one-time number is
+// not, whether its rules are cached already or read from the vault (and
+// then cached); a token the vault does not know, or a deleted one, is not
+// (its sale is looked for first, and Detokenize refuses it).
 func TestUseLimitless(t *testing.T) {
-	s, _ := newService(t)
+	s, v := newService(t)
 	ctx := context.Background()
 	chip := Use{MerchantID: "MERCHANT0000001", EntryMode: "051"}
 	for _, tc := range []struct {
-		kind store.TokenKind
-		want bool
-	}{{store.DeviceToken, true}, {store.OneTimeToken, false}} {
-		rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: tc.kind})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.UseLimitless(rec.Token) {
-			t.Errorf("%s token limitless before it was seen", tc.kind)
-		}
-		if _, err := s.Detokenize(ctx, rec.Token, chip); err != nil {
-			t.Fatal(err)
-		}
-		if got := s.UseLimitless(rec.Token); got != tc.want {
-			t.Errorf("%s token: limitless %v, want %v", tc.kind, got, tc.want)
-		}
+		name         string
+		kind         store.TokenKind
+		used, delete bool
+		want         bool
+	}{
+		{"device token, first met", store.DeviceToken, false, false, true},
+		{"device token, used before", store.DeviceToken, true, false, true},
+		{"one-time number, first met", store.OneTimeToken, false, false, false},
+		{"one-time number, used before", store.OneTimeToken, true, false, false},
+		{"deleted device token", store.DeviceToken, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := s.Issue(ctx, IssueRequest{PAN: card, Expiry: "3012", Kind: tc.kind})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.used {
+				if _, err := s.Detokenize(ctx, rec.Token, chip); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.delete {
+				if _, err := v.SetStatus(ctx, rec.Token, store.TokenDeleted, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cached := s.domains.len()
+			if got := s.UseLimitless(ctx, rec.Token); got != tc.want {
+				t.Errorf("limitless %v, want %v", got, tc.want)
+			}
+			if _, ok := s.domains.get(rec.Token); ok == tc.delete {
+				t.Errorf("rules cached %v after UseLimitless (cached before: %d tokens)", ok, cached)
+			}
+		})
+	}
+	if s.UseLimitless(ctx, "9999000000000000") {
+		t.Error("a token the vault does not know is limitless")
 	}
 }
