@@ -113,7 +113,7 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 		if path == PathTokenCold {
 			n = o.ColdTokens
 		}
-		// Starting has its 30 s; provisioning gets a minute more per
+		// Provisioning gets its own deadline: a minute, and one more per
 		// 10,000 tokens.
 		pctx, cancel := context.WithTimeout(ctx, time.Duration(n/10000+1)*time.Minute)
 		defer cancel()
