@@ -317,6 +317,18 @@ func tokenPath(p string) bool {
 	return p == PathToken || slices.Contains(extraPaths, p)
 }
 
+// tokens is how many tokens path pays with (each for a card of its own;
+// 0 on the paths that pay with card numbers).
+func (o Options) tokens(path string) int {
+	switch {
+	case path == PathTokenCold:
+		return o.ColdTokens
+	case tokenPath(path):
+		return o.Tokens
+	}
+	return 0
+}
+
 // needs reports whether any of paths runs binary name.
 func needs(paths []string, name string) bool {
 	for _, p := range paths {

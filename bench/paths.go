@@ -55,10 +55,7 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 			return nil, err
 		}
 	}
-	t := &target{path: path, cards: load.GenerateCards(o.Cards, []string{benchBIN})}
-	if path == PathTokenCold {
-		t.cards = load.GenerateCards(max(o.Cards, o.ColdTokens), []string{benchBIN})
-	}
+	t := &target{path: path, cards: load.GenerateCards(max(o.Cards, o.tokens(path)), []string{benchBIN})}
 	direct := path == PathDirect || path == PathRelay
 	spec, header := specs.IssuerDialect, "ascii4"
 	if direct { // no translation on these paths: the issuer speaks the terminal dialect
@@ -108,11 +105,7 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 		t.stop()
 		return nil, err
 	}
-	if tokenPath(path) {
-		n := o.Tokens
-		if path == PathTokenCold {
-			n = o.ColdTokens
-		}
+	if n := o.tokens(path); n > 0 {
 		// Provisioning gets its own deadline: a minute, and one more per
 		// 10,000 tokens.
 		pctx, cancel := context.WithTimeout(ctx, time.Duration(n/10000+1)*time.Minute)

@@ -238,15 +238,12 @@ func (s *Service) Detokenize(ctx context.Context, token string, use Use) (Card, 
 		}
 		return s.use(ctx, token, now)
 	}
-	rec, err := s.vault.Get(ctx, token)
+	rec, err := s.readRules(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
 		return Card{}, ErrUnknownToken
 	}
 	if err != nil {
 		return Card{}, fmt.Errorf("reading token %s: %w", pan.Mask(token), err)
-	}
-	if rec.Status != store.TokenDeleted {
-		s.domains.put(token, tokenRules{domain: rec.Domain, maxUses: rec.MaxUses})
 	}
 	if err := usable(rec, now); err != nil {
 		return Card{}, err
@@ -271,15 +268,18 @@ func (s *Service) UseLimitless(ctx context.Context, token string) bool {
 	if r, ok := s.domains.get(token); ok {
 		return r.maxUses == 0
 	}
+	rec, err := s.readRules(ctx, token)
+	return err == nil && rec.Status != store.TokenDeleted && rec.MaxUses == 0
+}
+
+// readRules reads token from the vault and caches its rules, unless it is
+// deleted (a deleted token is refused from a fresh read each time).
+func (s *Service) readRules(ctx context.Context, token string) (store.TokenRecord, error) {
 	rec, err := s.vault.Get(ctx, token)
-	if err != nil {
-		return false
+	if err == nil && rec.Status != store.TokenDeleted {
+		s.domains.put(token, tokenRules{domain: rec.Domain, maxUses: rec.MaxUses})
 	}
-	if rec.Status == store.TokenDeleted {
-		return false
-	}
-	s.domains.put(token, tokenRules{domain: rec.Domain, maxUses: rec.MaxUses})
-	return rec.MaxUses == 0
+	return rec, err
 }
 
 // use records one use of a token whose domain allows it and decrypts its PAN.

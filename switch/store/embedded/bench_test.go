@@ -53,13 +53,19 @@ func benchSale(b *testing.B, durable bool, par int, lookup bool) {
 				return fmt.Errorf("FindByKey of a new key: %v", err)
 			}
 		}
-		row, err := s.Sales().Begin(ctx, r)
-		if err != nil {
-			return err
-		}
-		return s.Sales().Set(ctx, row.ID, store.Update{State: store.Approved, RC: "00", RRN: fmt.Sprintf("5123%08d", n),
-			ApprovalCode: "A1B2C3", Remaining: rem}, "approved")
+		return journalSale(ctx, s, r, n, rem)
 	})
+}
+
+// journalSale journals request r, the n-th sale, as the switch does: the
+// request (Begin), then its approval (Set) with rem remaining.
+func journalSale(ctx context.Context, s *Store, r store.Txn, n int64, rem *int64) error {
+	row, err := s.Sales().Begin(ctx, r)
+	if err != nil {
+		return err
+	}
+	return s.Sales().Set(ctx, row.ID, store.Update{State: store.Approved, RC: "00", RRN: fmt.Sprintf("5123%08d", n),
+		ApprovalCode: "A1B2C3", Remaining: rem}, "approved")
 }
 
 // runSales runs sale (the n-th; rem is the remaining amount its outcome

@@ -46,17 +46,12 @@ func BenchmarkSaleWithHistory(b *testing.B) {
 			b.Run(fmt.Sprintf("history=%d/inflight=%d", rows, par), func(b *testing.B) {
 				base := sold.Add(int64(b.N)) - int64(b.N) + int64(rows)
 				runSales(b, par, &commits, func(n int64, rem *int64) error {
-					r := benchRequest(n)
 					n += base
+					r := benchRequest(n)
 					r.TerminalID = fmt.Sprintf("T%07d", n%historyTerminals)
 					r.STAN = fmt.Sprintf("%06d", (n/historyTerminals)%999999+1)
 					r.TxTime = "1130120000"
-					row, err := s.Sales().Begin(ctx, r)
-					if err != nil {
-						return err
-					}
-					return s.Sales().Set(ctx, row.ID, store.Update{State: store.Approved, RC: "00", RRN: fmt.Sprintf("5123%08d", n),
-						ApprovalCode: "A1B2C3", Remaining: rem}, "approved")
+					return journalSale(ctx, s, r, n, rem)
 				})
 			})
 		}
