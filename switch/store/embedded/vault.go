@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -35,7 +36,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 	updated_at      INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tokens_pan_hash ON tokens(pan_hash);
-`
+` + useFoldsSchema
 
 const (
 	tokenColumns = sqlstore.TokenColumns
@@ -53,8 +54,15 @@ type vault struct {
 	// batch's transaction holds the writer's only connection, so it could
 	// not be prepared then).
 	useStmt *sql.Stmt
-	// addStmt adds flushed use counts (useCounts), prepared like useStmt.
+	// addStmt adds folded use counts (useCounts), prepared like useStmt.
 	addStmt *sql.Stmt
+	// countLog is the use log, where device token use counts wait to be
+	// folded into the tokens rows every foldEvery (useCountFold).
+	countLog  *useLog
+	foldEvery time.Duration
+	file      *vaultFile
+	// folding is true while a fold runs (tests wait on it).
+	folding atomic.Bool
 	// reader reads rows for the payment path (Use, Get) off database/sql.
 	reader *tokenReader
 	// states answers device token uses from the state last read while no
@@ -98,28 +106,48 @@ func openVault(path string, opts Options) (*vault, error) {
 		_ = errors.Join(useStmt.Close(), db.Close())
 		return nil, fmt.Errorf("vault: preparing the use count statement: %w", err)
 	}
-	states, err := newTokenStates(path)
-	if err != nil {
+	closeAll := func(err error) (*vault, error) {
 		_ = errors.Join(useStmt.Close(), addStmt.Close(), db.Close())
 		return nil, err
+	}
+	countLog, err := openUseLog(path, sync)
+	if err != nil {
+		return closeAll(err)
+	}
+	file, others, err := openVaultFile(path, countLog.writer)
+	if err != nil {
+		_ = countLog.close()
+		return closeAll(err)
 	}
 	reader, err := openTokenReader(db.R)
 	if err != nil {
-		_ = errors.Join(useStmt.Close(), addStmt.Close(), db.Close())
-		return nil, err
+		file.closed(countLog.writer)
+		_ = countLog.close()
+		return closeAll(err)
 	}
-	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt, addStmt: addStmt, reader: reader, states: states, counts: newUseCounts(),
+	foldEvery := opts.foldEvery
+	if foldEvery <= 0 {
+		foldEvery = useCountFold
+	}
+	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt, addStmt: addStmt, countLog: countLog, foldEvery: foldEvery, file: file,
+		reader: reader, states: newTokenStates(file), counts: newUseCounts(),
 		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{}), log: log}
+	if err := s.recoverUseLog(others); err != nil {
+		file.closed(countLog.writer)
+		_ = errors.Join(reader.close(), countLog.close())
+		return closeAll(err)
+	}
 	go s.recordUses()
 	return s, nil
 }
 
-// Close answers the uses already taken, writes the pending use counts,
-// then closes the database.
+// Close answers the uses already taken, folds the use counts into the
+// tokens rows, then closes the database and the use log.
 func (s *vault) Close() error {
 	s.close.Do(func() { close(s.stop) })
 	<-s.stopped
-	return errors.Join(s.closeErr, s.reader.close(), s.useStmt.Close(), s.addStmt.Close(), s.db.Close())
+	s.file.closed(s.countLog.writer)
+	return errors.Join(s.closeErr, s.reader.close(), s.useStmt.Close(), s.addStmt.Close(), s.db.Close(), s.countLog.close())
 }
 
 func (s *vault) Insert(ctx context.Context, rec store.TokenRecord) error {

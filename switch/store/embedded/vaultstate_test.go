@@ -15,7 +15,7 @@ import (
 // state last read, at most maxStateAge (a change made to the file from
 // outside the process, which nothing tells this handle of, is seen that
 // late at most); a status change through the store is seen at once, and
-// the use counts run on across flushes, which add to the kept state.
+// the use counts run on across folds, which add to the kept state.
 func TestDeviceTokenStateKept(t *testing.T) {
 	dir := t.TempDir()
 	s := openAt(t, dir, false)
@@ -36,12 +36,12 @@ func TestDeviceTokenStateKept(t *testing.T) {
 	use(dev.Token, now, 1, nil)
 	use(other.Token, now, 1, nil)
 
-	// The flush adds the counts it wrote to the kept state: the next use
+	// The fold adds the counts it wrote to the kept state: the next use
 	// counts on from there, not from the state read before.
 	deadline := time.Now().Add(10 * time.Second)
 	for v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the pending use counts were never flushed")
+			t.Fatal("the pending use counts were never folded")
 		}
 		time.Sleep(time.Millisecond)
 	}
