@@ -39,21 +39,16 @@ func open(t testing.TB, durable bool) *Store {
 	return openAt(t, t.TempDir(), durable)
 }
 
-// openAt opens a handle on the store in dir (closed when the test ends),
-// folding logged use counts every testFold.
+// openAt opens a handle on the store in dir (closed when the test ends).
 func openAt(t testing.TB, dir string, durable bool) *Store {
 	t.Helper()
-	s, err := OpenDir(dir, Options{Durable: durable, Instance: store.Instance{Name: "test"}, foldEvery: testFold})
+	s, err := OpenDir(dir, Options{Durable: durable, Instance: store.Instance{Name: "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
-
-// testFold is how often tests' handles fold logged use counts: a test
-// that waits for a fold waits no longer than a few appends.
-const testFold = 100 * time.Millisecond
 
 func sale(stan string) store.Txn {
 	return store.Txn{Key: store.Key{TerminalID: "TERM0001", STAN: stan, TxTime: "1125101500", MTI: "0200"}, ProcCode: "000000",

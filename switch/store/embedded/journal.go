@@ -52,10 +52,6 @@ type Options struct {
 	// Logger tells of failures the store works around (the vault's use
 	// count flushes). Default: none.
 	Logger *zap.Logger
-
-	// foldEvery is how often the vault folds logged use counts into the
-	// tokens rows: useCountFold unless a test sets it.
-	foldEvery time.Duration
 }
 
 // journal is the SQLite journal with a group-committing writer.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,7 +35,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 	updated_at      INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tokens_pan_hash ON tokens(pan_hash);
-` + useFoldsSchema
+`
 
 const (
 	tokenColumns = sqlstore.TokenColumns
@@ -54,15 +53,12 @@ type vault struct {
 	// batch's transaction holds the writer's only connection, so it could
 	// not be prepared then).
 	useStmt *sql.Stmt
-	// addStmt adds folded use counts (useCounts), prepared like useStmt.
+	// countsDB is the use counts file (vault-uses.db): device token uses
+	// are added there, so that they leave the vault file, and with it the
+	// token reader's page cache, alone (useCounts).
+	countsDB *sqlitedb.DB
+	// addStmt adds flushed use counts (useCounts) on countsDB's writer.
 	addStmt *sql.Stmt
-	// countLog is the use log, where device token use counts wait to be
-	// folded into the tokens rows every foldEvery (useCountFold).
-	countLog  *useLog
-	foldEvery time.Duration
-	file      *vaultFile
-	// folding is true while a fold runs (tests wait on it).
-	folding atomic.Bool
 	// reader reads rows for the payment path (Use, Get) off database/sql.
 	reader *tokenReader
 	// states answers device token uses from the state last read while no
@@ -101,53 +97,41 @@ func openVault(path string, opts Options) (*vault, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("vault: preparing the use statement: %w", err)
 	}
-	addStmt, err := db.W.Prepare(addUses)
+	countsDB, err := openUseCounts(path, sync)
 	if err != nil {
 		_ = errors.Join(useStmt.Close(), db.Close())
-		return nil, fmt.Errorf("vault: preparing the use count statement: %w", err)
-	}
-	closeAll := func(err error) (*vault, error) {
-		_ = errors.Join(useStmt.Close(), addStmt.Close(), db.Close())
 		return nil, err
 	}
-	countLog, err := openUseLog(path, sync)
+	closeAll := func(err error, closers ...func() error) (*vault, error) {
+		for _, c := range append(closers, useStmt.Close, countsDB.Close, db.Close) {
+			_ = c()
+		}
+		return nil, err
+	}
+	addStmt, err := countsDB.W.Prepare(addUses)
 	if err != nil {
-		return closeAll(err)
+		return closeAll(fmt.Errorf("vault: preparing the use count statement: %w", err))
 	}
-	file, others, err := openVaultFile(path, countLog.writer)
+	states, err := newTokenStates(path)
 	if err != nil {
-		_ = countLog.close()
-		return closeAll(err)
+		return closeAll(err, addStmt.Close)
 	}
-	reader, err := openTokenReader(db.R)
+	reader, err := openTokenReader(db.R, useCountsPath(path))
 	if err != nil {
-		file.closed(countLog.writer)
-		_ = countLog.close()
-		return closeAll(err)
+		return closeAll(err, addStmt.Close)
 	}
-	foldEvery := opts.foldEvery
-	if foldEvery <= 0 {
-		foldEvery = useCountFold
-	}
-	s := &vault{w: db.W, r: db.R, db: db, useStmt: useStmt, addStmt: addStmt, countLog: countLog, foldEvery: foldEvery, file: file,
-		reader: reader, states: newTokenStates(file), counts: newUseCounts(),
+	s := &vault{w: db.W, r: db.R, db: db, countsDB: countsDB, useStmt: useStmt, addStmt: addStmt, reader: reader, states: states, counts: newUseCounts(),
 		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{}), log: log}
-	if err := s.recoverUseLog(others); err != nil {
-		file.closed(countLog.writer)
-		_ = errors.Join(reader.close(), countLog.close())
-		return closeAll(err)
-	}
 	go s.recordUses()
 	return s, nil
 }
 
-// Close answers the uses already taken, folds the use counts into the
-// tokens rows, then closes the database and the use log.
+// Close answers the uses already taken, writes the pending use counts,
+// then closes the database.
 func (s *vault) Close() error {
 	s.close.Do(func() { close(s.stop) })
 	<-s.stopped
-	s.file.closed(s.countLog.writer)
-	return errors.Join(s.closeErr, s.reader.close(), s.useStmt.Close(), s.addStmt.Close(), s.db.Close(), s.countLog.close())
+	return errors.Join(s.closeErr, s.reader.close(), s.useStmt.Close(), s.addStmt.Close(), s.db.Close(), s.countsDB.Close())
 }
 
 func (s *vault) Insert(ctx context.Context, rec store.TokenRecord) error {
@@ -195,10 +179,13 @@ func (s *vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error 
 	return nil
 }
 
+// Get reads token from the file, and keeps a device token's state for its
+// next use (tokenStates): a payment reads the token (its rules) before it
+// uses it.
 func (s *vault) Get(ctx context.Context, token string) (store.TokenRecord, error) {
 	s.counts.flush.RLock()
 	defer s.counts.flush.RUnlock()
-	rec, err := s.reader.get(ctx, token)
+	rec, err := s.readKept(ctx, token, time.Now())
 	if err != nil {
 		return store.TokenRecord{}, err
 	}
@@ -260,6 +247,14 @@ func (s *vault) FindByPANHash(ctx context.Context, hash []byte) ([]store.TokenRe
 		return nil, fmt.Errorf("vault: query by PAN hash: %w", err)
 	}
 	for i := range out {
+		n, last, err := s.storedUses(ctx, out[i].Token)
+		if err != nil {
+			return nil, err
+		}
+		out[i].UseCount += n
+		if t := time.UnixMilli(last); t.After(out[i].UpdatedAt) {
+			out[i].UpdatedAt = t
+		}
 		out[i] = s.counts.withPending(out[i])
 	}
 	return out, nil

@@ -2,10 +2,11 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,72 +16,56 @@ import (
 )
 
 // useCountFlush is how long the use of an unlimited token may wait to be
-// appended to the use log (see useCounts); after failed attempts the next
-// waits twice as long as the last, up to maxFlushRetry. useCountFold is
-// how long logged counts may wait to be folded into the tokens rows, and
-// foldTokens how many tokens' counts may wait (memory: a map entry each,
-// twice); a fold adds at most maxFoldTokens tokens per transaction, so
-// that the writer (a one-time number's use, a status change) waits for
-// no more than that. Each fold is a vault commit, after which SQLite drops
-// the token reader's page cache (a connection's cache goes whenever the
-// file changed since its last read): folding every useCountFlush, as the
-// counts were added before the log, cost a page write per token and made
-// every read go back to the file for its pages (docs/performance.md).
+// added to its stored count (see useCounts); after failed flushes the next
+// waits twice as long as the last, up to maxFlushRetry. Each flush is a
+// commit to the use counts file (an fsync when durable) that device token
+// reads wait for, and after it SQLite drops that file's pages from the
+// token reader's cache, not the vault file's: adding the counts to the
+// tokens rows, as before the use counts file, dropped the whole cache
+// every flush (a connection's cache goes whenever a file changed since
+// its last read), so with a large vault every read went back to the file
+// for its pages, and a flush wrote a page per token (rows ten times the
+// size). 250 ms against 20 ms, alternating rounds on a 1,000,000-token
+// vault: 20 % less switchd CPU per transaction on the token path at 16
+// and 64 in flight (docs/performance.md). A crash loses at most that long
+// of use counts, which are figures.
 const (
 	useCountFlush = 250 * time.Millisecond
 	maxFlushRetry = 5 * time.Second
-	useCountFold  = 30 * time.Second
-	foldTokens    = 65536
-	maxFoldTokens = 4096
 )
 
 // flushFailureLogEvery is how often failing flushes are logged (the
 // first at once).
 const flushFailureLogEvery = time.Minute
 
-// addUses adds the counted uses of many tokens in one statement: ?1 is a
-// JSON array of {"t": token, "n": uses, "l": latest use in Unix ms}.
-const addUses = `UPDATE tokens SET use_count = use_count + u.n, updated_at = max(updated_at, u.l)
-	FROM (SELECT value->>'t' AS t, value->>'n' AS n, value->>'l' AS l FROM json_each(?1)) AS u
-	WHERE tokens.token = u.t`
-
 // useCounts are the uses of unlimited tokens (max_uses 0: device tokens)
 // not yet added to their stored counts. Such a use limits nothing: the
 // store's checks (active, unexpired) are a read, and the count is a
-// figure to show, so instead of one commit (a WAL write of its own) per
-// payment, the counts are appended to the use log (useLog) every
-// useCountFlush in one statement, and folded from there into the tokens
-// rows every useCountFold. A token with a use limit (one-time card
-// numbers) never comes here: its use is the writer's conditional update,
-// committed before it is answered. Reads through this handle add the uses
-// not folded yet (pending, being appended, or logged). A crash loses those
-// not appended yet (the last useCountFlush of them, or more while appends
-// fail: they are logged), as a figure (no check depends on them); the
-// logged ones are folded by the next open (recoverUseLog). Another
-// process, or another handle, sees them once folded.
+// figure to show, so it is added with the others every useCountFlush in
+// one transaction of the use counts file (usecounts.go) instead of one
+// commit (a WAL write of its own) per payment. A token with a use limit (one-time card numbers) never comes
+// here: its use is the writer's conditional update, committed before it
+// is answered. Reads through this handle add the uses still pending; a
+// crash loses those not flushed yet (the last useCountFlush of them, or
+// more while flushes fail: they are logged), as a figure (no check
+// depends on them), and another process sharing the vault sees them once
+// flushed. A durable flush's commit syncs the file while it holds flush
+// (a few ms every useCountFlush at most), which device token reads wait
+// for.
 type useCounts struct {
-	// flush is held by a fold only across its commit and forgetting the
+	// flush is held by a flush only across its commit and forgetting the
 	// counts it wrote (not while it waits for the writer), and shared by
-	// every read that adds unfolded counts to a stored row, so that none
+	// every read that adds pending counts to a stored row, so that none
 	// adds a count the row it read already holds, nor misses one.
 	flush sync.RWMutex
 
 	mu      sync.Mutex
 	pending map[string]pendingUses
-	// inflight are the counts an append took and has not written: still
-	// added by reads.
+	// inflight are the counts a flush took and has not committed: still
+	// added by reads (the rows do not hold them yet).
 	inflight map[string]pendingUses
-	// logged are the counts appended and not folded (the sum of batches,
-	// oldest first, each up to its last log row).
-	logged  map[string]pendingUses
-	batches []loggedBatch
-	closed  bool
-	kick    chan struct{} // a count is pending (buffered 1)
-}
-
-type loggedBatch struct {
-	through int64
-	counts  map[string]pendingUses
+	closed   bool
+	kick     chan struct{} // a count is pending (buffered 1)
 }
 
 type pendingUses struct {
@@ -89,7 +74,7 @@ type pendingUses struct {
 }
 
 func newUseCounts() *useCounts {
-	return &useCounts{pending: map[string]pendingUses{}, logged: map[string]pendingUses{}, kick: make(chan struct{}, 1)}
+	return &useCounts{pending: map[string]pendingUses{}, kick: make(chan struct{}, 1)}
 }
 
 // add counts one use of token at now (ms) and returns how many are
@@ -110,19 +95,20 @@ func (c *useCounts) add(token string, now int64) (int, error) {
 		default:
 		}
 	}
-	return p.n + c.inflight[token].n + c.logged[token].n, nil
+	return p.n + c.inflight[token].n, nil
 }
 
-// withPending is rec with the uses this handle has not folded yet
-// (pending, being appended or logged).
+// withPending is rec with the uses this handle has not flushed yet
+// (pending or being flushed).
 func (c *useCounts) withPending(rec store.TokenRecord) store.TokenRecord {
 	c.mu.Lock()
 	p, ok := c.pending[rec.Token]
 	q, inflight := c.inflight[rec.Token]
-	l, logged := c.logged[rec.Token]
 	c.mu.Unlock()
-	p = p.merge(q).merge(l)
-	if ok || inflight || logged {
+	if inflight {
+		p = p.merge(q)
+	}
+	if ok || inflight {
 		rec.UseCount += p.n
 		if t := time.UnixMilli(p.last); t.After(rec.UpdatedAt) {
 			rec.UpdatedAt = t
@@ -135,9 +121,9 @@ func (p pendingUses) merge(q pendingUses) pendingUses {
 	return pendingUses{n: p.n + q.n, last: max(p.last, q.last)}
 }
 
-// take hands the pending counts to an append (closing: and takes no
-// more); they are in flight until it calls appended or putBack. One
-// append at a time.
+// take hands the pending counts to a flush (closing: and takes no
+// more); they are in flight until it calls written or putBack. One flush
+// at a time.
 func (c *useCounts) take(closing bool) map[string]pendingUses {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -150,60 +136,11 @@ func (c *useCounts) take(closing bool) map[string]pendingUses {
 	return c.inflight
 }
 
-// appended moves the counts in flight, appended to the log through row
-// id through, to the logged ones.
-func (c *useCounts) appended(through int64) {
+// written forgets the counts in flight, committed (under flush).
+func (c *useCounts) written() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for tok, p := range c.inflight {
-		c.logged[tok] = c.logged[tok].merge(p)
-	}
-	c.batches = append(c.batches, loggedBatch{through: through, counts: c.inflight})
 	c.inflight = nil
-}
-
-// foldable merges the oldest logged batches until they hold at least
-// maxTokens tokens (or all of them): k batches, up to log row through.
-func (c *useCounts) foldable(maxTokens int) (merged map[string]pendingUses, through int64, k int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.batches) == 0 {
-		return nil, 0, 0
-	}
-	merged = c.batches[0].counts
-	for k = 1; k < len(c.batches) && len(merged) < maxTokens; k++ {
-		if k == 1 {
-			merged = maps.Clone(merged)
-		}
-		for tok, p := range c.batches[k].counts {
-			merged[tok] = merged[tok].merge(p)
-		}
-	}
-	return merged, c.batches[k-1].through, k
-}
-
-// folded forgets merged, the oldest k batches, now in the tokens rows
-// (under flush).
-func (c *useCounts) folded(merged map[string]pendingUses, k int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for tok, p := range merged {
-		q := c.logged[tok]
-		if q.n -= p.n; q.n > 0 {
-			c.logged[tok] = q
-		} else {
-			delete(c.logged, tok)
-		}
-	}
-	c.batches = slices.Delete(c.batches, 0, k)
-}
-
-// unfolded says how many tokens have logged counts not folded, and
-// whether any batch waits.
-func (c *useCounts) unfolded() (tokens int, waiting bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.logged), len(c.batches) > 0
+	c.mu.Unlock()
 }
 
 // putBack returns the counts in flight, which a flush could not write,
@@ -221,7 +158,8 @@ func (c *useCounts) putBack(taken map[string]pendingUses) {
 	}
 }
 
-// countedUses is one token's uses as addUses and appendUses read them.
+// countedUses is one token's pending uses as addUses (usecounts.go) reads
+// them.
 type countedUses struct {
 	Token string `json:"t"`
 	N     int    `json:"n"`
@@ -271,6 +209,12 @@ func (s *vault) tokenState(ctx context.Context, token string, now time.Time) (st
 	if rec, ok := s.states.get(token, now); ok {
 		return rec, nil
 	}
+	return s.readKept(ctx, token, now)
+}
+
+// readKept reads token from the file and keeps a device token's state, as
+// read at now. Under counts.flush, shared.
+func (s *vault) readKept(ctx context.Context, token string, now time.Time) (store.TokenRecord, error) {
 	gen := s.states.gen.Load() // before the read: a change committed during it moves it past gen
 	rec, err := s.reader.get(ctx, token)
 	if err == nil && rec.MaxUses == 0 {
@@ -279,10 +223,10 @@ func (s *vault) tokenState(ctx context.Context, token string, now time.Time) (st
 	return rec, err
 }
 
-// appendCounts appends the pending counts to the use log; on failure
-// they stay pending for the next attempt (closing: the failure is
-// returned, for Close, and the counts are lost).
-func (s *vault) appendCounts(closing bool) error {
+// flushCounts adds the pending counts to the stored ones in one
+// transaction; on failure they stay pending for the next flush (closing:
+// the failure is returned, for Close, and the counts are lost).
+func (s *vault) flushCounts(closing bool) error {
 	taken := s.counts.take(closing)
 	if len(taken) == 0 {
 		return nil
@@ -291,79 +235,55 @@ func (s *vault) appendCounts(closing bool) error {
 	for tok, p := range taken {
 		counts = append(counts, countedUses{Token: tok, N: p.n, Last: p.last})
 	}
-	through, err := s.countLog.append(counts)
+	slices.SortFunc(counts, func(a, b countedUses) int { return strings.Compare(a.Token, b.Token) })
+	arg, err := json.Marshal(counts)
+	if err == nil {
+		err = s.commitCounts(string(arg), taken)
+	}
 	if err != nil {
 		if !closing {
 			s.counts.putBack(taken)
 		}
-		return err
+		return fmt.Errorf("vault: adding %d tokens' use counts: %w", len(taken), err)
 	}
-	s.counts.appended(through)
 	return nil
 }
 
-// foldChunk folds the oldest logged batches, up to maxFoldTokens tokens,
-// into the tokens rows in one transaction, then deletes their log rows;
-// more says whether batches still wait. On failure they stay logged for
-// the next fold. It waits for the writer (another process's transaction,
-// up to SQLite's busy timeout) holding no lock, so reads and uses go on
-// meanwhile, adding the counts logged; only the commit and forgetting
-// them hold counts.flush.
-func (s *vault) foldChunk() (more bool, err error) {
-	merged, through, k := s.counts.foldable(maxFoldTokens)
-	if k == 0 {
-		return false, nil
-	}
-	s.folding.Store(true)
-	defer s.folding.Store(false)
-	counts := make([]countedUses, 0, len(merged))
-	for tok, p := range merged {
-		counts = append(counts, countedUses{Token: tok, N: p.n, Last: p.last})
-	}
-	err = s.foldCounts(counts, s.countLog.writer, through, func(commit func() error) error {
-		s.counts.flush.Lock()
-		defer s.counts.flush.Unlock()
-		// A Commit that fails after SQLite committed (the rare I/O error
-		// on the last step) leaves the counts logged: the next fold adds
-		// them again. Inherent to a counter added outside its reader's
-		// transaction; the count errs towards more uses, never fewer.
-		if err := commit(); err != nil {
-			return err
-		}
-		s.states.flushed(merged)
-		s.counts.folded(merged, k)
-		return nil
-	})
+// commitCounts runs addUses (arg) in a transaction of the use counts
+// file. It waits for its writer (another handle's flush, up to SQLite's
+// busy timeout)
+// holding no lock, so reads and uses go on meanwhile, adding the counts
+// in flight; only the commit and forgetting them hold counts.flush.
+func (s *vault) commitCounts(arg string, taken map[string]pendingUses) error {
+	ctx := context.Background()
+	tx, err := s.countsDB.W.BeginTx(ctx, nil)
 	if err != nil {
-		return true, fmt.Errorf("vault: folding %d tokens' use counts: %w", len(counts), err)
+		return err
 	}
-	// Left in the log, folded rows are skipped by their mark (use_folds)
-	// and deleted with the next fold's.
-	if err := s.countLog.trim(s.countLog.writer, through); err != nil {
-		s.log.Warn("vault: folded use counts left in the use log", zap.Error(err))
+	if _, err := tx.StmtContext(ctx, s.addStmt).ExecContext(ctx, arg); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
-	_, more = s.counts.unfolded()
-	return more, nil
+	s.counts.flush.Lock()
+	defer s.counts.flush.Unlock()
+	// A Commit that fails after SQLite committed (the rare I/O error on
+	// the last step) leaves the uses pending: the next flush adds them
+	// again. Inherent to a counter added outside its reader's transaction;
+	// the count errs towards more uses, never fewer.
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.states.flushed(taken)
+	s.counts.written()
+	return nil
 }
 
-// foldAll folds every logged batch (at close): nil when the log holds
-// none of this writer's counts any more.
-func (s *vault) foldAll() error {
-	for {
-		more, err := s.foldChunk()
-		if err != nil || !more {
-			return err
-		}
-	}
-}
-
-// flushLog logs failed use count appends (or folds: one flushLog each),
-// at most one line per flushFailureLogEvery while they go on, and the
-// first that succeeds after them; it picks how long the next attempt
-// waits. Only recordUses uses it.
+// flushLog logs failed use count flushes, at most one line per
+// flushFailureLogEvery while they go on, and the first that succeeds
+// after them; it picks how long the next flush waits. Only recordUses
+// uses it.
 type flushLog struct {
 	log      *zap.Logger
-	step     string // "append" or "fold"
 	failures int       // since the last flush that succeeded
 	logged   time.Time // the last failure line
 	retry    time.Duration
@@ -374,7 +294,7 @@ type flushLog struct {
 func (l *flushLog) flushed(err error, now time.Time) time.Duration {
 	if err == nil {
 		if l.failures > 0 {
-			l.log.Info("vault: device token use counts written again", zap.String("step", l.step), zap.Int("failed_flushes", l.failures))
+			l.log.Info("vault: device token use counts written again", zap.Int("failed_flushes", l.failures))
 		}
 		l.failures, l.retry = 0, 0
 		return 0
@@ -383,7 +303,7 @@ func (l *flushLog) flushed(err error, now time.Time) time.Duration {
 	l.retry = min(max(2*l.retry, 2*useCountFlush), maxFlushRetry)
 	if l.failures == 1 || now.Sub(l.logged) >= flushFailureLogEvery {
 		l.log.Error("vault: device token use counts not written; kept for the next attempt",
-			zap.String("step", l.step), zap.Error(err), zap.Int("failed_flushes", l.failures), zap.Duration("retry_in", l.retry))
+			zap.Error(err), zap.Int("failed_flushes", l.failures), zap.Duration("retry_in", l.retry))
 		l.logged = now
 	}
 	return l.retry

@@ -16,11 +16,12 @@ import (
 	"github.com/kbpay/switch/switch/store/sqlstore"
 )
 
-// getToken reads one tokens row by its number; getTokenState only what
-// changes after it is issued.
-const (
-	getToken      = `SELECT ` + tokenColumns + ` FROM tokens WHERE token = ?`
-	getTokenState = `SELECT status, use_count, updated_at FROM tokens WHERE token = ?`
+// getToken reads one tokens row by its number with its use counts
+// (usecounts.go); getTokenState only what changes after it is issued.
+var (
+	getToken      = `SELECT ` + countedColumns + countedFrom + ` WHERE t.token = ?`
+	getTokenState = `SELECT t.status, t.use_count + coalesce(u.n, 0), max(t.updated_at, coalesce(u.last, 0))` +
+		countedFrom + ` WHERE t.token = ?`
 )
 
 // knownTokens bounds how many tokens' issued records a tokenReader keeps
@@ -69,10 +70,15 @@ type readAnswer struct {
 	err error
 }
 
-func openTokenReader(db *sql.DB) (*tokenReader, error) {
+// openTokenReader holds a connection of db's for the reader, with the use
+// counts file at countsPath attached to it (as uses).
+func openTokenReader(db *sql.DB, countsPath string) (*tokenReader, error) {
 	c, err := openWriterConn(db)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
+	}
+	if _, err := c.conn.ExecContext(context.Background(), `ATTACH DATABASE ? AS uses`, countsPath); err != nil {
+		return nil, errors.Join(fmt.Errorf("vault: attaching the use counts: %w", err), c.close())
 	}
 	r := &tokenReader{reqs: make(chan readRequest), stop: make(chan struct{}), done: make(chan struct{}),
 		c: c, dest: make([]driver.Value, tokenFields), state: make([]driver.Value, 3), known: map[string]store.TokenRecord{}}

@@ -58,12 +58,12 @@ func TestVaultReadsHonourTheContext(t *testing.T) {
 	}
 }
 
-// holdVaultWriter takes SQLite's write lock on the vault file in dir from
-// another connection (another process, in production) until the test
-// ends.
-func holdVaultWriter(t *testing.T, dir string) {
+// holdWriter takes SQLite's write lock on the file at path from another
+// connection (another handle's or process's, in production) until the
+// test ends.
+func holdWriter(t *testing.T, path string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "vault.db"))
+	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +82,10 @@ func holdVaultWriter(t *testing.T, dir string) {
 	})
 }
 
-// TestUseWhileTheWriterIsHeld: while a use count fold waits for the
-// vault's writer (SQLite's busy timeout is 10 s), payments still read and
-// use device tokens, and a one-time token's use ends with its context.
+// TestUseWhileTheWriterIsHeld: while a use count flush waits for the use
+// counts file's writer (another handle's flush; SQLite's busy timeout is
+// 10 s), payments still read and use device tokens, and a one-time
+// token's use ends with its context.
 func TestUseWhileTheWriterIsHeld(t *testing.T) {
 	dir := t.TempDir()
 	s := openAt(t, dir, false)
@@ -94,12 +95,24 @@ func TestUseWhileTheWriterIsHeld(t *testing.T) {
 	if err := v.InsertMany(context.Background(), []store.TokenRecord{dev, one}); err != nil {
 		t.Fatal(err)
 	}
-	holdVaultWriter(t, dir)
+	holdWriter(t, filepath.Join(dir, "vault-uses.db"))
 	if _, err := v.Use(context.Background(), dev.Token, now); err != nil {
 		t.Fatal(err)
 	}
-	// The count is appended, and its fold waits for the writer.
-	waitFor(t, "the use count's fold", func() bool { return v.folding.Load() })
+	// The flush has taken the count and waits for the writer.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v.counts.mu.Lock()
+		n := len(v.counts.pending)
+		v.counts.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the use count flush never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	start := time.Now()
 	tests := []struct {
 		name string
@@ -128,7 +141,7 @@ func TestUseWhileTheWriterIsHeld(t *testing.T) {
 				t.Errorf("%s while the writer is held: %v, want %v", tc.name, err, tc.err)
 			}
 		case <-time.After(7*time.Second - time.Since(start)):
-			t.Fatalf("%s waited for the use count fold", tc.name)
+			t.Fatalf("%s waited for the use count flush", tc.name)
 		}
 	}
 }
@@ -157,60 +170,49 @@ func TestSetStatusCountsAFlushInProgress(t *testing.T) {
 	}
 }
 
-// TestFailedFlushIsLoggedAndKept: a use count append to the log, or a
-// fold into the tokens rows, that fails is logged (once, not per
-// attempt), its counts stay in every read, and they are written once the
-// file takes them again.
+// TestFailedFlushIsLoggedAndKept: a use count flush that fails is logged
+// (once, not per attempt), its counts stay in every read, and they are
+// written once the file takes them again.
 func TestFailedFlushIsLoggedAndKept(t *testing.T) {
-	for _, tc := range []struct {
-		step, file, table string // the step failing: its file's table goes away
-	}{
-		{"append", "vault-uses.db", "use_log"},
-		{"fold", "vault.db", "tokens"},
-	} {
-		t.Run(tc.step, func(t *testing.T) {
-			dir := t.TempDir()
-			core, logs := observer.New(zapcore.InfoLevel)
-			s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "test"}, Logger: zap.New(core), foldEvery: testFold})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			v := s.v
-			ctx := context.Background()
-			now := time.Now()
-			dev := vaultToken(1, store.DeviceToken, now)
-			if err := v.Insert(ctx, dev); err != nil {
-				t.Fatal(err)
-			}
-			other := sqlFile(t, filepath.Join(dir, tc.file))
-			// The table goes, then a use is counted in memory: its step fails.
-			if _, err := other.Exec(`ALTER TABLE ` + tc.table + ` RENAME TO away`); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := v.counts.add(dev.Token, now.UnixMilli()); err != nil {
-				t.Fatal(err)
-			}
-			failed := func() *observer.ObservedLogs {
-				return logs.FilterMessageSnippet("not written").FilterField(zap.String("step", tc.step))
-			}
-			waitFor(t, "the failed "+tc.step+"'s log line", func() bool { return failed().Len() > 0 })
-			if got := v.counts.withPending(store.TokenRecord{Token: dev.Token}); got.UseCount != 1 {
-				t.Fatalf("after a failed %s: %d uses pending, want 1", tc.step, got.UseCount)
-			}
-			time.Sleep(300 * time.Millisecond) // several attempts, backing off
-			if n := failed().Len(); n != 1 {
-				t.Errorf("the failing %s was logged %d times, want once", tc.step, n)
-			}
-			if _, err := other.Exec(`ALTER TABLE away RENAME TO ` + tc.table); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "the "+tc.step+" after the failures", func() bool { return logs.FilterMessageSnippet("written again").Len() > 0 })
-			waitFor(t, "the fold", func() bool { return v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount == 0 })
-			if got, err := v.Get(ctx, dev.Token); err != nil || got.UseCount != 1 {
-				t.Fatalf("after the fold: use count %d, %v; want 1", got.UseCount, err)
-			}
-		})
+	dir := t.TempDir()
+	core, logs := observer.New(zapcore.InfoLevel)
+	s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "test"}, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	v := s.v
+	ctx := context.Background()
+	now := time.Now()
+	dev := vaultToken(1, store.DeviceToken, now)
+	if err := v.Insert(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	other := sqlFile(t, filepath.Join(dir, "vault-uses.db"))
+	// The table goes, then a use is counted in memory: its flush fails.
+	if _, err := other.Exec(`ALTER TABLE use_counts RENAME TO use_counts_away`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.counts.add(dev.Token, now.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failed flush's log line", func() bool { return logs.FilterMessageSnippet("not written").Len() > 0 })
+	if got := v.counts.withPending(store.TokenRecord{Token: dev.Token}); got.UseCount != 1 {
+		t.Fatalf("after a failed flush: %d uses pending, want 1", got.UseCount)
+	}
+	time.Sleep(300 * time.Millisecond) // several attempts, backing off
+	if n := logs.FilterMessageSnippet("not written").Len(); n != 1 {
+		t.Errorf("the failing flush was logged %d times, want once", n)
+	}
+	if _, err := other.Exec(`ALTER TABLE use_counts_away RENAME TO use_counts`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the flush after the failures", func() bool { return logs.FilterMessageSnippet("written again").Len() > 0 })
+	if got := v.counts.withPending(store.TokenRecord{Token: dev.Token}); got.UseCount != 0 {
+		t.Fatalf("after the flush: %d uses pending, want 0", got.UseCount)
+	}
+	if got, err := v.Get(ctx, dev.Token); err != nil || got.UseCount != 1 {
+		t.Fatalf("after the flush: use count %d, %v; want 1", got.UseCount, err)
 	}
 }
 

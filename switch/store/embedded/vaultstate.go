@@ -3,7 +3,6 @@ package embedded
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -44,18 +43,23 @@ type tokenState struct {
 	read time.Time // the use's time when read
 }
 
-func newTokenStates(f *vaultFile) *tokenStates {
-	return &tokenStates{gen: &f.gen, entries: map[string]tokenState{}}
+func newTokenStates(path string) (*tokenStates, error) {
+	gen, err := statusGeneration(path)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenStates{gen: gen, entries: map[string]tokenState{}}, nil
 }
 
 // get is token's kept record, if read at the current generation within
-// maxStateAge of now (the caller's own copy).
+// maxStateAge of now, either way (the caller's own copy): a payment's
+// time is taken before its Get keeps the state, at the Get's own time.
 func (t *tokenStates) get(token string, now time.Time) (store.TokenRecord, bool) {
 	gen := t.gen.Load()
 	t.mu.Lock()
 	st, ok := t.entries[token]
 	t.mu.Unlock()
-	if !ok || st.gen != gen || now.Sub(st.read) >= maxStateAge || now.Before(st.read) {
+	if !ok || st.gen != gen || now.Sub(st.read) >= maxStateAge || st.read.Sub(now) >= maxStateAge {
 		return store.TokenRecord{}, false
 	}
 	rec := st.rec
@@ -101,51 +105,34 @@ func (t *tokenStates) flushed(taken map[string]pendingUses) {
 // move costs one read per token).
 func (t *tokenStates) statusChanged() { t.gen.Add(1) }
 
-// vaultFiles are the vault files opened in this process, each with its
-// status generation and its open use log writers, shared by every handle
-// on the file (found by identity, not by name). Entries stay for the
-// process's life: a few in switchd; a deleted file's inode reused by a new
-// one only shares a generation, which costs extra reads, never a missed
-// change.
-var vaultFiles struct {
+// statusGenerations are the vault files opened in this process, each with
+// its generation, shared by every handle on the file (found by identity,
+// not by name). Entries stay for the process's life: a few in switchd; a
+// deleted file's inode reused by a new one only shares a generation,
+// which costs extra reads, never a missed change.
+var statusGenerations struct {
 	mu    sync.Mutex
-	files []*vaultFile
+	files []statusFile
 }
 
-type vaultFile struct {
+type statusFile struct {
 	info os.FileInfo
-	gen  atomic.Uint64
-	live map[string]bool // use log writers open (under vaultFiles.mu)
+	gen  *atomic.Uint64
 }
 
-// openVaultFile is path's entry, with writer (a handle's use log writer)
-// added to the open ones; it returns the others open, whose logged
-// counts recovery must leave to them.
-func openVaultFile(path, writer string) (f *vaultFile, others map[string]bool, err error) {
+func statusGeneration(path string) (*atomic.Uint64, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("vault: %w", err)
+		return nil, fmt.Errorf("vault: %w", err)
 	}
-	vaultFiles.mu.Lock()
-	defer vaultFiles.mu.Unlock()
-	for _, g := range vaultFiles.files {
-		if os.SameFile(g.info, info) {
-			f = g
-			break
+	statusGenerations.mu.Lock()
+	defer statusGenerations.mu.Unlock()
+	for _, f := range statusGenerations.files {
+		if os.SameFile(f.info, info) {
+			return f.gen, nil
 		}
 	}
-	if f == nil {
-		f = &vaultFile{info: info, live: map[string]bool{}}
-		vaultFiles.files = append(vaultFiles.files, f)
-	}
-	others = maps.Clone(f.live)
-	f.live[writer] = true
-	return f, others, nil
-}
-
-// closed takes writer off the open ones.
-func (f *vaultFile) closed(writer string) {
-	vaultFiles.mu.Lock()
-	delete(f.live, writer)
-	vaultFiles.mu.Unlock()
+	gen := new(atomic.Uint64)
+	statusGenerations.files = append(statusGenerations.files, statusFile{info: info, gen: gen})
+	return gen, nil
 }

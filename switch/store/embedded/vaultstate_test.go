@@ -15,7 +15,7 @@ import (
 // state last read, at most maxStateAge (a change made to the file from
 // outside the process, which nothing tells this handle of, is seen that
 // late at most); a status change through the store is seen at once, and
-// the use counts run on across folds, which add to the kept state.
+// the use counts run on across flushes, which add to the kept state.
 func TestDeviceTokenStateKept(t *testing.T) {
 	dir := t.TempDir()
 	s := openAt(t, dir, false)
@@ -36,12 +36,12 @@ func TestDeviceTokenStateKept(t *testing.T) {
 	use(dev.Token, now, 1, nil)
 	use(other.Token, now, 1, nil)
 
-	// The fold adds the counts it wrote to the kept state: the next use
+	// The flush adds the counts it wrote to the kept state: the next use
 	// counts on from there, not from the state read before.
 	deadline := time.Now().Add(10 * time.Second)
 	for v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the pending use counts were never folded")
+			t.Fatal("the pending use counts were never flushed")
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -71,6 +71,36 @@ func TestDeviceTokenStateKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	use(other.Token, now, 3, nil)
+}
+
+// TestGetKeepsTheState: a payment reads a device token (Get: its rules)
+// and then uses it; the use is answered from the state that read kept,
+// without reading the file again, even when the payment's time was taken
+// just before the read.
+func TestGetKeepsTheState(t *testing.T) {
+	dir := t.TempDir()
+	v := openAt(t, dir, false).v
+	ctx := context.Background()
+	dev := vaultToken(1, store.DeviceToken, time.Now())
+	if err := v.Insert(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now() // the payment's time, then its read
+	if _, err := v.Get(ctx, dev.Token); err != nil {
+		t.Fatal(err)
+	}
+	// Suspended behind the store's back: only a use that reads the file
+	// sees it.
+	if _, err := sqlFile(t, filepath.Join(dir, "vault.db")).ExecContext(ctx,
+		`UPDATE tokens SET status = 'suspended' WHERE token = ?`, dev.Token); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := v.Use(ctx, dev.Token, now); err != nil || rec.UseCount != 1 {
+		t.Fatalf("use after the read: count %d, %v; want 1 from the kept state", rec.UseCount, err)
+	}
+	if _, err := v.Use(ctx, dev.Token, now.Add(2*maxStateAge)); !errors.Is(err, store.ErrNotUsable) {
+		t.Fatalf("use once the kept state is old: %v, want %v", err, store.ErrNotUsable)
+	}
 }
 
 // TestStatusGenerationPerFile: handles on one file share its generation,

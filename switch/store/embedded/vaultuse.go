@@ -5,10 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/internal/cpurole"
 	"github.com/kbpay/switch/switch/store"
@@ -49,10 +46,8 @@ func (s *vault) recordUses() {
 	cpurole.Set(cpurole.Vault)
 	defer close(s.stopped)
 	batch := make([]useRequest, 0, maxUseBatch)
-	var flushAt <-chan time.Time // the pending use counts' append, when armed
-	var foldAt <-chan time.Time  // the logged use counts' fold, when armed
-	var foldMore <-chan struct{} // ready: a fold left batches for the next chunk
-	appends, folds := flushLog{log: s.log, step: "append"}, flushLog{log: s.log, step: "fold"}
+	var flushAt <-chan time.Time // the pending use counts' flush, when armed
+	failures := flushLog{log: s.log}
 	for {
 		select {
 		case req := <-s.uses:
@@ -63,34 +58,15 @@ func (s *vault) recordUses() {
 			}
 			continue
 		case <-flushAt:
-			// A failure stays pending, and the next append waits longer.
+			// A failure stays pending, and the next flush waits longer.
 			flushAt = nil
-			if retry := appends.flushed(s.appendCounts(false), time.Now()); retry > 0 {
+			if retry := failures.flushed(s.flushCounts(false), time.Now()); retry > 0 {
 				flushAt = time.After(retry)
-			}
-			switch tokens, waiting := s.counts.unfolded(); {
-			case tokens >= foldTokens && foldMore == nil:
-				foldMore, foldAt = ready, nil
-			case waiting && foldAt == nil && foldMore == nil:
-				foldAt = time.After(s.foldEvery)
-			}
-			continue
-		case <-foldAt:
-			foldAt, foldMore = nil, ready
-			continue
-		case <-foldMore:
-			// One chunk at a time: uses waiting for the writer go between.
-			more, err := s.foldChunk()
-			foldMore = nil
-			if retry := folds.flushed(err, time.Now()); retry > 0 {
-				foldAt = time.After(retry)
-			} else if more {
-				foldMore = ready
 			}
 			continue
 		case <-s.stop:
-			s.closeErr = s.closeCounts()
-			appends.closed(s.closeErr)
+			s.closeErr = s.flushCounts(true)
+			failures.closed(s.closeErr)
 			return
 		}
 	more:
@@ -104,31 +80,6 @@ func (s *vault) recordUses() {
 		}
 		s.recordBatch(batch)
 	}
-}
-
-// ready is always ready to receive from: a fold chunk that is due now.
-var ready = func() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}()
-
-// closeCounts appends the pending counts and folds every logged one (at
-// Close). An append that fails loses its counts (returned); a fold that
-// fails leaves them in the log, where the next open finds them.
-func (s *vault) closeCounts() error {
-	err := s.appendCounts(true)
-	if ferr := s.foldAll(); ferr != nil {
-		s.log.Warn("vault: device token use counts left in the use log for the next open", zap.Error(ferr))
-		return err
-	}
-	// All folded: the rows and the mark guard nothing any more.
-	if terr := s.countLog.trim(s.countLog.writer, math.MaxInt64); terr == nil {
-		if _, merr := s.w.Exec(`DELETE FROM use_folds WHERE writer = ?`, s.countLog.writer); merr != nil {
-			s.log.Warn("vault: use log fold mark left", zap.Error(merr))
-		}
-	}
-	return err
 }
 
 // recordBatch records a batch in one transaction; a failure other than "not

@@ -135,11 +135,11 @@ func TestUseAfterClose(t *testing.T) {
 }
 
 // TestUnlimitedUseCounts: a device token's uses, counted in memory, are
-// in every read at once and in the file after a fold and after Close; a
+// in every read at once and in the file after a flush and after Close; a
 // suspension refuses the next use at once even with uses pending.
 func TestUnlimitedUseCounts(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "test"}, foldEvery: testFold})
+	s, err := OpenDir(dir, Options{Instance: store.Instance{Name: "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,12 +158,12 @@ func TestUnlimitedUseCounts(t *testing.T) {
 	if got, err := v.Get(ctx, dev.Token); err != nil || got.UseCount != 3 || got.UpdatedAt.UnixMilli() != now.Add(2*time.Millisecond).UnixMilli() {
 		t.Fatalf("read with uses pending: count %d, updated %v, %v", got.UseCount, got.UpdatedAt, err)
 	}
-	// Appended within useCountFlush and folded testFold later: the row
-	// itself holds them, and reads do not add them twice.
+	// Flushed within useCountFlush: the row itself holds them, and reads
+	// do not add them twice.
 	deadline := time.Now().Add(10 * time.Second)
 	for s.v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the pending use counts were never folded")
+			t.Fatal("the pending use counts were never flushed")
 		}
 		time.Sleep(time.Millisecond)
 	}
