@@ -16,7 +16,11 @@ import (
 // counted since the file exists and the latest one's time (Unix ms). A
 // token's use count is its tokens row's (the uses counted before, and a
 // one-time number's, which its conditional update counts) plus this one's.
-// The rows are a few dozen bytes, where a tokens row is a few hundred.
+// The rows are a few dozen bytes, where a tokens row is a few hundred, and
+// the vault file is left alone: its every commit would drop the token
+// reader's page cache of the whole file (a connection's cache goes
+// whenever a file changed since its last read), and a flush into the
+// tokens rows wrote a page per token (docs/performance.md).
 const useCountsSchema = `
 CREATE TABLE IF NOT EXISTS use_counts (
 	token TEXT PRIMARY KEY,

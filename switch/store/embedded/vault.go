@@ -207,9 +207,10 @@ func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenS
 	if err != nil {
 		return rec, err
 	}
-	// The row the update returned may miss uses a flush committed since
-	// (no longer pending): read it again, with the pending uses, as Get
-	// does. The update is committed, so the read sees it.
+	// The row the update returned lacks the use counts file's uses, and
+	// may miss uses a flush committed since (no longer pending): read it
+	// again, with both, as Get does. The update is committed, so the read
+	// sees it.
 	if cur, err := s.Get(ctx, token); err == nil {
 		return cur, nil
 	}

@@ -19,16 +19,11 @@ import (
 // added to its stored count (see useCounts); after failed flushes the next
 // waits twice as long as the last, up to maxFlushRetry. Each flush is a
 // commit to the use counts file (an fsync when durable) that device token
-// reads wait for, and after it SQLite drops that file's pages from the
-// token reader's cache, not the vault file's: adding the counts to the
-// tokens rows, as before the use counts file, dropped the whole cache
-// every flush (a connection's cache goes whenever a file changed since
-// its last read), so with a large vault every read went back to the file
-// for its pages, and a flush wrote a page per token (rows ten times the
-// size). 250 ms against 20 ms, alternating rounds on a 1,000,000-token
-// vault: 20 % less switchd CPU per transaction on the token path at 16
-// and 64 in flight (docs/performance.md). A crash loses at most that long
-// of use counts, which are figures.
+// reads wait for. 250 ms against 20 ms, alternating rounds on a
+// 1,000,000-token vault, when the counts were still added to the tokens
+// rows: 20 % less switchd CPU per transaction on the token path at 16 and
+// 64 in flight (docs/performance.md). A crash loses at most that long of
+// use counts, which are figures.
 const (
 	useCountFlush = 250 * time.Millisecond
 	maxFlushRetry = 5 * time.Second
@@ -43,9 +38,9 @@ const flushFailureLogEvery = time.Minute
 // store's checks (active, unexpired) are a read, and the count is a
 // figure to show, so it is added with the others every useCountFlush in
 // one transaction of the use counts file (usecounts.go) instead of one
-// commit (a WAL write of its own) per payment. A token with a use limit (one-time card numbers) never comes
-// here: its use is the writer's conditional update, committed before it
-// is answered. Reads through this handle add the uses still pending; a
+// commit (a WAL write of its own) per payment. A token with a use limit
+// (one-time card numbers) never comes here: its use is the writer's
+// conditional update, committed before it is answered. Reads through this handle add the uses still pending; a
 // crash loses those not flushed yet (the last useCountFlush of them, or
 // more while flushes fail: they are logged), as a figure (no check
 // depends on them), and another process sharing the vault sees them once
@@ -250,10 +245,10 @@ func (s *vault) flushCounts(closing bool) error {
 }
 
 // commitCounts runs addUses (arg) in a transaction of the use counts
-// file. It waits for its writer (another handle's flush, up to SQLite's
-// busy timeout)
-// holding no lock, so reads and uses go on meanwhile, adding the counts
-// in flight; only the commit and forgetting them hold counts.flush.
+// file. It waits for that file's writer (another handle's flush, up to
+// SQLite's busy timeout) holding no lock, so reads and uses go on
+// meanwhile, adding the counts in flight; only the commit and forgetting
+// them hold counts.flush.
 func (s *vault) commitCounts(arg string, taken map[string]pendingUses) error {
 	ctx := context.Background()
 	tx, err := s.countsDB.W.BeginTx(ctx, nil)

@@ -16,15 +16,15 @@ import (
 )
 
 // TestVaultSyncLevel: a durable store commits the vault's writes (a
-// one-time card number's use among them) with synchronous=FULL, as its
-// journal's; otherwise NORMAL.
+// one-time card number's use among them, and the use counts) with
+// synchronous=FULL, as its journal's; otherwise NORMAL.
 func TestVaultSyncLevel(t *testing.T) {
 	for _, tc := range []struct {
 		durable bool
 		want    int // PRAGMA synchronous: 1 NORMAL, 2 FULL
 	}{{true, 2}, {false, 1}} {
 		s := open(t, tc.durable)
-		for name, db := range map[string]*sql.DB{"writer": s.v.w, "reader": s.v.r} {
+		for name, db := range map[string]*sql.DB{"writer": s.v.w, "reader": s.v.r, "use counts writer": s.v.countsDB.W} {
 			var got int
 			if err := db.QueryRow(`PRAGMA synchronous`).Scan(&got); err != nil {
 				t.Fatal(err)
