@@ -54,17 +54,25 @@ func openUseCounts(vaultPath string, sync sqlitedb.Sync) (*sqlitedb.DB, error) {
 	return db, nil
 }
 
-// countedColumns are sqlstore.TokenColumns read from tokens (as t) with
-// the use counts file (attached as uses, its row as u) added: the use
+// countedUseCount and countedUpdatedAt are a token's use count and update
+// time read from its tokens row (as t) with its row in the use counts file
+// (attached as uses, as u; none when the token has no uses there): the
 // count is the sum, the update time the later.
+const (
+	countedUseCount  = "t.use_count + coalesce(u.n, 0)"
+	countedUpdatedAt = "max(t.updated_at, coalesce(u.last, 0))"
+)
+
+// countedColumns are sqlstore.TokenColumns read from tokens (as t) with
+// the use counts (countedUseCount, countedUpdatedAt).
 var countedColumns = func() string {
 	cols := strings.Split(sqlstore.TokenColumns, ",")
 	for i, c := range cols {
 		switch c = strings.TrimSpace(c); c {
 		case "use_count":
-			cols[i] = "t.use_count + coalesce(u.n, 0)"
+			cols[i] = countedUseCount
 		case "updated_at":
-			cols[i] = "max(t.updated_at, coalesce(u.last, 0))"
+			cols[i] = countedUpdatedAt
 		default:
 			cols[i] = "t." + c
 		}
@@ -75,15 +83,16 @@ var countedColumns = func() string {
 // countedFrom is the tokens table with each row's use counts.
 const countedFrom = ` FROM tokens t LEFT JOIN uses.use_counts u ON u.token = t.token`
 
-// storedUses are token's uses in the use counts file (0 when none) and the
-// latest one's time.
-func (s *vault) storedUses(ctx context.Context, token string) (n int, last int64, err error) {
-	err = s.countsDB.QueryRow(ctx, `SELECT n, last FROM use_counts WHERE token = ?`, token).Scan(&n, &last)
+// storedUses are token's uses in the use counts file (none when it has no
+// row) and the latest one's time.
+func (s *vault) storedUses(ctx context.Context, token string) (pendingUses, error) {
+	var p pendingUses
+	err := s.countsDB.QueryRow(ctx, `SELECT n, last FROM use_counts WHERE token = ?`, token).Scan(&p.n, &p.last)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, nil
+		return pendingUses{}, nil
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("vault: reading use counts: %w", err)
+		return pendingUses{}, fmt.Errorf("vault: reading use counts: %w", err)
 	}
-	return n, last, nil
+	return p, nil
 }

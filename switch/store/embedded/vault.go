@@ -248,14 +248,11 @@ func (s *vault) FindByPANHash(ctx context.Context, hash []byte) ([]store.TokenRe
 		return nil, fmt.Errorf("vault: query by PAN hash: %w", err)
 	}
 	for i := range out {
-		n, last, err := s.storedUses(ctx, out[i].Token)
+		stored, err := s.storedUses(ctx, out[i].Token)
 		if err != nil {
 			return nil, err
 		}
-		out[i].UseCount += n
-		if t := time.UnixMilli(last); t.After(out[i].UpdatedAt) {
-			out[i].UpdatedAt = t
-		}
+		stored.addTo(&out[i])
 		out[i] = s.counts.withPending(out[i])
 	}
 	return out, nil

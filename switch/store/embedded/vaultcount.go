@@ -40,10 +40,11 @@ const flushFailureLogEvery = time.Minute
 // one transaction of the use counts file (usecounts.go) instead of one
 // commit (a WAL write of its own) per payment. A token with a use limit
 // (one-time card numbers) never comes here: its use is the writer's
-// conditional update, committed before it is answered. Reads through this handle add the uses still pending; a
-// crash loses those not flushed yet (the last useCountFlush of them, or
-// more while flushes fail: they are logged), as a figure (no check
-// depends on them), and another process sharing the vault sees them once
+// conditional update, committed before it is answered. Reads through
+// this handle add the uses still pending; a crash loses those not flushed
+// yet (the last useCountFlush of them, or more while flushes fail: they
+// are logged), as a figure (no check depends on them), and another
+// process sharing the vault sees them once
 // flushed. A durable flush's commit syncs the file while it holds flush
 // (a few ms every useCountFlush at most), which device token reads wait
 // for.
@@ -104,12 +105,18 @@ func (c *useCounts) withPending(rec store.TokenRecord) store.TokenRecord {
 		p = p.merge(q)
 	}
 	if ok || inflight {
-		rec.UseCount += p.n
-		if t := time.UnixMilli(p.last); t.After(rec.UpdatedAt) {
-			rec.UpdatedAt = t
-		}
+		p.addTo(&rec)
 	}
 	return rec
+}
+
+// addTo adds p to rec: its uses to the count, its latest to the update
+// time when later.
+func (p pendingUses) addTo(rec *store.TokenRecord) {
+	rec.UseCount += p.n
+	if t := time.UnixMilli(p.last); t.After(rec.UpdatedAt) {
+		rec.UpdatedAt = t
+	}
 }
 
 func (p pendingUses) merge(q pendingUses) pendingUses {
@@ -188,10 +195,7 @@ func (s *vault) useUnlimited(ctx context.Context, token string, now time.Time) (
 	if err != nil {
 		return store.TokenRecord{}, true, err
 	}
-	rec.UseCount += n
-	if t := time.UnixMilli(ms); t.After(rec.UpdatedAt) {
-		rec.UpdatedAt = t
-	}
+	pendingUses{n: n, last: ms}.addTo(&rec)
 	return rec, true, nil
 }
 

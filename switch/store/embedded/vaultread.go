@@ -20,8 +20,7 @@ import (
 // (usecounts.go); getTokenState only what changes after it is issued.
 var (
 	getToken      = `SELECT ` + countedColumns + countedFrom + ` WHERE t.token = ?`
-	getTokenState = `SELECT t.status, t.use_count + coalesce(u.n, 0), max(t.updated_at, coalesce(u.last, 0))` +
-		countedFrom + ` WHERE t.token = ?`
+	getTokenState = `SELECT t.status, ` + countedUseCount + `, ` + countedUpdatedAt + countedFrom + ` WHERE t.token = ?`
 )
 
 // knownTokens bounds how many tokens' issued records a tokenReader keeps

@@ -92,10 +92,7 @@ func (t *tokenStates) flushed(taken map[string]pendingUses) {
 		if !ok {
 			continue
 		}
-		st.rec.UseCount += p.n
-		if l := time.UnixMilli(p.last); l.After(st.rec.UpdatedAt) {
-			st.rec.UpdatedAt = l
-		}
+		p.addTo(&st.rec)
 		t.entries[tok] = st
 	}
 }
