@@ -63,7 +63,9 @@ type vault struct {
 	reader *tokenReader
 	// states answers device token uses from the state last read while no
 	// status changed (tokenStates).
-	states  *tokenStates
+	states *tokenStates
+	// gens are the file's generations in this process (vaultGenerations).
+	gens    *vaultGenerations
 	counts  *useCounts
 	uses    chan useRequest // unbuffered: a request sent is a request answered
 	stop    chan struct{}
@@ -112,15 +114,16 @@ func openVault(path string, opts Options) (*vault, error) {
 	if err != nil {
 		return closeAll(fmt.Errorf("vault: preparing the use count statement: %w", err))
 	}
-	states, err := newTokenStates(path)
+	gens, err := generationsOf(path)
 	if err != nil {
 		return closeAll(err, addStmt.Close)
 	}
-	reader, err := openTokenReader(db.R, useCountsPath(path))
+	reader, err := openTokenReader(db.R, useCountsPath(path), &gens.writes)
 	if err != nil {
 		return closeAll(err, addStmt.Close)
 	}
-	s := &vault{w: db.W, r: db.R, db: db, countsDB: countsDB, useStmt: useStmt, addStmt: addStmt, reader: reader, states: states, counts: newUseCounts(),
+	s := &vault{w: db.W, r: db.R, db: db, countsDB: countsDB, useStmt: useStmt, addStmt: addStmt, reader: reader,
+		states: newTokenStates(gens), gens: gens, counts: newUseCounts(),
 		uses: make(chan useRequest), stop: make(chan struct{}), stopped: make(chan struct{}), log: log}
 	go s.recordUses()
 	return s, nil
@@ -135,6 +138,7 @@ func (s *vault) Close() error {
 }
 
 func (s *vault) Insert(ctx context.Context, rec store.TokenRecord) error {
+	defer s.wrote()
 	args, err := sqlstore.TokenArgs(rec)
 	if err != nil {
 		return err
@@ -151,6 +155,7 @@ func (s *vault) Insert(ctx context.Context, rec store.TokenRecord) error {
 // InsertMany inserts many records in one transaction (bulk provisioning
 // and benchmarks).
 func (s *vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error {
+	defer s.wrote()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("vault: begin: %w", err)
@@ -179,6 +184,11 @@ func (s *vault) InsertMany(ctx context.Context, recs []store.TokenRecord) error 
 	return nil
 }
 
+// wrote moves the file's write generation after a commit (or a failed
+// one: a spare move costs a snapshot), before the caller hears of it: the
+// token reader's next read takes a new snapshot, which sees it.
+func (s *vault) wrote() { s.gens.writes.Add(1) }
+
 // Get reads token from the file, and keeps a device token's state for its
 // next use (tokenStates): a payment reads the token (its rules) before it
 // uses it.
@@ -195,10 +205,13 @@ func (s *vault) Get(ctx context.Context, token string) (store.TokenRecord, error
 func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenStatus, now time.Time) (store.TokenRecord, error) {
 	// After the update's commit, before the caller hears of it: a use
 	// that starts afterwards reads the token again, through any handle.
-	defer s.states.statusChanged()
 	row := s.db.WQueryRow(ctx, `UPDATE tokens SET status = ?, updated_at = ?
 		WHERE token = ? AND status <> 'deleted' RETURNING `+tokenColumns, string(status), now.UnixMilli(), token)
 	rec, err := scanToken(row)
+	// After the update's commit (or its failure: a spare move costs a
+	// read), before the reads below and before the caller hears of it.
+	s.states.statusChanged()
+	s.wrote()
 	if errors.Is(err, store.ErrNotFound) {
 		if cur, gerr := s.Get(ctx, token); gerr == nil && cur.Status == store.TokenDeleted {
 			return cur, store.ErrFinal

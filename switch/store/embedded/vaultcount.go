@@ -215,7 +215,7 @@ func (s *vault) tokenState(ctx context.Context, token string, now time.Time) (st
 // read at now. Under counts.flush, shared.
 func (s *vault) readKept(ctx context.Context, token string, now time.Time) (store.TokenRecord, error) {
 	gen := s.states.gen.Load() // before the read: a change committed during it moves it past gen
-	rec, err := s.reader.get(ctx, token)
+	rec, err := s.reader.get(ctx, token, now)
 	if err == nil && rec.MaxUses == 0 {
 		s.states.put(rec, gen, now)
 	}
@@ -269,7 +269,9 @@ func (s *vault) commitCounts(arg string, taken map[string]pendingUses) error {
 	// the last step) leaves the uses pending: the next flush adds them
 	// again. Inherent to a counter added outside its reader's transaction;
 	// the count errs towards more uses, never fewer.
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.wrote()
+	if err != nil {
 		return err
 	}
 	s.states.flushed(taken)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kbpay/switch/internal/cpurole"
@@ -31,10 +32,14 @@ const knownTokens = 65536
 // connection held for it, the way the journal's writes go (writerConn):
 // database/sql's way (a pooled connection taken and given back, arguments
 // converted, a Rows with its own goroutine-safe bookkeeping per read) cost
-// as much as the read itself. Each read is its own SQLite read
-// transaction (the statement is reset before the connection is let go),
-// so it sees every commit that ended before it began, from any
-// connection or process. Reads are serialised on the one connection,
+// as much as the read itself. Reads share a snapshot (one SQLite read
+// transaction, see snapshot): beginning and ending a transaction for each
+// read was about a fifth of a read's CPU. A commit through any handle in
+// this process moves the file's write generation (vaultGenerations) before
+// its caller hears of it, and a read taken after that move begins a new
+// snapshot, so it sees every commit of this process that ended before it
+// began; one from outside the process (which the data folder's lock is
+// there to prevent) within maxStateAge. Reads are serialised on the one connection,
 // and run by one goroutine of the reader's (run): SQLite's code needs a
 // deep stack, which a payment's goroutine would grow (copy) for each read;
 // the reader's keeps it. Each takes a few µs, and the payment path makes
@@ -52,15 +57,31 @@ type tokenReader struct {
 	done    chan struct{}
 	once    sync.Once
 
+	// writes is the file's write generation (vaultGenerations.writes).
+	writes *atomic.Uint64
+
 	// Only run's goroutine uses these.
 	c     *writerConn
 	dest  []driver.Value
 	state []driver.Value
 	known map[string]store.TokenRecord
+	snap  snapshot
+	// release ends a snapshot maxStateAge after it began, read or not, so
+	// that an idle reader keeps no WAL frames from being checkpointed.
+	release *time.Timer
+}
+
+// snapshot is the read transaction the reads share: open since at, taken
+// at write generation gen (loaded before it began).
+type snapshot struct {
+	open bool
+	gen  uint64
+	at   time.Time
 }
 
 type readRequest struct {
 	token  string
+	now    time.Time // the use's (or read's) time: how old the snapshot is
 	answer chan readAnswer
 }
 
@@ -71,7 +92,7 @@ type readAnswer struct {
 
 // openTokenReader holds a connection of db's for the reader, with the use
 // counts file at countsPath attached to it (as uses).
-func openTokenReader(db *sql.DB, countsPath string) (*tokenReader, error) {
+func openTokenReader(db *sql.DB, countsPath string, writes *atomic.Uint64) (*tokenReader, error) {
 	c, err := openWriterConn(db)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
@@ -79,8 +100,11 @@ func openTokenReader(db *sql.DB, countsPath string) (*tokenReader, error) {
 	if _, err := c.conn.ExecContext(context.Background(), `ATTACH DATABASE ? AS uses`, countsPath); err != nil {
 		return nil, errors.Join(fmt.Errorf("vault: attaching the use counts: %w", err), c.close())
 	}
-	r := &tokenReader{reqs: make(chan readRequest), stop: make(chan struct{}), done: make(chan struct{}),
-		c: c, dest: make([]driver.Value, tokenFields), state: make([]driver.Value, 3), known: map[string]store.TokenRecord{}}
+	release := time.NewTimer(maxStateAge)
+	release.Stop()
+	r := &tokenReader{reqs: make(chan readRequest), stop: make(chan struct{}), done: make(chan struct{}), writes: writes,
+		c: c, dest: make([]driver.Value, tokenFields), state: make([]driver.Value, 3), known: map[string]store.TokenRecord{},
+		release: release}
 	r.answers.New = func() any { return make(chan readAnswer, 1) }
 	go r.run()
 	return r, nil
@@ -103,23 +127,62 @@ func (r *tokenReader) run() {
 	for {
 		select {
 		case req := <-r.reqs:
-			rec, err := r.read(req.token)
+			rec, err := r.read(req.token, req.now)
 			req.answer <- readAnswer{rec: rec, err: err}
+		case <-r.release.C:
+			r.endSnapshot()
 		case <-r.stop:
+			r.endSnapshot()
 			return
 		}
 	}
 }
 
-// get reads token's row: store.ErrNotFound when there is none. It gives
-// up when ctx ends, before or while the read waits its turn; a request
-// already taken is still answered, into a channel then left to it (never
-// handed to another read).
-func (r *tokenReader) get(ctx context.Context, token string) (store.TokenRecord, error) {
+// takeSnapshot makes the read at now see every commit this process made
+// before it: the open snapshot serves it unless the write generation moved
+// since it began or now is maxStateAge or more from the time it began at,
+// either way (the kept states' rule, tokenStates.get); otherwise a new one
+// begins (SQLite takes it at the read).
+func (r *tokenReader) takeSnapshot(now time.Time) error {
+	gen := r.writes.Load() // before the snapshot: a commit during it moves it past gen
+	if r.snap.open && r.snap.gen == gen && now.Sub(r.snap.at) < maxStateAge && r.snap.at.Sub(now) < maxStateAge {
+		return nil
+	}
+	r.endSnapshot()
+	if _, err := r.c.exec("BEGIN"); err != nil {
+		// A transaction left open by a failed end: end it, and begin again.
+		_, _ = r.c.exec("ROLLBACK")
+		if _, err := r.c.exec("BEGIN"); err != nil {
+			return fmt.Errorf("vault: beginning a read: %w", err)
+		}
+	}
+	r.snap = snapshot{open: true, gen: gen, at: now}
+	r.release.Reset(maxStateAge)
+	return nil
+}
+
+// endSnapshot ends the open snapshot, if any.
+func (r *tokenReader) endSnapshot() {
+	if !r.snap.open {
+		return
+	}
+	r.snap.open = false
+	r.release.Stop()
+	if _, err := r.c.exec("COMMIT"); err != nil {
+		_, _ = r.c.exec("ROLLBACK")
+	}
+}
+
+// get reads token's row at now (the use's time, which takeSnapshot
+// judges the snapshot's age by): store.ErrNotFound when there is none. It
+// gives up when ctx ends, before or while the read waits its turn; a
+// request already taken is still answered, into a channel then left to it
+// (never handed to another read).
+func (r *tokenReader) get(ctx context.Context, token string, now time.Time) (store.TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return store.TokenRecord{}, fmt.Errorf("vault: reading token: %w", err)
 	}
-	req := readRequest{token: token, answer: r.answers.Get().(chan readAnswer)}
+	req := readRequest{token: token, now: now, answer: r.answers.Get().(chan readAnswer)}
 	select {
 	case r.reqs <- req:
 	case <-r.done:
@@ -138,8 +201,22 @@ func (r *tokenReader) get(ctx context.Context, token string) (store.TokenRecord,
 	}
 }
 
-// read is get on run's goroutine.
-func (r *tokenReader) read(token string) (store.TokenRecord, error) {
+// read is get on run's goroutine, in a snapshot (takeSnapshot); a failed
+// read ends it.
+func (r *tokenReader) read(token string, now time.Time) (store.TokenRecord, error) {
+	if err := r.takeSnapshot(now); err != nil {
+		r.endSnapshot()
+		return store.TokenRecord{}, err
+	}
+	rec, err := r.readRow(token)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.endSnapshot()
+	}
+	return rec, err
+}
+
+// readRow reads token's row in the open snapshot.
+func (r *tokenReader) readRow(token string) (store.TokenRecord, error) {
 	if rec, ok := r.known[token]; ok {
 		found, err := r.query(getTokenState, r.state, token)
 		if err != nil || !found {

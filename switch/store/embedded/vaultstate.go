@@ -23,7 +23,7 @@ const maxStateAge = time.Second
 // used, the record as last read with the use counts this handle flushed
 // since, so that a use reads nothing while nothing changed. Every status
 // change committed through any handle on the same file in this process
-// moves the file's generation (statusGenerations) after its commit; a
+// moves the file's status generation (vaultGenerations) after its commit; a
 // state read at an older generation is read again. A use that starts
 // after a suspension returned is therefore refused, through any handle, as
 // without the cache. Reads and puts happen under the use counts' flush
@@ -43,12 +43,8 @@ type tokenState struct {
 	read time.Time // the use's time when read
 }
 
-func newTokenStates(path string) (*tokenStates, error) {
-	gen, err := statusGeneration(path)
-	if err != nil {
-		return nil, err
-	}
-	return &tokenStates{gen: gen, entries: map[string]tokenState{}}, nil
+func newTokenStates(gens *vaultGenerations) *tokenStates {
+	return &tokenStates{gen: &gens.status, entries: map[string]tokenState{}}
 }
 
 // get is token's kept record, if read at the current generation within
@@ -102,34 +98,48 @@ func (t *tokenStates) flushed(taken map[string]pendingUses) {
 // move costs one read per token).
 func (t *tokenStates) statusChanged() { t.gen.Add(1) }
 
-// statusGenerations are the vault files opened in this process, each with
-// its generation, shared by every handle on the file (found by identity,
+// vaultGenerations are a vault file's generations in this process, shared
+// by every handle on the file: each moves after a commit, before its
+// caller hears of it, so a read that starts afterwards knows to look
+// again.
+type vaultGenerations struct {
+	// status moves with every status change: the kept states
+	// (tokenStates) are read again.
+	status atomic.Uint64
+	// writes moves with every commit to the vault file or its use counts
+	// file (a token issued, a status changed, a one-time number used, use
+	// counts flushed): the token reader's snapshot is taken again.
+	writes atomic.Uint64
+}
+
+// generationFiles are the vault files opened in this process, each with
+// its generations, shared by every handle on the file (found by identity,
 // not by name). Entries stay for the process's life: a few in switchd; a
-// deleted file's inode reused by a new one only shares a generation,
-// which costs extra reads, never a missed change.
-var statusGenerations struct {
+// deleted file's inode reused by a new one only shares generations, which
+// costs extra reads, never a missed change.
+var generationFiles struct {
 	mu    sync.Mutex
-	files []statusFile
+	files []generationFile
 }
 
-type statusFile struct {
+type generationFile struct {
 	info os.FileInfo
-	gen  *atomic.Uint64
+	gens *vaultGenerations
 }
 
-func statusGeneration(path string) (*atomic.Uint64, error) {
+func generationsOf(path string) (*vaultGenerations, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	statusGenerations.mu.Lock()
-	defer statusGenerations.mu.Unlock()
-	for _, f := range statusGenerations.files {
+	generationFiles.mu.Lock()
+	defer generationFiles.mu.Unlock()
+	for _, f := range generationFiles.files {
 		if os.SameFile(f.info, info) {
-			return f.gen, nil
+			return f.gens, nil
 		}
 	}
-	gen := new(atomic.Uint64)
-	statusGenerations.files = append(statusGenerations.files, statusFile{info: info, gen: gen})
-	return gen, nil
+	gens := new(vaultGenerations)
+	generationFiles.files = append(generationFiles.files, generationFile{info: info, gens: gens})
+	return gens, nil
 }

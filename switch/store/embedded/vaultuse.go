@@ -88,7 +88,9 @@ func (s *vault) recordUses() {
 func (s *vault) recordBatch(batch []useRequest) {
 	ctx := context.Background()
 	if len(batch) == 1 {
-		batch[0].answer <- s.useAlone(ctx, batch[0])
+		a := s.useAlone(ctx, batch[0])
+		s.wrote()
+		batch[0].answer <- a
 		return
 	}
 	answers := make([]useAnswer, len(batch))
@@ -109,10 +111,13 @@ func (s *vault) recordBatch(batch []useRequest) {
 	}()
 	if err != nil {
 		for _, req := range batch {
-			req.answer <- s.useAlone(ctx, req)
+			a := s.useAlone(ctx, req)
+			s.wrote()
+			req.answer <- a
 		}
 		return
 	}
+	s.wrote()
 	for i, req := range batch {
 		req.answer <- answers[i]
 	}
