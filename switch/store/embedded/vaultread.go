@@ -66,14 +66,18 @@ type tokenReader struct {
 	state []driver.Value
 	known map[string]store.TokenRecord
 	snap  snapshot
+	// held says whether a snapshot is open, to other goroutines (tests).
+	held atomic.Bool
 	// release ends a snapshot maxStateAge after it began, read or not, so
 	// that an idle reader keeps no WAL frames from being checkpointed.
 	release *time.Timer
 }
 
 // snapshot is the read transaction the reads share: open since at, taken
-// at write generation gen (loaded before it began).
+// at write generation gen (loaded before it began). Closed, gen is the
+// last read's (seen: there was one).
 type snapshot struct {
+	seen bool
 	open bool
 	gen  uint64
 	at   time.Time
@@ -141,14 +145,22 @@ func (r *tokenReader) run() {
 // takeSnapshot makes the read at now see every commit this process made
 // before it: the open snapshot serves it unless the write generation moved
 // since it began or now is maxStateAge or more from the time it began at,
-// either way (the kept states' rule, tokenStates.get); otherwise a new one
-// begins (SQLite takes it at the read).
+// either way (the kept states' rule, tokenStates.get). Otherwise the read
+// runs in a transaction of its own (as SQLite runs a statement outside
+// one) when the generation moved since the last read, and a new snapshot
+// begins with it (SQLite takes it at the read) when it did not: a
+// snapshot's BEGIN and COMMIT are paid only where reads go on sharing it,
+// not by every read when every payment commits (one-time numbers).
 func (r *tokenReader) takeSnapshot(now time.Time) error {
 	gen := r.writes.Load() // before the snapshot: a commit during it moves it past gen
 	if r.snap.open && r.snap.gen == gen && now.Sub(r.snap.at) < maxStateAge && r.snap.at.Sub(now) < maxStateAge {
 		return nil
 	}
 	r.endSnapshot()
+	if !r.snap.seen || r.snap.gen != gen {
+		r.snap = snapshot{seen: true, gen: gen}
+		return nil
+	}
 	if _, err := r.c.exec("BEGIN"); err != nil {
 		// A transaction left open by a failed end: end it, and begin again.
 		_, _ = r.c.exec("ROLLBACK")
@@ -156,10 +168,14 @@ func (r *tokenReader) takeSnapshot(now time.Time) error {
 			return fmt.Errorf("vault: beginning a read: %w", err)
 		}
 	}
-	r.snap = snapshot{open: true, gen: gen, at: now}
+	r.snap = snapshot{seen: true, open: true, gen: gen, at: now}
+	r.held.Store(true)
 	r.release.Reset(maxStateAge)
 	return nil
 }
+
+// snapshotOpen reports whether reads share a snapshot now.
+func (r *tokenReader) snapshotOpen() bool { return r.held.Load() }
 
 // endSnapshot ends the open snapshot, if any.
 func (r *tokenReader) endSnapshot() {
@@ -167,6 +183,7 @@ func (r *tokenReader) endSnapshot() {
 		return
 	}
 	r.snap.open = false
+	r.held.Store(false)
 	r.release.Stop()
 	if _, err := r.c.exec("COMMIT"); err != nil {
 		_, _ = r.c.exec("ROLLBACK")

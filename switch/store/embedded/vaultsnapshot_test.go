@@ -105,13 +105,26 @@ func TestReadsSeeEveryCommit(t *testing.T) {
 				if err := r.InsertMany(ctx, issue); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := r.Get(ctx, first.Token); err != nil { // opens the snapshot
-					t.Fatal(err)
-				}
+				openSnapshot(t, r, first.Token)
 				tc.commit(t, w, tok)
 				tc.check(t, r, tok)
 			})
 		}
+	}
+}
+
+// openSnapshot reads token twice through v: the first read runs alone
+// (the tokens were just issued), the second begins a snapshot the reads
+// after it share while nothing is committed.
+func openSnapshot(t *testing.T, v *vault, token string) {
+	t.Helper()
+	for range 2 {
+		if _, err := v.Get(context.Background(), token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !v.reader.snapshotOpen() {
+		t.Fatal("no snapshot open after two reads")
 	}
 }
 
@@ -126,9 +139,7 @@ func TestIdleReaderLetsTheWALGo(t *testing.T) {
 	if err := v.Insert(ctx, dev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Get(ctx, dev.Token); err != nil { // opens the snapshot
-		t.Fatal(err)
-	}
+	openSnapshot(t, v, dev.Token)
 	outside := sqlFile(t, filepath.Join(dir, "vault.db"))
 	if _, err := outside.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
 		t.Fatal(err)
