@@ -36,21 +36,8 @@ func BenchmarkUseCountFlush(b *testing.B) {
 	for i := range recs {
 		recs[i] = vaultToken(i, store.DeviceToken, now)
 	}
-	if err := s.v.InsertMany(ctx, recs); err != nil {
-		b.Fatal(err)
-	}
 	// Every token used once before: the use counts file at its full size.
-	all := make([]countedUses, vaultTokens)
-	for i, r := range recs {
-		all[i] = countedUses{Token: r.Token, N: 1, Last: now.UnixMilli()}
-	}
-	arg, err := json.Marshal(all)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.v.commitCounts(string(arg), nil); err != nil {
-		b.Fatal(err)
-	}
+	issueUsedOnce(b, s.v, recs, now)
 	rng := rand.New(rand.NewPCG(1, 2))
 	toRows := func(arg string, _ map[string]pendingUses) error {
 		tx, err := s.v.w.BeginTx(ctx, nil)
@@ -95,5 +82,25 @@ func BenchmarkUseCountFlush(b *testing.B) {
 				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*tokens), "cpu-µs/use")
 			})
 		}
+	}
+}
+
+// issueUsedOnce issues recs into v, each counted once in the use counts
+// file (at now): the file at its full size.
+func issueUsedOnce(b *testing.B, v *vault, recs []store.TokenRecord, now time.Time) {
+	b.Helper()
+	if err := v.InsertMany(context.Background(), recs); err != nil {
+		b.Fatal(err)
+	}
+	all := make([]countedUses, len(recs))
+	for i, r := range recs {
+		all[i] = countedUses{Token: r.Token, N: 1, Last: now.UnixMilli()}
+	}
+	arg, err := json.Marshal(all)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := v.commitCounts(string(arg), nil); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	crand "crypto/rand"
-	"encoding/json"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -37,20 +36,7 @@ func BenchmarkColdTokenRead(b *testing.B) {
 		_, _ = crand.Read(recs[i].PANCiphertext)
 		_, _ = crand.Read(recs[i].PANHash)
 	}
-	if err := s.v.InsertMany(ctx, recs); err != nil {
-		b.Fatal(err)
-	}
-	all := make([]countedUses, vaultTokens)
-	for i, r := range recs {
-		all[i] = countedUses{Token: r.Token, N: 1, Last: now.UnixMilli()}
-	}
-	arg, err := json.Marshal(all)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.v.commitCounts(string(arg), nil); err != nil {
-		b.Fatal(err)
-	}
+	issueUsedOnce(b, s.v, recs, now)
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
