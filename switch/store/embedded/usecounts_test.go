@@ -52,9 +52,7 @@ func TestUseCountsLeaveTheVaultFileAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the use counts' flush", func() bool {
-		return s.v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount == 0
-	})
+	waitFlushed(t, s.v, dev.Token)
 	if after := version(); after != before {
 		t.Errorf("the vault file changed (data_version %d -> %d) when use counts were flushed", before, after)
 	}

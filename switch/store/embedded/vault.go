@@ -203,13 +203,13 @@ func (s *vault) Get(ctx context.Context, token string) (store.TokenRecord, error
 }
 
 func (s *vault) SetStatus(ctx context.Context, token string, status store.TokenStatus, now time.Time) (store.TokenRecord, error) {
-	// After the update's commit, before the caller hears of it: a use
-	// that starts afterwards reads the token again, through any handle.
 	row := s.db.WQueryRow(ctx, `UPDATE tokens SET status = ?, updated_at = ?
 		WHERE token = ? AND status <> 'deleted' RETURNING `+tokenColumns, string(status), now.UnixMilli(), token)
 	rec, err := scanToken(row)
 	// After the update's commit (or its failure: a spare move costs a
-	// read), before the reads below and before the caller hears of it.
+	// read), before the reads below and before the caller hears of it: a
+	// use that starts afterwards reads the token again, through any
+	// handle.
 	s.states.statusChanged()
 	s.wrote()
 	if errors.Is(err, store.ErrNotFound) {

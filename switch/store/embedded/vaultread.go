@@ -33,16 +33,17 @@ const knownTokens = 65536
 // database/sql's way (a pooled connection taken and given back, arguments
 // converted, a Rows with its own goroutine-safe bookkeeping per read) cost
 // as much as the read itself. Reads share a snapshot (one SQLite read
-// transaction, see snapshot): beginning and ending a transaction for each
-// read was about a fifth of a read's CPU. A commit through any handle in
-// this process moves the file's write generation (vaultGenerations) before
-// its caller hears of it, and a read taken after that move begins a new
-// snapshot, so it sees every commit of this process that ended before it
-// began; one from outside the process (which the data folder's lock is
-// there to prevent) within maxStateAge. Reads are serialised on the one connection,
-// and run by one goroutine of the reader's (run): SQLite's code needs a
-// deep stack, which a payment's goroutine would grow (copy) for each read;
-// the reader's keeps it. Each takes a few µs, and the payment path makes
+// transaction, see takeSnapshot): beginning and ending a transaction for
+// each read was about a fifth of a read's CPU. A commit through any handle
+// in this process moves the file's write generation (vaultGenerations)
+// before its caller hears of it, and a read taken after that move does not
+// use the snapshot taken before it, so it sees every commit of this
+// process that ended before it began; one from outside the process (which
+// the data folder's lock is there to prevent) within maxStateAge. Reads
+// are serialised on the one connection, and run by one goroutine of the
+// reader's (run): SQLite's code needs a deep stack, which a payment's
+// goroutine would grow (copy) for each read; the reader's keeps it. Each
+// takes a few µs, and the payment path makes
 // at most one.
 //
 // It keeps what a record has when it is issued and never changes after
@@ -66,19 +67,19 @@ type tokenReader struct {
 	state []driver.Value
 	known map[string]store.TokenRecord
 	snap  snapshot
-	// held says whether a snapshot is open, to other goroutines (tests).
-	held atomic.Bool
+	// open says whether a snapshot is open (set by run's goroutine only;
+	// atomic so that tests may look).
+	open atomic.Bool
 	// release ends a snapshot maxStateAge after it began, read or not, so
 	// that an idle reader keeps no WAL frames from being checkpointed.
 	release *time.Timer
 }
 
-// snapshot is the read transaction the reads share: open since at, taken
-// at write generation gen (loaded before it began). Closed, gen is the
-// last read's (seen: there was one).
+// snapshot is the read transaction the reads share, when open: begun at
+// at, taken at write generation gen (loaded before it began). Closed, gen
+// is the last read's (seen: there was one).
 type snapshot struct {
 	seen bool
-	open bool
 	gen  uint64
 	at   time.Time
 }
@@ -153,7 +154,7 @@ func (r *tokenReader) run() {
 // not by every read when every payment commits (one-time numbers).
 func (r *tokenReader) takeSnapshot(now time.Time) error {
 	gen := r.writes.Load() // before the snapshot: a commit during it moves it past gen
-	if r.snap.open && r.snap.gen == gen && now.Sub(r.snap.at) < maxStateAge && r.snap.at.Sub(now) < maxStateAge {
+	if r.open.Load() && r.snap.gen == gen && now.Sub(r.snap.at) < maxStateAge && r.snap.at.Sub(now) < maxStateAge {
 		return nil
 	}
 	r.endSnapshot()
@@ -168,22 +169,21 @@ func (r *tokenReader) takeSnapshot(now time.Time) error {
 			return fmt.Errorf("vault: beginning a read: %w", err)
 		}
 	}
-	r.snap = snapshot{seen: true, open: true, gen: gen, at: now}
-	r.held.Store(true)
+	r.snap = snapshot{seen: true, gen: gen, at: now}
+	r.open.Store(true)
 	r.release.Reset(maxStateAge)
 	return nil
 }
 
 // snapshotOpen reports whether reads share a snapshot now.
-func (r *tokenReader) snapshotOpen() bool { return r.held.Load() }
+func (r *tokenReader) snapshotOpen() bool { return r.open.Load() }
 
 // endSnapshot ends the open snapshot, if any.
 func (r *tokenReader) endSnapshot() {
-	if !r.snap.open {
+	if !r.open.Load() {
 		return
 	}
-	r.snap.open = false
-	r.held.Store(false)
+	r.open.Store(false)
 	r.release.Stop()
 	if _, err := r.c.exec("COMMIT"); err != nil {
 		_, _ = r.c.exec("ROLLBACK")
@@ -222,7 +222,6 @@ func (r *tokenReader) get(ctx context.Context, token string, now time.Time) (sto
 // read ends it.
 func (r *tokenReader) read(token string, now time.Time) (store.TokenRecord, error) {
 	if err := r.takeSnapshot(now); err != nil {
-		r.endSnapshot()
 		return store.TokenRecord{}, err
 	}
 	rec, err := r.readRow(token)

@@ -74,13 +74,7 @@ func TestReadsSeeEveryCommit(t *testing.T) {
 				if _, err := w.Use(ctx, tok.Token, now); err != nil {
 					t.Fatal(err)
 				}
-				deadline := time.Now().Add(10 * time.Second)
-				for w.counts.withPending(store.TokenRecord{Token: tok.Token}).UseCount != 0 {
-					if time.Now().After(deadline) {
-						t.Fatal("the use count was never flushed")
-					}
-					time.Sleep(time.Millisecond)
-				}
+				waitFlushed(t, w, tok.Token)
 			},
 			check: func(t *testing.T, r *vault, tok store.TokenRecord) {
 				if rec, err := r.Get(ctx, tok.Token); err != nil || rec.UseCount != 1 {
@@ -132,13 +126,8 @@ func openSnapshot(t *testing.T, v *vault, token string) {
 // maxStateAge at most), so the WAL frames written after it can be
 // checkpointed and the WAL started again.
 func TestIdleReaderLetsTheWALGo(t *testing.T) {
-	dir := t.TempDir()
-	v := openAt(t, dir, false).v
+	dir, v, dev := deviceTokenVault(t)
 	ctx := context.Background()
-	dev := vaultToken(1, store.DeviceToken, time.Now())
-	if err := v.Insert(ctx, dev); err != nil {
-		t.Fatal(err)
-	}
 	openSnapshot(t, v, dev.Token)
 	outside := sqlFile(t, filepath.Join(dir, "vault.db"))
 	if _, err := outside.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
@@ -149,18 +138,11 @@ func TestIdleReaderLetsTheWALGo(t *testing.T) {
 	if _, err := outside.ExecContext(ctx, `UPDATE tokens SET updated_at = updated_at + 1 WHERE token = ?`, dev.Token); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * maxStateAge)
-	for {
+	waitFor(t, "the WAL started again after the last read (the reader ends its snapshot)", func() bool {
 		var busy, frames, done int
 		if err := outside.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
 			t.Fatal(err)
 		}
-		if busy == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the WAL could not be started again %v after the last read: the reader keeps its snapshot", 10*maxStateAge)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return busy == 0
+	})
 }

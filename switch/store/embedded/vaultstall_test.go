@@ -228,6 +228,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitFlushed waits until v has no use of token pending (flushed).
+func waitFlushed(t *testing.T, v *vault, token string) {
+	t.Helper()
+	waitFor(t, "the use counts' flush", func() bool {
+		return v.counts.withPending(store.TokenRecord{Token: token}).UseCount == 0
+	})
+}
+
+// deviceTokenVault opens a vault in a directory of its own and issues one
+// device token into it.
+func deviceTokenVault(t *testing.T) (dir string, v *vault, dev store.TokenRecord) {
+	t.Helper()
+	dir = t.TempDir()
+	v = openAt(t, dir, false).v
+	dev = vaultToken(1, store.DeviceToken, time.Now())
+	if err := v.Insert(context.Background(), dev); err != nil {
+		t.Fatal(err)
+	}
+	return dir, v, dev
+}
+
 // TestFlushRetryBacksOff: failed flushes wait longer each time, up to
 // maxFlushRetry, are logged once per flushFailureLogEvery, and a success
 // ends it.

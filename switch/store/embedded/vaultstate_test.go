@@ -38,13 +38,7 @@ func TestDeviceTokenStateKept(t *testing.T) {
 
 	// The flush adds the counts it wrote to the kept state: the next use
 	// counts on from there, not from the state read before.
-	deadline := time.Now().Add(10 * time.Second)
-	for v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the pending use counts were never flushed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFlushed(t, v, dev.Token)
 	use(dev.Token, now, 2, nil)
 
 	// Suspended behind the store's back: the kept state answers until it
@@ -78,13 +72,8 @@ func TestDeviceTokenStateKept(t *testing.T) {
 // without reading the file again, even when the payment's time was taken
 // just before the read.
 func TestGetKeepsTheState(t *testing.T) {
-	dir := t.TempDir()
-	v := openAt(t, dir, false).v
+	dir, v, dev := deviceTokenVault(t)
 	ctx := context.Background()
-	dev := vaultToken(1, store.DeviceToken, time.Now())
-	if err := v.Insert(ctx, dev); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now() // the payment's time, then its read
 	if _, err := v.Get(ctx, dev.Token); err != nil {
 		t.Fatal(err)

@@ -88,9 +88,7 @@ func (s *vault) recordUses() {
 func (s *vault) recordBatch(batch []useRequest) {
 	ctx := context.Background()
 	if len(batch) == 1 {
-		a := s.useAlone(ctx, batch[0])
-		s.wrote()
-		batch[0].answer <- a
+		batch[0].answer <- s.useAlone(ctx, batch[0])
 		return
 	}
 	answers := make([]useAnswer, len(batch))
@@ -111,9 +109,7 @@ func (s *vault) recordBatch(batch []useRequest) {
 	}()
 	if err != nil {
 		for _, req := range batch {
-			a := s.useAlone(ctx, req)
-			s.wrote()
-			req.answer <- a
+			req.answer <- s.useAlone(ctx, req)
 		}
 		return
 	}
@@ -123,7 +119,10 @@ func (s *vault) recordBatch(batch []useRequest) {
 	}
 }
 
+// useAlone records one use in a transaction of its own, and moves the
+// write generation after it, before its answer goes.
 func (s *vault) useAlone(ctx context.Context, req useRequest) useAnswer {
+	defer s.wrote()
 	return scanUse(s.useStmt.QueryRowContext(ctx, req.now, req.token))
 }
 

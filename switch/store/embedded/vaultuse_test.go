@@ -160,13 +160,7 @@ func TestUnlimitedUseCounts(t *testing.T) {
 	}
 	// Flushed within useCountFlush: the row itself holds them, and reads
 	// do not add them twice.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.v.counts.withPending(store.TokenRecord{Token: dev.Token}).UseCount != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the pending use counts were never flushed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFlushed(t, s.v, dev.Token)
 	if got, err := v.Get(ctx, dev.Token); err != nil || got.UseCount != 3 {
 		t.Fatalf("read after the flush: count %d, %v", got.UseCount, err)
 	}
