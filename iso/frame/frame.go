@@ -420,7 +420,7 @@ func readableMTI(body []byte) string {
 // WriteMessage packs msg and writes header and body in one write. msg
 // must not change until WriteMessage returns (see appendPacked).
 func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
-	buf, b, err := c.packPooled(msg, c.answerFor(msg))
+	buf, b, err := c.packPooled(message{msg}, c.answerFor(msg))
 	if err != nil {
 		return err
 	}
@@ -436,7 +436,7 @@ func (c *Codec) WriteMessage(w io.Writer, msg *iso8583.Message) error {
 
 // Pack returns header and packed body of msg.
 func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
-	buf, b, err := c.packPooled(msg, c.answerFor(msg))
+	buf, b, err := c.packPooled(message{msg}, c.answerFor(msg))
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +447,7 @@ func (c *Codec) Pack(msg *iso8583.Message) ([]byte, error) {
 // packPooled builds the frame of msg behind hdr (nil: a fresh header) in
 // a pooled buffer; put buf back once frame is written or copied. On error
 // buf is already back.
-func (c *Codec) packPooled(msg *iso8583.Message, hdr netheader.Message) (buf *[]byte, frame []byte, err error) {
+func (c *Codec) packPooled(msg body, hdr netheader.Message) (buf *[]byte, frame []byte, err error) {
 	buf = getBody(0)
 	frame, err = c.appendMessage((*buf)[:0], hdr, msg)
 	*buf = frame[:0] // keep what it grew to
@@ -464,7 +464,7 @@ func (c *Codec) packPooled(msg *iso8583.Message, hdr netheader.Message) (buf *[]
 // the frame is built in dst without a copy; any other header is written
 // once the body is packed (into a pooled buffer), then the body is copied
 // behind it.
-func (c *Codec) appendMessage(dst []byte, hdr netheader.Message, msg *iso8583.Message) ([]byte, error) {
+func (c *Codec) appendMessage(dst []byte, hdr netheader.Message, msg body) ([]byte, error) {
 	l, ok := c.header().(Length)
 	if !ok {
 		buf := getBody(0)
@@ -487,10 +487,21 @@ func (c *Codec) appendMessage(dst []byte, hdr netheader.Message, msg *iso8583.Me
 	return out, nil
 }
 
+// body is a message to pack: an iso8583.Message or Fields.
+type body interface {
+	appendPacked(dst []byte) ([]byte, error)
+}
+
+// message is an iso8583.Message to pack (a pointer in an interface: no
+// allocation).
+type message struct{ m *iso8583.Message }
+
+func (m message) appendPacked(dst []byte) ([]byte, error) { return appendPacked(dst, m.m) }
+
 // appendBody appends msg, packed within MaxLength, to dst.
-func (c *Codec) appendBody(dst []byte, msg *iso8583.Message) ([]byte, error) {
+func (c *Codec) appendBody(dst []byte, msg body) ([]byte, error) {
 	start := len(dst)
-	out, err := appendPacked(dst, msg)
+	out, err := msg.appendPacked(dst)
 	if err != nil {
 		return dst[:start], fmt.Errorf("packing message: %w", err)
 	}

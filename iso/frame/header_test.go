@@ -99,6 +99,11 @@ func TestTPDUAnswerSwapsDestinationAndSource(t *testing.T) {
 			err := NewWriter(c, &out).Answer(resp, received)
 			return out.Bytes(), err
 		}},
+		{"Writer.AnswerFields", func(c *Codec, resp *iso8583.Message, received netheader.Message) ([]byte, error) {
+			var out bytes.Buffer
+			err := NewWriter(c, &out).AnswerFields(fieldsOf(t, resp), received)
+			return out.Bytes(), err
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			switchSide := &Codec{Header: TPDU{Length: Binary2, Initiate: initiate}, Spec: spec}

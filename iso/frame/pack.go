@@ -39,7 +39,14 @@ func appendPacked(dst []byte, msg *iso8583.Message) ([]byte, error) {
 		return appendMoovPacked(dst, msg)
 	}
 	var buf [40]setField
-	set := setFields(buf[:0], msg)
+	return appendSet(dst, bitmap, setFields(buf[:0], msg))
+}
+
+// appendSet appends set, a message's fields in field-number order with
+// bitmap among them as field 1, packed: bitmap reset and given the bit of
+// every field from 2 on that is not a presence bit, then each field but
+// the presence bits packed in order. On error dst is returned as it was.
+func appendSet(dst []byte, bitmap *field.Bitmap, set []setField) ([]byte, error) {
 	bitmap.Reset()
 	for _, f := range set {
 		if f.id >= 2 && !bitmap.IsBitmapPresenceBit(f.id) {

@@ -74,8 +74,14 @@ func setAll(t testing.TB, m *iso8583.Message, fields map[int]string) {
 // errors, are the same.
 func checkSamePacking(t testing.TB, what string, m *iso8583.Message) {
 	t.Helper()
+	checkSame(t, what, m, func(dst []byte) ([]byte, error) { return appendPacked(dst, m) })
+}
+
+// checkSame is checkSamePacking for what pack appends.
+func checkSame(t testing.TB, what string, m *iso8583.Message, pack func(dst []byte) ([]byte, error)) {
+	t.Helper()
 	prefix := []byte("prefix")
-	got, gotErr := appendPacked(slices.Clip(prefix), m)
+	got, gotErr := pack(slices.Clip(prefix))
 	want, wantErr := m.Pack()
 	if !bytes.HasPrefix(got, prefix) {
 		t.Fatalf("%s: appendPacked lost what dst held", what)

@@ -83,7 +83,7 @@ var ErrNotAttached = errors.New("frame writer has no connection yet")
 // not change until Send returns (it is packed without its lock held:
 // see appendPacked).
 func (w *Writer) Send(msg *iso8583.Message) error {
-	return w.send(msg, w.codec.answerFor(msg))
+	return w.send(message{msg}, w.codec.answerFor(msg))
 }
 
 // Answer is Send for resp, the answer to a request read with the
@@ -93,10 +93,16 @@ func (w *Writer) Answer(resp *iso8583.Message, received netheader.Message) error
 	if received == nil {
 		return w.Send(resp)
 	}
+	return w.send(message{resp}, w.codec.answerHeader(received))
+}
+
+// AnswerFields is Answer for an answer kept as Fields: packed from its
+// fields, no iso8583.Message built.
+func (w *Writer) AnswerFields(resp *Fields, received netheader.Message) error {
 	return w.send(resp, w.codec.answerHeader(received))
 }
 
-func (w *Writer) send(msg *iso8583.Message, hdr netheader.Message) error {
+func (w *Writer) send(msg body, hdr netheader.Message) error {
 	buf, frame, err := w.codec.packPooled(msg, hdr) // outside the lock: senders pack in parallel
 	if err != nil {
 		return err
@@ -113,7 +119,7 @@ func (w *Writer) send(msg *iso8583.Message, hdr netheader.Message) error {
 // WriteMessage is Send for iso8583-connection: dst, the library's
 // connection, becomes the destination if the writer has none.
 func (w *Writer) WriteMessage(dst io.Writer, msg *iso8583.Message) error {
-	buf, frame, err := w.codec.packPooled(msg, w.codec.answerFor(msg))
+	buf, frame, err := w.codec.packPooled(message{msg}, w.codec.answerFor(msg))
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
-	"github.com/kbpay/switch/iso/fields"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 )
 
@@ -22,49 +22,59 @@ var echoed = []int{
 // fromIssuer are the issuer answer fields passed back to the terminal.
 var fromIssuer = []int{specs.ApprovalCode, 44, 54}
 
-// Respond builds the terminal's response for t in the request's dialect:
-// the response MTI, the echoed request fields, the issuer's RRN, approval
-// code and additional data, and t.Code in DE 39.
+// Respond builds the terminal's response for t in the request's dialect
+// as a message (Answer's fields): what a MAC is computed over.
 func Respond(t *Txn) (*iso8583.Message, error) {
-	spec := t.Request.GetSpec()
+	a, err := Answer(t)
+	if err != nil {
+		return nil, err
+	}
+	return a.Message()
+}
+
+// Answer builds the terminal's response for t in the request's dialect:
+// the response MTI, the echoed request fields (the request's own, shared),
+// the issuer's RRN, approval code and additional data, and t.Code in DE
+// 39. It packs as Respond's message does, without building one.
+func Answer(t *Txn) (*frame.Fields, error) {
 	rmti, err := specs.ResponseMTI(t.MTI)
 	if err != nil {
 		return nil, fmt.Errorf("building response: %w", err)
 	}
-	resp := iso8583.NewMessage(spec)
-	if err := fields.SetString(resp, 0, rmti); err != nil {
+	resp, err := frame.NewFields(t.Request.GetSpec(), rmti)
+	if err != nil {
 		return nil, fmt.Errorf("setting the response MTI: %w", err)
 	}
 	for _, id := range echoed {
-		if err := fields.Copy(resp, t.Request, id); err != nil {
+		if err := resp.Copy(t.Request, id); err != nil {
 			return nil, fmt.Errorf("echoing DE %d: %w", id, err)
 		}
 	}
 	if t.IssuerResponse != nil {
 		for _, id := range fromIssuer {
-			if err := fields.Copy(resp, t.IssuerResponse, id); err != nil {
+			if err := resp.Copy(t.IssuerResponse, id); err != nil {
 				return nil, fmt.Errorf("copying issuer DE %d: %w", id, err)
 			}
 		}
 	}
 	if t.IssuerResponse == nil && t.ApprovalCode != "" {
-		if err := fields.SetString(resp, specs.ApprovalCode, t.ApprovalCode); err != nil {
+		if err := resp.SetString(specs.ApprovalCode, t.ApprovalCode); err != nil {
 			return nil, fmt.Errorf("setting DE 38: %w", err)
 		}
 	}
 	if t.IssuerRequest == nil && t.RRN != "" && t.Request.GetField(specs.RRN) == nil {
-		if err := fields.SetString(resp, specs.RRN, t.RRN); err != nil {
+		if err := resp.SetString(specs.RRN, t.RRN); err != nil {
 			return nil, fmt.Errorf("setting DE 37: %w", err)
 		}
 	}
 	if t.IssuerRequest != nil && t.Request.GetField(specs.RRN) == nil {
 		// The terminal gets the RRN the switch assigned on the issuer leg
 		// (answered or not), so a cancel can name the transaction.
-		if err := fields.Copy(resp, t.IssuerRequest, specs.RRN); err != nil {
+		if err := resp.Copy(t.IssuerRequest, specs.RRN); err != nil {
 			return nil, fmt.Errorf("copying RRN: %w", err)
 		}
 	}
-	if err := fields.SetString(resp, specs.ResponseCode, string(t.Code)); err != nil {
+	if err := resp.SetString(specs.ResponseCode, string(t.Code)); err != nil {
 		return nil, fmt.Errorf("setting DE 39: %w", err)
 	}
 	return resp, nil

@@ -42,6 +42,8 @@ type answerer struct {
 
 func (a answerer) Send(resp *iso8583.Message) error { return a.out.Answer(resp, a.received) }
 
+func (a answerer) SendFields(resp *frame.Fields) error { return a.out.AnswerFields(resp, a.received) }
+
 // serveMessage runs one terminal request through the pipeline and replies.
 func (l *Listener) serveMessage(c answerer, msg *iso8583.Message, raw []byte, link *vanLink, log *zap.Logger) {
 	start := time.Now()
@@ -93,22 +95,18 @@ func (l *Listener) serveMessage(c answerer, msg *iso8583.Message, raw []byte, li
 	l.reply(c, t, start, reason, log)
 }
 
-// reply answers the terminal and logs the transaction's one line.
+// reply answers the terminal and logs the transaction's one line. The
+// answer is packed from its fields (pipeline.Answer); a keyed listener's
+// is built as a message, which its MAC is computed over.
 func (l *Listener) reply(c answerer, t *pipeline.Txn, start time.Time, reason string, log *zap.Logger) {
-	resp, err := pipeline.Respond(t)
+	resp, err := pipeline.Answer(t)
 	if err != nil {
 		log.Error("building response", zap.String("error", pan.Scrub(err.Error())))
 		txnlog.Write(log, t, nil, reason)
 		return
 	}
 	defer txnlog.Write(log, t, resp, reason)
-	if k := l.policy.MAC; k != nil {
-		if err := pipeline.SignResponse(l.deps.Ctx, l.deps.PINMAC, *k, resp); err != nil {
-			// Still answer: an unsigned answer beats a lost one.
-			log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
-		}
-	}
-	if err := c.Send(resp); err != nil {
+	if err := l.send(c, resp, log); err != nil {
 		log.Warn("writing response", zap.String("stan", stanOf(t.Request)), zap.Error(err))
 		return
 	}
@@ -119,6 +117,23 @@ func (l *Listener) reply(c answerer, t *pipeline.Txn, start time.Time, reason st
 	mti := MTILabel(t.MTI)
 	l.series.request(mti, route, RCLabel(t.Code)).Inc()
 	l.series.latency(mti).Observe(time.Since(start).Seconds())
+}
+
+// send writes resp, signed first on a keyed listener.
+func (l *Listener) send(c answerer, resp *frame.Fields, log *zap.Logger) error {
+	k := l.policy.MAC
+	if k == nil {
+		return c.SendFields(resp)
+	}
+	msg, err := resp.Message()
+	if err != nil {
+		return err
+	}
+	if err := pipeline.SignResponse(l.deps.Ctx, l.deps.PINMAC, *k, msg); err != nil {
+		// Still answer: an unsigned answer beats a lost one.
+		log.Error("signing response", zap.String("error", pan.Scrub(err.Error())))
+	}
+	return c.Send(msg)
 }
 
 func (l *Listener) logOutcome(t *pipeline.Txn, err error, log *zap.Logger) {

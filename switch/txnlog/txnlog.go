@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
 	"github.com/kbpay/switch/switch/pipeline"
 )
@@ -18,7 +19,7 @@ import (
 // switch's time excludes the issuer's). reason says why when the switch
 // decided the answer itself. Card data appears masked (6+4) only. log
 // carries the listener and the remote address already.
-func Write(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, reason string) {
+func Write(log *zap.Logger, t *pipeline.Txn, resp *frame.Fields, reason string) {
 	ce := log.Check(zap.InfoLevel, Message)
 	if ce == nil {
 		return // info is off: the line's fields are not worth building
@@ -45,8 +46,8 @@ func Write(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, reason strin
 		zap.String("currency", get(t.Request, specs.Currency)),
 		zap.String("route", t.Route),
 		zap.String("rc", string(t.Code)),
-		zap.String("rrn", get(resp, specs.RRN)),
-		zap.String("approval_code", get(resp, specs.ApprovalCode)),
+		zap.String("rrn", answered(resp, specs.RRN)),
+		zap.String("approval_code", answered(resp, specs.ApprovalCode)),
 		zap.String("stan", get(t.Request, specs.STAN)),
 		zap.Float64("switch_ms", ms(total-t.IssuerTime)),
 		zap.Float64("issuer_ms", ms(t.IssuerTime)),
@@ -62,5 +63,13 @@ func Write(log *zap.Logger, t *pipeline.Txn, resp *iso8583.Message, reason strin
 
 // Message is the message of the one line per transaction.
 const Message = "transaction"
+
+// answered is field id of the answer resp ("" without one).
+func answered(resp *frame.Fields, id int) string {
+	if resp == nil {
+		return ""
+	}
+	return resp.GetString(id)
+}
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
