@@ -229,6 +229,9 @@ func (c *Codec) read(r io.Reader) (netheader.Message, *[]byte, error) {
 // TakeRaw returns and forgets the frame body msg was unpacked from (nil
 // unless KeepRaw, and nil the second time).
 func (c *Codec) TakeRaw(msg *iso8583.Message) []byte {
+	if !c.KeepRaw {
+		return nil // nothing kept: no weak pointer made for msg to look it up
+	}
 	v, ok := c.raw.LoadAndDelete(weak.Make(msg))
 	if !ok {
 		return nil
