@@ -48,6 +48,18 @@ routes:
 		{name: "duplicate listener", yaml: "listeners: [{name: t, addr: '127.0.0.1:1'}, {name: t, addr: '127.0.0.1:2'}]", wantErr: "duplicate listener name"},
 		{name: "bad log level", yaml: "log: {level: loud}", wantErr: "log.level"},
 		{name: "not YAML", yaml: "routes: [", wantErr: "parsing YAML"},
+		{name: "group wait by default", yaml: "", check: func(t *testing.T, c Config) {
+			if c.Journal.HeldGroupWait() != DefaultGroupWait || c.Journal.GroupSize != 16 {
+				t.Errorf("group_wait %v, group_size %d", c.Journal.HeldGroupWait(), c.Journal.GroupSize)
+			}
+		}},
+		{name: "group wait off", yaml: "journal: {group_wait: 0s}", check: func(t *testing.T, c Config) {
+			if c.Journal.HeldGroupWait() != 0 {
+				t.Errorf("group_wait %v, want 0 (off)", c.Journal.HeldGroupWait())
+			}
+		}},
+		{name: "group wait too long", yaml: "journal: {group_wait: 50ms}", wantErr: "journal.group_wait 50ms outside 0..10ms"},
+		{name: "group size too big", yaml: "journal: {group_size: 1000}", wantErr: "journal.group_size 1000 outside 1..256"},
 	})
 }
 

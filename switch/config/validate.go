@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/kbpay/switch/iso/frame"
 	"github.com/kbpay/switch/specs"
@@ -66,6 +67,12 @@ func (c *Config) Validate() error {
 	}
 	checkInstanceName(bad, c.InstanceName)
 	c.Store.check(bad)
+	if w := c.Journal.GroupWait; w != nil && (*w < 0 || *w > 10*time.Millisecond) {
+		bad("journal.group_wait %s outside 0..10ms", *w)
+	}
+	if n := c.Journal.GroupSize; n < 1 || n > 256 {
+		bad("journal.group_size %d outside 1..256", n)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

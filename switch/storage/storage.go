@@ -37,7 +37,8 @@ func OpenWith(cfg config.Config, fault store.Fault, onCommit func(time.Duration,
 	switch cfg.Store.Backend {
 	case "embedded":
 		es, err := embedded.Open(embedded.Options{JournalPath: cfg.Journal.Path, VaultPath: cfg.Vault.Path,
-			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit, Logger: log})
+			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit, Logger: log,
+			GroupWait: cfg.Journal.HeldGroupWait(), GroupSize: cfg.Journal.GroupSize})
 		if err != nil {
 			return nil, 0, err
 		}

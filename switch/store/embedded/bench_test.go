@@ -23,6 +23,9 @@ import (
 // Besides ns/op and allocs it reports cpu-µs/sale: the process's user +
 // system CPU over the run divided by the sales (the switch's target is
 // ≤50 µs per transaction for all of switchd).
+//
+// The durable runs go again with the committer holding small groups for
+// more writes (journal.group_wait's default: "held=200µs").
 func BenchmarkSale(b *testing.B) {
 	for _, lookup := range []bool{false, true} {
 		for _, durable := range []bool{true, false} {
@@ -31,15 +34,18 @@ func BenchmarkSale(b *testing.B) {
 				if lookup {
 					name = "findbykey+" + name
 				}
-				b.Run(name, func(b *testing.B) { benchSale(b, durable, par, lookup) })
+				b.Run(name, func(b *testing.B) { benchSale(b, durable, par, lookup, 0) })
+				if durable && !lookup {
+					b.Run(name+"/held=200µs", func(b *testing.B) { benchSale(b, durable, par, lookup, 200*time.Microsecond) })
+				}
 			}
 		}
 	}
 }
 
-func benchSale(b *testing.B, durable bool, par int, lookup bool) {
+func benchSale(b *testing.B, durable bool, par int, lookup bool, held time.Duration) {
 	var commits atomic.Int64
-	s, err := OpenDir(b.TempDir(), Options{Durable: durable, Instance: store.Instance{Name: "test"},
+	s, err := OpenDir(b.TempDir(), Options{Durable: durable, Instance: store.Instance{Name: "test"}, GroupWait: held,
 		OnCommit: func(time.Duration, int, error) { commits.Add(1) }})
 	if err != nil {
 		b.Fatal(err)

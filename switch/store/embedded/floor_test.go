@@ -46,7 +46,7 @@ func BenchmarkJournalFloor(b *testing.B) {
 		for _, par := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("%s/inflight=%d", mode, par), func(b *testing.B) {
 				if mode == "sqlite" {
-					benchSale(b, true, par, false)
+					benchSale(b, true, par, false, 0)
 					return
 				}
 				benchPebbleFloor(b, mode, par)

@@ -1,0 +1,191 @@
+package embedded
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kbpay/switch/switch/store"
+)
+
+// TestGroupWaitOnlyWhileWritesArrive: a group is held only when, by the
+// writes that arrived during the last commits, another is expected
+// within the wait.
+func TestGroupWaitOnlyWhileWritesArrive(t *testing.T) {
+	const commit = 500 * time.Microsecond
+	tests := []struct {
+		name   string
+		max    time.Duration
+		queued []int // writes waiting after each commit, in order
+		want   time.Duration
+	}{
+		{"nothing observed yet", 200 * time.Microsecond, nil, 0},
+		{"a lone writer: nothing arrives during its commits", 200 * time.Microsecond, []int{0, 0, 0, 0, 0, 0}, 0},
+		{"busy: several writes arrive during each commit", 200 * time.Microsecond, []int{6, 6, 6, 6, 6, 6}, 200 * time.Microsecond},
+		{"busy, then quiet", 200 * time.Microsecond, []int{6, 6, 6, 6, 6, 6, 0, 0, 0, 0, 0, 0}, 0},
+		{"one write a commit, a long wait: expected within it", 5 * time.Millisecond, []int{1, 1, 1, 1, 1, 1, 1, 1}, 5 * time.Millisecond},
+		{"one write a commit, a short wait: not expected within it", 100 * time.Microsecond, []int{1, 1, 1, 1, 1, 1, 1, 1}, 0},
+		{"off", 0, []int{6, 6, 6, 6, 6, 6}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := groupWait{max: tt.max, size: 16}
+			for _, n := range tt.queued {
+				g.observe(n, commit)
+			}
+			if got := g.wait(); got != tt.want {
+				t.Errorf("wait %v, want %v (rate %.0f writes/s)", got, tt.want, g.rate)
+			}
+		})
+	}
+}
+
+// TestFruitlessHoldsBackOff: after a hold that gained no write the next
+// holds are skipped, twice as many each time up to maxSkip; a hold that
+// gained one holds again at once.
+func TestFruitlessHoldsBackOff(t *testing.T) {
+	g := groupWait{max: time.Millisecond, size: 16}
+	for range 8 {
+		g.observe(6, 500*time.Microsecond) // busy
+	}
+	holds := func(commits int, gained int) (n int) {
+		for range commits {
+			if g.wait() > 0 {
+				n++
+				g.held(gained)
+			}
+		}
+		return n
+	}
+	// Skips after each fruitless hold: 1, 3, 7, 15, 31, 63, 64, 64, ...
+	if n := holds(1+2+4+8+16+32+64+65+65, 0); n != 9 {
+		t.Errorf("%d fruitless holds in 257 commits, want 9", n)
+	}
+	if n := holds(65, 0); n != 1 {
+		t.Errorf("%d fruitless holds in 65 commits at the most backed off, want 1", n)
+	}
+	if n := holds(65, 1); n != 1 { // 64 still skipped, then one that gains
+		t.Errorf("%d holds in 65 commits at the most backed off, want 1", n)
+	}
+	if n := holds(10, 1); n != 10 {
+		t.Errorf("holds that gain: %d holds in 10 commits, want 10", n)
+	}
+}
+
+// TestGatherEndsAtSizeTimeOrStop: a held group is committed once it has
+// its size, once the wait is over, or when the journal closes.
+func TestGatherEndsAtSizeTimeOrStop(t *testing.T) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	ch := make(chan int, 8)
+	ch <- 2
+	ch <- 3
+	ch <- 4
+	if got := gather(ch, []int{1}, 3, time.Hour, timer, nil); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("held until size 3: %v", got)
+	}
+	if got := gather(ch, []int{9}, 3, time.Millisecond, timer, nil); !slices.Equal(got, []int{9, 4}) {
+		t.Errorf("held until the wait was over: %v", got)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if got := gather(ch, []int{7}, 3, time.Hour, timer, stop); !slices.Equal(got, []int{7}) {
+		t.Errorf("held past the journal's close: %v", got)
+	}
+}
+
+// TestHeldGroupCommitsTogether: once writes arrived during a commit, the
+// next group is held for the write that follows, and the three commit
+// together; with the wait off they commit as they come.
+func TestHeldGroupCommitsTogether(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		groups []int
+		j      *journal
+		queued = make(chan struct{})
+	)
+	ctx := context.Background()
+	begin := func(n int64) error {
+		_, err := (&Store{j: j}).Sales().Begin(ctx, benchRequest(n))
+		return err
+	}
+	var second sync.WaitGroup
+	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: time.Minute, GroupSize: 3,
+		OnCommit: func(_ time.Duration, n int, _ error) {
+			mu.Lock()
+			groups = append(groups, n)
+			first := len(groups) == 1
+			mu.Unlock()
+			if !first {
+				return
+			}
+			// Two writes arrive while the first commit runs.
+			for n := range int64(2) {
+				second.Add(1)
+				go func() {
+					defer second.Done()
+					if err := begin(2 + n); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for len(j.writes) < 2 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			close(queued)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j = s.j
+	if err := begin(1); err != nil {
+		t.Fatal(err)
+	}
+	<-queued
+	// Once the committer has taken the two, a group not held commits
+	// them at once; give it the time to (a held one never does).
+	waitFor(t, "the committer to take the two writes", func() bool { return len(j.writes) == 0 })
+	for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		mu.Lock()
+		committed := len(groups) > 1
+		mu.Unlock()
+		if committed {
+			break
+		}
+	}
+	if err := begin(4); err != nil { // the third of the held group
+		t.Fatal(err)
+	}
+	second.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(groups, []int{1, 3}) {
+		t.Fatalf("groups %v, want [1 3]: the two writes that arrived during the first commit held for the third", groups)
+	}
+}
+
+// TestLoneWriterIsNeverHeld: one writer's writes, one after another,
+// commit at once however long the wait: nothing arrives during its
+// commits.
+func TestLoneWriterIsNeverHeld(t *testing.T) {
+	const wait = 5 * time.Second
+	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: wait, GroupSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	for n := range int64(10) {
+		if _, err := s.Sales().Begin(context.Background(), benchRequest(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Held, they would take 10 waits (50 s); not held, milliseconds.
+	if took := time.Since(start); took > 4*wait {
+		t.Fatalf("10 writes one after another took %v: a lone writer's group was held", took)
+	}
+}
