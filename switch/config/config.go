@@ -73,11 +73,11 @@ type Journal struct {
 	// each route has its own workers, so a silent issuer delays only its
 	// own queue. Default 4.
 	SAFWorkersPerRoute int `yaml:"saf_workers_per_route"`
-	// GroupWait is how long the embedded journal may hold a group of
-	// writes for more before committing it, when writes keep arriving
-	// while commits run: fewer commits (each an fsync) at a moderate load,
-	// for at most this much more latency per write. 0 turns it off.
-	// Default 200us.
+	// GroupWait is the longest the embedded journal holds a group of
+	// writes for more before committing it (no longer than a commit
+	// takes), when writes keep arriving while commits run: fewer commits
+	// (each an fsync), for at most this much more latency per write. 0
+	// turns it off. Default 500us.
 	GroupWait *time.Duration `yaml:"group_wait"`
 	// GroupSize commits a held group as soon as it has this many writes.
 	// Default 16.
@@ -85,7 +85,7 @@ type Journal struct {
 }
 
 // DefaultGroupWait is journal.group_wait's default.
-const DefaultGroupWait = 200 * time.Microsecond
+const DefaultGroupWait = 500 * time.Microsecond
 
 // HeldGroupWait is GroupWait, DefaultGroupWait when unset.
 func (j Journal) HeldGroupWait() time.Duration {

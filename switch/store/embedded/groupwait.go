@@ -6,54 +6,76 @@ import "time"
 // before committing it. A commit costs about the same whatever its group
 // carries (the fsync alone was 218-267 µs of CPU on the development
 // machine, BenchmarkDiskSync), and at a moderate load a sale's two writes
-// mostly commit alone: holding a small group for a few hundred µs, when
-// more writes are on their way, shares one commit among them.
+// mostly commit alone: holding a small group a little, when more writes
+// are on their way, shares one commit among them.
 //
-// Whether more are on their way is told by the writes that arrived while
-// the previous commits ran (their arrival rate, smoothed): a lone writer,
-// or an idle switch, submits nothing while its write commits, so it never
-// waits. Writers that all wait in the group already (a few, each with one
-// write at a time) arrive during commits too, but a hold gains them
-// nothing: after a hold that gained no write the next ones are skipped,
-// twice as many each time (up to maxSkip), so such a load pays one
-// fruitless hold every maxSkip commits.
+// A group is held at most as long as a commit takes (smoothed) and never
+// more than max: a held write waits at most about as long again as its
+// commit takes, so a fast disk holds briefly and a slow one longer.
+//
+// Whether more writes are on their way is told by two things. The writes
+// that arrived while the last commits ran (their rate, smoothed): a lone
+// writer, or an idle switch, submits nothing while its write commits, so
+// it is never held (a hold expecting under minExpected writes is not
+// worth it). And what the last holds gained (smoothed): writers that are
+// all in the group already (a few, each with one write at a time) arrive
+// during commits too, but holding gains them nothing; once the holds gain
+// under minGain writes on average, the next ones are skipped, twice as
+// many each time (up to maxSkip), so such a load pays one fruitless hold
+// every maxSkip commits.
 type groupWait struct {
 	max  time.Duration // the longest a group is held; 0: never
 	size int           // a group this big is committed without waiting more
-	rate float64       // writes per second arriving during commits, smoothed
+	// rate: writes per second arriving during commits; commit: how long a
+	// commit takes; gain: writes a hold gained. All smoothed.
+	rate, gain float64
+	commit     time.Duration
 	// backoff is how many commits to skip after the next fruitless hold;
 	// skip, how many are left to skip now.
 	backoff, skip int
 }
 
-// maxSkip bounds the commits skipped after fruitless holds.
-const maxSkip = 64
+const (
+	minExpected = 0.1 // writes a hold must expect to be tried
+	minGain     = 0.5 // writes holds must gain, on average, to go on
+	maxSkip     = 64  // commits skipped at most after fruitless holds
+)
+
+func newGroupWait(max time.Duration, size int) groupWait {
+	return groupWait{max: max, size: size, gain: 1}
+}
 
 // observe records that queued writes arrived during a commit that took d.
 func (g *groupWait) observe(queued int, d time.Duration) {
 	if d <= 0 {
 		return
 	}
+	if g.commit == 0 {
+		g.commit = d
+	}
+	g.commit += (d - g.commit) / 4
 	g.rate += (float64(queued)/d.Seconds() - g.rate) / 4
 }
 
-// wait is how long to hold a group: g.max when at least one more write
-// is expected within it and no fruitless hold is being backed off from,
-// else 0.
+// wait is how long to hold a group: as long as a commit takes (at most
+// g.max) when writes are expected within it and holding has been
+// gaining them, else 0.
 func (g *groupWait) wait() time.Duration {
-	if g.max <= 0 || g.rate*g.max.Seconds() < 1 {
+	d := min(g.max, g.commit)
+	if d <= 0 || g.rate*d.Seconds() < minExpected {
 		return 0
 	}
 	if g.skip > 0 {
 		g.skip--
 		return 0
 	}
-	return g.max
+	return d
 }
 
-// held records what a hold gained: writes that arrived during it.
+// held records what a hold gained: the writes that arrived during it.
 func (g *groupWait) held(gained int) {
-	if gained > 0 {
+	g.gain += (float64(gained) - g.gain) / 4
+	if g.gain >= minGain {
 		g.backoff = 0
 		return
 	}

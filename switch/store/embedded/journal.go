@@ -76,6 +76,8 @@ type journal struct {
 	// clock and stepped notice the wall clock going back (created.go).
 	clock   clockWatch
 	stepped atomic.Bool
+	// held counts the groups held for more writes (groupWait).
+	held atomic.Uint64
 }
 
 type write struct {
@@ -225,7 +227,7 @@ func (j *journal) commitLoop() {
 	cpurole.Set(cpurole.Journal)
 	defer j.stopped.Done()
 	defer close(j.drained)
-	hold := groupWait{max: j.opts.GroupWait, size: j.opts.GroupSize}
+	hold := newGroupWait(j.opts.GroupWait, j.opts.GroupSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -248,6 +250,7 @@ func (j *journal) commitLoop() {
 			had := len(batch) + len(j.writes)
 			batch = gather(j.writes, batch, hold.size, d, timer, j.stop)
 			hold.held(len(batch) + len(j.writes) - had)
+			j.held.Add(1)
 		}
 		start := time.Now()
 		j.commit(takeGroup(j.writes, batch, j.opts.MaxBatch))
