@@ -246,14 +246,19 @@ func (j *journal) commitLoop() {
 				}
 			}
 		}
-		if d := hold.wait(); d > 0 {
-			had := len(batch) + len(j.writes)
-			batch = gather(j.writes, batch, hold.size, d, timer, j.stop)
-			hold.held(len(batch) + len(j.writes) - had)
-			j.held.Add(1)
-		}
 		start := time.Now()
-		j.commit(takeGroup(j.writes, batch, j.opts.MaxBatch))
+		batch = takeGroup(j.writes, batch, j.opts.MaxBatch)
+		// Held only past what joins without holding: the writers about
+		// to submit are in already, and a hold gains only later writes.
+		if len(batch) < hold.size {
+			if d := hold.wait(); d > 0 {
+				had := len(batch)
+				batch = drain(j.writes, gather(j.writes, batch, hold.size, d, timer, j.stop), j.opts.MaxBatch)
+				hold.held(len(batch) - had)
+				j.held.Add(1)
+			}
+		}
+		j.commit(batch)
 		hold.observe(len(j.writes), time.Since(start))
 	}
 }
@@ -272,6 +277,11 @@ func takeGroup[T any](ch chan T, batch []T, max int) []T {
 			break
 		}
 	}
+	return drain(ch, batch, max)
+}
+
+// drain appends the writes waiting in ch to batch, up to max in all.
+func drain[T any](ch chan T, batch []T, max int) []T {
 	for len(batch) < max {
 		select {
 		case w := <-ch:
