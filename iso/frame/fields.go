@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -46,6 +47,9 @@ func (f *Fields) Spec() *iso8583.MessageSpec { return f.spec }
 // on a message; an empty v sets the field too (it packs as its spec packs
 // an empty value).
 func (f *Fields) SetString(id int, v string) error {
+	if id == 1 {
+		return errBitmapField
+	}
 	inst, err := f.newField(id)
 	if err != nil {
 		return err
@@ -64,6 +68,9 @@ func (f *Fields) SetString(id int, v string) error {
 // same spec's field is shared, another spec's value moves into a field of
 // f's spec.
 func (f *Fields) Copy(src *iso8583.Message, id int) error {
+	if id == 1 {
+		return errBitmapField
+	}
 	if _, ok := f.spec.Fields[id]; !ok {
 		return nil
 	}
@@ -148,13 +155,8 @@ func setOn(m *iso8583.Message, e setField) error {
 // iso8583.Message holding the same fields, to dst.
 func (f *Fields) appendPacked(dst []byte) ([]byte, error) {
 	proto, ok := f.spec.Fields[1].(*field.Bitmap)
-	if !ok {
-		// A spec without a bitmap of moov's own: moov packs it.
-		m, err := f.Message()
-		if err != nil {
-			return dst, err
-		}
-		return appendMoovPacked(dst, m)
+	if !ok { // moov refuses such a spec (NewMessage, Unpack) before it gets here
+		return dst, fmt.Errorf("spec %s: field 1 is %T, not a bitmap", f.spec.Name, f.spec.Fields[1])
 	}
 	bitmap := field.NewBitmap(proto.Spec())
 	var buf [40]setField
@@ -163,6 +165,10 @@ func (f *Fields) appendPacked(dst []byte) ([]byte, error) {
 	set = slices.Insert(set, at, setField{1, bitmap})
 	return appendSet(dst, bitmap, set)
 }
+
+// errBitmapField: the bitmap (field 1) is made from the fields when the
+// message is packed, never set.
+var errBitmapField = errors.New("field 1 is the bitmap, made when the message is packed")
 
 func (f *Fields) newField(id int) (field.Field, error) {
 	proto, ok := f.spec.Fields[id]

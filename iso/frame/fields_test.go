@@ -126,4 +126,8 @@ func TestFieldsSetAgain(t *testing.T) {
 	if err := f.SetString(999, "x"); err == nil {
 		t.Error("SetString of a field the spec lacks succeeded")
 	}
+	_, _ = req.Pack() // the request has its bitmap now
+	if f.SetString(1, "x") == nil || f.Copy(req, 1) == nil {
+		t.Error("the bitmap (field 1) was set: it is made when the message is packed")
+	}
 }

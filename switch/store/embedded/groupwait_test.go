@@ -193,3 +193,4 @@ func TestLoneWriterIsNeverHeld(t *testing.T) {
 		t.Fatalf("a lone writer's groups were held %d times", n)
 	}
 }
+
