@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"sync"
 	"testing"
@@ -107,52 +108,46 @@ func TestHeldGroupCommitsTogether(t *testing.T) {
 	var (
 		mu     sync.Mutex
 		groups []int
-		j      *journal
-		queued = make(chan struct{})
 	)
 	ctx := context.Background()
-	begin := func(n int64) error {
-		_, err := (&Store{j: j}).Sales().Begin(ctx, benchRequest(n))
-		return err
-	}
-	var second sync.WaitGroup
 	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: time.Minute, GroupSize: 3,
 		OnCommit: func(_ time.Duration, n int, _ error) {
 			mu.Lock()
 			groups = append(groups, n)
-			first := len(groups) == 1
 			mu.Unlock()
-			if !first {
-				return
-			}
-			// Two writes arrive while the first commit runs.
-			for n := range int64(2) {
-				second.Add(1)
-				go func() {
-					defer second.Done()
-					if err := begin(2 + n); err != nil {
-						t.Error(err)
-					}
-				}()
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for len(j.writes) < 2 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-			// A group is held as long as a commit takes: this one takes
-			// half a second more.
-			time.Sleep(500 * time.Millisecond)
-			close(queued)
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	j = s.j
-	if err := begin(1); err != nil {
+	j := s.j
+	begin := func(n int64) error {
+		_, err := s.Sales().Begin(ctx, benchRequest(n))
+		return err
+	}
+	// The first write's commit runs while two more arrive, and takes
+	// half a second more (a group is held as long as a commit takes).
+	var second sync.WaitGroup
+	err = j.exec1(ctx, "test", func(*sql.Tx) error {
+		for n := range int64(2) {
+			second.Add(1)
+			go func() {
+				defer second.Done()
+				if err := begin(2 + n); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(j.writes) < 2 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	<-queued
 	// Once the committer has taken the two, a group not held commits
 	// them at once; give it the time to (a held one never does).
 	waitFor(t, "the committer to take the two writes", func() bool { return len(j.writes) == 0 })
@@ -168,6 +163,12 @@ func TestHeldGroupCommitsTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	second.Wait()
+	// OnCommit is told after the writers are.
+	waitFor(t, "the second commit's OnCommit", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(groups) >= 2
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(groups, []int{1, 3}) {

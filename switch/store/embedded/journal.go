@@ -260,8 +260,8 @@ func (j *journal) commitLoop() {
 		// Only the commit is timed: what arrives during it is what a hold
 		// of that long may expect (a hold timed in would feed itself).
 		start := time.Now()
-		j.commit(batch)
-		hold.observe(len(j.writes), time.Since(start))
+		arrived := j.commit(batch)
+		hold.observe(arrived, time.Since(start))
 	}
 }
 
@@ -297,8 +297,11 @@ func drain[T any](ch chan T, batch []T, max int) []T {
 
 // commit runs batch as one transaction (one fsync when Durable) and tells
 // each write's caller. A write's refusal fails that write only; a failed
-// commit fails them all with store.ErrUnavailable.
-func (j *journal) commit(batch []*write) {
+// commit fails them all with store.ErrUnavailable. It returns how many
+// writes arrived meanwhile, counted before any of its writers is told
+// (one told could submit its next write at once: a lone writer's would
+// look like another's).
+func (j *journal) commit(batch []*write) (arrived int) {
 	var failed error
 	if j.opts.OnCommit != nil {
 		start := time.Now()
@@ -310,6 +313,7 @@ func (j *journal) commit(batch []*write) {
 		failed = j.run(batch, true)
 	}
 	j.stamped(failed == nil)
+	arrived = len(j.writes)
 	for _, w := range batch {
 		if failed != nil {
 			// Even a refusal: what it was decided on may not have been
@@ -318,6 +322,7 @@ func (j *journal) commit(batch []*write) {
 		}
 		close(w.done)
 	}
+	return arrived
 }
 
 // errRedo: a write run without a savepoint failed on the file; its group
