@@ -194,4 +194,3 @@ func TestLoneWriterIsNeverHeld(t *testing.T) {
 		t.Fatalf("a lone writer's groups were held %d times", n)
 	}
 }
-
