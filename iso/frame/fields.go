@@ -40,9 +40,6 @@ func NewFields(spec *iso8583.MessageSpec, mti string) (*Fields, error) {
 	return f, nil
 }
 
-// Spec is the spec the message is packed with.
-func (f *Fields) Spec() *iso8583.MessageSpec { return f.spec }
-
 // SetString sets field id (0: the MTI) to v, as fields.SetString sets it
 // on a message; an empty v sets the field too (it packs as its spec packs
 // an empty value).
@@ -56,11 +53,10 @@ func (f *Fields) SetString(id int, v string) error {
 	}
 	if s, ok := inst.(*field.String); ok {
 		s.SetValue(v)
-	} else if err := inst.SetBytes([]byte(v)); err != nil {
-		return fmt.Errorf("setting bytes for field %d: %w", id, err)
+		f.put(id, inst)
+		return nil
 	}
-	f.put(id, inst)
-	return nil
+	return f.setBytes(id, inst, []byte(v))
 }
 
 // Copy sets field id from src when src has it with a value that is not
@@ -78,29 +74,33 @@ func (f *Fields) Copy(src *iso8583.Message, id int) error {
 	if sf == nil {
 		return nil
 	}
-	if s, ok := sf.(*field.String); ok && s.Value() == "" {
-		return nil
-	}
-	if src.GetSpec() == f.spec {
-		if _, ok := sf.(*field.String); !ok {
-			if b, err := sf.Bytes(); err != nil || len(b) == 0 {
-				return err
-			}
-		}
-		f.put(id, sf)
-		return nil
-	}
 	if s, ok := sf.(*field.String); ok {
+		switch {
+		case s.Value() == "":
+			return nil
+		case src.GetSpec() == f.spec:
+			f.put(id, sf)
+			return nil
+		}
 		return f.SetString(id, s.Value())
 	}
 	b, err := sf.Bytes()
 	if err != nil || len(b) == 0 {
 		return err
 	}
+	if src.GetSpec() == f.spec {
+		f.put(id, sf)
+		return nil
+	}
 	inst, err := f.newField(id)
 	if err != nil {
 		return err
 	}
+	return f.setBytes(id, inst, b)
+}
+
+// setBytes sets inst, a new field id, to b and puts it in.
+func (f *Fields) setBytes(id int, inst field.Field, b []byte) error {
 	if err := inst.SetBytes(b); err != nil {
 		return fmt.Errorf("setting bytes for field %d: %w", id, err)
 	}
