@@ -137,7 +137,7 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 		return nil, err
 	}
 	instanceNumber := cfg.InstanceID
-	if s.store, instanceNumber, err = storage.OpenWith(cfg, o.storeFault, s.ops.ObserveCommit, s.log); err != nil {
+	if s.store, instanceNumber, err = storage.OpenWith(cfg, o.storeFault, s.ops, s.log); err != nil {
 		return nil, err
 	}
 	start.Opened("store", s.store.Close)

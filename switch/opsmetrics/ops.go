@@ -16,6 +16,8 @@ import (
 type Ops struct {
 	commit      *prometheus.HistogramVec
 	writes      prometheus.Histogram
+	hold        prometheus.Histogram
+	holdGained  prometheus.Histogram
 	reloads     *prometheus.CounterVec
 	lastReload  prometheus.Gauge
 	reloadValid prometheus.Gauge
@@ -34,6 +36,12 @@ func New(reg prometheus.Registerer) *Ops {
 		writes: promreg.Histogram(reg, "journal_commit_writes",
 			"Writes one committed journal group carried (group commit: one fsync for them all).",
 			prometheus.ExponentialBuckets(1, 2, 10)),
+		hold: promreg.Histogram(reg, "journal_group_hold_seconds",
+			"How long the embedded journal held a group for more writes before committing it (journal.group_wait).",
+			prometheus.ExponentialBuckets(0.00002, 2, 10)),
+		holdGained: promreg.Histogram(reg, "journal_group_hold_gained_writes",
+			"Writes that joined a held group while it was held (0: the hold gained nothing).",
+			append([]float64{0}, prometheus.ExponentialBuckets(1, 2, 9)...)),
 		reloads: promreg.CounterVec(reg, "config_reloads_total",
 			"Configuration reloads (SIGHUP, POST /v1/reload), by result (applied, refused).", "result"),
 		lastReload: promreg.Gauge(reg, "config_last_reload_timestamp_seconds",
@@ -62,6 +70,13 @@ func (m *Ops) ObserveCommit(d time.Duration, writes int, err error) {
 	if err == nil {
 		m.writes.Observe(float64(writes))
 	}
+}
+
+// ObserveHold is the embedded store's Options.OnHold: how long a group
+// was held for more writes and how many joined it meanwhile.
+func (m *Ops) ObserveHold(d time.Duration, gained int) {
+	m.hold.Observe(d.Seconds())
+	m.holdGained.Observe(float64(gained))
 }
 
 // Reloaded records a configuration reload's result.

@@ -24,20 +24,34 @@ func Open(cfg config.Config) (store.Store, error) {
 	return st, err
 }
 
-// OpenWith is Open wrapped with fault when set (tests), telling
-// onCommit (when set) of each journal commit (the commit-latency metric)
-// and log (when set) of failures the store works around.
+// CommitObserver is told of the journal's group commits and of the
+// groups the embedded journal held for more writes (journal.group_wait):
+// the switch's journal metrics (opsmetrics.Ops). Both are called from the
+// stores' committers: safe for concurrent use, never blocking.
+type CommitObserver interface {
+	ObserveCommit(d time.Duration, writes int, err error)
+	ObserveHold(d time.Duration, gained int)
+}
+
+// OpenWith is Open wrapped with fault when set (tests), telling obs (when
+// set) of each journal commit and held group, and log (when set) of
+// failures the store works around.
 // It also returns the instance number: cfg.InstanceID, or the one the
 // shared store keeps for cfg.InstanceName when the configuration leaves it
 // out (config.InstanceIDAuto).
-func OpenWith(cfg config.Config, fault store.Fault, onCommit func(time.Duration, int, error), log *zap.Logger) (store.Store, int, error) {
+func OpenWith(cfg config.Config, fault store.Fault, obs CommitObserver, log *zap.Logger) (store.Store, int, error) {
+	var onCommit func(time.Duration, int, error)
+	var onHold func(time.Duration, int)
+	if obs != nil {
+		onCommit, onHold = obs.ObserveCommit, obs.ObserveHold
+	}
 	inst := store.Instance{Name: cfg.InstanceName, Lease: cfg.Store.Lease}
 	number := cfg.InstanceID
 	var st store.Store
 	switch cfg.Store.Backend {
 	case "embedded":
 		es, err := embedded.Open(embedded.Options{JournalPath: cfg.Journal.Path, VaultPath: cfg.Vault.Path,
-			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit, Logger: log,
+			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit, OnHold: onHold, Logger: log,
 			GroupWait: cfg.Journal.HeldGroupWait(), GroupSize: cfg.Journal.GroupSize})
 		if err != nil {
 			return nil, 0, err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,11 +104,12 @@ func TestGatherEndsAtSizeTimeOrStop(t *testing.T) {
 // TestHeldGroupCommitsTogether: once writes arrived during a commit, the
 // next group is held for the write that follows (for as long as that
 // commit took), and the three commit together; not held, they commit as
-// they come.
+// they come. OnHold is told of the hold and the write it gained.
 func TestHeldGroupCommitsTogether(t *testing.T) {
 	var (
 		mu     sync.Mutex
 		groups []int
+		holds  []int
 	)
 	ctx := context.Background()
 	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: time.Minute, GroupSize: 3,
@@ -115,6 +117,14 @@ func TestHeldGroupCommitsTogether(t *testing.T) {
 			mu.Lock()
 			groups = append(groups, n)
 			mu.Unlock()
+		},
+		OnHold: func(d time.Duration, gained int) {
+			mu.Lock()
+			holds = append(holds, gained)
+			mu.Unlock()
+			if d <= 0 {
+				t.Errorf("a hold of %v", d)
+			}
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -174,13 +184,18 @@ func TestHeldGroupCommitsTogether(t *testing.T) {
 	if !slices.Equal(groups, []int{1, 3}) {
 		t.Fatalf("groups %v, want [1 3]: the two writes that arrived during the first commit held for the third", groups)
 	}
+	if !slices.Equal(holds, []int{1}) {
+		t.Fatalf("holds told %v, want one that gained 1 write", holds)
+	}
 }
 
 // TestLoneWriterIsNeverHeld: one writer's writes, one after another, are
 // never held, however long the hold may be: nothing arrives during its
 // commits.
 func TestLoneWriterIsNeverHeld(t *testing.T) {
-	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: time.Minute, GroupSize: 16})
+	var holds atomic.Int64
+	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: time.Minute, GroupSize: 16,
+		OnHold: func(time.Duration, int) { holds.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +205,7 @@ func TestLoneWriterIsNeverHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.j.held.Load(); n != 0 {
+	if n := holds.Load(); n != 0 {
 		t.Fatalf("a lone writer's groups were held %d times", n)
 	}
 }

@@ -55,6 +55,12 @@ type Options struct {
 	// journal commit metrics. Called from the committer's goroutine: it
 	// must be safe for concurrent use and must not block.
 	OnCommit func(d time.Duration, writes int, err error)
+	// OnHold, when set, is told of each group held for more writes (see
+	// GroupWait): how long it was held and how many writes joined it
+	// meanwhile (0: a fruitless hold). Called from the committer's
+	// goroutine before the group commits: it must be safe for concurrent
+	// use and must not block.
+	OnHold func(d time.Duration, gained int)
 	// Logger tells of failures the store works around (the vault's use
 	// count flushes). Default: none.
 	Logger *zap.Logger
@@ -76,8 +82,6 @@ type journal struct {
 	// clock and stepped notice the wall clock going back (created.go).
 	clock   clockWatch
 	stepped atomic.Bool
-	// held counts the groups held for more writes (groupWait).
-	held atomic.Uint64
 }
 
 type write struct {
@@ -251,10 +255,12 @@ func (j *journal) commitLoop() {
 		// to submit are in already, and a hold gains only later writes.
 		if len(batch) < hold.size {
 			if d := hold.wait(); d > 0 {
-				had := len(batch)
+				had, from := len(batch), time.Now()
 				batch = drain(j.writes, gather(j.writes, batch, hold.size, d, timer, j.stop), j.opts.MaxBatch)
 				hold.held(len(batch) - had)
-				j.held.Add(1)
+				if j.opts.OnHold != nil {
+					j.opts.OnHold(time.Since(from), len(batch)-had)
+				}
 			}
 		}
 		// Only the commit is timed: what arrives during it is what a hold
