@@ -2,6 +2,7 @@ package payswitch
 
 import (
 	"context"
+	"time"
 
 	"github.com/moov-io/iso8583"
 
@@ -88,3 +89,5 @@ func (h reloadHooks) CheckKeys(needs []keyring.Need) error {
 }
 
 func (h reloadHooks) StartSAF(route string) { h.s.saf.AddRoute(h.s.ctx, route) }
+
+func (h reloadHooks) HoldGroups(wait time.Duration, size int) { h.s.holdGroups(wait, size) }

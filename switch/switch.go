@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -58,12 +59,14 @@ type Switch struct {
 	hsms   hsm.Roles // the opened backends, for key checks and Close
 	tokens *tsp.Service
 
-	store    store.Store
-	rrns     *rrn.Sequence
-	ledger   pipeline.Ledger
-	guard    *journalgate.Guard
-	saf      *saf.Worker      // the store-and-forward senders and operator actions
-	recovery *recovery.Keeper // recovery at start, in-flight sweep, take-over, journal keeper
+	store store.Store
+	// holdGroups applies journal.group_wait and group_size on a reload.
+	holdGroups func(wait time.Duration, size int)
+	rrns       *rrn.Sequence
+	ledger     pipeline.Ledger
+	guard      *journalgate.Guard
+	saf        *saf.Worker      // the store-and-forward senders and operator actions
+	recovery   *recovery.Keeper // recovery at start, in-flight sweep, take-over, journal keeper
 
 	listeners terminalserver.Set // the listeners in force (listeners.go)
 	admin     *admin.Server
@@ -136,10 +139,12 @@ func New(cfg config.Config, log *zap.Logger, reg *prometheus.Registry, opts ...O
 	if err = start.Step("open the store"); err != nil {
 		return nil, err
 	}
-	instanceNumber := cfg.InstanceID
-	if s.store, instanceNumber, err = storage.OpenWith(cfg, o.storeFault, s.ops, s.log); err != nil {
+	opened, err := storage.OpenWith(cfg, o.storeFault, s.ops, s.log)
+	if err != nil {
 		return nil, err
 	}
+	s.store, s.holdGroups = opened.Store, opened.HoldGroups
+	instanceNumber := opened.Number
 	start.Opened("store", s.store.Close)
 	if err = start.Step("open the HSMs and the token service"); err != nil {
 		return nil, err

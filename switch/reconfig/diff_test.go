@@ -8,8 +8,8 @@ import (
 	"github.com/kbpay/switch/switch/config"
 )
 
-// TestRestartOnly: a change outside the routes and listeners is refused,
-// naming the section; routes and listeners reload.
+// TestRestartOnly: a change outside the routes, listeners and the
+// journal's group hold is refused, naming the section; those reload.
 func TestRestartOnly(t *testing.T) {
 	base := config.Default()
 	tests := []struct {
@@ -22,6 +22,15 @@ func TestRestartOnly(t *testing.T) {
 		{"listeners", func(c *config.Config) { c.Listeners = nil }, ""},
 		{"drain timeout", func(c *config.Config) { c.DrainTimeout += time.Second }, "drain_timeout changed: needs a restart"},
 		{"instance", func(c *config.Config) { c.InstanceID++ }, "needs a restart"},
+		{"journal group hold", func(c *config.Config) {
+			wait := 2 * time.Millisecond
+			c.Journal.GroupWait, c.Journal.GroupSize = &wait, 32
+		}, ""},
+		{"journal path", func(c *config.Config) { c.Journal.Path += ".new" }, "journal changed: needs a restart"},
+		{"journal hold and path", func(c *config.Config) {
+			c.Journal.GroupSize = 32
+			c.Journal.Durable = new(false)
+		}, "journal changed: needs a restart"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

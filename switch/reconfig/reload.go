@@ -32,6 +32,9 @@ type Summary struct {
 	Replaced  []string `json:"routes_relinked,omitempty"`
 	Endpoints []string `json:"routes_endpoints_changed,omitempty"`
 	Listeners []string `json:"listeners_changed,omitempty"`
+	// GroupHold is the journal's group hold when a reload changed it
+	// ("group_wait 1ms, group_size 16").
+	GroupHold string `json:"journal_group_hold,omitempty"`
 }
 
 // ReloadFile re-reads the configuration file (Deps.File) and reloads it.
@@ -67,10 +70,12 @@ func (r *Running) ReloadFile(ctx context.Context) (Summary, error) {
 //     removed (it stops accepting at once; its connections close once
 //     their requests in flight are answered, a signed-on VAN link signed
 //     off first); any other change of a listener replaces it (remove and
-//     add under the same name).
+//     add under the same name);
+//   - journal.group_wait and journal.group_size: the journal's next
+//     groups are held by them.
 //
-// Everything else (stores, HSM, tokens, admin, a route's give-back
-// kind) needs a restart; a configuration
+// Everything else (stores and the rest of journal, HSM, tokens, admin, a
+// route's give-back kind) needs a restart; a configuration
 // that changes any of it, or is invalid, is refused whole with
 // ErrRefused and the running one stays.
 func (r *Running) Reload(ctx context.Context, cfg config.Config) (sum Summary, err error) {
@@ -182,7 +187,14 @@ func restartOnly(old, cur config.Config) error {
 		if f.Name == "Listeners" || f.Name == "Routes" {
 			continue
 		}
-		if !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
+		o, n := ov.Field(i).Interface(), nv.Field(i).Interface()
+		if f.Name == "Journal" {
+			// The group hold applies live (apply); the rest does not.
+			oj, nj := old.Journal, cur.Journal
+			nj.GroupWait, nj.GroupSize = oj.GroupWait, oj.GroupSize
+			o, n = oj, nj
+		}
+		if !reflect.DeepEqual(o, n) {
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 			errs = append(errs, fmt.Errorf("%s changed: needs a restart", name))
 		}
@@ -263,8 +275,18 @@ func (r *Running) apply(ctx context.Context, cfg config.Config, p *plan) Summary
 	}
 	r.zoneKeys.Store(&keys)
 	r.table.Store(p.table)
+	if !sameGroupHold(r.journal, cfg.Journal) {
+		r.d.Switch.HoldGroups(cfg.Journal.HeldGroupWait(), cfg.Journal.GroupSize)
+		r.journal = cfg.Journal
+		sum.GroupHold = fmt.Sprintf("group_wait %v, group_size %d", cfg.Journal.HeldGroupWait(), cfg.Journal.GroupSize)
+	}
 	r.d.Log.Info("configuration reloaded", zap.Strings("routes_added", sum.Added), zap.Strings("routes_removed", sum.Removed),
 		zap.Strings("routes_relinked", sum.Replaced), zap.Strings("routes_endpoints_changed", sum.Endpoints),
-		zap.Strings("listeners_changed", sum.Listeners))
+		zap.Strings("listeners_changed", sum.Listeners), zap.String("journal_group_hold", sum.GroupHold))
 	return sum
+}
+
+// sameGroupHold reports whether a and b hold the journal's groups alike.
+func sameGroupHold(a, b config.Journal) bool {
+	return a.HeldGroupWait() == b.HeldGroupWait() && a.GroupSize == b.GroupSize
 }

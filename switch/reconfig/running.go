@@ -36,6 +36,9 @@ type Switch interface {
 	CheckKeys(needs []keyring.Need) error
 	// StartSAF starts the store-and-forward sender of a route a reload adds.
 	StartSAF(route string)
+	// HoldGroups applies journal.group_wait and journal.group_size to the
+	// running journal (nothing for a store that ignores them).
+	HoldGroups(wait time.Duration, size int)
 }
 
 // Series are the labelled series a reload creates at zero for what it adds.
@@ -74,12 +77,13 @@ type Running struct {
 	zoneKeys atomic.Pointer[map[string]pipeline.PINDest] // by route
 	removed  []config.IssuerRoute                        // routes taken out of the BIN table; their links stay (under mu)
 	retired  []*upstream.Link                            // links a reload replaced, closing (under mu)
+	journal  config.Journal                              // the journal settings in force (under mu)
 }
 
 // New is the running configuration of d.Config over links, the issuer
 // link of every configured route (built, not started).
 func New(d Deps, links map[string]*upstream.Link) (*Running, error) {
-	r := &Running{d: d}
+	r := &Running{d: d, journal: d.Config.Journal}
 	bins := map[string][]string{}
 	keys := map[string]pipeline.PINDest{}
 	for _, rc := range d.Config.Routes {

@@ -20,8 +20,8 @@ import (
 // switchd settle and tools reading a switch's journal use. cfg has its
 // defaults applied (config.Default, config.Load).
 func Open(cfg config.Config) (store.Store, error) {
-	st, _, err := OpenWith(cfg, nil, nil, nil)
-	return st, err
+	o, err := OpenWith(cfg, nil, nil, nil)
+	return o.Store, err
 }
 
 // CommitObserver is told of the journal's group commits and of the
@@ -33,20 +33,31 @@ type CommitObserver interface {
 	ObserveHold(d time.Duration, gained int)
 }
 
+// Opened is the store OpenWith opened, with what the switch needs of it
+// besides the store.Store.
+type Opened struct {
+	Store store.Store
+	// Number is the instance number: cfg.InstanceID, or the one the
+	// shared store keeps for cfg.InstanceName when the configuration
+	// leaves it out (config.InstanceIDAuto).
+	Number int
+	// HoldGroups applies journal.group_wait and journal.group_size while
+	// the store runs (a configuration reload). It does nothing for
+	// PostgreSQL, which ignores both.
+	HoldGroups func(wait time.Duration, size int)
+}
+
 // OpenWith is Open wrapped with fault when set (tests), telling obs (when
 // set) of each journal commit and held group, and log (when set) of
 // failures the store works around.
-// It also returns the instance number: cfg.InstanceID, or the one the
-// shared store keeps for cfg.InstanceName when the configuration leaves it
-// out (config.InstanceIDAuto).
-func OpenWith(cfg config.Config, fault store.Fault, obs CommitObserver, log *zap.Logger) (store.Store, int, error) {
+func OpenWith(cfg config.Config, fault store.Fault, obs CommitObserver, log *zap.Logger) (Opened, error) {
 	var onCommit func(time.Duration, int, error)
 	var onHold func(time.Duration, int)
 	if obs != nil {
 		onCommit, onHold = obs.ObserveCommit, obs.ObserveHold
 	}
 	inst := store.Instance{Name: cfg.InstanceName, Lease: cfg.Store.Lease}
-	number := cfg.InstanceID
+	o := Opened{Number: cfg.InstanceID, HoldGroups: func(time.Duration, int) {}}
 	var st store.Store
 	switch cfg.Store.Backend {
 	case "embedded":
@@ -54,9 +65,9 @@ func OpenWith(cfg config.Config, fault store.Fault, obs CommitObserver, log *zap
 			Durable: cfg.Journal.Durable == nil || *cfg.Journal.Durable, Instance: inst, OnCommit: onCommit, OnHold: onHold, Logger: log,
 			GroupWait: cfg.Journal.HeldGroupWait(), GroupSize: cfg.Journal.GroupSize})
 		if err != nil {
-			return nil, 0, err
+			return Opened{}, err
 		}
-		st = es
+		st, o.HoldGroups = es, es.HoldGroups
 	case "postgres":
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -64,19 +75,20 @@ func OpenWith(cfg config.Config, fault store.Fault, obs CommitObserver, log *zap
 			MaxConns: int32(cfg.Store.MaxConns), StatementTimeout: cfg.Store.StatementTimeout, MigrateAtStart: cfg.Store.MigrateAtStart,
 			OnCommit: onCommit})
 		if err != nil {
-			return nil, 0, err
+			return Opened{}, err
 		}
 		if cfg.InstanceIDFromStore() {
-			if number, err = ps.InstanceNumber(ctx, cfg.InstanceName, time.Now()); err != nil {
+			if o.Number, err = ps.InstanceNumber(ctx, cfg.InstanceName, time.Now()); err != nil {
 				_ = ps.Close()
-				return nil, 0, err
+				return Opened{}, err
 			}
 		}
 		st = ps
 	default:
-		return nil, 0, fmt.Errorf("store backend %q is not available in this build", cfg.Store.Backend)
+		return Opened{}, fmt.Errorf("store backend %q is not available in this build", cfg.Store.Backend)
 	}
-	return store.WithFault(st, fault), number, nil
+	o.Store = store.WithFault(st, fault)
+	return o, nil
 }
 
 // LogFields describe the store for the start-up log line; the DSN's

@@ -31,10 +31,11 @@ func TestOpenWithTellsTheObserver(t *testing.T) {
 	cfg.Journal.Path = filepath.Join(t.TempDir(), "journal.db")
 	cfg.Vault.Path = filepath.Join(t.TempDir(), "vault.db")
 	var obs observer
-	st, _, err := storage.OpenWith(cfg, nil, &obs, nil)
+	opened, err := storage.OpenWith(cfg, nil, &obs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := opened.Store
 	defer st.Close()
 	// More writers than a group holds without waiting (group_size 16):
 	// writes arrive during every commit, and a hold gains them.

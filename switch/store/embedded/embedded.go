@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/kbpay/switch/switch/store"
 )
@@ -43,6 +44,11 @@ func (s *Store) Instances() store.Instances { return s.j }
 func (s *Store) ZoneKeys() store.ZoneKeys   { return zoneKeys{s.j} }
 func (s *Store) Tokens() store.Tokens       { return s.v }
 func (s *Store) Instance() store.Instance   { return s.j.inst }
+
+// HoldGroups changes Options.GroupWait and GroupSize while the journal
+// runs (a configuration reload): the committer holds its next groups by
+// them.
+func (s *Store) HoldGroups(wait time.Duration, size int) { s.j.holdGroups(wait, size) }
 
 // Close stops the committer after the writes already submitted and closes
 // both files.

@@ -104,15 +104,35 @@ func TestGatherEndsAtSizeTimeOrStop(t *testing.T) {
 // TestHeldGroupCommitsTogether: once writes arrived during a commit, the
 // next group is held for the write that follows (for as long as that
 // commit took), and the three commit together; not held, they commit as
-// they come. OnHold is told of the hold and the write it gained.
+// they come. OnHold is told of the hold and the write it gained. The
+// hold's settings apply as opened or as changed while the journal runs
+// (HoldGroups, a configuration reload).
 func TestHeldGroupCommitsTogether(t *testing.T) {
-	var (
-		mu     sync.Mutex
-		groups []int
-		holds  []int
-	)
+	tests := []struct {
+		name              string
+		open, live        time.Duration // GroupWait at open; then HoldGroups with live unless < 0
+		wantGroups, holds []int
+	}{
+		{"held as opened", time.Minute, -1, []int{1, 3}, []int{1}},
+		{"held once turned on", 0, time.Minute, []int{1, 3}, []int{1}},
+		{"not held once turned off", time.Minute, 0, []int{1, 2, 1}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			groups, holds := heldGroups(t, tc.open, tc.live)
+			if !slices.Equal(groups, tc.wantGroups) || !slices.Equal(holds, tc.holds) {
+				t.Fatalf("groups %v and holds gaining %v, want %v and %v", groups, holds, tc.wantGroups, tc.holds)
+			}
+		})
+	}
+}
+
+// heldGroups commits a write while two more arrive, then a fourth, and
+// returns the groups committed and what each hold gained.
+func heldGroups(t *testing.T, open, live time.Duration) (groups, holds []int) {
+	var mu sync.Mutex
 	ctx := context.Background()
-	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: time.Minute, GroupSize: 3,
+	s, err := OpenDir(t.TempDir(), Options{Instance: store.Instance{Name: "test"}, GroupWait: open, GroupSize: 3,
 		OnCommit: func(_ time.Duration, n int, _ error) {
 			mu.Lock()
 			groups = append(groups, n)
@@ -130,6 +150,9 @@ func TestHeldGroupCommitsTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if live >= 0 {
+		s.HoldGroups(live, 3)
+	}
 	j := s.j
 	begin := func(n int64) error {
 		_, err := s.Sales().Begin(ctx, benchRequest(n))
@@ -174,19 +197,18 @@ func TestHeldGroupCommitsTogether(t *testing.T) {
 	}
 	second.Wait()
 	// OnCommit is told after the writers are.
-	waitFor(t, "the second commit's OnCommit", func() bool {
+	waitFor(t, "the last commit's OnCommit", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(groups) >= 2
+		n := 0
+		for _, g := range groups {
+			n += g
+		}
+		return n >= 4
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	if !slices.Equal(groups, []int{1, 3}) {
-		t.Fatalf("groups %v, want [1 3]: the two writes that arrived during the first commit held for the third", groups)
-	}
-	if !slices.Equal(holds, []int{1}) {
-		t.Fatalf("holds told %v, want one that gained 1 write", holds)
-	}
+	return slices.Clone(groups), slices.Clone(holds)
 }
 
 // TestLoneWriterIsNeverHeld: one writer's writes, one after another, are

@@ -43,7 +43,8 @@ type Options struct {
 	// GroupWait is how long the committer may hold a group for more writes
 	// before it commits, when writes keep arriving while commits run (see
 	// groupWait); GroupSize ends the wait early (default 16). Default 0:
-	// never held; the switch sets it from journal.group_wait.
+	// never held; the switch sets it from journal.group_wait, and
+	// Store.HoldGroups changes both while the journal runs.
 	GroupWait time.Duration
 	GroupSize int
 	// Instance is who this handle records and claims as. Default: name ""
@@ -82,6 +83,10 @@ type journal struct {
 	// clock and stepped notice the wall clock going back (created.go).
 	clock   clockWatch
 	stepped atomic.Bool
+	// holdWait and holdSize are the group hold's settings (Options'
+	// GroupWait and GroupSize, changed by holdGroups): the committer reads
+	// them before each group.
+	holdWait, holdSize atomic.Int64
 }
 
 type write struct {
@@ -118,10 +123,6 @@ func openJournal(path string, opts Options) (*journal, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	if opts.GroupSize <= 0 {
-		opts.GroupSize = 16
-	}
-	opts.GroupSize = min(opts.GroupSize, opts.MaxBatch)
 	db, err := sqlitedb.Open(path, sync, schema+sequenceSchema+instanceSchema+zoneKeySchema+markSchema, true)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -138,6 +139,7 @@ func openJournal(path string, opts Options) (*journal, error) {
 	inst := opts.Instance
 	inst.Lease = inst.LeaseOr()
 	j := &journal{db: db, w: w, writes: make(chan *write, 4096), stop: make(chan struct{}), drained: make(chan struct{}), opts: opts, inst: inst, now: time.Now}
+	j.holdGroups(opts.GroupWait, opts.GroupSize)
 	if err := j.watchClock(); err != nil {
 		_ = w.close()
 		_ = db.Close()
@@ -146,6 +148,17 @@ func openJournal(path string, opts Options) (*journal, error) {
 	j.stopped.Add(1)
 	go j.commitLoop()
 	return j, nil
+}
+
+// holdGroups sets how long the committer may hold a group for more
+// writes (0: never) and the size that ends a hold (0: 16; at most
+// MaxBatch). The committer applies them from its next group on.
+func (j *journal) holdGroups(wait time.Duration, size int) {
+	if size <= 0 {
+		size = 16
+	}
+	j.holdWait.Store(int64(max(wait, 0)))
+	j.holdSize.Store(int64(min(size, j.opts.MaxBatch)))
 }
 
 // Close stops the committer after the writes already submitted and closes
@@ -231,7 +244,7 @@ func (j *journal) commitLoop() {
 	cpurole.Set(cpurole.Journal)
 	defer j.stopped.Done()
 	defer close(j.drained)
-	hold := newGroupWait(j.opts.GroupWait, j.opts.GroupSize)
+	hold := newGroupWait(0, 0)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -251,6 +264,7 @@ func (j *journal) commitLoop() {
 			}
 		}
 		batch = takeGroup(j.writes, batch, j.opts.MaxBatch)
+		hold.max, hold.size = time.Duration(j.holdWait.Load()), int(j.holdSize.Load())
 		// Held only past what joins without holding: the writers about
 		// to submit are in already, and a hold gains only later writes.
 		if len(batch) < hold.size {
