@@ -24,6 +24,7 @@ import (
 // database becomes unreachable fails /readyz and refuses new sales (91)
 // without sending them to the issuer; once the database is reachable
 // again it is ready and approves, and every approval is in the journal.
+// A reload of journal.group_wait says the store ignores it.
 func TestPostgresOutageClosesTheGate(t *testing.T) {
 	srv := pgtest.Start(t)
 	link := srv.NewLink(t)
@@ -46,6 +47,13 @@ func TestPostgresOutageClosesTheGate(t *testing.T) {
 	res, err := term.Purchase(ctx, terminal.Purchase{PAN: cardA, Amount: 1000})
 	if err != nil || res.ResponseCode != "00" {
 		t.Fatalf("a sale on the PostgreSQL store: %+v %v", res, err)
+	}
+	// The group hold is the embedded journal's: a reload changing it is
+	// told it is ignored here.
+	cfg, wait := h.cfg, 2*time.Millisecond
+	cfg.Journal.GroupWait = &wait
+	if sum, err := h.sw.Reload(ctx, reparse(t, cfg)); err != nil || !strings.HasPrefix(sum.GroupHold, "ignored: the postgres store") {
+		t.Fatalf("reload of journal.group_wait on PostgreSQL: %+v %v", sum, err)
 	}
 	link.Cut()
 	waitFor(t, 15*time.Second, "/readyz failing while the database is unreachable", func() bool { return !h.readiness(t).Ready })

@@ -90,4 +90,10 @@ func (h reloadHooks) CheckKeys(needs []keyring.Need) error {
 
 func (h reloadHooks) StartSAF(route string) { h.s.saf.AddRoute(h.s.ctx, route) }
 
-func (h reloadHooks) HoldGroups(wait time.Duration, size int) { h.s.holdGroups(wait, size) }
+func (h reloadHooks) HoldGroups(wait time.Duration, size int) bool {
+	if h.s.holdGroups == nil {
+		return false
+	}
+	h.s.holdGroups(wait, size)
+	return true
+}

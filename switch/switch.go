@@ -60,7 +60,8 @@ type Switch struct {
 	tokens *tsp.Service
 
 	store store.Store
-	// holdGroups applies journal.group_wait and group_size on a reload.
+	// holdGroups applies journal.group_wait and group_size on a reload
+	// (nil: the store ignores them).
 	holdGroups func(wait time.Duration, size int)
 	rrns       *rrn.Sequence
 	ledger     pipeline.Ledger

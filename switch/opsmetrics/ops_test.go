@@ -2,6 +2,7 @@ package opsmetrics_test
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func TestSeries(t *testing.T) {
 	m.ObserveHold(300*time.Microsecond, 2)
 	m.ObserveHold(200*time.Microsecond, 0)
 	held := family(t, reg, "payswitch_journal_group_hold_seconds").GetMetric()[0].GetHistogram()
-	if held.GetSampleCount() != 2 || held.GetSampleSum() != 0.0005 {
+	if held.GetSampleCount() != 2 || math.Abs(held.GetSampleSum()-0.0005) > 1e-12 {
 		t.Errorf("holds: %d lasting %vs in all; want 2 lasting 0.0005s", held.GetSampleCount(), held.GetSampleSum())
 	}
 	gained := family(t, reg, "payswitch_journal_group_hold_gained_writes").GetMetric()[0].GetHistogram()

@@ -27,7 +27,7 @@ func TestRestartOnly(t *testing.T) {
 			c.Journal.GroupWait, c.Journal.GroupSize = &wait, 32
 		}, ""},
 		{"journal path", func(c *config.Config) { c.Journal.Path += ".new" }, "journal changed: needs a restart"},
-		{"journal hold and path", func(c *config.Config) {
+		{"journal hold and durable", func(c *config.Config) {
 			c.Journal.GroupSize = 32
 			c.Journal.Durable = new(false)
 		}, "journal changed: needs a restart"},

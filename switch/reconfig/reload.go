@@ -33,7 +33,7 @@ type Summary struct {
 	Endpoints []string `json:"routes_endpoints_changed,omitempty"`
 	Listeners []string `json:"listeners_changed,omitempty"`
 	// GroupHold is the journal's group hold when a reload changed it
-	// ("group_wait 1ms, group_size 16").
+	// ("group_wait 1ms, group_size 16", or that the store ignores it).
 	GroupHold string `json:"journal_group_hold,omitempty"`
 }
 
@@ -276,13 +276,20 @@ func (r *Running) apply(ctx context.Context, cfg config.Config, p *plan) Summary
 	r.zoneKeys.Store(&keys)
 	r.table.Store(p.table)
 	if !sameGroupHold(r.journal, cfg.Journal) {
-		r.d.Switch.HoldGroups(cfg.Journal.HeldGroupWait(), cfg.Journal.GroupSize)
+		wait, size := cfg.Journal.HeldGroupWait(), cfg.Journal.GroupSize
+		sum.GroupHold = fmt.Sprintf("group_wait %v, group_size %d", wait, size)
+		if !r.d.Switch.HoldGroups(wait, size) {
+			sum.GroupHold = "ignored: the " + cfg.Store.Backend + " store groups its commits its own way"
+		}
 		r.journal = cfg.Journal
-		sum.GroupHold = fmt.Sprintf("group_wait %v, group_size %d", cfg.Journal.HeldGroupWait(), cfg.Journal.GroupSize)
 	}
-	r.d.Log.Info("configuration reloaded", zap.Strings("routes_added", sum.Added), zap.Strings("routes_removed", sum.Removed),
+	fields := []zap.Field{zap.Strings("routes_added", sum.Added), zap.Strings("routes_removed", sum.Removed),
 		zap.Strings("routes_relinked", sum.Replaced), zap.Strings("routes_endpoints_changed", sum.Endpoints),
-		zap.Strings("listeners_changed", sum.Listeners), zap.String("journal_group_hold", sum.GroupHold))
+		zap.Strings("listeners_changed", sum.Listeners)}
+	if sum.GroupHold != "" {
+		fields = append(fields, zap.String("journal_group_hold", sum.GroupHold))
+	}
+	r.d.Log.Info("configuration reloaded", fields...)
 	return sum
 }
 

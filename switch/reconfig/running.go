@@ -37,8 +37,8 @@ type Switch interface {
 	// StartSAF starts the store-and-forward sender of a route a reload adds.
 	StartSAF(route string)
 	// HoldGroups applies journal.group_wait and journal.group_size to the
-	// running journal (nothing for a store that ignores them).
-	HoldGroups(wait time.Duration, size int)
+	// running journal; false when the store ignores them (PostgreSQL).
+	HoldGroups(wait time.Duration, size int) bool
 }
 
 // Series are the labelled series a reload creates at zero for what it adds.

@@ -42,8 +42,8 @@ type Opened struct {
 	// leaves it out (config.InstanceIDAuto).
 	Number int
 	// HoldGroups applies journal.group_wait and journal.group_size while
-	// the store runs (a configuration reload). It does nothing for
-	// PostgreSQL, which ignores both.
+	// the store runs (a configuration reload); nil for PostgreSQL, which
+	// ignores both (its committers group their own way).
 	HoldGroups func(wait time.Duration, size int)
 }
 
@@ -57,7 +57,7 @@ func OpenWith(cfg config.Config, fault store.Fault, obs CommitObserver, log *zap
 		onCommit, onHold = obs.ObserveCommit, obs.ObserveHold
 	}
 	inst := store.Instance{Name: cfg.InstanceName, Lease: cfg.Store.Lease}
-	o := Opened{Number: cfg.InstanceID, HoldGroups: func(time.Duration, int) {}}
+	o := Opened{Number: cfg.InstanceID}
 	var st store.Store
 	switch cfg.Store.Backend {
 	case "embedded":

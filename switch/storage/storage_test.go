@@ -23,11 +23,12 @@ func (o *observer) ObserveCommit(time.Duration, int, error) { o.commits.Add(1) }
 func (o *observer) ObserveHold(time.Duration, int)          { o.holds.Add(1) }
 
 // TestOpenWithTellsTheObserver: the embedded store opened from the default
-// configuration (journal.group_wait 500us) tells the observer of its
+// configuration (journal.group_wait 500us; group_size 256) tells the observer of its
 // commits and, once many writers keep writes arriving, of held groups:
 // the journal metrics switchd exports.
 func TestOpenWithTellsTheObserver(t *testing.T) {
 	cfg := config.Default()
+	cfg.Journal.GroupSize = 256 // a group under it may be held
 	cfg.Journal.Path = filepath.Join(t.TempDir(), "journal.db")
 	cfg.Vault.Path = filepath.Join(t.TempDir(), "vault.db")
 	var obs observer
@@ -37,8 +38,8 @@ func TestOpenWithTellsTheObserver(t *testing.T) {
 	}
 	st := opened.Store
 	defer st.Close()
-	// More writers than a group holds without waiting (group_size 16):
-	// writes arrive during every commit, and a hold gains them.
+	// Many writers: writes arrive during every commit, and a hold (of a
+	// group under group_size) gains them.
 	const writers = 24
 	var (
 		wg   sync.WaitGroup

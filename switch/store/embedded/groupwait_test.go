@@ -106,11 +106,11 @@ func TestGatherEndsAtSizeTimeOrStop(t *testing.T) {
 // commit took), and the three commit together; not held, they commit as
 // they come. OnHold is told of the hold and the write it gained. The
 // hold's settings apply as opened or as changed while the journal runs
-// (HoldGroups, a configuration reload).
+// (HoldGroups during the first commit, as a configuration reload does).
 func TestHeldGroupCommitsTogether(t *testing.T) {
 	tests := []struct {
 		name              string
-		open, live        time.Duration // GroupWait at open; then HoldGroups with live unless < 0
+		open, live        time.Duration // GroupWait at open; HoldGroups(live) during the first commit unless < 0
 		wantGroups, holds []int
 	}{
 		{"held as opened", time.Minute, -1, []int{1, 3}, []int{1}},
@@ -150,16 +150,13 @@ func heldGroups(t *testing.T, open, live time.Duration) (groups, holds []int) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if live >= 0 {
-		s.HoldGroups(live, 3)
-	}
 	j := s.j
 	begin := func(n int64) error {
 		_, err := s.Sales().Begin(ctx, benchRequest(n))
 		return err
 	}
-	// The first write's commit runs while two more arrive, and takes
-	// half a second more (a group is held as long as a commit takes).
+	// The first write's commit runs while two more arrive, and takes a
+	// second more (a group is held as long as a commit takes).
 	var second sync.WaitGroup
 	err = j.exec1(ctx, "test", func(*sql.Tx) error {
 		for n := range int64(2) {
@@ -175,7 +172,10 @@ func heldGroups(t *testing.T, open, live time.Duration) (groups, holds []int) {
 		for len(j.writes) < 2 && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(time.Second)
+		if live >= 0 {
+			s.HoldGroups(live, 3)
+		}
 		return nil
 	})
 	if err != nil {

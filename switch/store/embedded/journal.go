@@ -83,10 +83,17 @@ type journal struct {
 	// clock and stepped notice the wall clock going back (created.go).
 	clock   clockWatch
 	stepped atomic.Bool
-	// holdWait and holdSize are the group hold's settings (Options'
-	// GroupWait and GroupSize, changed by holdGroups): the committer reads
-	// them before each group.
-	holdWait, holdSize atomic.Int64
+	// hold is the group hold's settings (Options' GroupWait and
+	// GroupSize, changed by holdGroups): the committer reads them before
+	// each group, both from one setting.
+	hold atomic.Pointer[holdSettings]
+}
+
+// holdSettings are how long a group may be held and the size that ends
+// a hold.
+type holdSettings struct {
+	wait time.Duration
+	size int
 }
 
 type write struct {
@@ -157,8 +164,7 @@ func (j *journal) holdGroups(wait time.Duration, size int) {
 	if size <= 0 {
 		size = 16
 	}
-	j.holdWait.Store(int64(max(wait, 0)))
-	j.holdSize.Store(int64(min(size, j.opts.MaxBatch)))
+	j.hold.Store(&holdSettings{wait: max(wait, 0), size: min(size, j.opts.MaxBatch)})
 }
 
 // Close stops the committer after the writes already submitted and closes
@@ -264,7 +270,8 @@ func (j *journal) commitLoop() {
 			}
 		}
 		batch = takeGroup(j.writes, batch, j.opts.MaxBatch)
-		hold.max, hold.size = time.Duration(j.holdWait.Load()), int(j.holdSize.Load())
+		set := j.hold.Load()
+		hold.max, hold.size = set.wait, set.size
 		// Held only past what joins without holding: the writers about
 		// to submit are in already, and a hold gains only later writes.
 		if len(batch) < hold.size {
