@@ -137,6 +137,9 @@ type Options struct {
 	// compared whether this run is the Compare build's (set by Run).
 	round    int
 	compared bool
+	// vaultTemplate is the folder the switch-token-vault path's vault is
+	// filled in once per run and copied from (set by Run).
+	vaultTemplate string
 	// Rounds, when > 1, runs every path that many times, in turn (paths
 	// A B C, then A B C again, ...), each round on fresh processes and
 	// data; each figure reported is the median over the rounds (see
@@ -241,6 +244,7 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 	} else if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work folder: %w", err)
 	}
+	o.vaultTemplate = filepath.Join(o.WorkDir, "vault-template")
 	res = newResults(o)
 	defer res.finish()
 	for round := range o.Rounds {

@@ -2,10 +2,15 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/kbpay/switch/card/pan"
@@ -34,6 +39,38 @@ func fillVault(ctx context.Context, dataDir string, n int, log io.Writer) error 
 	}
 	fmt.Fprintf(log, "   vault: %d tokens written in %v\n", n, time.Since(start).Round(time.Second))
 	return st.Close()
+}
+
+// prepareVault gives switchd's data folder dataDir a vault of n filler
+// tokens: filled into template/data the first time a run needs it (which
+// takes minutes for millions), then copied from there (seconds), so every
+// round and build starts from the same vault and only the first waits for
+// the fill (a template filled for another n is filled again).
+func prepareVault(ctx context.Context, template, dataDir string, n int, log io.Writer) error {
+	filled, data := filepath.Join(template, "filled"), filepath.Join(template, "data")
+	had, err := os.ReadFile(filled) // the template's token count
+	if err == nil && string(had) != strconv.Itoa(n) {
+		err = fs.ErrNotExist // filled for another count: again
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.RemoveAll(template); err != nil {
+			return fmt.Errorf("vault template: %w", err)
+		}
+		if err := fillVault(ctx, data, n, log); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filled, []byte(strconv.Itoa(n)), 0o644); err != nil {
+			return fmt.Errorf("vault template: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("vault template: %w", err)
+	}
+	start := time.Now()
+	if err := os.CopyFS(dataDir, os.DirFS(data)); err != nil {
+		return fmt.Errorf("copying the %d-token vault: %w", n, err)
+	}
+	fmt.Fprintf(log, "   vault: %d tokens copied in %v\n", n, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func insertFiller(ctx context.Context, v store.Tokens, n, batch int) error {

@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kbpay/switch/card/pan"
@@ -46,6 +49,44 @@ func TestFillVault(t *testing.T) {
 		rec, err := other.Tokens().Get(ctx, tok)
 		if err != nil || !pan.Luhn(tok) || tok[:4] != "9999" || len(rec.PANCiphertext) != 44 {
 			t.Fatalf("filler %d: %v", i, err)
+		}
+	}
+}
+
+// TestPrepareVault: the first data folder waits for the template's fill,
+// the next ones get a copy of it (the same tokens, no second fill), and a
+// run wanting another count fills the template again.
+func TestPrepareVault(t *testing.T) {
+	ctx := context.Background()
+	template, root := filepath.Join(t.TempDir(), "vault-template"), t.TempDir()
+	count := func(dir string) int {
+		t.Helper()
+		st, err := embedded.OpenDir(dir, embedded.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		n, err := st.Tokens().Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	tests := []struct {
+		n      int
+		filled bool // the template is filled (again) for this folder
+	}{{30, true}, {30, false}, {40, true}, {40, false}}
+	for i, tc := range tests {
+		var log strings.Builder
+		dir := filepath.Join(root, fmt.Sprintf("round-%d", i), "data")
+		if err := prepareVault(ctx, template, dir, tc.n, &log); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(log.String(), "written"); got != tc.filled {
+			t.Errorf("folder %d: filled %v, want %v (%q)", i, got, tc.filled, log.String())
+		}
+		if got := count(dir); got != tc.n {
+			t.Errorf("folder %d holds %d tokens, want %d", i, got, tc.n)
 		}
 	}
 }
