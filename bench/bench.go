@@ -29,14 +29,14 @@ const (
 	PathNoFsync = "switch-nofsync" // -> switchd, journal without fsync, card numbers
 	// PathTokenVault is switch-token with Options.Vault more tokens in the
 	// vault, written before switchd starts (the load uses the provisioned
-	// ones): runs after switch-token when Vault > 0.
+	// ones): follows switch-token when Vault > 0.
 	PathTokenVault = "switch-token-vault"
 	// PathTokenCold is switch-token paying with Options.ColdTokens tokens,
 	// each used about once a phase, as a wallet's device token is in the
 	// field (a few uses a day among millions): every use reads its token
 	// from the vault and writes its use count, where switch-token's few
 	// hundred tokens, each used several times a second, are answered from
-	// the state the vault keeps (docs/tokens.md). Runs after switch-token
+	// the state the vault keeps (docs/tokens.md). Follows switch-token
 	// (and switch-token-vault) when ColdTokens > 0.
 	PathTokenCold = "switch-token-cold"
 )
@@ -127,11 +127,10 @@ type Options struct {
 	// paying with ColdTokens tokens (and as many cards on that path).
 	ColdTokens int
 	// Compare, when set, is a folder with a second build's switchd and
-	// benchrelay: every relay and switchd path runs again right after
-	// itself with that build's middle process (the same issuer emulator
-	// and load), as "<path>@compare", and Results.Compare gives the second
-	// build's TPS and CPU per transaction over the first's. With Rounds,
-	// the two builds alternate within every round.
+	// benchrelay: every relay and switchd path runs again with that
+	// build's middle process (an issuer emulator of this build, the same
+	// load), measured next to this build's, as "<path>@compare", and Results.Compare gives the second
+	// build's TPS and CPU per transaction over the first's, round by round.
 	Compare string
 	// round is which of the Rounds this is (0-based; set by Run), and
 	// compared whether this run is the Compare build's (set by Run).
@@ -140,12 +139,11 @@ type Options struct {
 	// vaultTemplate is the folder the switch-token-vault path's vault is
 	// filled in once per run and copied from (set by Run).
 	vaultTemplate string
-	// Rounds, when > 1, runs every path that many times, in turn (paths
-	// A B C, then A B C again, ...), each round on fresh processes and
-	// data; each figure reported is the median over the rounds (see
-	// Results.finish). Machine noise that drifts over minutes then moves
-	// every path alike instead of whichever ran at the time. The idle
-	// phase and the CPU profiles are taken in the first round only.
+	// Rounds, when > 1, runs the whole set that many times (runRound),
+	// each round on fresh processes and data; each figure reported is the
+	// median over the rounds, and each pair's ratio the median of its
+	// rounds' (see Results.finish). The idle phase and the CPU profiles
+	// are taken in the first round only.
 	Rounds int
 	// Log receives progress lines; nil means none.
 	Log io.Writer
@@ -251,20 +249,8 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 		if o.Rounds > 1 {
 			fmt.Fprintf(o.Log, "=== round %d of %d\n", round+1, o.Rounds)
 		}
-		ro := o.forRound(round)
-		for _, path := range o.Paths {
-			if err := ctx.Err(); err != nil {
-				return res, err
-			}
-			runs := []Options{ro}
-			if o.Compare != "" && path != PathDirect {
-				runs = append(runs, ro.forCompare())
-			}
-			for _, r := range runs {
-				if err := runPath(ctx, r, path, res); err != nil {
-					return res, fmt.Errorf("path %s: %w (configurations and logs in %s)", r.name(path), err, filepath.Join(r.WorkDir, path))
-				}
-			}
+		if err := runRound(ctx, o.forRound(round), res); err != nil {
+			return res, err
 		}
 	}
 	return res, nil

@@ -34,9 +34,10 @@ func buildBinaries(t *testing.T, names ...string) string {
 
 // A smoke run of the harness: the direct and relay paths with 1 s phases
 // against real issuersim and benchrelay processes, two rounds combined into
-// medians, the relay compared with a second build (the same one here),
-// every figure present and every process stopped. (The switch
-// paths run in `make bench`.)
+// medians, the relay compared with a second build (the same one here)
+// and with the direct path round by round, the paths of each load
+// measured back to back, every figure present and every process stopped.
+// (The switch paths run in `make bench`.)
 func TestHarnessSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -59,33 +60,47 @@ func TestHarnessSmoke(t *testing.T) {
 		t.Fatalf("compare rows %+v, want the relay at both loads", res.Compare)
 	}
 	for _, c := range res.Compare {
-		if c.Path != PathRelay || c.TPSRatio <= 0 || c.CPURatio <= 0 {
-			t.Errorf("compare row %+v: want the relay's TPS and CPU ratios", c)
+		if c.Path != PathRelay+CompareSuffix || c.Over != PathRelay || c.TPSRatio <= 0 || c.CPURatio <= 0 || len(c.TPSRounds) != 2 || len(c.CPURounds) != 2 {
+			t.Errorf("compare row %+v: want the relay's TPS and CPU ratios in both rounds", c)
 		}
 	}
-	for _, p := range res.Phases {
-		if p.Rounds != 2 || len(p.TPSRange) != 2 {
-			t.Errorf("%s %s: %d rounds, TPS range %v", p.Path, p.Load, p.Rounds, p.TPSRange)
+	if len(res.Pairs) != 2 {
+		t.Fatalf("pairs %+v, want the relay over the direct path at both loads", res.Pairs)
+	}
+	for _, c := range res.Pairs {
+		if c.Path != PathRelay || c.Over != PathDirect || len(c.TPSRounds) != 2 || c.TPSRatio <= 0 || c.CPURatio != 0 {
+			t.Errorf("pair %+v: want the relay's TPS over the direct path's in both rounds, no CPU", c)
 		}
-		if p.Answered == 0 || p.Unanswered != 0 || p.Approved != p.Answered || p.P99 <= 0 {
-			t.Errorf("%s %s: answered %d approved %d unanswered %d p99 %.2f", p.Path, p.Load, p.Answered, p.Approved, p.Unanswered, p.P99)
+	}
+	// Each load's phases ran back to back across the paths: in each
+	// round, every closed-16 phase began before any open-200 one.
+	for round := 1; round <= 2; round++ {
+		var last16, first200 time.Time
+		for _, p := range res.RoundPhases {
+			switch {
+			case p.Round != round:
+			case p.Load == "closed-16" && p.StartedAt.After(last16):
+				last16 = p.StartedAt
+			case p.Load == "open-200" && (first200.IsZero() || p.StartedAt.Before(first200)):
+				first200 = p.StartedAt
+			}
 		}
-		if strings.HasPrefix(p.Path, PathRelay) && (p.CPUSeconds <= 0 && p.PeakRSSMiB <= 0 || p.TPSRatio == 0) {
-			t.Errorf("relay %s: CPU %.3f s, peak RSS %.1f MiB, TPS ratio %.2f: want them measured", p.Load, p.CPUSeconds, p.PeakRSSMiB, p.TPSRatio)
+		if last16.IsZero() || !last16.Before(first200) {
+			t.Errorf("round %d: last closed-16 phase began %v, first open-200 %v: want the loads one after the other", round, last16, first200)
 		}
 	}
 	var table, js bytes.Buffer
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "| relay") {
+	if !strings.Contains(table.String(), "| relay") || !strings.Contains(table.String(), "relay over direct") {
 		t.Errorf("table lacks the relay rows:\n%s", table.String())
 	}
 	if err := res.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
 	var back Results
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Phases) != 6 || len(back.RoundPhases) != 12 || len(back.Compare) != 2 {
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Phases) != 6 || len(back.RoundPhases) != 12 || len(back.Compare) != 2 || len(back.Pairs) != 2 {
 		t.Fatalf("results JSON does not read back: %v", err)
 	}
 }
@@ -108,9 +123,10 @@ func TestRunRefusesUnknownPath(t *testing.T) {
 }
 
 // TestExtraPathsFollowTheTokenPath: switch-token-vault and
-// switch-token-cold run right after switch-token when their options ask
-// for them (and only with switch-token in the run); each is a known path
-// with its own phase number.
+// switch-token-cold come right after switch-token (so each load measures
+// them next to it) when their options ask for them (and only with
+// switch-token in the run); each is a known path with its own phase
+// number.
 func TestExtraPathsFollowTheTokenPath(t *testing.T) {
 	for _, tc := range []struct {
 		name        string

@@ -15,60 +15,49 @@ import (
 	"github.com/kbpay/switch/simulator/load"
 )
 
-// runPath starts a path, warms it up, runs every load and stops it; on the
-// PAN path with o.Idle set, the idle phase follows on a fresh switchd.
-func runPath(ctx context.Context, o Options, path string, res *Results) error {
-	fmt.Fprintf(o.Log, "== %s: starting\n", o.name(path))
-	t, err := startWarm(ctx, o, path)
-	if err != nil {
-		return err
-	}
-	defer t.stop()
+// measureLoad runs load l (the li-th of the run's) against the started
+// path t: one phase, profiled when asked, added to res and logged.
+func measureLoad(ctx context.Context, o Options, t *target, li int, l Load, res *Results) error {
+	path := t.path
 	pi := pathIndex(path)
-	for li, l := range o.Loads {
-		if err := ctx.Err(); err != nil {
-			return err
+	var stopProfile func() error
+	if t.pprof != "" && slices.Contains(o.ProfileLoads, l.Name) {
+		stopProfile = startCPUProfile(ctx, t.pprof, o.Duration, profileFile(o.ProfileDir, path, l.Name))
+	}
+	ph, err := measure(ctx, o, t, l, fmt.Sprintf("B%d%d", pi, li), uint64(10000*o.round+100*pi+li+1))
+	if stopProfile != nil {
+		perr := stopProfile()
+		if perr == nil && err == nil {
+			ph.CPUByRole, perr = rolesOf(profileFile(o.ProfileDir, path, l.Name), ph.Answered)
 		}
-		var stopProfile func() error
-		if t.pprof != "" && slices.Contains(o.ProfileLoads, l.Name) {
-			stopProfile = startCPUProfile(ctx, t.pprof, o.Duration, profileFile(o.ProfileDir, path, l.Name))
-		}
-		ph, err := measure(ctx, o, t, l, fmt.Sprintf("B%d%d", pi, li), uint64(10000*o.round+100*pi+li+1))
-		if stopProfile != nil {
-			perr := stopProfile()
-			if perr == nil && err == nil {
-				ph.CPUByRole, perr = rolesOf(profileFile(o.ProfileDir, path, l.Name), ph.Answered)
-			}
-			if perr != nil {
-				fmt.Fprintf(o.Log, "   CPU profile: %v\n", perr)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", l.Name, err)
-		}
-		res.add(ph)
-		commits := ""
-		if ph.CommitsPerTxn > 0 {
-			commits = fmt.Sprintf("  commits %.2f/txn (%.1f writes each)", ph.CommitsPerTxn, ph.WritesPerCommit)
-		}
-		fmt.Fprintf(o.Log, "   %-10s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms\n",
-			l.Name, ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99)
-		if len(ph.CPUByRole) > 0 {
-			fmt.Fprintf(o.Log, "   %-10s CPU by role, us/txn (in system calls): %s\n", "", formatRoles(ph.CPUByRole))
+		if perr != nil {
+			fmt.Fprintf(o.Log, "   CPU profile: %v\n", perr)
 		}
 	}
-	if err := t.alive(); err != nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("%s: %w", l.Name, err)
 	}
-	if path != PathPAN || o.Idle <= 0 {
-		return nil
+	res.add(ph)
+	commits := ""
+	if ph.CommitsPerTxn > 0 {
+		commits = fmt.Sprintf("  commits %.2f/txn (%.1f writes each)", ph.CommitsPerTxn, ph.WritesPerCommit)
 	}
-	// A fresh switchd: after the open-loop overload the runtime keeps
-	// freed memory resident, which would hide the connections' cost, and
-	// the peak RSS of the phases above stays free of the idle ones.
-	t.stop()
-	fmt.Fprintf(o.Log, "== %s: fresh switchd for %d idle connections\n", path, o.Idle)
-	if t, err = startWarm(ctx, o, path); err != nil {
+	fmt.Fprintf(o.Log, "   %-26s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms\n",
+		o.name(path), ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99)
+	if len(ph.CPUByRole) > 0 {
+		fmt.Fprintf(o.Log, "   %-26s CPU by role, us/txn (in system calls): %s\n", "", formatRoles(ph.CPUByRole))
+	}
+	return nil
+}
+
+// runIdle runs the idle phase on a fresh switch-pan switchd: after the
+// open-loop overload the runtime keeps freed memory resident, which would
+// hide the connections' cost, and the peak RSS of the other phases stays
+// free of the idle ones.
+func runIdle(ctx context.Context, o Options, res *Results) error {
+	fmt.Fprintf(o.Log, "== %s: fresh switchd for %d idle connections\n", PathPAN, o.Idle)
+	t, err := startWarm(ctx, o, PathPAN)
+	if err != nil {
 		return err
 	}
 	defer t.stop()
@@ -127,7 +116,7 @@ func pathIndex(path string) int {
 // measure runs one load against t and reads the middle process's and the
 // issuer's CPU time and the middle process's peak RSS around it.
 func measure(ctx context.Context, o Options, t *target, l Load, prefix string, seed uint64) (Phase, error) {
-	ph := Phase{Path: o.name(t.path), Load: l.Name, Closed: l.Closed, TargetTPS: l.Rate, Terminals: o.Terminals, DurationS: o.Duration.Seconds()}
+	ph := Phase{Path: o.name(t.path), Load: l.Name, Round: o.round + 1, StartedAt: time.Now().UTC(), Closed: l.Closed, TargetTPS: l.Rate, Terminals: o.Terminals, DurationS: o.Duration.Seconds()}
 	var midCPU0, issCPU0 time.Duration
 	var err error
 	// switchd's journal counters, read outside the CPU window (serving

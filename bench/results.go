@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,7 +40,10 @@ type Results struct {
 	RoundPhases []Phase `json:"round_phases,omitempty"`
 	// Compare is, with Options.Compare, each path and load the second
 	// build ran: its TPS and CPU per transaction over the first build's.
-	Compare []CompareRow `json:"compare,omitempty"`
+	Compare []RatioRow `json:"compare,omitempty"`
+	// Pairs are the paths the issue's targets compare (pairs), each
+	// load: the one's TPS and CPU per transaction over the other's.
+	Pairs []RatioRow `json:"pairs,omitempty"`
 	// SwitchAddedP99 is, at open-5000, each path's p99 minus the direct
 	// path's (ms): what the relay or switch adds at the tail.
 	SwitchAddedP99 map[string]float64 `json:"added_p99_ms_at_open_5000,omitempty"`
@@ -56,12 +61,17 @@ type Host struct {
 
 // Phase is one load on one path.
 type Phase struct {
-	Path      string  `json:"path"`
-	Load      string  `json:"load"`
-	Closed    int     `json:"closed,omitempty"`
-	TargetTPS float64 `json:"target_tps,omitempty"`
-	Terminals int     `json:"terminals"`
-	DurationS float64 `json:"duration_s"`
+	Path string `json:"path"`
+	Load string `json:"load"`
+	// Round is the round (1-based) a phase of one round ran in; 0 on the
+	// medians of several.
+	Round int `json:"round,omitempty"`
+	// StartedAt is when a phase of one round began (zero on medians).
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Closed    int       `json:"closed,omitempty"`
+	TargetTPS float64   `json:"target_tps,omitempty"`
+	Terminals int       `json:"terminals"`
+	DurationS float64   `json:"duration_s"`
 
 	TPS  float64 `json:"tps"`
 	P50  float64 `json:"p50_ms"`
@@ -118,13 +128,125 @@ type Phase struct {
 	CPURatioToRelay float64 `json:"cpu_ratio_to_relay,omitempty"`
 }
 
-// CompareRow is one path and load run by both builds (Options.Compare):
-// the second's figure over the first's.
-type CompareRow struct {
-	Path     string  `json:"path"`
-	Load     string  `json:"load"`
-	TPSRatio float64 `json:"tps_ratio"`
-	CPURatio float64 `json:"cpu_us_per_txn_ratio,omitempty"`
+// RatioRow is one path's TPS and CPU per transaction over another's under
+// one load: each round's ratio of the two phases (measured seconds apart
+// in that round) and, as the row's figure, their median. CPU is absent
+// when either path has no middle process (direct).
+type RatioRow struct {
+	Path      string    `json:"path"`
+	Over      string    `json:"over"`
+	Load      string    `json:"load"`
+	TPSRatio  float64   `json:"tps_ratio"`
+	CPURatio  float64   `json:"cpu_us_per_txn_ratio,omitempty"`
+	TPSRounds []float64 `json:"tps_ratio_rounds"`
+	CPURounds []float64 `json:"cpu_ratio_rounds,omitempty"`
+}
+
+// pairs are the paths the issue's targets set against each other: the
+// relay and the card path against the direct one (≥ 0.65 of its TPS),
+// tokens against card numbers (within 10 %), the big vault and the
+// once-used tokens against switch-token (within 10 %), and the durable
+// journal against one without fsync (within 20 %).
+var pairs = [][2]string{
+	{PathRelay, PathDirect},
+	{PathPAN, PathDirect},
+	{PathToken, PathPAN},
+	{PathTokenVault, PathToken},
+	{PathTokenCold, PathToken},
+	{PathPAN, PathNoFsync},
+}
+
+// sortPhases puts phases (measured load by load across the paths) in
+// the table's order: by round, then path (this build's run of each before
+// the compared build's), then load, the loads and the idle phase in the
+// order they ran.
+func sortPhases(phases []Phase) {
+	loads := map[string]int{}
+	for _, p := range phases {
+		if _, ok := loads[p.Load]; !ok {
+			loads[p.Load] = len(loads)
+		}
+	}
+	slices.SortStableFunc(phases, func(a, b Phase) int {
+		pa, ca := strings.CutSuffix(a.Path, CompareSuffix)
+		pb, cb := strings.CutSuffix(b.Path, CompareSuffix)
+		return cmp.Or(cmp.Compare(a.Round, b.Round), cmp.Compare(pathIndex(pa), pathIndex(pb)),
+			cmp.Compare(b2i(ca), b2i(cb)), cmp.Compare(loads[a.Load], loads[b.Load]))
+	})
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// comparePairs pairs each path the Compare build ran with this build's.
+func comparePairs(phases []Phase) [][2]string {
+	var out [][2]string
+	for _, p := range phases {
+		base, ok := strings.CutSuffix(p.Path, CompareSuffix)
+		if pr := [2]string{p.Path, base}; ok && !slices.Contains(out, pr) {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// ptrs points at each of vs.
+func ptrs(vs []float64) []*float64 {
+	out := make([]*float64, len(vs))
+	for i := range vs {
+		out[i] = &vs[i]
+	}
+	return out
+}
+
+// ratios is a RatioRow for each of pairs (path, over) and load that both
+// ran, from phases of one or more rounds (Phase.Round), in pairs' and
+// then the loads' order.
+func ratios(phases []Phase, pairs [][2]string) []RatioRow {
+	type key struct {
+		path, load string
+		round      int
+	}
+	byKey := map[key]*Phase{}
+	var loads []string
+	rounds := 0
+	for i := range phases {
+		p := &phases[i]
+		byKey[key{p.Path, p.Load, p.Round}] = p
+		if !slices.Contains(loads, p.Load) {
+			loads = append(loads, p.Load)
+		}
+		rounds = max(rounds, p.Round)
+	}
+	var rows []RatioRow
+	for _, pr := range pairs {
+		for _, l := range loads {
+			row := RatioRow{Path: pr[0], Over: pr[1], Load: l}
+			for r := 0; r <= rounds; r++ {
+				a, b := byKey[key{pr[0], l, r}], byKey[key{pr[1], l, r}]
+				if a == nil || b == nil || b.TPS == 0 {
+					continue
+				}
+				row.TPSRounds = append(row.TPSRounds, a.TPS/b.TPS)
+				if a.CPUPerTxnUS > 0 && b.CPUPerTxnUS > 0 {
+					row.CPURounds = append(row.CPURounds, a.CPUPerTxnUS/b.CPUPerTxnUS)
+				}
+			}
+			if len(row.TPSRounds) == 0 {
+				continue
+			}
+			row.TPSRatio = median(slices.Clone(row.TPSRounds))
+			if len(row.CPURounds) > 0 {
+				row.CPURatio = median(slices.Clone(row.CPURounds))
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
 }
 
 // Idle is the idle-connection phase's memory figures.
@@ -175,6 +297,11 @@ func (r *Results) add(p Phase) { r.Phases = append(r.Phases, p) }
 // finish combines the rounds and fills in the ratios and the added p99.
 func (r *Results) finish() {
 	r.ElapsedS = time.Since(r.Started).Seconds()
+	if r.RoundPhases == nil { // not finished before: Phases are every round's
+		sortPhases(r.Phases)
+		r.Pairs = ratios(r.Phases, pairs)
+		r.Compare = ratios(r.Phases, comparePairs(r.Phases))
+	}
 	r.combineRounds()
 	find := func(path, l string) *Phase {
 		for i := range r.Phases {
@@ -198,14 +325,6 @@ func (r *Results) finish() {
 		}
 		if rl := find(PathRelay, p.Load); rl != nil && p.Path != PathDirect {
 			p.CPURatioToRelay = div(p.CPUPerTxnUS, rl.CPUPerTxnUS)
-		}
-	}
-	r.Compare = nil
-	for _, p := range r.Phases {
-		base, ok := strings.CutSuffix(p.Path, CompareSuffix)
-		if a := find(base, p.Load); ok && a != nil {
-			r.Compare = append(r.Compare, CompareRow{Path: base, Load: p.Load,
-				TPSRatio: div(p.TPS, a.TPS), CPURatio: div(p.CPUPerTxnUS, a.CPUPerTxnUS)})
 		}
 	}
 	if d := find(PathDirect, addedP99Load); d != nil {
@@ -242,8 +361,12 @@ func (r *Results) roundFigures() {
 			}
 		}
 	}
-	for i := range r.Compare {
-		round(&r.Compare[i].TPSRatio, &r.Compare[i].CPURatio)
+	for _, rows := range [][]RatioRow{r.Compare, r.Pairs} {
+		for i := range rows {
+			round(&rows[i].TPSRatio, &rows[i].CPURatio)
+			round(ptrs(rows[i].TPSRounds)...)
+			round(ptrs(rows[i].CPURounds)...)
+		}
 	}
 	for path, v := range r.SwitchAddedP99 {
 		round(&v)
@@ -308,10 +431,12 @@ func (r *Results) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "\nEach figure is the median of %d rounds; TPS and CPU show the rounds' lowest-highest.\n", r.Rounds)
 	}
 	if len(r.Compare) > 0 {
-		fmt.Fprintf(w, "\nThe compared build (%s rows) over this one:\n", CompareSuffix)
-		for _, c := range r.Compare {
-			fmt.Fprintf(w, "  %-18s %-10s TPS x%.3f  CPU/txn x%.3f\n", c.Path, c.Load, c.TPSRatio, c.CPURatio)
-		}
+		fmt.Fprintf(w, "\nThe compared build (%s rows) over this one, each round's ratio and their median:\n", CompareSuffix)
+		writeRatios(w, r.Compare)
+	}
+	if len(r.Pairs) > 0 {
+		fmt.Fprintln(w, "\nPaths side by side (measured seconds apart within each round), each round's ratio and their median:")
+		writeRatios(w, r.Pairs)
 	}
 	if len(r.SwitchAddedP99) > 0 {
 		fmt.Fprintf(w, "\nAdded p99 at %s (path p99 - direct p99):", addedP99Load)
@@ -329,4 +454,23 @@ func (r *Results) WriteTable(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "\n%d CPUs, %s, load average at start %s; phases of %.0f s, %d terminal IDs, per-terminal limit %d/s on the switch\n",
 		r.Host.CPUs, r.Host.GoVersion, r.Host.Load, r.PhaseS, r.Terminals, r.RatePerTerminal)
 	return err
+}
+
+// writeRatios writes rows one a line: "path over other  load  TPS ×m
+// (r1 r2 ...)  CPU/txn ×m (...)".
+func writeRatios(w io.Writer, rows []RatioRow) {
+	list := func(vs []float64) string {
+		parts := make([]string, len(vs))
+		for i, v := range vs {
+			parts[i] = fmt.Sprintf("%.3f", v)
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, c := range rows {
+		fmt.Fprintf(w, "  %-37s %-10s TPS x%.3f (%s)", c.Path+" over "+c.Over, c.Load, c.TPSRatio, list(c.TPSRounds))
+		if c.CPURatio > 0 {
+			fmt.Fprintf(w, "  CPU/txn x%.3f (%s)", c.CPURatio, list(c.CPURounds))
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"slices"
+	"time"
 )
 
 // combineRounds replaces the phases of a run of several rounds by one per
@@ -33,7 +34,7 @@ func (r *Results) combineRounds() {
 // medianPhase is the phases of one path and load over the rounds as one.
 func medianPhase(ps []Phase) Phase {
 	m := ps[0]
-	m.Rounds = len(ps)
+	m.Rounds, m.Round, m.StartedAt = len(ps), 0, time.Time{}
 	m.ResponseCodes = map[string]int64{}
 	m.Sent, m.Answered, m.Approved, m.Unanswered = 0, 0, 0, 0
 	for _, p := range ps {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -55,8 +56,7 @@ func TestRoundsCombineToMedians(t *testing.T) {
 }
 
 // TestCompareRows: a path the compared build ran gets its TPS and CPU per
-// transaction over the first build's, from the medians; paths it did not
-// run get no row.
+// transaction over the first build's; paths it did not run get no row.
 func TestCompareRows(t *testing.T) {
 	r := &Results{Rounds: 1, Phases: []Phase{
 		{Path: PathDirect, Load: "closed-64", TPS: 1000},
@@ -68,8 +68,8 @@ func TestCompareRows(t *testing.T) {
 	if len(r.Compare) != 1 {
 		t.Fatalf("compare rows %+v, want one", r.Compare)
 	}
-	if c := r.Compare[0]; c.Path != PathPAN || c.Load != "closed-64" || c.TPSRatio != 1.25 || c.CPURatio != 0.75 {
-		t.Errorf("compare row %+v, want switch-pan closed-64 TPS x1.25 CPU x0.75", c)
+	if c := r.Compare[0]; c.Path != PathPAN+CompareSuffix || c.Over != PathPAN || c.Load != "closed-64" || c.TPSRatio != 1.25 || c.CPURatio != 0.75 {
+		t.Errorf("compare row %+v, want switch-pan@compare over switch-pan closed-64 TPS x1.25 CPU x0.75", c)
 	}
 	if p := r.Phases[2]; p.TPSRatio != 0.5 {
 		t.Errorf("the compared phase's TPS ratio to direct %v, want 0.5", p.TPSRatio)
@@ -78,7 +78,68 @@ func TestCompareRows(t *testing.T) {
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "TPS x1.250  CPU/txn x0.750") {
+	if !strings.Contains(table.String(), "switch-pan@compare over switch-pan    closed-64  TPS x1.250 (1.250)  CPU/txn x0.750 (0.750)") {
 		t.Errorf("table lacks the comparison:\n%s", &table)
+	}
+}
+
+// TestRatios: each round's ratio of the two paths' phases of that round,
+// the median of them as the row's figure; pairs or rounds that did not
+// both run give no row or no value, and CPU only where both paths have a
+// middle process.
+func TestRatios(t *testing.T) {
+	ph := func(path, load string, round int, tps, cpu float64) Phase {
+		return Phase{Path: path, Load: load, Round: round, TPS: tps, CPUPerTxnUS: cpu}
+	}
+	phases := []Phase{
+		ph(PathDirect, "closed-16", 1, 10000, 0), ph(PathPAN, "closed-16", 1, 2000, 300), ph(PathToken, "closed-16", 1, 1800, 330),
+		ph(PathDirect, "closed-16", 2, 8000, 0), ph(PathPAN, "closed-16", 2, 4000, 200), ph(PathToken, "closed-16", 2, 4400, 180),
+		ph(PathDirect, "closed-16", 3, 9000, 0), ph(PathPAN, "closed-16", 3, 2700, 250), // switch-token failed in round 3
+		ph(PathPAN, "open-1000", 1, 1000, 600),
+	}
+	got := ratios(phases, pairs)
+	want := []RatioRow{
+		{Path: PathPAN, Over: PathDirect, Load: "closed-16", TPSRatio: 0.3, TPSRounds: []float64{0.2, 0.5, 0.3}},
+		{Path: PathToken, Over: PathPAN, Load: "closed-16", TPSRatio: 1, CPURatio: 1, TPSRounds: []float64{0.9, 1.1}, CPURounds: []float64{1.1, 0.9}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("rows %+v, want %+v", got, want)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	nearAll := func(a, b []float64) bool {
+		return slices.EqualFunc(a, b, near)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Path != w.Path || g.Over != w.Over || g.Load != w.Load || !near(g.TPSRatio, w.TPSRatio) || !near(g.CPURatio, w.CPURatio) ||
+			!nearAll(g.TPSRounds, w.TPSRounds) || !nearAll(g.CPURounds, w.CPURounds) {
+			t.Errorf("row %d: %+v, want %+v", i, g, w)
+		}
+	}
+	// One round (Round 1 everywhere) gives one value a row; the compared
+	// build's rows pair each path with its own.
+	one := []Phase{ph(PathRelay, "closed-64", 1, 9000, 40), ph(PathRelay+CompareSuffix, "closed-64", 1, 8100, 44)}
+	cmp := ratios(one, comparePairs(one))
+	if len(cmp) != 1 || cmp[0].Path != PathRelay+CompareSuffix || cmp[0].Over != PathRelay || !near(cmp[0].TPSRatio, 0.9) || !near(cmp[0].CPURatio, 1.1) {
+		t.Errorf("compare rows %+v, want relay@compare over relay: TPS ×0.9, CPU ×1.1", cmp)
+	}
+}
+
+// TestSlotOrder: every started path once under each load, the order
+// turned by one for each load and for each round.
+func TestSlotOrder(t *testing.T) {
+	for _, tc := range []struct {
+		n, load, round int
+		want           []int
+	}{
+		{4, 0, 0, []int{0, 1, 2, 3}},
+		{4, 1, 0, []int{1, 2, 3, 0}},
+		{4, 0, 1, []int{1, 2, 3, 0}},
+		{4, 3, 2, []int{1, 2, 3, 0}},
+		{1, 5, 7, []int{0}},
+	} {
+		if got := slotOrder(tc.n, tc.load, tc.round); !slices.Equal(got, tc.want) {
+			t.Errorf("slotOrder(%d, %d, %d) = %v, want %v", tc.n, tc.load, tc.round, got, tc.want)
+		}
 	}
 }
