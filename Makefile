@@ -31,7 +31,7 @@ check:
 ## 16/64 and open 1,000/5,000 TPS; a table on stdout and bench/results.json.
 ## BENCH_DURATION (per phase, default 10s), BENCH_IDLE=10000 (idle
 ## connections phase), BENCH_PATHS, BENCH_PROFILE=DIR (switchd CPU profile),
-## BENCH_ROUNDS=N (every path N times in turn, medians reported),
+## BENCH_ROUNDS=N (the whole set N times, medians reported),
 ## BENCH_COMPARE=DIR (the relay and switchd paths again with DIR's build).
 bench: build
 	./bin/switchbench

@@ -72,6 +72,17 @@ func TestHarnessSmoke(t *testing.T) {
 			t.Errorf("pair %+v: want the relay's TPS over the direct path's in both rounds, no CPU", c)
 		}
 	}
+	for _, p := range res.Phases {
+		if p.Rounds != 2 || len(p.TPSRange) != 2 {
+			t.Errorf("%s %s: %d rounds, TPS range %v", p.Path, p.Load, p.Rounds, p.TPSRange)
+		}
+		if p.Answered == 0 || p.Unanswered != 0 || p.Approved != p.Answered || p.P99 <= 0 {
+			t.Errorf("%s %s: answered %d approved %d unanswered %d p99 %.2f", p.Path, p.Load, p.Answered, p.Approved, p.Unanswered, p.P99)
+		}
+		if strings.HasPrefix(p.Path, PathRelay) && (p.CPUSeconds <= 0 && p.PeakRSSMiB <= 0 || p.TPSRatio == 0) {
+			t.Errorf("relay %s: CPU %.3f s, peak RSS %.1f MiB, TPS ratio %.2f: want them measured", p.Load, p.CPUSeconds, p.PeakRSSMiB, p.TPSRatio)
+		}
+	}
 	// Each load's phases ran back to back across the paths: in each
 	// round, every closed-16 phase began before any open-200 one.
 	for round := 1; round <= 2; round++ {

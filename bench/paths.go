@@ -50,7 +50,7 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("path folder: %w", err)
 	}
-	if path == PathTokenVault { // before any process: the first fill takes minutes
+	if path == PathTokenVault { // before its processes start: the first fill takes minutes
 		if err := prepareVault(ctx, o.vaultTemplate, filepath.Join(dir, "data"), o.Vault, o.Log); err != nil {
 			return nil, err
 		}

@@ -42,10 +42,10 @@ func measureLoad(ctx context.Context, o Options, t *target, li int, l Load, res 
 	if ph.CommitsPerTxn > 0 {
 		commits = fmt.Sprintf("  commits %.2f/txn (%.1f writes each)", ph.CommitsPerTxn, ph.WritesPerCommit)
 	}
-	fmt.Fprintf(o.Log, "   %-26s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms\n",
-		o.name(path), ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99)
+	fmt.Fprintf(o.Log, "   %-10s %-26s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms\n",
+		l.Name, o.name(path), ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99)
 	if len(ph.CPUByRole) > 0 {
-		fmt.Fprintf(o.Log, "   %-26s CPU by role, us/txn (in system calls): %s\n", "", formatRoles(ph.CPUByRole))
+		fmt.Fprintf(o.Log, "   %-37s CPU by role, us/txn (in system calls): %s\n", "", formatRoles(ph.CPUByRole))
 	}
 	return nil
 }
@@ -72,23 +72,31 @@ func runIdle(ctx context.Context, o Options, res *Results) error {
 	return t.alive()
 }
 
-// startWarm starts a path and runs its unmeasured warm-up, which must be
-// answered and approved.
+// startWarm starts a path and runs its unmeasured warm-up (warm).
 func startWarm(ctx context.Context, o Options, path string) (*target, error) {
 	t, err := startPath(ctx, o, path)
 	if err != nil {
 		return nil, err
 	}
-	warm, err := load.Run(ctx, loadConfig(o, t, Load{Closed: 16}, fmt.Sprintf("W%d", pathIndex(path)), o.Warmup, 1))
-	if err == nil && (warm.Answered == 0 || warm.ApprovalRate < 0.99) {
-		err = fmt.Errorf("%w: warm-up answered %d of %d, %.1f %% approved (codes %v)",
-			errNotServing, warm.Answered, warm.Sent, 100*warm.ApprovalRate, warm.ResponseCodes)
-	}
-	if err != nil {
+	if err := warm(ctx, o, t, fmt.Sprintf("W%d", pathIndex(path)), o.Warmup, 1); err != nil {
 		t.stop()
-		return nil, fmt.Errorf("warm-up: %w", err)
+		return nil, err
 	}
 	return t, nil
+}
+
+// warm runs an unmeasured closed-16 load of d on the started path t from
+// terminal IDs starting with prefix, which must be answered and approved.
+func warm(ctx context.Context, o Options, t *target, prefix string, d time.Duration, seed uint64) error {
+	w, err := load.Run(ctx, loadConfig(o, t, Load{Closed: 16}, prefix, d, seed))
+	if err == nil && (w.Answered == 0 || w.ApprovalRate < 0.99) {
+		err = fmt.Errorf("%w: warm-up answered %d of %d, %.1f %% approved (codes %v)",
+			errNotServing, w.Answered, w.Sent, 100*w.ApprovalRate, w.ResponseCodes)
+	}
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	return nil
 }
 
 // alive returns an error when a process of the path has ended.

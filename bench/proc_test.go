@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,5 +57,38 @@ func TestProcOfSelf(t *testing.T) {
 	hwm, err := memKB(os.Getpid(), "VmHWM")
 	if err != nil || hwm <= 0 {
 		t.Fatalf("VmHWM %d, %v", hwm, err)
+	}
+}
+
+// TestSettle: settle returns once the started processes are quiet, says
+// how busy they still are when they are not, and reports a process that
+// ended as errPathEnded (the round stops instead of measuring on).
+func TestSettle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	start := func(name string, args ...string) *process {
+		p, err := startProcess(name, "/bin/sh", t.TempDir(), nil, append([]string{"-c"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.stop(5 * time.Second) })
+		return p
+	}
+	ctx := context.Background()
+	idle := []*slot{{path: PathDirect, t: &target{issuer: start("sleeper", "exec sleep 60")}}}
+	if err := settle(ctx, idle, 0.1, 200*time.Millisecond, 10*time.Second); err != nil {
+		t.Errorf("a sleeping process: %v, want settled", err)
+	}
+	spinning := append(idle, &slot{path: PathRelay, t: &target{issuer: start("spinner", "while :; do :; done")}})
+	err := settle(ctx, spinning, 0.1, 200*time.Millisecond, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "CPUs busy") {
+		t.Errorf("a spinning process: %v, want still busy", err)
+	}
+	ended := start("ended", "exit 0")
+	<-ended.exited
+	err = settle(ctx, append(idle, &slot{path: PathPAN, t: &target{issuer: ended}}), 0.1, 200*time.Millisecond, 10*time.Second)
+	if !errors.Is(err, errPathEnded) {
+		t.Errorf("an ended process: %v, want errPathEnded", err)
 	}
 }

@@ -49,6 +49,8 @@ type Results struct {
 	SwitchAddedP99 map[string]float64 `json:"added_p99_ms_at_open_5000,omitempty"`
 	Idle           *Idle              `json:"idle,omitempty"`
 	Notes          []string           `json:"notes"`
+	// finished is set by finish, which does its work once.
+	finished bool
 }
 
 // Host describes the machine.
@@ -296,12 +298,14 @@ func (r *Results) add(p Phase) { r.Phases = append(r.Phases, p) }
 
 // finish combines the rounds and fills in the ratios and the added p99.
 func (r *Results) finish() {
-	r.ElapsedS = time.Since(r.Started).Seconds()
-	if r.RoundPhases == nil { // not finished before: Phases are every round's
-		sortPhases(r.Phases)
-		r.Pairs = ratios(r.Phases, pairs)
-		r.Compare = ratios(r.Phases, comparePairs(r.Phases))
+	if r.finished {
+		return
 	}
+	r.finished = true
+	r.ElapsedS = time.Since(r.Started).Seconds()
+	sortPhases(r.Phases)
+	r.Pairs = ratios(r.Phases, pairs)
+	r.Compare = ratios(r.Phases, comparePairs(r.Phases))
 	r.combineRounds()
 	find := func(path, l string) *Phase {
 		for i := range r.Phases {

@@ -14,10 +14,10 @@ import (
 // medians; every round's own phases stay in round_phases.
 func TestRoundsCombineToMedians(t *testing.T) {
 	r := &Results{Rounds: 3}
-	for _, round := range []struct{ direct, pan, cpu float64 }{{1000, 300, 90}, {800, 320, 70}, {1100, 200, 110}} {
-		r.add(Phase{Path: PathDirect, Load: "closed-16", TPS: round.direct, P99: 2, Answered: 10, Approved: 10, Sent: 10,
+	for i, round := range []struct{ direct, pan, cpu float64 }{{1000, 300, 90}, {800, 320, 70}, {1100, 200, 110}} {
+		r.add(Phase{Path: PathDirect, Load: "closed-16", Round: i + 1, TPS: round.direct, P99: 2, Answered: 10, Approved: 10, Sent: 10,
 			ResponseCodes: map[string]int64{"00": 10}})
-		r.add(Phase{Path: PathPAN, Load: "closed-16", TPS: round.pan, P99: 5, CPUPerTxnUS: round.cpu, CommitsPerTxn: round.cpu / 100,
+		r.add(Phase{Path: PathPAN, Load: "closed-16", Round: i + 1, TPS: round.pan, P99: 5, CPUPerTxnUS: round.cpu, CommitsPerTxn: round.cpu / 100,
 			Answered: 5, Approved: 4, Sent: 6, Unanswered: 1, ResponseCodes: map[string]int64{"00": 4, "91": 1}})
 	}
 	r.finish()
@@ -36,6 +36,10 @@ func TestRoundsCombineToMedians(t *testing.T) {
 	}
 	if p.TPSRatio != 0.3 {
 		t.Errorf("TPS ratio %v, want the medians' 300/1000", p.TPSRatio)
+	}
+	// The pair's ratio is taken within each round, then the median.
+	if len(r.Pairs) != 1 || !slices.Equal(r.Pairs[0].TPSRounds, []float64{0.3, 0.4, 0.182}) || r.Pairs[0].TPSRatio != 0.3 {
+		t.Errorf("pairs %+v, want switch-pan over direct: 0.3, 0.4, 0.182 by round, median 0.3", r.Pairs)
 	}
 	var table bytes.Buffer
 	if err := r.WriteTable(&table); err != nil {
@@ -125,21 +129,30 @@ func TestRatios(t *testing.T) {
 	}
 }
 
-// TestSlotOrder: every started path once under each load, the order
-// turned by one for each load and for each round.
+// TestSlotOrder: every started path once under each load, forwards and
+// backwards in turn, each round starting the other way from the one
+// before.
 func TestSlotOrder(t *testing.T) {
 	for _, tc := range []struct {
 		n, load, round int
 		want           []int
 	}{
 		{4, 0, 0, []int{0, 1, 2, 3}},
-		{4, 1, 0, []int{1, 2, 3, 0}},
-		{4, 0, 1, []int{1, 2, 3, 0}},
-		{4, 3, 2, []int{1, 2, 3, 0}},
+		{4, 1, 0, []int{3, 2, 1, 0}},
+		{4, 2, 0, []int{0, 1, 2, 3}},
+		{4, 0, 1, []int{3, 2, 1, 0}},
+		{4, 3, 2, []int{3, 2, 1, 0}},
 		{1, 5, 7, []int{0}},
 	} {
 		if got := slotOrder(tc.n, tc.load, tc.round); !slices.Equal(got, tc.want) {
 			t.Errorf("slotOrder(%d, %d, %d) = %v, want %v", tc.n, tc.load, tc.round, got, tc.want)
+		}
+	}
+	// The pairs the targets compare are measured next to each other or
+	// one apart.
+	for _, pr := range pairs {
+		if d := measureRank(pr[0]) - measureRank(pr[1]); d < -2 || d > 2 || measureRank(pr[0]) == len(measureOrder) {
+			t.Errorf("%s and %s are %d apart in measureOrder", pr[0], pr[1], d)
 		}
 	}
 }

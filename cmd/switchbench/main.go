@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.ProfileDir, "profile", env("BENCH_PROFILE", ""), "write switchd's CPU profile of each switchd path's closed-64 into `folder` (BENCH_PROFILE)")
 	fs.StringVar(&profileLoads, "profile-loads", env("BENCH_PROFILE_LOADS", ""), "comma-separated `loads` --profile profiles (BENCH_PROFILE_LOADS; default closed-64)")
 	fs.StringVar(&o.Compare, "compare", env("BENCH_COMPARE", ""), "`folder` with a second build's switchd and benchrelay: each relay and switchd path also runs with it, next to this build's under each load, and the table gives its TPS and CPU over this build's (BENCH_COMPARE)")
-	fs.StringVar(&rounds, "rounds", env("BENCH_ROUNDS", "1"), "`N` > 1: run every path N times in turn and report each figure's median (BENCH_ROUNDS)")
+	fs.StringVar(&rounds, "rounds", env("BENCH_ROUNDS", "1"), "`N` > 1: run the whole set N times, each round on fresh processes, and report each figure's median (BENCH_ROUNDS)")
 	fs.IntVar(&o.Terminals, "terminals", bench.DefaultTerminals, "terminal IDs (connections) per phase")
 	if err := fs.Parse(args); err != nil {
 		return 2
