@@ -42,8 +42,8 @@ func measureLoad(ctx context.Context, o Options, t *target, li int, l Load, res 
 	if ph.CommitsPerTxn > 0 {
 		commits = fmt.Sprintf("  commits %.2f/txn (%.1f writes each)", ph.CommitsPerTxn, ph.WritesPerCommit)
 	}
-	fmt.Fprintf(o.Log, "   %-10s %-26s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms\n",
-		l.Name, o.name(path), ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99)
+	fmt.Fprintf(o.Log, "   %-10s %-26s %8.0f TPS  p50 %6.2f  p99 %7.2f  p99.9 %7.2f ms  cpu %6.1f us/txn%s  unanswered %d  generator lag p99 %.2f ms  steal %.1f %%\n",
+		l.Name, o.name(path), ph.TPS, ph.P50, ph.P99, ph.P999, ph.CPUPerTxnUS, commits, ph.Unanswered, ph.GeneratorLagP99, ph.StealPct)
 	if len(ph.CPUByRole) > 0 {
 		fmt.Fprintf(o.Log, "   %-37s CPU by role, us/txn (in system calls): %s\n", "", formatRoles(ph.CPUByRole))
 	}
@@ -144,6 +144,10 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 	if issCPU0, err = cpuTime(t.issuer.pid()); err != nil {
 		return ph, err
 	}
+	machine0, err := readMachineTicks()
+	if err != nil {
+		return ph, err
+	}
 	rep, err := load.Run(ctx, loadConfig(o, t, l, prefix, o.Duration, seed))
 	if err != nil {
 		return ph, err
@@ -152,6 +156,11 @@ func measure(ctx context.Context, o Options, t *target, l Load, prefix string, s
 	if err != nil {
 		return ph, err
 	}
+	machine1, err := readMachineTicks()
+	if err != nil {
+		return ph, err
+	}
+	ph.StealPct = stealPct(machine0, machine1)
 	ph.fromReport(rep)
 	if rep.Answered > 0 {
 		ph.IssuerCPUPerTxnUS = float64((issCPU1 - issCPU0).Microseconds()) / float64(rep.Answered)

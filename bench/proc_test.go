@@ -92,3 +92,34 @@ func TestSettle(t *testing.T) {
 		t.Errorf("an ended process: %v, want errPathEnded", err)
 	}
 }
+
+func TestParseMachineTicks(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       machineTicks
+		bad        bool
+	}{
+		{"full", "cpu  100 2 30 500 10 0 8 50 0 0\ncpu0 50 1 15 250 5 0 4 25 0 0\n", machineTicks{total: 700, idle: 510, steal: 50}, false},
+		{"no guest columns", "cpu 1 0 1 10 0 0 0 3\n", machineTicks{total: 15, idle: 10, steal: 3}, false},
+		{"per-CPU line first", "cpu0 1 0 1 10 0 0 0 3\n", machineTicks{}, true},
+		{"short", "cpu 1 2 3\n", machineTicks{}, true},
+		{"not a number", "cpu 1 x 1 10 0 0 0 3\n", machineTicks{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseMachineTicks([]byte(tc.stat))
+			if (err != nil) != tc.bad || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v, error %t", got, err, tc.want, tc.bad)
+			}
+		})
+	}
+	a, b := machineTicks{total: 1000, steal: 10}, machineTicks{total: 2000, steal: 60}
+	if got := stealPct(a, b); got != 5 {
+		t.Errorf("steal %v %%, want 5", got)
+	}
+	if got := stealPct(b, b); got != 0 {
+		t.Errorf("steal over no time %v %%, want 0", got)
+	}
+	if _, err := readMachineTicks(); err != nil {
+		t.Errorf("this machine's /proc/stat: %v", err)
+	}
+}

@@ -111,6 +111,11 @@ type Phase struct {
 	// role (internal/cpurole), per answered transaction: only on the
 	// phases profiled (ProfileDir, ProfileLoads).
 	CPUByRole []RoleCPU `json:"cpu_by_role,omitempty"`
+	// StealPct is the share of the machine's CPU time during the phase
+	// the hypervisor gave to other tenants (/proc/stat's steal), in
+	// percent: a phase slow on every path with a high figure lost its CPU
+	// to the host, not to the code measured.
+	StealPct float64 `json:"steal_pct"`
 	// IssuerCPUPerTxnUS is the issuer emulator's CPU per transaction.
 	IssuerCPUPerTxnUS float64 `json:"issuer_cpu_us_per_txn"`
 
@@ -408,8 +413,8 @@ func (r *Results) WriteFile(path string) error {
 func (r *Results) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintf(tw, "| %s |\n", strings.Join(cells, "\t| ")) }
-	row("path", "load", "TPS", "p50 ms", "p99 ms", "p99.9 ms", "CPU µs/txn", "commits/txn", "writes/commit", "peak RSS MiB", "TPS ×direct", "p50 ×direct", "p99 ×direct", "p99.9 ×direct", "CPU ×relay", "unanswered", "not 00")
-	row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
+	row("path", "load", "TPS", "p50 ms", "p99 ms", "p99.9 ms", "CPU µs/txn", "commits/txn", "writes/commit", "peak RSS MiB", "TPS ×direct", "p50 ×direct", "p99 ×direct", "p99.9 ×direct", "CPU ×relay", "unanswered", "not 00", "steal %")
+	row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")
 	f := func(v float64, prec int) string {
 		if v == 0 {
 			return "-"
@@ -426,7 +431,7 @@ func (r *Results) WriteTable(w io.Writer) error {
 		}
 		row(p.Path, p.Load, tps, f(p.P50, 2), f(p.P99, 2), f(p.P999, 2),
 			cpu, f(p.CommitsPerTxn, 2), f(p.WritesPerCommit, 1), f(p.PeakRSSMiB, 1), f(p.TPSRatio, 2), f(p.P50Ratio, 2), f(p.P99Ratio, 2), f(p.P999Ratio, 2),
-			f(p.CPURatioToRelay, 2), fmt.Sprint(p.Unanswered), fmt.Sprint(p.Answered-p.Approved))
+			f(p.CPURatioToRelay, 2), fmt.Sprint(p.Unanswered), fmt.Sprint(p.Answered-p.Approved), fmt.Sprintf("%.1f", p.StealPct))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

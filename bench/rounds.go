@@ -70,7 +70,7 @@ func medianPhase(ps []Phase) Phase {
 // figures are the measured figures of p that rounds combine by median.
 func figures(p *Phase) []*float64 {
 	return []*float64{&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds,
-		&p.CommitsPerTxn, &p.WritesPerCommit, &p.PeakRSSMiB, &p.IssuerCPUPerTxnUS}
+		&p.CommitsPerTxn, &p.WritesPerCommit, &p.PeakRSSMiB, &p.IssuerCPUPerTxnUS, &p.StealPct}
 }
 
 // median is the middle of vs (the mean of the two middle ones when even);
