@@ -147,7 +147,14 @@ type RatioRow struct {
 	CPURatio  float64   `json:"cpu_us_per_txn_ratio,omitempty"`
 	TPSRounds []float64 `json:"tps_ratio_rounds"`
 	CPURounds []float64 `json:"cpu_ratio_rounds,omitempty"`
+	// Stolen marks, for each of TPSRounds, a round in which either phase
+	// lost stealMark or more of the machine's CPU to other tenants.
+	Stolen []bool `json:"stolen_rounds,omitempty"`
 }
+
+// stealMark is the steal (percent of the machine's CPU time) from which a
+// round's ratio is marked as disturbed by the host.
+const stealMark = 5.0
 
 // pairs are the paths the issue's targets set against each other: the
 // relay and the card path against the direct one (≥ 0.65 of its TPS),
@@ -239,12 +246,16 @@ func ratios(phases []Phase, pairs [][2]string) []RatioRow {
 					continue
 				}
 				row.TPSRounds = append(row.TPSRounds, a.TPS/b.TPS)
+				row.Stolen = append(row.Stolen, max(a.StealPct, b.StealPct) >= stealMark)
 				if a.CPUPerTxnUS > 0 && b.CPUPerTxnUS > 0 {
 					row.CPURounds = append(row.CPURounds, a.CPUPerTxnUS/b.CPUPerTxnUS)
 				}
 			}
 			if len(row.TPSRounds) == 0 {
 				continue
+			}
+			if !slices.Contains(row.Stolen, true) {
+				row.Stolen = nil
 			}
 			row.TPSRatio = median(slices.Clone(row.TPSRounds))
 			if len(row.CPURounds) > 0 {
@@ -466,20 +477,29 @@ func (r *Results) WriteTable(w io.Writer) error {
 }
 
 // writeRatios writes rows one a line: "path over other  load  TPS ×m
-// (r1 r2 ...)  CPU/txn ×m (...)".
+// (r1 r2 ...)  CPU/txn ×m (...)", a round the host disturbed (Stolen)
+// marked "*", and a legend when any is.
 func writeRatios(w io.Writer, rows []RatioRow) {
-	list := func(vs []float64) string {
+	marked := false
+	list := func(vs []float64, stolen []bool) string {
 		parts := make([]string, len(vs))
 		for i, v := range vs {
 			parts[i] = fmt.Sprintf("%.3f", v)
+			if len(stolen) == len(vs) && stolen[i] {
+				parts[i] += "*"
+				marked = true
+			}
 		}
 		return strings.Join(parts, " ")
 	}
 	for _, c := range rows {
-		fmt.Fprintf(w, "  %-37s %-10s TPS x%.3f (%s)", c.Path+" over "+c.Over, c.Load, c.TPSRatio, list(c.TPSRounds))
+		fmt.Fprintf(w, "  %-37s %-10s TPS x%.3f (%s)", c.Path+" over "+c.Over, c.Load, c.TPSRatio, list(c.TPSRounds, c.Stolen))
 		if c.CPURatio > 0 {
-			fmt.Fprintf(w, "  CPU/txn x%.3f (%s)", c.CPURatio, list(c.CPURounds))
+			fmt.Fprintf(w, "  CPU/txn x%.3f (%s)", c.CPURatio, list(c.CPURounds, c.Stolen))
 		}
 		fmt.Fprintln(w)
+	}
+	if marked {
+		fmt.Fprintf(w, "  * a round in which either phase lost %.0f %% or more of the machine's CPU to other tenants (steal)\n", stealMark)
 	}
 }

@@ -93,18 +93,19 @@ func TestCompareRows(t *testing.T) {
 // middle process.
 func TestRatios(t *testing.T) {
 	ph := func(path, load string, round int, tps, cpu float64) Phase {
-		return Phase{Path: path, Load: load, Round: round, TPS: tps, CPUPerTxnUS: cpu}
+		return Phase{Path: path, Load: load, Round: round, TPS: tps, CPUPerTxnUS: cpu, StealPct: 1}
 	}
+	stolen := func(p Phase) Phase { p.StealPct = stealMark; return p }
 	phases := []Phase{
 		ph(PathDirect, "closed-16", 1, 10000, 0), ph(PathPAN, "closed-16", 1, 2000, 300), ph(PathToken, "closed-16", 1, 1800, 330),
-		ph(PathDirect, "closed-16", 2, 8000, 0), ph(PathPAN, "closed-16", 2, 4000, 200), ph(PathToken, "closed-16", 2, 4400, 180),
+		ph(PathDirect, "closed-16", 2, 8000, 0), ph(PathPAN, "closed-16", 2, 4000, 200), stolen(ph(PathToken, "closed-16", 2, 4400, 180)),
 		ph(PathDirect, "closed-16", 3, 9000, 0), ph(PathPAN, "closed-16", 3, 2700, 250), // switch-token failed in round 3
 		ph(PathPAN, "open-1000", 1, 1000, 600),
 	}
 	got := ratios(phases, pairs)
 	want := []RatioRow{
 		{Path: PathPAN, Over: PathDirect, Load: "closed-16", TPSRatio: 0.3, TPSRounds: []float64{0.2, 0.5, 0.3}},
-		{Path: PathToken, Over: PathPAN, Load: "closed-16", TPSRatio: 1, CPURatio: 1, TPSRounds: []float64{0.9, 1.1}, CPURounds: []float64{1.1, 0.9}},
+		{Path: PathToken, Over: PathPAN, Load: "closed-16", TPSRatio: 1, CPURatio: 1, TPSRounds: []float64{0.9, 1.1}, CPURounds: []float64{1.1, 0.9}, Stolen: []bool{false, true}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("rows %+v, want %+v", got, want)
@@ -116,9 +117,15 @@ func TestRatios(t *testing.T) {
 	for i, w := range want {
 		g := got[i]
 		if g.Path != w.Path || g.Over != w.Over || g.Load != w.Load || !near(g.TPSRatio, w.TPSRatio) || !near(g.CPURatio, w.CPURatio) ||
-			!nearAll(g.TPSRounds, w.TPSRounds) || !nearAll(g.CPURounds, w.CPURounds) {
+			!nearAll(g.TPSRounds, w.TPSRounds) || !nearAll(g.CPURounds, w.CPURounds) || !slices.Equal(g.Stolen, w.Stolen) {
 			t.Errorf("row %d: %+v, want %+v", i, g, w)
 		}
+	}
+	// The round the host disturbed is marked, with a legend.
+	var table bytes.Buffer
+	writeRatios(&table, got)
+	if !strings.Contains(table.String(), "TPS x1.000 (0.900 1.100*)  CPU/txn x1.000 (1.100 0.900*)") || !strings.Contains(table.String(), "* a round in which") {
+		t.Errorf("ratios table does not mark round 2:\n%s", &table)
 	}
 	// One round (Round 1 everywhere) gives one value a row; the compared
 	// build's rows pair each path with its own.
