@@ -99,8 +99,9 @@ func TestParseMachineTicks(t *testing.T) {
 		want       machineTicks
 		bad        bool
 	}{
-		{"full", "cpu  100 2 30 500 10 0 8 50 0 0\ncpu0 50 1 15 250 5 0 4 25 0 0\n", machineTicks{total: 700, idle: 510, steal: 50}, false},
-		{"no guest columns", "cpu 1 0 1 10 0 0 0 3\n", machineTicks{total: 15, idle: 10, steal: 3}, false},
+		// guest time (20, 1) is inside user and nice: not counted again
+		{"full", "cpu  100 2 30 500 10 0 8 50 20 1\ncpu0 50 1 15 250 5 0 4 25 10 0\n", machineTicks{total: 700, steal: 50}, false},
+		{"no guest columns", "cpu 1 0 1 10 0 0 0 3\n", machineTicks{total: 15, steal: 3}, false},
 		{"per-CPU line first", "cpu0 1 0 1 10 0 0 0 3\n", machineTicks{}, true},
 		{"short", "cpu 1 2 3\n", machineTicks{}, true},
 		{"not a number", "cpu 1 x 1 10 0 0 0 3\n", machineTicks{}, true},

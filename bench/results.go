@@ -114,7 +114,8 @@ type Phase struct {
 	// StealPct is the share of the machine's CPU time during the phase
 	// the hypervisor gave to other tenants (/proc/stat's steal), in
 	// percent: a phase slow on every path with a high figure lost its CPU
-	// to the host, not to the code measured.
+	// to the host, not to the code measured. On the medians of several
+	// rounds it is the worst round's.
 	StealPct float64 `json:"steal_pct"`
 	// IssuerCPUPerTxnUS is the issuer emulator's CPU per transaction.
 	IssuerCPUPerTxnUS float64 `json:"issuer_cpu_us_per_txn"`
@@ -147,9 +148,11 @@ type RatioRow struct {
 	CPURatio  float64   `json:"cpu_us_per_txn_ratio,omitempty"`
 	TPSRounds []float64 `json:"tps_ratio_rounds"`
 	CPURounds []float64 `json:"cpu_ratio_rounds,omitempty"`
-	// Stolen marks, for each of TPSRounds, a round in which either phase
-	// lost stealMark or more of the machine's CPU to other tenants.
-	Stolen []bool `json:"stolen_rounds,omitempty"`
+	// Stolen and CPUStolen mark, for each of TPSRounds and CPURounds, a
+	// round in which either phase lost stealMark or more of the machine's
+	// CPU to other tenants.
+	Stolen    []bool `json:"stolen_rounds,omitempty"`
+	CPUStolen []bool `json:"cpu_stolen_rounds,omitempty"`
 }
 
 // stealMark is the steal (percent of the machine's CPU time) from which a
@@ -245,17 +248,19 @@ func ratios(phases []Phase, pairs [][2]string) []RatioRow {
 				if a == nil || b == nil || b.TPS == 0 {
 					continue
 				}
+				stolen := max(a.StealPct, b.StealPct) >= stealMark
 				row.TPSRounds = append(row.TPSRounds, a.TPS/b.TPS)
-				row.Stolen = append(row.Stolen, max(a.StealPct, b.StealPct) >= stealMark)
+				row.Stolen = append(row.Stolen, stolen)
 				if a.CPUPerTxnUS > 0 && b.CPUPerTxnUS > 0 {
 					row.CPURounds = append(row.CPURounds, a.CPUPerTxnUS/b.CPUPerTxnUS)
+					row.CPUStolen = append(row.CPUStolen, stolen)
 				}
 			}
 			if len(row.TPSRounds) == 0 {
 				continue
 			}
 			if !slices.Contains(row.Stolen, true) {
-				row.Stolen = nil
+				row.Stolen, row.CPUStolen = nil, nil
 			}
 			row.TPSRatio = median(slices.Clone(row.TPSRounds))
 			if len(row.CPURounds) > 0 {
@@ -495,7 +500,7 @@ func writeRatios(w io.Writer, rows []RatioRow) {
 	for _, c := range rows {
 		fmt.Fprintf(w, "  %-37s %-10s TPS x%.3f (%s)", c.Path+" over "+c.Over, c.Load, c.TPSRatio, list(c.TPSRounds, c.Stolen))
 		if c.CPURatio > 0 {
-			fmt.Fprintf(w, "  CPU/txn x%.3f (%s)", c.CPURatio, list(c.CPURounds, c.Stolen))
+			fmt.Fprintf(w, "  CPU/txn x%.3f (%s)", c.CPURatio, list(c.CPURounds, c.CPUStolen))
 		}
 		fmt.Fprintln(w)
 	}

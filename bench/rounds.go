@@ -58,6 +58,11 @@ func medianPhase(ps []Phase) Phase {
 		}
 		*dst = median(vals)
 	}
+	// Steal is the worst round's: the column points at a disturbed round.
+	m.StealPct = 0
+	for _, p := range ps {
+		m.StealPct = max(m.StealPct, p.StealPct)
+	}
 	if len(ps) > 1 {
 		m.TPSRange = spread(ps, func(p Phase) float64 { return p.TPS })
 		if m.CPUPerTxnUS > 0 {
@@ -70,7 +75,7 @@ func medianPhase(ps []Phase) Phase {
 // figures are the measured figures of p that rounds combine by median.
 func figures(p *Phase) []*float64 {
 	return []*float64{&p.TPS, &p.P50, &p.P99, &p.P999, &p.Max, &p.GeneratorLagP99, &p.CPUPerTxnUS, &p.CPUSeconds,
-		&p.CommitsPerTxn, &p.WritesPerCommit, &p.PeakRSSMiB, &p.IssuerCPUPerTxnUS, &p.StealPct}
+		&p.CommitsPerTxn, &p.WritesPerCommit, &p.PeakRSSMiB, &p.IssuerCPUPerTxnUS}
 }
 
 // median is the middle of vs (the mean of the two middle ones when even);

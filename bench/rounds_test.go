@@ -17,7 +17,7 @@ func TestRoundsCombineToMedians(t *testing.T) {
 	for i, round := range []struct{ direct, pan, cpu float64 }{{1000, 300, 90}, {800, 320, 70}, {1100, 200, 110}} {
 		r.add(Phase{Path: PathDirect, Load: "closed-16", Round: i + 1, TPS: round.direct, P99: 2, Answered: 10, Approved: 10, Sent: 10,
 			ResponseCodes: map[string]int64{"00": 10}})
-		r.add(Phase{Path: PathPAN, Load: "closed-16", Round: i + 1, TPS: round.pan, P99: 5, CPUPerTxnUS: round.cpu, CommitsPerTxn: round.cpu / 100,
+		r.add(Phase{Path: PathPAN, Load: "closed-16", Round: i + 1, TPS: round.pan, StealPct: round.cpu / 10, P99: 5, CPUPerTxnUS: round.cpu, CommitsPerTxn: round.cpu / 100,
 			Answered: 5, Approved: 4, Sent: 6, Unanswered: 1, ResponseCodes: map[string]int64{"00": 4, "91": 1}})
 	}
 	r.finish()
@@ -36,6 +36,9 @@ func TestRoundsCombineToMedians(t *testing.T) {
 	}
 	if p.TPSRatio != 0.3 {
 		t.Errorf("TPS ratio %v, want the medians' 300/1000", p.TPSRatio)
+	}
+	if p.StealPct != 11 {
+		t.Errorf("steal %v %%, want the worst round's 11", p.StealPct)
 	}
 	// The pair's ratio is taken within each round, then the median.
 	if len(r.Pairs) != 1 || !slices.Equal(r.Pairs[0].TPSRounds, []float64{0.3, 0.4, 0.182}) || r.Pairs[0].TPSRatio != 0.3 {
@@ -105,7 +108,7 @@ func TestRatios(t *testing.T) {
 	got := ratios(phases, pairs)
 	want := []RatioRow{
 		{Path: PathPAN, Over: PathDirect, Load: "closed-16", TPSRatio: 0.3, TPSRounds: []float64{0.2, 0.5, 0.3}},
-		{Path: PathToken, Over: PathPAN, Load: "closed-16", TPSRatio: 1, CPURatio: 1, TPSRounds: []float64{0.9, 1.1}, CPURounds: []float64{1.1, 0.9}, Stolen: []bool{false, true}},
+		{Path: PathToken, Over: PathPAN, Load: "closed-16", TPSRatio: 1, CPURatio: 1, TPSRounds: []float64{0.9, 1.1}, CPURounds: []float64{1.1, 0.9}, Stolen: []bool{false, true}, CPUStolen: []bool{false, true}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("rows %+v, want %+v", got, want)
@@ -117,7 +120,7 @@ func TestRatios(t *testing.T) {
 	for i, w := range want {
 		g := got[i]
 		if g.Path != w.Path || g.Over != w.Over || g.Load != w.Load || !near(g.TPSRatio, w.TPSRatio) || !near(g.CPURatio, w.CPURatio) ||
-			!nearAll(g.TPSRounds, w.TPSRounds) || !nearAll(g.CPURounds, w.CPURounds) || !slices.Equal(g.Stolen, w.Stolen) {
+			!nearAll(g.TPSRounds, w.TPSRounds) || !nearAll(g.CPURounds, w.CPURounds) || !slices.Equal(g.Stolen, w.Stolen) || !slices.Equal(g.CPUStolen, w.CPUStolen) {
 			t.Errorf("row %d: %+v, want %+v", i, g, w)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 // all CPUs together, in USER_HZ ticks: steal is what the hypervisor ran
 // elsewhere while this machine wanted the CPU (another tenant).
 type machineTicks struct {
-	total, idle, steal int64
+	total, steal int64
 }
 
 // readMachineTicks reads /proc/stat.
@@ -41,7 +41,7 @@ func parseMachineTicks(stat []byte) (machineTicks, error) {
 		}
 		v[i] = n
 	}
-	t := machineTicks{idle: v[3] + v[4], steal: v[7]}
+	t := machineTicks{steal: v[7]}
 	for _, n := range v {
 		t.total += n
 	}
