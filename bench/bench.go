@@ -129,8 +129,9 @@ type Options struct {
 	// Compare, when set, is a folder with a second build's switchd and
 	// benchrelay: every relay and switchd path runs again with that
 	// build's middle process (an issuer emulator of this build, the same
-	// load), measured next to this build's, as "<path>@compare", and Results.Compare gives the second
-	// build's TPS and CPU per transaction over the first's, round by round.
+	// load), measured next to this build's, as "<path>@compare", and
+	// Results.Compare gives the second build's TPS and CPU per transaction
+	// over the first's, round by round.
 	Compare string
 	// round is which of the Rounds this is (0-based; set by Run), and
 	// compared whether this run is the Compare build's (set by Run).

@@ -34,13 +34,15 @@ var measureOrder = []string{PathRelay, PathDirect, PathNoFsync, PathPAN, PathTok
 // targets compare (pairs: tokens over card numbers, the big vault over
 // the small, fsync over none, either build) are so measured one or two
 // phases apart, not minutes, and drift of the machine reaches them alike.
-func runRound(ctx context.Context, o Options, res *Results) (err error) {
+func runRound(ctx context.Context, o Options, res *Results) error {
 	var slots []*slot
-	defer func() {
+	stopAll := func() {
 		for _, s := range slots {
 			s.t.stop()
 		}
-	}()
+		slots = nil
+	}
+	defer stopAll()
 	failed := func(s Options, path string, err error) error {
 		return fmt.Errorf("path %s: %w (configurations and logs in %s)", s.name(path), err, filepath.Join(s.WorkDir, path))
 	}
@@ -102,10 +104,7 @@ func runRound(ctx context.Context, o Options, res *Results) (err error) {
 			return failed(s.o, s.path, err)
 		}
 	}
-	for _, s := range slots {
-		s.t.stop()
-	}
-	slots = nil
+	stopAll()
 	if o.Idle > 0 && slices.Contains(o.Paths, PathPAN) {
 		if err := runIdle(ctx, o, res); err != nil {
 			return failed(o, PathPAN, err)

@@ -184,19 +184,12 @@ func sortPhases(phases []Phase) {
 			loads[p.Load] = len(loads)
 		}
 	}
+	base := func(p Phase) int { b, _ := strings.CutSuffix(p.Path, CompareSuffix); return pathIndex(b) }
+	// Within a base path, "p" sorts before "p@compare".
 	slices.SortStableFunc(phases, func(a, b Phase) int {
-		pa, ca := strings.CutSuffix(a.Path, CompareSuffix)
-		pb, cb := strings.CutSuffix(b.Path, CompareSuffix)
-		return cmp.Or(cmp.Compare(a.Round, b.Round), cmp.Compare(pathIndex(pa), pathIndex(pb)),
-			cmp.Compare(b2i(ca), b2i(cb)), cmp.Compare(loads[a.Load], loads[b.Load]))
+		return cmp.Or(cmp.Compare(a.Round, b.Round), cmp.Compare(base(a), base(b)),
+			cmp.Compare(a.Path, b.Path), cmp.Compare(loads[a.Load], loads[b.Load]))
 	})
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // comparePairs pairs each path the Compare build ran with this build's.
@@ -378,6 +371,7 @@ func (r *Results) roundFigures() {
 		for i := range ps {
 			p := &ps[i]
 			round(figures(p)...)
+			round(&p.StealPct)
 			round(&p.TPSRatio, &p.P50Ratio, &p.P99Ratio, &p.P999Ratio, &p.CPURatioToRelay)
 			for _, rg := range [][]float64{p.TPSRange, p.CPURange} {
 				for j := range rg {
