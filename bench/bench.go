@@ -22,11 +22,16 @@ import (
 
 // Paths, in the order they run; Direct is the reference of every ratio.
 const (
-	PathDirect  = "direct"         // load generator -> issuer emulator (terminal dialect)
-	PathRelay   = "relay"          // -> benchrelay (one multiplexed issuer link) -> issuer
-	PathPAN     = "switch-pan"     // -> switchd, durable journal, card numbers
-	PathToken   = "switch-token"   // -> switchd, durable journal, device tokens
-	PathNoFsync = "switch-nofsync" // -> switchd, journal without fsync, card numbers
+	PathDirect = "direct" // load generator -> issuer emulator (terminal dialect)
+	PathRelay  = "relay"  // -> benchrelay (one multiplexed issuer link) -> issuer
+	// PathDurableRelay is the relay making each request and each answer
+	// durable in a log of its own before passing it on (one write and one
+	// fdatasync per group, nothing indexed): the least the switch's
+	// durable path can cost on the machine.
+	PathDurableRelay = "relay-durable"
+	PathPAN          = "switch-pan"     // -> switchd, durable journal, card numbers
+	PathToken        = "switch-token"   // -> switchd, durable journal, device tokens
+	PathNoFsync      = "switch-nofsync" // -> switchd, journal without fsync, card numbers
 	// PathTokenVault is switch-token with Options.Vault more tokens in the
 	// vault, written before switchd starts (the load uses the provisioned
 	// ones): follows switch-token when Vault > 0.
@@ -44,8 +49,8 @@ const (
 // extraPaths run only when their option asks for them, after switch-token.
 var extraPaths = []string{PathTokenVault, PathTokenCold}
 
-// AllPaths are the five paths of a full run.
-var AllPaths = []string{PathDirect, PathRelay, PathPAN, PathToken, PathNoFsync}
+// AllPaths are the six paths of a full run.
+var AllPaths = []string{PathDirect, PathRelay, PathDurableRelay, PathPAN, PathToken, PathNoFsync}
 
 // Load is one load shape: Closed requests in flight, or Rate arrivals per
 // second (open loop, latency from each intended send time).
@@ -326,7 +331,7 @@ func needs(paths []string, name string) bool {
 		switch {
 		case name == "issuersim":
 			return true
-		case name == "benchrelay" && p == PathRelay:
+		case name == "benchrelay" && (p == PathRelay || p == PathDurableRelay):
 			return true
 		case name == "switchd" && (p == PathPAN || p == PathNoFsync || tokenPath(p)):
 			return true

@@ -116,6 +116,38 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 }
 
+// The durable relay path runs benchrelay with its log in the path's
+// folder: every answer came through a log written in full.
+func TestDurableRelayPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildBinaries(t, "issuersim", "benchrelay")
+	var log bytes.Buffer
+	work := t.TempDir()
+	res, err := Run(context.Background(), Options{
+		Bin: bin, WorkDir: work, Duration: time.Second, Warmup: 500 * time.Millisecond,
+		Paths: []string{PathDirect, PathDurableRelay}, Loads: []Load{{Name: "closed-16", Closed: 16}},
+		Terminals: 8, Cards: 20, Log: &log,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if len(res.Pairs) != 1 || res.Pairs[0].Path != PathDurableRelay || res.Pairs[0].Over != PathDirect || res.Pairs[0].TPSRatio <= 0 {
+		t.Errorf("pairs %+v, want the durable relay over the direct path", res.Pairs)
+	}
+	for _, p := range res.Phases {
+		if p.Answered == 0 || p.Unanswered != 0 || p.Approved != p.Answered {
+			t.Errorf("%s: answered %d approved %d unanswered %d", p.Path, p.Answered, p.Approved, p.Unanswered)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(work, PathDurableRelay, "relay.log")); err != nil {
+		t.Errorf("the durable relay's log: %v", err)
+	} else if st.Size() < 1<<20 {
+		t.Errorf("the durable relay's log holds %d bytes, want it written in full", st.Size())
+	}
+}
+
 func TestRunRefusesUnknownProfileLoad(t *testing.T) {
 	_, err := Run(context.Background(), Options{Bin: os.TempDir(), Paths: []string{PathDirect}, ProfileLoads: []string{"closed-65"}})
 	if err == nil || !strings.Contains(err.Error(), "unknown profile load") {

@@ -23,7 +23,7 @@ type slot struct {
 // backwards, slotOrder): every pair the targets compare (pairs) is next to
 // each other or one apart, and the compared build's run of a path next to
 // this build's.
-var measureOrder = []string{PathRelay, PathDirect, PathNoFsync, PathPAN, PathToken, PathTokenVault, PathTokenCold}
+var measureOrder = []string{PathRelay, PathDirect, PathDurableRelay, PathPAN, PathNoFsync, PathToken, PathTokenVault, PathTokenCold}
 
 // runRound runs one round: it starts every path (and the compared build's
 // runs of them) and warms each up, then runs the loads one at a time

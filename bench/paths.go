@@ -56,7 +56,7 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 		}
 	}
 	t := &target{path: path, cards: load.GenerateCards(max(o.Cards, o.tokens(path)), []string{benchBIN})}
-	direct := path == PathDirect || path == PathRelay
+	direct := path == PathDirect || path == PathRelay || path == PathDurableRelay
 	spec, header := specs.IssuerDialect, "ascii4"
 	if direct { // no translation on these paths: the issuer speaks the terminal dialect
 		spec, header = specs.TerminalDialect, "binary2"
@@ -85,13 +85,16 @@ func startPath(ctx context.Context, o Options, path string) (*target, error) {
 	case PathDirect:
 		t.addr = issuerAddr
 		return t, nil
-	case PathRelay:
+	case PathRelay, PathDurableRelay:
 		if t.addr, err = freeAddr(); err != nil {
 			t.stop()
 			return nil, err
 		}
-		if t.mid, err = startProcess("benchrelay", o.middle("benchrelay"), dir, nil,
-			"--listen", t.addr, "--upstream", issuerAddr, "--spec", spec, "--header", header); err != nil {
+		args := []string{"--listen", t.addr, "--upstream", issuerAddr, "--spec", spec, "--header", header}
+		if path == PathDurableRelay {
+			args = append(args, "--log", filepath.Join(dir, "relay.log"))
+		}
+		if t.mid, err = startProcess("benchrelay", o.middle("benchrelay"), dir, nil, args...); err != nil {
 			t.stop()
 			return nil, err
 		}

@@ -160,13 +160,16 @@ type RatioRow struct {
 const stealMark = 5.0
 
 // pairs are the paths the targets set against each other: the
-// relay and the card path against the direct one (≥ 0.65 of its TPS),
+// relays and the card path against the direct one (≥ 0.65 of its TPS),
 // tokens against card numbers (within 10 %), the big vault and the
 // once-used tokens against switch-token (within 10 %), and the durable
-// journal against one without fsync (within 20 %).
+// journal against one without fsync (within 20 %); and the card path
+// against the durable relay, the least a durable path costs.
 var pairs = [][2]string{
 	{PathRelay, PathDirect},
+	{PathDurableRelay, PathDirect},
 	{PathPAN, PathDirect},
+	{PathPAN, PathDurableRelay},
 	{PathToken, PathPAN},
 	{PathTokenVault, PathToken},
 	{PathTokenCold, PathToken},

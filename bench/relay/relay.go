@@ -106,6 +106,10 @@ type Config struct {
 	// terminals') dialect and framing: the relay does not translate.
 	Upstream     string
 	Spec, Header string
+	// Log, when set, is a file every frame is made durable in before the
+	// relay passes it on (durableLog): the durable relay, the least a
+	// path that journals each request and answer first can cost.
+	Log string
 	// Errorf, when set, receives connection errors.
 	Errorf func(format string, a ...any)
 }
@@ -126,6 +130,8 @@ type Relay struct {
 	conns   map[net.Conn]struct{}
 
 	reading sync.WaitGroup // the upstream reader and the terminal connections' goroutines
+
+	log *durableLog // nil: frames are passed on at once
 }
 
 // waiter is a terminal's request in flight upstream.
@@ -161,9 +167,25 @@ func Dial(cfg Config) (*Relay, error) {
 		cfg.Errorf = func(string, ...any) {}
 	}
 	r := &Relay{cfg: cfg, hdr: h, loc: loc, up: up, pending: map[[6]byte]waiter{}, conns: map[net.Conn]struct{}{}}
+	if cfg.Log != "" {
+		if r.log, err = openDurableLog(cfg.Log); err != nil {
+			_ = up.Close()
+			return nil, err
+		}
+		go r.log.run(r)
+	}
 	r.reading.Add(1)
 	go r.readUpstream()
 	return r, nil
+}
+
+// Journaled is how many frames the durable relay made durable, in how
+// many groups (each one write and one sync); zeros without Config.Log.
+func (r *Relay) Journaled() (frames, groups uint64) {
+	if r.log == nil {
+		return 0, 0
+	}
+	return r.log.frames.Load(), r.log.groups.Load()
 }
 
 // Serve accepts terminal connections on ln until it is closed.
@@ -189,10 +211,13 @@ func (r *Relay) Serve(ln net.Listener) error {
 	}
 }
 
-// Close closes the upstream and every terminal connection.
+// Close closes the upstream and every terminal connection (and the log).
 func (r *Relay) Close() error {
 	err := r.shut()
 	r.reading.Wait() // nothing reports through cfg.Errorf after Close returns
+	if r.log != nil {
+		err = errors.Join(err, r.log.close())
+	}
 	return err
 }
 
@@ -260,6 +285,12 @@ func (r *Relay) serveTerminal(t *termConn) {
 			r.cfg.Errorf("framing: %v", err)
 			continue
 		}
+		if r.log != nil {
+			if !r.log.pass(nil, out) {
+				return
+			}
+			continue
+		}
 		r.upMu.Lock()
 		_, err = r.up.Write(out)
 		r.upMu.Unlock()
@@ -297,6 +328,12 @@ func (r *Relay) readUpstream() {
 		copy(body[off:], w.stan[:])
 		out, err := frame.AppendFrame(r.hdr, nil, body)
 		if err != nil {
+			continue
+		}
+		if r.log != nil {
+			if !r.log.pass(w.t, out) {
+				return
+			}
 			continue
 		}
 		w.t.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -91,7 +92,16 @@ func TestSTANLocator(t *testing.T) {
 // Several terminals send requests with the SAME STANs at the same time
 // through one relay; each must get its own answer back (amount and DE 11
 // its own), matched on the one upstream connection by the relay's STAN.
+// TestRelayMatchesAnswersBySTAN runs terminals reusing each other's STANs
+// through the relay, plain and durable (every request and answer made
+// durable in the log first).
 func TestRelayMatchesAnswersBySTAN(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "durable"}[durable], func(t *testing.T) { testRelay(t, durable) })
+	}
+}
+
+func testRelay(t *testing.T, durable bool) {
 	is, err := issuer.New(issuer.Config{Name: "card-a", Addr: "127.0.0.1:0", BINs: []string{"9410"},
 		DefaultBalance: 1 << 40, Spec: specs.TerminalDialect, Header: "binary2"}, zap.NewNop())
 	if err != nil {
@@ -101,7 +111,11 @@ func TestRelayMatchesAnswersBySTAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = is.Close() })
-	r, err := Dial(Config{Upstream: is.Addr(), Spec: specs.TerminalDialect, Header: "binary2", Errorf: t.Logf})
+	cfg := Config{Upstream: is.Addr(), Spec: specs.TerminalDialect, Header: "binary2", Errorf: t.Logf}
+	if durable {
+		cfg.Log = filepath.Join(t.TempDir(), "relay.log")
+	}
+	r, err := Dial(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,5 +169,14 @@ func TestRelayMatchesAnswersBySTAN(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	// Every request and every answer went through the log (the answers
+	// came, so their groups were synced before they left).
+	frames, groups := r.Journaled()
+	if want := uint64(2 * terminals * rounds); durable && (frames != want || groups == 0 || groups > frames) {
+		t.Errorf("journaled %d frames in %d groups, want %d frames", frames, groups, want)
+	}
+	if !durable && frames+groups != 0 {
+		t.Errorf("a plain relay journaled %d frames in %d groups", frames, groups)
 	}
 }

@@ -1,6 +1,7 @@
 // Command benchrelay is the bare frame relay of `make bench` (package
 // bench/relay): terminals -> one multiplexed issuer connection, answers
-// matched by STAN, nothing else. It runs until SIGINT or SIGTERM.
+// matched by STAN, nothing else (with -log, each frame made durable
+// first). It runs until SIGINT or SIGTERM.
 package main
 
 import (
@@ -20,8 +21,9 @@ func main() {
 	upstream := flag.String("upstream", "127.0.0.1:9101", "issuer `address` (one connection)")
 	spec := flag.String("spec", "terminal87", "message `dialect` of both sides (no translation)")
 	header := flag.String("header", "binary2", "length `header` of both sides")
+	log := flag.String("log", "", "`file` every frame is made durable in before it is passed on (the durable relay; default none)")
 	flag.Parse()
-	r, err := relay.Dial(relay.Config{Upstream: *upstream, Spec: *spec, Header: *header,
+	r, err := relay.Dial(relay.Config{Upstream: *upstream, Spec: *spec, Header: *header, Log: *log,
 		Errorf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "benchrelay: "+format+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchrelay: %v\n", err)
