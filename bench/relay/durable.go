@@ -45,16 +45,21 @@ const logSize = 64 << 20
 // maxGroup caps the frames that share one write and one sync.
 const maxGroup = 256
 
-// openDurableLog creates the log at path, written in full and synced.
+// openDurableLog creates the log at path, written in full (a MiB of
+// zeros at a time) and synced.
 func openDurableLog(path string) (*durableLog, error) {
-	if err := os.WriteFile(path, make([]byte, logSize), 0o600); err != nil {
-		return nil, fmt.Errorf("relay log: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("relay log: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	zeros := make([]byte, 1<<20)
+	for off := int64(0); off < logSize && err == nil; off += int64(len(zeros)) {
+		_, err = f.WriteAt(zeros, off)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("relay log: %w", err)
 	}

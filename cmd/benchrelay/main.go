@@ -40,4 +40,7 @@ func main() {
 	<-ctx.Done()
 	_ = ln.Close()
 	_ = r.Close()
+	if frames, groups := r.Journaled(); groups > 0 {
+		fmt.Fprintf(os.Stderr, "benchrelay: %d frames made durable in %d groups (%.1f a group)\n", frames, groups, float64(frames)/float64(groups))
+	}
 }
