@@ -26,10 +26,10 @@ check:
 	$(MAKE) test
 
 ## bench: the end-to-end benchmark in one run (bench/README.md): issuersim,
-## benchrelay and switchd from bin/ on 127.0.0.1, six paths (direct, bare
-## relay, durable relay, switch with PANs, with tokens, journal without
-## fsync) at closed 16/64 and open 1,000/5,000 TPS; a table on stdout and
-## bench/results.json.
+## benchrelay and switchd from bin/ on 127.0.0.1, seven paths (direct,
+## bare relay, durable relay, switch with PANs, with hot tokens, with cold
+## tokens, journal without fsync) at closed 16/64 and open 1,000/5,000 TPS;
+## a table on stdout and bench/results.json.
 ## BENCH_DURATION (per phase, default 10s), BENCH_IDLE=10000 (idle
 ## connections phase), BENCH_PATHS, BENCH_PROFILE=DIR (switchd CPU profile),
 ## BENCH_ROUNDS=N (the whole set N times, medians reported),

@@ -26,8 +26,8 @@ const (
 	PathRelay  = "relay"  // -> benchrelay (one multiplexed issuer link) -> issuer
 	// PathDurableRelay is the relay making each request and each answer
 	// durable in a log of its own before passing it on (one write and one
-	// fdatasync per group, nothing indexed): the least the switch's
-	// durable path can cost on the machine.
+	// fdatasync per group, nothing indexed): what the switch's durability
+	// rule costs with no switch around it, on the machine.
 	PathDurableRelay = "relay-durable"
 	PathPAN          = "switch-pan"     // -> switchd, durable journal, card numbers
 	PathToken        = "switch-token"   // -> switchd, durable journal, device tokens

@@ -48,7 +48,9 @@ func runRound(ctx context.Context, o Options, res *Results) error {
 	}
 	for _, path := range o.Paths {
 		runs := []Options{o}
-		if o.Compare != "" && path != PathDirect {
+		// The durable relay is not run with the compared build: a
+		// benchrelay older than it has no -log.
+		if o.Compare != "" && path != PathDirect && path != PathDurableRelay {
 			runs = append(runs, o.forCompare())
 		}
 		for _, r := range runs {

@@ -164,7 +164,7 @@ const stealMark = 5.0
 // tokens against card numbers (within 10 %), the big vault and the
 // once-used tokens against switch-token (within 10 %), and the durable
 // journal against one without fsync (within 20 %); and the card path
-// against the durable relay, the least a durable path costs.
+// against the durable relay, what the durability rule costs alone.
 var pairs = [][2]string{
 	{PathRelay, PathDirect},
 	{PathDurableRelay, PathDirect},

@@ -13,7 +13,7 @@ import (
 
 // durableLog makes every frame the relay passes on durable before it goes:
 // a request before it leaves for the issuer, an answer before the
-// terminal gets it, as the switch's journal rule asks. It is the least a
+// terminal gets it, as the switch's journal rule asks. It is what a lean
 // durable path does besides relaying: the frames waiting together are
 // appended to a file in one write and made durable by one fdatasync,
 // then the group's frames leave, those bound for one connection in one

@@ -107,8 +107,8 @@ type Config struct {
 	Upstream     string
 	Spec, Header string
 	// Log, when set, is a file every frame is made durable in before the
-	// relay passes it on (durableLog): the durable relay, the least a
-	// path that journals each request and answer first can cost.
+	// relay passes it on (durableLog): the durable relay, what a lean
+	// path that journals each request and answer first costs.
 	Log string
 	// Errorf, when set, receives connection errors.
 	Errorf func(format string, a ...any)
@@ -132,6 +132,9 @@ type Relay struct {
 	reading sync.WaitGroup // the upstream reader and the terminal connections' goroutines
 
 	log *durableLog // nil: frames are passed on at once
+
+	down     chan struct{} // closed when the relay shuts (Down)
+	downOnce sync.Once
 }
 
 // waiter is a terminal's request in flight upstream.
@@ -166,7 +169,7 @@ func Dial(cfg Config) (*Relay, error) {
 	if cfg.Errorf == nil {
 		cfg.Errorf = func(string, ...any) {}
 	}
-	r := &Relay{cfg: cfg, hdr: h, loc: loc, up: up, pending: map[[6]byte]waiter{}, conns: map[net.Conn]struct{}{}}
+	r := &Relay{cfg: cfg, hdr: h, loc: loc, up: up, pending: map[[6]byte]waiter{}, conns: map[net.Conn]struct{}{}, down: make(chan struct{})}
 	if cfg.Log != "" {
 		if r.log, err = openDurableLog(cfg.Log); err != nil {
 			_ = up.Close()
@@ -221,8 +224,13 @@ func (r *Relay) Close() error {
 	return err
 }
 
+// Down is closed when the relay has shut: closed, or stopped by itself
+// (the upstream went, or the log failed to write or sync).
+func (r *Relay) Down() <-chan struct{} { return r.down }
+
 // shut closes the terminal connections and the upstream.
 func (r *Relay) shut() error {
+	r.downOnce.Do(func() { close(r.down) })
 	r.mu.Lock()
 	r.closed = true
 	for c := range r.conns {

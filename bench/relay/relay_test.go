@@ -2,9 +2,11 @@ package relay
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -92,9 +94,8 @@ func TestSTANLocator(t *testing.T) {
 // Several terminals send requests with the SAME STANs at the same time
 // through one relay; each must get its own answer back (amount and DE 11
 // its own), matched on the one upstream connection by the relay's STAN.
-// TestRelayMatchesAnswersBySTAN runs terminals reusing each other's STANs
-// through the relay, plain and durable (every request and answer made
-// durable in the log first).
+// The relay runs plain and durable (every request and answer made
+// durable in its log first: the log then holds them all).
 func TestRelayMatchesAnswersBySTAN(t *testing.T) {
 	for _, durable := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "durable"}[durable], func(t *testing.T) { testRelay(t, durable) })
@@ -171,12 +172,73 @@ func testRelay(t *testing.T, durable bool) {
 		t.Error(err)
 	}
 	// Every request and every answer went through the log (the answers
-	// came, so their groups were synced before they left).
+	// came, so their groups were synced before they left), and the file
+	// holds them, frame after frame (it does not wrap in this test).
 	frames, groups := r.Journaled()
-	if want := uint64(2 * terminals * rounds); durable && (frames != want || groups == 0 || groups > frames) {
+	if !durable {
+		if frames+groups != 0 {
+			t.Errorf("a plain relay journaled %d frames in %d groups", frames, groups)
+		}
+		return
+	}
+	if want := uint64(2 * terminals * rounds); frames != want || groups == 0 || groups > frames {
 		t.Errorf("journaled %d frames in %d groups, want %d frames", frames, groups, want)
 	}
-	if !durable && frames+groups != 0 {
-		t.Errorf("a plain relay journaled %d frames in %d groups", frames, groups)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := framesIn(t, cfg.Log); n != 2*terminals*rounds {
+		t.Errorf("the log holds %d frames, want %d", n, 2*terminals*rounds)
+	}
+}
+
+// framesIn counts the binary2-framed messages at the start of the log at
+// path, up to the first zero length (the file is zeros past the last).
+func framesIn(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for len(b) >= 2 {
+		size := int(binary.BigEndian.Uint16(b))
+		if size == 0 || 2+size > len(b) {
+			break
+		}
+		n, b = n+1, b[2+size:]
+	}
+	return n
+}
+
+// A relay whose issuer connection ends stops by itself and says so
+// (Down), so benchrelay exits rather than stay up unable to relay.
+func TestRelayDownWhenUpstreamGoes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	r, err := Dial(Config{Upstream: ln.Addr().String(), Spec: specs.TerminalDialect, Header: "binary2", Errorf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	select {
+	case <-r.Down():
+		t.Fatal("down before its upstream went")
+	default:
+	}
+	(<-accepted).Close()
+	select {
+	case <-r.Down():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the relay did not stop after its upstream went")
 	}
 }

@@ -37,10 +37,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() { _ = r.Serve(ln) }()
-	<-ctx.Done()
+	code := 0
+	select {
+	case <-ctx.Done():
+	case <-r.Down(): // it stopped by itself; the reason is logged above
+		code = 1
+	}
 	_ = ln.Close()
 	_ = r.Close()
 	if frames, groups := r.Journaled(); groups > 0 {
 		fmt.Fprintf(os.Stderr, "benchrelay: %d frames made durable in %d groups (%.1f a group)\n", frames, groups, float64(frames)/float64(groups))
 	}
+	stop()
+	os.Exit(code)
 }

@@ -1,10 +1,10 @@
 // Command switchbench is `make bench`: it starts issuersim, benchrelay and
-// switchd from bin/ on 127.0.0.1, drives six paths (direct, bare relay,
-// durable relay, switch with card numbers, with tokens, with the journal
-// not fsync'd) at closed 16/64 and open 1,000/5,000 TPS with the load
-// generator, stops every process, prints a table and writes the results
-// as JSON. Settings
-// come from flags or the BENCH_* environment variables (bench/README.md).
+// switchd from bin/ on 127.0.0.1, drives seven paths (direct, bare relay,
+// durable relay, switch with card numbers, with hot tokens, with cold
+// tokens, with the journal not fsync'd) at closed 16/64 and open
+// 1,000/5,000 TPS with the load generator, stops every process, prints a
+// table and writes the results as JSON. Settings come from flags or the
+// BENCH_* environment variables (bench/README.md).
 package main
 
 import (
