@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/kbpay/switch/internal/groupcommit"
 )
 
 // durableLog makes every frame the relay passes on durable before it goes:
@@ -91,17 +92,7 @@ func (l *durableLog) run(r *Relay) {
 		case <-l.stop:
 			return
 		}
-		// Let the goroutines about to pass a frame do so first: the group.
-		for range 4 {
-			n := len(l.in)
-			runtime.Gosched()
-			if len(l.in) == n {
-				break
-			}
-		}
-		for len(group) < maxGroup && len(l.in) > 0 {
-			group = append(group, <-l.in)
-		}
+		group = groupcommit.Take(l.in, group, maxGroup)
 		buf = buf[:0]
 		for _, p := range group {
 			buf = append(buf, p.b...)

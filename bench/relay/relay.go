@@ -126,14 +126,13 @@ type Relay struct {
 	mu      sync.Mutex
 	pending map[[6]byte]waiter
 	next    int // last relay STAN given out
-	closed  bool
 	conns   map[net.Conn]struct{}
 
 	reading sync.WaitGroup // the upstream reader and the terminal connections' goroutines
 
 	log *durableLog // nil: frames are passed on at once
 
-	down     chan struct{} // closed when the relay shuts (Down)
+	down     chan struct{} // closed, under mu, when the relay shuts (Down)
 	downOnce sync.Once
 }
 
@@ -199,13 +198,15 @@ func (r *Relay) Serve(ln net.Listener) error {
 			return err
 		}
 		r.mu.Lock()
-		if r.closed {
+		select {
+		case <-r.down:
 			r.mu.Unlock()
 			_ = c.Close()
 			return net.ErrClosed
+		default:
 		}
 		r.conns[c] = struct{}{}
-		r.reading.Add(1) // under mu, before closed is seen: Close waits for it
+		r.reading.Add(1) // under mu, before down is seen: Close waits for it
 		r.mu.Unlock()
 		go func() {
 			defer r.reading.Done()
@@ -230,9 +231,8 @@ func (r *Relay) Down() <-chan struct{} { return r.down }
 
 // shut closes the terminal connections and the upstream.
 func (r *Relay) shut() error {
-	r.downOnce.Do(func() { close(r.down) })
 	r.mu.Lock()
-	r.closed = true
+	r.downOnce.Do(func() { close(r.down) })
 	for c := range r.conns {
 		_ = c.Close()
 	}

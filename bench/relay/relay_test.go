@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/card/pan"
+	"github.com/kbpay/switch/internal/testnet"
 	"github.com/kbpay/switch/simulator/issuer"
 	"github.com/kbpay/switch/simulator/terminal"
 	"github.com/kbpay/switch/specs"
@@ -214,18 +215,9 @@ func framesIn(t *testing.T, path string) int {
 // A relay whose issuer connection ends stops by itself and says so
 // (Down), so benchrelay exits rather than stay up unable to relay.
 func TestRelayDownWhenUpstreamGoes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
-	r, err := Dial(Config{Upstream: ln.Addr().String(), Spec: specs.TerminalDialect, Header: "binary2", Errorf: t.Logf})
+	drop := make(chan struct{})
+	issuer := testnet.Serve(t, testnet.Listen(t), func(net.Conn) { <-drop }) // the connection closes when this returns
+	r, err := Dial(Config{Upstream: issuer.Addr(), Spec: specs.TerminalDialect, Header: "binary2", Errorf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +227,7 @@ func TestRelayDownWhenUpstreamGoes(t *testing.T) {
 		t.Fatal("down before its upstream went")
 	default:
 	}
-	(<-accepted).Close()
+	close(drop)
 	select {
 	case <-r.Down():
 	case <-time.After(30 * time.Second):

@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 
+	"github.com/kbpay/switch/internal/groupcommit"
 	"github.com/kbpay/switch/switch/store"
 )
 
@@ -140,7 +141,7 @@ func (f *pebbleFloor) commitLoop() {
 		case <-f.stop:
 			return
 		}
-		batch = takeGroup(f.writes, batch, 256)
+		batch = groupcommit.Take(f.writes, batch, 256)
 		var err error
 		if f.log != nil {
 			err = f.appendLog(batch)

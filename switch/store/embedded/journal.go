@@ -15,7 +15,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kbpay/switch/internal/cpurole"
+	"github.com/kbpay/switch/internal/groupcommit"
 	"github.com/kbpay/switch/switch/internal/sqlitedb"
 	"github.com/kbpay/switch/switch/store"
 )
@@ -242,10 +242,6 @@ func decided(err error) bool {
 	return false
 }
 
-// maxYields bounds how often the committer lets writers run before it
-// takes its group.
-const maxYields = 4
-
 func (j *journal) commitLoop() {
 	cpurole.Set(cpurole.Journal)
 	defer j.stopped.Done()
@@ -269,7 +265,7 @@ func (j *journal) commitLoop() {
 				}
 			}
 		}
-		batch = takeGroup(j.writes, batch, j.opts.MaxBatch)
+		batch = groupcommit.Take(j.writes, batch, j.opts.MaxBatch)
 		set := j.hold.Load()
 		hold.max, hold.size = set.wait, set.size
 		// Held only past what joins without holding: the writers about
@@ -277,7 +273,7 @@ func (j *journal) commitLoop() {
 		if len(batch) < hold.size {
 			if d := hold.wait(); d > 0 {
 				had, from := len(batch), time.Now()
-				batch = drain(j.writes, gather(j.writes, batch, hold.size, d, timer, j.stop), j.opts.MaxBatch)
+				batch = groupcommit.Drain(j.writes, gather(j.writes, batch, hold.size, d, timer, j.stop), j.opts.MaxBatch)
 				hold.held(len(batch) - had)
 				if j.opts.OnHold != nil {
 					j.opts.OnHold(time.Since(from), len(batch)-had)
@@ -290,36 +286,6 @@ func (j *journal) commitLoop() {
 		arrived := j.commit(batch)
 		hold.observe(arrived, time.Since(start))
 	}
-}
-
-// takeGroup appends to batch (the write that woke the committer) the
-// writes waiting in ch, up to max in all. It first lets the writers that
-// are about to submit (those the last commit woke, with their next write)
-// do so while more keep coming: that is the group. Bigger groups cost
-// fewer commits per write; a yield with nobody else to run returns at
-// once, so an idle switch waits for nothing.
-func takeGroup[T any](ch chan T, batch []T, max int) []T {
-	for range maxYields {
-		n := len(ch)
-		runtime.Gosched()
-		if len(ch) == n {
-			break
-		}
-	}
-	return drain(ch, batch, max)
-}
-
-// drain appends the writes waiting in ch to batch, up to max in all.
-func drain[T any](ch chan T, batch []T, max int) []T {
-	for len(batch) < max {
-		select {
-		case w := <-ch:
-			batch = append(batch, w)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 // commit runs batch as one transaction (one fsync when Durable) and tells
